@@ -1,0 +1,43 @@
+"""The ``liq-indicator`` command line: one thin dispatcher over ``liq_indicator.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import LiqIndicatorError
+
+# (module under liq_indicator.commands, subcommand name, one-line help)
+COMMANDS: list[tuple[str, str, str]] = [
+    ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liq-indicator",
+        description="Causal liquidation heatmap for crypto perpetual futures.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name, name, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        module = importlib.import_module(f"liq_indicator.commands.{module_name}")
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"liq_indicator.commands.{args._module}")
+    try:
+        return int(module.run(args) or 0)
+    except LiqIndicatorError as exc:
+        print(f"liq-indicator {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""``liq-indicator features``: compute the liq_ columns for a pair in a Freqtrade datadir."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "features"
+HELP = "compute the liq_ feature columns for a pair of a Freqtrade datadir"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--doc", action="store_true",
+                        help="print the Markdown documentation of every column and exit")
+    parser.add_argument("--datadir", help="Freqtrade datadir of one exchange, e.g. user_data/data/binance")
+    parser.add_argument("--pair", default="BTC/USDT:USDT")
+    parser.add_argument("--timeframe", default="5m")
+    parser.add_argument("--output", help="write the features here (.feather, .csv or .parquet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..columns import markdown_table
+
+    if args.doc:
+        print("# Feature columns\n")
+        print("Every column `liquidation_features` adds (default `HeatmapConfig`; names with a band or "
+              "look-back change with the config). Each value at a candle is known at that candle's close.\n")
+        print(markdown_table())
+        return 0
+    from ..datadir import load_pair
+    from ..errors import InputError
+    from ..estimator import liquidation_features
+
+    if not args.datadir:
+        raise InputError("--datadir is required (a Freqtrade datadir such as user_data/data/binance)")
+    data = load_pair(args.datadir, args.pair, args.timeframe)
+    out = liquidation_features(data.candles, open_interest=data.open_interest, mark=data.mark,
+                               funding=data.funding)
+    if args.output:
+        from ..datadir import write_frame
+
+        write_frame(out, args.output)
+        print(f"wrote {len(out)} rows x {out.shape[1]} columns to {args.output}")
+    else:
+        print(out.filter(like="liq_").tail(5).T.to_string())
+    return 0

@@ -1,0 +1,168 @@
+"""The estimator's configuration: one frozen, validated dataclass with a documented default per field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .brackets import get_brackets, liquidation_ratio
+from .errors import ConfigError
+
+__all__ = ["HeatmapConfig", "ENTRY_PRICES"]
+
+ENTRY_PRICES = ("hlc3", "close", "ohlc4")
+
+
+@dataclass(frozen=True)
+class HeatmapConfig:
+    """Every modelling choice of the liquidation map, with its default.
+
+    Construct with keywords and change with :meth:`replace`; values are checked on construction
+    and a bad one raises :class:`~liq_indicator.errors.ConfigError` naming the field.
+    """
+
+    # --- grid -------------------------------------------------------------------------------
+    bin_bp: float = 10.0
+    """Width of one price bin in basis points of price (log-spaced grid, so scale-invariant)."""
+    grid_bins: int = 2048
+    """Bins in the live window around price. The window recentres when price comes within a
+    quarter of it from an edge; levels that fall off (far from any price seen lately) are counted
+    as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
+
+    # --- inflow of new positions -------------------------------------------------------------
+    volume_share: float = 0.10
+    """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
+    entry_price: str = "hlc3"
+    """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4'."""
+
+    # --- long/short split -------------------------------------------------------------------
+    direction_tilt: float = 0.0
+    """Added to the long share on up candles and subtracted on down candles (0 = plain 50/50)."""
+    use_taker_split: bool = True
+    """When a ``taker_buy_volume`` column is present, the long share is taker-buy / volume."""
+    funding_skew: float = 0.0
+    """Change in long share per basis point of funding rate, when a ``funding_rate`` column is
+    present (positive funding = longs crowded = more longs opened). 0 disables it."""
+
+    # --- leverage tiers ---------------------------------------------------------------------
+    leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
+    """Leverage of each tier."""
+    weights: tuple[float, ...] = (0.10, 0.25, 0.30, 0.20, 0.15)
+    """Share of new notional opened at each tier (must sum to 1)."""
+    half_life_hours: tuple[float, ...] = (336.0, 168.0, 72.0, 36.0, 12.0)
+    """Wall-clock half-life of each tier's levels (high leverage ages faster: stopped out,
+    topped up or closed). Applied per elapsed second, so 1m and 1h candles give the same decay."""
+
+    # --- liquidation price ------------------------------------------------------------------
+    exchange: str = "binance"
+    """Whose maintenance-margin brackets and formula to use: 'binance' or 'bybit'."""
+    symbol: str = "BTC/USDT:USDT"
+    """Symbol of the bracket table."""
+    position_notional: float = 10_000.0
+    """Typical single-position notional in USDT; selects the maintenance-margin bracket."""
+
+    # --- features ---------------------------------------------------------------------------
+    bands_pct: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
+    """Distance bands (% of close) for the pending-notional and imbalance columns."""
+    cluster_range_pct: float = 15.0
+    """How far from close (%) the nearest significant cluster is searched for."""
+    cluster_smooth_bins: int = 5
+    """Width (bins, odd) of the box filter applied before cluster detection; merges neighbours."""
+    cluster_density: float = 2.0
+    """A bin belongs to a cluster when its smoothed notional is at least this multiple of the
+    mean notional per bin within ``cluster_range_pct`` on both sides of price."""
+    growth_band_pct: float = 2.0
+    """Band (one of ``bands_pct``) whose pending notional (both sides) the growth column tracks."""
+    growth_candles: int = 12
+    """Look-back (candles) of the growth column."""
+
+    def __post_init__(self) -> None:
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"HeatmapConfig.{name} must be a finite number > 0, got {value!r}")
+
+        for name in ("bin_bp", "volume_share", "position_notional", "cluster_range_pct",
+                     "cluster_density", "growth_band_pct"):
+            positive(name)
+        if self.bin_bp > 500:
+            raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")
+        if not (isinstance(self.grid_bins, int) and 256 <= self.grid_bins <= 1 << 16):
+            raise ConfigError(f"HeatmapConfig.grid_bins must be an int in [256, 65536], got {self.grid_bins!r}")
+        if self.volume_share > 1:
+            raise ConfigError(f"HeatmapConfig.volume_share must be <= 1, got {self.volume_share}")
+        if self.entry_price not in ENTRY_PRICES:
+            raise ConfigError(f"HeatmapConfig.entry_price must be one of {ENTRY_PRICES}, got {self.entry_price!r}")
+        if not (0 <= self.direction_tilt <= 0.5):
+            raise ConfigError(f"HeatmapConfig.direction_tilt must be in [0, 0.5], got {self.direction_tilt}")
+        if not math.isfinite(self.funding_skew):
+            raise ConfigError("HeatmapConfig.funding_skew must be finite")
+        n = len(self.leverages)
+        if n == 0 or len(self.weights) != n or len(self.half_life_hours) != n:
+            raise ConfigError(
+                "HeatmapConfig.leverages, weights and half_life_hours must be non-empty and of equal "
+                f"length, got {len(self.leverages)}, {len(self.weights)}, {len(self.half_life_hours)}"
+            )
+        if any(not (1 <= lev <= 200) for lev in self.leverages):
+            raise ConfigError(f"HeatmapConfig.leverages must be in [1, 200], got {self.leverages}")
+        if any(w < 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-9:
+            raise ConfigError(f"HeatmapConfig.weights must be >= 0 and sum to 1, got {self.weights}")
+        if any(not (math.isfinite(h) and h > 0) for h in self.half_life_hours):
+            raise ConfigError(f"HeatmapConfig.half_life_hours must be > 0, got {self.half_life_hours}")
+        table = get_brackets(self.exchange, self.symbol)  # raises on an unknown exchange/symbol
+        bracket = table.lookup(self.position_notional)
+        if max(self.leverages) > bracket.max_leverage:
+            raise ConfigError(
+                f"leverage {max(self.leverages)}x exceeds the {bracket.max_leverage:g}x allowed by "
+                f"{self.exchange} for a {self.position_notional:,.0f} USDT position; lower the tier "
+                "or position_notional"
+            )
+        if not self.bands_pct or any(not (0 < b <= self.cluster_range_pct) for b in self.bands_pct):
+            raise ConfigError(
+                f"HeatmapConfig.bands_pct must be non-empty, each in (0, cluster_range_pct="
+                f"{self.cluster_range_pct}], got {self.bands_pct}"
+            )
+        if list(self.bands_pct) != sorted(set(self.bands_pct)):
+            raise ConfigError(f"HeatmapConfig.bands_pct must be increasing, got {self.bands_pct}")
+        if self.growth_band_pct not in self.bands_pct:
+            raise ConfigError(
+                f"HeatmapConfig.growth_band_pct={self.growth_band_pct} must be one of bands_pct {self.bands_pct}"
+            )
+        if not (isinstance(self.cluster_smooth_bins, int) and self.cluster_smooth_bins >= 1
+                and self.cluster_smooth_bins % 2 == 1):
+            raise ConfigError(f"HeatmapConfig.cluster_smooth_bins must be an odd int >= 1, got {self.cluster_smooth_bins!r}")
+        if not (isinstance(self.growth_candles, int) and 1 <= self.growth_candles <= 10_000):
+            raise ConfigError(f"HeatmapConfig.growth_candles must be an int in [1, 10000], got {self.growth_candles!r}")
+        reach = math.log1p(self.cluster_range_pct / 100) / math.log1p(self.bin_bp / 1e4)
+        if reach + self.cluster_smooth_bins > self.grid_bins / 4:
+            raise ConfigError(
+                f"cluster_range_pct={self.cluster_range_pct} needs {reach:.0f} bins but grid_bins/4 = "
+                f"{self.grid_bins // 4}; raise grid_bins or bin_bp"
+            )
+        worst = min(liquidation_ratio(lev, False, self.position_notional, exchange=self.exchange,
+                                      symbol=self.symbol) for lev in self.leverages)
+        if worst <= 0 or -math.log(worst) / math.log1p(self.bin_bp / 1e4) > self.grid_bins / 4:
+            raise ConfigError(
+                f"the lowest tier ({min(self.leverages)}x) liquidates too far from entry for "
+                f"grid_bins={self.grid_bins} at bin_bp={self.bin_bp}; raise grid_bins"
+            )
+
+    def replace(self, **changes: Any) -> HeatmapConfig:
+        """A copy with ``changes`` applied (validated)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown HeatmapConfig field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (tuples become lists), e.g. for JSON."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeatmapConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ConfigError."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown HeatmapConfig field(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

@@ -1,0 +1,104 @@
+"""Reading and writing data in Freqtrade's datadir layout (feather files only; nothing is unpickled).
+
+A datadir of one exchange looks like ``user_data/data/binance/futures/BTC_USDT_USDT-5m-futures.feather``
+with sibling candle types ``mark``, ``funding_rate`` and ``open_interest``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["PairData", "pair_file", "load_pair", "read_candles", "write_frame", "existing_dir"]
+
+# the timeframes tried, in order, for side series whose timeframe differs from the candles'
+_SIDE_TIMEFRAMES = ("5m", "15m", "1h", "4h", "8h", "1d")
+
+
+def existing_dir(path: str | Path, what: str = "datadir") -> Path:
+    """``path`` as a resolved directory, or an InputError saying what is wrong."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"{what} {str(path)!r} does not exist")
+    if not p.is_dir():
+        raise InputError(f"{what} {str(path)!r} is not a directory")
+    return p.resolve()
+
+
+def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str = "futures") -> Path:
+    """Where Freqtrade keeps ``pair``'s ``candle_type`` candles of ``timeframe`` in ``datadir``."""
+    stem = pair.replace("/", "_").replace(":", "_")
+    sub = "futures" if ":" in pair or candle_type != "spot" else ""
+    return Path(datadir) / sub / f"{stem}-{timeframe}-{candle_type}.feather"
+
+
+def read_candles(path: str | Path) -> pd.DataFrame:
+    """A Freqtrade feather file as a frame with a UTC ``date`` column."""
+    p = Path(path)
+    if p.suffix != ".feather":
+        raise InputError(f"{p} is not a .feather file; liq-indicator reads Freqtrade's feather layout")
+    df = pd.read_feather(p)
+    if "date" not in df.columns:
+        raise InputError(f"{p} has no 'date' column; is it a Freqtrade candle file?")
+    df["date"] = pd.to_datetime(df["date"], utc=True)
+    return df
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Candles of one pair with whatever side series the datadir holds (None when absent)."""
+
+    candles: pd.DataFrame
+    open_interest: pd.DataFrame | None
+    mark: pd.DataFrame | None
+    funding: pd.DataFrame | None
+
+
+def _first_existing(datadir: Path, pair: str, candle_type: str, first: str) -> Path | None:
+    for tf in (first, *_SIDE_TIMEFRAMES):
+        path = pair_file(datadir, pair, tf, candle_type)
+        if path.exists():
+            return path
+    return None
+
+
+def load_pair(datadir: str | Path, pair: str, timeframe: str) -> PairData:
+    """Load ``pair``'s futures candles and its mark, funding and open-interest series.
+
+    Raises:
+        InputError: when the datadir or the candle file is missing (the message says how to get it).
+    """
+    root = existing_dir(datadir)
+    path = pair_file(root, pair, timeframe)
+    if not path.exists():
+        raise InputError(
+            f"no {timeframe} candles for {pair} at {path}; download them with `freqtrade download-data "
+            f"--trading-mode futures --pairs {pair} --timeframes {timeframe} --candle-types futures mark "
+            "funding_rate open_interest` or run `liq-indicator simulate`"
+        )
+    side = {kind: _first_existing(root, pair, kind, timeframe)
+            for kind in ("open_interest", "mark", "funding_rate")}
+    mark_path = pair_file(root, pair, timeframe, "mark")
+    return PairData(
+        candles=read_candles(path),
+        open_interest=read_candles(side["open_interest"]) if side["open_interest"] else None,
+        mark=read_candles(mark_path) if mark_path.exists() else None,
+        funding=read_candles(side["funding_rate"]) if side["funding_rate"] else None,
+    )
+
+
+def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as .feather, .parquet or .csv (by extension); the parent must exist."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise InputError(f"output folder {str(p.parent)!r} does not exist")
+    writers = {".feather": lambda q: df.reset_index(drop=True).to_feather(q), ".parquet": df.to_parquet,
+               ".csv": lambda q: df.to_csv(q, index=False)}
+    if p.suffix not in writers:
+        raise InputError(f"output {str(p)!r} must end in .feather, .parquet or .csv")
+    writers[p.suffix](p)
+    return p

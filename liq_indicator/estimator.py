@@ -1,0 +1,462 @@
+"""The pandas face of the liquidation map: validate -> arrays -> kernel -> named columns.
+
+Public entry points:
+
+* :func:`liquidation_features` - the ``liq_`` feature columns for every candle (batch).
+* :class:`LiquidationEstimator` - the same, one candle at a time for live use, bit for bit equal.
+* :func:`liquidation_heatmap` - the time x price matrix of pending notional, for pictures.
+* :func:`liquidation_map` - the map at one moment, per bin and per leverage tier.
+
+Every value at a candle is computed from that candle and earlier ones only (known at its close).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import kernels
+from .brackets import liquidation_ratio
+from .columns import feature_columns
+from .config import HeatmapConfig
+from .errors import InputError
+from .grid import bin_center, bin_lower, bin_width, price_to_bin
+from .inputs import KernelInputs, candle_times, derive_inputs, prepare
+
+__all__ = [
+    "Heatmap",
+    "LiquidationEstimator",
+    "LiquidationMap",
+    "liquidation_features",
+    "liquidation_heatmap",
+    "liquidation_map",
+]
+
+
+@dataclass(frozen=True)
+class _Params:
+    """Kernel parameters derived once from a config."""
+
+    delta: float
+    ln_ratio_long: np.ndarray
+    ln_ratio_short: np.ndarray
+    weights: np.ndarray
+    decay_rate: np.ndarray
+    band_ln_lo: np.ndarray
+    band_ln_hi: np.ndarray
+    n_prof: int
+    n_short: int
+    smooth_half: int
+    density: float
+    growth_band: int
+    growth_n: int
+
+    @classmethod
+    def of(cls, cfg: HeatmapConfig) -> _Params:
+        def ratio(lev: float, short: bool) -> float:
+            return liquidation_ratio(lev, short, cfg.position_notional, exchange=cfg.exchange,
+                                     symbol=cfg.symbol)
+
+        delta = bin_width(cfg.bin_bp)
+        bands = np.asarray(cfg.bands_pct, dtype=np.float64) / 100.0
+        reach = -math.log(1.0 - min(cfg.cluster_range_pct / 100.0, 0.99))
+        return cls(
+            delta=delta,
+            ln_ratio_long=np.log([ratio(lev, False) for lev in cfg.leverages]),
+            ln_ratio_short=np.log([ratio(lev, True) for lev in cfg.leverages]),
+            weights=np.asarray(cfg.weights, dtype=np.float64),
+            decay_rate=math.log(2.0) / (np.asarray(cfg.half_life_hours, dtype=np.float64) * 3600.0),
+            band_ln_lo=np.log1p(-np.minimum(bands, 0.99)),
+            band_ln_hi=np.log1p(bands),
+            n_prof=int(math.ceil(reach / delta)) + 1,
+            n_short=int(math.ceil(math.log1p(cfg.cluster_range_pct / 100.0) / delta)) + 1,
+            smooth_half=cfg.cluster_smooth_bins // 2,
+            density=float(cfg.cluster_density),
+            growth_band=list(cfg.bands_pct).index(cfg.growth_band_pct),
+            growth_n=int(cfg.growth_candles),
+        )
+
+    def as_tuple(self) -> tuple:
+        return (self.delta, self.ln_ratio_long, self.ln_ratio_short, self.weights, self.decay_rate,
+                self.band_ln_lo, self.band_ln_hi, self.n_prof, self.n_short, self.smooth_half, self.density,
+                self.growth_band, self.growth_n)
+
+
+class _State:
+    """The kernel's mutable state (see :mod:`liq_indicator.kernels`)."""
+
+    def __init__(self, cfg: HeatmapConfig):
+        n_tiers = len(cfg.leverages)
+        self.raw = np.zeros((2, n_tiers, cfg.grid_bins))
+        self.scale = np.ones(n_tiers)
+        self.sums = np.zeros((2, n_tiers))
+        self.istate = np.zeros(6, dtype=np.int64)
+        self.fstate = np.array([0.0, np.nan])
+        self.ring = np.zeros(cfg.growth_candles)
+        self.totals = np.zeros(6)
+
+    def as_tuple(self) -> tuple:
+        return (self.raw, self.scale, self.sums, self.istate, self.fstate, self.ring, self.totals)
+
+    def tier_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(global bin index of window element 0, pending USD [side, tier, bin])."""
+        return int(self.istate[1]), self.raw * self.scale[None, :, None]
+
+
+_NO_SNAP = np.zeros(0, dtype=np.int64)
+_NO_HEAT = np.zeros((2, 0, 1))
+
+
+def _run(params: _Params, state: _State, inputs: KernelInputs, n_cols: int,
+         snap_rows: np.ndarray = _NO_SNAP, snap_lo: int = 0, heat: np.ndarray = _NO_HEAT,
+         heat_max: bool = False) -> np.ndarray:
+    out = np.empty((len(inputs), n_cols))
+    kernels.run(*inputs.as_tuple(), *params.as_tuple(), *state.as_tuple(), out,
+                snap_rows, snap_lo, heat, heat_max)
+    return out
+
+
+def _features_frame(df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig) -> pd.DataFrame:
+    names = feature_columns(cfg)
+    stale = [c for c in df.columns if isinstance(c, str) and c.startswith("liq_")]
+    base = df.drop(columns=stale) if stale else df.copy(deep=False)
+    feats = pd.DataFrame(values, columns=names, index=df.index, copy=False)
+    if df.index.is_unique:
+        return base.join(feats)  # aligned 1:1; avoids the block copy of concat
+    return pd.concat([base, feats.set_axis(base.index)], axis=1)
+
+
+def liquidation_features(
+    dataframe: pd.DataFrame,
+    config: HeatmapConfig | None = None,
+    *,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Estimate the liquidation map over ``dataframe`` and return it with ``liq_`` columns added.
+
+    Args:
+        dataframe: Freqtrade-style candles: ``date`` (UTC), ``open``, ``high``, ``low``,
+            ``close``, ``volume`` (base currency), ascending and unique by date. Optional columns
+            used when present: ``open_interest_value`` (USD) or ``open_interest_amount`` (coin),
+            ``mark_high``/``mark_low``, ``taker_buy_volume``, ``funding_rate``.
+        config: model settings; :class:`HeatmapConfig` defaults when omitted.
+        open_interest: Freqtrade ``open_interest`` candles, merged causally (see
+            :func:`liq_indicator.inputs.merge_causal`).
+        mark: mark-price candles of the same timeframe (liquidations trigger on mark).
+        funding: Freqtrade ``funding_rate`` candles (rate in ``open``).
+
+    Returns:
+        A new frame: the input columns (any old ``liq_`` columns replaced) plus the columns listed
+        in docs/FEATURES.md. Row ``k`` depends on rows ``0..k`` only. The input is not modified.
+
+    Raises:
+        InputError: on unusable candles (the message names the column, row and fix).
+        ConfigError: on a bad config.
+    """
+    cfg = config or HeatmapConfig()
+    if len(dataframe) == 0 and isinstance(dataframe, pd.DataFrame):
+        return _features_frame(dataframe, np.empty((0, len(feature_columns(cfg)))), cfg)
+    inputs = prepare(dataframe, cfg, open_interest=open_interest, mark=mark, funding=funding)
+    params = _Params.of(cfg)
+    values = _run(params, _State(cfg), inputs, len(feature_columns(cfg)))
+    return _features_frame(dataframe, values, cfg)
+
+
+# ------------------------------------------------------------------------------------------------
+# live use
+
+
+_OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", "mark_low",
+                    "taker_buy_volume", "funding_rate")
+
+
+class LiquidationEstimator:
+    """The liquidation map for live use: feed candles one at a time with :meth:`update`.
+
+    The result of ``update`` on candles ``0..k`` equals row ``k`` of :func:`liquidation_features`
+    on the same candles, bit for bit. Memory is bounded by the grid (``2 x tiers x grid_bins``
+    floats), not by history.
+
+    Example:
+        >>> est = LiquidationEstimator()
+        >>> for candle in candles.to_dict("records"):  # doctest: +SKIP
+        ...     features = est.update(candle)
+    """
+
+    def __init__(self, config: HeatmapConfig | None = None):
+        self.config = config or HeatmapConfig()
+        self._params = _Params.of(self.config)
+        self._names = feature_columns(self.config)
+        self._state = _State(self.config)
+        self._last_time: float | None = None
+        self._last_close = math.nan
+        self.candles_seen = 0
+
+    def update(self, candle: Mapping[str, Any]) -> dict[str, float]:
+        """Advance the map by one closed candle and return its features.
+
+        Args:
+            candle: mapping with ``date``, ``open``, ``high``, ``low``, ``close``, ``volume`` and
+                optionally the columns :func:`liquidation_features` reads.
+
+        Raises:
+            InputError: on a bad candle or one not after the previous candle; the state is then
+                left unchanged, so the caller may skip the candle and continue.
+        """
+        frame = pd.DataFrame([dict(candle)])
+        values = self.update_frame(frame)
+        return dict(zip(self._names, values[0].tolist(), strict=True))
+
+    def update_frame(self, dataframe: pd.DataFrame) -> np.ndarray:
+        """Advance the map over several closed candles; return their feature rows as an array."""
+        from .inputs import validate_candles
+
+        cols = validate_candles(dataframe)
+        time_s = candle_times(dataframe["date"])
+        if self._last_time is not None and time_s[0] <= self._last_time:
+            raise InputError(
+                f"candle {dataframe['date'].iloc[0]} is not after the previous one; live updates "
+                "take each closed candle once, in order"
+            )
+        optional = {
+            name: dataframe[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            for name in _OPTIONAL_FIELDS
+            if name in dataframe.columns
+        }
+        inputs = derive_inputs(
+            cols, time_s, self.config,
+            oi_value=optional.get("open_interest_value"),
+            oi_amount=optional.get("open_interest_amount"),
+            mark_high=optional.get("mark_high"),
+            mark_low=optional.get("mark_low"),
+            taker_buy_volume=optional.get("taker_buy_volume"),
+            funding_rate=optional.get("funding_rate"),
+        )
+        values = _run(self._params, self._state, inputs, len(self._names))
+        self._last_time = float(time_s[-1])
+        self._last_close = float(cols["close"][-1])
+        self.candles_seen += len(time_s)
+        return values
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._names)
+
+    @property
+    def totals(self) -> dict[str, float]:
+        """Cumulative flows since the first candle (USD): the conservation ledger."""
+        keys = ("inflow", "swept_long", "swept_short", "decayed", "closed", "dropped")
+        return dict(zip(keys, self._state.totals.tolist(), strict=True))
+
+    def snapshot(self, price_range_pct: float = 30.0) -> LiquidationMap:
+        """The current map around the last close (see :class:`LiquidationMap`)."""
+        if self._last_time is None:
+            raise InputError("no candle has been fed yet; call update() first")
+        return _make_map(self.config, self._state, self._last_close, self._last_time,
+                         price_range_pct)
+
+
+# ------------------------------------------------------------------------------------------------
+# pictures: the map at one time, and over time
+
+
+@dataclass(frozen=True)
+class LiquidationMap:
+    """Pending liquidation notional at one moment, per price bin and leverage tier.
+
+    Attributes:
+        time: the candle (close) the map stands at.
+        price: the close it is measured from.
+        bin_prices: centre price of each bin (ascending).
+        bin_edges: bin boundaries (``len(bin_prices) + 1``).
+        leverages: leverage of each tier.
+        long_by_tier, short_by_tier: USD per [tier, bin].
+    """
+
+    time: pd.Timestamp | None
+    price: float
+    bin_prices: np.ndarray
+    bin_edges: np.ndarray
+    leverages: tuple[float, ...]
+    long_by_tier: np.ndarray
+    short_by_tier: np.ndarray
+
+    @property
+    def long(self) -> np.ndarray:
+        """Long liquidation notional per bin (USD)."""
+        return self.long_by_tier.sum(axis=0)
+
+    @property
+    def short(self) -> np.ndarray:
+        """Short liquidation notional per bin (USD)."""
+        return self.short_by_tier.sum(axis=0)
+
+    @property
+    def cumulative_long(self) -> np.ndarray:
+        """Long notional liquidated if price fell to each bin: summed from price downwards
+        (0 above price)."""
+        below = np.where(self.bin_prices <= self.price, self.long, 0.0)
+        return np.cumsum(below[::-1])[::-1] * (self.bin_prices <= self.price)
+
+    @property
+    def cumulative_short(self) -> np.ndarray:
+        """Short notional liquidated if price rose to each bin: summed from price upwards."""
+        above = np.where(self.bin_prices >= self.price, self.short, 0.0)
+        return np.cumsum(above) * (self.bin_prices >= self.price)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per bin: price, long, short, cumulative curves and per-tier columns."""
+        data: dict[str, Any] = {
+            "price": self.bin_prices,
+            "long_usd": self.long,
+            "short_usd": self.short,
+            "cum_long_usd": self.cumulative_long,
+            "cum_short_usd": self.cumulative_short,
+        }
+        for lev, lo, sh in zip(self.leverages, self.long_by_tier, self.short_by_tier, strict=True):
+            data[f"long_{lev:g}x_usd"] = lo
+            data[f"short_{lev:g}x_usd"] = sh
+        return pd.DataFrame(data)
+
+
+def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | None,
+              price_range_pct: float) -> LiquidationMap:
+    base, values = state.tier_values()
+    k_price = int(price_to_bin(price, cfg.bin_bp))
+    reach = int(math.ceil(math.log1p(price_range_pct / 100.0) / bin_width(cfg.bin_bp)))
+    lo = max(k_price - reach, base)
+    hi = min(k_price + reach + 1, base + cfg.grid_bins)
+    ks = np.arange(lo, hi)
+    time = pd.Timestamp(time_s, unit="s", tz="UTC") if time_s is not None else None
+    return LiquidationMap(
+        time=time,
+        price=float(price),
+        bin_prices=bin_center(ks, cfg.bin_bp),
+        bin_edges=bin_lower(np.arange(lo, hi + 1), cfg.bin_bp),
+        leverages=tuple(cfg.leverages),
+        long_by_tier=values[0, :, lo - base:hi - base].copy(),
+        short_by_tier=values[1, :, lo - base:hi - base].copy(),
+    )
+
+
+def liquidation_map(
+    dataframe: pd.DataFrame,
+    at: Any = None,
+    config: HeatmapConfig | None = None,
+    *,
+    price_range_pct: float = 30.0,
+    **side_frames: pd.DataFrame | None,
+) -> LiquidationMap:
+    """The liquidation map as it stands at the close of the last candle dated ``<= at``.
+
+    Args:
+        dataframe: candles, as for :func:`liquidation_features`.
+        at: a timestamp (or anything ``pd.Timestamp`` takes); the last candle when omitted.
+        config: model settings.
+        price_range_pct: half-width of the returned price range around that close.
+        **side_frames: ``open_interest=``, ``mark=``, ``funding=`` as for liquidation_features.
+
+    Raises:
+        InputError: when ``at`` is before the first candle.
+    """
+    cfg = config or HeatmapConfig()
+    inputs = prepare(dataframe, cfg, **side_frames)
+    if len(inputs) == 0:
+        raise InputError("no candles: the map needs at least one")
+    if at is None:
+        row = len(inputs) - 1
+    else:
+        t_at = candle_times(pd.DatetimeIndex([pd.Timestamp(at)]))[0]
+        row = int(np.searchsorted(inputs.time_s, t_at, side="right")) - 1
+        if row < 0:
+            raise InputError(f"at={at} is before the first candle ({dataframe['date'].iloc[0]})")
+    head = KernelInputs(*(a[: row + 1] for a in inputs.as_tuple()))
+    state = _State(cfg)
+    _run(_Params.of(cfg), state, head, len(feature_columns(cfg)))
+    return _make_map(cfg, state, float(inputs.close[row]), float(inputs.time_s[row]),
+                     price_range_pct)
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """Pending liquidation notional over time: the picture commercial heatmaps draw.
+
+    Attributes:
+        times: date of the candle each column stands at (the last candle of its bucket).
+        price_edges: bin boundaries, ascending (``n_bins + 1``).
+        long, short: USD per [time, bin] (``max`` reduction: the largest value the bin held during
+            the bucket; ``last``: its value at the bucket's last candle).
+        reduce: 'max' or 'last'.
+    """
+
+    times: pd.DatetimeIndex
+    price_edges: np.ndarray
+    long: np.ndarray
+    short: np.ndarray
+    reduce: str
+
+    @property
+    def bin_prices(self) -> np.ndarray:
+        """Geometric centre of each price bin."""
+        return np.sqrt(self.price_edges[:-1] * self.price_edges[1:])
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.long + self.short
+
+
+def liquidation_heatmap(
+    dataframe: pd.DataFrame,
+    config: HeatmapConfig | None = None,
+    *,
+    max_times: int = 1500,
+    max_price_bins: int = 400,
+    price_range: tuple[float, float] | None = None,
+    reduce: str = "max",
+    **side_frames: pd.DataFrame | None,
+) -> Heatmap:
+    """Time x price matrix of pending liquidation notional, downsampled for drawing.
+
+    Time is cut into at most ``max_times`` equal buckets of candles; price into at most
+    ``max_price_bins`` bins (neighbouring grid bins summed). With ``reduce='max'`` each cell holds
+    the largest value its bins reached during the bucket, so a cluster that lived briefly is not
+    lost to downsampling.
+
+    Args:
+        dataframe: candles, as for :func:`liquidation_features`.
+        config: model settings.
+        max_times, max_price_bins: output size limits.
+        price_range: (low, high) prices to cover; the candles' range padded by 10% by default.
+        reduce: 'max' or 'last'.
+        **side_frames: ``open_interest=``, ``mark=``, ``funding=``.
+    """
+    if reduce not in ("max", "last"):
+        raise InputError(f"reduce must be 'max' or 'last', got {reduce!r}")
+    cfg = config or HeatmapConfig()
+    inputs = prepare(dataframe, cfg, **side_frames)
+    n = len(inputs)
+    if n == 0:
+        raise InputError("no candles: the heatmap needs at least one")
+    lo_p, hi_p = price_range or (float(dataframe["low"].min()) / 1.1, float(dataframe["high"].max()) * 1.1)
+    if not (0 < lo_p < hi_p):
+        raise InputError(f"price_range must be 0 < low < high, got {(lo_p, hi_p)}")
+    k_lo = int(price_to_bin(lo_p, cfg.bin_bp))
+    k_hi = int(price_to_bin(hi_p, cfg.bin_bp)) + 1
+    factor = max(1, math.ceil((k_hi - k_lo) / max_price_bins))
+    k_hi = k_lo + factor * math.ceil((k_hi - k_lo) / factor)
+    every = max(1, math.ceil(n / max_times))
+    snap_rows = np.unique(np.r_[np.arange(every - 1, n, every), n - 1]).astype(np.int64)
+    heat = np.zeros((2, len(snap_rows), k_hi - k_lo))
+    _run(_Params.of(cfg), _State(cfg), inputs, len(feature_columns(cfg)),
+         snap_rows, k_lo, heat, reduce == "max")
+    heat = heat.reshape(2, len(snap_rows), -1, factor).sum(axis=3)
+    edges = bin_lower(np.arange(k_lo, k_hi + 1, factor), cfg.bin_bp)
+    times = pd.DatetimeIndex(dataframe["date"]).take(snap_rows)
+    return Heatmap(times=times, price_edges=edges, long=heat[0], short=heat[1], reduce=reduce)

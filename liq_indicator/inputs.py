@@ -1,0 +1,325 @@
+"""Input checking, causal merging of side data, and the per-candle arrays the kernel consumes.
+
+Everything the kernel reads per candle is derived here by elementwise numpy arithmetic, so the
+batch path (whole columns) and the live path (one-element arrays) produce identical floats.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import HeatmapConfig
+from .errors import DataWarning, InputError
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "KernelInputs",
+    "candle_times",
+    "derive_inputs",
+    "infer_timeframe",
+    "merge_causal",
+    "prepare",
+]
+
+REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class KernelInputs:
+    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.kernels.run` reads them."""
+
+    time_s: np.ndarray
+    sweep_high: np.ndarray
+    sweep_low: np.ndarray
+    close: np.ndarray
+    entry: np.ndarray
+    vol_inflow: np.ndarray
+    oi: np.ndarray
+    long_share: np.ndarray
+
+    def __len__(self) -> int:
+        return self.close.shape[0]
+
+    def as_tuple(self) -> tuple[np.ndarray, ...]:
+        return (self.time_s, self.sweep_high, self.sweep_low, self.close, self.entry,
+                self.vol_inflow, self.oi, self.long_share)
+
+
+def _where(df: pd.DataFrame, mask: np.ndarray) -> str:
+    """'row 12 (2024-01-01 00:55:00+00:00)' for the first True of mask."""
+    i = int(np.flatnonzero(mask)[0])
+    count = int(mask.sum())
+    more = f" and {count - 1} more row(s)" if count > 1 else ""
+    date = df["date"].iloc[i] if "date" in df.columns else "?"
+    return f"row {i} ({date}){more}"
+
+
+def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Seconds since the epoch (float64) of timezone-aware or naive (taken as UTC) datetimes."""
+    index = pd.DatetimeIndex(dates)
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    return index.as_unit("us").asi8 / 1e6
+
+
+def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
+    """The most common spacing of ``dates`` (None for fewer than two rows)."""
+    if len(dates) < 2:
+        return None
+    diffs = pd.Series(pd.DatetimeIndex(dates)).diff().dropna()
+    return pd.Timedelta(diffs.mode().iloc[0])
+
+
+def _check_dates(df: pd.DataFrame) -> pd.Series:
+    dates = df["date"]
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        raise InputError(
+            f"column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
+            "pd.to_datetime(df['date'], unit='ms', utc=True) (or unit='s'/'ns' as your source uses)"
+        )
+    if dates.isna().any():
+        raise InputError(f"column 'date' is missing at {_where(df, dates.isna().to_numpy())}; drop those rows")
+    if pd.DatetimeIndex(dates).tz is None:
+        warnings.warn("column 'date' is timezone-naive; it is taken as UTC", DataWarning, stacklevel=4)
+    t = candle_times(dates)
+    step = np.diff(t)
+    if (step == 0).any():
+        raise InputError(
+            f"duplicate candle dates at {_where(df, np.r_[False, step == 0])}; remove them with "
+            "df.drop_duplicates('date', keep='last')"
+        )
+    if (step < 0).any():
+        raise InputError(
+            f"candle dates are not ascending at {_where(df, np.r_[False, step < 0])}; sort with "
+            "df.sort_values('date')"
+        )
+    return dates
+
+
+def _float_column(df: pd.DataFrame, name: str) -> np.ndarray:
+    try:
+        return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"column {name!r} must be numeric, got dtype {df[name].dtype}") from exc
+
+
+def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Check a candle frame and return its price/volume columns as float64 arrays.
+
+    Raises:
+        InputError: on missing columns, non-datetime/duplicate/unsorted dates, missing or
+            non-positive prices, high < low, or missing/negative volume.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame of candles, got {type(df).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"candles lack column(s) {', '.join(missing)}; a Freqtrade dataframe has "
+            f"{', '.join(REQUIRED_COLUMNS)} (rename yours, e.g. df.rename(columns={{'timestamp': 'date'}}))"
+        )
+    _check_dates(df)
+    cols = {c: _float_column(df, c) for c in (*PRICE_COLUMNS, "volume")}
+    for c in PRICE_COLUMNS:
+        bad = ~np.isfinite(cols[c])
+        if bad.any():
+            raise InputError(
+                f"column {c!r} is NaN/inf at {_where(df, bad)}; drop those rows "
+                f"(df.dropna(subset=['{c}'])) or fill them from a clean source"
+            )
+        bad = cols[c] <= 0
+        if bad.any():
+            raise InputError(f"column {c!r} is <= 0 at {_where(df, bad)}; prices must be positive, drop those rows")
+    bad = cols["high"] < cols["low"]
+    if bad.any():
+        raise InputError(f"high < low at {_where(df, bad)}; the candle is corrupt, drop or repair it")
+    vol = cols["volume"]
+    if np.isnan(vol).any():
+        raise InputError(f"column 'volume' is NaN at {_where(df, np.isnan(vol))}; fill with 0 (df['volume'].fillna(0))")
+    if (vol < 0).any():
+        raise InputError(f"column 'volume' is negative at {_where(df, vol < 0)}; volume must be >= 0")
+    outside = (np.maximum(cols["open"], cols["close"]) > cols["high"]) | (
+        np.minimum(cols["open"], cols["close"]) < cols["low"]
+    )
+    if outside.any():
+        warnings.warn(
+            f"open/close outside [low, high] at {_where(df, outside)}; the range is widened to "
+            "include them",
+            DataWarning,
+            stacklevel=3,
+        )
+        cols["high"] = np.maximum(cols["high"], np.maximum(cols["open"], cols["close"]))
+        cols["low"] = np.minimum(cols["low"], np.minimum(cols["open"], cols["close"]))
+    return cols
+
+
+def _optional(df: pd.DataFrame, name: str) -> np.ndarray | None:
+    return _float_column(df, name) if name in df.columns else None
+
+
+def derive_inputs(
+    cols: dict[str, np.ndarray],
+    time_s: np.ndarray,
+    config: HeatmapConfig,
+    *,
+    oi_value: np.ndarray | None = None,
+    oi_amount: np.ndarray | None = None,
+    mark_high: np.ndarray | None = None,
+    mark_low: np.ndarray | None = None,
+    taker_buy_volume: np.ndarray | None = None,
+    funding_rate: np.ndarray | None = None,
+) -> KernelInputs:
+    """The kernel's per-candle arrays from checked columns (elementwise only: see module doc)."""
+    o, h, lo, c, v = cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"]
+    if config.entry_price == "hlc3":
+        entry = (h + lo + c) / 3.0
+    elif config.entry_price == "ohlc4":
+        entry = (o + h + lo + c) / 4.0
+    else:
+        entry = c.copy()
+    vol_inflow = v * entry * config.volume_share
+
+    if oi_value is not None:
+        oi = oi_value.astype(np.float64, copy=True)
+    elif oi_amount is not None:
+        oi = oi_amount * c
+    else:
+        oi = np.full(c.shape, np.nan)
+    # an OI of zero or below is a feed error, not a market where every position closed
+    oi[~(oi > 0)] = np.nan
+
+    # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
+    sweep_high = h.copy()
+    sweep_low = lo.copy()
+    if mark_high is not None:
+        ok = np.isfinite(mark_high) & (mark_high > 0)
+        sweep_high[ok] = mark_high[ok]
+    if mark_low is not None:
+        ok = np.isfinite(mark_low) & (mark_low > 0)
+        sweep_low[ok] = mark_low[ok]
+
+    long_share = np.full(c.shape, 0.5)
+    if config.use_taker_split and taker_buy_volume is not None:
+        ok = (v > 0) & np.isfinite(taker_buy_volume)
+        long_share[ok] = taker_buy_volume[ok] / v[ok]
+    if config.direction_tilt:
+        long_share = long_share + config.direction_tilt * np.sign(c - o)
+    if config.funding_skew and funding_rate is not None:
+        skew = config.funding_skew * np.nan_to_num(funding_rate) / 1e-4
+        long_share = long_share + skew
+    long_share = np.clip(long_share, 0.0, 1.0)
+
+    return KernelInputs(time_s, sweep_high, sweep_low, c, entry, vol_inflow, oi, long_share)
+
+
+def merge_causal(
+    candles: pd.DataFrame,
+    other: pd.DataFrame,
+    columns: dict[str, str],
+    *,
+    timeframe: pd.Timedelta | str | None = None,
+    other_timeframe: pd.Timedelta | str | None = None,
+) -> pd.DataFrame:
+    """Attach columns of a side series (open interest, funding, ...) to candles without lookahead.
+
+    A row of ``other`` dated ``T`` is treated as known at ``T + other_timeframe`` (a candle's
+    close, as Freqtrade's ``merge_informative_pair`` does), and a candle dated ``d`` sees the latest
+    such row known by its own close ``d + timeframe``. With equal timeframes this is an exact join
+    on date.
+
+    Args:
+        candles: frame with a ``date`` column (ascending).
+        other: frame with a ``date`` column.
+        columns: ``{column in other: name in the result}``.
+        timeframe, other_timeframe: candle spacings; inferred from the dates when omitted.
+
+    Returns:
+        A copy of ``candles`` with the new columns (NaN before the first known row).
+    """
+    if other is None or len(other) == 0:
+        out = candles.copy()
+        for target in columns.values():
+            out[target] = np.nan
+        return out
+    missing = [c for c in ("date", *columns) if c not in other.columns]
+    if missing:
+        raise InputError(f"side frame lacks column(s) {', '.join(missing)}")
+    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(candles["date"])
+    otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(other["date"])
+    tf = tf if tf is not None else pd.Timedelta(0)
+    otf = otf if otf is not None else pd.Timedelta(0)
+    left = pd.DataFrame({"_known": pd.DatetimeIndex(candles["date"]).as_unit("us") + tf})
+    right = other[["date", *columns]].rename(columns=columns).copy()
+    right["_known"] = pd.DatetimeIndex(right["date"]).as_unit("us") + otf
+    right = right.drop(columns="date").sort_values("_known").drop_duplicates("_known", keep="last")
+    if left["_known"].dt.tz is None and right["_known"].dt.tz is not None:
+        left["_known"] = left["_known"].dt.tz_localize("UTC")
+    if right["_known"].dt.tz is None and left["_known"].dt.tz is not None:
+        right["_known"] = right["_known"].dt.tz_localize("UTC")
+    merged = pd.merge_asof(left, right, on="_known", direction="backward")
+    out = candles.copy()
+    for target in columns.values():
+        out[target] = merged[target].to_numpy()
+    return out
+
+
+def prepare(
+    df: pd.DataFrame,
+    config: HeatmapConfig,
+    *,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
+) -> KernelInputs:
+    """Validate candles (plus optional side frames) and derive the kernel's arrays.
+
+    Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) or
+    ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume``,
+    ``funding_rate``; each value must be known at its row's close. Side frames given as arguments
+    are merged causally (:func:`merge_causal`); a mark frame is used only when it has the candles'
+    timeframe (a coarser mark high is not known until its own close).
+    """
+    cols = validate_candles(df)
+    time_s = candle_times(df["date"])
+    frame = df
+    if open_interest is not None:
+        if "open_interest_value" in open_interest.columns:
+            frame = merge_causal(frame, open_interest, {"open_interest_value": "open_interest_value"})
+        elif "open_interest_amount" in open_interest.columns:
+            frame = merge_causal(frame, open_interest, {"open_interest_amount": "open_interest_amount"})
+        else:
+            raise InputError(
+                "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "
+                "(coin), as Freqtrade's open_interest candles have"
+            )
+    if funding is not None:
+        src = "funding_rate" if "funding_rate" in funding.columns else "open"
+        frame = merge_causal(frame, funding, {src: "funding_rate"})
+    if mark is not None:
+        tf, mtf = infer_timeframe(df["date"]), infer_timeframe(mark["date"])
+        if tf is not None and mtf is not None and tf != mtf:
+            warnings.warn(
+                f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
+                "candle is not known at the finer close, so the traded high/low are used",
+                DataWarning,
+                stacklevel=3,
+            )
+        else:
+            frame = merge_causal(frame, mark, {"high": "mark_high", "low": "mark_low"},
+                                 timeframe=tf, other_timeframe=tf)
+    return derive_inputs(
+        cols,
+        time_s,
+        config,
+        oi_value=_optional(frame, "open_interest_value"),
+        oi_amount=_optional(frame, "open_interest_amount"),
+        mark_high=_optional(frame, "mark_high"),
+        mark_low=_optional(frame, "mark_low"),
+        taker_buy_volume=_optional(frame, "taker_buy_volume"),
+        funding_rate=_optional(frame, "funding_rate"),
+    )

@@ -1,0 +1,174 @@
+"""A slow, obvious, plain-Python twin of :func:`liq_indicator.kernels.run`, used only by tests.
+
+It keeps every level as a real USD amount in a dict keyed by global grid bin (no lazy scaling, no
+window arrays, no running sums), applies each step of the model literally, and recomputes every
+feature from scratch. The fast kernel must match it to rounding on random and edge inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .inputs import KernelInputs
+
+__all__ = ["reference_run"]
+
+
+def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndarray, dict]:
+    """Features for every candle, and the final totals, computed the slow way.
+
+    ``params`` is the estimator's ``_Params`` of the config (same derived constants).
+    """
+    p = params
+    n_tiers = len(p.weights)
+    n_bands = len(p.band_ln_lo)
+    W = grid_bins
+    levels = [[{} for _ in range(n_tiers)] for _ in range(2)]  # [side][tier] -> {bin: usd}
+    base = None
+    prev_t = None
+    prev_oi = math.nan
+    history: list[float] = []
+    totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
+    rows = []
+
+    def all_levels():
+        for s in range(2):
+            for t in range(n_tiers):
+                yield s, t, levels[s][t]
+
+    for i in range(len(inputs)):
+        t_i = float(inputs.time_s[i])
+        close = float(inputs.close[i])
+        k_close = math.floor(math.log(close) / p.delta)
+        if base is None:
+            base = k_close - W // 2
+            prev_t = t_i
+
+        # decay
+        decayed = 0.0
+        dt = t_i - prev_t
+        if dt > 0:
+            for _, t, lv in all_levels():
+                f = math.exp(-p.decay_rate[t] * dt)
+                for k in lv:
+                    decayed += lv[k] * (1 - f)
+                    lv[k] *= f
+
+        # recentre
+        dropped = 0.0
+        j = k_close - base
+        if j < W // 4 or j >= W - W // 4:
+            base = k_close - W // 2
+            for _, _, lv in all_levels():
+                for k in [k for k in lv if not (base <= k < base + W)]:
+                    dropped += lv.pop(k)
+
+        # sweep
+        g_long = math.ceil(math.log(inputs.sweep_low[i]) / p.delta - 0.5)
+        g_short = math.floor(math.log(inputs.sweep_high[i]) / p.delta - 0.5)
+        swept_l = sum(levels[0][t].pop(k) for t in range(n_tiers) for k in list(levels[0][t]) if k >= g_long)
+        swept_s = sum(levels[1][t].pop(k) for t in range(n_tiers) for k in list(levels[1][t]) if k <= g_short)
+
+        # open interest close-out
+        oi = float(inputs.oi[i])
+        oi_known = not (math.isnan(oi) or math.isnan(prev_oi)) and prev_oi > 0
+        closed = 0.0
+        if oi_known and oi < prev_oi:
+            voluntary = (prev_oi - oi) - (swept_l + swept_s)
+            if voluntary > 0:
+                frac = min(voluntary / prev_oi, 1.0)
+                for _, _, lv in all_levels():
+                    for k in lv:
+                        closed += lv[k] * frac
+                        lv[k] *= 1 - frac
+
+        # inflow
+        inflow = max(oi - prev_oi, 0.0) if oi_known else float(inputs.vol_inflow[i])
+        prev_oi = oi
+        ln_entry = math.log(inputs.entry[i])
+        ls = float(inputs.long_share[i])
+        if inflow > 0:
+            for t in range(n_tiers):
+                x = inflow * p.weights[t]
+                if x <= 0:
+                    continue
+                for s, ln_ratio, share in ((0, p.ln_ratio_long[t], ls), (1, p.ln_ratio_short[t], 1 - ls)):
+                    k = math.floor((ln_entry + ln_ratio) / p.delta)
+                    k = min(max(k, base), base + W - 1)
+                    levels[s][t][k] = levels[s][t].get(k, 0.0) + x * share
+
+        totals["inflow"] += inflow
+        totals["swept_long"] += swept_l
+        totals["swept_short"] += swept_s
+        totals["decayed"] += decayed
+        totals["closed"] += closed
+        totals["dropped"] += dropped
+        prev_t = t_i
+
+        # features
+        def side_total(s):
+            return sum(sum(lv.values()) for lv in levels[s])
+
+        def at(s, k):
+            return sum(levels[s][t].get(k, 0.0) for t in range(n_tiers))
+
+        lprof = [at(0, k_close - d) for d in range(p.n_prof)]
+        sprof = [at(1, k_close + d) for d in range(p.n_prof)]
+        long_past = sum(v for lv in levels[0] for k, v in lv.items() if k > k_close)
+        short_past = sum(v for lv in levels[1] for k, v in lv.items() if k < k_close)
+        row = [swept_l, swept_s, max(side_total(0), 0.0), max(side_total(1), 0.0), inflow, decayed,
+               closed, dropped, 1.0 if oi_known else 0.0]
+        near_growth = 0.0
+        ln_close = math.log(close)
+        for b in range(n_bands):
+            d_lo = k_close - math.floor((ln_close + p.band_ln_lo[b]) / p.delta)
+            d_hi = math.floor((ln_close + p.band_ln_hi[b]) / p.delta) - k_close
+            bl = long_past + sum(lprof[: min(d_lo, p.n_prof - 1) + 1])
+            bs = short_past + sum(sprof[: min(d_hi, p.n_prof - 1) + 1])
+            row += [bl, bs, (bs - bl) / (bs + bl) if bs + bl > 0 else 0.0]
+            if b == p.growth_band:
+                near_growth = bl + bs
+        thr = p.density * (sum(lprof) + sum(sprof[: p.n_short])) / (p.n_prof + p.n_short)
+        for s, prof, n in ((0, lprof, p.n_prof), (1, sprof, p.n_short)):
+            row += _cluster(prof[:n], p.smooth_half, thr, s, k_close, close, p.delta)
+        if len(history) >= p.growth_n:
+            old = history[-p.growth_n]
+            row.append((near_growth - old) / (near_growth + old) if near_growth + old > 0 else 0.0)
+        else:
+            row.append(math.nan)
+        history.append(near_growth)
+        rows.append(row)
+    return np.array(rows, dtype=np.float64).reshape(len(inputs), -1), totals
+
+
+def _cluster(prof, half, thr, side, k_close, close, delta):
+    """Nearest run of bins whose centred mean (clipped window, fixed divisor) reaches thr."""
+    none = [math.nan, math.nan, math.nan, 0.0, math.nan]
+    if thr <= 0:
+        return none
+    n = len(prof)
+    dense = [sum(prof[max(d - half, 0): min(d + half, n - 1) + 1]) / (2 * half + 1) >= thr for d in range(n)]
+    if not any(dense):
+        return none
+    start = dense.index(True)
+    stop = start
+    while stop + 1 < n and dense[stop + 1]:
+        stop += 1
+    held = [d for d in range(start, stop + 1) if prof[d] > 0]
+    if not held:
+        return none
+    near, far = held[0], held[-1]
+    peak = max(held, key=lambda d: (prof[d], -d))
+    notional = sum(prof[d] for d in held)
+    sign = -1 if side == 0 else 1
+    kp, kn, kf = k_close + sign * peak, k_close + sign * near, k_close + sign * far
+    price = math.exp((kp + 0.5) * delta)
+    if side == 0:
+        near_p, far_p = math.exp((kn + 1) * delta), math.exp(kf * delta)
+        dist = (close - price) / close * 100
+    else:
+        near_p, far_p = math.exp(kn * delta), math.exp((kf + 1) * delta)
+        dist = (price - close) / close * 100
+    return [price, near_p, far_p, notional, dist]

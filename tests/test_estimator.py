@@ -1,0 +1,364 @@
+"""The estimator: exact small cases, causality, batch == live, conservation, the slow twin, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_candles, needs_shared_data
+
+from liq_indicator import (
+    ConfigError,
+    HeatmapConfig,
+    InputError,
+    LiquidationEstimator,
+    liquidation_features,
+    liquidation_heatmap,
+    liquidation_map,
+    liquidation_price,
+)
+from liq_indicator.columns import feature_columns
+from liq_indicator.estimator import _Params
+from liq_indicator.grid import bin_center, bin_lower, bin_upper, bin_width
+from liq_indicator.inputs import prepare
+from liq_indicator.reference import reference_run
+
+ONE_TIER = HeatmapConfig(
+    leverages=(10.0,), weights=(1.0,), half_life_hours=(1.0,), volume_share=1.0,
+    entry_price="close", bands_pct=(5.0, 10.0), growth_band_pct=10.0, growth_candles=1,
+)
+
+
+def frame(rows, start="2024-01-01", step="1min", **extra):
+    """Candles from (open, high, low, close, volume) tuples."""
+    df = pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], dtype=float)
+    df.insert(0, "date", pd.date_range(start, periods=len(rows), freq=step, tz="UTC"))
+    for k, v in extra.items():
+        df[k] = v
+    return df
+
+
+# --- the liquidation-price formula ----------------------------------------------------------
+
+def test_binance_formula_matches_the_issue_check():
+    # 1 BTC 10x long at 67,000: (6,700 + 0 - 67,000) / (0.004 - 1) = 60,542.17
+    assert liquidation_price(67_000, 10, False, 67_000) == pytest.approx(60_542.1686747, abs=1e-6)
+
+
+def test_binance_short_and_higher_bracket():
+    # short: (6,700 + 0 + 67,000) / (0.004 + 1)
+    assert liquidation_price(67_000, 10, True, 67_000) == pytest.approx(73_700 / 1.004, rel=1e-12)
+    # 10 BTC at 67,000 = 670k notional: bracket 2 (MMR 0.5%, cum 300)
+    q, ep = 10.0, 67_000.0
+    expected = (q * ep / 10 + 300 - q * ep) / (q * 0.005 - q)
+    assert liquidation_price(ep, 10, False, q * ep) == pytest.approx(expected, rel=1e-12)
+
+
+def test_bybit_formula():
+    # Bybit tier 1 MMR 0.5%: LP = EP - (IM - MM) / Q = 67,000 - (6,700 - 335)
+    assert liquidation_price(67_000, 10, False, 67_000, exchange="bybit") == pytest.approx(60_635.0)
+
+
+def test_unknown_exchange_is_a_config_error():
+    with pytest.raises(ConfigError, match="choose one of"):
+        liquidation_price(100, 10, False, exchange="kraken")
+
+
+# --- exact small cases ----------------------------------------------------------------------
+
+def _level_bin(price, lev, short, cfg=ONE_TIER):
+    lp = liquidation_price(price, lev, short, cfg.position_notional)
+    return int(math.floor(math.log(lp) / bin_width(cfg.bin_bp)))
+
+
+def test_one_candle_places_both_sides_at_the_formula_bins():
+    out = liquidation_features(frame([(100, 100, 100, 100, 10)]), ONE_TIER).iloc[0]
+    assert out.liq_inflow_usd == 1000.0  # volume 10 x price 100 x share 1
+    assert out.liq_pending_long_usd == 500.0 and out.liq_pending_short_usd == 500.0
+    k_long = _level_bin(100, 10, False)
+    assert out.liq_long_cluster_price == pytest.approx(bin_center(k_long, 10), rel=1e-12)
+    assert out.liq_long_cluster_near == pytest.approx(bin_upper(k_long, 10), rel=1e-12)
+    assert out.liq_long_cluster_far == pytest.approx(bin_lower(k_long, 10), rel=1e-12)
+    assert out.liq_long_cluster_usd == 500.0
+    assert out.liq_long_cluster_dist_pct == pytest.approx(100 - bin_center(k_long, 10), rel=1e-12)
+    k_short = _level_bin(100, 10, True)
+    assert out.liq_short_cluster_near == pytest.approx(bin_lower(k_short, 10), rel=1e-12)
+    # 10x long liquidates 9.64% below: inside the 10% band, outside the 5% band; short at +9.56%
+    assert (out.liq_long_10pct_usd, out.liq_long_5pct_usd) == (500.0, 0.0)
+    assert (out.liq_short_10pct_usd, out.liq_short_5pct_usd) == (500.0, 0.0)
+    assert out.liq_imbalance_10pct == 0.0
+    assert math.isnan(out.liq_growth_10pct_1)
+
+
+def test_sweep_takes_the_level_when_the_low_reaches_it():
+    df = frame([(100, 100, 100, 100, 10), (100, 100, 90, 95, 0)])
+    out = liquidation_features(df, ONE_TIER).iloc[1]
+    f = 2 ** (-1 / 60)  # one minute of a one-hour half-life
+    assert out.liq_swept_long_usd == pytest.approx(500 * f, rel=1e-12)
+    assert out.liq_swept_short_usd == 0.0
+    assert out.liq_pending_long_usd == 0.0
+    assert out.liq_pending_short_usd == pytest.approx(500 * f, rel=1e-12)
+
+
+def test_new_positions_open_after_the_sweep_within_a_candle():
+    # the 100x long of a candle opening at 100 sits 0.6% lower, inside this candle's own range:
+    # it is not swept by the candle that created it, only by the next one reaching it
+    cfg = ONE_TIER.replace(leverages=(100.0,))
+    df = frame([(100, 100, 95, 100, 10), (100, 100, 99.6, 100, 0), (100, 100, 95, 97, 0)])
+    out = liquidation_features(df, cfg)
+    assert out.liq_swept_long_usd.tolist()[:2] == [0.0, 0.0]
+    assert out.liq_swept_long_usd.iloc[2] > 0
+
+
+def test_decay_halves_after_one_half_life_in_wall_clock_time():
+    for step in ("1min", "1h"):
+        n = 61 if step == "1min" else 2
+        rows = [(100, 100, 100, 100, 10)] + [(100, 100, 100, 100, 0)] * (n - 1)
+        out = liquidation_features(frame(rows, step=step), ONE_TIER).iloc[-1]
+        assert out.liq_pending_long_usd == pytest.approx(250.0, rel=1e-12)
+
+
+def test_open_interest_inflow_and_proportional_close_out():
+    df = frame([(100, 100, 100, 100, 0)] * 4, open_interest_value=[1000.0, 3000.0, 2400.0, 2400.0])
+    cfg = ONE_TIER.replace(half_life_hours=(1e12,))  # no decay to speak of
+    out = liquidation_features(df, cfg)
+    assert out.liq_oi_mode.tolist() == [0.0, 1.0, 1.0, 1.0]  # first row has no previous OI
+    assert out.liq_inflow_usd.tolist() == [0.0, 2000.0, 0.0, 0.0]
+    # OI fell 600 of 3000 with nothing swept: 20% of every level closes
+    assert out.liq_closed_usd.iloc[2] == pytest.approx(0.2 * 2000.0, rel=1e-9)
+    assert out.liq_pending_long_usd.iloc[2] == pytest.approx(800.0, rel=1e-9)
+
+
+def test_oi_fall_pays_for_liquidations_first():
+    cfg = ONE_TIER.replace(half_life_hours=(1e12,))
+    df = frame([(100, 100, 100, 100, 0), (100, 100, 100, 100, 0), (100, 100, 90, 100, 0)],
+               open_interest_value=[1000.0, 3000.0, 2200.0])
+    out = liquidation_features(df, cfg).iloc[2]
+    assert out.liq_swept_long_usd == pytest.approx(1000.0, rel=1e-9)
+    # OI fell 800, all of it explained by the 1000 swept: nothing closes voluntarily
+    assert out.liq_closed_usd == 0.0
+    assert out.liq_pending_short_usd == pytest.approx(1000.0, rel=1e-9)
+
+
+def test_nan_open_interest_falls_back_to_volume_for_that_row():
+    df = frame([(100, 100, 100, 100, 1)] * 4, open_interest_value=[np.nan, 1000.0, np.nan, 1100.0])
+    out = liquidation_features(df, ONE_TIER)
+    assert out.liq_oi_mode.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert out.liq_inflow_usd.tolist() == [100.0] * 4
+
+
+def test_mark_prices_trigger_the_sweep_when_given():
+    rows = [(100, 100, 100, 100, 10), (100, 100, 90, 95, 0)]
+    df = frame(rows, mark_low=[100.0, 92.0], mark_high=[100.0, 100.0])
+    assert liquidation_features(df, ONE_TIER).liq_swept_long_usd.iloc[1] == 0.0
+    assert liquidation_features(df.drop(columns=["mark_low", "mark_high"]), ONE_TIER).liq_swept_long_usd.iloc[1] > 0
+
+
+# --- properties -----------------------------------------------------------------------------
+
+def _conserved(est_or_totals, pending):
+    t = est_or_totals
+    rhs = pending + t["swept_long"] + t["swept_short"] + t["decayed"] + t["closed"] + t["dropped"]
+    return t["inflow"], rhs
+
+
+@pytest.mark.parametrize("oi", [False, True])
+def test_conservation(oi):
+    df = make_candles(3000, seed=3, oi=oi)
+    est = LiquidationEstimator()
+    rows = est.update_frame(df)
+    names = est.feature_names
+    pending = rows[-1, names.index("liq_pending_long_usd")] + rows[-1, names.index("liq_pending_short_usd")]
+    inflow, rhs = _conserved(est.totals, pending)
+    assert inflow > 0
+    assert rhs == pytest.approx(inflow, rel=1e-9)
+    # the per-candle columns add up to the same ledger
+    out = liquidation_features(df)
+    flows = out[["liq_swept_long_usd", "liq_swept_short_usd", "liq_decayed_usd", "liq_closed_usd",
+                 "liq_dropped_usd"]].to_numpy().sum()
+    assert out.liq_inflow_usd.sum() == pytest.approx(flows + pending, rel=1e-9)
+
+
+def test_conservation_across_a_recentre():
+    # price doubles twice: the window recentres and far levels are dropped, still conserved
+    df = make_candles(2000, seed=5, vol=0.002)
+    df[["open", "high", "low", "close"]] *= np.exp(np.linspace(0, math.log(4), len(df)))[:, None]
+    out = liquidation_features(df)
+    assert out.liq_dropped_usd.sum() > 0
+    pending = out.liq_pending_long_usd.iloc[-1] + out.liq_pending_short_usd.iloc[-1]
+    flows = out[["liq_swept_long_usd", "liq_swept_short_usd", "liq_decayed_usd", "liq_closed_usd",
+                 "liq_dropped_usd"]].to_numpy().sum()
+    assert out.liq_inflow_usd.sum() == pytest.approx(flows + pending, rel=1e-9)
+
+
+@pytest.mark.parametrize("oi", [False, True])
+def test_causality_prefixes_equal_the_full_run(oi):
+    df = make_candles(1200, seed=7, oi=oi)
+    full = liquidation_features(df)
+    for k in (1, 2, 13, 100, 577, 1199):
+        pd.testing.assert_frame_equal(liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True)
+
+
+def test_future_candles_do_not_change_the_past():
+    df = make_candles(600, seed=8)
+    full = liquidation_features(df)
+    changed = df.copy()
+    changed.loc[400:, ["open", "high", "low", "close"]] *= 0.5  # a crash in the future
+    pd.testing.assert_frame_equal(liquidation_features(changed).iloc[:400], full.iloc[:400],
+                                  check_exact=True)
+
+
+@pytest.mark.parametrize("oi", [False, True])
+def test_batch_equals_live_bit_for_bit(oi):
+    df = make_candles(400, seed=9, oi=oi)
+    batch = liquidation_features(df)[feature_columns()].to_numpy()
+    est = LiquidationEstimator()
+    live = np.array([list(est.update(row).values()) for row in df.to_dict("records")])
+    assert np.array_equal(batch, live, equal_nan=True)
+    est2 = LiquidationEstimator()
+    chunks = np.vstack([est2.update_frame(df.iloc[a:a + 37]) for a in range(0, len(df), 37)])
+    assert np.array_equal(batch, chunks, equal_nan=True)
+
+
+def test_inputs_are_not_modified():
+    df = make_candles(300, seed=10, oi=True)
+    before = df.copy(deep=True)
+    liquidation_features(df)
+    liquidation_heatmap(df)
+    liquidation_map(df)
+    LiquidationEstimator().update_frame(df)
+    pd.testing.assert_frame_equal(df, before, check_exact=True)
+
+
+def test_live_rejects_a_candle_that_is_not_newer_and_keeps_its_state():
+    df = make_candles(20, seed=11)
+    est = LiquidationEstimator()
+    est.update_frame(df.iloc[:10])
+    with pytest.raises(InputError, match="not after the previous"):
+        est.update(df.iloc[5].to_dict())
+    rest = est.update_frame(df.iloc[10:])
+    assert np.array_equal(rest, liquidation_features(df)[feature_columns()].to_numpy()[10:], equal_nan=True)
+
+
+# --- the slow twin --------------------------------------------------------------------------
+
+def _edge_frames():
+    yield "random", make_candles(250, seed=1)
+    yield "random_oi", make_candles(250, seed=2, oi=True)
+    df = make_candles(250, seed=3, oi=True)
+    df.loc[40:90, "open_interest_value"] = np.nan
+    yield "nan_oi", df
+    df = make_candles(250, seed=4)
+    for col in ("open", "high", "low"):
+        df.loc[50:120, col] = df.loc[50:120, "close"]
+    df.loc[50:120, "volume"] = 0.0
+    yield "flat_zero_volume", df
+    df = make_candles(250, seed=5)
+    df.loc[100, "low"] = df.loc[100, "close"] * 0.3
+    df.loc[180, "high"] = df.loc[180, "close"] * 2.5
+    yield "huge_wicks", df
+    yield "single_row", make_candles(1, seed=6)
+    df = make_candles(250, seed=7)
+    df.loc[125:, "date"] = df.loc[125:, "date"] + pd.Timedelta(days=30)
+    yield "gap", df
+
+
+@pytest.mark.parametrize("name,df", list(_edge_frames()), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("cfg", [HeatmapConfig(), HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1)],
+                         ids=["default", "coarse"])
+def test_kernel_matches_the_plain_python_twin(name, df, cfg):
+    inputs = prepare(df, cfg)
+    expected, totals = reference_run(inputs, _Params.of(cfg), cfg.grid_bins)
+    est = LiquidationEstimator(cfg)
+    got = est.update_frame(df)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6, equal_nan=True,
+                               err_msg=f"case {name}, config {cfg}")
+    for key, value in totals.items():
+        assert est.totals[key] == pytest.approx(value, rel=1e-9, abs=1e-6), (name, key)
+
+
+# --- pictures' data -------------------------------------------------------------------------
+
+def test_map_snapshot_equals_the_feature_totals():
+    df = make_candles(800, seed=12)
+    m = liquidation_map(df, at=df.date.iloc[500], price_range_pct=60)
+    row = liquidation_features(df).iloc[500]
+    assert m.time == df.date.iloc[500]
+    assert m.long.sum() == pytest.approx(row.liq_pending_long_usd, rel=1e-9)
+    assert m.short.sum() == pytest.approx(row.liq_pending_short_usd, rel=1e-9)
+    assert m.long_by_tier.shape == (5, len(m.bin_prices))
+    assert m.cumulative_long.max() == pytest.approx(m.long[m.bin_prices <= m.price].sum(), rel=1e-9)
+
+
+def test_heatmap_last_column_equals_the_final_map():
+    df = make_candles(700, seed=13)
+    hm = liquidation_heatmap(df, reduce="last", max_times=50, price_range=(10_000, 90_000))
+    assert hm.long.shape == (len(hm.times), len(hm.price_edges) - 1)
+    assert hm.times[-1] == df.date.iloc[-1]
+    row = liquidation_features(df).iloc[-1]
+    assert hm.long[-1].sum() == pytest.approx(row.liq_pending_long_usd, rel=1e-9)
+    hmax = liquidation_heatmap(df, reduce="max", max_times=50, price_range=(10_000, 90_000))
+    assert (hmax.long >= hm.long - 1e-6).all()
+    assert (hmax.long > hm.long + 1).any()  # something lived between snapshots
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+def _bad(mutate):
+    df = make_candles(30, seed=14)
+    out = mutate(df)
+    return df if out is None else out
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda d: d.drop(columns=["volume"]), "lack column"),
+    (lambda d: d.assign(date=d.date.astype("int64")), "must hold datetimes"),
+    (lambda d: d.__setitem__("close", d.close.where(d.index != 7, 0.0)), "'close' is <= 0 at row 7"),
+    (lambda d: d.__setitem__("open", d.open.where(d.index != 3, np.nan)), "'open' is NaN"),
+    (lambda d: d.__setitem__("low", d.low.where(d.index != 4, d.high * 1.1)), "high < low at row 4"),
+    (lambda d: d.__setitem__("volume", d.volume.where(d.index != 5, -1.0)), "'volume' is negative"),
+    (lambda d: d.iloc[::-1].reset_index(drop=True), "not ascending"),
+    (lambda d: pd.concat([d, d.iloc[[10]]]).sort_values("date").reset_index(drop=True), "duplicate candle dates"),
+])
+def test_bad_candles_raise_input_error_naming_the_fix(mutate, match):
+    with pytest.raises(InputError, match=match):
+        liquidation_features(_bad(mutate))
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"bin_bp": 0}, "bin_bp"),
+    ({"weights": (0.5, 0.5, 0.0, 0.0, 0.1)}, "sum to 1"),
+    ({"leverages": (5.0, 10.0)}, "equal length"),
+    ({"entry_price": "vwap"}, "entry_price"),
+    ({"exchange": "kraken"}, "choose one of"),
+    ({"bands_pct": (5.0, 2.0)}, "increasing"),
+    ({"growth_band_pct": 3.0}, "growth_band_pct"),
+    ({"cluster_smooth_bins": 4}, "odd"),
+    ({"leverages": (5.0, 10.0, 25.0, 50.0, 200.0)}, "exceeds"),
+])
+def test_bad_config_raises_config_error(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        HeatmapConfig().replace(**changes)
+
+
+def test_empty_input_gives_an_empty_result_with_all_columns():
+    empty = make_candles(5).iloc[:0]
+    out = liquidation_features(empty)
+    assert len(out) == 0
+    assert set(feature_columns()) <= set(out.columns)
+
+
+# --- real data ------------------------------------------------------------------------------
+
+@needs_shared_data
+def test_real_history_causal_and_finite(real_5m):
+    df = real_5m.iloc[-20_000:].reset_index(drop=True)
+    full = liquidation_features(df)
+    for k in (1, 999, 7_777, 19_999):
+        pd.testing.assert_frame_equal(liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True)
+    values = full[[c for c in feature_columns() if "cluster" not in c and "growth" not in c]]
+    assert np.isfinite(values.to_numpy()).all()
+    assert full.liq_long_cluster_usd.gt(0).mean() > 0.5  # clusters are found most of the time
