@@ -13,6 +13,7 @@ Every value at a candle is computed from that candle and earlier ones only (know
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,16 @@ from . import kernels
 from .brackets import liquidation_ratio
 from .columns import feature_columns
 from .config import HeatmapConfig
-from .errors import InputError
+from .errors import DataWarning, InputError
 from .grid import bin_center, bin_lower, bin_width, price_to_bin
-from .inputs import KernelInputs, candle_times, derive_inputs, prepare
+from .inputs import (
+    REQUIRED_COLUMNS,
+    KernelInputs,
+    candle_times,
+    derive_inputs,
+    prepare,
+    validate_candles,
+)
 
 __all__ = [
     "Heatmap",
@@ -177,6 +185,30 @@ _OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", 
                     "taker_buy_volume", "funding_rate")
 
 
+def _timestamp_seconds(value: Any) -> float:
+    """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC)."""
+    ts = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
+    if ts is pd.NaT:
+        raise InputError("candle 'date' is missing")
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.as_unit("us").value // 1000 / 1e6
+
+
+def _scalar(candle: Mapping[str, Any], name: str) -> float:
+    value = candle[name]
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"candle field {name!r} must be a number, got {value!r}") from exc
+
+
+def _plausible(o: float, h: float, lo: float, c: float, v: float) -> bool:
+    """The scalar form of validate_candles' hard checks (prices > 0, high >= low, volume >= 0)."""
+    return (o > 0 and h > 0 and lo > 0 and c > 0 and h >= lo and v >= 0
+            and math.isfinite(o + h + lo + c + v))
+
+
 class LiquidationEstimator:
     """The liquidation map for live use: feed candles one at a time with :meth:`update`.
 
@@ -210,26 +242,42 @@ class LiquidationEstimator:
             InputError: on a bad candle or one not after the previous candle; the state is then
                 left unchanged, so the caller may skip the candle and continue.
         """
-        frame = pd.DataFrame([dict(candle)])
-        values = self.update_frame(frame)
+        missing = [c for c in REQUIRED_COLUMNS if c not in candle]
+        if missing:
+            raise InputError(f"candle lacks {', '.join(missing)}; pass a mapping with {', '.join(REQUIRED_COLUMNS)}")
+        time_s = np.array([_timestamp_seconds(candle["date"])])
+        o, h, lo, c, v = (_scalar(candle, k) for k in ("open", "high", "low", "close", "volume"))
+        if not _plausible(o, h, lo, c, v):  # rare: reuse the batch checks for their messages
+            validate_candles(pd.DataFrame({"date": [candle["date"]], "open": [o], "high": [h],
+                                           "low": [lo], "close": [c], "volume": [v]}))
+        if max(o, c) > h or min(o, c) < lo:
+            warnings.warn("open/close outside [low, high]; the range is widened to include them",
+                          DataWarning, stacklevel=2)
+            h, lo = max(h, o, c), min(lo, o, c)
+        block = np.array([[o], [h], [lo], [c], [v]])
+        cols = dict(zip(("open", "high", "low", "close", "volume"), block, strict=True))
+        optional = {name: np.array([_scalar(candle, name)]) for name in _OPTIONAL_FIELDS if name in candle}
+        values = self._advance(cols, time_s, optional, str(candle["date"]))
         return dict(zip(self._names, values[0].tolist(), strict=True))
 
     def update_frame(self, dataframe: pd.DataFrame) -> np.ndarray:
         """Advance the map over several closed candles; return their feature rows as an array."""
-        from .inputs import validate_candles
-
         cols = validate_candles(dataframe)
         time_s = candle_times(dataframe["date"])
-        if self._last_time is not None and time_s[0] <= self._last_time:
-            raise InputError(
-                f"candle {dataframe['date'].iloc[0]} is not after the previous one; live updates "
-                "take each closed candle once, in order"
-            )
         optional = {
             name: dataframe[name].to_numpy(dtype=np.float64, na_value=np.nan)
             for name in _OPTIONAL_FIELDS
             if name in dataframe.columns
         }
+        return self._advance(cols, time_s, optional, str(dataframe["date"].iloc[0]))
+
+    def _advance(self, cols: dict[str, np.ndarray], time_s: np.ndarray,
+                 optional: dict[str, np.ndarray], first_date: str) -> np.ndarray:
+        if self._last_time is not None and time_s[0] <= self._last_time:
+            raise InputError(
+                f"candle {first_date} is not after the previous one; live updates take each "
+                "closed candle once, in order"
+            )
         inputs = derive_inputs(
             cols, time_s, self.config,
             oi_value=optional.get("open_interest_value"),

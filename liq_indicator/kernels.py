@@ -45,6 +45,12 @@ def n_features(n_bands: int) -> int:
 
 
 @njit(cache=True)
+def _tier_total(sums, t):
+    """Raw notional of one tier, both sides; the running sums may round a hair below zero."""
+    return max(sums[0, t] + sums[1, t], 0.0)
+
+
+@njit(cache=True)
 def _recentre(raw, scale, sums, istate, totals, new_base):
     """Shift the window so that its element 0 is global bin ``new_base``; count what falls off."""
     shift = new_base - istate[1]
@@ -257,7 +263,7 @@ def run(
                 last_dt = dt
             for t in range(n_tiers):
                 f = decay_f[t]
-                decayed += (sums[0, t] + sums[1, t]) * scale[t] * (1.0 - f)
+                decayed += _tier_total(sums, t) * scale[t] * (1.0 - f)
                 scale[t] *= f
 
         # 2. keep price in the middle half of the window
@@ -285,7 +291,7 @@ def run(
             if voluntary > 0.0:
                 frac = min(voluntary / prev_oi, 1.0)
                 for t in range(n_tiers):
-                    closed += (sums[0, t] + sums[1, t]) * scale[t] * frac
+                    closed += _tier_total(sums, t) * scale[t] * frac
                     scale[t] *= 1.0 - frac
 
         # fold tiny lazy scales (long decay, a full close-out) back into the bins before the

@@ -1,0 +1,126 @@
+"""Estimator speed and memory: throughput vs candles and grid size, live latency, memory.
+
+Run with ``make bench`` (or ``python benchmarks/bench_estimator.py``); prints Markdown tables.
+Timings are best-of-3 wall clock on one core after numba compilation (compilation is cached on disk
+by ``cache=True``, so only a fresh install pays it once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from liq_indicator import HeatmapConfig, LiquidationEstimator, liquidation_features
+
+REAL_5M = Path(__file__).resolve().parents[2] / "shared/data/history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
+
+
+def synthetic(n: int, seed: int = 0, freq: str = "1min") -> pd.DataFrame:
+    """A random walk of ``n`` 1m candles with fat tails, BTC-like prices and volumes."""
+    rng = np.random.default_rng(seed)
+    ret = rng.standard_t(3, n) * 0.0007
+    close = 40_000 * np.exp(np.cumsum(ret))
+    open_ = np.r_[40_000, close[:-1]]
+    wick = np.abs(rng.normal(0, 0.0005, (2, n))) * close
+    return pd.DataFrame({
+        "date": pd.date_range("2023-01-01", periods=n, freq=freq, tz="UTC"),
+        "open": open_, "high": np.maximum(open_, close) + wick[0],
+        "low": np.minimum(open_, close) - wick[1], "close": close,
+        "volume": rng.lognormal(3, 1, n),
+    })
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def throughput(sizes: list[int]) -> list[str]:
+    liquidation_features(synthetic(1000))  # compile / load the cache
+    rows = ["| candles (1m) | seconds | µs / candle | candles / s |", "|---:|---:|---:|---:|"]
+    for n in sizes:
+        df = synthetic(n)
+        s = best_of(lambda df=df: liquidation_features(df))
+        rows.append(f"| {n:,} | {s:.3f} | {s / n * 1e6:.2f} | {n / s:,.0f} |")
+    if REAL_5M.exists():
+        real = pd.read_feather(REAL_5M)
+        s = best_of(lambda: liquidation_features(real))
+        rows.append(f"| {len(real):,} real 5m (2023-01 → 2025-09) | {s:.3f} | {s / len(real) * 1e6:.2f} | {len(real) / s:,.0f} |")
+    return rows
+
+
+def grid_sizes(n: int) -> list[str]:
+    df = synthetic(n)
+    rows = [f"| bin (bp) | window bins | seconds for {n:,} candles | µs / candle |", "|---:|---:|---:|---:|"]
+    for bp, bins in ((20.0, 1024), (10.0, 2048), (5.0, 4096), (2.5, 8192)):
+        cfg = HeatmapConfig(bin_bp=bp, grid_bins=bins)
+        liquidation_features(df.iloc[:100], cfg)
+        s = best_of(lambda cfg=cfg: liquidation_features(df, cfg))
+        rows.append(f"| {bp:g} | {bins} | {s:.3f} | {s / n * 1e6:.2f} |")
+    return rows
+
+
+def live_latency(history: list[int], probe: int = 5000) -> list[str]:
+    rows = ["| candles already seen | µs / update (median) | µs / update (p99) |", "|---:|---:|---:|"]
+    for h in history:
+        df = synthetic(h + probe, seed=1)
+        est = LiquidationEstimator()
+        est.update_frame(df.iloc[:h])
+        records = df.iloc[h:].to_dict("records")
+        lat = np.empty(len(records))
+        for i, rec in enumerate(records):
+            t = time.perf_counter()
+            est.update(rec)
+            lat[i] = time.perf_counter() - t
+        rows.append(f"| {h:,} | {np.median(lat) * 1e6:.1f} | {np.quantile(lat, 0.99) * 1e6:.1f} |")
+    return rows
+
+
+def live_memory(n: int = 200_000, every: int = 40_000) -> list[str]:
+    df = synthetic(n, seed=2)
+    est = LiquidationEstimator()
+    tracemalloc.start()
+    rows = ["| candles fed | traced Python memory (KiB) |", "|---:|---:|"]
+    for a in range(0, n, every):
+        est.update_frame(df.iloc[a:a + every])
+        gc.collect()
+        rows.append(f"| {a + every:,} | {tracemalloc.get_traced_memory()[0] / 1024:.0f} |")
+    tracemalloc.stop()
+    state = sum(getattr(est._state, k).nbytes for k in ("raw", "scale", "sums", "istate", "fstate", "ring", "totals"))
+    rows.append(f"\nstate arrays: {state / 1024:.0f} KiB (2 sides x 5 tiers x 2048 bins), independent of history")
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    args = parser.parse_args()
+    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 525_600, 1_000_000]
+    print("## Throughput (all features, batch)\n")
+    print("\n".join(throughput(sizes)))
+    print("\n## Grid size\n")
+    print("\n".join(grid_sizes(50_000 if args.quick else 525_600)))
+    print("\n## Live update latency\n")
+    print("\n".join(live_latency([1_000, 100_000] if args.quick else [1_000, 100_000, 500_000])))
+    print("\n## Live memory\n")
+    print("\n".join(live_memory(40_000, 10_000) if args.quick else live_memory()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this benchmark process: {peak:.0f} MiB (dominated by the 1M-candle input/output frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Properties of the estimator on arbitrary valid candles (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from liq_indicator import HeatmapConfig, LiquidationEstimator, feature_columns, liquidation_features
+from liq_indicator.grid import bin_width
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ALWAYS_DEFINED = [c for c in feature_columns()
+                  if not any(k in c for k in ("cluster_price", "cluster_near", "cluster_far", "dist_pct", "growth"))]
+
+
+@st.composite
+def candle_frames(draw, max_rows: int = 60):
+    n = draw(st.integers(1, max_rows))
+    rets = draw(st.lists(st.floats(-0.2, 0.2), min_size=n, max_size=n))
+    wicks = draw(st.lists(st.tuples(st.floats(0, 0.3), st.floats(0, 0.3)), min_size=n, max_size=n))
+    vols = draw(st.lists(st.one_of(st.just(0.0), st.floats(0, 1e4)), min_size=n, max_size=n))
+    gaps = draw(st.lists(st.sampled_from([60, 300, 300, 300, 3600, 86_400 * 3]), min_size=n, max_size=n))
+    price = draw(st.floats(1e-3, 1e6))
+    close = price * np.exp(np.cumsum(rets))
+    open_ = np.r_[price, close[:-1]]
+    hi_w, lo_w = np.array(wicks).T
+    df = pd.DataFrame({
+        "date": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.cumsum(gaps), unit="s"),
+        "open": open_,
+        "high": np.maximum(open_, close) * (1 + hi_w),
+        "low": np.minimum(open_, close) * (1 - lo_w * 0.99),
+        "close": close,
+        "volume": vols,
+    })
+    if draw(st.booleans()):
+        oi = np.array(draw(st.lists(st.one_of(st.just(math.nan), st.floats(1e3, 1e10)), min_size=n, max_size=n)))
+        df["open_interest_value"] = oi
+    return df
+
+
+@SETTINGS
+@given(candle_frames())
+def test_batch_equals_incremental(df):
+    batch = liquidation_features(df)[feature_columns()].to_numpy()
+    est = LiquidationEstimator()
+    live = np.array([list(est.update(r).values()) for r in df.to_dict("records")])
+    assert np.array_equal(batch, live, equal_nan=True)
+
+
+@SETTINGS
+@given(candle_frames(), st.data())
+def test_causal_prefix(df, data):
+    k = data.draw(st.integers(1, len(df)))
+    pd.testing.assert_frame_equal(liquidation_features(df.iloc[:k]), liquidation_features(df).iloc[:k],
+                                  check_exact=True)
+
+
+@SETTINGS
+@given(candle_frames())
+def test_conservation_and_finite_outputs(df):
+    out = liquidation_features(df)
+    values = out[ALWAYS_DEFINED].to_numpy()
+    assert np.isfinite(values).all()
+    assert (out[[c for c in ALWAYS_DEFINED if c.endswith("_usd")]].to_numpy() >= 0).all()
+    imb = out.filter(like="imbalance").to_numpy()
+    assert ((imb >= -1) & (imb <= 1)).all()
+    growth = out.filter(like="growth").to_numpy()
+    assert (np.isnan(growth) | ((growth >= -1) & (growth <= 1))).all()
+    found = out.liq_long_cluster_usd > 0
+    assert np.isfinite(out.loc[found, ["liq_long_cluster_price", "liq_long_cluster_far"]].to_numpy()).all()
+    assert (out.loc[found, "liq_long_cluster_far"] <= out.loc[found, "liq_long_cluster_near"]).all()
+    pending = out.liq_pending_long_usd.iloc[-1] + out.liq_pending_short_usd.iloc[-1]
+    flows = out[["liq_swept_long_usd", "liq_swept_short_usd", "liq_decayed_usd", "liq_closed_usd",
+                 "liq_dropped_usd"]].to_numpy().sum()
+    inflow = out.liq_inflow_usd.sum()
+    assert math.isclose(inflow, flows + pending, rel_tol=1e-9, abs_tol=1e-6 * max(inflow, 1.0))
+
+
+@st.composite
+def bin_interior_frames(draw, max_rows: int = 40):
+    """Candles whose prices all sit well inside grid bins (10 bp), away from bin edges."""
+    n = draw(st.integers(1, max_rows))
+    delta = bin_width(HeatmapConfig().bin_bp)
+    steps = np.cumsum(draw(st.lists(st.integers(-40, 40), min_size=n, max_size=n)))
+    k0 = draw(st.integers(-2000, 12000))
+
+    def price(k, frac):
+        return np.exp((k0 + k + np.asarray(frac)) * delta)
+
+    fr = st.lists(st.floats(0.2, 0.8), min_size=n, max_size=n)
+    close = price(steps, draw(fr))
+    open_ = np.r_[price(0, 0.5), close[:-1]]
+    up = price(steps + np.array(draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))), draw(fr))
+    down = price(steps - np.array(draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))), draw(fr))
+    return pd.DataFrame({
+        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+        "open": open_,
+        "high": np.maximum.reduce([open_, close, up]),
+        "low": np.minimum.reduce([open_, close, down]),
+        "close": close,
+        "volume": np.array(draw(st.lists(st.floats(0, 1e4), min_size=n, max_size=n))),
+    })
+
+
+@SETTINGS
+@given(bin_interior_frames(), st.integers(-3000, 3000))
+def test_relative_features_invariant_to_price_scale(df, m):
+    # Scaling by a whole number of bins moves every level by exactly m bins. The invariance holds
+    # up to grid quantisation: a level landing within rounding of a bin edge could flip bins, so
+    # the candles here keep their prices inside bins (see bin_interior_frames).
+    c = math.exp(m * bin_width(HeatmapConfig().bin_bp))
+    scaled = df.copy()
+    scaled[["open", "high", "low", "close"]] *= c
+    a, b = liquidation_features(df), liquidation_features(scaled)
+    relative = [n for n in feature_columns() if "imbalance" in n or "dist_pct" in n or "growth" in n]
+    np.testing.assert_allclose(b[relative].to_numpy(), a[relative].to_numpy(), rtol=1e-6, atol=1e-9)
+    usd = [n for n in feature_columns() if n.endswith("_usd")]
+    scale = max(float(a[usd].to_numpy().max()), 1.0)
+    np.testing.assert_allclose(b[usd].to_numpy(), a[usd].to_numpy() * c, rtol=1e-6, atol=1e-9 * scale * c)
+    np.testing.assert_allclose(b.liq_long_cluster_far.to_numpy(), a.liq_long_cluster_far.to_numpy() * c,
+                               rtol=1e-6)
