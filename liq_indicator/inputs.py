@@ -253,9 +253,10 @@ def merge_causal(
     otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(other["date"])
     tf = tf if tf is not None else pd.Timedelta(0)
     otf = otf if otf is not None else pd.Timedelta(0)
-    left = pd.DataFrame({"_known": pd.DatetimeIndex(candles["date"]).as_unit("us") + tf})
+    # one resolution on both sides: Freqtrade files mix datetime64[ns] and [us]
+    left = pd.DataFrame({"_known": (pd.DatetimeIndex(candles["date"]) + tf).as_unit("us")})
     right = other[["date", *columns]].rename(columns=columns).copy()
-    right["_known"] = pd.DatetimeIndex(right["date"]).as_unit("us") + otf
+    right["_known"] = (pd.DatetimeIndex(right["date"]) + otf).as_unit("us")
     right = right.drop(columns="date").sort_values("_known").drop_duplicates("_known", keep="last")
     if left["_known"].dt.tz is None and right["_known"].dt.tz is not None:
         left["_known"] = left["_known"].dt.tz_localize("UTC")

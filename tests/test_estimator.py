@@ -362,3 +362,16 @@ def test_real_history_causal_and_finite(real_5m):
     values = full[[c for c in feature_columns() if "cluster" not in c and "growth" not in c]]
     assert np.isfinite(values.to_numpy()).all()
     assert full.liq_long_cluster_usd.gt(0).mean() > 0.5  # clusters are found most of the time
+
+
+def test_side_frames_with_another_datetime_resolution_merge_causally():
+    df = make_candles(48, seed=15, timeframe="1h")
+    oi = pd.DataFrame({"date": df.date.astype("datetime64[ns, UTC]"),
+                       "open_interest_value": np.linspace(1e9, 2e9, len(df))})
+    funding = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=6, freq="8h", tz="UTC").as_unit("ns"),
+                            "open": [1e-4] * 6})
+    out = liquidation_features(df.assign(date=df.date.astype("datetime64[us, UTC]")),
+                               open_interest=oi, funding=funding)
+    # equal timeframes join exactly: the OI of a candle's own hour drives it from the second row
+    assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 47
+    assert out.liq_inflow_usd.iloc[1] == pytest.approx(1e9 / 47, rel=1e-9)

@@ -1,0 +1,173 @@
+"""Reading Freqtrade's own files: backtest results and configuration (JSON only, nothing unpickled).
+
+``freqtrade backtesting --export trades`` writes ``backtest-result-<date>.zip`` (older versions: a
+``.json``) under ``user_data/backtest_results/`` plus ``.last_result.json`` naming the latest one. The
+zip holds ``backtest-result-<date>.json`` with ``{"strategy": {<name>: {"trades": [...]}}}``; that
+trade list is what :func:`load_trades` returns, as ``freqtrade.data.btanalysis.load_backtest_data``
+would. The zip's ``.pkl`` members (signal candles) are never opened.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["TRADE_COLUMNS", "load_trades", "load_freqtrade_config", "resolve_backtest_file"]
+
+# the columns load_trades guarantees (NaN / False / "" when a result lacks one)
+TRADE_COLUMNS = (
+    "pair", "is_short", "open_date", "close_date", "open_rate", "close_rate", "amount",
+    "stake_amount", "leverage", "profit_ratio", "profit_abs", "exit_reason", "enter_tag",
+    "stop_loss_abs", "initial_stop_loss_abs", "trade_duration",
+)
+_LAST_RESULT = ".last_result.json"
+
+
+def resolve_backtest_file(path: str | Path) -> Path:
+    """The backtest result file ``path`` names: the file itself, or for a folder the latest result
+    its ``.last_result.json`` points to (as Freqtrade's ``--backtest-filename`` does).
+
+    Raises:
+        InputError: when the path or the file it points to does not exist.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(
+            f"backtest result {str(path)!r} does not exist; pass the .zip (or .json) that "
+            "`freqtrade backtesting --export trades` wrote under user_data/backtest_results/"
+        )
+    if p.is_dir():
+        marker = p / _LAST_RESULT
+        if not marker.is_file():
+            raise InputError(
+                f"backtest results folder {str(path)!r} has no {_LAST_RESULT}; pass a result file "
+                "(backtest-result-<date>.zip) instead"
+            )
+        latest = _read_json_text(marker.read_text(encoding="utf-8"), marker).get("latest_backtest")
+        if not isinstance(latest, str):
+            raise InputError(f"{marker} has no 'latest_backtest' entry; pass a result file instead")
+        p = p / latest
+        if not p.is_file():
+            raise InputError(f"{marker} names {latest!r}, which does not exist in {str(path)!r}")
+    return p
+
+
+def _read_json_text(text: str, source: Path | str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source} is not valid JSON ({exc})") from None
+
+
+def _read_result(p: Path) -> Any:
+    if p.suffix == ".json":
+        if p.name.endswith(".meta.json"):
+            raise InputError(
+                f"{p} is the metadata file of a backtest; pass the result itself "
+                f"({p.name.removesuffix('.meta.json')}.zip or .json)"
+            )
+        return _read_json_text(p.read_text(encoding="utf-8"), p)
+    if p.suffix != ".zip":
+        raise InputError(f"backtest result {str(p)!r} must be a .zip or .json file written by "
+                         "`freqtrade backtesting --export trades`")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = zf.namelist()
+            member = p.with_suffix(".json").name  # Freqtrade's naming
+            if member not in names:  # a renamed zip: the one stats json inside
+                candidates = [n for n in names if n.endswith(".json")
+                              and not n.endswith(("_config.json", ".meta.json"))]
+                if len(candidates) != 1:
+                    raise InputError(f"{p} holds no backtest-result json (members: {names})")
+                member = candidates[0]
+            return _read_json_text(zf.read(member).decode("utf-8"), f"{p}:{member}")
+    except zipfile.BadZipFile:
+        raise InputError(f"{p} is not a valid zip file") from None
+
+
+def load_trades(path: str | Path, *, strategy: str | None = None,
+                pair: str | None = None) -> pd.DataFrame:
+    """The trades of a Freqtrade backtest result, one row per trade, sorted by ``open_date``.
+
+    Args:
+        path: a ``backtest-result-*.zip`` / ``.json`` file, or a backtest_results folder (its
+            latest result).
+        strategy: which strategy of a multi-strategy result; may be omitted when there is one.
+        pair: keep only this pair's trades (e.g. ``BTC/USDT:USDT``).
+
+    Returns:
+        A frame with at least :data:`TRADE_COLUMNS`: UTC ``open_date``/``close_date``, rates,
+        ``is_short``, ``profit_ratio``, and the final (``stop_loss_abs``) and initial
+        (``initial_stop_loss_abs``) stop prices. Empty (with those columns) when there are none.
+
+    Raises:
+        InputError: when the file is missing, unreadable, not a backtest result, or the strategy
+            is ambiguous or absent (the message lists the strategies present).
+    """
+    p = resolve_backtest_file(path)
+    data = _read_result(p)
+    if not isinstance(data, dict) or not isinstance(data.get("strategy"), dict):
+        raise InputError(
+            f"{p} is not a Freqtrade backtest result (no 'strategy' section); results with only a "
+            "trade list come from Freqtrade versions before 2021 and are not supported"
+        )
+    results = data["strategy"]
+    if strategy is None:
+        if len(results) != 1:
+            raise InputError(f"{p} holds {len(results)} strategies ({', '.join(results)}); "
+                             "choose one with --strategy")
+        strategy = next(iter(results))
+    if strategy not in results:
+        raise InputError(f"strategy {strategy!r} is not in {p}; it holds: {', '.join(results)}")
+    trades = results[strategy].get("trades")
+    if not isinstance(trades, list):
+        raise InputError(f"{p}: strategy {strategy!r} has no 'trades' list")
+    df = pd.DataFrame.from_records(trades)
+    for col in TRADE_COLUMNS:
+        if col not in df.columns:
+            df[col] = False if col == "is_short" else ("" if col in ("exit_reason", "enter_tag",
+                                                                     "pair") else float("nan"))
+    df["open_date"] = pd.to_datetime(df["open_date"], utc=True)
+    df["close_date"] = pd.to_datetime(df["close_date"], utc=True)
+    df["is_short"] = df["is_short"].fillna(False).astype(bool)
+    if pair is not None:
+        df = df[df["pair"] == pair]
+    return df.sort_values("open_date", kind="stable").reset_index(drop=True)
+
+
+def load_freqtrade_config(path: str | Path) -> dict[str, Any]:
+    """A Freqtrade JSON config as a dict (comments and trailing commas allowed, as Freqtrade does).
+
+    Raises:
+        InputError: when the file is missing or not a JSON object.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"config {str(path)!r} does not exist or is not a file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        data = _lenient_json(text, p, exc)
+    if not isinstance(data, dict):
+        raise InputError(f"config {p} must hold a JSON object")
+    return data
+
+
+def _lenient_json(text: str, p: Path, exc: json.JSONDecodeError) -> Any:
+    """Freqtrade reads configs with rapidjson's comment and trailing-comma modes; do the same
+    when rapidjson (a Freqtrade dependency) is installed."""
+    try:
+        import rapidjson
+    except ImportError:
+        raise InputError(f"config {p} is not valid JSON ({exc})") from None
+    try:
+        return rapidjson.loads(text, parse_mode=rapidjson.PM_COMMENTS | rapidjson.PM_TRAILING_COMMAS)
+    except rapidjson.JSONDecodeError as exc2:
+        raise InputError(f"config {p} is not valid JSON ({exc2})") from None

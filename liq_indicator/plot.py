@@ -1,0 +1,883 @@
+"""Pictures of the liquidation map: interactive plotly figures, static matplotlib PNGs, FreqUI helpers.
+
+Plotting only: nothing here reads a file; the ``save_*`` functions write their one output file.
+
+* :func:`heatmap_figure` / :func:`save_png_heatmap` - time x price: pending liquidation notional per
+  bin (longs in blue, shorts in orange, log colour scale in USD), candles on top, and below them the
+  notional swept per period (the cascades), optionally a backtest's trades and their stops.
+* :func:`map_figure` / :func:`save_png_map` - the map at one moment: per-bin bars stacked by
+  leverage tier, the cumulative long curve below price and the cumulative short curve above it.
+* :func:`frequi_plot_config` / :func:`frequi_cluster_annotations` - the strategy's ``plot_config``
+  and ``plot_annotations`` for FreqUI (nearest clusters as bands).
+
+plotly and matplotlib are imported inside the functions that need them, so a strategy importing the
+FreqUI helpers pays for neither.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .estimator import Heatmap, LiquidationMap
+from .inputs import infer_timeframe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+__all__ = [
+    "LONG_COLOR",
+    "SHORT_COLOR",
+    "downsample_candles",
+    "format_usd",
+    "frequi_cluster_annotations",
+    "frequi_plot_config",
+    "heatmap_figure",
+    "map_figure",
+    "save_html",
+    "save_png_heatmap",
+    "save_png_map",
+]
+
+# ------------------------------------------------------------------------------------------------
+# the palette: longs blue (they are liquidated when price falls), shorts orange; the low end of each
+# scale fades into the dark background so that empty and thin regions recede.
+
+BACKGROUND = "#0d1117"
+GRID = "#262c36"
+TEXT = "#d0d4da"
+LONG_COLOR = "#2f8cff"
+SHORT_COLOR = "#ff8a1f"
+# (position, colour) stops; most of each scale stays dark so that only dense clusters glow
+LONG_SCALE = ((0.0, "#0b1a3a"), (0.45, "#133d86"), (0.72, "#2f7fe0"), (0.9, "#7fd0ff"),
+              (1.0, "#effcff"))
+SHORT_SCALE = ((0.0, "#2e1004"), (0.45, "#74300a"), (0.72, "#de6a12"), (0.9, "#ffb347"),
+               (1.0, "#fff4d0"))
+CANDLE_UP = "#3ddc97"
+CANDLE_DOWN = "#ff4d6d"
+STOP_COLOR = "#e879f9"
+# per leverage tier, low to high leverage (a sixth tier and beyond reuse the list)
+LONG_TIER_COLORS = ("#d2ebff", "#8fc7ff", "#4c9bff", "#2a66d1", "#7c6cff")
+SHORT_TIER_COLORS = ("#ffe9bf", "#ffc46b", "#ff9a2e", "#d9600c", "#ff5c5c")
+CUM_LONG_COLOR = "#a5e4ff"
+CUM_SHORT_COLOR = "#ffd98a"
+
+SWEPT_COLUMNS = ("liq_swept_long_usd", "liq_swept_short_usd")
+
+
+def format_usd(value: float) -> str:
+    """Compact USD label: ``$950``, ``$12.5k``, ``$3M``, ``$1.2B`` (sign dropped; 3 digits)."""
+    a = abs(float(value))
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= div * 0.9995:
+            return f"${a / div:.3g}{suffix}"
+    return f"${a:.3g}"
+
+
+def _nice_step(span: float, n: int = 3) -> float:
+    """A 1-2-5 step that cuts ``span`` into about ``n`` parts."""
+    if not span > 0:
+        return 1.0
+    raw = span / n
+    mag = 10.0 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+
+
+def _log_ticks(vmin: float, vmax: float) -> np.ndarray:
+    """USD values for a logarithmic colour bar: decades, or 1-2-5 when the span is narrow."""
+    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+    mult = (1, 2, 5) if hi - lo <= 3 else (1,)
+    ticks = np.array([m * 10.0**e for e in range(lo, hi + 1) for m in mult])
+    return ticks[(ticks >= vmin * 0.999) & (ticks <= vmax * 1.001)]
+
+
+# ------------------------------------------------------------------------------------------------
+# shared preparation (pure, tested through the figures)
+
+
+def _check_candles(candles: pd.DataFrame) -> None:
+    missing = [c for c in ("date", "open", "high", "low", "close") if c not in candles.columns]
+    if missing:
+        raise InputError(f"candles lack column(s) {missing}; pass Freqtrade-style candles")
+    if len(candles) == 0:
+        raise InputError("no candles to draw")
+
+
+def _naive_utc(dates: Any) -> pd.DatetimeIndex:
+    """UTC datetimes without a zone (plotly.js ignores offsets; every axis here says UTC)."""
+    idx = pd.DatetimeIndex(dates)
+    return idx.tz_convert("UTC").tz_localize(None) if idx.tz is not None else idx
+
+
+def _timeframe(candles: pd.DataFrame) -> pd.Timedelta:
+    return infer_timeframe(candles["date"]) or pd.Timedelta(minutes=5)
+
+
+# display candle periods tried, shortest first: merged candles line up with the clock
+_PERIODS = tuple(pd.Timedelta(p) for p in ("1min", "3min", "5min", "15min", "30min", "1h", "2h",
+                                           "4h", "6h", "8h", "12h", "1D", "2D", "3D", "7D"))
+
+
+def _display_period(t0: pd.Timestamp, t1: pd.Timestamp, tf: pd.Timedelta, max_candles: int
+                    ) -> pd.Timedelta:
+    """The shortest clock period, a multiple of ``tf``, giving at most ``max_candles`` periods."""
+    span = t1 - t0
+    for period in _PERIODS:
+        if period >= tf and period % tf == pd.Timedelta(0) and span / period <= max_candles - 1:
+            return period
+    return tf * math.ceil(span / tf / max(max_candles - 1, 1))
+
+
+def downsample_candles(candles: pd.DataFrame, max_candles: int) -> pd.DataFrame:
+    """Merge candles into at most ``max_candles`` display candles of one clock period.
+
+    The period is the shortest of 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, ... (a multiple of the
+    candles' timeframe) that fits. Each display candle takes the first open, the highest high, the
+    lowest low and the last close of its period, so no extreme is lost; ``liq_swept_*`` columns are
+    summed (the notional swept during the period). Columns ``start``/``end`` bound each period
+    (clipped to the candles); ``attrs['period']`` and ``attrs['timeframe']`` say what was merged.
+    """
+    _check_candles(candles)
+    if max_candles < 1:
+        raise InputError(f"max_candles must be >= 1, got {max_candles}")
+    tf = _timeframe(candles)
+    dates = _naive_utc(candles["date"])
+    t0, t1 = dates[0], dates[-1] + tf
+    period = _display_period(t0, t1, tf, max_candles)
+    agg: dict[str, Any] = {"open": "first", "high": "max", "low": "min", "close": "last"}
+    agg.update({c: "sum" for c in SWEPT_COLUMNS if c in candles.columns})
+    key = dates.floor(period) if period in _PERIODS else t0 + (dates - t0) // period * period
+    frame = candles[list(agg)].groupby(np.asarray(key), sort=True).agg(agg)
+    start = pd.DatetimeIndex(frame.index)
+    frame.insert(0, "start", start.where(start >= t0, t0))
+    frame.insert(1, "end", (start + period).where(start + period <= t1, t1))
+    frame.attrs["period"] = period
+    frame.attrs["timeframe"] = tf
+    return frame.reset_index(drop=True)
+
+
+def _heat_edges(heatmap: Heatmap, tf: pd.Timedelta) -> pd.DatetimeIndex:
+    """Time edges of the heatmap's columns: column i ends at the close of its last candle."""
+    right = _naive_utc(heatmap.times) + tf
+    if len(right) >= 2:
+        first = right[0] - (right[1] - right[0])
+    else:
+        first = right[0] - tf
+    return pd.DatetimeIndex([first]).append(right)
+
+
+def _crop_heatmap(heatmap: Heatmap, tf: pd.Timedelta, t0: pd.Timestamp, t1: pd.Timestamp
+                  ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Edges and [time, bin] long/short of the columns overlapping [t0, t1]."""
+    edges = _heat_edges(heatmap, tf)
+    keep = np.asarray((edges[1:] > t0) & (edges[:-1] < t1))
+    if not keep.any():
+        raise InputError(
+            f"the heatmap ({heatmap.times[0]} .. {heatmap.times[-1]}) does not overlap the candles "
+            f"({t0} .. {t1}); compute both from the same frame"
+        )
+    idx = np.flatnonzero(keep)
+    return edges[idx[0]: idx[-1] + 2], heatmap.long[idx], heatmap.short[idx]
+
+
+def _colour_range(long: np.ndarray, short: np.ndarray, decades: float | None
+                  ) -> tuple[float, float]:
+    """(floor, top) USD of the shared log colour scale. ``top`` is the largest cell. ``floor`` is
+    ``decades`` below it or, when None, the 1st percentile of the non-empty cells (kept within
+    1 to 4 decades below the top). Cells under the floor are drawn clear."""
+    top = float(max(long.max(initial=0.0), short.max(initial=0.0)))
+    if not top > 0:
+        return 1.0, 10.0
+    if decades is None:
+        cells = np.concatenate([long[long > 0], short[short > 0]])
+        span = math.log10(top) - float(np.percentile(np.log10(cells), 1.0))
+        decades = min(max(span, 1.0), 4.0)
+    return top / 10.0**decades, top
+
+
+def _usd_codes(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """USD -> uint8 colour codes: 0 below ``vmin`` (clear), 1..255 linear in log10 up to vmax.
+    255 levels are finer than the eye needs and keep the HTML a quarter the size of float32."""
+    codes = np.zeros(values.shape, dtype=np.uint8)
+    shown = values >= vmin
+    frac = (np.log10(values[shown]) - math.log10(vmin)) / (math.log10(vmax) - math.log10(vmin))
+    codes[shown] = 1 + np.rint(np.clip(frac, 0.0, 1.0) * 254).astype(np.uint8)
+    return codes
+
+
+def _usd_code_position(usd: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """Where USD values fall on the 0..255 code axis (for colour-bar ticks)."""
+    return 1 + (np.log10(usd) - math.log10(vmin)) / (math.log10(vmax) - math.log10(vmin)) * 254
+
+
+def _swept_label(frame: pd.DataFrame) -> str:
+    period, tf = frame.attrs["period"], frame.attrs["timeframe"]
+    return f"swept per candle ({_duration(tf)})" if period == tf else f"swept per {_duration(period)}"
+
+
+def _duration(td: pd.Timedelta) -> str:
+    minutes = int(td.total_seconds() // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    if minutes > 120:
+        return f"{minutes // 60}h{minutes % 60:02d}"
+    return f"{minutes}m"
+
+
+def _trade_frame(trades: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp) -> pd.DataFrame:
+    """The trades that overlap the drawn period, dates naive UTC."""
+    if trades is None or len(trades) == 0:
+        return pd.DataFrame()
+    need = ("open_date", "close_date", "open_rate", "close_rate")
+    missing = [c for c in need if c not in trades.columns]
+    if missing:
+        raise InputError(f"trades lack column(s) {missing}; load them with "
+                         "liq_indicator.backtest_io.load_trades")
+    tr = trades.copy()
+    tr["open_date"] = _naive_utc(pd.to_datetime(tr["open_date"], utc=True))
+    tr["close_date"] = _naive_utc(pd.to_datetime(tr["close_date"], utc=True))
+    for col in ("stop_loss_abs", "initial_stop_loss_abs", "profit_ratio"):
+        if col not in tr.columns:
+            tr[col] = np.nan
+    if "is_short" not in tr.columns:
+        tr["is_short"] = False
+    tr["is_short"] = tr["is_short"].fillna(False).astype(bool)
+    return tr[(tr["close_date"] >= t0) & (tr["open_date"] <= t1)].reset_index(drop=True)
+
+
+def _stop_segments(tr: pd.DataFrame, column: str) -> tuple[list, list]:
+    """x, y of one polyline holding a horizontal segment per trade (None between trades)."""
+    xs: list = []
+    ys: list = []
+    for o, c, s in zip(tr["open_date"], tr["close_date"], tr[column], strict=True):
+        if pd.notna(s) and s > 0:
+            xs += [o, c, None]
+            ys += [float(s), float(s), None]
+    return xs, ys
+
+
+def _trade_text(tr: pd.DataFrame) -> list[str]:
+    out = []
+    for row in tr.itertuples(index=False):
+        side = "short" if row.is_short else "long"
+        profit = f"{row.profit_ratio:+.2%}" if pd.notna(row.profit_ratio) else "?"
+        stop = getattr(row, "stop_loss_abs", np.nan)
+        out.append(f"{side} {profit}<br>entry {row.open_rate:,.2f} exit {row.close_rate:,.2f}"
+                   f"<br>stop {stop:,.2f}<br>{getattr(row, 'exit_reason', '')}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# plotly
+
+
+def _base_layout(fig: go.Figure, title: str | None, height: int) -> None:
+    fig.update_layout(
+        template="plotly_dark",
+        paper_bgcolor=BACKGROUND,
+        plot_bgcolor=BACKGROUND,
+        font={"color": TEXT, "size": 12},
+        title={"text": title or "", "x": 0.01, "xanchor": "left"},
+        height=height,
+        margin={"l": 70, "r": 150, "t": 70, "b": 50},
+        legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom",
+                "bgcolor": "rgba(0,0,0,0)"},
+        hovermode="closest",
+    )
+    fig.update_xaxes(gridcolor=GRID, zeroline=False)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False)
+
+
+def _colorbar(label: str, vmin: float, vmax: float, y: float) -> dict:
+    ticks = _log_ticks(vmin, vmax)
+    return {
+        "title": {"text": label, "side": "right"},
+        "tickvals": _usd_code_position(ticks, vmin, vmax).tolist(),
+        "ticktext": [format_usd(t) for t in ticks],
+        "x": 1.01, "xanchor": "left", "y": y, "yanchor": "middle", "len": 0.36, "thickness": 14,
+    }
+
+
+def _plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:
+    """Colour codes 1..255 span the stops; code 0 (under the floor) is transparent."""
+    first = 1.0 / 255.0
+    return [[0.0, "rgba(0,0,0,0)"]] + [[first + p * (1.0 - first), c] for p, c in stops]
+
+
+def heatmap_figure(
+    candles: pd.DataFrame,
+    heatmap: Heatmap,
+    trades: pd.DataFrame | None = None,
+    *,
+    title: str | None = None,
+    max_candles: int = 1500,
+    decades: float | None = None,
+    height: int = 900,
+) -> go.Figure:
+    """The liquidation heatmap as an interactive plotly figure.
+
+    Args:
+        candles: the candles drawn, with the ``liq_swept_long_usd``/``liq_swept_short_usd`` columns
+            of :func:`liquidation_features` (the lower panel).
+        heatmap: :func:`liquidation_heatmap` of these candles (or of a longer frame holding them:
+            columns outside the candles' period are left out).
+        trades: optional trades (:func:`liq_indicator.backtest_io.load_trades`): entries, exits and
+            each trade's final and initial stop as horizontal segments.
+        title: figure title.
+        max_candles: display candles at most; longer frames are merged keeping highs and lows.
+        decades: span of the log colour scale below its largest cell (smaller cells are left
+            clear); by default the 1st percentile of the non-empty cells, within 1 to 4 decades.
+        height: figure height in pixels.
+
+    Returns:
+        A figure with two heatmap traces (``long pending``/``short pending``; ``z`` holds uint8
+        colour codes linear in log10 USD, ``customdata`` the USD values), a candlestick, two swept bar traces and, with trades,
+        ``entries``, ``exits``, ``stop (final)`` and ``stop (initial)``.
+
+    Raises:
+        InputError: when the candles lack OHLC or swept columns, or do not overlap the heatmap.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    _check_candles(candles)
+    missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
+    if missing:
+        raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
+    bars = downsample_candles(candles, max_candles)
+    tf = bars.attrs["timeframe"]
+    t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
+    edges, long, short = _crop_heatmap(heatmap, tf, t0, t1)
+    vmin, vmax = _colour_range(long, short, decades)
+    mid = bars["start"] + (bars["end"] - bars["start"]) / 2
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
+                        vertical_spacing=0.03)
+    for side, values, scale, y in (("long", long, LONG_SCALE, 0.28),
+                                   ("short", short, SHORT_SCALE, 0.74)):
+        usd = np.ascontiguousarray(values.T, dtype=np.float32)
+        fig.add_trace(go.Heatmap(
+            x=edges, y=heatmap.price_edges, z=_usd_codes(usd, vmin, vmax), customdata=usd,
+            zmin=0, zmax=255, colorscale=_plotly_scale(scale),
+            colorbar=_colorbar(f"{side} liquidations pending (USD / bin)", vmin, vmax, y),
+            name=f"{side} pending", meta={"usd_range": [vmin, vmax]},
+            hovertemplate=(f"%{{x|%Y-%m-%d %H:%M}} UTC<br>price %{{y:,.0f}}<br>{side} "
+                           "liquidations pending %{customdata:$.3s}<extra></extra>"),
+        ), row=1, col=1)
+    fig.add_trace(go.Candlestick(
+        x=mid, open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"],
+        name="price", increasing={"line": {"color": CANDLE_UP, "width": 1}, "fillcolor": CANDLE_UP},
+        decreasing={"line": {"color": CANDLE_DOWN, "width": 1}, "fillcolor": CANDLE_DOWN},
+        whiskerwidth=0,
+    ), row=1, col=1)
+
+    label = _swept_label(bars)
+    long_sw = bars["liq_swept_long_usd"].to_numpy(dtype=float)
+    short_sw = bars["liq_swept_short_usd"].to_numpy(dtype=float)
+    fig.add_trace(go.Bar(x=mid, y=short_sw, name=f"shorts {label}", marker_color=SHORT_COLOR,
+                         marker_line_width=0, hovertemplate="shorts swept %{y:$.3s}<extra></extra>"),
+                  row=2, col=1)
+    fig.add_trace(go.Bar(x=mid, y=-long_sw, customdata=long_sw, name=f"longs {label}",
+                         marker_color=LONG_COLOR, marker_line_width=0,
+                         hovertemplate="longs swept %{customdata:$.3s}<extra></extra>"),
+                  row=2, col=1)
+
+    tr = _trade_frame(trades, t0, t1)
+    if len(tr):
+        _add_plotly_trades(fig, tr)
+
+    _base_layout(fig, title, height)
+    fig.update_layout(barmode="relative", bargap=0.0, xaxis_rangeslider_visible=False)
+    lo, hi = float(bars["low"].min()), float(bars["high"].max())
+    pad = (hi - lo) * 0.04 or hi * 0.01
+    fig.update_yaxes(range=[lo - pad, hi + pad], title_text="price", tickformat=",.0f",
+                     row=1, col=1)
+    top = float(max(long_sw.max(initial=0.0), short_sw.max(initial=0.0))) or 1.0
+    step = _nice_step(top, 2)
+    ticks = np.arange(-math.floor(top / step), math.floor(top / step) + 1) * step
+    fig.update_yaxes(range=[-top * 1.08, top * 1.08], tickvals=ticks.tolist(),
+                     ticktext=[format_usd(t) if t else "0" for t in ticks],
+                     title_text="swept (USD)", row=2, col=1)
+    fig.update_xaxes(range=[t0, t1], row=1, col=1)
+    fig.update_xaxes(range=[t0, t1], title_text="UTC", row=2, col=1)
+    fig.add_annotation(text="▲ shorts liquidated  ▼ longs liquidated", xref="x2 domain",
+                       yref="y2 domain", x=0.005, y=0.98, showarrow=False, xanchor="left",
+                       yanchor="top", font={"size": 11, "color": TEXT})
+    return fig
+
+
+def _add_plotly_trades(fig: go.Figure, tr: pd.DataFrame) -> None:
+    import plotly.graph_objects as go
+
+    text = _trade_text(tr)
+    for column, name, dash in (("stop_loss_abs", "stop (final)", "solid"),
+                               ("initial_stop_loss_abs", "stop (initial)", "dot")):
+        xs, ys = _stop_segments(tr, column)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip",
+                                 line={"color": STOP_COLOR, "width": 2, "dash": dash}),
+                      row=1, col=1)
+    fig.add_trace(go.Scatter(
+        x=tr["open_date"], y=tr["open_rate"], mode="markers", name="entries", text=text,
+        hovertemplate="entry %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+        marker={"symbol": np.where(tr["is_short"], "triangle-down", "triangle-up").tolist(),
+                "size": 11, "color": "#ffffff", "line": {"color": "#000000", "width": 1}},
+    ), row=1, col=1)
+    win = tr["profit_ratio"].fillna(0) > 0
+    fig.add_trace(go.Scatter(
+        x=tr["close_date"], y=tr["close_rate"], mode="markers", name="exits", text=text,
+        hovertemplate="exit %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+        marker={"symbol": "x", "size": 10, "color": np.where(win, CANDLE_UP, CANDLE_DOWN).tolist(),
+                "line": {"color": "#000000", "width": 1}},
+    ), row=1, col=1)
+
+
+def map_figure(liq_map: LiquidationMap, *, title: str | None = None, height: int = 650
+               ) -> go.Figure:
+    """The liquidation map at one moment as an interactive plotly figure.
+
+    Bars: pending notional per price bin, stacked by leverage tier (longs blue, shorts orange).
+    Lines (right axis): the cumulative long notional that a fall to each price would liquidate,
+    and the cumulative short notional a rise would. A vertical line marks the price.
+
+    Returns:
+        A figure with one bar trace per side and tier (``long 10x`` ...) and the traces
+        ``cumulative long`` (prices at or below the price, ascending) and ``cumulative short``.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    prices = liq_map.bin_prices
+    widths = np.diff(liq_map.bin_edges)
+    for side, by_tier, colors in (("long", liq_map.long_by_tier, LONG_TIER_COLORS),
+                                  ("short", liq_map.short_by_tier, SHORT_TIER_COLORS)):
+        for k, (lev, values) in enumerate(zip(liq_map.leverages, by_tier, strict=True)):
+            fig.add_trace(go.Bar(
+                x=prices, y=values, width=widths, name=f"{side} {lev:g}x",
+                legendgroup=side, marker_color=colors[k % len(colors)], marker_line_width=0,
+                hovertemplate=f"%{{x:,.0f}}<br>{side} {lev:g}x %{{y:$.3s}}<extra></extra>",
+            ), secondary_y=False)
+    below = prices <= liq_map.price
+    above = prices >= liq_map.price
+    fig.add_trace(go.Scatter(
+        x=prices[below], y=liq_map.cumulative_long[below], name="cumulative long", mode="lines",
+        line={"color": CUM_LONG_COLOR, "width": 2.5},
+        hovertemplate="fall to %{x:,.0f}: longs liquidated %{y:$.3s}<extra></extra>",
+    ), secondary_y=True)
+    fig.add_trace(go.Scatter(
+        x=prices[above], y=liq_map.cumulative_short[above], name="cumulative short", mode="lines",
+        line={"color": CUM_SHORT_COLOR, "width": 2.5},
+        hovertemplate="rise to %{x:,.0f}: shorts liquidated %{y:$.3s}<extra></extra>",
+    ), secondary_y=True)
+    fig.add_vline(x=liq_map.price, line={"color": "#ffffff", "width": 1.5, "dash": "dash"},
+                  annotation_text=f"price {liq_map.price:,.0f}", annotation_position="top",
+                  annotation_font_color="#ffffff")
+    _base_layout(fig, title, height)
+    fig.update_layout(barmode="stack", bargap=0.0, margin={"r": 80, "b": 110},
+                      legend={"orientation": "h", "traceorder": "normal", "x": 0.5,
+                              "xanchor": "center", "y": -0.12, "yanchor": "top"})
+    fig.update_xaxes(title_text="price", tickformat=",.0f",
+                     range=[float(liq_map.bin_edges[0]), float(liq_map.bin_edges[-1])])
+    per_bin = float((liq_map.long + liq_map.short).max(initial=0.0)) or 1.0
+    cum = float(max(liq_map.cumulative_long.max(initial=0.0),
+                    liq_map.cumulative_short.max(initial=0.0))) or 1.0
+    for top, secondary, label in ((per_bin, False, "pending per bin (USD)"),
+                                  (cum, True, "cumulative (USD)")):
+        ticks = np.arange(0, top * 1.05, _nice_step(top, 4))
+        fig.update_yaxes(range=[0, top * 1.05], tickvals=ticks.tolist(),
+                         ticktext=[format_usd(t) if t else "0" for t in ticks],
+                         title_text=label, secondary_y=secondary,
+                         showgrid=not secondary)
+    return fig
+
+
+def save_html(fig: go.Figure, path: str | Path) -> Path:
+    """Write ``fig`` as one self-contained HTML file (plotly.js embedded: opens offline)."""
+    p = _output_path(path, ".html")
+    html = fig.to_html(include_plotlyjs=True, full_html=True,
+                       config={"scrollZoom": True, "displaylogo": False, "responsive": True})
+    style = f"<style>body {{ background: {BACKGROUND}; margin: 0; }}</style>"
+    p.write_text(html.replace("<head>", "<head>" + style, 1), encoding="utf-8")
+    return p
+
+
+def _output_path(path: str | Path, suffix: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise InputError(f"output {str(p)!r} must end in {suffix}")
+    if not p.parent.is_dir():
+        raise InputError(f"output folder {str(p.parent)!r} does not exist")
+    return p
+
+
+# ------------------------------------------------------------------------------------------------
+# matplotlib (static PNG for reports)
+
+
+def _mpl_cmap(stops: tuple[tuple[float, str], ...], name: str):
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list(name, list(stops))
+
+
+def _style_axes(ax) -> None:
+    ax.set_facecolor(BACKGROUND)
+    ax.tick_params(colors=TEXT, labelsize=9)
+    for spine in ax.spines.values():
+        spine.set_color(GRID)
+    ax.grid(color=GRID, linewidth=0.6, alpha=0.8)
+    ax.set_axisbelow(True)
+
+
+def _rects(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, colors: Any,
+           zorder: float = 2) -> None:
+    """Filled rectangles as one collection (much faster than ``ax.bar`` for thousands)."""
+    from matplotlib.collections import PolyCollection
+
+    verts = np.stack([np.c_[x0, y0], np.c_[x0, y1], np.c_[x1, y1], np.c_[x1, y0]], axis=1)
+    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none",
+                                     zorder=zorder), autolim=False)
+
+
+def _usd_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: format_usd(v) if v else "0")
+
+
+def _price_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+
+
+def save_png_heatmap(
+    candles: pd.DataFrame,
+    heatmap: Heatmap,
+    path: str | Path,
+    trades: pd.DataFrame | None = None,
+    *,
+    title: str | None = None,
+    max_candles: int = 320,
+    decades: float | None = None,
+    size: tuple[float, float] = (14.0, 8.0),
+    dpi: int = 110,
+) -> Path:
+    """The liquidation heatmap as a static PNG (matplotlib), same content as :func:`heatmap_figure`.
+
+    ``max_candles`` is lower than for the interactive figure: on paper a candle narrower than about
+    three pixels is only noise. Highs and lows are kept when candles are merged.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
+    p = _output_path(path, ".png")
+    _check_candles(candles)
+    missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
+    if missing:
+        raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
+    bars = downsample_candles(candles, max_candles)
+    tf = bars.attrs["timeframe"]
+    t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
+    edges, long, short = _crop_heatmap(heatmap, tf, t0, t1)
+    vmin, vmax = _colour_range(long, short, decades)
+    norm = LogNorm(vmin=vmin, vmax=vmax)
+    cmaps = {"long": _mpl_cmap(LONG_SCALE, "liq_long"), "short": _mpl_cmap(SHORT_SCALE, "liq_short")}
+
+    fig = Figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)  # no pyplot: no global state
+    grid = fig.add_gridspec(2, 2, height_ratios=[4, 1], width_ratios=[60, 1], hspace=0.06,
+                            wspace=0.02, left=0.07, right=0.9, top=0.9, bottom=0.08)
+    ax = fig.add_subplot(grid[0, 0])
+    ax2 = fig.add_subplot(grid[1, 0], sharex=ax)
+    for a in (ax, ax2):
+        _style_axes(a)
+    x_edges = mdates.date2num(edges.to_pydatetime())
+    meshes = {}
+    for side, values in (("long", long), ("short", short)):
+        masked = np.ma.masked_less(values.T, vmin)
+        meshes[side] = ax.pcolormesh(x_edges, heatmap.price_edges, masked, cmap=cmaps[side],
+                                     norm=norm, shading="flat", rasterized=True)
+
+    x0 = mdates.date2num(bars["start"].to_numpy())
+    x1 = mdates.date2num(bars["end"].to_numpy())
+    xm, width = (x0 + x1) / 2, (x1 - x0) * 0.7
+    up = (bars["close"] >= bars["open"]).to_numpy()
+    colors = np.where(up, CANDLE_UP, CANDLE_DOWN)
+    lw_wick = 0.8 if len(bars) > 150 else 1.0
+    ax.vlines(xm, bars["low"], bars["high"], colors=colors, linewidth=lw_wick, zorder=3)
+    body = (bars["close"] - bars["open"]).to_numpy()
+    min_body = (bars["high"].max() - bars["low"].min()) * 0.0015
+    body = np.where(np.abs(body) < min_body, np.where(up, min_body, -min_body), body)
+    open_ = bars["open"].to_numpy()
+    _rects(ax, xm - width / 2, xm + width / 2, open_, open_ + body, colors, zorder=3)
+
+    legend = [Patch(color=LONG_SCALE[3][1], label="long liquidations pending"),
+              Patch(color=SHORT_SCALE[3][1], label="short liquidations pending"),
+              Line2D([], [], color=CANDLE_UP, lw=2, label="price")]
+    tr = _trade_frame(trades, t0, t1)
+    if len(tr):
+        legend += _mpl_trades(ax, tr, mdates)
+
+    lo, hi = float(bars["low"].min()), float(bars["high"].max())
+    pad = (hi - lo) * 0.04 or hi * 0.01
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlim(mdates.date2num(t0), mdates.date2num(t1))
+    ax.yaxis.set_major_formatter(_price_formatter())
+    ax.set_ylabel("price", color=TEXT)
+    ax.tick_params(labelbottom=False)
+    ax.legend(handles=legend, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(legend),
+              frameon=False, fontsize=9, labelcolor=TEXT, borderaxespad=0.2)
+
+    label = _swept_label(bars)
+    zero = np.zeros(len(bars))
+    _rects(ax2, x0, x1, zero, bars["liq_swept_short_usd"].to_numpy(), SHORT_COLOR)
+    _rects(ax2, x0, x1, zero, -bars["liq_swept_long_usd"].to_numpy(), LONG_COLOR)
+    ax2.axhline(0, color=GRID, linewidth=0.8)
+    top = float(bars[list(SWEPT_COLUMNS)].to_numpy().max(initial=0.0)) or 1.0
+    ax2.set_ylim(-top * 1.1, top * 1.1)
+    ax2.yaxis.set_major_formatter(_usd_formatter())
+    ax2.yaxis.set_major_locator(MaxNLocator(5, symmetric=True))
+    ax2.set_ylabel(label, color=TEXT, fontsize=9)
+    ax2.text(0.005, 0.95, "▲ shorts liquidated   ▼ longs liquidated", transform=ax2.transAxes,
+             color=TEXT, fontsize=8.5, va="top", zorder=5,
+             bbox={"facecolor": BACKGROUND, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+    locator = mdates.AutoDateLocator(minticks=5, maxticks=12)
+    ax2.xaxis.set_major_locator(locator)
+    ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax2.set_xlabel("UTC", color=TEXT, fontsize=9)
+
+    cgrid = grid[0, 1].subgridspec(2, 1, hspace=0.12)
+    for k, side in enumerate(("short", "long")):
+        cax = fig.add_subplot(cgrid[k, 0])
+        cb = fig.colorbar(meshes[side], cax=cax)
+        cb.set_ticks(_log_ticks(vmin, vmax))
+        cb.ax.yaxis.set_major_formatter(_usd_formatter())
+        cb.ax.yaxis.set_minor_formatter(NullFormatter())
+        cb.ax.tick_params(colors=TEXT, labelsize=8)
+        cb.outline.set_edgecolor(GRID)
+        cb.set_label(f"{side}s pending (USD / bin)", color=TEXT, fontsize=9)
+    if title:
+        fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.985)
+    fig.savefig(p, facecolor=BACKGROUND)
+    return p
+
+
+def _mpl_trades(ax, tr: pd.DataFrame, mdates) -> list:
+    from matplotlib.lines import Line2D
+
+    o = mdates.date2num(tr["open_date"].to_numpy())
+    c = mdates.date2num(tr["close_date"].to_numpy())
+    for column, style in (("initial_stop_loss_abs", ":"), ("stop_loss_abs", "-")):
+        s = tr[column].to_numpy(dtype=float)
+        ok = np.isfinite(s) & (s > 0)
+        ax.hlines(s[ok], o[ok], c[ok], colors=STOP_COLOR, linestyles=style, linewidth=1.6,
+                  zorder=4)
+    short = tr["is_short"].to_numpy()
+    for mask, marker in ((~short, "^"), (short, "v")):
+        ax.scatter(o[mask], tr["open_rate"][mask], marker=marker, s=46, color="#ffffff",
+                   edgecolors="#000000", linewidths=0.7, zorder=5)
+    win = (tr["profit_ratio"].fillna(0) > 0).to_numpy()
+    ax.scatter(c, tr["close_rate"], marker="X", s=46, color=np.where(win, CANDLE_UP, CANDLE_DOWN),
+               edgecolors="#000000", linewidths=0.7, zorder=5)
+    return [Line2D([], [], marker="^", ls="", color="#ffffff", label="entry (▲ long / ▼ short)"),
+            Line2D([], [], marker="X", ls="", color=CANDLE_UP, label="exit (green win / red loss)"),
+            Line2D([], [], color=STOP_COLOR, lw=1.6, label="stop (dotted: initial)")]
+
+
+def save_png_map(
+    liq_map: LiquidationMap,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    size: tuple[float, float] = (13.0, 6.5),
+    dpi: int = 110,
+) -> Path:
+    """The liquidation map at one moment as a static PNG, same content as :func:`map_figure`."""
+    from matplotlib import patheffects
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    p = _output_path(path, ".png")
+    fig = Figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)
+    ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.07, right=0.91, top=0.86, bottom=0.1)
+    _style_axes(ax)
+    prices = liq_map.bin_prices
+    left = liq_map.bin_edges[:-1]
+    widths = np.diff(liq_map.bin_edges)
+    handles = []
+    bottom = np.zeros(len(prices))  # shorts stack on longs where a bin holds both, as in plotly
+    for side, by_tier, colors in (("long", liq_map.long_by_tier, LONG_TIER_COLORS),
+                                  ("short", liq_map.short_by_tier, SHORT_TIER_COLORS)):
+        for k, (lev, values) in enumerate(zip(liq_map.leverages, by_tier, strict=True)):
+            color = colors[k % len(colors)]
+            _rects(ax, left, left + widths, bottom, bottom + values, color)
+            bottom = bottom + values
+            handles.append(Patch(color=color, label=f"{side} {lev:g}x"))
+    ax.set_ylim(0, float((liq_map.long + liq_map.short).max(initial=0.0)) * 1.08 or 1.0)
+    ax.yaxis.set_major_formatter(_usd_formatter())
+    ax.set_ylabel("pending per bin (USD)", color=TEXT)
+    ax.set_xlabel("price", color=TEXT)
+    ax.xaxis.set_major_formatter(_price_formatter())
+    ax.set_xlim(liq_map.bin_edges[0], liq_map.bin_edges[-1])
+
+    ax_cum = ax.twinx()
+    ax_cum.tick_params(colors=TEXT, labelsize=9)
+    below, above = prices <= liq_map.price, prices >= liq_map.price
+    outline = [patheffects.withStroke(linewidth=4.2, foreground=BACKGROUND)]
+    ax_cum.plot(prices[below], liq_map.cumulative_long[below], color=CUM_LONG_COLOR, lw=2.2,
+                path_effects=outline)
+    ax_cum.plot(prices[above], liq_map.cumulative_short[above], color=CUM_SHORT_COLOR, lw=2.2,
+                path_effects=outline)
+    top = max(liq_map.cumulative_long.max(initial=0.0), liq_map.cumulative_short.max(initial=0.0))
+    ax_cum.set_ylim(0, float(top) * 1.08 or 1.0)
+    ax_cum.yaxis.set_major_formatter(_usd_formatter())
+    ax_cum.set_ylabel("cumulative (USD)", color=TEXT)
+    for spine in ax_cum.spines.values():
+        spine.set_color(GRID)
+    ax.axvline(liq_map.price, color="#ffffff", lw=1.2, ls="--")
+    ax.text(liq_map.price, 1.01, f"price {liq_map.price:,.0f}", transform=ax.get_xaxis_transform(),
+            color="#ffffff", ha="center", va="bottom", fontsize=9)
+    handles += [Line2D([], [], color=CUM_LONG_COLOR, lw=2.2, label="cumulative long (fall to)"),
+                Line2D([], [], color=CUM_SHORT_COLOR, lw=2.2, label="cumulative short (rise to)")]
+    ax.legend(handles=handles, loc="upper center", ncol=6, frameon=False, fontsize=8.5,
+              labelcolor=TEXT, bbox_to_anchor=(0.5, -0.09))
+    fig.subplots_adjust(bottom=0.2)
+    if title:
+        fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.97)
+    fig.savefig(p, facecolor=BACKGROUND)
+    return p
+
+
+# ------------------------------------------------------------------------------------------------
+# FreqUI: the strategy's plot_config and plot_annotations
+
+
+def frequi_plot_config(imbalance_column: str = "liq_imbalance_2pct") -> dict[str, Any]:
+    """A ``plot_config`` for a strategy using :func:`liquidation_features`.
+
+    Main chart: the nearest long cluster (blue) and short cluster (orange) as bands between their
+    near and far edges. Sub-plots: notional swept per candle (bars) and ``imbalance_column``.
+
+    Example:
+        >>> class MyStrategy(IStrategy):  # doctest: +SKIP
+        ...     plot_config = frequi_plot_config()
+    """
+    return {
+        "main_plot": {
+            "liq_long_cluster_near": {
+                "color": LONG_COLOR, "fill_to": "liq_long_cluster_far",
+                "fill_label": "long liquidation cluster", "fill_color": "rgba(47,140,255,0.22)",
+            },
+            "liq_long_cluster_far": {"color": "rgba(47,140,255,0.55)"},
+            "liq_short_cluster_near": {
+                "color": SHORT_COLOR, "fill_to": "liq_short_cluster_far",
+                "fill_label": "short liquidation cluster", "fill_color": "rgba(255,138,31,0.22)",
+            },
+            "liq_short_cluster_far": {"color": "rgba(255,138,31,0.55)"},
+        },
+        "subplots": {
+            "liquidations swept (USD)": {
+                "liq_swept_long_usd": {"color": LONG_COLOR, "type": "bar"},
+                "liq_swept_short_usd": {"color": SHORT_COLOR, "type": "bar"},
+            },
+            "liquidation imbalance": {imbalance_column: {"color": "#c084fc"}},
+        },
+    }
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+
+
+def _bands(near: np.ndarray, far: np.ndarray, usd: np.ndarray
+           ) -> list[tuple[int, int, float, float, float]]:
+    """Runs of rows where the cluster persists: each row's [far, near] overlaps the previous
+    row's. Returns (first row, last row, low, high, peak USD) with the band spanning the run."""
+    lo, hi = np.fmin(near, far), np.fmax(near, far)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    out = []
+    start = -1
+    for i in range(len(lo) + 1):
+        cont = (i < len(lo) and ok[i] and start >= 0 and lo[i] <= hi[i - 1] and hi[i] >= lo[i - 1])
+        if start >= 0 and not cont:
+            seg = slice(start, i)
+            out.append((start, i - 1, float(lo[seg].min()), float(hi[seg].max()),
+                        float(np.nanmax(usd[seg]))))
+            start = -1
+        if i < len(lo) and ok[i] and start < 0:
+            start = i
+    return out
+
+
+def frequi_cluster_annotations(
+    dataframe: pd.DataFrame,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    *,
+    max_bands: int = 30,
+    min_candles: int = 3,
+) -> list[dict[str, Any]]:
+    """``plot_annotations`` for FreqUI: where the nearest liquidation clusters sat, as bands.
+
+    A band is a stretch of candles over which the nearest long (or short) cluster persisted (each
+    candle's cluster overlaps the previous one's); it spans the cluster's edges over that stretch
+    and is labelled with its peak notional. Per side the ``max_bands`` largest bands of at least
+    ``min_candles`` candles are returned.
+
+    Args:
+        dataframe: the analysed frame (with ``liq_*_cluster_near/far/usd`` columns).
+        start_date, end_date: the chart's period, as Freqtrade passes them; rows outside are ignored.
+
+    Returns:
+        A list of Freqtrade ``AreaAnnotationType`` dicts (``type``, ``start``, ``end``,
+        ``y_start``, ``y_end``, ``color``, ``label``).
+
+    Example:
+        >>> def plot_annotations(self, pair, start_date, end_date, dataframe, **kwargs):
+        ...     return frequi_cluster_annotations(dataframe, start_date, end_date)  # doctest: +SKIP
+    """
+    needed = [f"liq_{s}_cluster_{f}" for s in ("long", "short") for f in ("near", "far", "usd")]
+    missing = [c for c in [*needed, "date"] if c not in dataframe.columns]
+    if missing:
+        raise InputError(f"dataframe lacks {missing}; add liquidation_features() in "
+                         "populate_indicators")
+    dates = pd.to_datetime(dataframe["date"], utc=True)
+    keep = np.ones(len(dates), dtype=bool)
+    if start_date is not None:
+        keep &= (dates >= _utc(start_date)).to_numpy()
+    if end_date is not None:
+        keep &= (dates <= _utc(end_date)).to_numpy()
+    df, dates = dataframe[keep], dates[keep].reset_index(drop=True)
+    out: list[dict[str, Any]] = []
+    for side, color in (("long", "rgba(47,140,255,0.18)"), ("short", "rgba(255,138,31,0.18)")):
+        bands = _bands(df[f"liq_{side}_cluster_near"].to_numpy(dtype=float),
+                       df[f"liq_{side}_cluster_far"].to_numpy(dtype=float),
+                       df[f"liq_{side}_cluster_usd"].to_numpy(dtype=float))
+        bands = [b for b in bands if b[1] - b[0] + 1 >= min_candles]
+        bands = sorted(bands, key=lambda b: (b[4], b[1]), reverse=True)[:max_bands]
+        for first, last, lo, hi, usd in sorted(bands):
+            out.append({
+                "type": "area",
+                "start": dates.iloc[first].to_pydatetime(),
+                "end": dates.iloc[last].to_pydatetime(),
+                "y_start": lo,
+                "y_end": hi,
+                "color": color,
+                "label": f"{side} liquidations {format_usd(usd)}",
+            })
+    return out
