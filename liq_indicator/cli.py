@@ -11,8 +11,10 @@ from .errors import LiqIndicatorError
 # (module under liq_indicator.commands, subcommand name, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
+    ("exchange", "exchange", "serve a Freqtrade datadir as an offline Binance futures exchange"),
     ("heatmap", "heatmap", "draw the liquidation heatmap with candles, cascades and backtest trades"),
     ("map", "map", "draw the liquidation map at one moment, by leverage tier, with cumulative curves"),
+    ("import_oi", "import-oi", "import Binance metrics archives as Freqtrade open_interest candles"),
 ]
 
 

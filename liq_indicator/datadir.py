@@ -44,7 +44,7 @@ def read_candles(path: str | Path) -> pd.DataFrame:
     df = pd.read_feather(p)
     if "date" not in df.columns:
         raise InputError(f"{p} has no 'date' column; is it a Freqtrade candle file?")
-    df["date"] = pd.to_datetime(df["date"], utc=True)
+    df["date"] = pd.to_datetime(df["date"], utc=True).dt.as_unit("us")
     return df
 
 
@@ -83,9 +83,16 @@ def load_pair(datadir: str | Path, pair: str, timeframe: str) -> PairData:
     side = {kind: _first_existing(root, pair, kind, timeframe)
             for kind in ("open_interest", "mark", "funding_rate")}
     mark_path = pair_file(root, pair, timeframe, "mark")
+    open_interest = read_candles(side["open_interest"]) if side["open_interest"] else None
+    taker_path = side["open_interest"] and side["open_interest"].with_name(
+        side["open_interest"].name.replace("-open_interest.", "-taker_ratio."))
+    if open_interest is not None and taker_path and taker_path.exists():
+        # written by `liq-indicator import-oi` beside the OI candles, on the same dates
+        taker = read_candles(taker_path)
+        open_interest = open_interest.merge(taker[["date", "taker_long_short_ratio"]], on="date", how="left")
     return PairData(
         candles=read_candles(path),
-        open_interest=read_candles(side["open_interest"]) if side["open_interest"] else None,
+        open_interest=open_interest,
         mark=read_candles(mark_path) if mark_path.exists() else None,
         funding=read_candles(side["funding_rate"]) if side["funding_rate"] else None,
     )

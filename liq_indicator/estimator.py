@@ -182,7 +182,7 @@ def liquidation_features(
 
 
 _OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", "mark_low",
-                    "taker_buy_volume", "funding_rate")
+                    "taker_buy_volume", "taker_long_short_ratio", "funding_rate")
 
 
 def _timestamp_seconds(value: Any) -> float:
@@ -285,6 +285,7 @@ class LiquidationEstimator:
             mark_high=optional.get("mark_high"),
             mark_low=optional.get("mark_low"),
             taker_buy_volume=optional.get("taker_buy_volume"),
+            taker_ratio=optional.get("taker_long_short_ratio"),
             funding_rate=optional.get("funding_rate"),
         )
         values = _run(self._params, self._state, inputs, len(self._names))

@@ -172,6 +172,7 @@ def derive_inputs(
     mark_high: np.ndarray | None = None,
     mark_low: np.ndarray | None = None,
     taker_buy_volume: np.ndarray | None = None,
+    taker_ratio: np.ndarray | None = None,
     funding_rate: np.ndarray | None = None,
 ) -> KernelInputs:
     """The kernel's per-candle arrays from checked columns (elementwise only: see module doc)."""
@@ -207,6 +208,10 @@ def derive_inputs(
     if config.use_taker_split and taker_buy_volume is not None:
         ok = (v > 0) & np.isfinite(taker_buy_volume)
         long_share[ok] = taker_buy_volume[ok] / v[ok]
+    elif config.use_taker_split and taker_ratio is not None:
+        # taker buy / taker sell volume (Binance metrics archives): buy share = r / (1 + r)
+        ok = np.isfinite(taker_ratio) & (taker_ratio >= 0)
+        long_share[ok] = taker_ratio[ok] / (1.0 + taker_ratio[ok])
     if config.direction_tilt:
         long_share = long_share + config.direction_tilt * np.sign(c - o)
     if config.funding_skew and funding_rate is not None:
@@ -280,8 +285,8 @@ def prepare(
     """Validate candles (plus optional side frames) and derive the kernel's arrays.
 
     Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) or
-    ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume``,
-    ``funding_rate``; each value must be known at its row's close. Side frames given as arguments
+    ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume`` (or
+    ``taker_long_short_ratio``), ``funding_rate``; each value must be known at its row's close. Side frames given as arguments
     are merged causally (:func:`merge_causal`); a mark frame is used only when it has the candles'
     timeframe (a coarser mark high is not known until its own close).
     """
@@ -289,6 +294,8 @@ def prepare(
     time_s = candle_times(df["date"])
     frame = df
     if open_interest is not None:
+        if "taker_long_short_ratio" in open_interest.columns:
+            frame = merge_causal(frame, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"})
         if "open_interest_value" in open_interest.columns:
             frame = merge_causal(frame, open_interest, {"open_interest_value": "open_interest_value"})
         elif "open_interest_amount" in open_interest.columns:
@@ -322,5 +329,6 @@ def prepare(
         mark_high=_optional(frame, "mark_high"),
         mark_low=_optional(frame, "mark_low"),
         taker_buy_volume=_optional(frame, "taker_buy_volume"),
+        taker_ratio=_optional(frame, "taker_long_short_ratio"),
         funding_rate=_optional(frame, "funding_rate"),
     )

@@ -1,0 +1,134 @@
+"""The Freqtrade config overlay that points ccxt's Binance client at the offline exchange.
+
+Freqtrade deep-merges every ``--config`` file in order, so adding the overlay as the *last*
+``--config`` leaves the user's own config untouched apart from the ``exchange`` keys below:
+
+- ``ccxt_config.urls.api``: every API family ccxt's ``binance`` class knows is redirected to the
+  loopback server. The USDT-M public families (``fapiPublic*``, ``fapiData``) get the real Binance
+  paths; all others (spot, margin, coin-M, options, portfolio margin) get an ``/unsupported/<family>``
+  prefix that the server answers with a logged 404, so no REST request can leave the machine.
+  (ccxt.pro's websocket URLs are left alone: ``enable_ws`` is off, and Freqtrade opens no
+  websockets for Binance futures.)
+  Freqtrade merges ``ccxt_config`` into both its sync and its async ccxt client, so
+  ``ccxt_async_config`` is not needed.
+- ``ccxt_config.options.fetchMarkets.types = ["linear"]``: load only USDT-M markets (one
+  ``exchangeInfo`` request instead of spot + coin-M ones).
+- ``only_from_ccxt``: stop ``download-data`` from fetching archives from Binance's public data
+  site; everything then goes through ccxt, i.e. through the server.
+- ``enable_ws``: no websockets (Freqtrade does not use them for Binance futures anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+
+__all__ = ["SERVED_APIS", "UNSERVED_APIS", "ccxt_api_urls", "exchange_overlay", "write_overlay"]
+
+#: ccxt ``binance`` API families the server answers, with the path prefix Binance uses for them.
+SERVED_APIS: dict[str, str] = {
+    "fapiPublic": "/fapi/v1",
+    "fapiPublicV2": "/fapi/v2",
+    "fapiPublicV3": "/fapi/v3",
+    "fapiPrivate": "/fapi/v1",
+    "fapiPrivateV2": "/fapi/v2",
+    "fapiPrivateV3": "/fapi/v3",
+    "fapiData": "/futures/data",
+}
+
+#: ccxt ``binance`` API families the server does not serve; they are routed to
+#: ``/unsupported/<family>`` on the server so that a stray call fails loudly instead of going online.
+UNSERVED_APIS: tuple[str, ...] = (
+    "public",
+    "private",
+    "v1",
+    "sapi",
+    "sapiV2",
+    "sapiV3",
+    "sapiV4",
+    "dapiPublic",
+    "dapiPrivate",
+    "dapiPrivateV2",
+    "dapiData",
+    "eapiPublic",
+    "eapiPrivate",
+    "papi",
+    "papiV2",
+)
+
+
+def _check_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
+        raise ConfigError(
+            f"base_url {base_url!r} is not a loopback address of the offline exchange; "
+            "expected 'http://127.0.0.1:<port>' as printed by `liq-indicator exchange`."
+        )
+    return base_url.rstrip("/")
+
+
+def ccxt_api_urls(base_url: str) -> dict[str, str]:
+    """Map every ccxt ``binance`` API family to a URL on the offline exchange.
+
+    Args:
+        base_url: the server's root, e.g. ``"http://127.0.0.1:8123"``.
+
+    Returns:
+        The dict to put under ccxt's ``urls.api``.
+
+    Raises:
+        ConfigError: ``base_url`` is not an ``http://`` loopback URL with a port.
+    """
+    base = _check_base_url(base_url)
+    urls = {family: base + prefix for family, prefix in SERVED_APIS.items()}
+    urls.update({family: f"{base}/unsupported/{family}" for family in UNSERVED_APIS})
+    return urls
+
+
+def exchange_overlay(base_url: str) -> dict[str, Any]:
+    """The Freqtrade config fragment that sends all Binance traffic to the offline exchange.
+
+    Args:
+        base_url: the server's root, e.g. ``"http://127.0.0.1:8123"``.
+
+    Returns:
+        ``{"exchange": {...}}``, ready to be dumped as an extra ``--config`` file.
+    """
+    return {
+        "exchange": {
+            "name": "binance",
+            "only_from_ccxt": True,
+            "enable_ws": False,
+            "ccxt_config": {
+                "urls": {"api": ccxt_api_urls(base_url)},
+                "options": {
+                    "fetchMarkets": {"types": ["linear"]},
+                    "fetchCurrencies": False,
+                    "fetchMargins": False,
+                },
+            },
+        }
+    }
+
+
+def write_overlay(path: str | Path, base_url: str) -> Path:
+    """Write :func:`exchange_overlay` as JSON, atomically (a reader never sees a partial file).
+
+    Args:
+        path: where to write; parent directories are created.
+        base_url: the server's root, e.g. ``"http://127.0.0.1:8123"``.
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(exchange_overlay(base_url), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,1384 @@
+"""A loopback Binance USDT-M futures exchange that serves a Freqtrade datadir.
+
+Freqtrade loads markets from the exchange even to backtest, so without internet every command
+fails with "Could not load markets". :class:`ExchangeServer` answers the public USDT-M endpoints
+that ccxt and Freqtrade call, from the files of a Freqtrade datadir
+(``<datadir>/futures/BTC_USDT_USDT-5m-futures.feather`` and friends):
+
+=================================  ==========================================================
+``/fapi/v1/ping``, ``/time``       liveness; ``serverTime`` is the wall clock
+``/fapi/v1/exchangeInfo``          the markets shipped in ``markets.json`` (BTC, ETH, SOL, BNB,
+                                   XRP against USDT), with Binance's filters and precisions
+``/fapi/v1/klines``                ``*-futures`` files
+``/fapi/v1/markPriceKlines``       ``*-mark`` files (falling back to the futures candles)
+``/fapi/v1/indexPriceKlines``      ``*-index`` files (falling back to mark, then futures)
+``/fapi/v1/premiumIndexKlines``    ``*-premiumIndex`` files
+``/fapi/v1/fundingRate``           ``*-funding_rate`` files (``funding_rate`` or legacy ``open``)
+``/futures/data/openInterestHist`` ``*-open_interest`` files, periods 5m .. 1d
+``/fapi/v1/openInterest``          the latest open interest
+``/fapi/v1/depth``                 an order book synthesised around the last price
+``/fapi/v1/ticker/24hr``,          tickers computed from the candles of the last 24 hours
+``ticker/price``, ``bookTicker``,
+``premiumIndex``
+=================================  ==========================================================
+
+Candle requests honour ``startTime``/``endTime``/``limit`` as Binance does (start only: the first
+``limit`` candles from ``startTime``; otherwise the last ``limit`` up to ``endTime`` or now). An
+interval without a file of its own is aggregated from the coarsest file that divides it (5m -> 1h).
+Anything else gets a Binance-style ``{"code": ..., "msg": ...}`` body with a 4xx status, and a log line.
+
+**Replay mode** (``replay=True``, for ``freqtrade trade --dry-run``): all timestamps are shifted so
+that the data's end lies ``replay_lead`` seconds ahead of the wall clock, and only what has happened
+by "now" is published, as on the real exchange: closed candles plus the candle that is forming,
+which is served flat at its open (a candle that just opened) because Freqtrade drops the last
+candle as incomplete. "Now" advances with the wall clock, ``speed`` times as fast. The shift is a
+whole multiple of 8 hours (or of the longest timeframe on disk), so candles, funding times
+(00/08/16 UTC) and resampling buckets stay aligned.
+
+**Failure injection** (for reliability tests): :class:`Fault` objects passed to the constructor,
+added through :meth:`ExchangeServer.add_fault`, or posted as JSON to ``/_admin/faults`` make the
+server answer with 5xx/4xx errors, hang (client timeouts), drop the open-interest feed or stop
+publishing candles for a while. ``GET /_admin/state`` reports the replay clock, active faults and
+request counts per path.
+
+The server never listens on anything but 127.0.0.1. Use :func:`running_exchange` to run it on a
+background thread, or ``python -m liq_indicator.offline`` / ``liq-indicator exchange`` to run it in
+the foreground; :mod:`liq_indicator.offline.overlay` builds the Freqtrade config that points at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import logging
+import math
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from aiohttp import web
+
+from ..errors import ConfigError
+from .overlay import exchange_overlay, write_overlay
+
+__all__ = [
+    "LOOPBACK_HOST",
+    "ExchangeServer",
+    "Fault",
+    "RunningExchange",
+    "check_loopback_host",
+    "running_exchange",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_HOST = "127.0.0.1"
+
+_MINUTE_MS = 60_000
+_HOUR_MS = 60 * _MINUTE_MS
+_DAY_MS = 24 * _HOUR_MS
+_FUNDING_INTERVAL_MS = 8 * _HOUR_MS
+
+#: Kline intervals served. All are whole minutes aligned to the Unix epoch, so a coarser one can be
+#: aggregated from a finer file. (Binance's 3d/1w/1M candles have other anchors; they are not served.)
+INTERVAL_MS: dict[str, int] = {
+    "1m": _MINUTE_MS,
+    "3m": 3 * _MINUTE_MS,
+    "5m": 5 * _MINUTE_MS,
+    "15m": 15 * _MINUTE_MS,
+    "30m": 30 * _MINUTE_MS,
+    "1h": _HOUR_MS,
+    "2h": 2 * _HOUR_MS,
+    "4h": 4 * _HOUR_MS,
+    "6h": 6 * _HOUR_MS,
+    "8h": 8 * _HOUR_MS,
+    "12h": 12 * _HOUR_MS,
+    "1d": _DAY_MS,
+}
+#: Periods of ``/futures/data/openInterestHist``.
+OPEN_INTEREST_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+#: ``limit`` values ``/fapi/v1/depth`` accepts.
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+_OHLC_KINDS = ("futures", "mark", "index", "premiumIndex")
+#: Which file kinds a kline endpoint may read, in order of preference.
+_KLINE_SOURCES: dict[str, tuple[str, ...]] = {
+    "futures": ("futures",),
+    "mark": ("mark", "futures"),
+    "index": ("index", "mark", "futures"),
+    "premiumIndex": ("premiumIndex",),
+}
+_FILE_RE = re.compile(
+    r"^(?P<pair>[A-Z0-9]+_[A-Z0-9]+_[A-Z0-9]+)-(?P<tf>\d+[mhd])-"
+    r"(?P<kind>futures|mark|index|premiumIndex|funding_rate|open_interest)\.(?:feather|parquet)$"
+)
+_TF_UNIT_MS = {"m": _MINUTE_MS, "h": _HOUR_MS, "d": _DAY_MS}
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and faults
+# --------------------------------------------------------------------------------------------
+
+
+class BinanceError(Exception):
+    """An error answered to the client as Binance does: an HTTP status and ``{"code", "msg"}``."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+    def response(self) -> web.Response:
+        """The aiohttp response carrying this error."""
+        return web.json_response({"code": self.code, "msg": self.msg}, status=self.status)
+
+
+FaultKind = Literal["error", "delay", "drop_open_interest", "stall_candles"]
+_FAULT_KINDS: tuple[str, ...] = ("error", "delay", "drop_open_interest", "stall_candles")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure, active from when it is added until ``seconds`` or ``count`` run out.
+
+    Kinds:
+
+    - ``"error"``: matching requests are answered with HTTP ``status`` and a Binance error body
+      (5xx: code -1001 "Internal error", 418/429: code -1003 "Too many requests").
+    - ``"delay"``: matching requests are held ``delay`` seconds before being answered normally;
+      longer than the client's timeout (ccxt: 10 s) it is a timeout.
+    - ``"drop_open_interest"``: ``openInterestHist`` answers ``[]``, as when the feed is gone.
+    - ``"stall_candles"`` (replay mode only): nothing new is published (candles, funding rates,
+      open interest stay as they were when the fault was added); when the fault ends, the backlog
+      appears at once, as after an exchange outage.
+    """
+
+    kind: FaultKind
+    #: Only requests whose path starts with this (e.g. ``"/fapi/v1/klines"``); None: all but admin.
+    path: str | None = None
+    #: Only requests for this Binance symbol (e.g. ``"BTCUSDT"``); None: every symbol.
+    symbol: str | None = None
+    #: Active for this many seconds after being added; None: until cleared.
+    seconds: float | None = None
+    #: Affect at most this many requests; None: unlimited. Not used by ``stall_candles``.
+    count: int | None = None
+    #: HTTP status of an ``"error"`` fault (400-599).
+    status: int = 503
+    #: Seconds a ``"delay"`` fault holds each request.
+    delay: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _FAULT_KINDS:
+            raise ConfigError(f"Fault.kind {self.kind!r} is not one of {', '.join(_FAULT_KINDS)}.")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ConfigError(
+                f"Fault.path {self.path!r} must start with '/', e.g. '/fapi/v1/klines'."
+            )
+        if self.seconds is not None and not self.seconds > 0:
+            raise ConfigError(f"Fault.seconds must be > 0 or None, got {self.seconds!r}.")
+        if self.count is not None and self.count < 1:
+            raise ConfigError(f"Fault.count must be >= 1 or None, got {self.count!r}.")
+        if self.kind == "stall_candles" and self.count is not None:
+            raise ConfigError("Fault.count does not apply to 'stall_candles'; use seconds.")
+        if not 400 <= self.status <= 599:
+            raise ConfigError(
+                f"Fault.status must be an HTTP error status (400-599), got {self.status}."
+            )
+        if not self.delay > 0:
+            raise ConfigError(f"Fault.delay must be > 0 seconds, got {self.delay!r}.")
+
+    @classmethod
+    def from_json(cls, body: object) -> Fault:
+        """Build a fault from a decoded JSON object, e.g. ``{"kind": "error", "status": 502}``.
+
+        Raises:
+            ConfigError: not an object, an unknown field, or an invalid value.
+        """
+        known = {f.name for f in fields(cls)}
+        if not isinstance(body, dict) or "kind" not in body:
+            raise ConfigError(
+                'a fault must be a JSON object with a "kind", e.g. {"kind": "error"}.'
+            )
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise ConfigError(f"unknown fault field(s) {unknown}; known: {sorted(known)}.")
+        return cls(**body)
+
+
+@dataclass
+class _ActiveFault:
+    id: int
+    fault: Fault
+    added_at: float  # server clock, seconds
+    remaining: int | None
+    frozen_cutoff_ms: int | None  # stall_candles: the publication cutoff when it was added
+
+    def matches(self, path: str, symbol: str | None) -> bool:
+        f = self.fault
+        return (f.path is None or path.startswith(f.path)) and (
+            f.symbol is None or f.symbol == symbol
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Data: the files of a Freqtrade datadir as numpy arrays
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One time series: ascending open times (ms, data time) and named float columns."""
+
+    interval_ms: int
+    dates: np.ndarray
+    values: Mapping[str, np.ndarray]
+
+
+def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
+    """Read one Freqtrade data file into a :class:`_Series` (sorted, de-duplicated, no NaN rows)."""
+    frame = pd.read_feather(path) if path.suffix == ".feather" else pd.read_parquet(path)
+    if "date" not in frame.columns:
+        raise ConfigError(
+            f"{path}: no 'date' column; expected Freqtrade's layout (date, open, ...)."
+        )
+    if kind == "funding_rate":
+        # Freqtrade >= 2026 stores (date, funding_rate); older files keep the rate in "open".
+        source = {"funding_rate": "funding_rate" if "funding_rate" in frame.columns else "open"}
+    elif kind == "open_interest":
+        source = {c: c for c in ("open_interest_amount", "open_interest_value")}
+    else:
+        source = {c: c for c in ("open", "high", "low", "close", "volume")}
+        if "volume" not in frame.columns:
+            frame = frame.assign(volume=0.0)
+    missing = sorted(set(source.values()) - set(frame.columns))
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {missing} for a {kind} file.")
+    frame = frame.assign(date=pd.to_datetime(frame["date"], utc=True))
+    frame = frame.sort_values("date", kind="stable").drop_duplicates("date", keep="last")
+    values = frame[list(source.values())].astype("float64")
+    # Open interest may lack one of its two columns (Freqtrade allows that); other kinds need all.
+    keep = values.notna().any(axis=1) if kind == "open_interest" else values.notna().all(axis=1)
+    if not keep.all():
+        logger.warning("%s: ignoring %d row(s) with missing values", path, int((~keep).sum()))
+    dates = frame.loc[keep, "date"].dt.as_unit("ms").astype("int64").to_numpy()
+    columns = {name: values.loc[keep, col].to_numpy() for name, col in source.items()}
+    return _Series(interval_ms, dates, columns)
+
+
+def _aggregate_ohlcv(src: _Series, interval_ms: int) -> _Series:
+    """Aggregate candles into ``interval_ms`` buckets (first open, max high, min low, last close)."""
+    buckets = src.dates - src.dates % interval_ms
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    ends = np.r_[starts[1:], len(buckets)] - 1
+    v = src.values
+    return _Series(
+        interval_ms,
+        buckets[starts],
+        {
+            "open": v["open"][starts],
+            "high": np.maximum.reduceat(v["high"], starts),
+            "low": np.minimum.reduceat(v["low"], starts),
+            "close": v["close"][ends],
+            "volume": np.add.reduceat(v["volume"], starts),
+        },
+    )
+
+
+def _subsample(src: _Series, interval_ms: int) -> _Series:
+    """Keep the snapshots taken on ``interval_ms`` boundaries (open interest is a level, not a flow)."""
+    keep = src.dates % interval_ms == 0
+    return _Series(interval_ms, src.dates[keep], {k: a[keep] for k, a in src.values.items()})
+
+
+class _DataStore:
+    """The data files of ``<datadir>/futures`` for the shipped markets, loaded lazily and cached."""
+
+    def __init__(self, futures_dir: Path, prefixes: Mapping[str, str]) -> None:
+        """``prefixes`` maps Freqtrade's file prefix (``BTC_USDT_USDT``) to the Binance symbol."""
+        self._files: dict[tuple[str, str], dict[int, Path]] = {}
+        self._cache: dict[tuple[str, str, int], _Series | None] = {}
+        self._lock = threading.RLock()  # series() recurses to aggregate from a finer file
+        for path in sorted(futures_dir.iterdir()):
+            match = _FILE_RE.match(path.name)
+            if match is None:
+                continue
+            symbol = prefixes.get(match["pair"])
+            if symbol is None:
+                logger.debug("%s: not one of the shipped markets; ignored", path.name)
+                continue
+            tf = match["tf"]
+            interval = int(tf[:-1]) * _TF_UNIT_MS[tf[-1]]
+            self._files.setdefault((symbol, match["kind"]), {})[interval] = path
+
+    def intervals(self, symbol: str, kind: str) -> list[int]:
+        """Intervals (ms) with a file of their own, ascending."""
+        return sorted(self._files.get((symbol, kind), {}))
+
+    def max_interval_ms(self) -> int:
+        """The longest interval of any file (0 when there are none)."""
+        return max((i for files in self._files.values() for i in files), default=0)
+
+    def finest(self, symbol: str, kind: str) -> _Series | None:
+        """The series of the shortest interval on disk, or None."""
+        intervals = self.intervals(symbol, kind)
+        return self.series(symbol, kind, intervals[0]) if intervals else None
+
+    def series(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
+        """The series at ``interval_ms``: its own file, else aggregated from the coarsest file that
+        divides it; None when neither exists."""
+        key = (symbol, kind, interval_ms)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._build(symbol, kind, interval_ms)
+            return self._cache[key]
+
+    def _build(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
+        files = self._files.get((symbol, kind), {})
+        if interval_ms in files:
+            return _read_series(files[interval_ms], kind, interval_ms)
+        divisors = [i for i in files if interval_ms % i == 0]
+        if not divisors or kind == "funding_rate":
+            return None
+        src = self.series(symbol, kind, max(divisors))
+        assert src is not None  # a file exists at that interval
+        if kind == "open_interest":
+            return _subsample(src, interval_ms)
+        return _aggregate_ohlcv(src, interval_ms)
+
+
+# --------------------------------------------------------------------------------------------
+# Request helpers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MarketSpec:
+    """The filters of one market that shape synthesised order books."""
+
+    symbol: str
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> _MarketSpec:
+        filters = {f["filterType"]: f for f in info["filters"]}
+        lot = filters["LOT_SIZE"]
+        return cls(
+            info["symbol"],
+            Decimal(filters["PRICE_FILTER"]["tickSize"]),
+            Decimal(lot["stepSize"]),
+            Decimal(lot["minQty"]),
+        )
+
+
+def _fmt(x: float) -> str:
+    """A number as Binance sends it: a plain decimal string, shortest exact form, no exponent."""
+    return np.format_float_positional(x, trim="-")
+
+
+def _int_param(
+    query: Mapping[str, str],
+    name: str,
+    *,
+    default: int | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        ) from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
+        raise BinanceError(
+            400, -1130, f"Data sent for parameter '{name}' is not valid (range {bounds})."
+        )
+    return value
+
+
+def _time_range(query: Mapping[str, str]) -> tuple[int | None, int | None]:
+    start = _int_param(query, "startTime", lo=0)
+    end = _int_param(query, "endTime", lo=0)
+    if start is not None and end is not None and start > end:
+        raise BinanceError(400, -1023, "Start time is greater than end time.")
+    return start, end
+
+
+def _binance_status_error(status: int, detail: str) -> BinanceError:
+    if status in (418, 429):
+        return BinanceError(status, -1003, f"Too many requests; {detail}")
+    if status >= 500:
+        return BinanceError(
+            status,
+            -1001,
+            f"Internal error; unable to process your request. Please try again. ({detail})",
+        )
+    return BinanceError(
+        status, -1000, f"An unknown error occurred while processing the request. ({detail})"
+    )
+
+
+def _load_exchange_info(markets_file: str | Path | None) -> dict[str, Any]:
+    if markets_file is None:
+        text = resources.files(__package__).joinpath("markets.json").read_text(encoding="utf-8")
+        source = "liq_indicator/offline/markets.json"
+    else:
+        source = str(markets_file)
+        try:
+            text = Path(markets_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read markets file {source}: {exc}") from exc
+    info = json.loads(text)
+    if not isinstance(info, dict) or not info.get("symbols"):
+        raise ConfigError(f"{source}: expected Binance exchangeInfo JSON with a 'symbols' list.")
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# The exchange
+# --------------------------------------------------------------------------------------------
+
+
+class ExchangeServer:
+    """Binance USDT-M public market data served from a Freqtrade datadir (see the module docs).
+
+    Build the aiohttp app with :meth:`app` and run it with :func:`serve`, or use
+    :func:`running_exchange`, which does both on a background thread.
+    """
+
+    #: Notional (USDT) of the smallest level of a synthesised order book.
+    BOOK_LEVEL_NOTIONAL = 2_000.0
+
+    def __init__(
+        self,
+        datadir: str | Path,
+        *,
+        replay: bool = False,
+        speed: float = 1.0,
+        replay_lead: float = 3600.0,
+        faults: Iterable[Fault] = (),
+        markets_file: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """
+        Args:
+            datadir: a Freqtrade datadir of Binance data, e.g. ``user_data/data/binance``; the
+                files are read from its ``futures/`` folder.
+            replay: publish the data as if it were happening now (see the module docs).
+            speed: replay only: how many seconds of data are published per wall-clock second.
+            replay_lead: replay only: seconds of data still to come when the server starts; at
+                ``speed`` it lasts ``replay_lead / speed`` wall-clock seconds, after which no new
+                candles appear (a warning is logged).
+            faults: faults active from the start (see :class:`Fault`).
+            markets_file: Binance ``exchangeInfo`` JSON to serve instead of the shipped markets.
+            clock: the wall clock in seconds since the epoch; injectable for tests.
+
+        Raises:
+            ConfigError: the datadir has no futures candles for a shipped market, or replay
+                settings do not fit the data.
+        """
+        futures_dir = Path(datadir) / "futures"
+        if not futures_dir.is_dir():
+            raise ConfigError(
+                f"{futures_dir} is not a directory; --datadir must be a Freqtrade datadir of Binance "
+                "futures data, e.g. user_data/data/binance holding futures/BTC_USDT_USDT-5m-futures.feather."
+            )
+        if not speed > 0:
+            raise ConfigError(f"speed must be > 0, got {speed!r}.")
+        self._exchange_info = _load_exchange_info(markets_file)
+        symbols = self._exchange_info["symbols"]
+        self._specs = {s["symbol"]: _MarketSpec.from_info(s) for s in symbols}
+        prefixes = {
+            f"{s['baseAsset']}_{s['quoteAsset']}_{s['marginAsset']}": s["symbol"] for s in symbols
+        }
+        self._store = _DataStore(futures_dir, prefixes)
+        finest = {sym: self._store.finest(sym, "futures") for sym in self._specs}
+        futures = {sym: s for sym, s in finest.items() if s is not None and len(s.dates)}
+        self._traded = list(futures)
+        if not self._traded:
+            raise ConfigError(
+                f"{futures_dir} holds no futures candles for any of {', '.join(prefixes)}; expected "
+                "files named like BTC_USDT_USDT-5m-futures.feather (run freqtrade download-data)."
+            )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._requests: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self._faults: list[_ActiveFault] = []
+        self._fault_ids = itertools.count(1)
+        self._warned: set[tuple[object, ...]] = set()
+        self.replay = replay
+        self.speed = speed
+        self.shift_ms = 0
+        self._wall0_ms = int(clock() * 1000)
+        # Data time when every traded market has candles: from the latest first to the earliest end.
+        self._data_start_ms = max(int(s.dates[0]) for s in futures.values())
+        self._data_end_ms = min(int(s.dates[-1]) + s.interval_ms for s in futures.values())
+        if replay:
+            self.shift_ms = self._replay_shift(replay_lead)
+        for fault in faults:
+            self.add_fault(fault)
+
+    def _replay_shift(self, replay_lead: float) -> int:
+        """The shift (ms, a multiple of the alignment) that puts the data end ``replay_lead`` ahead."""
+        if not replay_lead > 0:
+            raise ConfigError(f"replay_lead must be > 0 seconds, got {replay_lead!r}.")
+        align = max(_FUNDING_INTERVAL_MS, self._store.max_interval_ms())
+        lead_ms = int(replay_lead * 1000)
+        first = self._data_start_ms
+        if self._data_end_ms - lead_ms - align <= first:
+            raise ConfigError(
+                f"replay needs more data than replay_lead ({replay_lead:g} s) plus the "
+                f"{align // _HOUR_MS} h alignment; the futures candles cover only "
+                f"{(self._data_end_ms - first) / 1000:g} s. Lower replay_lead or add data."
+            )
+        target = self._data_end_ms - lead_ms
+        # ceil((wall0 - target) / align) * align: "now" maps to at most replay_lead before the end
+        return -((target - self._wall0_ms) // align) * align
+
+    # -- clock and faults ---------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def visible_until_ms(self, path: str = "", symbol: str | None = None) -> int | None:
+        """Replay mode: the served time up to which data has been published (None: everything).
+
+        Active ``stall_candles`` faults matching ``path``/``symbol`` hold it where it was when
+        they were added.
+        """
+        if not self.replay:
+            return None
+        cutoff = self._wall0_ms + int((self._now_ms() - self._wall0_ms) * self.speed)
+        frozen = [
+            a.frozen_cutoff_ms
+            for a in self._active_faults("stall_candles", path, symbol, consume=False)
+            if a.frozen_cutoff_ms is not None
+        ]
+        cutoff = min([cutoff, *frozen])
+        if cutoff - self.shift_ms > self._data_end_ms:
+            self._warn_once(
+                ("replay-end",), "replay reached the end of the data; no new candles will appear"
+            )
+        return cutoff
+
+    def add_fault(self, fault: Fault) -> int:
+        """Activate ``fault`` now and return its id (for :meth:`state`).
+
+        Raises:
+            ConfigError: a ``stall_candles`` fault outside replay mode.
+        """
+        if fault.kind == "stall_candles" and not self.replay:
+            raise ConfigError(
+                "the 'stall_candles' fault needs replay mode (replay=True / --replay)."
+            )
+        frozen = self.visible_until_ms() if fault.kind == "stall_candles" else None
+        with self._lock:
+            active = _ActiveFault(next(self._fault_ids), fault, self._clock(), fault.count, frozen)
+            self._faults.append(active)
+        logger.warning("fault #%d injected: %s", active.id, fault)
+        return active.id
+
+    def clear_faults(self) -> int:
+        """Remove all faults; returns how many were active."""
+        with self._lock:
+            n = len(self._faults)
+            self._faults.clear()
+        if n:
+            logger.warning("cleared %d fault(s)", n)
+        return n
+
+    def _active_faults(
+        self, kind: str, path: str, symbol: str | None, *, consume: bool
+    ) -> list[_ActiveFault]:
+        """Faults of ``kind`` matching the request; ``consume`` counts the request against them."""
+        with self._lock:
+            self._prune_faults()
+            hits = [a for a in self._faults if a.fault.kind == kind and a.matches(path, symbol)]
+            if consume:
+                for a in hits:
+                    if a.remaining is not None:
+                        a.remaining -= 1
+            return hits
+
+    def _prune_faults(self) -> None:
+        """Drop faults whose time or count ran out; call with ``self._lock`` held."""
+        now = self._clock()
+        self._faults = [
+            a
+            for a in self._faults
+            if (a.fault.seconds is None or now - a.added_at < a.fault.seconds)
+            and (a.remaining is None or a.remaining > 0)
+        ]
+
+    def state(self) -> dict[str, Any]:
+        """Replay clock, active faults and request/error counts per path (also ``GET /_admin/state``)."""
+        with self._lock:
+            self._prune_faults()
+            faults = [
+                {"id": a.id, **asdict(a.fault), "remaining": a.remaining} for a in self._faults
+            ]
+            requests, errors = dict(self._requests), dict(self._errors)
+        return {
+            "replay": self.replay,
+            "speed": self.speed,
+            "shift_ms": self.shift_ms,
+            "visible_until": self.visible_until_ms(),
+            "markets": sorted(self._specs),
+            "traded": sorted(self._traded),
+            "faults": faults,
+            "requests": requests,
+            "errors": errors,
+        }
+
+    def _warn_once(self, key: tuple[object, ...], msg: str, *args: object) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(msg, *args)
+
+    # -- the app -------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application: market-data routes, admin routes and the error middleware."""
+        app = web.Application(middlewares=[self._middleware])
+        routes: dict[str, Callable[[web.Request], Any]] = {
+            "/fapi/v1/ping": self._ping,
+            "/fapi/v1/time": self._time,
+            "/fapi/v1/exchangeInfo": self._exchange_info_handler,
+            "/fapi/v1/klines": self._klines,
+            "/fapi/v1/markPriceKlines": self._mark_price_klines,
+            "/fapi/v1/indexPriceKlines": self._index_price_klines,
+            "/fapi/v1/premiumIndexKlines": self._premium_index_klines,
+            "/fapi/v1/fundingRate": self._funding_rate,
+            "/fapi/v1/premiumIndex": self._premium_index,
+            "/fapi/v1/openInterest": self._open_interest,
+            "/futures/data/openInterestHist": self._open_interest_hist,
+            "/fapi/v1/depth": self._depth,
+            "/fapi/v1/ticker/24hr": self._ticker_24hr,
+            "/fapi/v1/ticker/price": self._ticker_price,
+            "/fapi/v2/ticker/price": self._ticker_price,
+            "/fapi/v1/ticker/bookTicker": self._book_ticker,
+        }
+        for path, handler in routes.items():
+            app.router.add_get(path, handler)
+        app.router.add_get("/_admin/state", self._admin_state)
+        app.router.add_post("/_admin/faults", self._admin_add_fault)
+        app.router.add_delete("/_admin/faults", self._admin_clear_faults)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        path = request.path
+        with self._lock:
+            self._requests[path] += 1
+        try:
+            if not path.startswith("/_admin/"):
+                await self._apply_request_faults(request)
+            response = await handler(request)
+        except BinanceError as exc:
+            response = exc.response()
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = self._http_error(request, exc.status).response()
+        except Exception:
+            logger.exception("offline exchange: internal error on %s", request.path_qs)
+            response = _binance_status_error(500, "offline exchange bug; see its log").response()
+        if response.status >= 400:
+            with self._lock:
+                self._errors[path] += 1
+            logger.warning(
+                "%s %s -> %d %s",
+                request.method,
+                request.path_qs,
+                response.status,
+                getattr(response, "text", ""),
+            )
+        else:
+            logger.debug("%s %s -> %d", request.method, request.path_qs, response.status)
+        return response
+
+    def _http_error(self, request: web.Request, status: int) -> BinanceError:
+        if "signature" in request.query or "X-MBX-APIKEY" in request.headers:
+            return BinanceError(
+                401,
+                -2015,
+                "Invalid API-key, IP, or permissions for action: the offline exchange serves public "
+                "market data only; run Freqtrade with dry_run: true.",
+            )
+        if request.path.startswith("/unsupported/"):
+            family = request.path.split("/")[2]
+            return BinanceError(
+                404,
+                -5000,
+                f"ccxt API family '{family}' is not served by the offline exchange, which answers "
+                "Binance USDT-M (fapi) public market data only.",
+            )
+        return BinanceError(
+            status,
+            -5000,
+            f"Path {request.path}, Method {request.method} is invalid on the offline exchange.",
+        )
+
+    async def _apply_request_faults(self, request: web.Request) -> None:
+        symbol = request.query.get("symbol") or request.query.get("pair")
+        for active in self._active_faults("delay", request.path, symbol, consume=True):
+            logger.warning(
+                "fault #%d: holding %s for %g s", active.id, request.path_qs, active.fault.delay
+            )
+            await asyncio.sleep(active.fault.delay)
+        errors = self._active_faults("error", request.path, symbol, consume=True)
+        if errors:
+            raise _binance_status_error(errors[0].fault.status, f"injected fault #{errors[0].id}")
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def _symbol(self, query: Mapping[str, str], name: str = "symbol") -> str:
+        raw = query.get(name)
+        if not raw:
+            raise BinanceError(
+                400,
+                -1102,
+                f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+            )
+        if raw not in self._specs:
+            raise BinanceError(400, -1121, "Invalid symbol.")
+        return raw
+
+    def _symbols(self, query: Mapping[str, str]) -> list[str]:
+        """The ``symbol`` parameter, or every market with candles when it is absent."""
+        return [self._symbol(query)] if "symbol" in query else list(self._traded)
+
+    @staticmethod
+    def _interval(query: Mapping[str, str], name: str, allowed: Iterable[str]) -> int:
+        raw = query.get(name)
+        if not raw:
+            raise BinanceError(
+                400,
+                -1102,
+                f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+            )
+        if raw not in allowed:
+            raise BinanceError(
+                400,
+                -1120,
+                f"Invalid {name} {raw!r}; the offline exchange serves {', '.join(allowed)}.",
+            )
+        return INTERVAL_MS[raw]
+
+    # -- selection -----------------------------------------------------------------------------
+
+    def _rows(
+        self,
+        series: _Series,
+        cutoff: int | None,
+        start: int | None,
+        end: int | None,
+        limit: int,
+    ) -> tuple[int, int, bool]:
+        """The row range ``[lo, hi)`` Binance would answer, and whether row ``hi - 1`` is a candle
+        still forming at ``cutoff``.
+
+        Binance: with ``startTime``, the first ``limit`` rows from it (up to ``endTime``); without,
+        the last ``limit`` rows up to ``endTime`` or now. Times are served times (data + shift).
+        """
+        dates, shift = series.dates, self.shift_ms
+        hi = len(dates) if cutoff is None else int(np.searchsorted(dates, cutoff - shift, "right"))
+        if end is not None:
+            hi = min(hi, int(np.searchsorted(dates, end - shift, "right")))
+        if start is not None:
+            lo = min(int(np.searchsorted(dates, start - shift, "left")), hi)
+            hi = min(hi, lo + limit)
+        else:
+            lo = max(0, hi - limit)
+        forming = (
+            cutoff is not None
+            and hi > lo
+            and int(dates[hi - 1]) + series.interval_ms > cutoff - shift
+        )
+        return lo, hi, forming
+
+    @staticmethod
+    def _ohlcv(series: _Series, lo: int, hi: int, forming: bool) -> tuple[np.ndarray, ...]:
+        """open, high, low, close, volume of rows ``[lo, hi)``; a forming last candle is flat at
+        its open with no volume, as a candle that has just opened."""
+        o, h, low, c, v = (
+            series.values[k][lo:hi].copy() for k in ("open", "high", "low", "close", "volume")
+        )
+        if forming:
+            h[-1] = low[-1] = c[-1] = o[-1]
+            v[-1] = 0.0
+        return o, h, low, c, v
+
+    def _candles(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
+        """Candles of ``kind`` at ``interval_ms``, falling back as in ``_KLINE_SOURCES``."""
+        for source in _KLINE_SOURCES[kind]:
+            series = self._store.series(symbol, source, interval_ms)
+            if series is not None:
+                if source != kind:
+                    self._warn_once(
+                        ("fallback", symbol, kind, interval_ms),
+                        "no %s candles for %s at %d min on disk; serving %s candles instead",
+                        kind,
+                        symbol,
+                        interval_ms // _MINUTE_MS,
+                        source,
+                    )
+                return series
+        self._warn_once(
+            ("missing", symbol, kind, interval_ms),
+            "no %s candles for %s at %d min (nor a finer file to aggregate); answering []",
+            kind,
+            symbol,
+            interval_ms // _MINUTE_MS,
+        )
+        return None
+
+    def _last_candle(self, symbol: str, kind: str, path: str) -> tuple[float, int] | None:
+        """(close, served open time) of the latest published candle of the finest ``kind`` series."""
+        for source in _KLINE_SOURCES[kind]:
+            series = self._store.finest(symbol, source)
+            if series is None:
+                continue
+            lo, hi, forming = self._rows(series, self.visible_until_ms(path, symbol), None, None, 1)
+            if hi > lo:
+                close = self._ohlcv(series, lo, hi, forming)[3][-1]
+                return float(close), int(series.dates[lo]) + self.shift_ms
+        return None
+
+    def _last_price(self, symbol: str, path: str) -> float:
+        last = self._last_candle(symbol, "futures", path)
+        if last is None:
+            raise BinanceError(
+                400,
+                -1000,
+                f"No candles for {symbol} published yet in the offline datadir; no price to quote.",
+            )
+        return last[0]
+
+    def _last_value(self, symbol: str, kind: str, column: str, path: str) -> float | None:
+        series = self._store.finest(symbol, kind)
+        if series is None:
+            return None
+        lo, hi, _ = self._rows(series, self.visible_until_ms(path, symbol), None, None, 1)
+        return float(series.values[column][lo]) if hi > lo else None
+
+    # -- handlers: general ---------------------------------------------------------------------
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": self._now_ms()})
+
+    async def _exchange_info_handler(self, request: web.Request) -> web.Response:
+        info = copy.deepcopy(self._exchange_info)
+        info["serverTime"] = self._now_ms()
+        return web.json_response(info)
+
+    # -- handlers: candles ---------------------------------------------------------------------
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        return self._kline_response(request, "futures")
+
+    async def _mark_price_klines(self, request: web.Request) -> web.Response:
+        return self._kline_response(request, "mark")
+
+    async def _index_price_klines(self, request: web.Request) -> web.Response:
+        return self._kline_response(request, "index")
+
+    async def _premium_index_klines(self, request: web.Request) -> web.Response:
+        return self._kline_response(request, "premiumIndex")
+
+    def _kline_response(self, request: web.Request, kind: str) -> web.Response:
+        q = request.query
+        symbol = self._symbol(q, "pair" if kind == "index" else "symbol")
+        interval_ms = self._interval(q, "interval", INTERVAL_MS)
+        start, end = _time_range(q)
+        limit = _int_param(q, "limit", default=500, lo=1, hi=1500)
+        assert limit is not None
+        series = self._candles(symbol, kind, interval_ms)
+        if series is None:
+            return web.json_response([])
+        lo, hi, forming = self._rows(
+            series, self.visible_until_ms(request.path, symbol), start, end, limit
+        )
+        opens = series.dates[lo:hi] + self.shift_ms
+        o, h, low, c, v = self._ohlcv(series, lo, hi, forming)
+        rows: list[list[Any]] = []
+        for i in range(hi - lo):
+            t = int(opens[i])
+            if kind == "futures":
+                quote = float(v[i] * c[i])
+                # Volume-derived fields Binance also sends; the datadir has no trade-level data.
+                trades, taker_base, taker_quote = (
+                    int(quote // 10_000),
+                    _fmt(v[i] / 2),
+                    _fmt(quote / 2),
+                )
+                volume, quote_volume = _fmt(v[i]), _fmt(quote)
+            else:
+                trades, taker_base, taker_quote, volume, quote_volume = 0, "0", "0", "0", "0"
+            rows.append(
+                [t, _fmt(o[i]), _fmt(h[i]), _fmt(low[i]), _fmt(c[i]), volume,
+                 t + interval_ms - 1, quote_volume, trades, taker_base, taker_quote, "0"]
+            )  # fmt: skip
+        return web.json_response(rows)
+
+    # -- handlers: funding and open interest ---------------------------------------------------
+
+    async def _funding_rate(self, request: web.Request) -> web.Response:
+        q = request.query
+        symbol = self._symbol(q)
+        start, end = _time_range(q)
+        limit = _int_param(q, "limit", default=100, lo=1, hi=1000)
+        assert limit is not None
+        series = self._store.finest(symbol, "funding_rate")
+        if series is None:
+            self._warn_once(
+                ("missing", symbol, "funding_rate"),
+                "no funding_rate file for %s; answering []",
+                symbol,
+            )
+            return web.json_response([])
+        lo, hi, _ = self._rows(
+            series, self.visible_until_ms(request.path, symbol), start, end, limit
+        )
+        mark = self._store.finest(symbol, "mark") or self._store.finest(symbol, "futures")
+        rows = []
+        for i in range(lo, hi):
+            row = {
+                "symbol": symbol,
+                "fundingTime": int(series.dates[i]) + self.shift_ms,
+                "fundingRate": f"{series.values['funding_rate'][i]:.8f}",
+            }
+            if mark is not None:  # mark price at the funding time: open of the candle starting then
+                j = int(np.searchsorted(mark.dates, series.dates[i], "right")) - 1
+                if j >= 0:
+                    row["markPrice"] = _fmt(
+                        mark.values["open" if mark.dates[j] == series.dates[i] else "close"][j]
+                    )
+            rows.append(row)
+        return web.json_response(rows)
+
+    async def _open_interest_hist(self, request: web.Request) -> web.Response:
+        q = request.query
+        symbol = self._symbol(q)
+        period_ms = self._interval(q, "period", OPEN_INTEREST_PERIODS)
+        start, end = _time_range(q)
+        limit = _int_param(q, "limit", default=30, lo=1, hi=500)
+        assert limit is not None
+        if self._active_faults("drop_open_interest", request.path, symbol, consume=True):
+            return web.json_response([])
+        series = self._store.series(symbol, "open_interest", period_ms)
+        if series is None:
+            self._warn_once(
+                ("missing", symbol, "open_interest", period_ms),
+                "no open_interest file for %s that serves %d min; answering []",
+                symbol,
+                period_ms // _MINUTE_MS,
+            )
+            return web.json_response([])
+        lo, hi, _ = self._rows(
+            series, self.visible_until_ms(request.path, symbol), start, end, limit
+        )
+        amount, value = series.values["open_interest_amount"], series.values["open_interest_value"]
+        return web.json_response(
+            [
+                {
+                    "symbol": symbol,
+                    "sumOpenInterest": None if np.isnan(amount[i]) else _fmt(amount[i]),
+                    "sumOpenInterestValue": None if np.isnan(value[i]) else _fmt(value[i]),
+                    "timestamp": int(series.dates[i]) + self.shift_ms,
+                }
+                for i in range(lo, hi)
+            ]
+        )
+
+    async def _open_interest(self, request: web.Request) -> web.Response:
+        symbol = self._symbol(request.query)
+        amount = self._last_value(symbol, "open_interest", "open_interest_amount", request.path)
+        if amount is None or np.isnan(amount):
+            raise BinanceError(400, -1000, f"No open interest for {symbol} in the offline datadir.")
+        return web.json_response(
+            {"openInterest": _fmt(amount), "symbol": symbol, "time": self._now_ms()}
+        )
+
+    # -- handlers: order book and tickers ------------------------------------------------------
+
+    def _book(
+        self, symbol: str, price: float, depth: int
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """A deterministic order book: one-tick spread with the bid at or just below ``price``,
+        one tick between levels, uneven sizes of at least ``BOOK_LEVEL_NOTIONAL`` per level."""
+        spec = self._specs[symbol]
+        best_bid = math.floor(price / float(spec.tick) + 1e-9)
+        lots = max(
+            math.ceil(self.BOOK_LEVEL_NOTIONAL / price / float(spec.step)),
+            int(spec.min_qty / spec.step),
+        )
+        bids, asks = [], []
+        for i in range(depth):
+            qty = str(lots * (1 + (7 * i + 3) % 10) * spec.step)
+            if best_bid - i > 0:
+                bids.append([str((best_bid - i) * spec.tick), qty])
+            asks.append([str((best_bid + 1 + i) * spec.tick), qty])
+        return bids, asks
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        q = request.query
+        symbol = self._symbol(q)
+        limit = _int_param(q, "limit", default=500)
+        if limit not in DEPTH_LIMITS:
+            raise BinanceError(
+                400,
+                -1130,
+                f"Data sent for parameter 'limit' is not valid (one of {list(DEPTH_LIMITS)}).",
+            )
+        bids, asks = self._book(symbol, self._last_price(symbol, request.path), limit)
+        now = self._now_ms()
+        return web.json_response(
+            {"lastUpdateId": now, "E": now, "T": now, "bids": bids, "asks": asks}
+        )
+
+    def _stats_24h(self, symbol: str, path: str) -> dict[str, Any]:
+        series = self._store.finest(symbol, "futures")
+        assert series is not None  # only traded symbols get here
+        cutoff = self.visible_until_ms(path, symbol)
+        _, hi, forming = self._rows(series, cutoff, None, None, 1)
+        if hi == 0:
+            raise BinanceError(
+                400, -1000, f"No candles for {symbol} published yet in the offline datadir."
+            )
+        close_time = int(series.dates[hi - 1]) + series.interval_ms + self.shift_ms
+        window = max(1, _DAY_MS // series.interval_ms)
+        lo, hi, forming = self._rows(series, cutoff, None, None, window)
+        o, h, low, c, v = self._ohlcv(series, lo, hi, forming)
+        volume = float(v.sum())
+        quote = float((v * c).sum())
+        change = float(c[-1] - o[0])
+        return {
+            "symbol": symbol,
+            "priceChange": _fmt(change),
+            "priceChangePercent": f"{100 * change / o[0]:.3f}",
+            "weightedAvgPrice": _fmt(quote / volume if volume else c[-1]),
+            "lastPrice": _fmt(c[-1]),
+            "lastQty": str(self._specs[symbol].min_qty),
+            "openPrice": _fmt(o[0]),
+            "highPrice": _fmt(h.max()),
+            "lowPrice": _fmt(low.min()),
+            "volume": _fmt(volume),
+            "quoteVolume": _fmt(quote),
+            "openTime": close_time - _DAY_MS,
+            "closeTime": close_time - 1,
+            "firstId": 0,
+            "lastId": int(quote // 10_000),
+            "count": int(quote // 10_000),
+        }
+
+    async def _ticker_24hr(self, request: web.Request) -> web.Response:
+        stats = [self._stats_24h(s, request.path) for s in self._symbols(request.query)]
+        return web.json_response(stats[0] if "symbol" in request.query else stats)
+
+    async def _ticker_price(self, request: web.Request) -> web.Response:
+        now = self._now_ms()
+        prices = [
+            {"symbol": s, "price": _fmt(self._last_price(s, request.path)), "time": now}
+            for s in self._symbols(request.query)
+        ]
+        return web.json_response(prices[0] if "symbol" in request.query else prices)
+
+    async def _book_ticker(self, request: web.Request) -> web.Response:
+        now = self._now_ms()
+        tickers = []
+        for s in self._symbols(request.query):
+            bids, asks = self._book(s, self._last_price(s, request.path), 1)
+            tickers.append(
+                {
+                    "symbol": s,
+                    "bidPrice": bids[0][0],
+                    "bidQty": bids[0][1],
+                    "askPrice": asks[0][0],
+                    "askQty": asks[0][1],
+                    "time": now,
+                    "lastUpdateId": now,
+                }
+            )
+        return web.json_response(tickers[0] if "symbol" in request.query else tickers)
+
+    async def _premium_index(self, request: web.Request) -> web.Response:
+        now = self._now_ms()
+        served_now = self.visible_until_ms(request.path) or now
+        next_funding = (served_now // _FUNDING_INTERVAL_MS + 1) * _FUNDING_INTERVAL_MS
+        entries = []
+        for s in self._symbols(request.query):
+            mark = self._last_candle(s, "mark", request.path)
+            index = self._last_candle(s, "index", request.path)
+            if mark is None or index is None:
+                raise BinanceError(
+                    400, -1000, f"No candles for {s} published yet in the offline datadir."
+                )
+            rate = self._last_value(s, "funding_rate", "funding_rate", request.path)
+            entries.append(
+                {
+                    "symbol": s,
+                    "markPrice": _fmt(mark[0]),
+                    "indexPrice": _fmt(index[0]),
+                    "estimatedSettlePrice": _fmt(index[0]),
+                    # Without a funding file, Binance's baseline rate (the interest rate, no premium).
+                    "lastFundingRate": f"{0.0001 if rate is None else rate:.8f}",
+                    "interestRate": "0.00010000",
+                    "nextFundingTime": next_funding,
+                    "time": now,
+                }
+            )
+        return web.json_response(entries[0] if "symbol" in request.query else entries)
+
+    # -- handlers: admin -----------------------------------------------------------------------
+
+    async def _admin_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    async def _admin_add_fault(self, request: web.Request) -> web.Response:
+        try:
+            fault = Fault.from_json(await request.json())
+            fault_id = self.add_fault(fault)
+        except (ValueError, TypeError) as exc:  # ConfigError is a ValueError; bad JSON too
+            raise BinanceError(400, -1130, f"invalid fault: {exc}") from exc
+        return web.json_response({"id": fault_id}, status=201)
+
+    async def _admin_clear_faults(self, request: web.Request) -> web.Response:
+        return web.json_response({"cleared": self.clear_faults()})
+
+
+# --------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------
+
+
+def check_loopback_host(host: str) -> str:
+    """Return the address to bind for ``host``: 127.0.0.1, the only one allowed.
+
+    Raises:
+        ConfigError: ``host`` is anything but ``127.0.0.1`` or ``localhost``.
+    """
+    if host in (LOOPBACK_HOST, "localhost"):
+        return LOOPBACK_HOST
+    raise ConfigError(
+        f"refusing to listen on {host!r}: the offline exchange binds 127.0.0.1 only, so that "
+        "nothing outside this machine can reach it. Use --host 127.0.0.1 (the default)."
+    )
+
+
+async def serve(
+    server: ExchangeServer,
+    *,
+    host: str = LOOPBACK_HOST,
+    port: int = 0,
+    max_seconds: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``server`` on ``host:port`` until ``stop`` is set or ``max_seconds`` have passed.
+
+    Args:
+        server: the exchange to serve.
+        host: must be 127.0.0.1 (or ``localhost``); see :func:`check_loopback_host`.
+        port: TCP port; 0 picks a free one.
+        max_seconds: shut down by itself after this long; None: only when ``stop`` is set.
+        stop: an event that ends serving when set.
+        on_ready: called with the base URL (``http://127.0.0.1:<port>``) once it accepts connections.
+
+    Raises:
+        ConfigError: a non-loopback ``host``, or ``max_seconds`` <= 0.
+        OSError: the port cannot be bound.
+    """
+    bind_host = check_loopback_host(host)
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"max_seconds must be > 0, got {max_seconds!r}.")
+    stop = stop or asyncio.Event()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind_host, port))
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        url = f"http://{bind_host}:{sock.getsockname()[1]}"
+        logger.info(
+            "offline exchange serving %s on %s (%s)",
+            ", ".join(sorted(server.state()["traded"])),
+            url,
+            f"replay x{server.speed:g}" if server.replay else "static",
+        )
+        if on_ready is not None:
+            on_ready(url)
+        try:
+            await asyncio.wait_for(stop.wait(), max_seconds)
+        except TimeoutError:
+            logger.info("offline exchange: max_seconds (%g s) reached, shutting down", max_seconds)
+        else:
+            logger.info("offline exchange on %s stopped", url)
+    finally:
+        await runner.cleanup()
+        sock.close()
+
+
+class RunningExchange:
+    """An :class:`ExchangeServer` served on a background thread; see :func:`running_exchange`."""
+
+    def __init__(
+        self, server: ExchangeServer, *, port: int = 0, max_seconds: float | None = None
+    ) -> None:
+        self.server = server
+        self.url = ""
+        self._port = port
+        self._max_seconds = max_seconds
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="offline-exchange", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start serving; returns once the server accepts connections.
+
+        Raises:
+            ConfigError, OSError: what :func:`serve` raised on startup.
+            TimeoutError: not ready within ``timeout`` seconds.
+        """
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the offline exchange did not start within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and wait for the thread to finish (idempotent)."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the loop closed in between: already stopped
+                pass
+        self._thread.join(timeout)
+
+    def overlay(self) -> dict[str, Any]:
+        """The Freqtrade config fragment pointing at this server (see :mod:`.overlay`)."""
+        return exchange_overlay(self.url)
+
+    def write_overlay(self, path: str | Path) -> Path:
+        """Write :meth:`overlay` as JSON to ``path``; returns the path."""
+        return write_overlay(path, self.url)
+
+    def add_fault(self, fault: Fault) -> int:
+        """Inject ``fault`` now; returns its id. See :meth:`ExchangeServer.add_fault`."""
+        return self.server.add_fault(fault)
+
+    def clear_faults(self) -> int:
+        """Remove all faults; returns how many were active."""
+        return self.server.clear_faults()
+
+    def state(self) -> dict[str, Any]:
+        """Replay clock, faults and request counts; see :meth:`ExchangeServer.state`."""
+        return self.server.state()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start(); the thread must not die silently
+            if self._ready.is_set():
+                logger.exception("offline exchange thread failed")
+            else:
+                self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+
+        def ready(url: str) -> None:
+            self.url = url
+            self._ready.set()
+
+        await serve(
+            self.server,
+            port=self._port,
+            max_seconds=self._max_seconds,
+            stop=self._stop,
+            on_ready=ready,
+        )
+
+
+@contextmanager
+def running_exchange(
+    datadir: str | Path,
+    *,
+    replay: bool = False,
+    speed: float = 1.0,
+    replay_lead: float = 3600.0,
+    port: int = 0,
+    max_seconds: float | None = 3600.0,
+    faults: Iterable[Fault] = (),
+    markets_file: str | Path | None = None,
+) -> Iterator[RunningExchange]:
+    """Serve ``datadir`` as an offline Binance USDT-M exchange on 127.0.0.1 for a ``with`` block.
+
+    Example::
+
+        with running_exchange("user_data/data/binance") as ex:
+            ex.write_overlay("overlay.json")   # freqtrade ... --config config.json --config overlay.json
+
+    Args: as :class:`ExchangeServer`, plus ``port`` (0: a free one) and ``max_seconds`` (the
+    server stops by itself after this long even if the block is still running; None: never).
+
+    Yields:
+        The :class:`RunningExchange` (``.url``, ``.port``, ``.overlay()``, fault injection).
+    """
+    server = ExchangeServer(
+        datadir,
+        replay=replay,
+        speed=speed,
+        replay_lead=replay_lead,
+        faults=faults,
+        markets_file=markets_file,
+    )
+    handle = RunningExchange(server, port=port, max_seconds=max_seconds)
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
