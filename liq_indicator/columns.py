@@ -27,8 +27,12 @@ def band_label(pct: float) -> str:
     return f"{pct:g}".replace(".", "p")
 
 
-def feature_docs(config: HeatmapConfig | None = None) -> list[ColumnDoc]:
-    """Every column :func:`liquidation_features` adds, in kernel order, with meaning/unit/warm-up."""
+def feature_docs(config: HeatmapConfig | None = None, venues: tuple[str, ...] = ()) -> list[ColumnDoc]:
+    """Every column :func:`liquidation_features` adds, in kernel order, with meaning/unit/warm-up.
+
+    ``venues``: the exchanges of a multi-venue map (reference first); with two or more, each
+    cluster also gets one share column per venue.
+    """
     cfg = config or HeatmapConfig()
     p = PREFIX
     flow = "none (the map starts empty at the first candle and fills in over the tiers' half-lives)"
@@ -69,12 +73,18 @@ def feature_docs(config: HeatmapConfig | None = None) -> list[ColumnDoc]:
             f"NaN for the first {cfg.growth_candles} candles",
         )
     )
+    if len(venues) > 1:
+        for side in ("long", "short"):
+            docs += [
+                ColumnDoc(f"{p}{side}_cluster_share_{v}", f"share of the nearest {side} cluster's notional that comes from {v} (multi-venue maps only)", "ratio in [0, 1]", "NaN when no cluster")
+                for v in venues
+            ]
     return docs
 
 
-def feature_columns(config: HeatmapConfig | None = None) -> list[str]:
+def feature_columns(config: HeatmapConfig | None = None, venues: tuple[str, ...] = ()) -> list[str]:
     """Column names, in the kernel's output order."""
-    return [d.name for d in feature_docs(config)]
+    return [d.name for d in feature_docs(config, venues)]
 
 
 def markdown_table(config: HeatmapConfig | None = None) -> str:

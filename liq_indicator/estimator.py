@@ -37,6 +37,7 @@ from .inputs import (
 )
 
 __all__ = [
+    "Venue",
     "Heatmap",
     "LiquidationEstimator",
     "LiquidationMap",
@@ -51,6 +52,7 @@ class _Params:
     """Kernel parameters derived once from a config."""
 
     delta: float
+    tier_venue: np.ndarray
     ln_ratio_long: np.ndarray
     ln_ratio_short: np.ndarray
     weights: np.ndarray
@@ -65,20 +67,27 @@ class _Params:
     growth_n: int
 
     @classmethod
-    def of(cls, cfg: HeatmapConfig) -> _Params:
-        def ratio(lev: float, short: bool) -> float:
-            return liquidation_ratio(lev, short, cfg.position_notional, exchange=cfg.exchange,
-                                     symbol=cfg.symbol)
+    def of(cls, cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) -> _Params:
+        """Parameters for ``cfg``; with several venues, one set of tiers per venue, each with
+        that exchange's brackets (the first venue is the reference: ``cfg.exchange``)."""
+        exchanges = exchanges or (cfg.exchange,)
 
+        def ratios(exchange: str, short: bool) -> list[float]:
+            return [liquidation_ratio(lev, short, cfg.position_notional, exchange=exchange,
+                                      symbol=cfg.symbol) for lev in cfg.leverages]
+
+        n_lev = len(cfg.leverages)
         delta = bin_width(cfg.bin_bp)
         bands = np.asarray(cfg.bands_pct, dtype=np.float64) / 100.0
         reach = -math.log(1.0 - min(cfg.cluster_range_pct / 100.0, 0.99))
+        decay = math.log(2.0) / (np.asarray(cfg.half_life_hours, dtype=np.float64) * 3600.0)
         return cls(
             delta=delta,
-            ln_ratio_long=np.log([ratio(lev, False) for lev in cfg.leverages]),
-            ln_ratio_short=np.log([ratio(lev, True) for lev in cfg.leverages]),
-            weights=np.asarray(cfg.weights, dtype=np.float64),
-            decay_rate=math.log(2.0) / (np.asarray(cfg.half_life_hours, dtype=np.float64) * 3600.0),
+            tier_venue=np.repeat(np.arange(len(exchanges), dtype=np.int64), n_lev),
+            ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False)]),
+            ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True)]),
+            weights=np.tile(np.asarray(cfg.weights, dtype=np.float64), len(exchanges)),
+            decay_rate=np.tile(decay, len(exchanges)),
             band_ln_lo=np.log1p(-np.minimum(bands, 0.99)),
             band_ln_hi=np.log1p(bands),
             n_prof=int(math.ceil(reach / delta)) + 1,
@@ -89,29 +98,35 @@ class _Params:
             growth_n=int(cfg.growth_candles),
         )
 
+    @property
+    def n_venues(self) -> int:
+        return int(self.tier_venue[-1]) + 1
+
     def as_tuple(self) -> tuple:
-        return (self.delta, self.ln_ratio_long, self.ln_ratio_short, self.weights, self.decay_rate,
-                self.band_ln_lo, self.band_ln_hi, self.n_prof, self.n_short, self.smooth_half, self.density,
-                self.growth_band, self.growth_n)
+        return (self.delta, self.tier_venue, self.ln_ratio_long, self.ln_ratio_short, self.weights,
+                self.decay_rate, self.band_ln_lo, self.band_ln_hi, self.n_prof, self.n_short,
+                self.smooth_half, self.density, self.growth_band, self.growth_n)
 
 
 class _State:
     """The kernel's mutable state (see :mod:`liq_indicator.kernels`)."""
 
-    def __init__(self, cfg: HeatmapConfig):
-        n_tiers = len(cfg.leverages)
+    def __init__(self, cfg: HeatmapConfig, n_venues: int = 1):
+        n_tiers = len(cfg.leverages) * n_venues
         self.raw = np.zeros((2, n_tiers, cfg.grid_bins))
         self.scale = np.ones(n_tiers)
         self.sums = np.zeros((2, n_tiers))
-        self.istate = np.zeros(6, dtype=np.int64)
-        self.fstate = np.array([0.0, np.nan])
+        self.istate = np.zeros(4, dtype=np.int64)
+        self.tops = np.zeros((2, n_venues), dtype=np.int64)
+        self.fstate = np.r_[0.0, np.full(n_venues, np.nan)]
         self.ring = np.zeros(cfg.growth_candles)
         self.totals = np.zeros(6)
 
     def as_tuple(self) -> tuple:
-        return (self.raw, self.scale, self.sums, self.istate, self.fstate, self.ring, self.totals)
+        return (self.raw, self.scale, self.sums, self.istate, self.tops, self.fstate, self.ring,
+                self.totals)
 
-    def tier_values(self) -> tuple[np.ndarray, np.ndarray]:
+    def tier_values(self) -> tuple[int, np.ndarray]:
         """(global bin index of window element 0, pending USD [side, tier, bin])."""
         return int(self.istate[1]), self.raw * self.scale[None, :, None]
 
@@ -124,13 +139,56 @@ def _run(params: _Params, state: _State, inputs: KernelInputs, n_cols: int,
          snap_rows: np.ndarray = _NO_SNAP, snap_lo: int = 0, heat: np.ndarray = _NO_HEAT,
          heat_max: bool = False) -> np.ndarray:
     out = np.empty((len(inputs), n_cols))
-    kernels.run(*inputs.as_tuple(), *params.as_tuple(), *state.as_tuple(), out,
+    kernels.run(*inputs.kernel_arrays(), *params.as_tuple(), *state.as_tuple(), out,
                 snap_rows, snap_lo, heat, heat_max)
     return out
 
 
-def _features_frame(df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig) -> pd.DataFrame:
-    names = feature_columns(cfg)
+@dataclass(frozen=True)
+class Venue:
+    """Another exchange's candles (and side data) for the same pair, to aggregate into one map.
+
+    Its levels use its own maintenance-margin brackets and are liquidated by its own prices; all
+    venues share one price grid, and features are measured from the reference venue's close.
+    Rows are matched to the reference candles by date (same timeframe); a reference candle with
+    no match on a venue adds nothing there and liquidates nothing there.
+    """
+
+    exchange: str
+    candles: pd.DataFrame
+    open_interest: pd.DataFrame | None = None
+    mark: pd.DataFrame | None = None
+    funding: pd.DataFrame | None = None
+
+
+def _prepare_all(df: pd.DataFrame, cfg: HeatmapConfig, side_frames: dict,
+                 venues: tuple[Venue, ...] | list[Venue] = ()) -> tuple[KernelInputs, tuple[str, ...]]:
+    """Kernel inputs of the reference candles and of every other venue, aligned on its dates."""
+    ref = prepare(df, cfg, **side_frames)
+    if not venues:
+        return ref, (cfg.exchange,)
+    exchanges = (cfg.exchange, *(v.exchange.lower() for v in venues))
+    if len(set(exchanges)) != len(exchanges):
+        raise InputError(f"venues must be distinct exchanges, got {', '.join(exchanges)} "
+                         f"(the reference candles are {cfg.exchange})")
+    columns = {name: [getattr(ref, name)] for name in
+               ("sweep_high", "sweep_low", "entry", "vol_inflow", "oi", "long_share")}
+    for venue in venues:
+        inp = prepare(venue.candles, cfg.replace(exchange=venue.exchange.lower()),
+                      open_interest=venue.open_interest, mark=venue.mark, funding=venue.funding)
+        pos = np.searchsorted(ref.time_s, inp.time_s)
+        ok = (pos < len(ref)) & (ref.time_s[np.minimum(pos, len(ref) - 1)] == inp.time_s)
+        for name, parts in columns.items():
+            full = np.full(len(ref), 0.5 if name == "long_share" else np.nan)
+            full[pos[ok]] = getattr(inp, name)[ok]
+            parts.append(full)
+    stacked = {name: np.column_stack(parts) for name, parts in columns.items()}
+    return KernelInputs(time_s=ref.time_s, close=ref.close, **stacked), exchanges
+
+
+def _features_frame(df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig,
+                    venues: tuple[str, ...] = ()) -> pd.DataFrame:
+    names = feature_columns(cfg, venues)
     stale = [c for c in df.columns if isinstance(c, str) and c.startswith("liq_")]
     base = df.drop(columns=stale) if stale else df.copy(deep=False)
     feats = pd.DataFrame(values, columns=names, index=df.index, copy=False)
@@ -146,6 +204,7 @@ def liquidation_features(
     open_interest: pd.DataFrame | None = None,
     mark: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
+    venues: tuple[Venue, ...] | list[Venue] = (),
 ) -> pd.DataFrame:
     """Estimate the liquidation map over ``dataframe`` and return it with ``liq_`` columns added.
 
@@ -158,7 +217,10 @@ def liquidation_features(
         open_interest: Freqtrade ``open_interest`` candles, merged causally (see
             :func:`liq_indicator.inputs.merge_causal`).
         mark: mark-price candles of the same timeframe (liquidations trigger on mark).
-        funding: Freqtrade ``funding_rate`` candles (rate in ``open``).
+        funding: Freqtrade ``funding_rate`` candles (rate in ``funding_rate`` or legacy ``open``).
+        venues: other exchanges' data for the same pair (:class:`Venue`); the map then
+            aggregates all venues, ``dataframe`` being the reference (``config.exchange``), and
+            each cluster gets per-venue share columns.
 
     Returns:
         A new frame: the input columns (any old ``liq_`` columns replaced) plus the columns listed
@@ -169,12 +231,14 @@ def liquidation_features(
         ConfigError: on a bad config.
     """
     cfg = config or HeatmapConfig()
+    names = (cfg.exchange, *(v.exchange.lower() for v in venues)) if venues else ()
     if len(dataframe) == 0 and isinstance(dataframe, pd.DataFrame):
-        return _features_frame(dataframe, np.empty((0, len(feature_columns(cfg)))), cfg)
-    inputs = prepare(dataframe, cfg, open_interest=open_interest, mark=mark, funding=funding)
-    params = _Params.of(cfg)
-    values = _run(params, _State(cfg), inputs, len(feature_columns(cfg)))
-    return _features_frame(dataframe, values, cfg)
+        return _features_frame(dataframe, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
+    side = dict(open_interest=open_interest, mark=mark, funding=funding)
+    inputs, exchanges = _prepare_all(dataframe, cfg, side, venues)
+    params = _Params.of(cfg, exchanges)
+    values = _run(params, _State(cfg, len(exchanges)), inputs, len(feature_columns(cfg, names)))
+    return _features_frame(dataframe, values, cfg, names)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,6 +390,7 @@ class LiquidationMap:
         bin_prices: centre price of each bin (ascending).
         bin_edges: bin boundaries (``len(bin_prices) + 1``).
         leverages: leverage of each tier.
+        venues: exchange of each tier (all the same for a one-venue map).
         long_by_tier, short_by_tier: USD per [tier, bin].
     """
 
@@ -334,6 +399,7 @@ class LiquidationMap:
     bin_prices: np.ndarray
     bin_edges: np.ndarray
     leverages: tuple[float, ...]
+    venues: tuple[str, ...]
     long_by_tier: np.ndarray
     short_by_tier: np.ndarray
 
@@ -369,14 +435,17 @@ class LiquidationMap:
             "cum_long_usd": self.cumulative_long,
             "cum_short_usd": self.cumulative_short,
         }
-        for lev, lo, sh in zip(self.leverages, self.long_by_tier, self.short_by_tier, strict=True):
-            data[f"long_{lev:g}x_usd"] = lo
-            data[f"short_{lev:g}x_usd"] = sh
+        several = len(set(self.venues)) > 1
+        for lev, ven, lo, sh in zip(self.leverages, self.venues, self.long_by_tier, self.short_by_tier,
+                                    strict=True):
+            tag = f"{ven}_{lev:g}x" if several else f"{lev:g}x"
+            data[f"long_{tag}_usd"] = lo
+            data[f"short_{tag}_usd"] = sh
         return pd.DataFrame(data)
 
 
 def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | None,
-              price_range_pct: float) -> LiquidationMap:
+              price_range_pct: float, exchanges: tuple[str, ...] | None = None) -> LiquidationMap:
     base, values = state.tier_values()
     k_price = int(price_to_bin(price, cfg.bin_bp))
     reach = int(math.ceil(math.log1p(price_range_pct / 100.0) / bin_width(cfg.bin_bp)))
@@ -389,7 +458,8 @@ def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | N
         price=float(price),
         bin_prices=bin_center(ks, cfg.bin_bp),
         bin_edges=bin_lower(np.arange(lo, hi + 1), cfg.bin_bp),
-        leverages=tuple(cfg.leverages),
+        leverages=tuple(cfg.leverages) * len(exchanges or (cfg.exchange,)),
+        venues=tuple(ex for ex in (exchanges or (cfg.exchange,)) for _ in cfg.leverages),
         long_by_tier=values[0, :, lo - base:hi - base].copy(),
         short_by_tier=values[1, :, lo - base:hi - base].copy(),
     )
@@ -401,6 +471,7 @@ def liquidation_map(
     config: HeatmapConfig | None = None,
     *,
     price_range_pct: float = 30.0,
+    venues: tuple[Venue, ...] | list[Venue] = (),
     **side_frames: pd.DataFrame | None,
 ) -> LiquidationMap:
     """The liquidation map as it stands at the close of the last candle dated ``<= at``.
@@ -410,13 +481,14 @@ def liquidation_map(
         at: a timestamp (or anything ``pd.Timestamp`` takes); the last candle when omitted.
         config: model settings.
         price_range_pct: half-width of the returned price range around that close.
+        venues: other exchanges to aggregate (see :class:`Venue`); tiers then repeat per venue.
         **side_frames: ``open_interest=``, ``mark=``, ``funding=`` as for liquidation_features.
 
     Raises:
         InputError: when ``at`` is before the first candle.
     """
     cfg = config or HeatmapConfig()
-    inputs = prepare(dataframe, cfg, **side_frames)
+    inputs, exchanges = _prepare_all(dataframe, cfg, side_frames, venues)
     if len(inputs) == 0:
         raise InputError("no candles: the map needs at least one")
     if at is None:
@@ -427,10 +499,11 @@ def liquidation_map(
         if row < 0:
             raise InputError(f"at={at} is before the first candle ({dataframe['date'].iloc[0]})")
     head = KernelInputs(*(a[: row + 1] for a in inputs.as_tuple()))
-    state = _State(cfg)
-    _run(_Params.of(cfg), state, head, len(feature_columns(cfg)))
+    state = _State(cfg, len(exchanges))
+    names = exchanges if len(exchanges) > 1 else ()
+    _run(_Params.of(cfg, exchanges), state, head, len(feature_columns(cfg, names)))
     return _make_map(cfg, state, float(inputs.close[row]), float(inputs.time_s[row]),
-                     price_range_pct)
+                     price_range_pct, exchanges)
 
 
 @dataclass(frozen=True)
@@ -469,6 +542,7 @@ def liquidation_heatmap(
     max_price_bins: int = 400,
     price_range: tuple[float, float] | None = None,
     reduce: str = "max",
+    venues: tuple[Venue, ...] | list[Venue] = (),
     **side_frames: pd.DataFrame | None,
 ) -> Heatmap:
     """Time x price matrix of pending liquidation notional, downsampled for drawing.
@@ -484,12 +558,13 @@ def liquidation_heatmap(
         max_times, max_price_bins: output size limits.
         price_range: (low, high) prices to cover; the candles' range padded by 10% by default.
         reduce: 'max' or 'last'.
+        venues: other exchanges to aggregate (see :class:`Venue`).
         **side_frames: ``open_interest=``, ``mark=``, ``funding=``.
     """
     if reduce not in ("max", "last"):
         raise InputError(f"reduce must be 'max' or 'last', got {reduce!r}")
     cfg = config or HeatmapConfig()
-    inputs = prepare(dataframe, cfg, **side_frames)
+    inputs, exchanges = _prepare_all(dataframe, cfg, side_frames, venues)
     n = len(inputs)
     if n == 0:
         raise InputError("no candles: the heatmap needs at least one")
@@ -503,8 +578,9 @@ def liquidation_heatmap(
     every = max(1, math.ceil(n / max_times))
     snap_rows = np.unique(np.r_[np.arange(every - 1, n, every), n - 1]).astype(np.int64)
     heat = np.zeros((2, len(snap_rows), k_hi - k_lo))
-    _run(_Params.of(cfg), _State(cfg), inputs, len(feature_columns(cfg)),
-         snap_rows, k_lo, heat, reduce == "max")
+    names = exchanges if len(exchanges) > 1 else ()
+    _run(_Params.of(cfg, exchanges), _State(cfg, len(exchanges)), inputs,
+         len(feature_columns(cfg, names)), snap_rows, k_lo, heat, reduce == "max")
     heat = heat.reshape(2, len(snap_rows), -1, factor).sum(axis=3)
     edges = bin_lower(np.arange(k_lo, k_hi + 1, factor), cfg.bin_bp)
     times = pd.DatetimeIndex(dataframe["date"]).take(snap_rows)

@@ -31,7 +31,11 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 
 @dataclass(frozen=True)
 class KernelInputs:
-    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.kernels.run` reads them."""
+    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.kernels.run` reads them.
+
+    ``time_s`` and ``close`` are 1-D (the reference venue); the others are 1-D for one venue or
+    ``(n, venues)`` for several (NaN where a venue has no candle).
+    """
 
     time_s: np.ndarray
     sweep_high: np.ndarray
@@ -48,6 +52,15 @@ class KernelInputs:
     def as_tuple(self) -> tuple[np.ndarray, ...]:
         return (self.time_s, self.sweep_high, self.sweep_low, self.close, self.entry,
                 self.vol_inflow, self.oi, self.long_share)
+
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays in :func:`liq_indicator.kernels.run`'s order; per-venue ones as (n, venues)."""
+
+        def venues(a: np.ndarray) -> np.ndarray:
+            return a[:, None] if a.ndim == 1 else a
+
+        return (self.time_s, self.close, *(venues(a) for a in (
+            self.sweep_high, self.sweep_low, self.entry, self.vol_inflow, self.oi, self.long_share)))
 
 
 def _where(df: pd.DataFrame, mask: np.ndarray) -> str:

@@ -23,12 +23,21 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
     """
     p = params
     n_tiers = len(p.weights)
+    n_venues = p.n_venues
+    venue = [int(v) for v in p.tier_venue]
+
+    def per_venue(a):  # (n,) for one venue, (n, V) for several
+        a = np.asarray(a, dtype=np.float64)
+        return a[:, None] if a.ndim == 1 else a
+
+    sweep_high, sweep_low, entry, vol_inflow, oi_in, long_share = (
+        per_venue(getattr(inputs, k)) for k in ("sweep_high", "sweep_low", "entry", "vol_inflow", "oi", "long_share"))
     n_bands = len(p.band_ln_lo)
     W = grid_bins
     levels = [[{} for _ in range(n_tiers)] for _ in range(2)]  # [side][tier] -> {bin: usd}
     base = None
     prev_t = None
-    prev_oi = math.nan
+    prev_oi = [math.nan] * n_venues
     history: list[float] = []
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
     rows = []
@@ -40,7 +49,7 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
 
     for i in range(len(inputs)):
         t_i = float(inputs.time_s[i])
-        close = float(inputs.close[i])
+        close = float(inputs.close[i])  # the reference venue's
         k_close = math.floor(math.log(close) / p.delta)
         if base is None:
             base = k_close - W // 2
@@ -65,39 +74,62 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
                 for k in [k for k in lv if not (base <= k < base + W)]:
                     dropped += lv.pop(k)
 
-        # sweep
-        g_long = math.ceil(math.log(inputs.sweep_low[i]) / p.delta - 0.5)
-        g_short = math.floor(math.log(inputs.sweep_high[i]) / p.delta - 0.5)
-        swept_l = sum(levels[0][t].pop(k) for t in range(n_tiers) for k in list(levels[0][t]) if k >= g_long)
-        swept_s = sum(levels[1][t].pop(k) for t in range(n_tiers) for k in list(levels[1][t]) if k <= g_short)
+        # sweep, each venue by its own prices (NaN: the venue has no candle here)
+        swept_l = swept_s = 0.0
+        swept_v = [0.0] * n_venues
+        for v in range(n_venues):
+            if not math.isnan(sweep_low[i, v]):
+                g = math.ceil(math.log(sweep_low[i, v]) / p.delta - 0.5)
+                part = sum(levels[0][t].pop(k) for t in range(n_tiers) if venue[t] == v
+                           for k in list(levels[0][t]) if k >= g)
+                swept_l += part
+                swept_v[v] += part
+            if not math.isnan(sweep_high[i, v]):
+                g = math.floor(math.log(sweep_high[i, v]) / p.delta - 0.5)
+                part = sum(levels[1][t].pop(k) for t in range(n_tiers) if venue[t] == v
+                           for k in list(levels[1][t]) if k <= g)
+                swept_s += part
+                swept_v[v] += part
 
-        # open interest close-out
-        oi = float(inputs.oi[i])
-        oi_known = not (math.isnan(oi) or math.isnan(prev_oi)) and prev_oi > 0
+        # open interest close-out, per venue
         closed = 0.0
-        if oi_known and oi < prev_oi:
-            voluntary = (prev_oi - oi) - (swept_l + swept_s)
-            if voluntary > 0:
-                frac = min(voluntary / prev_oi, 1.0)
-                for _, _, lv in all_levels():
-                    for k in lv:
-                        closed += lv[k] * frac
-                        lv[k] *= 1 - frac
+        known = []
+        for v in range(n_venues):
+            oi = float(oi_in[i, v])
+            oi_known = not (math.isnan(oi) or math.isnan(prev_oi[v])) and prev_oi[v] > 0
+            known.append(oi_known)
+            if oi_known and oi < prev_oi[v]:
+                voluntary = (prev_oi[v] - oi) - swept_v[v]
+                if voluntary > 0:
+                    frac = min(voluntary / prev_oi[v], 1.0)
+                    for _, t, lv in all_levels():
+                        if venue[t] != v:
+                            continue
+                        for k in lv:
+                            closed += lv[k] * frac
+                            lv[k] *= 1 - frac
 
-        # inflow
-        inflow = max(oi - prev_oi, 0.0) if oi_known else float(inputs.vol_inflow[i])
-        prev_oi = oi
-        ln_entry = math.log(inputs.entry[i])
-        ls = float(inputs.long_share[i])
-        if inflow > 0:
+        # inflow, per venue
+        inflow = 0.0
+        for v in range(n_venues):
+            oi = float(oi_in[i, v])
+            x_v = max(oi - prev_oi[v], 0.0) if known[v] else float(vol_inflow[i, v])
+            prev_oi[v] = oi
+            if not (x_v > 0) or math.isnan(entry[i, v]):
+                continue
+            inflow += x_v
+            ln_entry = math.log(entry[i, v])
+            ls = float(long_share[i, v])
             for t in range(n_tiers):
-                x = inflow * p.weights[t]
+                if venue[t] != v:
+                    continue
+                x = x_v * p.weights[t]
                 if x <= 0:
                     continue
-                for s, ln_ratio, share in ((0, p.ln_ratio_long[t], ls), (1, p.ln_ratio_short[t], 1 - ls)):
+                for s_, ln_ratio, share in ((0, p.ln_ratio_long[t], ls), (1, p.ln_ratio_short[t], 1 - ls)):
                     k = math.floor((ln_entry + ln_ratio) / p.delta)
                     k = min(max(k, base), base + W - 1)
-                    levels[s][t][k] = levels[s][t].get(k, 0.0) + x * share
+                    levels[s_][t][k] = levels[s_][t].get(k, 0.0) + x * share
 
         totals["inflow"] += inflow
         totals["swept_long"] += swept_l
@@ -119,7 +151,7 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
         long_past = sum(v for lv in levels[0] for k, v in lv.items() if k > k_close)
         short_past = sum(v for lv in levels[1] for k, v in lv.items() if k < k_close)
         row = [swept_l, swept_s, max(side_total(0), 0.0), max(side_total(1), 0.0), inflow, decayed,
-               closed, dropped, 1.0 if oi_known else 0.0]
+               closed, dropped, sum(known) / n_venues]
         near_growth = 0.0
         ln_close = math.log(close)
         for b in range(n_bands):
@@ -131,13 +163,21 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
             if b == p.growth_band:
                 near_growth = bl + bs
         thr = p.density * (sum(lprof) + sum(sprof[: p.n_short])) / (p.n_prof + p.n_short)
+        shares = []
         for s, prof, n in ((0, lprof, p.n_prof), (1, sprof, p.n_short)):
-            row += _cluster(prof[:n], p.smooth_half, thr, s, k_close, close, p.delta)
+            found = _cluster(prof[:n], p.smooth_half, thr, s, k_close, close, p.delta)
+            row += found[0]
+            if n_venues > 1:  # venue shares of the cluster's bins
+                bins = found[1]
+                by_venue = [sum(levels[s][t].get(k, 0.0) for t in range(n_tiers) if venue[t] == v
+                                for k in bins) for v in range(n_venues)]
+                shares += [b / found[0][3] if bins else math.nan for b in by_venue]
         if len(history) >= p.growth_n:
             old = history[-p.growth_n]
             row.append((near_growth - old) / (near_growth + old) if near_growth + old > 0 else 0.0)
         else:
             row.append(math.nan)
+        row += shares
         history.append(near_growth)
         rows.append(row)
     return np.array(rows, dtype=np.float64).reshape(len(inputs), -1), totals
@@ -145,7 +185,7 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
 
 def _cluster(prof, half, thr, side, k_close, close, delta):
     """Nearest run of bins whose centred mean (clipped window, fixed divisor) reaches thr."""
-    none = [math.nan, math.nan, math.nan, 0.0, math.nan]
+    none = ([math.nan, math.nan, math.nan, 0.0, math.nan], [])
     if thr <= 0:
         return none
     n = len(prof)
@@ -171,4 +211,5 @@ def _cluster(prof, half, thr, side, k_close, close, delta):
     else:
         near_p, far_p = math.exp(kn * delta), math.exp((kf + 1) * delta)
         dist = (price - close) / close * 100
-    return [price, near_p, far_p, notional, dist]
+    bins = [k_close + sign * d for d in range(near, far + 1)]
+    return [price, near_p, far_p, notional, dist], bins

@@ -14,6 +14,7 @@ from liq_indicator import (
     HeatmapConfig,
     InputError,
     LiquidationEstimator,
+    Venue,
     liquidation_features,
     liquidation_heatmap,
     liquidation_map,
@@ -375,3 +376,58 @@ def test_side_frames_with_another_datetime_resolution_merge_causally():
     # equal timeframes join exactly: the OI of a candle's own hour drives it from the second row
     assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 47
     assert out.liq_inflow_usd.iloc[1] == pytest.approx(1e9 / 47, rel=1e-9)
+
+
+# --- several venues on one map --------------------------------------------------------------
+
+def _two_venues(seed=20, n=600, drop=()):
+    ref = make_candles(n, seed=seed, oi=True)
+    other = ref.copy()
+    other[["open", "high", "low", "close"]] *= 1.0004  # a small basis between venues
+    other["volume"] *= 0.6
+    other["open_interest_value"] *= 0.5
+    other = other.drop(index=list(drop)).reset_index(drop=True)
+    return ref, other
+
+
+def test_two_venues_add_up_to_the_single_venue_maps():
+    ref, other = _two_venues()
+    both = liquidation_features(ref, venues=[Venue("bybit", other)])
+    alone_ref = liquidation_features(ref)
+    alone_other = liquidation_features(other, HeatmapConfig(exchange="bybit"))
+    # pending and swept notional are additive across venues (each venue has its own levels)
+    for col in ("liq_pending_long_usd", "liq_pending_short_usd", "liq_swept_long_usd", "liq_inflow_usd"):
+        np.testing.assert_allclose(both[col], alone_ref[col] + alone_other[col], rtol=1e-9, atol=1e-6)
+    shares = both[["liq_long_cluster_share_binance", "liq_long_cluster_share_bybit"]]
+    found = both.liq_long_cluster_usd > 0
+    assert found.mean() > 0.5
+    np.testing.assert_allclose(shares[found].sum(axis=1), 1.0, rtol=1e-9)
+    assert shares[~found].isna().all().all()
+    # bybit opens 60% of binance's notional: its share is below a half
+    assert 0.2 < shares[found].liq_long_cluster_share_bybit.median() < 0.5
+
+
+def test_a_venue_missing_candles_adds_nothing_there():
+    ref, other = _two_venues(drop=range(100, 160))
+    both = liquidation_features(ref, venues=[Venue("bybit", other)])
+    alone = liquidation_features(ref)
+    rows = slice(101, 160)  # (row 100 still sees bybit's OI from row 99: none; row 160 resumes)
+    np.testing.assert_allclose(both.liq_inflow_usd.iloc[rows], alone.liq_inflow_usd.iloc[rows], rtol=1e-12)
+
+
+def test_venues_must_be_distinct():
+    ref, other = _two_venues(n=50)
+    with pytest.raises(InputError, match="distinct"):
+        liquidation_features(ref, venues=[Venue("binance", other)])
+
+
+@pytest.mark.parametrize("drop", [(), tuple(range(30, 70))])
+def test_two_venue_kernel_matches_the_twin(drop):
+    ref, other = _two_venues(seed=21, n=220, drop=drop)
+    cfg = HeatmapConfig()
+    from liq_indicator.estimator import _prepare_all
+
+    inputs, exchanges = _prepare_all(ref, cfg, {}, [Venue("bybit", other)])
+    expected, _ = reference_run(inputs, _Params.of(cfg, exchanges), cfg.grid_bins)
+    got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[feature_columns(cfg, exchanges)]
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9, atol=1e-6, equal_nan=True)
