@@ -431,3 +431,20 @@ def test_two_venue_kernel_matches_the_twin(drop):
     expected, _ = reference_run(inputs, _Params.of(cfg, exchanges), cfg.grid_bins)
     got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[feature_columns(cfg, exchanges)]
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9, atol=1e-6, equal_nan=True)
+
+
+def test_cli_features_aggregates_exchanges_from_sibling_datadirs(tmp_path, capsys):
+    from liq_indicator.cli import main
+    from liq_indicator.datadir import pair_file
+
+    ref, other = _two_venues(n=120)
+    for name, df in (("binance", ref), ("bybit", other)):
+        path = pair_file(tmp_path / name, "BTC/USDT:USDT", "5m")
+        path.parent.mkdir(parents=True)
+        df.drop(columns="open_interest_value").to_feather(path)
+    out = tmp_path / "f.feather"
+    assert main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "bybit",
+                 "--output", str(out)]) == 0
+    assert "liq_long_cluster_share_bybit" in pd.read_feather(out).columns
+    assert main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "okx"]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--doc", action="store_true",
                         help="print the Markdown documentation of every column and exit")
     parser.add_argument("--datadir", help="Freqtrade datadir of one exchange, e.g. user_data/data/binance")
+    parser.add_argument("--exchanges", nargs="+", metavar="EXCHANGE",
+                        help="aggregate these exchanges into one map (the first is the reference); "
+                             "their datadirs are siblings of --datadir, e.g. user_data/data/bybit")
     parser.add_argument("--pair", default="BTC/USDT:USDT")
     parser.add_argument("--timeframe", default="5m")
     parser.add_argument("--output", help="write the features here (.feather, .csv or .parquet)")
@@ -32,9 +35,23 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.datadir:
         raise InputError("--datadir is required (a Freqtrade datadir such as user_data/data/binance)")
-    data = load_pair(args.datadir, args.pair, args.timeframe)
-    out = liquidation_features(data.candles, open_interest=data.open_interest, mark=data.mark,
-                               funding=data.funding)
+    from pathlib import Path
+
+    from ..config import HeatmapConfig
+    from ..estimator import Venue
+
+    datadir = Path(args.datadir)
+    exchanges = [e.lower() for e in (args.exchanges or [])]
+    if exchanges and datadir.name.lower() in exchanges:
+        datadir = datadir.parent  # --datadir user_data/data/binance --exchanges binance bybit
+    dirs = [datadir / e for e in exchanges] if exchanges else [datadir]
+    data = [load_pair(d, args.pair, args.timeframe) for d in dirs]
+    ref = data[0]
+    venues = [Venue(e, d.candles, d.open_interest, d.mark, d.funding)
+              for e, d in zip(exchanges[1:], data[1:], strict=True)]
+    cfg = HeatmapConfig(exchange=exchanges[0]) if exchanges else HeatmapConfig()
+    out = liquidation_features(ref.candles, cfg, open_interest=ref.open_interest, mark=ref.mark,
+                               funding=ref.funding, venues=venues)
     if args.output:
         from ..datadir import write_frame
 
