@@ -88,13 +88,42 @@ def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
     return pd.Timedelta(diffs.mode().iloc[0])
 
 
+# epoch numbers: the unit whose values put a date between 1990 and 2100
+_EPOCH_UNITS = (("s", 6.3e8, 4.2e9), ("ms", 6.3e11, 4.2e12), ("us", 6.3e14, 4.2e15), ("ns", 6.3e17, 4.2e18))
+
+
+def _epoch_unit(values: pd.Series) -> str | None:
+    v = values.dropna()
+    if len(v) == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    for unit, a, b in _EPOCH_UNITS:
+        if a <= lo and hi <= b:
+            return unit
+    return None
+
+
+def coerce_dates(dates: pd.Series) -> pd.Series:
+    """Datetimes as given, or epoch numbers converted with the unit their magnitude implies
+    (s, ms, us or ns; dates 1990-2100), with a DataWarning. Anything else is an InputError."""
+    if pd.api.types.is_datetime64_any_dtype(dates):
+        return dates
+    if pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
+        unit = _epoch_unit(dates)
+        if unit is not None:
+            warnings.warn(f"column 'date' holds epoch numbers; read as {unit} since the epoch (UTC)",
+                          DataWarning, stacklevel=4)
+            return pd.to_datetime(dates, unit=unit, utc=True)
+    raise InputError(
+        f"column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
+        "pd.to_datetime(df['date'], unit='ms', utc=True) (or unit='s'/'ns' as your source uses)"
+    )
+
+
 def _check_dates(df: pd.DataFrame) -> pd.Series:
     dates = df["date"]
     if not pd.api.types.is_datetime64_any_dtype(dates):
-        raise InputError(
-            f"column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
-            "pd.to_datetime(df['date'], unit='ms', utc=True) (or unit='s'/'ns' as your source uses)"
-        )
+        raise InputError(f"column 'date' must hold datetimes, got dtype {dates.dtype}")
     if dates.isna().any():
         raise InputError(f"column 'date' is missing at {_where(df, dates.isna().to_numpy())}; drop those rows")
     if pd.DatetimeIndex(dates).tz is None:
@@ -200,11 +229,22 @@ def derive_inputs(
 
     if oi_value is not None:
         oi = oi_value.astype(np.float64, copy=True)
+        known = np.isfinite(oi) & (oi > 0)
+        if known.sum() >= 2 and np.median(oi[known]) < 10 * np.median(c[known]):
+            # USD open interest of a perpetual is many times its price; this is a coin amount
+            warnings.warn("open_interest_value looks like an amount in coins (its median is under 10x "
+                          "the price); it is multiplied by close. Pass coin amounts as "
+                          "open_interest_amount", DataWarning, stacklevel=3)
+            oi = oi * c
     elif oi_amount is not None:
         oi = oi_amount * c
     else:
         oi = np.full(c.shape, np.nan)
     # an OI of zero or below is a feed error, not a market where every position closed
+    bad = ~(oi > 0) & ~np.isnan(oi)
+    if bad.any():
+        warnings.warn(f"{int(bad.sum())} open-interest value(s) <= 0 are treated as missing (the "
+                      "volume rule is used for those candles)", DataWarning, stacklevel=3)
     oi[~(oi > 0)] = np.nan
 
     # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
@@ -303,6 +343,8 @@ def prepare(
     are merged causally (:func:`merge_causal`); a mark frame is used only when it has the candles'
     timeframe (a coarser mark high is not known until its own close).
     """
+    if isinstance(df, pd.DataFrame) and "date" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["date"]):
+        df = df.assign(date=coerce_dates(df["date"]))
     cols = validate_candles(df)
     time_s = candle_times(df["date"])
     frame = df

@@ -316,7 +316,7 @@ def _bad(mutate):
 
 @pytest.mark.parametrize("mutate,match", [
     (lambda d: d.drop(columns=["volume"]), "lack column"),
-    (lambda d: d.assign(date=d.date.astype("int64")), "must hold datetimes"),
+    (lambda d: d.assign(date=d.date.astype(str) + " UTC?"), "must hold datetimes"),
     (lambda d: d.__setitem__("close", d.close.where(d.index != 7, 0.0)), "'close' is <= 0 at row 7"),
     (lambda d: d.__setitem__("open", d.open.where(d.index != 3, np.nan)), "'open' is NaN"),
     (lambda d: d.__setitem__("low", d.low.where(d.index != 4, d.high * 1.1)), "high < low at row 4"),
