@@ -24,14 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     simulate(1, timeframe=args.timeframe, seed=args.seed)  # compile / load the cache
-    print(f"{'scenario':<10} {'days':>6} {'wall s':>8} {'cpu s':>8} {'candles':>9} "
-          f"{'liquidations':>13} {'positions':>11}")
+    print(
+        f"{'scenario':<10} {'days':>6} {'wall s':>8} {'cpu s':>8} {'candles':>9} "
+        f"{'liquidations':>13} {'positions':>11}"
+    )
     for name in args.scenarios:
         wall, cpu = time.perf_counter(), time.process_time()
         res = simulate(args.days, timeframe=args.timeframe, seed=args.seed, scenario=name)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"{name:<10} {args.days:>6g} {wall:>8.1f} {cpu:>8.1f} {len(res.candles):>9,} "
-              f"{len(res.liquidations):>13,} {res.meta['positions_opened']:>11,}")
+        print(
+            f"{name:<10} {args.days:>6g} {wall:>8.1f} {cpu:>8.1f} {len(res.candles):>9,} "
+            f"{len(res.liquidations):>13,} {res.meta['positions_opened']:>11,}"
+        )
     return 0
 
 

@@ -5,7 +5,11 @@ Binance BTCUSDT 5m candles 2023-2025 and hourly liquidations + open interest sum
 exchanges (2025-12 .. 2026-02). Prints a Markdown table; ``--write`` replaces the table between the
 ``<!-- calibration:start -->`` / ``<!-- calibration:end -->`` markers of ``docs/SIMULATOR.md``.
 
-    python benchmarks/sim_calibration.py --days 365 --seed 0 --write
+    python benchmarks/sim_calibration.py --days 365 --seeds 0 1 2 --write
+
+Each simulated cell is the mean over the seeds (one simulation per seed and scenario); the spread
+of the annualised volatility and of the largest liquidation hour across seeds is printed under the
+table, since a single year of this market varies about as much as real years do.
 """
 
 from __future__ import annotations
@@ -68,8 +72,12 @@ def candle_stats(candles: pd.DataFrame) -> dict[str, float]:
         "ret_ann": r.std() * np.sqrt(288 * 365) * 100,
         "ret_kurt": float(pd.Series(r).kurt()),
         "ret_p999": float(np.quantile(a, 0.999)) * 100,
-        "acf1": _acf(a, 1), "acf12": _acf(a, 12), "acf288": _acf(a, 288),
-        "vacf1": _acf(v, 1), "vacf12": _acf(v, 12), "vacf288": _acf(v, 288),
+        "acf1": _acf(a, 1),
+        "acf12": _acf(a, 12),
+        "acf288": _acf(a, 288),
+        "vacf1": _acf(v, 1),
+        "vacf12": _acf(v, 12),
+        "vacf288": _acf(v, 288),
         "vol_btc": float(v.mean()),
         "vol_cv": float(v.std() / v.mean()),
     }
@@ -95,10 +103,13 @@ def real_stats(shared: Path) -> dict[str, float]:
     candles = pd.read_feather(shared / CANDLES_5M)
     out = candle_stats(candles)
     liq = pd.read_csv(shared / LIQ_1H)
-    out.update(liquidation_stats(
-        liq["liquidation_total_usd"].to_numpy(), liq["liquidation_long_usd"].to_numpy(),
-        liq["oi_close"].to_numpy(),
-    ))
+    out.update(
+        liquidation_stats(
+            liq["liquidation_total_usd"].to_numpy(),
+            liq["liquidation_long_usd"].to_numpy(),
+            liq["oi_close"].to_numpy(),
+        )
+    )
     # turnover: Binance volume over the truth window's all-exchange OI is not comparable; use the
     # truth-window Binance 1h candles against the aggregated OI and say so in the docs
     tw = shared / "truthwindow/binance/futures/BTC_USDT_USDT-1h-futures.feather"
@@ -122,15 +133,15 @@ def sim_stats(res: SimResult) -> dict[str, float]:
     out.update(liquidation_stats(total, hourly["liq_long_usd"].to_numpy(), oi.to_numpy()))
     daily_usd = (res.candles["volume"] * res.candles["close"]).sum() / (len(res.candles) / 288)
     out["turnover"] = daily_usd / res.oi["open_interest_value"].mean()
-    out["funding_base"] = float(np.mean(np.isclose(res.funding["funding_rate"], 1e-4,
-                                                   atol=1e-9))) * 100
+    out["funding_base"] = (
+        float(np.mean(np.isclose(res.funding["funding_rate"], 1e-4, atol=1e-9))) * 100
+    )
     return out
 
 
 def table(columns: dict[str, dict[str, float]]) -> str:
     names = list(columns)
-    lines = ["| statistic | " + " | ".join(names) + " |",
-             "|---|" + "---:|" * len(names)]
+    lines = ["| statistic | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for key, label, fmt in ROWS:
         cells = []
         for name in names:
@@ -143,7 +154,7 @@ def table(columns: dict[str, dict[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=365.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
     ap.add_argument("--write", action="store_true", help="update docs/SIMULATOR.md")
@@ -153,16 +164,33 @@ def main(argv: list[str] | None = None) -> int:
     if (args.shared / CANDLES_5M).exists() and (args.shared / LIQ_1H).exists():
         columns["real"] = real_stats(args.shared)
     else:
-        print(f"real data not found under {args.shared}; showing the simulation only",
-              file=sys.stderr)
+        print(
+            f"real data not found under {args.shared}; showing the simulation only", file=sys.stderr
+        )
+    spread = []
     for name in args.scenarios:
-        res = simulate(args.days, timeframe="5m", seed=args.seed, scenario=name)
-        columns[f"sim {name}"] = sim_stats(res)
-        print(f"simulated {name}", file=sys.stderr)
+        runs = []
+        for seed in args.seeds:
+            runs.append(sim_stats(simulate(args.days, timeframe="5m", seed=seed, scenario=name)))
+            print(f"simulated {name} seed {seed}", file=sys.stderr)
+        columns[f"sim {name}"] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+        vols = [r["ret_ann"] for r in runs]
+        peaks = [r["liq_max_oi"] for r in runs]
+        spread.append(
+            f"{name} {min(vols):.0f}-{max(vols):.0f}% / {min(peaks):.0f}-{max(peaks):.0f} bp"
+        )
     md = table(columns)
-    caption = (f"Simulation: {args.days:g} days of 5m candles per scenario, seed {args.seed}, "
-               "default SimConfig. Generated by `python benchmarks/sim_calibration.py --write`.")
-    block = f"{START}\n{caption}\n\n{md}\n{END}"
+    seeds = ", ".join(str(s) for s in args.seeds)
+    caption = (
+        f"Simulation: {args.days:g} days of 5m candles per scenario and seed (seeds {seeds}; "
+        "cells are means over the seeds), default SimConfig. Generated by "
+        "`python benchmarks/sim_calibration.py --write`."
+    )
+    note = (
+        "Across seeds (min-max), annualised volatility / largest hourly liquidations relative "
+        "to OI: " + "; ".join(spread) + "."
+    )
+    block = f"{START}\n{caption}\n\n{md}\n\n{note}\n{END}"
     print(block)
     if args.write:
         doc = ROOT / "docs" / "SIMULATOR.md"

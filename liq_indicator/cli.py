@@ -11,6 +11,8 @@ from .errors import LiqIndicatorError
 # (module under liq_indicator.commands, subcommand name, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
+    ("simulate", "simulate", "write a simulated BTC perpetual market with true liquidations as a Freqtrade datadir"),
+    ("validate", "validate", "measure the map against real and simulated liquidations; write docs/VALIDATION.md"),
     ("exchange", "exchange", "serve a Freqtrade datadir as an offline Binance futures exchange"),
     ("heatmap", "heatmap", "draw the liquidation heatmap with candles, cascades and backtest trades"),
     ("map", "map", "draw the liquidation map at one moment, by leverage tier, with cumulative curves"),
