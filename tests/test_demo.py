@@ -1,0 +1,26 @@
+"""`make demo` end to end, shortened: simulate -> offline freqtrade backtest -> pictures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    plots = tmp_path / "plot"
+    done = subprocess.run(
+        [sys.executable, "-m", "liq_indicator.demo", "--days", "20", "--workdir", str(tmp_path / "demo"),
+         "--plot-dir", str(plots)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "SIMULATED" in (tmp_path / "demo" / "user_data" / "data" / "simulated-binance" / "SIMULATED.txt").read_text()
+    assert "BACKTESTING REPORT" in done.stdout and "LiqClusterStrategy" in done.stdout
+    names = sorted(p.name for p in plots.iterdir())
+    assert any(n.startswith("liq-heatmap-") and n.endswith(".png") for n in names), names
+    assert any(n.startswith("liq-map-") and n.endswith(".png") for n in names), names
+    assert all((plots / n).stat().st_size > 20_000 for n in names)
