@@ -18,14 +18,18 @@ from .estimator import (
     liquidation_map,
 )
 from .inputs import merge_causal
+from .risk import choose_leverage, own_liquidation_price, stake_for_risk, stop_beyond_cluster
+from .signals import STRATEGY_HEATMAP, SignalParams, entry_signals, strategy_features, trade_levels
 
 __all__ = [
+    "STRATEGY_HEATMAP",
     "ConfigError",
     "DataWarning",
     "Heatmap",
     "HeatmapConfig",
     "InputError",
     "LiqIndicatorError",
+    "SignalParams",
     "LiquidationEstimator",
     "LiquidationMap",
     "Venue",
@@ -37,5 +41,12 @@ __all__ = [
     "liquidation_map",
     "liquidation_price",
     "merge_causal",
+    "choose_leverage",
+    "entry_signals",
+    "own_liquidation_price",
+    "stake_for_risk",
+    "stop_beyond_cluster",
+    "strategy_features",
+    "trade_levels",
 ]
 __version__ = "0.1.0"

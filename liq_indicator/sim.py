@@ -505,6 +505,8 @@ class SimResult:
 # =============================================================================================
 # simulation
 # =============================================================================================
+PRICE_DECIMALS = 1
+"""Traded prices are written on BTCUSDT's 0.1 USDT tick."""
 MARK_TIMEFRAME = "1h"
 """Freqtrade's ``mark_ohlcv_timeframe`` and ``funding_fee_timeframe`` for Binance futures."""
 MARK_MINUTES = 60  # the simulated span is a whole number of these (see ``unit`` in simulate)
@@ -863,8 +865,12 @@ def _assemble(
     mk = {k: np.concatenate([p[k] for p in mark_parts]) for k in mark_parts[0]}
     n_c = len(cand["open"])
     c_dates = _dates(ts0, np.arange(n_c) * tf_min)
+    # traded prices on the exchange's tick (0.1 USDT for BTCUSDT), as real candles are: Freqtrade
+    # fills a limit order at a candle's high/low only when the prices compare equal on that grid
     candles = pd.DataFrame(
-        {"date": c_dates, **{k: cand[k] for k in ("open", "high", "low", "close", "volume")}}
+        {"date": c_dates,
+         **{k: np.round(cand[k], PRICE_DECIMALS) for k in ("open", "high", "low", "close")},
+         "volume": cand["volume"]}
     )
     mark = pd.DataFrame(
         {

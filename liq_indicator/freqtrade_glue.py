@@ -1,0 +1,338 @@
+"""Helpers between the liquidation map and a Freqtrade strategy: side data through the
+DataProvider with fallbacks, the signal candle of a trade, the order-book path check, rate-limited
+alerts and chart annotations.
+
+Nothing here imports Freqtrade: the DataProvider is used through the few methods a strategy sees
+(``get_pair_dataframe``, ``get_analyzed_dataframe``, ``send_msg``, ``runmode``), so the helpers are
+testable with a stub and usable from any strategy::
+
+    from liq_indicator.freqtrade_glue import side_frames
+    oi, funding = side_frames(self.dp, metadata["pair"], self.timeframe)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import HeatmapConfig
+from .estimator import liquidation_map
+from .risk import dense_zones
+from .signals import SignalParams, alert_messages
+
+__all__ = [
+    "AlertLimiter",
+    "BookPath",
+    "LogOnce",
+    "book_path",
+    "cluster_annotations",
+    "is_live",
+    "map_zones",
+    "parse_recursive_analysis",
+    "side_frames",
+    "signal_row",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Freqtrade run modes (``RunMode`` values) in which orders meet a real or dry-run order book.
+LIVE_MODES = ("live", "dry_run")
+
+
+def is_live(dp: Any) -> bool:
+    """True when the DataProvider runs live or dry-run (False in backtests, hyperopt, analysis)."""
+    mode = getattr(getattr(dp, "runmode", None), "value", getattr(dp, "runmode", None))
+    return mode in LIVE_MODES
+
+
+@dataclass
+class LogOnce:
+    """Logs each distinct key once per process (e.g. 'no open interest for BTC/USDT:USDT')."""
+
+    log: logging.Logger = logger
+    seen: set[str] = field(default_factory=set)
+
+    def __call__(self, key: str, message: str, level: int = logging.INFO) -> None:
+        if key not in self.seen:
+            self.seen.add(key)
+            self.log.log(level, message)
+
+
+_LOG_ONCE = LogOnce()
+
+
+def _fetch(dp: Any, pair: str, timeframe: str, candle_type: str) -> pd.DataFrame | None:
+    try:
+        frame = dp.get_pair_dataframe(pair, timeframe, candle_type=candle_type)
+    except Exception as exc:  # noqa: BLE001 - a missing side series must never stop the bot
+        logger.debug("no %s %s data for %s: %s", timeframe, candle_type, pair, exc)
+        return None
+    if frame is None or len(frame) == 0:
+        return None
+    return frame
+
+
+def side_frames(
+    dp: Any,
+    pair: str,
+    timeframe: str,
+    *,
+    oi_timeframes: Sequence[str] = ("1h", "5m"),
+    funding_timeframe: str | None = None,
+    log_once: LogOnce = _LOG_ONCE,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Open-interest and funding-rate candles of ``pair`` from the DataProvider, or None each.
+
+    Open interest is tried at each of ``oi_timeframes`` in order, then at ``timeframe``; the first
+    non-empty series wins. 1h comes first by default: live, Binance serves 500 open-interest
+    candles per request, which at 1h cover the strategy's whole start-up window (at 5m only 41 h
+    of it), and backtests should see what live sees. A missing series (no file in a backtest, no endpoint live) is not an
+    error: the estimator then runs in volume mode, which is logged once per pair. (Freqtrade's
+    ``@informative`` decorator would instead fail on a missing open-interest file.)
+
+    Args:
+        dp: The strategy's ``self.dp``.
+        pair: e.g. ``"BTC/USDT:USDT"``.
+        timeframe: The strategy's timeframe.
+        oi_timeframes: Open-interest timeframes to try, in order, before ``timeframe``.
+        funding_timeframe: Funding-rate timeframe; the exchange's (``dp.get_funding_rate_timeframe``)
+            by default.
+        log_once: Where the one-time notices go.
+
+    Returns:
+        ``(open_interest, funding)`` frames in Freqtrade's layout, None where absent.
+    """
+    if dp is None:
+        return None, None
+    oi = None
+    for tf in dict.fromkeys((*oi_timeframes, timeframe)):
+        oi = _fetch(dp, pair, tf, "open_interest")
+        if oi is not None:
+            break
+    if oi is None:
+        log_once(f"no-oi:{pair}", f"{pair}: no open-interest data; the liquidation map runs in "
+                 "volume mode (new positions = volume x volume_share)", logging.WARNING)
+    else:
+        log_once(f"oi:{pair}", f"{pair}: liquidation map inflow from open interest")
+    if funding_timeframe is None:
+        try:
+            funding_timeframe = dp.get_funding_rate_timeframe()
+        except Exception:  # noqa: BLE001 - no exchange (e.g. a plot without one)
+            funding_timeframe = "1h"
+    funding = _fetch(dp, pair, funding_timeframe, "funding_rate")
+    if funding is None:
+        log_once(f"no-funding:{pair}", f"{pair}: no funding-rate data; the funding filter passes")
+    return oi, funding
+
+
+def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
+               before: datetime | pd.Timestamp | None = None) -> pd.Series | None:
+    """The candle a trade was decided on: the last row of ``analyzed`` that closed at or before
+    ``before`` (a trade's open date), or the last row when ``before`` is None. None if there is none.
+    """
+    if analyzed is None or len(analyzed) == 0:
+        return None
+    if before is None:
+        return analyzed.iloc[-1]
+    when = pd.Timestamp(before)
+    if when.tzinfo is None:
+        when = when.tz_localize("UTC")
+    closes = pd.DatetimeIndex(analyzed["date"]) + pd.Timedelta(minutes=timeframe_minutes)
+    ok = np.flatnonzero(closes <= when)
+    return analyzed.iloc[int(ok[-1])] if len(ok) else None
+
+
+def map_zones(
+    candles: pd.DataFrame,
+    config: HeatmapConfig,
+    is_short: bool,
+    *,
+    price_range_pct: float = 30.0,
+    density: float | None = None,
+    **side: pd.DataFrame | None,
+) -> list[tuple[float, float]]:
+    """Dense zones of the same-side map at the last candle of ``candles`` (``(low, high)`` prices).
+
+    A long's own liquidation lies below it, so long clusters are returned for a long and short
+    clusters for a short (see :func:`liq_indicator.risk.dense_zones`). ``candles`` should span the
+    strategy's start-up window, over which the map converges.
+    """
+    snap = liquidation_map(candles, config=config, price_range_pct=price_range_pct,
+                           **{k: v for k, v in side.items() if v is not None and len(v)})
+    values = snap.short if is_short else snap.long
+    return dense_zones(snap.bin_prices, values, density=density or config.cluster_density,
+                       smooth_bins=config.cluster_smooth_bins)
+
+
+@dataclass(frozen=True)
+class BookPath:
+    """Resting liquidity between price and a target, against the same depth on the other side.
+
+    Attributes:
+        path_usd: notional resting in the way (asks up to the target for a long, bids down to it
+            for a short), within ``band_pct``.
+        support_usd: notional on the other side within the same distance from price.
+        band_pct: the distance compared (% of price): the target's, capped by the visible book.
+        defended: True when ``path_usd >= ratio * support_usd``.
+    """
+
+    path_usd: float
+    support_usd: float
+    band_pct: float
+    defended: bool
+
+
+def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_short: bool,
+              *, ratio: float = 2.0) -> BookPath:
+    """Is the way from ``price`` to ``target`` defended by thick resting orders, or hollow?
+
+    For a long the path is the asks between price and the target; it is compared with the bids
+    within the same distance below price. The distance is cut to what both sides of the book show
+    (a depth-limited book must not make one side look thin). A hollow path lets price travel to
+    the opposite cluster; a defended one (``path >= ratio * support``) tends to stop it.
+
+    Args:
+        orderbook: ``{"bids": [[price, amount], ...], "asks": [...]}`` as ``dp.orderbook`` returns.
+        price: Reference price (the entry rate).
+        target: Take-profit price.
+        is_short: True for a short.
+        ratio: Path-to-support ratio from which the path counts as defended.
+    """
+    bids = np.asarray(orderbook.get("bids") or np.empty((0, 2)), dtype=np.float64).reshape(-1, 2)[:, :2]
+    asks = np.asarray(orderbook.get("asks") or np.empty((0, 2)), dtype=np.float64).reshape(-1, 2)[:, :2]
+    if not (price > 0 and math.isfinite(target)) or len(bids) == 0 or len(asks) == 0:
+        return BookPath(0.0, 0.0, 0.0, False)
+    reach_up = (asks[:, 0].max() - price) / price
+    reach_down = (price - bids[:, 0].min()) / price
+    band = min(abs(target - price) / price, reach_up, reach_down)
+    up = asks[(asks[:, 0] >= price) & (asks[:, 0] <= price * (1 + band))]
+    down = bids[(bids[:, 0] <= price) & (bids[:, 0] >= price * (1 - band))]
+    up_usd = float((up[:, 0] * up[:, 1]).sum())
+    down_usd = float((down[:, 0] * down[:, 1]).sum())
+    path, support = (down_usd, up_usd) if is_short else (up_usd, down_usd)
+    return BookPath(path, support, band * 100.0, bool(path > 0 and path >= ratio * support))
+
+
+class AlertLimiter:
+    """Sends :func:`liq_indicator.signals.alert_messages` through ``dp.send_msg``, at most once per
+    ``interval_s`` seconds per (pair, alert kind). Does nothing outside live/dry-run."""
+
+    def __init__(self, interval_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+        self.interval_s = float(interval_s)
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+
+    def allow(self, pair: str, key: str) -> bool:
+        """True (and the slot is taken) when ``key`` for ``pair`` was not sent within the interval."""
+        now = self._clock()
+        last = self._last.get((pair, key))
+        if last is not None and now - last < self.interval_s:
+            return False
+        self._last[(pair, key)] = now
+        return True
+
+    def check(self, dp: Any, pair: str, frame: pd.DataFrame, params: SignalParams) -> list[str]:
+        """Evaluate the alerts at the last candle of ``frame`` and send the allowed ones."""
+        if dp is None or not is_live(dp) or len(frame) < 2:
+            return []
+        sent = []
+        tail = frame.iloc[-(params.norm_window + params.lookback + 2):]
+        for key, text in alert_messages(tail, params):
+            if self.allow(pair, key):
+                message = f"{pair}: {text}"
+                dp.send_msg(message)
+                sent.append(message)
+        return sent
+
+
+def cluster_annotations(
+    frame: pd.DataFrame,
+    start: datetime | pd.Timestamp | None = None,
+    end: datetime | pd.Timestamp | None = None,
+    *,
+    max_areas: int = 120,
+    sides: Iterable[str] = ("long", "short"),
+) -> list[dict[str, Any]]:
+    """FreqUI area annotations for the nearest clusters: one box per stretch of candles over which
+    the cluster's edges stay put (``plot_annotations`` in the strategy returns these).
+
+    Args:
+        frame: The analyzed dataframe (``date`` and the ``liq_*_cluster_near/far`` columns).
+        start, end: The chart's time range; the whole frame when None.
+        max_areas: The most recent boxes kept per side.
+        sides: 'long' (red boxes below price) and/or 'short' (green boxes above).
+    """
+    if frame is None or len(frame) == 0:
+        return []
+    dates = pd.DatetimeIndex(frame["date"])
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= dates >= pd.Timestamp(start)
+    if end is not None:
+        keep &= dates <= pd.Timestamp(end)
+    sub = frame.loc[keep]
+    if len(sub) == 0:
+        return []
+    colors = {"long": "rgba(220, 60, 60, 0.25)", "short": "rgba(40, 170, 90, 0.25)"}
+    out: list[dict[str, Any]] = []
+    step = pd.DatetimeIndex(sub["date"]).to_series().diff().median()
+    step = step if isinstance(step, pd.Timedelta) and not pd.isna(step) else pd.Timedelta(0)
+    for side in sides:
+        near = sub[f"liq_{side}_cluster_near"].to_numpy(dtype=np.float64)
+        far = sub[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64)
+        d = pd.DatetimeIndex(sub["date"])
+        boxes = []
+        i = 0
+        while i < len(sub):
+            if not (np.isfinite(near[i]) and np.isfinite(far[i])):
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(sub) and near[j + 1] == near[i] and far[j + 1] == far[i]:
+                j += 1
+            boxes.append({
+                "type": "area",
+                "label": f"{side} cluster",
+                "start": d[i].to_pydatetime(),
+                "end": (d[j] + step).to_pydatetime(),
+                "y_start": float(min(near[i], far[i])),
+                "y_end": float(max(near[i], far[i])),
+                "color": colors[side],
+            })
+            i = j + 1
+        out.extend(boxes[-max_areas:])
+    return out
+
+
+def parse_recursive_analysis(output: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The table ``freqtrade recursive-analysis`` prints, as ``(headers, {indicator: cells})``.
+
+    The command exits 0 whatever it finds and exports nothing, so its printed table is the result.
+    Headers are the start-up candle counts (the strategy's marked ``"<n> (from strategy)"``); cells
+    are relative differences such as ``"-0.012%"``, ``"nan%"`` (one side 0 or NaN) or ``"-"``.
+    Returns ``([], {})`` when no table was printed (no indicator differed at all).
+    """
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if "Recursive Analysis" in line), None)
+    if start is None:
+        return [], {}
+    headers: list[str] = []
+    rows: dict[str, list[str]] = {}
+    for line in lines[start + 1:]:
+        text = line.strip()
+        if "┃" in text and "Indicators" in text:
+            headers = [c.strip() for c in text.strip("┃").split("┃")][1:]
+        elif text.startswith("│"):
+            cells = [c.strip() for c in text.strip("│").split("│")]
+            rows[cells[0]] = cells[1:]
+        elif text.startswith("└"):
+            break
+    return headers, rows

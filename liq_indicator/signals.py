@@ -1,0 +1,370 @@
+"""Trading signals from the liquidation map: entries after a cascade has exhausted, exits at the
+opposite cluster or after a time limit, and alert conditions. Pure pandas; no Freqtrade import.
+
+The long setup (shorts mirror it after a short squeeze), evaluated at the close of candle ``t``:
+
+1. **Cascade.** Within the last ``lookback`` candles (``t - lookback .. t - 1``) a candle swept long
+   notional at least ``cascade_mult`` times its own recent norm (the mean swept notional of the
+   ``norm_window`` candles before it, floored by ``norm_floor`` of the mean traded notional so a
+   quiet day does not make every sweep a cascade).
+2. **Exhaustion.** Candle ``t`` swept at most ``exhaust_ratio`` of the cascade's peak candle, and
+   closed at least ``rebound_atr`` ATRs above the lowest low since the window began (the wick: the
+   cascade's extreme was absorbed).
+3. **Fuel spent.** No long cluster holding at least ``fuel_ratio`` times the cascade's peak lies
+   within ``fuel_dist_pct`` % below the close: otherwise the next leg of the cascade is loaded.
+4. **A trade worth taking.** The stop beyond the nearest long cluster (:func:`trade_levels`) is at
+   most ``max_stop_pct`` % away and the target (the nearest short cluster above) pays at least
+   ``min_rr`` times the risk.
+5. **Context.** Funding below ``funding_max`` (longs are not crowded) and open interest not up more
+   than ``oi_max_change`` over the window (the cascade flushed positions rather than new ones
+   piling in). Missing funding or open interest passes the filter.
+
+Every input of candle ``t`` is known at its close, so the signal is causal; Freqtrade enters at the
+next candle's open.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import HeatmapConfig
+from .errors import ConfigError, InputError
+from .estimator import liquidation_features
+from .inputs import merge_causal
+from .risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
+
+__all__ = [
+    "STRATEGY_COLUMNS",
+    "STRATEGY_HEATMAP",
+    "SignalParams",
+    "alert_messages",
+    "atr",
+    "cascade_intensity",
+    "entry_signals",
+    "exit_reason",
+    "setup_frame",
+    "strategy_features",
+    "trade_levels",
+]
+
+#: The map the strategy trades on: the default model with half-lives of 18/12/8/4/2 hours instead
+#: of 336/168/72/36/12. Freqtrade live loads at most ~2,500 candles at start (Binance futures: 5
+#: calls of 499), and a level's weight after N hours is 2**(-N/H): with H <= 18 h, what is older
+#: than the 2,000-candle (6.9-day) start-up window weighs 2**(-9.3) = 0.16% at most, so the features
+#: computed from the start-up window match those from full history (see docs/STRATEGY.md).
+STRATEGY_HEATMAP = HeatmapConfig(half_life_hours=(18.0, 12.0, 8.0, 4.0, 2.0))
+
+#: The ``liq_`` columns the strategy keeps (and reads); the others are dropped from its dataframe.
+STRATEGY_COLUMNS: tuple[str, ...] = (
+    "liq_swept_long_usd",
+    "liq_swept_short_usd",
+    "liq_long_cluster_price",
+    "liq_long_cluster_near",
+    "liq_long_cluster_far",
+    "liq_long_cluster_usd",
+    "liq_long_cluster_dist_pct",
+    "liq_short_cluster_price",
+    "liq_short_cluster_near",
+    "liq_short_cluster_far",
+    "liq_short_cluster_usd",
+    "liq_short_cluster_dist_pct",
+    "liq_long_2pct_usd",
+    "liq_short_2pct_usd",
+    "liq_oi_mode",
+)
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """Thresholds of the setup, the stop and the exit; defaults as the strategy ships them."""
+
+    norm_window: int = 288
+    """Candles in the swept-notional norm (288 x 5m = one day)."""
+    norm_floor: float = 0.005
+    """The norm is at least this fraction of the mean traded notional per candle."""
+    cascade_mult: float = 20.0
+    """A cascade candle sweeps at least this multiple of the norm."""
+    lookback: int = 6
+    """The cascade must lie within this many candles before the signal candle."""
+    exhaust_ratio: float = 0.25
+    """The signal candle sweeps at most this fraction of the cascade's peak candle."""
+    rebound_atr: float = 1.0
+    """Close at least this many ATRs off the cascade's extreme."""
+    fuel_dist_pct: float = 1.5
+    """A same-side cluster within this distance (% of close) is fuel still waiting ..."""
+    fuel_ratio: float = 1.0
+    """... when it holds at least this multiple of the cascade's peak swept notional."""
+    atr_window: int = 14
+    """Candles of the average true range (simple mean, so it converges in finite time)."""
+    stop_buffer_atr: float = 0.5
+    """Stop beyond the cluster's far edge by this many ATRs ..."""
+    stop_min_buffer_pct: float = 0.1
+    """... and at least this % of price."""
+    fallback_stop_atr: float = 3.0
+    """Stop distance in ATRs when there is no same-side cluster within range."""
+    max_stop_pct: float = 6.0
+    """Skip setups whose stop is farther than this (% of close)."""
+    min_rr: float = 1.0
+    """Skip setups whose target pays less than this multiple of the risk."""
+    fallback_rr: float = 2.0
+    """Target at this multiple of the risk when there is no opposite cluster."""
+    funding_max: float = 0.0005
+    """Skip longs when funding >= this (0.05% per 8 h), shorts when funding <= -this."""
+    oi_max_change: float = 0.02
+    """Skip longs (shorts) when open interest rose more than this fraction over the window."""
+    max_hold_candles: int = 72
+    """Exit after this many candles (72 x 5m = 6 h) if neither stop nor target was hit."""
+    alert_dist_pct: float = 2.0
+    """Alerts: clusters within this distance of price ..."""
+    alert_growth: float = 0.5
+    """... that appeared or grew by at least this fraction over ``lookback`` candles."""
+
+    def __post_init__(self) -> None:
+        for name in ("norm_window", "lookback", "atr_window", "max_hold_candles"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | np.integer) and value >= 1):
+                raise ConfigError(f"SignalParams.{name} must be an int >= 1, got {value!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"SignalParams.{f.name} must be a finite number >= 0, got {value!r}")
+        if not 0 < self.exhaust_ratio <= 1:
+            raise ConfigError(f"SignalParams.exhaust_ratio must be in (0, 1], got {self.exhaust_ratio}")
+        if not self.stop_min_buffer_pct > 0 or not self.fallback_stop_atr > 0:
+            raise ConfigError("SignalParams.stop_min_buffer_pct and fallback_stop_atr must be > 0")
+
+    def replace(self, **changes: Any) -> SignalParams:
+        """A copy with ``changes`` applied (validated)."""
+        return replace(self, **changes)
+
+
+# ------------------------------------------------------------------------------------------------
+# features
+
+
+def atr(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Average true range: the simple mean of the true range over ``window`` candles.
+
+    A simple mean (not Wilder's recursive smoothing) depends on the last ``window`` candles only,
+    so it is identical however much history precedes them. NaN for the first ``window - 1`` rows.
+    """
+    prev_close = df["close"].shift(1)
+    true_range = pd.concat(
+        [df["high"] - df["low"], (df["high"] - prev_close).abs(), (df["low"] - prev_close).abs()],
+        axis=1,
+    ).max(axis=1)
+    return true_range.rolling(window, min_periods=window).mean()
+
+
+def _side_frame(side: pd.DataFrame | None, candles: pd.DataFrame) -> pd.DataFrame | None:
+    """None for an absent or empty side frame; else a copy whose ``date`` has the candles' dtype
+    (Freqtrade and feather files mix ns and us datetimes, which ``merge_asof`` refuses)."""
+    if side is None or len(side) == 0:
+        return None
+    if "date" in side.columns and "date" in candles.columns and side["date"].dtype != candles["date"].dtype:
+        side = side.assign(date=pd.to_datetime(side["date"], utc=True).astype(candles["date"].dtype))
+    return side
+
+
+def strategy_features(
+    candles: pd.DataFrame,
+    config: HeatmapConfig = STRATEGY_HEATMAP,
+    *,
+    open_interest: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
+    atr_window: int = 14,
+    keep: tuple[str, ...] | None = STRATEGY_COLUMNS,
+) -> pd.DataFrame:
+    """Everything the strategy's ``populate_indicators`` adds, in one call.
+
+    Adds the liquidation features (only ``keep`` of them; all when None), ``atr_<window>``,
+    ``funding_rate`` (the last settled rate, causally merged; NaN without funding data) and
+    ``oi_value`` (open interest in USD, causally merged; NaN without it).
+
+    Args:
+        candles: Freqtrade candles (``date, open, high, low, close, volume``).
+        config: Map settings; :data:`STRATEGY_HEATMAP` by default.
+        open_interest: Freqtrade ``open_interest`` candles, or None (volume mode).
+        funding: Freqtrade ``funding_rate`` candles (rate in ``open``), or None.
+        atr_window: ATR window.
+        keep: ``liq_`` columns to keep.
+
+    Returns:
+        A new frame; ``candles`` is not modified.
+    """
+    open_interest = _side_frame(open_interest, candles)
+    funding = _side_frame(funding, candles)
+    out = liquidation_features(candles, config, open_interest=open_interest, funding=funding)
+    if keep is not None:
+        out = out.drop(columns=[c for c in out.columns
+                                if isinstance(c, str) and c.startswith("liq_") and c not in keep])
+    out[f"atr_{atr_window}"] = atr(out, atr_window)
+    if funding is not None:
+        src = "funding_rate" if "funding_rate" in funding.columns else "open"
+        out["funding_rate"] = merge_causal(out[["date"]], funding, {src: "funding_rate"})["funding_rate"].to_numpy()
+    elif "funding_rate" not in out.columns:
+        out["funding_rate"] = np.nan
+    if open_interest is not None:
+        if "open_interest_value" in open_interest.columns:
+            merged = merge_causal(out[["date"]], open_interest, {"open_interest_value": "v"})["v"]
+        else:
+            merged = merge_causal(out[["date"]], open_interest,
+                                  {"open_interest_amount": "v"})["v"] * out["close"]
+        out["oi_value"] = merged.to_numpy()
+    else:
+        out["oi_value"] = np.nan
+    return out
+
+
+def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,
+                      norm_floor: float = 0.005) -> pd.Series:
+    """Swept notional of ``side`` ('long'/'short') over its norm: the mean swept notional of the
+    ``norm_window`` candles before this one, floored at ``norm_floor`` x their mean traded notional
+    (``volume * close``). NaN until the window is half full."""
+    swept = df[f"liq_swept_{side}_usd"]
+    turnover = df["volume"] * df["close"]
+    minp = max(1, norm_window // 2)
+    norm = swept.rolling(norm_window, min_periods=minp).mean().shift(1)
+    floor = norm_floor * turnover.rolling(norm_window, min_periods=minp).mean().shift(1)
+    return swept / np.maximum(norm, floor)
+
+
+def _need(df: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"frame lacks column(s) {', '.join(missing)}; build it with "
+            "liq_indicator.signals.strategy_features(candles)"
+        )
+
+
+def trade_levels(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams(),
+                 entry: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
+    """Stop, target and reward/risk of a trade opened at each row (entry = close unless given).
+
+    Stop: :func:`liq_indicator.risk.stop_beyond_cluster` beyond the nearest same-side cluster's far
+    edge; target: :func:`liq_indicator.risk.target_price` at the nearest opposite cluster's near edge.
+
+    Returns:
+        Columns ``stop``, ``target``, ``stop_pct`` (distance, % of entry) and ``rr``.
+    """
+    side, other = ("short", "long") if is_short else ("long", "short")
+    atr_col = f"atr_{params.atr_window}"
+    _need(df, ["close", atr_col, f"liq_{side}_cluster_far", f"liq_{other}_cluster_near"])
+    price = df["close"].to_numpy(dtype=np.float64) if entry is None else np.asarray(entry, dtype=np.float64)
+    stop = stop_beyond_cluster(price, is_short, df[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64),
+                               df[atr_col].to_numpy(dtype=np.float64), buffer_atr=params.stop_buffer_atr,
+                               min_buffer_pct=params.stop_min_buffer_pct,
+                               fallback_atr=params.fallback_stop_atr)
+    target = target_price(price, stop, is_short, df[f"liq_{other}_cluster_near"].to_numpy(dtype=np.float64),
+                          fallback_rr=params.fallback_rr)
+    return pd.DataFrame({
+        "stop": stop,
+        "target": target,
+        "stop_pct": stop_distance(price, stop, is_short) * 100.0,
+        "rr": reward_risk(price, stop, target, is_short),
+    }, index=df.index)
+
+
+def setup_frame(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams()) -> pd.DataFrame:
+    """Each condition of the setup as a boolean column (for tests, plots and tuning), plus
+    ``signal``, their conjunction. See the module docstring for the conditions."""
+    side = "short" if is_short else "long"
+    _need(df, ["open", "high", "low", "close", "volume", f"liq_swept_{side}_usd",
+               f"liq_{side}_cluster_usd", f"liq_{side}_cluster_dist_pct", f"atr_{params.atr_window}"])
+    look = params.lookback
+    swept = df[f"liq_swept_{side}_usd"]
+    intensity = cascade_intensity(df, side, params.norm_window, params.norm_floor)
+    is_cascade = (intensity >= params.cascade_mult).astype(float)
+    recent = is_cascade.shift(1).rolling(look, min_periods=1).max() > 0
+    peak = swept.shift(1).rolling(look, min_periods=1).max()
+    collapsed = swept <= params.exhaust_ratio * peak
+    atr_now = df[f"atr_{params.atr_window}"]
+    if is_short:
+        extreme = df["high"].rolling(look + 1, min_periods=1).max()
+        rebound = (extreme - df["close"]) >= params.rebound_atr * atr_now
+    else:
+        extreme = df["low"].rolling(look + 1, min_periods=1).min()
+        rebound = (df["close"] - extreme) >= params.rebound_atr * atr_now
+    fuel = (df[f"liq_{side}_cluster_dist_pct"] <= params.fuel_dist_pct) & (
+        df[f"liq_{side}_cluster_usd"] >= params.fuel_ratio * peak)
+    levels = trade_levels(df, is_short, params)
+    worth = (levels["stop_pct"] > 0) & (levels["stop_pct"] <= params.max_stop_pct) & (
+        levels["rr"] >= params.min_rr)
+    funding = df["funding_rate"] if "funding_rate" in df.columns else pd.Series(np.nan, index=df.index)
+    crowded = (funding <= -params.funding_max) if is_short else (funding >= params.funding_max)
+    oi = df["oi_value"] if "oi_value" in df.columns else pd.Series(np.nan, index=df.index)
+    oi_change = oi / oi.shift(look + 1) - 1.0
+    oi_piling = oi_change > params.oi_max_change
+    out = pd.DataFrame({
+        "cascade": recent,
+        "exhausted": collapsed & rebound,
+        "fuel_spent": ~fuel,
+        "worth": worth,
+        "context_ok": ~crowded & ~oi_piling,
+    }, index=df.index)
+    out["signal"] = out.all(axis=1)
+    return out
+
+
+def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.DataFrame:
+    """``enter_long``, ``enter_short`` (0/1) and ``enter_tag`` for each candle.
+
+    A candle with both setups (possible only in a whipsaw that swept both sides) gets neither.
+    """
+    long_ = setup_frame(df, False, params)["signal"]
+    short = setup_frame(df, True, params)["signal"]
+    both = long_ & short
+    long_, short = long_ & ~both, short & ~both
+    tag = pd.Series(np.where(long_, "liq_long_exhaustion", np.where(short, "liq_short_exhaustion", None)),
+                    index=df.index, dtype=object)
+    return pd.DataFrame({"enter_long": long_.astype(int), "enter_short": short.astype(int),
+                         "enter_tag": tag}, index=df.index)
+
+
+def exit_reason(current_rate: float, target: float, is_short: bool, candles_open: float,
+                max_hold_candles: int) -> str | None:
+    """'liq_target' when price reached the target, 'liq_time' after the time limit, else None."""
+    if math.isfinite(target) and (current_rate <= target if is_short else current_rate >= target):
+        return "liq_target"
+    if candles_open >= max_hold_candles:
+        return "liq_time"
+    return None
+
+
+def alert_messages(df: pd.DataFrame, params: SignalParams = SignalParams()) -> list[tuple[str, str]]:
+    """Alert conditions at the last row: ``[(key, text), ...]`` (the key is for rate limiting).
+
+    * ``cascade_long`` / ``cascade_short``: the last candle is a cascade candle (swept notional
+      >= ``cascade_mult`` x its norm) and the one before was not: a cascade starts.
+    * ``cluster_long`` / ``cluster_short``: the nearest cluster lies within ``alert_dist_pct`` of
+      price and appeared, or grew by at least ``alert_growth``, over ``lookback`` candles.
+    """
+    if len(df) < 2:
+        return []
+    out: list[tuple[str, str]] = []
+    last = df.iloc[-1]
+    for side in ("long", "short"):
+        intensity = cascade_intensity(df.iloc[-(params.norm_window + 2):], side, params.norm_window,
+                                      params.norm_floor)
+        now, before = intensity.iloc[-1], intensity.iloc[-2]
+        if now >= params.cascade_mult and not before >= params.cascade_mult:
+            out.append((f"cascade_{side}",
+                        f"{side} liquidation cascade: {last[f'liq_swept_{side}_usd'] / 1e6:,.1f}M USD "
+                        f"swept ({now:,.0f}x norm) at {last['close']:,.2f}"))
+        dist = last[f"liq_{side}_cluster_dist_pct"]
+        usd = float(last[f"liq_{side}_cluster_usd"])
+        back = df.iloc[max(0, len(df) - 1 - params.lookback)]
+        was = float(back[f"liq_{side}_cluster_usd"]) if np.isfinite(back[f"liq_{side}_cluster_usd"]) else 0.0
+        if np.isfinite(dist) and dist <= params.alert_dist_pct and usd > (1 + params.alert_growth) * was:
+            where = "below" if side == "long" else "above"
+            out.append((f"cluster_{side}",
+                        f"{side} liquidation cluster {where} price: {usd / 1e6:,.1f}M USD at "
+                        f"{last[f'liq_{side}_cluster_near']:,.2f}-{last[f'liq_{side}_cluster_far']:,.2f} "
+                        f"({dist:.2f}% away, was {was / 1e6:,.1f}M)"))
+    return out

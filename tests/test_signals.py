@@ -1,0 +1,280 @@
+"""signals.py on small hand-built frames: each condition of the setup, the mirror short, causality."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_candles, needs_shared_data
+
+from liq_indicator import ConfigError, InputError, liquidation_features
+from liq_indicator.signals import (
+    STRATEGY_COLUMNS,
+    STRATEGY_HEATMAP,
+    SignalParams,
+    alert_messages,
+    atr,
+    cascade_intensity,
+    entry_signals,
+    exit_reason,
+    setup_frame,
+    strategy_features,
+    trade_levels,
+)
+
+# norm over 4 candles, cascade window 3, ATR column given directly (atr_14 = 10)
+P = SignalParams(norm_window=4, lookback=3)
+CASCADE_ROW, SIGNAL_ROW = 6, 7
+
+
+def long_setup(**changes) -> pd.DataFrame:
+    """Eight quiet candles at 1,000 except a long cascade at row 6 and its exhaustion at row 7.
+
+    Row 6 sweeps 50,000 USD of longs, 50x the norm (mean of 1,000 over rows 2-5); its low is 950.
+    Row 7 sweeps 5,000 (10% of the peak), closes at 975: 25 above the 950 extreme, 2.5 ATRs.
+    The nearest long cluster (far edge 930) is 4.1% below: no fuel nearby. Stop 930 - 0.5 ATR = 925
+    (5.13% < 6%), target the short cluster's near edge 1,050: reward 75 over risk 50 = 1.5R.
+    """
+    n = 8
+    df = pd.DataFrame({
+        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+        "open": [1000.0] * n,
+        "high": [1005.0] * n,
+        "low": [995.0] * n,
+        "close": [1000.0] * n,
+        "volume": [1.0] * n,  # 1,000 USD traded: the floor 0.5% of it is 5, far below the norm
+        "liq_swept_long_usd": [1000.0] * n,
+        "liq_swept_short_usd": [1000.0] * n,
+        "liq_long_cluster_price": [935.0] * n,
+        "liq_long_cluster_near": [940.0] * n,
+        "liq_long_cluster_far": [930.0] * n,
+        "liq_long_cluster_usd": [1e6] * n,
+        "liq_long_cluster_dist_pct": [6.5] * n,
+        "liq_short_cluster_price": [1060.0] * n,
+        "liq_short_cluster_near": [1050.0] * n,
+        "liq_short_cluster_far": [1070.0] * n,
+        "liq_short_cluster_usd": [1e6] * n,
+        "liq_short_cluster_dist_pct": [6.0] * n,
+        "atr_14": [10.0] * n,
+        "funding_rate": [0.0001] * n,
+        "oi_value": [1e9] * n,
+    })
+    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [1000.0, 1001.0, 950.0, 960.0, 50_000.0]
+    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [960.0, 976.0, 955.0, 975.0, 5_000.0]
+    df.loc[SIGNAL_ROW, "liq_long_cluster_dist_pct"] = (975.0 - 935.0) / 975.0 * 100
+    for column, value in changes.items():
+        df.loc[SIGNAL_ROW, column] = value
+    return df
+
+
+def mirror(df: pd.DataFrame) -> pd.DataFrame:
+    """Reflect prices around 1,000 and swap the sides: a long setup becomes a short setup."""
+    out = df.copy()
+    ref = lambda s: 2000.0 - s  # noqa: E731
+    out["open"], out["close"] = ref(df["open"]), ref(df["close"])
+    out["high"], out["low"] = ref(df["low"]), ref(df["high"])
+    for a, b in (("long", "short"), ("short", "long")):
+        out[f"liq_swept_{a}_usd"] = df[f"liq_swept_{b}_usd"]
+        for part in ("price", "near", "far"):
+            out[f"liq_{a}_cluster_{part}"] = ref(df[f"liq_{b}_cluster_{part}"])
+        for part in ("usd", "dist_pct"):
+            out[f"liq_{a}_cluster_{part}"] = df[f"liq_{b}_cluster_{part}"]
+    out["funding_rate"] = -df["funding_rate"]
+    return out
+
+
+# --- the setup, condition by condition ------------------------------------------------------
+
+
+def test_intensity_exact():
+    df = long_setup()
+    intensity = cascade_intensity(df, "long", norm_window=4, norm_floor=0.005)
+    assert math.isnan(intensity.iloc[0]) and math.isnan(intensity.iloc[1])  # under half a window
+    assert intensity.iloc[5] == pytest.approx(1.0)
+    assert intensity.iloc[CASCADE_ROW] == pytest.approx(50.0)
+    # row 7: norm = mean(1000, 1000, 1000, 50000) = 13,250
+    assert intensity.iloc[SIGNAL_ROW] == pytest.approx(5_000 / 13_250)
+
+
+def test_intensity_floor_for_quiet_days():
+    df = long_setup()
+    df["liq_swept_long_usd"] = 0.0
+    df.loc[CASCADE_ROW, "liq_swept_long_usd"] = 50.0
+    # the norm is 0: the floor 0.5% of 1,000 USD turnover = 5 makes it 10x, not infinite
+    assert cascade_intensity(df, "long", 4, 0.005).iloc[CASCADE_ROW] == pytest.approx(10.0)
+
+
+def test_long_setup_fires_on_the_exhaustion_candle_only():
+    df = long_setup()
+    frame = setup_frame(df, False, P)
+    assert frame["signal"].tolist() == [False] * 7 + [True]
+    assert not frame.loc[CASCADE_ROW, "signal"]  # the cascade candle itself: first touch
+    signals = entry_signals(df, P)
+    assert signals["enter_long"].tolist() == [0] * 7 + [1]
+    assert signals["enter_short"].sum() == 0
+    assert signals.loc[SIGNAL_ROW, "enter_tag"] == "liq_long_exhaustion"
+
+
+def test_levels_exact():
+    levels = trade_levels(long_setup(), False, P).iloc[SIGNAL_ROW]
+    assert levels["stop"] == 925.0
+    assert levels["target"] == 1050.0
+    assert levels["stop_pct"] == pytest.approx(50 / 975 * 100)
+    assert levels["rr"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(("changes", "failing"), [
+    ({"liq_swept_long_usd": 20_000.0}, "exhausted"),          # 40% of the peak: still cascading
+    ({"close": 958.0}, "exhausted"),                          # 0.8 ATR off the extreme
+    ({"liq_long_cluster_dist_pct": 1.0}, "fuel_spent"),       # 1e6 >= the 50,000 peak, 1% below
+    ({"liq_long_cluster_far": 900.0}, "worth"),               # stop 895: 8.2% away
+    ({"liq_short_cluster_near": 1010.0}, "worth"),            # 35 over 50: 0.7R
+    ({"funding_rate": 0.0006}, "context_ok"),                 # longs crowded
+    ({"oi_value": 1.05e9}, "context_ok"),                     # OI up 5% through the cascade
+])
+def test_each_condition_blocks(changes, failing):
+    frame = setup_frame(long_setup(**changes), False, P)
+    assert not frame.loc[SIGNAL_ROW, failing]
+    assert not frame.loc[SIGNAL_ROW, "signal"]
+    others = [c for c in frame.columns if c not in (failing, "signal")]
+    assert frame.loc[SIGNAL_ROW, others].all()
+
+
+def test_no_cascade_no_signal():
+    df = long_setup()
+    df.loc[CASCADE_ROW, "liq_swept_long_usd"] = 15_000.0  # 15x < 20x
+    frame = setup_frame(df, False, P)
+    assert not frame.loc[SIGNAL_ROW, "cascade"] and not frame["signal"].any()
+
+
+def test_cascade_older_than_lookback_is_ignored():
+    df = long_setup()
+    assert setup_frame(df, False, P.replace(lookback=1))["signal"].iloc[SIGNAL_ROW]
+    df.loc[CASCADE_ROW, "liq_swept_long_usd"] = 1000.0
+    df.loc[CASCADE_ROW - 1, "liq_swept_long_usd"] = 50_000.0  # two candles back
+    assert not setup_frame(df, False, P.replace(lookback=1))["signal"].iloc[SIGNAL_ROW]
+
+
+def test_missing_context_passes():
+    df = long_setup(funding_rate=np.nan, oi_value=np.nan)
+    assert setup_frame(df, False, P).loc[SIGNAL_ROW, "signal"]
+    assert setup_frame(df.drop(columns=["funding_rate", "oi_value"]), False, P).loc[SIGNAL_ROW, "signal"]
+
+
+def test_short_mirrors_long():
+    df = mirror(long_setup())
+    signals = entry_signals(df, P)
+    assert signals["enter_short"].tolist() == [0] * 7 + [1]
+    assert signals["enter_long"].sum() == 0
+    assert signals.loc[SIGNAL_ROW, "enter_tag"] == "liq_short_exhaustion"
+    levels = trade_levels(df, True, P).iloc[SIGNAL_ROW]
+    assert levels["stop"] == 1075.0 and levels["target"] == 950.0 and levels["rr"] == pytest.approx(1.5)
+    # and its funding filter mirrors too
+    crowded = mirror(long_setup(funding_rate=0.0006))
+    assert entry_signals(crowded, P)["enter_short"].sum() == 0
+
+
+def test_both_sides_at_once_gives_neither():
+    df = long_setup()
+    short = mirror(long_setup())
+    # graft the short cascade onto the long frame's short columns: a whipsaw both ways
+    df["liq_swept_short_usd"] = short["liq_swept_short_usd"]
+    df["high"] = np.maximum(df["high"], [1005.0] * 6 + [1050.0, 1045.0])
+    df.loc[SIGNAL_ROW, "close"] = 1000.0
+    df["liq_short_cluster_near"], df["liq_long_cluster_near"] = 1110.0, 890.0
+    wide = P.replace(max_stop_pct=8.0)  # both stops are 7.5% away
+    long_ok = setup_frame(df, False, wide)["signal"].iloc[SIGNAL_ROW]
+    short_ok = setup_frame(df, True, wide)["signal"].iloc[SIGNAL_ROW]
+    assert long_ok and short_ok
+    signals = entry_signals(df, wide)
+    assert signals.loc[SIGNAL_ROW, ["enter_long", "enter_short"]].tolist() == [0, 0]
+
+
+def test_signals_are_causal_and_inputs_untouched():
+    df = long_setup()
+    before = df.copy()
+    full = entry_signals(df, P)
+    pd.testing.assert_frame_equal(df, before)
+    for k in range(1, len(df)):
+        head = entry_signals(df.iloc[: k + 1], P)
+        pd.testing.assert_frame_equal(head, full.iloc[: k + 1])
+
+
+def test_missing_columns_say_how_to_fix():
+    with pytest.raises(InputError, match="strategy_features"):
+        setup_frame(long_setup().drop(columns=["atr_14"]), False, P)
+
+
+def test_params_are_validated():
+    with pytest.raises(ConfigError, match="lookback"):
+        SignalParams(lookback=0)
+    with pytest.raises(ConfigError, match="exhaust_ratio"):
+        SignalParams(exhaust_ratio=0.0)
+    with pytest.raises(ConfigError, match="cascade_mult"):
+        SignalParams(cascade_mult=-1.0)
+
+
+# --- exits and alerts -----------------------------------------------------------------------
+
+
+def test_exit_reason():
+    assert exit_reason(1050.0, 1050.0, False, 3, 72) == "liq_target"
+    assert exit_reason(1049.0, 1050.0, False, 3, 72) is None
+    assert exit_reason(1049.0, 1050.0, False, 72, 72) == "liq_time"
+    assert exit_reason(949.0, 950.0, True, 3, 72) == "liq_target"
+    assert exit_reason(951.0, math.nan, True, 3, 72) is None
+
+
+def test_alerts_on_cascade_start_and_cluster_growth():
+    df = long_setup().iloc[: CASCADE_ROW + 1].copy()
+    df.loc[CASCADE_ROW, "liq_long_cluster_dist_pct"] = 1.5
+    df.loc[CASCADE_ROW, "liq_long_cluster_usd"] = 2e6  # doubled within the lookback
+    keys = [key for key, _ in alert_messages(df, P)]
+    assert keys == ["cascade_long", "cluster_long"]
+    assert alert_messages(df.iloc[:CASCADE_ROW], P) == []
+
+
+# --- features on candles --------------------------------------------------------------------
+
+
+def test_atr_is_a_simple_mean_of_true_range():
+    df = pd.DataFrame({"high": [11.0, 12.0, 15.0], "low": [9.0, 10.0, 12.0], "close": [10.0, 11.0, 14.0]})
+    # true ranges: 2, max(2, 2, 0) = 2, max(3, 4, 1) = 4
+    assert atr(df, 2).tolist()[1:] == [2.0, 3.0]
+    assert math.isnan(atr(df, 2).iloc[0])
+
+
+def test_strategy_features_columns_and_side_data():
+    candles = make_candles(600, oi=False)
+    oi = candles[["date"]].assign(open_interest_value=5e9)
+    funding = pd.DataFrame({"date": candles["date"].iloc[::96].to_numpy(), "open": 0.0001})
+    out = strategy_features(candles, open_interest=oi, funding=funding)
+    liq = [c for c in out.columns if c.startswith("liq_")]
+    assert sorted(liq) == sorted(STRATEGY_COLUMNS)
+    assert out["oi_value"].iloc[-1] == 5e9 and out["funding_rate"].iloc[-1] == 0.0001
+    assert out["liq_oi_mode"].iloc[-1] == 1.0
+    assert out["atr_14"].notna().sum() == 600 - 13
+    bare = strategy_features(candles)
+    assert bare["oi_value"].isna().all() and bare["liq_oi_mode"].eq(0).all()
+    # same map as the package's features under the strategy's config
+    ref = liquidation_features(candles, STRATEGY_HEATMAP)
+    pd.testing.assert_series_equal(bare["liq_long_cluster_far"], ref["liq_long_cluster_far"])
+
+
+def test_strategy_features_accepts_mixed_datetime_units():
+    candles = make_candles(300)
+    candles["date"] = candles["date"].astype("datetime64[ns, UTC]")
+    funding = pd.DataFrame({"date": candles["date"].iloc[::96].astype("datetime64[us, UTC]").to_numpy(),
+                            "open": 0.0002})
+    assert strategy_features(candles, funding=funding)["funding_rate"].iloc[-1] == 0.0002
+
+
+@needs_shared_data
+@pytest.mark.realdata
+def test_real_history_gives_both_sides_a_few_times_a_day(real_5m):
+    part = real_5m.iloc[-60 * 288:].reset_index(drop=True)  # the last 60 days
+    signals = entry_signals(strategy_features(part), SignalParams())
+    per_day = signals[["enter_long", "enter_short"]].sum() / 60
+    assert (per_day > 0.1).all() and (per_day < 20).all()

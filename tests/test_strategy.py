@@ -1,0 +1,389 @@
+"""The strategy's callbacks called directly, with a stub DataProvider and Freqtrade's own trade object.
+
+Freqtrade swallows exceptions in callbacks and ignores None/0/NaN stops, so a broken callback would
+only show up as a missing stop: every callback is exercised here on a known signal candle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, make_candles
+from test_signals import SIGNAL_ROW, long_setup, mirror
+
+freqtrade = pytest.importorskip("freqtrade")
+
+from freqtrade.enums import RunMode, TradingMode  # noqa: E402
+from freqtrade.ft_types.plot_annotation_type import AnnotationTypeTA  # noqa: E402
+from freqtrade.persistence import LocalTrade  # noqa: E402
+from freqtrade.persistence.custom_data import CustomDataWrapper  # noqa: E402
+from freqtrade.strategy import stoploss_from_absolute  # noqa: E402
+
+from liq_indicator.risk import own_liquidation_price, stake_for_risk  # noqa: E402
+
+STRATEGY_FILE = REPO / "user_data" / "strategies" / "LiqClusterStrategy.py"
+PAIR = "BTC/USDT:USDT"
+SIGNAL_DATE = pd.Timestamp("2024-01-01 00:35", tz="UTC")  # row 7 of long_setup
+OPEN_DATE = SIGNAL_DATE.to_pydatetime() + timedelta(minutes=5)
+
+
+def load_strategy_class(path: Path = STRATEGY_FILE):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, path.stem)
+
+
+class StubDP:
+    """The DataProvider methods the strategy uses."""
+
+    def __init__(self, analyzed, *, candles=None, runmode=RunMode.BACKTEST, book=None, oi=None,
+                 funding=None):
+        self.analyzed = analyzed
+        self.candles = candles if candles is not None else pd.DataFrame()
+        self.runmode = runmode
+        self.book = book
+        self.oi = oi
+        self.funding = funding
+        self.sent: list[str] = []
+
+    def get_analyzed_dataframe(self, pair, timeframe):
+        return self.analyzed, datetime.now(UTC)
+
+    def get_pair_dataframe(self, pair, timeframe=None, candle_type=""):
+        if candle_type == "open_interest":
+            if isinstance(self.oi, Exception):
+                raise self.oi
+            return self.oi if self.oi is not None else pd.DataFrame()
+        if candle_type == "funding_rate":
+            return self.funding if self.funding is not None else pd.DataFrame()
+        return self.candles
+
+    def get_funding_rate_timeframe(self):
+        return "1h"
+
+    def orderbook(self, pair, maximum):
+        if isinstance(self.book, Exception):
+            raise self.book
+        return self.book
+
+    def send_msg(self, message, *, always_send=False):
+        self.sent.append(message)
+
+    def current_whitelist(self):
+        return [PAIR]
+
+
+class StubWallets:
+    def get_total_stake_amount(self):
+        return 10_000.0
+
+
+@pytest.fixture(autouse=True)
+def _memory_custom_data():
+    CustomDataWrapper.use_db = False
+    CustomDataWrapper.reset_custom_data()
+    yield
+    CustomDataWrapper.reset_custom_data()
+    CustomDataWrapper.use_db = True
+
+
+@pytest.fixture(scope="module")
+def strategy_class():
+    return load_strategy_class()
+
+
+def make_strategy(cls, analyzed, **dp_kwargs):
+    strategy = cls({"runmode": RunMode.BACKTEST, "dry_run": True, "trading_mode": "futures",
+                    "margin_mode": "isolated", "stake_currency": "USDT"})
+    strategy.dp = StubDP(analyzed, **dp_kwargs)
+    strategy.wallets = StubWallets()
+    return strategy
+
+
+def make_trade(is_short=False, open_rate=976.0, leverage=10.0, trade_id=1):
+    return LocalTrade(
+        id=trade_id, pair=PAIR, open_rate=open_rate, amount=1.0, stake_amount=open_rate / leverage,
+        fee_open=0.0005, fee_close=0.0005, open_date=OPEN_DATE, is_short=is_short,
+        leverage=leverage, exchange="binance", trading_mode=TradingMode.FUTURES, is_open=True,
+    )
+
+
+# --- the stop --------------------------------------------------------------------------------
+
+
+def test_custom_stoploss_places_the_cluster_stop(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    # stop 925 = far edge 930 - 0.5 ATR (10), relative to 976 at 10x
+    assert ratio == pytest.approx(stoploss_from_absolute(925.0, 976.0, False, 10.0))
+    assert ratio == pytest.approx((1 - 925 / 976) * 10)
+    assert trade.get_custom_data("liq_stop") == 925.0
+    assert trade.get_custom_data("liq_target") == 1050.0
+    # Freqtrade turns the ratio back into exactly that price
+    trade.adjust_stop_loss(trade.open_rate, strategy.stoploss, initial=True)
+    trade.adjust_stop_loss(976.0, ratio, allow_refresh=True)
+    assert trade.stop_loss == pytest.approx(925.0)
+
+
+def test_custom_stoploss_short(strategy_class):
+    strategy = make_strategy(strategy_class, mirror(long_setup()))
+    trade = make_trade(is_short=True, open_rate=1024.0, leverage=5.0)
+    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 1024.0, 0.0, after_fill=True)
+    assert ratio == pytest.approx((1075 / 1024 - 1) * 5)
+    assert trade.get_custom_data("liq_target") == 950.0
+
+
+def test_stop_is_kept_on_the_trade_and_only_tightens(strategy_class, monkeypatch):
+    strategy = make_strategy(strategy_class, long_setup())
+    monkeypatch.setattr(strategy.breakeven_r, "value", 1.0)  # parameters are class attributes
+    trade = make_trade()
+    trade.adjust_stop_loss(trade.open_rate, strategy.stoploss, initial=True)
+    stops = []
+    # later candles: the map moves (a nearer cluster appears) but the stop stays the entry map's
+    moved = pd.concat([long_setup(), long_setup().iloc[[-1]].assign(
+        date=SIGNAL_DATE + pd.Timedelta(minutes=30), liq_long_cluster_far=970.0)], ignore_index=True)
+    for step, (rate, high) in enumerate([(976.0, 976.0), (990.0, 1000.0), (1020.0, 1030.0), (1000.0, 1030.0)]):
+        trade.max_rate = max(trade.max_rate or rate, high)
+        if step == 1:
+            strategy.dp.analyzed = moved
+        ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=step == 0)
+        assert ratio is not None and math.isfinite(ratio) and ratio > 0
+        trade.adjust_stop_loss(rate, ratio, allow_refresh=step == 0)
+        stops.append(trade.stop_loss)
+    assert stops[0] == pytest.approx(925.0) and stops[1] == pytest.approx(925.0)
+    # +1R (976 + 51 = 1027) reached at step 2: breakeven
+    assert stops[2] == pytest.approx(976.0) and stops[3] == pytest.approx(976.0)
+    assert all(b >= a for a, b in zip(stops, stops[1:], strict=False))
+
+
+def test_plan_survives_a_restart_through_custom_data(strategy_class):
+    first = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    first.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    # a new bot process: no in-memory plan, no analyzed history of the entry candle
+    restarted = make_strategy(strategy_class, pd.DataFrame())
+    ratio = restarted.custom_stoploss(PAIR, trade, OPEN_DATE, 1000.0, 0.0, after_fill=False)
+    assert ratio == pytest.approx(stoploss_from_absolute(925.0, 1000.0, False, 10.0))
+    assert restarted.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=5), 1051.0, 0.0) == "liq_target"
+
+
+def test_hyperopt_epochs_do_not_share_plans(strategy_class, monkeypatch):
+    strategy = make_strategy(strategy_class, long_setup())
+    strategy.custom_stoploss(PAIR, make_trade(), OPEN_DATE, 976.0, 0.0, after_fill=True)
+    CustomDataWrapper.reset_custom_data()  # what Freqtrade does before each backtest
+    monkeypatch.setattr(strategy.stop_buffer_atr, "value", 1.0)  # the next epoch's value
+    trade = make_trade()  # same id and open date as in the previous epoch
+    strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    assert trade.get_custom_data("liq_stop") == 920.0  # 930 - 1.0 ATR
+
+
+def test_stop_through_price_asks_for_an_immediate_exit(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade(open_rate=976.0)
+    strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=False)
+    assert 0 < ratio <= 1e-3
+
+
+def test_entry_below_the_cluster_falls_back_to_atr(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade(open_rate=920.0)  # opened below the cluster's far edge (930): it was swept
+    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=True)
+    assert ratio == pytest.approx((1 - 890 / 920) * 10)  # 3 ATR below entry, still below the cluster
+    assert trade.get_custom_data("liq_stop") == 890.0
+
+
+def test_no_signal_candle_keeps_the_hard_stop(strategy_class):
+    strategy = make_strategy(strategy_class, pd.DataFrame())
+    trade = make_trade()
+    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) is None
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") is None
+    assert strategy.custom_exit(PAIR, trade, OPEN_DATE, 976.0, 0.0) is None
+
+
+# --- exits -----------------------------------------------------------------------------------
+
+
+def test_custom_exit_at_target_and_time_limit(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    assert strategy.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=10), 1000.0, 0.0) is None
+    assert strategy.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=10), 1050.0, 0.0) == "liq_target"
+    late = OPEN_DATE + timedelta(minutes=5 * 72)
+    assert strategy.custom_exit(PAIR, trade, late, 1000.0, 0.0) == "liq_time"
+
+
+def test_custom_roi_is_the_target_profit(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    roi = strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, "liq_long_exhaustion", "long")
+    assert roi == pytest.approx(trade.calc_profit_ratio(1050.0))
+    assert trade.calc_close_rate_for_roi(roi) == pytest.approx(1050.0, rel=1e-9)
+
+
+# --- leverage and size -----------------------------------------------------------------------
+
+
+def test_leverage_keeps_own_liquidation_beyond_the_stop(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, "liq_long_exhaustion", "long")
+    # stop 925 is 5.23% away; 10x (the cap) liquidates 9.16% away with the buffer: >= 1.5 x 5.23%
+    assert lev == 10.0
+    notional = 10_000 * 0.0075 / (51 / 976)
+    liq = own_liquidation_price(976.0, lev, False, notional)
+    assert (976.0 - liq) >= 1.5 * (976.0 - 925.0)
+    # exchange cap below the strategy's
+    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 4.0, None, "long") == 4.0
+
+
+def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    notional = 10_000 * 0.0075 / (51 / 976)
+    liq10 = own_liquidation_price(976.0, 10, False, notional)
+    strategy._zones = lambda pair, is_short: [(liq10 - 1.0, liq10 + 1.0)]
+    lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
+    assert lev == 9.0
+
+
+def test_leverage_zones_from_the_map(strategy_class):
+    candles = make_candles(2500, price=1000.0, vol=0.002)
+    strategy = make_strategy(strategy_class, long_setup(), candles=candles)
+    zones = strategy._zones(PAIR, False)
+    assert zones and all(lo <= hi for lo, hi in zones)
+
+
+def test_leverage_without_a_stop_is_one(strategy_class):
+    strategy = make_strategy(strategy_class, pd.DataFrame())
+    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
+
+
+def test_stake_risks_the_configured_fraction(strategy_class):
+    strategy = make_strategy(strategy_class, long_setup())
+    stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long")
+    assert stake == pytest.approx(stake_for_risk(10_000, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005))
+    # 75 USDT at risk over 5.23% + 0.1% fees: 1,407 notional, 140.7 margin at 10x
+    assert stake == pytest.approx(75 / (51 / 976 + 0.001) / 10)
+    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 100.0, 10.0, None, "long") == 100.0
+    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 500.0, 5_000.0, 10.0, None, "long") == 500.0
+
+
+def test_stake_without_a_stop_is_zero(strategy_class):
+    strategy = make_strategy(strategy_class, pd.DataFrame())
+    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long") == 0.0
+
+
+# --- live-only entry check, data fallbacks, alerts, plots ------------------------------------
+
+
+def _book(ask_qty: float, bid_qty: float) -> dict:
+    asks = [[976.0 + i, ask_qty] for i in range(1, 80)]
+    bids = [[976.0 - i, bid_qty] for i in range(1, 80)]
+    return {"asks": asks, "bids": bids}
+
+
+def test_confirm_entry_checks_the_book_live_only(strategy_class):
+    args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
+    defended = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=_book(5.0, 1.0))
+    assert defended.confirm_trade_entry(*args) is False
+    hollow = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=_book(1.0, 1.0))
+    assert hollow.confirm_trade_entry(*args) is True
+    backtest = make_strategy(strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=_book(5.0, 1.0))
+    assert backtest.confirm_trade_entry(*args) is True
+    broken = make_strategy(strategy_class, long_setup(), runmode=RunMode.LIVE, book=RuntimeError("down"))
+    assert broken.confirm_trade_entry(*args) is True
+
+
+def test_populate_indicators_without_oi_falls_back_once(strategy_class, caplog):
+    candles = make_candles(400)
+    strategy = make_strategy(strategy_class, None, oi=RuntimeError("no file"))
+    with caplog.at_level(logging.WARNING):
+        frame = strategy.populate_indicators(candles.copy(), {"pair": PAIR})
+        strategy.populate_indicators(candles.copy(), {"pair": PAIR})
+    assert caplog.text.count("volume mode") == 1
+    assert frame["liq_oi_mode"].eq(0).all() and "atr_14" in frame.columns
+    frame = strategy.populate_entry_trend(frame, {"pair": PAIR})
+    frame = strategy.populate_exit_trend(frame, {"pair": PAIR})
+    assert {"enter_long", "enter_short", "enter_tag", "exit_long", "exit_short"} <= set(frame.columns)
+
+
+def test_populate_indicators_uses_oi_and_funding(strategy_class):
+    candles = make_candles(400)
+    oi = candles[["date"]].assign(open_interest_amount=1e5, open_interest_value=3e9)
+    funding = pd.DataFrame({"date": candles["date"].iloc[::96].to_numpy(), "open": 0.0003})
+    strategy = make_strategy(strategy_class, None, oi=oi, funding=funding)
+    frame = strategy.populate_indicators(candles.copy(), {"pair": PAIR})
+    assert frame["liq_oi_mode"].iloc[-1] == 1.0
+    assert frame["funding_rate"].iloc[-1] == 0.0003
+
+
+def test_alerts_are_sent_live_and_rate_limited(strategy_class):
+    frame = long_setup().iloc[: SIGNAL_ROW].copy()  # ends on the cascade candle
+    strategy = make_strategy(strategy_class, None, runmode=RunMode.DRY_RUN)
+    params = strategy.signal_params.replace(norm_window=4, lookback=3)
+    first = strategy._alerts.check(strategy.dp, PAIR, frame, params)
+    again = strategy._alerts.check(strategy.dp, PAIR, frame, params)
+    assert len(first) == 1 and "cascade" in first[0] and again == []
+    assert strategy.dp.sent == first
+    quiet = make_strategy(strategy_class, None, runmode=RunMode.BACKTEST)
+    assert quiet._alerts.check(quiet.dp, PAIR, frame, params) == []
+
+
+def test_informative_pairs_live_only(strategy_class):
+    assert make_strategy(strategy_class, None).informative_pairs() == []
+    live = make_strategy(strategy_class, None, runmode=RunMode.DRY_RUN).informative_pairs()
+    assert (PAIR, "1h", "open_interest") in live and (PAIR, "1h", "funding_rate") in live
+
+
+def test_plot_annotations_are_valid_freqtrade_annotations(strategy_class):
+    strategy = make_strategy(strategy_class, None)
+    frame = long_setup()
+    frame.loc[4:, "liq_long_cluster_far"] = 920.0  # the long cluster moves once: two boxes
+    areas = strategy.plot_annotations(PAIR, frame["date"].iloc[0], frame["date"].iloc[-1], frame)
+    for area in areas:
+        AnnotationTypeTA.validate_python(area)
+    long_boxes = [a for a in areas if a["label"] == "long cluster"]
+    assert [(b["y_start"], b["y_end"]) for b in long_boxes] == [(930.0, 940.0), (920.0, 940.0)]
+    assert len([a for a in areas if a["label"] == "short cluster"]) == 1
+
+
+def test_plot_config_names_existing_columns(strategy_class):
+    frame = make_strategy(strategy_class, None).populate_indicators(make_candles(300), {"pair": PAIR})
+    config = strategy_class.plot_config
+    names = list(config["main_plot"]) + [c for sub in config["subplots"].values() for c in sub]
+    names += [v["fill_to"] for v in config["main_plot"].values() if "fill_to" in v]
+    assert set(names) <= set(frame.columns)
+
+
+def test_interface(strategy_class):
+    assert strategy_class.INTERFACE_VERSION == 3
+    assert strategy_class.can_short and strategy_class.use_custom_stoploss
+    assert strategy_class.stoploss < 0 and np.isfinite(strategy_class.stoploss)
+    source = STRATEGY_FILE.read_text()
+    assert "from ." not in source  # relative imports fail in Freqtrade's loader
+
+
+def test_parse_recursive_analysis_table():
+    from liq_indicator.freqtrade_glue import parse_recursive_analysis
+
+    printed = """noise
+                    Recursive Analysis
+┏━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┓
+┃            Indicators ┃     500 ┃ 2000 (from strategy) ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━┩
+│     liq_long_2pct_usd │ -0.474% │              -0.000% │
+│ liq_short_cluster_usd │    nan% │                    - │
+└───────────────────────┴─────────┴──────────────────────┘
+more noise │ not a row │"""
+    headers, rows = parse_recursive_analysis(printed)
+    assert headers == ["500", "2000 (from strategy)"]
+    assert rows == {"liq_long_2pct_usd": ["-0.474%", "-0.000%"], "liq_short_cluster_usd": ["nan%", "-"]}
+    assert parse_recursive_analysis("No variance on indicator(s) found") == ([], {})

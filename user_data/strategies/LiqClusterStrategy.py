@@ -1,0 +1,350 @@
+"""LiqClusterStrategy: trade BTC/USDT:USDT perpetuals, long and short, after liquidation cascades.
+
+Enters after a cascade has exhausted (not on its first candle), puts the stop beyond the nearest
+same-side liquidation cluster, takes profit at the nearest opposite cluster, picks the leverage
+whose own liquidation stays clear of the stop and of the clusters, and sizes the position to risk a
+fixed fraction of the wallet. The logic lives in the ``liq_indicator`` package (``signals``,
+``risk``, ``freqtrade_glue``); this class only wires it into Freqtrade. See docs/STRATEGY.md.
+
+    freqtrade backtesting --config config.json --strategy LiqClusterStrategy --timerange 20240101-
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from freqtrade.persistence import Trade
+from freqtrade.strategy import (
+    DecimalParameter,
+    IntParameter,
+    IStrategy,
+    stoploss_from_absolute,
+    timeframe_to_minutes,
+)
+
+from liq_indicator.freqtrade_glue import (
+    AlertLimiter,
+    LogOnce,
+    book_path,
+    cluster_annotations,
+    is_live,
+    map_zones,
+    side_frames,
+    signal_row,
+)
+from liq_indicator.risk import breakeven_stop, choose_leverage, stake_for_risk, tighten_stop
+from liq_indicator.signals import (
+    STRATEGY_HEATMAP,
+    SignalParams,
+    entry_signals,
+    exit_reason,
+    strategy_features,
+    trade_levels,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class LiqClusterStrategy(IStrategy):
+    INTERFACE_VERSION = 3
+
+    timeframe = "5m"
+    can_short = True
+    # 2,000 x 5m = 6.9 days: the strategy's map (half-lives <= 18 h) converges within it
+    # (docs/STRATEGY.md). Binance futures serves 499 candles per call: 5 calls at start-up.
+    startup_candle_count = 2000
+    process_only_new_candles = True
+
+    # exits: stop (custom_stoploss), target (custom_roi / custom_exit), time limit (custom_exit)
+    minimal_roi = {"0": 100.0}
+    stoploss = -0.30  # hard backstop (fraction of margin), used only if the custom stop fails
+    use_custom_stoploss = True
+    use_custom_roi = True
+    use_exit_signal = True  # no exit signals are set, but Freqtrade only calls custom_exit with it
+    trailing_stop = False
+
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": False,
+    }
+
+    heatmap_config = STRATEGY_HEATMAP
+    oi_timeframes = ("1h",)  # then the strategy's timeframe; live refreshes the first one
+    alert_interval_s = 3600.0
+    taker_fee = 0.0005  # Binance USDT-M taker fee; the sizing charges it twice (entry and exit)
+
+    # --- entry (hyperoptable) -------------------------------------------------------------
+    cascade_mult = DecimalParameter(5.0, 60.0, default=20.0, decimals=1, space="buy")
+    lookback = IntParameter(2, 24, default=6, space="buy")
+    exhaust_ratio = DecimalParameter(0.05, 0.8, default=0.25, decimals=2, space="buy")
+    rebound_atr = DecimalParameter(0.25, 3.0, default=1.0, decimals=2, space="buy")
+    fuel_dist_pct = DecimalParameter(0.5, 4.0, default=1.5, decimals=1, space="buy")
+    fuel_ratio = DecimalParameter(0.25, 4.0, default=1.0, decimals=2, space="buy")
+    min_rr = DecimalParameter(0.3, 3.0, default=1.0, decimals=1, space="buy")
+    max_stop_pct = DecimalParameter(1.0, 10.0, default=6.0, decimals=1, space="buy")
+    funding_max = DecimalParameter(0.0001, 0.002, default=0.0005, decimals=4, space="buy")
+    oi_max_change = DecimalParameter(0.0, 0.1, default=0.02, decimals=3, space="buy")
+    # --- stop and exit (hyperoptable) -----------------------------------------------------
+    stop_buffer_atr = DecimalParameter(0.0, 2.0, default=0.5, decimals=2, space="sell")
+    max_hold_candles = IntParameter(12, 288, default=72, space="sell")
+    breakeven_r = DecimalParameter(0.0, 3.0, default=0.0, decimals=1, space="sell")
+    # --- risk (parameters, not optimised by default) --------------------------------------
+    risk_per_trade = DecimalParameter(0.0025, 0.02, default=0.0075, decimals=4, space="buy",
+                                      optimize=False)
+    max_leverage_cap = IntParameter(1, 25, default=10, space="buy", optimize=False)
+    leverage_safety = DecimalParameter(1.0, 3.0, default=1.5, decimals=1, space="buy",
+                                       optimize=False)
+    book_defended_ratio = DecimalParameter(1.0, 5.0, default=2.0, decimals=1, space="buy",
+                                           optimize=False)
+
+    plot_config = {
+        "main_plot": {
+            "liq_long_cluster_near": {"color": "rgba(220,60,60,0.6)", "fill_to": "liq_long_cluster_far",
+                                      "fill_label": "long cluster", "fill_color": "rgba(220,60,60,0.2)"},
+            "liq_long_cluster_far": {"color": "rgba(220,60,60,0.6)"},
+            "liq_short_cluster_near": {"color": "rgba(40,170,90,0.6)", "fill_to": "liq_short_cluster_far",
+                                       "fill_label": "short cluster", "fill_color": "rgba(40,170,90,0.2)"},
+            "liq_short_cluster_far": {"color": "rgba(40,170,90,0.6)"},
+        },
+        "subplots": {
+            "swept notional (USD)": {
+                "liq_swept_long_usd": {"color": "rgb(220,60,60)", "type": "bar"},
+                "liq_swept_short_usd": {"color": "rgb(40,170,90)", "type": "bar"},
+            },
+        },
+    }
+
+    def __init__(self, config: dict) -> None:
+        super().__init__(config)
+        self.dp = getattr(self, "dp", None)  # Freqtrade attaches the DataProvider after __init__
+        self._side: dict[str, tuple[pd.DataFrame | None, pd.DataFrame | None]] = {}
+        self._alerts = AlertLimiter(self.alert_interval_s)
+        self._log_once = LogOnce(logger)
+        self._plans: dict[tuple, tuple[float, float]] = {}
+        self._initial: dict[tuple, float] = {}
+
+    # ------------------------------------------------------------------------------------
+    # parameters and data
+
+    @property
+    def signal_params(self) -> SignalParams:
+        """The hyperoptable values as the package's :class:`SignalParams`."""
+        return SignalParams(
+            cascade_mult=float(self.cascade_mult.value),
+            lookback=int(self.lookback.value),
+            exhaust_ratio=float(self.exhaust_ratio.value),
+            rebound_atr=float(self.rebound_atr.value),
+            fuel_dist_pct=float(self.fuel_dist_pct.value),
+            fuel_ratio=float(self.fuel_ratio.value),
+            min_rr=float(self.min_rr.value),
+            max_stop_pct=float(self.max_stop_pct.value),
+            funding_max=float(self.funding_max.value),
+            oi_max_change=float(self.oi_max_change.value),
+            stop_buffer_atr=float(self.stop_buffer_atr.value),
+            max_hold_candles=int(self.max_hold_candles.value),
+        )
+
+    def informative_pairs(self) -> list[tuple[str, str, Any]]:
+        # live only: keep open interest and funding refreshed (backtests read them from the datadir)
+        if self.dp is None or not is_live(self.dp):
+            return []
+        pairs = self.dp.current_whitelist()
+        funding_tf = self.dp.get_funding_rate_timeframe()
+        return ([(p, self.oi_timeframes[0], "open_interest") for p in pairs]
+                + [(p, funding_tf, "funding_rate") for p in pairs])
+
+    def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        pair = metadata["pair"]
+        oi, funding = side_frames(self.dp, pair, self.timeframe, oi_timeframes=self.oi_timeframes)
+        self._side[pair] = (oi, funding)
+        frame = strategy_features(dataframe, self.heatmap_config, open_interest=oi, funding=funding,
+                                  atr_window=SignalParams().atr_window)
+        if is_live(self.dp):  # (hyperopt flags parameters read here, so only live reads them)
+            self._alerts.check(self.dp, pair, frame, self.signal_params)
+        return frame
+
+    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        signals = entry_signals(dataframe, self.signal_params)
+        dataframe["enter_long"] = signals["enter_long"]
+        dataframe["enter_short"] = signals["enter_short"]
+        dataframe["enter_tag"] = signals["enter_tag"]
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        dataframe["exit_long"] = 0
+        dataframe["exit_short"] = 0
+        return dataframe
+
+    # ------------------------------------------------------------------------------------
+    # the trade plan: stop and target from the signal candle's map
+
+    def _signal_row(self, pair: str, before: datetime | None = None) -> pd.Series | None:
+        if self.dp is None:
+            return None
+        analyzed, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
+        return signal_row(analyzed, timeframe_to_minutes(self.timeframe), before)
+
+    def _levels(self, row: pd.Series | None, is_short: bool, entry: float) -> tuple[float, float]:
+        """(stop, target) for a trade entered at ``entry`` on the signal candle ``row``; NaNs when
+        the row is missing or the stop is not on the losing side of ``entry``."""
+        if row is None or not (entry > 0):
+            return math.nan, math.nan
+        levels = trade_levels(row.to_frame().T, is_short, self.signal_params, entry=[entry]).iloc[0]
+        stop, target = float(levels["stop"]), float(levels["target"])
+        if not (math.isfinite(stop) and (stop > entry if is_short else stop < entry)):
+            return math.nan, math.nan
+        return stop, target
+
+    def _trade_plan(self, trade: Trade) -> tuple[float, float]:
+        """The trade's (stop, target), computed once from its signal candle and kept on the trade
+        (custom data, so it survives a restart); an in-memory copy spares the custom-data lookup,
+        which in backtests scans every record of every trade."""
+        key = self._plan_key(trade)
+        if key in self._plans:
+            return self._plans[key]
+        stop = trade.get_custom_data("liq_stop")
+        if stop is not None:
+            target = trade.get_custom_data("liq_target")
+            plan = (float(stop), float(target) if target is not None else math.nan)
+            self._plans[key] = plan
+            self._initial[key] = float(trade.get_custom_data("liq_initial_stop", stop))
+            return plan
+        row = self._signal_row(trade.pair, trade.open_date_utc)
+        stop, target = self._levels(row, trade.is_short, float(trade.open_rate))
+        if not math.isfinite(stop):
+            self._log_once(f"noplan:{trade.id}", f"{trade.pair} trade {trade.id}: no cluster stop "
+                           "(signal candle unavailable); the hard stoploss applies", logging.WARNING)
+            return math.nan, math.nan
+        trade.set_custom_data("liq_stop", stop)
+        trade.set_custom_data("liq_initial_stop", stop)
+        trade.set_custom_data("liq_target", target)
+        trade.set_custom_data("liq_signal_date", str(row["date"]))
+        self._plans[key] = (stop, target)
+        self._initial[key] = stop
+        return stop, target
+
+    def _plan_key(self, trade: Trade) -> tuple:
+        # hyperopt replays trades with the same id and date under other parameters
+        return trade.id, trade.open_date_utc, self.stop_buffer_atr.value
+
+    def _move_stop(self, trade: Trade, stop: float) -> None:
+        key = self._plan_key(trade)
+        self._plans[key] = (stop, self._plans[key][1])
+        trade.set_custom_data("liq_stop", stop)
+
+    # ------------------------------------------------------------------------------------
+    # callbacks
+
+    def custom_stoploss(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
+                        current_profit: float, after_fill: bool, **kwargs) -> float | None:
+        stop, _ = self._trade_plan(trade)
+        if not math.isfinite(stop):
+            return None
+        initial = self._initial[self._plan_key(trade)]
+        best = trade.min_rate if trade.is_short else trade.max_rate
+        moved = breakeven_stop(float(trade.open_rate), initial, float(best or trade.open_rate),
+                               trade.is_short, trigger_r=float(self.breakeven_r.value))
+        new_stop = tighten_stop(stop, moved, trade.is_short)
+        if new_stop != stop:
+            self._move_stop(trade, new_stop)
+        ratio = stoploss_from_absolute(new_stop, current_rate, is_short=trade.is_short,
+                                       leverage=trade.leverage or 1.0)
+        if ratio <= 0:
+            # price is already through the stop: ask for the tightest stop so the trade exits now
+            ratio = 1e-4 * (trade.leverage or 1.0)
+        return ratio
+
+    def custom_roi(self, pair: str, trade: Trade, current_time: datetime, trade_duration: int,
+                   entry_tag: str | None, side: str, **kwargs) -> float | None:
+        # the target as an ROI: backtests then fill at the cluster, not at the next candle's open
+        _, target = self._trade_plan(trade)
+        if not math.isfinite(target):
+            return None
+        roi = trade.calc_profit_ratio(target)
+        return roi if roi > 0 else None
+
+    def custom_exit(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
+                    current_profit: float, **kwargs) -> str | None:
+        _, target = self._trade_plan(trade)
+        minutes = (current_time - trade.open_date_utc).total_seconds() / 60.0
+        return exit_reason(current_rate, target, trade.is_short,
+                           minutes / timeframe_to_minutes(self.timeframe),
+                           int(self.max_hold_candles.value))
+
+    def _plan_entry(self, pair: str, rate: float, side: str) -> tuple[float, float]:
+        return self._levels(self._signal_row(pair), side == "short", rate)
+
+    def _wallet(self, fallback: float) -> float:
+        try:
+            return float(self.wallets.get_total_stake_amount())
+        except Exception:  # noqa: BLE001 - no wallets (e.g. called from a plot)
+            return float(fallback)
+
+    def leverage(self, pair: str, current_time: datetime, current_rate: float,
+                 proposed_leverage: float, max_leverage: float, entry_tag: str | None, side: str,
+                 **kwargs) -> float:
+        stop, _ = self._plan_entry(pair, current_rate, side)
+        cap = max(1.0, min(float(self.max_leverage_cap.value), float(max_leverage)))
+        if not math.isfinite(stop):
+            return 1.0
+        is_short = side == "short"
+        dist = abs(current_rate - stop) / current_rate
+        notional = self._wallet(1000.0) * float(self.risk_per_trade.value) / dist
+        avoid = self._zones(pair, is_short)
+        return choose_leverage(current_rate, stop, is_short, max_leverage=cap, notional=notional,
+                               safety=float(self.leverage_safety.value), avoid=avoid,
+                               liquidation_buffer=float(self.config.get("liquidation_buffer", 0.05)))
+
+    def _zones(self, pair: str, is_short: bool) -> list[tuple[float, float]]:
+        """All dense same-side clusters of the current map (the leverage check avoids them)."""
+        try:
+            candles = self.dp.get_pair_dataframe(pair, self.timeframe)
+            candles = candles.iloc[-self.startup_candle_count:]
+            oi, funding = self._side.get(pair, (None, None))
+            return map_zones(candles, self.heatmap_config, is_short, open_interest=oi, funding=funding)
+        except Exception as exc:  # noqa: BLE001 - fall back to the stop/liquidation rule alone
+            self._log_once(f"zones:{pair}", f"{pair}: map zones unavailable ({exc}); leverage "
+                           "only checks the stop distance", logging.WARNING)
+            return []
+
+    def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float,
+                            proposed_stake: float, min_stake: float | None, max_stake: float,
+                            leverage: float, entry_tag: str | None, side: str, **kwargs) -> float:
+        stop, _ = self._plan_entry(pair, current_rate, side)
+        if not math.isfinite(stop):
+            return 0.0  # no stop, no trade
+        fee = float(self.config.get("fee") or self.taker_fee)
+        return stake_for_risk(self._wallet(proposed_stake), float(self.risk_per_trade.value),
+                              current_rate, stop, max(1.0, float(leverage)), side == "short",
+                              min_stake=min_stake, max_stake=max_stake, fee=fee)
+
+    def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float,
+                            time_in_force: str, current_time: datetime, entry_tag: str | None,
+                            side: str, **kwargs) -> bool:
+        # live only: skip entries whose path to the target is defended by thick resting orders
+        if self.dp is None or not is_live(self.dp):
+            return True
+        _, target = self._plan_entry(pair, rate, side)
+        if not math.isfinite(target):
+            return True
+        try:
+            book = self.dp.orderbook(pair, 1000)
+        except Exception as exc:  # noqa: BLE001 - without a book, trade on the map alone
+            self._log_once(f"book:{pair}", f"{pair}: order book unavailable ({exc}); entry allowed")
+            return True
+        path = book_path(book, rate, target, side == "short", ratio=float(self.book_defended_ratio.value))
+        if path.defended:
+            logger.info("%s: %s entry skipped, path to %.2f defended (%.0f vs %.0f USD within %.2f%%)",
+                        pair, side, target, path.path_usd, path.support_usd, path.band_pct)
+            return False
+        return True
+
+    def plot_annotations(self, pair: str, start_date: datetime, end_date: datetime,
+                         dataframe: pd.DataFrame, **kwargs) -> list[dict]:
+        return cluster_annotations(dataframe, start_date, end_date)
