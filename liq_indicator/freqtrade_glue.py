@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from .config import HeatmapConfig
-from .estimator import liquidation_map
+from .datadir import load_pair
+from .errors import LiqIndicatorError
+from .estimator import Venue, liquidation_map
 from .risk import dense_zones
 from .signals import SignalParams, alert_messages
 
@@ -39,6 +41,7 @@ __all__ = [
     "parse_recursive_analysis",
     "side_frames",
     "signal_row",
+    "venue_frames",
 ]
 
 logger = logging.getLogger(__name__)
@@ -131,6 +134,50 @@ def side_frames(
     if funding is None:
         log_once(f"no-funding:{pair}", f"{pair}: no funding-rate data; the funding filter passes")
     return oi, funding
+
+
+def venue_frames(
+    datadir: str | Any,
+    exchanges: Sequence[str],
+    pair: str,
+    timeframe: str,
+    last_date: pd.Timestamp,
+    *,
+    max_lag: pd.Timedelta,
+    log_once: LogOnce = _LOG_ONCE,
+) -> list[Venue]:
+    """Other exchanges' data for ``pair`` from sibling Freqtrade datadirs, for a multi-venue map.
+
+    ``datadir`` is the bot's own (``user_data/data/binance``); venue ``bybit`` is read from
+    ``user_data/data/bybit``, as ``freqtrade download-data --exchange bybit`` writes it. A venue whose
+    files are missing or unreadable, or whose last candle is more than ``max_lag`` older than
+    ``last_date``, is left out (logged once per venue and reason), so the map falls back to the
+    venues that are there, down to the bot's own exchange alone. Live, these files are only as fresh
+    as the last ``download-data`` run: refresh them (e.g. every few minutes from cron) or the venue
+    counts as stale.
+    """
+    if not exchanges or datadir is None:
+        return []
+    from pathlib import Path
+
+    root = Path(datadir).parent
+    venues: list[Venue] = []
+    for exchange in exchanges:
+        try:
+            data = load_pair(root / exchange, pair, timeframe)
+        except (LiqIndicatorError, OSError, ValueError) as exc:
+            log_once(f"venue-missing:{exchange}:{pair}", f"{pair}: venue {exchange} left out of the "
+                     f"liquidation map ({exc})", logging.WARNING)
+            continue
+        lag = last_date - data.candles["date"].iloc[-1]
+        if lag > max_lag:
+            log_once(f"venue-stale:{exchange}:{pair}", f"{pair}: venue {exchange} left out of the "
+                     f"liquidation map: its data ends {lag} before the current candle (refresh it "
+                     f"with freqtrade download-data --exchange {exchange})", logging.WARNING)
+            continue
+        log_once(f"venue:{exchange}:{pair}", f"{pair}: liquidation map aggregates {exchange}")
+        venues.append(Venue(exchange, data.candles, data.open_interest, data.mark, data.funding))
+    return venues
 
 
 def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,

@@ -26,6 +26,7 @@ next candle's open.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from .config import HeatmapConfig
 from .errors import ConfigError, InputError
-from .estimator import liquidation_features
+from .estimator import Venue, liquidation_features
 from .inputs import merge_causal
 from .risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
 
@@ -179,6 +180,7 @@ def strategy_features(
     funding: pd.DataFrame | None = None,
     atr_window: int = 14,
     keep: tuple[str, ...] | None = STRATEGY_COLUMNS,
+    venues: Sequence[Venue] = (),
 ) -> pd.DataFrame:
     """Everything the strategy's ``populate_indicators`` adds, in one call.
 
@@ -193,13 +195,15 @@ def strategy_features(
         funding: Freqtrade ``funding_rate`` candles (rate in ``open``), or None.
         atr_window: ATR window.
         keep: ``liq_`` columns to keep.
+        venues: other exchanges aggregated into the map (see :class:`~liq_indicator.Venue`).
 
     Returns:
         A new frame; ``candles`` is not modified.
     """
     open_interest = _side_frame(open_interest, candles)
     funding = _side_frame(funding, candles)
-    out = liquidation_features(candles, config, open_interest=open_interest, funding=funding)
+    out = liquidation_features(candles, config, open_interest=open_interest, funding=funding,
+                               venues=list(venues))
     if keep is not None:
         out = out.drop(columns=[c for c in out.columns
                                 if isinstance(c, str) and c.startswith("liq_") and c not in keep])

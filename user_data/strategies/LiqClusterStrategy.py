@@ -35,6 +35,7 @@ from liq_indicator.freqtrade_glue import (
     map_zones,
     side_frames,
     signal_row,
+    venue_frames,
 )
 from liq_indicator.risk import breakeven_stop, choose_leverage, stake_for_risk, tighten_stop
 from liq_indicator.signals import (
@@ -161,10 +162,17 @@ class LiqClusterStrategy(IStrategy):
 
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         pair = metadata["pair"]
-        oi, funding = side_frames(self.dp, pair, self.timeframe, oi_timeframes=self.oi_timeframes)
+        oi, funding = side_frames(self.dp, pair, self.timeframe, oi_timeframes=self.oi_timeframes,
+                                  log_once=self._log_once)
         self._side[pair] = (oi, funding)
+        # other exchanges (config "liq_venues": ["bybit"]) from sibling datadirs; absent or stale
+        # ones are left out, down to this exchange alone
+        venues = venue_frames(self.config.get("datadir"), self.config.get("liq_venues", []), pair,
+                              self.timeframe, dataframe["date"].iloc[-1],
+                              max_lag=3 * pd.Timedelta(timeframe_to_minutes(self.timeframe), "min"),
+                              log_once=self._log_once)
         frame = strategy_features(dataframe, self.heatmap_config, open_interest=oi, funding=funding,
-                                  atr_window=SignalParams().atr_window)
+                                  atr_window=SignalParams().atr_window, venues=venues)
         if is_live(self.dp):  # (hyperopt flags parameters read here, so only live reads them)
             self._alerts.check(self.dp, pair, frame, self.signal_params)
         return frame
