@@ -439,6 +439,20 @@ def _add_plotly_trades(fig: go.Figure, tr: pd.DataFrame) -> None:
     ), row=1, col=1)
 
 
+def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """Tiers summed per leverage (a multi-venue map repeats each leverage once per venue; the
+    venue split is in the features' per-venue share columns)."""
+    levs = list(dict.fromkeys(liq_map.leverages))
+    index = np.array([levs.index(lev) for lev in liq_map.leverages])
+
+    def fold(by_tier: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(levs), by_tier.shape[1]))
+        np.add.at(out, index, by_tier)
+        return out
+
+    return levs, fold(liq_map.long_by_tier), fold(liq_map.short_by_tier)
+
+
 def map_figure(liq_map: LiquidationMap, *, title: str | None = None, height: int = 650
                ) -> go.Figure:
     """The liquidation map at one moment as an interactive plotly figure.
@@ -457,9 +471,10 @@ def map_figure(liq_map: LiquidationMap, *, title: str | None = None, height: int
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     prices = liq_map.bin_prices
     widths = np.diff(liq_map.bin_edges)
-    for side, by_tier, colors in (("long", liq_map.long_by_tier, LONG_TIER_COLORS),
-                                  ("short", liq_map.short_by_tier, SHORT_TIER_COLORS)):
-        for k, (lev, values) in enumerate(zip(liq_map.leverages, by_tier, strict=True)):
+    levs, long_by, short_by = _by_leverage(liq_map)
+    for side, by_tier, colors in (("long", long_by, LONG_TIER_COLORS),
+                                  ("short", short_by, SHORT_TIER_COLORS)):
+        for k, (lev, values) in enumerate(zip(levs, by_tier, strict=True)):
             fig.add_trace(go.Bar(
                 x=prices, y=values, width=widths, name=f"{side} {lev:g}x",
                 legendgroup=side, marker_color=colors[k % len(colors)], marker_line_width=0,
@@ -720,9 +735,10 @@ def save_png_map(
     widths = np.diff(liq_map.bin_edges)
     handles = []
     bottom = np.zeros(len(prices))  # shorts stack on longs where a bin holds both, as in plotly
-    for side, by_tier, colors in (("long", liq_map.long_by_tier, LONG_TIER_COLORS),
-                                  ("short", liq_map.short_by_tier, SHORT_TIER_COLORS)):
-        for k, (lev, values) in enumerate(zip(liq_map.leverages, by_tier, strict=True)):
+    levs, long_by, short_by = _by_leverage(liq_map)
+    for side, by_tier, colors in (("long", long_by, LONG_TIER_COLORS),
+                                  ("short", short_by, SHORT_TIER_COLORS)):
+        for k, (lev, values) in enumerate(zip(levs, by_tier, strict=True)):
             color = colors[k % len(colors)]
             _rects(ax, left, left + widths, bottom, bottom + values, color)
             bottom = bottom + values

@@ -44,6 +44,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                    help="datadir of one exchange, e.g. user_data/data/binance (default: "
                         "<userdir>/data/<exchange>); a folder holding <exchange>/ is accepted too")
     g.add_argument("--exchange", help=f"exchange name (default: the config's, else {DEFAULT_EXCHANGE})")
+    g.add_argument("--exchanges", nargs="+", metavar="EXCHANGE",
+                   help="aggregate several exchanges into one map: the first is the reference, the "
+                        "others are read from sibling datadirs (user_data/data/<exchange>)")
     g.add_argument("-p", "--pairs", nargs="+", metavar="PAIR",
                    help=f"pairs, e.g. {DEFAULT_PAIR} (default: the config's pair_whitelist, "
                         f"else {DEFAULT_PAIR})")
@@ -76,6 +79,7 @@ class DataOptions:
     warmup_days: float
     plot_dir: Path
     formats: tuple[str, ...]
+    venues: tuple[str, ...] = ()
 
 
 _TIMERANGE_FORMATS = ((r"\d{8}", "%Y%m%d"), (r"\d{8}T\d{4}", "%Y%m%dT%H%M"),
@@ -160,7 +164,9 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     for path in args.config or ():
         config = _merge(config, load_freqtrade_config(path))
     exchange_cfg = config.get("exchange") if isinstance(config.get("exchange"), dict) else {}
-    exchange = args.exchange or exchange_cfg.get("name") or DEFAULT_EXCHANGE
+    listed_exchanges = [e.lower() for e in (getattr(args, "exchanges", None) or ())]
+    exchange = (listed_exchanges[0] if listed_exchanges else None) or args.exchange \
+        or exchange_cfg.get("name") or DEFAULT_EXCHANGE
     userdir = Path(args.userdir or config.get("user_data_dir") or "user_data").expanduser()
     if args.datadir or config.get("datadir"):
         datadir = Path(args.datadir or config["datadir"]).expanduser()
@@ -187,11 +193,14 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         hint = ("; create it with `freqtrade create-userdir` or pass --userdir"
                 if not args.plot_dir else "")
         raise InputError(f"folder {str(plot_dir.parent)!r} does not exist{hint}")
+    if plot_dir.exists() and not plot_dir.is_dir():
+        raise InputError(f"plot folder {str(plot_dir)!r} is a file; pass a folder to --plot-dir")
     return DataOptions(
         userdir=userdir, datadir=datadir, exchange=exchange, pairs=pairs,
         timeframe=args.timeframe or config.get("timeframe") or DEFAULT_TIMEFRAME,
         timerange=timerange, start=start, stop=stop, warmup_days=args.warmup_days,
         plot_dir=plot_dir, formats=("html", "png") if args.format == "both" else (args.format,),
+        venues=tuple(e for e in listed_exchanges[1:] if e != exchange),
     )
 
 
@@ -214,8 +223,10 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
 
     from ..datadir import load_pair
     from ..errors import InputError
+    from ..estimator import Venue
 
     data = load_pair(opts.datadir, pair, opts.timeframe)
+    others = [(name, load_pair(opts.datadir.parent / name, pair, opts.timeframe)) for name in opts.venues]
     candles = data.candles
     dates = candles["date"]
     stop = pd.Timestamp(opts.stop) if opts.stop else None
@@ -233,6 +244,13 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
     side = {name: None if frame is None else frame.assign(date=frame["date"].astype(dates.dtype))
             for name, frame in (("open_interest", data.open_interest), ("mark", data.mark),
                                 ("funding", data.funding))}
+    if others:  # other exchanges, cut to the same window (the map matches their rows by date)
+        side["venues"] = [
+            Venue(name, d.candles[(d.candles["date"] >= history["date"].iloc[0])
+                                  & (d.candles["date"] <= history["date"].iloc[-1])].reset_index(drop=True),
+                  d.open_interest, d.mark, d.funding)
+            for name, d in others
+        ]
     return Window(history=history, side=side, shown_from=start)
 
 
