@@ -30,8 +30,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# accuracy against real and simulated liquidations (docs/VALIDATION.md) and the trading claims
+# (docs/CLAIMS.md); both need ../shared/data
 validate: $(STAMP)
 	$(BIN)/liq-indicator validate
+	$(BIN)/python benchmarks/trading_claims.py
 
 docs: $(STAMP)
 	$(BIN)/liq-indicator features --doc > docs/FEATURES.md

@@ -90,14 +90,19 @@ def live_latency(history: list[int], probe: int = 5000) -> list[str]:
 
 
 def live_memory(n: int = 200_000, every: int = 40_000) -> list[str]:
-    df = synthetic(n, seed=2)
+    """Live use: one update() per candle; traced memory sampled every ``every`` candles."""
+    records = synthetic(n, seed=2).to_dict("records")
     est = LiquidationEstimator()
+    est.update(records[0])
+    gc.collect()
     tracemalloc.start()
-    rows = ["| candles fed | traced Python memory (KiB) |", "|---:|---:|"]
-    for a in range(0, n, every):
-        est.update_frame(df.iloc[a:a + every])
+    base = tracemalloc.get_traced_memory()[0]
+    rows = ["| candles fed (one update() each) | traced Python memory growth (KiB) |", "|---:|---:|"]
+    for a in range(1, n, every):
+        for rec in records[a:a + every]:
+            est.update(rec)
         gc.collect()
-        rows.append(f"| {a + every:,} | {tracemalloc.get_traced_memory()[0] / 1024:.0f} |")
+        rows.append(f"| {min(a + every, n):,} | {(tracemalloc.get_traced_memory()[0] - base) / 1024:.1f} |")
     tracemalloc.stop()
     state = sum(getattr(est._state, k).nbytes for k in ("raw", "scale", "sums", "istate", "fstate", "ring", "totals"))
     rows.append(f"\nstate arrays: {state / 1024:.0f} KiB (2 sides x 5 tiers x 2048 bins), independent of history")

@@ -321,7 +321,7 @@ class LiquidationEstimator:
         block = np.array([[o], [h], [lo], [c], [v]])
         cols = dict(zip(("open", "high", "low", "close", "volume"), block, strict=True))
         optional = {name: np.array([_scalar(candle, name)]) for name in _OPTIONAL_FIELDS if name in candle}
-        values = self._advance(cols, time_s, optional, str(candle["date"]))
+        values = self._advance(cols, time_s, optional, candle["date"])
         return dict(zip(self._names, values[0].tolist(), strict=True))
 
     def update_frame(self, dataframe: pd.DataFrame) -> np.ndarray:
@@ -333,10 +333,10 @@ class LiquidationEstimator:
             for name in _OPTIONAL_FIELDS
             if name in dataframe.columns
         }
-        return self._advance(cols, time_s, optional, str(dataframe["date"].iloc[0]))
+        return self._advance(cols, time_s, optional, dataframe["date"].iloc[0])
 
     def _advance(self, cols: dict[str, np.ndarray], time_s: np.ndarray,
-                 optional: dict[str, np.ndarray], first_date: str) -> np.ndarray:
+                 optional: dict[str, np.ndarray], first_date: Any) -> np.ndarray:
         if self._last_time is not None and time_s[0] <= self._last_time:
             raise InputError(
                 f"candle {first_date} is not after the previous one; live updates take each "

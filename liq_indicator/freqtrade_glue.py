@@ -212,6 +212,8 @@ def map_zones(
     clusters for a short (see :func:`liq_indicator.risk.dense_zones`). ``candles`` should span the
     strategy's start-up window, over which the map converges.
     """
+    if not config.funding_skew:
+        side = dict(side, funding=None)  # funding only moves the map through funding_skew
     snap = liquidation_map(candles, config=config, price_range_pct=price_range_pct,
                            **{k: v for k, v in side.items() if v is not None and len(v)})
     values = snap.short if is_short else snap.long
