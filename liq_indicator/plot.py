@@ -312,6 +312,21 @@ def _plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:
     return [[0.0, "rgba(0,0,0,0)"]] + [[first + p * (1.0 - first), c] for p, c in stops]
 
 
+def _heatmap_inputs(candles: pd.DataFrame, heatmap: Heatmap, max_candles: int,
+                    decades: float | None) -> tuple:
+    """What both heatmap renderers draw: merged candles, their timeframe, the heatmap cropped to
+    them, and the colour range."""
+    _check_candles(candles)
+    missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
+    if missing:
+        raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
+    bars = downsample_candles(candles, max_candles)
+    tf = bars.attrs["timeframe"]
+    edges, long, short = _crop_heatmap(heatmap, tf, bars["start"].iloc[0], bars["end"].iloc[-1])
+    vmin, vmax = _colour_range(long, short, decades)
+    return bars, tf, edges, long, short, vmin, vmax
+
+
 def heatmap_figure(
     candles: pd.DataFrame,
     heatmap: Heatmap,
@@ -348,15 +363,8 @@ def heatmap_figure(
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    _check_candles(candles)
-    missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
-    if missing:
-        raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
-    bars = downsample_candles(candles, max_candles)
-    tf = bars.attrs["timeframe"]
+    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(candles, heatmap, max_candles, decades)
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
-    edges, long, short = _crop_heatmap(heatmap, tf, t0, t1)
-    vmin, vmax = _colour_range(long, short, decades)
     mid = bars["start"] + (bars["end"] - bars["start"]) / 2
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
@@ -599,15 +607,8 @@ def save_png_heatmap(
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     p = _output_path(path, ".png")
-    _check_candles(candles)
-    missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
-    if missing:
-        raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
-    bars = downsample_candles(candles, max_candles)
-    tf = bars.attrs["timeframe"]
+    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(candles, heatmap, max_candles, decades)
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
-    edges, long, short = _crop_heatmap(heatmap, tf, t0, t1)
-    vmin, vmax = _colour_range(long, short, decades)
     norm = LogNorm(vmin=vmin, vmax=vmax)
     cmaps = {"long": _mpl_cmap(LONG_SCALE, "liq_long"), "short": _mpl_cmap(SHORT_SCALE, "liq_short")}
 
