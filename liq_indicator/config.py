@@ -36,6 +36,11 @@ class HeatmapConfig:
     entry_price: str = "hlc3"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4'."""
 
+    oi_max_age_periods: float = 2.0
+    """Open interest merged from a side frame counts as stale once it is older than this many of
+    its own periods (after the time it was known): those candles then use the volume rule, as
+    candles before the first OI sample do, instead of a frozen OI that would add nothing."""
+
     # --- long/short split -------------------------------------------------------------------
     direction_tilt: float = 0.0
     """Added to the long share on up candles and subtracted on down candles (0 = plain 50/50)."""
@@ -84,7 +89,7 @@ class HeatmapConfig:
                 raise ConfigError(f"HeatmapConfig.{name} must be a finite number > 0, got {value!r}")
 
         for name in ("bin_bp", "volume_share", "position_notional", "cluster_range_pct",
-                     "cluster_density", "growth_band_pct"):
+                     "cluster_density", "growth_band_pct", "oi_max_age_periods"):
             positive(name)
         if self.bin_bp > 500:
             raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")

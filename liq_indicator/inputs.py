@@ -282,6 +282,7 @@ def merge_causal(
     *,
     timeframe: pd.Timedelta | str | None = None,
     other_timeframe: pd.Timedelta | str | None = None,
+    max_age_periods: float | None = None,
 ) -> pd.DataFrame:
     """Attach columns of a side series (open interest, funding, ...) to candles without lookahead.
 
@@ -295,9 +296,12 @@ def merge_causal(
         other: frame with a ``date`` column.
         columns: ``{column in other: name in the result}``.
         timeframe, other_timeframe: candle spacings; inferred from the dates when omitted.
+        max_age_periods: a row older than this many ``other_timeframe`` periods at the candle's
+            close is stale and not used (NaN); no limit when None.
 
     Returns:
-        A copy of ``candles`` with the new columns (NaN before the first known row).
+        A copy of ``candles`` with the new columns (NaN before the first known row, and where
+        the latest row is stale).
     """
     if other is None or len(other) == 0:
         out = candles.copy()
@@ -320,11 +324,22 @@ def merge_causal(
         left["_known"] = left["_known"].dt.tz_localize("UTC")
     if right["_known"].dt.tz is None and left["_known"].dt.tz is not None:
         right["_known"] = right["_known"].dt.tz_localize("UTC")
-    merged = pd.merge_asof(left, right, on="_known", direction="backward")
+    tolerance = None
+    if max_age_periods is not None and otf > pd.Timedelta(0):
+        tolerance = (otf * max_age_periods).as_unit("us")
+    merged = pd.merge_asof(left, right, on="_known", direction="backward", tolerance=tolerance)
     out = candles.copy()
     for target in columns.values():
         out[target] = merged[target].to_numpy()
     return out
+
+
+def _warn_stale(bounded: pd.Series, unbounded: pd.Series) -> None:
+    stale = int((bounded.isna() & unbounded.notna()).sum())
+    if stale:
+        warnings.warn(f"open interest is stale for {stale} candle(s) (older than "
+                      "oi_max_age_periods of its timeframe); the volume rule is used there",
+                      DataWarning, stacklevel=4)
 
 
 def prepare(
@@ -351,10 +366,12 @@ def prepare(
     if open_interest is not None:
         if "taker_long_short_ratio" in open_interest.columns:
             frame = merge_causal(frame, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"})
-        if "open_interest_value" in open_interest.columns:
-            frame = merge_causal(frame, open_interest, {"open_interest_value": "open_interest_value"})
-        elif "open_interest_amount" in open_interest.columns:
-            frame = merge_causal(frame, open_interest, {"open_interest_amount": "open_interest_amount"})
+        age = config.oi_max_age_periods
+        column = next((c for c in ("open_interest_value", "open_interest_amount")
+                       if c in open_interest.columns), None)
+        if column is not None:
+            frame = merge_causal(frame, open_interest, {column: column}, max_age_periods=age)
+            _warn_stale(frame[column], merge_causal(df[["date"]], open_interest, {column: "_any"})["_any"])
         else:
             raise InputError(
                 "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "

@@ -80,8 +80,10 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InputError(f"metrics file {str(path)!r} does not exist")
+        if not p.is_file():
+            raise InputError(f"metrics file {str(path)!r} is not a file")
         if p.suffix == ".zip":
             try:
                 with zipfile.ZipFile(p) as zf:

@@ -214,11 +214,13 @@ def strategy_features(
     elif "funding_rate" not in out.columns:
         out["funding_rate"] = np.nan
     if open_interest is not None:
+        age = config.oi_max_age_periods  # stale OI is NaN here too, as in the map
         if "open_interest_value" in open_interest.columns:
-            merged = merge_causal(out[["date"]], open_interest, {"open_interest_value": "v"})["v"]
+            merged = merge_causal(out[["date"]], open_interest, {"open_interest_value": "v"},
+                                  max_age_periods=age)["v"]
         else:
-            merged = merge_causal(out[["date"]], open_interest,
-                                  {"open_interest_amount": "v"})["v"] * out["close"]
+            merged = merge_causal(out[["date"]], open_interest, {"open_interest_amount": "v"},
+                                  max_age_periods=age)["v"] * out["close"]
         out["oi_value"] = merged.to_numpy()
     else:
         out["oi_value"] = np.nan

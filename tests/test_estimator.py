@@ -11,6 +11,7 @@ from conftest import make_candles, needs_shared_data
 
 from liq_indicator import (
     ConfigError,
+    DataWarning,
     HeatmapConfig,
     InputError,
     LiquidationEstimator,
@@ -448,3 +449,17 @@ def test_cli_features_aggregates_exchanges_from_sibling_datadirs(tmp_path, capsy
     assert "liq_long_cluster_share_bybit" in pd.read_feather(out).columns
     assert main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "okx"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_stale_side_data_is_not_carried_forward():
+    df = make_candles(48, seed=16, timeframe="1h")
+    oi = pd.DataFrame({"date": df.date.iloc[:20], "open_interest_value": np.linspace(1e9, 2e9, 20)})
+    with pytest.warns(DataWarning, match="stale for 26 candle"):
+        out = liquidation_features(df, open_interest=oi)
+    # candle h sees the OI of its own hour; candles 20 and 21 still see hour 19's (1 and 2 periods
+    # old); from candle 22 it is stale and the volume rule takes over
+    assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 21 + [0.0] * 26
+    assert (out.liq_inflow_usd.iloc[22:] > 0).all()
+    loose = liquidation_features(df, HeatmapConfig(oi_max_age_periods=1000), open_interest=oi)
+    assert loose.liq_oi_mode.iloc[22:].eq(1.0).all()  # a frozen OI: no inflow at all
+    assert loose.liq_inflow_usd.iloc[22:].eq(0.0).all()

@@ -72,10 +72,15 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from ..errors import ConfigError
     from ..offline.overlay import write_overlay
     from ..offline.server import ExchangeServer, check_loopback_host, serve
 
     check_loopback_host(args.host)  # fail before loading any data
+    if args.overlay is not None and (args.overlay.is_dir() or any(
+            p.exists() and not p.is_dir() for p in args.overlay.parents)):
+        raise ConfigError(f"--overlay {str(args.overlay)!r} is a folder or lies under a file; "
+                          "pass a file path such as offline.json")
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

@@ -192,7 +192,8 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     if not plot_dir.parent.is_dir():
         hint = ("; create it with `freqtrade create-userdir` or pass --userdir"
                 if not args.plot_dir else "")
-        raise InputError(f"folder {str(plot_dir.parent)!r} does not exist{hint}")
+        what = "is not a folder" if plot_dir.parent.exists() else "does not exist"
+        raise InputError(f"folder {str(plot_dir.parent)!r} {what}{hint}")
     if plot_dir.exists() and not plot_dir.is_dir():
         raise InputError(f"plot folder {str(plot_dir)!r} is a file; pass a folder to --plot-dir")
     return DataOptions(

@@ -56,8 +56,14 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import ConfigError
     from ..sim import simulate
 
+    if any(p.exists() and not p.is_dir() for p in (Path(args.datadir), *Path(args.datadir).parents)):
+        raise ConfigError(f"--datadir {args.datadir!r}: it or a folder above it is a file; "
+                          "choose another path")  # checked before the (long) simulation
     progress = None if args.quiet else _Progress(sys.stderr)
     res = simulate(
         args.days,

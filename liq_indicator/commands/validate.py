@@ -599,6 +599,12 @@ def run(args: argparse.Namespace) -> int:
     data = (args.data or default_data_dir()).expanduser()
     if not data.is_dir():
         raise InputError(f"data directory {data} not found; pass --data or set ${DATA_ENV}")
+    # fail now, not after minutes of work: every folder on the way must be a folder
+    for flag, folder in (("--img-dir", args.img_dir), ("--out", args.out.parent)):
+        if any(p.exists() and not p.is_dir() for p in (folder, *folder.parents)):
+            raise InputError(f"{flag}: {str(folder)!r} or a folder above it is a file; choose another path")
+    if args.out.is_dir():
+        raise InputError(f"--out {str(args.out)!r} is a folder; name the Markdown file to write")
     img_dir: Path = args.img_dir
     out: Path = args.out
     img_rel = Path(os.path.relpath(img_dir, out.parent if str(out.parent) else "."))

@@ -100,6 +100,8 @@ def exchange_overlay(base_url: str) -> dict[str, Any]:
         ``{"exchange": {...}}``, ready to be dumped as an extra ``--config`` file.
     """
     return {
+        # no fiat conversion: Freqtrade would ask api.coingecko.com for it
+        "fiat_display_currency": "",
         "exchange": {
             "name": "binance",
             "only_from_ccxt": True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -335,9 +335,17 @@ class LiqClusterStrategy(IStrategy):
     def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float,
                             time_in_force: str, current_time: datetime, entry_tag: str | None,
                             side: str, **kwargs) -> bool:
-        # live only: skip entries whose path to the target is defended by thick resting orders
+        # live only: skip entries on a stale signal candle (after an outage Freqtrade may act on
+        # an old signal; its own check allows 2 candles + outdated_offset, and forced entries
+        # bypass it), and entries whose path to the target is defended by thick resting orders
         if self.dp is None or not is_live(self.dp):
             return True
+        row = self._signal_row(pair)
+        candle = timedelta(minutes=timeframe_to_minutes(self.timeframe))
+        if row is None or current_time - (pd.Timestamp(row["date"]).to_pydatetime() + candle) > candle:
+            self._log_once(f"stale:{pair}:{None if row is None else row['date']}",
+                           f"{pair}: {side} entry skipped, its signal candle is stale", logging.WARNING)
+            return False
         _, target = self._plan_entry(pair, rate, side)
         if not math.isfinite(target):
             return True
