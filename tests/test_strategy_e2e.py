@@ -193,6 +193,11 @@ def test_plot_dataframe_shows_clusters_and_sweeps(workspace: Workspace, backtest
         assert name in html
 
 
+def _unwrapped(log: str) -> str:
+    """Freqtrade's console handler wraps long log lines at the terminal width: join them back."""
+    return " ".join(log.split())
+
+
 def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
     """``freqtrade trade --dry-run`` on the replayed market: start-up, live open interest through
     informative_pairs, analysis and the entry callbacks run without an exception."""
@@ -209,7 +214,7 @@ def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
             try:
                 deadline = time.monotonic() + 90
                 while proc.poll() is None and time.monotonic() < deadline:
-                    if "liquidation map inflow from open interest" in log.read_text():
+                    if "liquidation map inflow from open interest" in _unwrapped(log.read_text()):
                         break
                     time.sleep(0.5)
                 time.sleep(5)  # let the first loop finish (entry callbacks, order book)
@@ -218,7 +223,7 @@ def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
             finally:
                 proc.kill()
         requests = exchange.state()["requests"]
-    output = log.read_text()
+    output = _unwrapped(log.read_text())
     assert "liquidation map inflow from open interest" in output, output[-4000:]
     assert "/futures/data/openInterestHist" in requests  # informative_pairs refreshes it live
     assert "Traceback" not in output and "Strategy caused the following exception" not in output

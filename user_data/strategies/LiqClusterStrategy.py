@@ -68,11 +68,14 @@ class LiqClusterStrategy(IStrategy):
     use_exit_signal = True  # no exit signals are set, but Freqtrade only calls custom_exit with it
     trailing_stop = False
 
+    # the stop lives on the exchange (a stop-market order, moved when the cluster stop tightens):
+    # it still fires when the bot cannot reach the exchange's API
     order_types = {
         "entry": "limit",
         "exit": "limit",
         "stoploss": "market",
-        "stoploss_on_exchange": False,
+        "stoploss_on_exchange": True,
+        "stoploss_on_exchange_interval": 60,
     }
 
     heatmap_config = STRATEGY_HEATMAP
