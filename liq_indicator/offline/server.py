@@ -462,6 +462,16 @@ def _load_exchange_info(markets_file: str | Path | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+def _required(query: Mapping[str, str], name: str) -> str:
+    """A mandatory query parameter, or Binance's own -1102 error."""
+    raw = query.get(name)
+    if not raw:
+        raise BinanceError(
+            400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return raw
+
+
 class ExchangeServer:
     """Binance USDT-M public market data served from a Freqtrade datadir (see the module docs).
 
@@ -761,13 +771,7 @@ class ExchangeServer:
     # -- parameters ----------------------------------------------------------------------------
 
     def _symbol(self, query: Mapping[str, str], name: str = "symbol") -> str:
-        raw = query.get(name)
-        if not raw:
-            raise BinanceError(
-                400,
-                -1102,
-                f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
-            )
+        raw = _required(query, name)
         if raw not in self._specs:
             raise BinanceError(400, -1121, "Invalid symbol.")
         return raw
@@ -778,13 +782,7 @@ class ExchangeServer:
 
     @staticmethod
     def _interval(query: Mapping[str, str], name: str, allowed: Iterable[str]) -> int:
-        raw = query.get(name)
-        if not raw:
-            raise BinanceError(
-                400,
-                -1102,
-                f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
-            )
+        raw = _required(query, name)
         if raw not in allowed:
             raise BinanceError(
                 400,
