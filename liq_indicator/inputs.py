@@ -301,7 +301,7 @@ def merge_causal(
 
     Returns:
         A copy of ``candles`` with the new columns (NaN before the first known row, and where
-        the latest row is stale).
+        the latest row is stale); ``attrs["stale_rows"]`` counts the rows blanked as stale.
     """
     if other is None or len(other) == 0:
         out = candles.copy()
@@ -324,22 +324,21 @@ def merge_causal(
         left["_known"] = left["_known"].dt.tz_localize("UTC")
     if right["_known"].dt.tz is None and left["_known"].dt.tz is not None:
         right["_known"] = right["_known"].dt.tz_localize("UTC")
-    tolerance = None
+    right["_source_known"] = right["_known"]
+    merged = pd.merge_asof(left, right, on="_known", direction="backward")
+    stale = np.zeros(len(merged), dtype=bool)
     if max_age_periods is not None and otf > pd.Timedelta(0):
-        tolerance = (otf * max_age_periods).as_unit("us")
-    merged = pd.merge_asof(left, right, on="_known", direction="backward", tolerance=tolerance)
+        age = merged["_known"] - merged["_source_known"]
+        stale = (age > otf * max_age_periods).to_numpy()
     out = candles.copy()
     for target in columns.values():
-        out[target] = merged[target].to_numpy()
+        values = merged[target].to_numpy(copy=True)
+        if stale.any():
+            values[stale] = np.nan
+        out[target] = values
+    first = next(iter(columns.values()))
+    out.attrs["stale_rows"] = int((stale & merged[first].notna().to_numpy()).sum())
     return out
-
-
-def _warn_stale(bounded: pd.Series, unbounded: pd.Series) -> None:
-    stale = int((bounded.isna() & unbounded.notna()).sum())
-    if stale:
-        warnings.warn(f"open interest is stale for {stale} candle(s) (older than "
-                      "oi_max_age_periods of its timeframe); the volume rule is used there",
-                      DataWarning, stacklevel=4)
 
 
 def prepare(
@@ -371,7 +370,10 @@ def prepare(
                        if c in open_interest.columns), None)
         if column is not None:
             frame = merge_causal(frame, open_interest, {column: column}, max_age_periods=age)
-            _warn_stale(frame[column], merge_causal(df[["date"]], open_interest, {column: "_any"})["_any"])
+            if frame.attrs.get("stale_rows"):
+                warnings.warn(f"open interest is stale for {frame.attrs['stale_rows']} candle(s) "
+                              "(older than oi_max_age_periods of its timeframe); the volume rule "
+                              "is used there", DataWarning, stacklevel=3)
         else:
             raise InputError(
                 "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "
