@@ -17,25 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from synthetic import random_walk
 
 from liq_indicator import HeatmapConfig, LiquidationEstimator, liquidation_features
 
 REAL_5M = Path(__file__).resolve().parents[2] / "shared/data/history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
 
 
-def synthetic(n: int, seed: int = 0, freq: str = "1min") -> pd.DataFrame:
+def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
     """A random walk of ``n`` 1m candles with fat tails, BTC-like prices and volumes."""
-    rng = np.random.default_rng(seed)
-    ret = rng.standard_t(3, n) * 0.0007
-    close = 40_000 * np.exp(np.cumsum(ret))
-    open_ = np.r_[40_000, close[:-1]]
-    wick = np.abs(rng.normal(0, 0.0005, (2, n))) * close
-    return pd.DataFrame({
-        "date": pd.date_range("2023-01-01", periods=n, freq=freq, tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1], "close": close,
-        "volume": rng.lognormal(3, 1, n),
-    })
+    return random_walk(n, seed=seed)
 
 
 def best_of(fn, repeat: int = 3) -> float:

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from synthetic import random_walk
 
 from liq_indicator import liquidation_features, liquidation_heatmap, liquidation_map
 from liq_indicator.plot import heatmap_figure, map_figure, save_html, save_png_heatmap, save_png_map
@@ -22,18 +22,8 @@ from liq_indicator.plot import heatmap_figure, map_figure, save_html, save_png_h
 
 def synthetic_5m(days: float, seed: int = 0) -> pd.DataFrame:
     """A random walk of 5m candles with fat tails and BTC-like prices and volumes."""
-    n = int(days * 288)
-    rng = np.random.default_rng(seed)
-    ret = rng.standard_t(3, n) * 0.0017
-    close = 40_000 * np.exp(np.cumsum(ret))
-    open_ = np.r_[40_000, close[:-1]]
-    wick = np.abs(rng.normal(0, 0.0012, (2, n))) * close
-    return pd.DataFrame({
-        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1], "close": close,
-        "volume": rng.lognormal(5, 1, n),
-    })
+    return random_walk(int(days * 288), freq="5min", start="2024-01-01", seed=seed,
+                       ret_scale=0.0017, wick_scale=0.0012, volume_mu=5.0)
 
 
 def timed(fn, *args, **kwargs):
