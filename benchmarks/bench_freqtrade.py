@@ -8,12 +8,17 @@ at run time; it is never part of this repository. Target: LiqClusterStrategy wit
 
 Reported: each backtest's wall time, split into phases by the timestamps of Freqtrade's own log
 lines; ``populate_indicators`` alone (in process, on the candles the backtest loads: the timerange
-plus the strategy's start-up candles). When the ratio is above the target, the time is attributed
-by ablation: the same backtest with one cost removed at a time through a launcher that patches the
-running process only (Freqtrade's deep copy of the trade before each strategy callback; the map
-zones the ``leverage`` callback computes), nothing in the repository. ``--profile`` adds a cProfile
-of LiqClusterStrategy's backtest (top functions by cumulative time; the profiler inflates
-Python-heavy code, so the ablation seconds are the ones to quote).
+plus the strategy's start-up candles). When the ratio is above the target, the time is attributed:
+
+* an ablation: the same backtest without Freqtrade's deep copy of the trade before each strategy
+  callback that receives it (``strategy_wrapper.py``), through a launcher that patches the running
+  process only, nothing on disk. The saving is what the copies cost.
+* an accounting run: the same backtest with the copies counted and timed, and each strategy
+  callback timed (calls, seconds), so the copies can be checked against ``custom_stoploss`` and
+  ``custom_roi`` calls (one per open trade per candle, each).
+
+``--profile`` adds a cProfile of LiqClusterStrategy's backtest (top functions by cumulative time;
+the profiler inflates Python-heavy code, so the ablation seconds are the ones to quote).
 
     python benchmarks/bench_freqtrade.py                      # about 3 minutes on 2 cores
     python benchmarks/bench_freqtrade.py --repeat 3 --profile
@@ -57,16 +62,44 @@ PHASES = (
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - ")
 
 # Runs freqtrade in this process after optional patches (argv[1]: comma-separated patch names).
-# The patches only remove a cost to measure it; they change nothing on disk.
+# The patches only remove or count a cost; they change nothing on disk.
 LAUNCHER = """
-import runpy, sys
+import atexit, collections, functools, json, runpy, sys, time
 patches = set(filter(None, sys.argv[1].split(",")))
+import freqtrade.strategy.strategy_wrapper as wrapper
 if "no_trade_copy" in patches:  # Freqtrade deep-copies the trade before each user callback
-    import freqtrade.strategy.strategy_wrapper as wrapper
     wrapper.deepcopy = lambda obj: obj
-if "no_map_zones" in patches:  # LiqClusterStrategy.leverage recomputes the map's dense zones
-    import liq_indicator.freqtrade_glue as glue
-    glue.map_zones = lambda *args, **kwargs: []
+if "account" in patches:  # count and time the copies and the strategy's callbacks
+    spent = collections.defaultdict(float)
+    calls = collections.Counter()
+
+    def timed(name, f):
+        @functools.wraps(f)
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t
+                calls[name] += 1
+        return run
+
+    wrapper.deepcopy = timed("deepcopy(trade)", wrapper.deepcopy)
+    import freqtrade.resolvers.strategy_resolver as resolver
+    load = resolver.StrategyResolver.load_strategy
+
+    def load_timed(*args, **kwargs):
+        strategy = load(*args, **kwargs)
+        for name in ("custom_stoploss", "custom_roi", "custom_exit", "leverage",
+                     "custom_stake_amount", "confirm_trade_entry", "populate_indicators",
+                     "populate_entry_trend", "populate_exit_trend"):
+            if name in type(strategy).__dict__:
+                setattr(type(strategy), name, timed(name, type(strategy).__dict__[name]))
+        return strategy
+
+    resolver.StrategyResolver.load_strategy = staticmethod(load_timed)
+    atexit.register(lambda: print("ACCOUNT " + json.dumps(
+        {k: [calls[k], spent[k]] for k in spent}), file=sys.stderr))
 sys.argv = ["freqtrade", *sys.argv[2:]]
 runpy.run_module("freqtrade", run_name="__main__", alter_sys=True)
 """
@@ -219,10 +252,13 @@ def main() -> int:
                                                         else folder / f"{OURS}.py", name)
                       for name, folder in folders.items()}
 
-        ablations: dict[str, Run] = {}
+        no_copy: Run | None = None
+        account: dict[str, list] = {}
         if ratio > TARGET and not args.no_ablation:
-            for patches in ("no_trade_copy", "no_map_zones", "no_trade_copy,no_map_zones"):
-                ablations[patches] = backtest(work, overlay, OURS, STRATEGIES, patches=patches)
+            no_copy = backtest(work, overlay, OURS, STRATEGIES, patches="no_trade_copy")
+            run = backtest(work, overlay, OURS, STRATEGIES, patches="account")
+            line = next(x for x in run.output.splitlines() if x.startswith("ACCOUNT "))
+            account = json.loads(line[len("ACCOUNT "):])
         profile_text = ""
         if args.profile:
             prof = work / "ours.prof"
@@ -247,20 +283,15 @@ def main() -> int:
     print(md(rows))
     verdict = "within" if ratio <= TARGET else "ABOVE"
     print(f"\nratio {OURS} / {sample}: **{ratio:.2f}x** ({verdict} the {TARGET}x target)")
-    if ablations:
-        base = best[OURS].seconds
-        print("\nWhere LiqClusterStrategy's time goes (the same backtest with one cost removed in "
-              "the running process; seconds saved = the cost):\n")
-        labels = {
-            "no_trade_copy": "Freqtrade's `deepcopy(trade)` before each custom_stoploss / custom_roi "
-                             "/ custom_exit call (strategy_wrapper.py)",
-            "no_map_zones": "`map_zones` in `leverage()` (the full map over 2,000 candles, per entry)",
-            "no_trade_copy,no_map_zones": "both",
-        }
-        rows = [{"removed": labels[p], "trades": run.trades(), "wall s": f"{run.seconds:.1f}",
-                 "saved s": f"{base - run.seconds:.1f}",
-                 f"ratio to {sample}": f"{run.seconds / best[sample].seconds:.2f}x"}
-                for p, run in ablations.items()]
+    if no_copy is not None:
+        base, sample_s = best[OURS].seconds, best[sample].seconds
+        print(f"\nWithout Freqtrade's `deepcopy(trade)` before each callback (same trades: "
+              f"{no_copy.trades()}): {no_copy.seconds:.1f} s, **{no_copy.seconds / sample_s:.2f}x** the "
+              f"sample strategy; the copies cost {base - no_copy.seconds:.1f} s of {base:.1f} s.\n")
+        print("Accounting run (callbacks and copies timed in process; the timers add a little):\n")
+        rows = [{"in LiqClusterStrategy's backtest": name, "calls": f"{n:,}", "seconds": f"{sec:.2f}",
+                 "us per call": f"{sec / max(n, 1) * 1e6:,.0f}"}
+                for name, (n, sec) in sorted(account.items(), key=lambda kv: -kv[1][1])]
         print(md(rows))
     if profile_text:
         print("\ncProfile of LiqClusterStrategy's backtest (cumulative; profiler-inflated):\n")

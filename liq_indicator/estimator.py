@@ -6,6 +6,7 @@ Public entry points:
 * :class:`LiquidationEstimator` - the same, one candle at a time for live use, bit for bit equal.
 * :func:`liquidation_heatmap` - the time x price matrix of pending notional, for pictures.
 * :func:`liquidation_map` - the map at one moment, per bin and per leverage tier.
+* :class:`MapCursor` - the map at successive moments of one frame, each step costing only new candles.
 
 Every value at a candle is computed from that candle and earlier ones only (known at its close).
 """
@@ -41,6 +42,7 @@ __all__ = [
     "Heatmap",
     "LiquidationEstimator",
     "LiquidationMap",
+    "MapCursor",
     "liquidation_features",
     "liquidation_heatmap",
     "liquidation_map",
@@ -487,23 +489,67 @@ def liquidation_map(
     Raises:
         InputError: when ``at`` is before the first candle.
     """
-    cfg = config or HeatmapConfig()
-    inputs, exchanges = _prepare_all(dataframe, cfg, side_frames, venues)
-    if len(inputs) == 0:
-        raise InputError("no candles: the map needs at least one")
+    cursor = MapCursor(dataframe, config, venues=venues, **side_frames)
     if at is None:
-        row = len(inputs) - 1
+        row = len(cursor) - 1
     else:
-        t_at = candle_times(pd.DatetimeIndex([pd.Timestamp(at)]))[0]
-        row = int(np.searchsorted(inputs.time_s, t_at, side="right")) - 1
+        row = cursor.row_dated(at)
         if row < 0:
             raise InputError(f"at={at} is before the first candle ({dataframe['date'].iloc[0]})")
-    head = KernelInputs(*(a[: row + 1] for a in inputs.as_tuple()))
-    state = _State(cfg, len(exchanges))
-    names = exchanges if len(exchanges) > 1 else ()
-    _run(_Params.of(cfg, exchanges), state, head, len(feature_columns(cfg, names)))
-    return _make_map(cfg, state, float(inputs.close[row]), float(inputs.time_s[row]),
-                     price_range_pct, exchanges)
+    return cursor.map_at(row, price_range_pct)
+
+
+class MapCursor:
+    """The liquidation map at any candle of one frame; moving forward costs only the new candles.
+
+    ``map_at(row)`` equals ``liquidation_map(dataframe.iloc[:row + 1], ...)`` bit for bit: the
+    kernel runs over candles ``0..row`` only, whatever the frame holds after them. Asking rows in
+    increasing order (a backtest's entries, in time order) costs one pass over the frame in total;
+    asking an earlier row than the last one restarts from the first candle.
+
+    Example:
+        >>> cursor = MapCursor(candles, HeatmapConfig())        # doctest: +SKIP
+        >>> cursor.map_at(cursor.row_dated("2024-03-01")).long  # doctest: +SKIP
+    """
+
+    def __init__(self, dataframe: pd.DataFrame, config: HeatmapConfig | None = None, *,
+                 venues: tuple[Venue, ...] | list[Venue] = (), **side_frames: pd.DataFrame | None):
+        self.config = config or HeatmapConfig()
+        self._inputs, self._exchanges = _prepare_all(dataframe, self.config, side_frames, venues)
+        if len(self._inputs) == 0:
+            raise InputError("no candles: the map needs at least one")
+        self._params = _Params.of(self.config, self._exchanges)
+        names = self._exchanges if len(self._exchanges) > 1 else ()
+        self._n_cols = len(feature_columns(self.config, names))
+        self._state = _State(self.config, len(self._exchanges))
+        self._row = -1  # last candle the state has consumed
+
+    def __len__(self) -> int:
+        return len(self._inputs)
+
+    def row_dated(self, at: Any) -> int:
+        """Index of the last candle dated ``<= at`` (-1 when all are later); naive means UTC."""
+        when = pd.Timestamp(at)
+        if when.tzinfo is None:
+            when = when.tz_localize("UTC")
+        t_at = (when.value // 1000) / 1e6  # microseconds / 1e6, as candle_times
+        return int(np.searchsorted(self._inputs.time_s, t_at, side="right")) - 1
+
+    def map_at(self, row: int, price_range_pct: float = 30.0) -> LiquidationMap:
+        """The map at the close of candle ``row`` (0-based; negative counts from the end)."""
+        n = len(self._inputs)
+        if not -n <= row < n:
+            raise InputError(f"row {row} is outside the frame's {n} candles")
+        row %= n
+        if row < self._row:
+            self._state = _State(self.config, len(self._exchanges))
+            self._row = -1
+        if row > self._row:
+            part = KernelInputs(*(a[self._row + 1: row + 1] for a in self._inputs.as_tuple()))
+            _run(self._params, self._state, part, self._n_cols)
+            self._row = row
+        return _make_map(self.config, self._state, float(self._inputs.close[row]),
+                         float(self._inputs.time_s[row]), price_range_pct, self._exchanges)
 
 
 @dataclass(frozen=True)

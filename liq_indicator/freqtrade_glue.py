@@ -1,6 +1,6 @@
 """Helpers between the liquidation map and a Freqtrade strategy: side data through the
-DataProvider with fallbacks, the signal candle of a trade, the order-book path check, rate-limited
-alerts and chart annotations.
+DataProvider with fallbacks, the signal candle of a trade and its map, the order-book path check,
+rate-limited alerts and chart annotations.
 
 Nothing here imports Freqtrade: the DataProvider is used through the few methods a strategy sees
 (``get_pair_dataframe``, ``get_analyzed_dataframe``, ``send_msg``, ``runmode``), so the helpers are
@@ -26,7 +26,7 @@ import pandas as pd
 from .config import HeatmapConfig
 from .datadir import load_pair
 from .errors import LiqIndicatorError
-from .estimator import Venue, liquidation_map
+from .estimator import LiquidationMap, MapCursor, Venue, liquidation_map
 from .risk import dense_zones
 from .signals import SignalParams, alert_messages
 
@@ -34,6 +34,7 @@ __all__ = [
     "AlertLimiter",
     "BookPath",
     "LogOnce",
+    "SignalMaps",
     "book_path",
     "cluster_annotations",
     "is_live",
@@ -41,6 +42,7 @@ __all__ = [
     "parse_recursive_analysis",
     "side_frames",
     "signal_row",
+    "snapshot_zones",
     "venue_frames",
 ]
 
@@ -192,6 +194,8 @@ def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
     when = pd.Timestamp(before)
     if when.tzinfo is None:
         when = when.tz_localize("UTC")
+    if analyzed["date"].iloc[-1] + pd.Timedelta(minutes=timeframe_minutes) <= when:
+        return analyzed.iloc[-1]  # the usual case: the trade opened after the last analysed candle
     closes = pd.DatetimeIndex(analyzed["date"]) + pd.Timedelta(minutes=timeframe_minutes)
     ok = np.flatnonzero(closes <= when)
     return analyzed.iloc[int(ok[-1])] if len(ok) else None
@@ -212,13 +216,59 @@ def map_zones(
     clusters for a short (see :func:`liq_indicator.risk.dense_zones`). ``candles`` should span the
     strategy's start-up window, over which the map converges.
     """
-    if not config.funding_skew:
-        side = dict(side, funding=None)  # funding only moves the map through funding_skew
     snap = liquidation_map(candles, config=config, price_range_pct=price_range_pct,
-                           **{k: v for k, v in side.items() if v is not None and len(v)})
+                           **_map_side(config, side))
+    return snapshot_zones(snap, config, is_short, density=density)
+
+
+def snapshot_zones(snap: LiquidationMap, config: HeatmapConfig, is_short: bool, *,
+                   density: float | None = None) -> list[tuple[float, float]]:
+    """Dense zones of one side of ``snap`` with the estimator's cluster rule (see :func:`map_zones`)."""
     values = snap.short if is_short else snap.long
     return dense_zones(snap.bin_prices, values, density=density or config.cluster_density,
                        smooth_bins=config.cluster_smooth_bins)
+
+
+def _map_side(config: HeatmapConfig, side: dict) -> dict:
+    if not config.funding_skew:
+        side = dict(side, funding=None)  # funding only moves the map through funding_skew
+    return {k: v for k, v in side.items() if v is not None and len(v)}
+
+
+class SignalMaps:
+    """The map at a strategy's signal candles, from the very frame ``populate_indicators`` analysed.
+
+    ``remember`` stores a pair's candles and side data (cheap: references); ``zones`` then gives the
+    dense same-side zones at the last candle closed by ``current_time``: the map whose features
+    produced the signal, so a leverage check avoids the same clusters the stop was placed beyond.
+    Entries come in time order in a backtest, so a :class:`~liq_indicator.estimator.MapCursor` per
+    pair walks the frame once in total; live, each new frame is walked once, at its first entry.
+    """
+
+    def __init__(self, config: HeatmapConfig, timeframe_minutes: float):
+        self.config = config
+        self.candle = pd.Timedelta(minutes=timeframe_minutes)
+        self._frames: dict[str, tuple[pd.DataFrame, dict, list]] = {}
+        self._cursors: dict[str, tuple[pd.DataFrame, MapCursor]] = {}
+
+    def remember(self, pair: str, candles: pd.DataFrame, venues: list | tuple = (),
+                 **side: pd.DataFrame | None) -> None:
+        self._frames[pair] = (candles, _map_side(self.config, side), list(venues))
+
+    def zones(self, pair: str, current_time: datetime, is_short: bool) -> list[tuple[float, float]] | None:
+        """Zones at the signal candle of an entry at ``current_time``; None when the pair's frame
+        is unknown or holds no closed candle by then."""
+        if pair not in self._frames:
+            return None
+        candles, side, venues = self._frames[pair]
+        frame, cursor = self._cursors.get(pair, (None, None))
+        if frame is not candles:
+            cursor = MapCursor(candles, self.config, venues=venues, **side)
+            self._cursors[pair] = (candles, cursor)
+        row = cursor.row_dated(pd.Timestamp(current_time) - self.candle)
+        if row < 0:
+            return None
+        return snapshot_zones(cursor.map_at(row), self.config, is_short)
 
 
 @dataclass(frozen=True)

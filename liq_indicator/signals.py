@@ -47,10 +47,11 @@ __all__ = [
     "atr",
     "cascade_intensity",
     "entry_signals",
-    "exit_reason",
+    "exit_roi",
     "setup_frame",
     "strategy_features",
     "trade_levels",
+    "trade_plan",
 ]
 
 #: The map the strategy trades on: the default model with half-lives of 18/12/8/4/2 hours instead
@@ -333,14 +334,46 @@ def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd
                          "enter_tag": tag}, index=df.index)
 
 
-def exit_reason(current_rate: float, target: float, is_short: bool, candles_open: float,
-                max_hold_candles: int) -> str | None:
-    """'liq_target' when price reached the target, 'liq_time' after the time limit, else None."""
-    if math.isfinite(target) and (current_rate <= target if is_short else current_rate >= target):
-        return "liq_target"
-    if candles_open >= max_hold_candles:
-        return "liq_time"
+def exit_roi(target_profit: float, minutes_open: float, timeframe_minutes: float,
+             max_hold_candles: int) -> float | None:
+    """What ``custom_roi`` returns: the exit at the target and the time limit as one ROI.
+
+    ``-1`` (exit now, at any price) once the trade has been open ``max_hold_candles`` candles;
+    otherwise ``target_profit``, the profit ratio at the target price, so the trade exits when
+    price reaches the target (a backtest fills at the target itself); None without a target, or
+    when the target is not a profit.
+
+    Example:
+        >>> exit_roi(0.05, 10.0, 5.0, 72), exit_roi(0.05, 360.0, 5.0, 72)
+        (0.05, -1.0)
+    """
+    if minutes_open >= max_hold_candles * timeframe_minutes:
+        return -1.0
+    if math.isfinite(target_profit) and target_profit > 0:
+        return float(target_profit)
     return None
+
+
+def trade_plan(row: Any, is_short: bool, params: SignalParams = SignalParams(),
+               entry: float | None = None) -> tuple[float, float]:
+    """(stop, target) of one trade entered at ``entry`` on the signal candle ``row``.
+
+    The one-row form of :func:`trade_levels` (same rules, same numbers) for a strategy's callbacks;
+    ``row`` is anything indexable by column name (a ``pd.Series``, a dict). ``entry`` defaults to
+    the row's close. NaNs when the stop is not on the losing side of ``entry`` (or is missing).
+    """
+    side, other = ("short", "long") if is_short else ("long", "short")
+    price = float(row["close"] if entry is None else entry)
+    stop = stop_beyond_cluster(price, is_short, float(row[f"liq_{side}_cluster_far"]),
+                               float(row[f"atr_{params.atr_window}"]),
+                               buffer_atr=params.stop_buffer_atr,
+                               min_buffer_pct=params.stop_min_buffer_pct,
+                               fallback_atr=params.fallback_stop_atr)
+    if not (price > 0 and math.isfinite(stop) and (stop > price if is_short else stop < price)):
+        return math.nan, math.nan
+    target = target_price(price, stop, is_short, float(row[f"liq_{other}_cluster_near"]),
+                          fallback_rr=params.fallback_rr)
+    return stop, target
 
 
 def alert_messages(df: pd.DataFrame, params: SignalParams = SignalParams()) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from liq_indicator import (
     HeatmapConfig,
     InputError,
     LiquidationEstimator,
+    MapCursor,
     Venue,
     liquidation_features,
     liquidation_heatmap,
@@ -222,6 +223,38 @@ def test_batch_equals_live_bit_for_bit(oi):
     est2 = LiquidationEstimator()
     chunks = np.vstack([est2.update_frame(df.iloc[a:a + 37]) for a in range(0, len(df), 37)])
     assert np.array_equal(batch, chunks, equal_nan=True)
+
+
+def _same_map(a, b):
+    assert (a.time, a.price, a.leverages, a.venues) == (b.time, b.price, b.leverages, b.venues)
+    for name in ("bin_prices", "bin_edges", "long_by_tier", "short_by_tier"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("oi", [False, True])
+def test_map_cursor_equals_the_map_of_the_prefix(oi):
+    # bit for bit, in any order of rows: forward steps resume the state, a step back restarts it
+    df = make_candles(900, seed=12, oi=oi)
+    cursor = MapCursor(df)
+    for row in (0, 1, 250, 251, 600, 120, 899, -1, 5):
+        _same_map(cursor.map_at(row, 20.0), liquidation_map(df.iloc[:row % len(df) + 1], price_range_pct=20.0))
+    assert cursor.row_dated(df["date"].iloc[250]) == 250
+    assert cursor.row_dated(df["date"].iloc[250] + pd.Timedelta(minutes=4)) == 250
+    assert cursor.row_dated(df["date"].iloc[250].tz_convert(None)) == 250  # naive: UTC
+    assert cursor.row_dated(str(df["date"].iloc[250] - pd.Timedelta(seconds=1))) == 249
+    assert cursor.row_dated(df["date"].iloc[0] - pd.Timedelta(minutes=1)) == -1
+    with pytest.raises(InputError, match="outside"):
+        cursor.map_at(900)
+
+
+def test_map_cursor_ignores_the_future_and_aggregates_venues():
+    ref, other = _two_venues()
+    crashed = ref.copy()
+    crashed.loc[500:, ["open", "high", "low", "close"]] *= 0.5  # a crash after the asked row
+    a = MapCursor(ref, venues=[Venue("bybit", other)])
+    b = MapCursor(crashed, venues=[Venue("bybit", other)])
+    _same_map(a.map_at(499), b.map_at(499))
+    _same_map(a.map_at(499), liquidation_map(ref.iloc[:500], venues=[Venue("bybit", other)]))
 
 
 def test_inputs_are_not_modified():

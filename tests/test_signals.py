@@ -18,10 +18,11 @@ from liq_indicator.signals import (
     atr,
     cascade_intensity,
     entry_signals,
-    exit_reason,
+    exit_roi,
     setup_frame,
     strategy_features,
     trade_levels,
+    trade_plan,
 )
 
 # norm over 4 candles, cascade window 3, ATR column given directly (atr_14 = 10)
@@ -219,12 +220,34 @@ def test_params_are_validated():
 # --- exits and alerts -----------------------------------------------------------------------
 
 
-def test_exit_reason():
-    assert exit_reason(1050.0, 1050.0, False, 3, 72) == "liq_target"
-    assert exit_reason(1049.0, 1050.0, False, 3, 72) is None
-    assert exit_reason(1049.0, 1050.0, False, 72, 72) == "liq_time"
-    assert exit_reason(949.0, 950.0, True, 3, 72) == "liq_target"
-    assert exit_reason(951.0, math.nan, True, 3, 72) is None
+def test_exit_roi():
+    assert exit_roi(0.05, 10.0, 5.0, 72) == 0.05
+    assert exit_roi(0.05, 355.0, 5.0, 72) == 0.05
+    assert exit_roi(0.05, 360.0, 5.0, 72) == -1.0  # 72 candles of 5 minutes: exit at any price
+    assert exit_roi(math.nan, 10.0, 5.0, 72) is None  # no target
+    assert exit_roi(-0.01, 10.0, 5.0, 72) is None  # a target that is not a profit
+    assert exit_roi(math.nan, 60.0, 1.0, 60) == -1.0
+
+
+def test_trade_plan_is_trade_levels_of_one_row():
+    for frame, is_short in ((long_setup(), False), (mirror(long_setup()), True)):
+        levels = trade_levels(frame, is_short)
+        planned = 0
+        for i in range(len(frame)):
+            stop, target = trade_plan(frame.iloc[i], is_short)
+            if levels["stop_pct"].iloc[i] > 0:
+                assert (stop, target) == (levels["stop"].iloc[i], levels["target"].iloc[i])
+                planned += 1
+            else:  # no stop on the losing side of the close: no plan
+                assert math.isnan(stop) and math.isnan(target)
+        assert planned >= 1
+        # at a given entry price, with a dict as the row
+        entry = 1024.0 if is_short else 976.0
+        expected = trade_levels(frame.iloc[[SIGNAL_ROW]], is_short, entry=[entry]).iloc[0]
+        assert trade_plan(frame.iloc[SIGNAL_ROW].to_dict(), is_short, entry=entry) == (
+            expected["stop"], expected["target"])
+    row = long_setup().iloc[SIGNAL_ROW].to_dict()
+    assert all(math.isnan(v) for v in trade_plan(dict(row, atr_14=math.nan), False))  # no ATR
 
 
 def test_alerts_on_cascade_start_and_cluster_growth():

@@ -26,6 +26,7 @@ from freqtrade.persistence import LocalTrade  # noqa: E402
 from freqtrade.persistence.custom_data import CustomDataWrapper  # noqa: E402
 from freqtrade.strategy import stoploss_from_absolute  # noqa: E402
 
+from liq_indicator.freqtrade_glue import map_zones  # noqa: E402
 from liq_indicator.risk import own_liquidation_price, stake_for_risk  # noqa: E402
 
 STRATEGY_FILE = REPO / "user_data" / "strategies" / "LiqClusterStrategy.py"
@@ -105,6 +106,7 @@ def make_strategy(cls, analyzed, **dp_kwargs):
                     "margin_mode": "isolated", "stake_currency": "USDT"})
     strategy.dp = StubDP(analyzed, **dp_kwargs)
     strategy.wallets = StubWallets()
+    strategy.minimal_roi = {int(k): v for k, v in strategy.minimal_roi.items()}  # as the resolver
     return strategy
 
 
@@ -120,7 +122,7 @@ def make_trade(is_short=False, open_rate=976.0, leverage=10.0, trade_id=1):
 
 
 def test_custom_stoploss_places_the_cluster_stop(strategy_class):
-    strategy = make_strategy(strategy_class, long_setup())
+    strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade()
     ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
     # stop 925 = far edge 930 - 0.5 ATR (10), relative to 976 at 10x
@@ -135,7 +137,7 @@ def test_custom_stoploss_places_the_cluster_stop(strategy_class):
 
 
 def test_custom_stoploss_short(strategy_class):
-    strategy = make_strategy(strategy_class, mirror(long_setup()))
+    strategy = make_strategy(strategy_class, mirror(long_setup()), runmode=RunMode.DRY_RUN)
     trade = make_trade(is_short=True, open_rate=1024.0, leverage=5.0)
     ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 1024.0, 0.0, after_fill=True)
     assert ratio == pytest.approx((1075 / 1024 - 1) * 5)
@@ -166,14 +168,15 @@ def test_stop_is_kept_on_the_trade_and_only_tightens(strategy_class, monkeypatch
 
 
 def test_plan_survives_a_restart_through_custom_data(strategy_class):
-    first = make_strategy(strategy_class, long_setup())
+    first = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade()
     first.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
     # a new bot process: no in-memory plan, no analyzed history of the entry candle
-    restarted = make_strategy(strategy_class, pd.DataFrame())
+    restarted = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN)
     ratio = restarted.custom_stoploss(PAIR, trade, OPEN_DATE, 1000.0, 0.0, after_fill=False)
     assert ratio == pytest.approx(stoploss_from_absolute(925.0, 1000.0, False, 10.0))
-    assert restarted.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=5), 1051.0, 0.0) == "liq_target"
+    assert restarted.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
+        trade.calc_profit_ratio(1050.0))
 
 
 def test_hyperopt_epochs_do_not_share_plans(strategy_class, monkeypatch):
@@ -182,8 +185,21 @@ def test_hyperopt_epochs_do_not_share_plans(strategy_class, monkeypatch):
     CustomDataWrapper.reset_custom_data()  # what Freqtrade does before each backtest
     monkeypatch.setattr(strategy.stop_buffer_atr, "value", 1.0)  # the next epoch's value
     trade = make_trade()  # same id and open date as in the previous epoch
-    strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
-    assert trade.get_custom_data("liq_stop") == 920.0  # 930 - 1.0 ATR
+    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    assert ratio == pytest.approx(stoploss_from_absolute(920.0, 976.0, False, 10.0))  # 930 - 1 ATR
+
+
+def test_backtests_keep_the_plan_in_memory_only(strategy_class):
+    # same stop as live, but no custom data: a backtest never restarts, and Freqtrade's in-memory
+    # custom-data store scans every record on each write (quadratic in trades)
+    live = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
+    backtest = make_strategy(strategy_class, long_setup())
+    live_ratio = live.custom_stoploss(PAIR, make_trade(trade_id=1), OPEN_DATE, 976.0, 0.0, after_fill=True)
+    trade = make_trade(trade_id=2)
+    assert backtest.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) == live_ratio
+    assert trade.get_all_custom_data() == []
+    assert backtest.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
+        trade.calc_profit_ratio(1050.0))
 
 
 def test_stop_through_price_asks_for_an_immediate_exit(strategy_class):
@@ -195,7 +211,7 @@ def test_stop_through_price_asks_for_an_immediate_exit(strategy_class):
 
 
 def test_entry_below_the_cluster_falls_back_to_atr(strategy_class):
-    strategy = make_strategy(strategy_class, long_setup())
+    strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade(open_rate=920.0)  # opened below the cluster's far edge (930): it was swept
     ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=True)
     assert ratio == pytest.approx((1 - 890 / 920) * 10)  # 3 ATR below entry, still below the cluster
@@ -207,19 +223,11 @@ def test_no_signal_candle_keeps_the_hard_stop(strategy_class):
     trade = make_trade()
     assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) is None
     assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") is None
-    assert strategy.custom_exit(PAIR, trade, OPEN_DATE, 976.0, 0.0) is None
+    # the time limit holds without a plan too
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0
 
 
 # --- exits -----------------------------------------------------------------------------------
-
-
-def test_custom_exit_at_target_and_time_limit(strategy_class):
-    strategy = make_strategy(strategy_class, long_setup())
-    trade = make_trade()
-    assert strategy.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=10), 1000.0, 0.0) is None
-    assert strategy.custom_exit(PAIR, trade, OPEN_DATE + timedelta(minutes=10), 1050.0, 0.0) == "liq_target"
-    late = OPEN_DATE + timedelta(minutes=5 * 72)
-    assert strategy.custom_exit(PAIR, trade, late, 1000.0, 0.0) == "liq_time"
 
 
 def test_custom_roi_is_the_target_profit(strategy_class):
@@ -228,6 +236,32 @@ def test_custom_roi_is_the_target_profit(strategy_class):
     roi = strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, "liq_long_exhaustion", "long")
     assert roi == pytest.approx(trade.calc_profit_ratio(1050.0))
     assert trade.calc_close_rate_for_roi(roi) == pytest.approx(1050.0, rel=1e-9)
+    # Freqtrade exits when the candle's best price is beyond it, not before
+    assert strategy.should_exit(trade, 1000.0, OPEN_DATE + timedelta(minutes=10), enter=False,
+                                exit_=False, low=990.0, high=1049.0) == []
+    exits = strategy.should_exit(trade, 1000.0, OPEN_DATE + timedelta(minutes=10), enter=False,
+                                 exit_=False, low=990.0, high=1051.0)
+    assert [e.exit_type.value for e in exits] == ["roi"]
+
+
+def test_custom_roi_short_target(strategy_class):
+    strategy = make_strategy(strategy_class, mirror(long_setup()))
+    trade = make_trade(is_short=True, open_rate=1024.0, leverage=5.0)
+    roi = strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "short")
+    assert trade.calc_close_rate_for_roi(roi) == pytest.approx(950.0, rel=1e-9)
+
+
+def test_custom_roi_time_limit(strategy_class, monkeypatch):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 71, None, "long") > 0  # the target
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0  # 72 candles
+    monkeypatch.setattr(strategy.max_hold_candles, "value", 12)  # hyperopt's value is read
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 12, None, "long") == -1.0
+    # Freqtrade exits at once, whatever the price
+    late = OPEN_DATE + timedelta(minutes=5 * 12)
+    exits = strategy.should_exit(trade, 960.0, late, enter=False, exit_=False, low=955.0, high=965.0)
+    assert [e.exit_type.value for e in exits] == ["roi"]
 
 
 # --- leverage and size -----------------------------------------------------------------------
@@ -249,16 +283,35 @@ def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
     notional = 10_000 * 0.0075 / (51 / 976)
     liq10 = own_liquidation_price(976.0, 10, False, notional)
-    strategy._zones = lambda pair, is_short: [(liq10 - 1.0, liq10 + 1.0)]
+    strategy._zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
     lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
     assert lev == 9.0
 
 
 def test_leverage_zones_from_the_map(strategy_class):
+    # without an analysed frame kept (e.g. a strategy object that never ran populate_indicators):
+    # the map over the last start-up window of the DataProvider's candles
     candles = make_candles(2500, price=1000.0, vol=0.002)
     strategy = make_strategy(strategy_class, long_setup(), candles=candles)
-    zones = strategy._zones(PAIR, False)
+    zones = strategy._zones(PAIR, False, candles["date"].iloc[-1] + pd.Timedelta(minutes=5))
     assert zones and all(lo <= hi for lo, hi in zones)
+    assert zones == map_zones(candles.iloc[-2000:], strategy.heatmap_config, False)
+
+
+def test_leverage_zones_are_the_signal_candles_map(strategy_class):
+    # after populate_indicators: the zones of the map the features came from, at the candle
+    # before the entry, whatever candles the frame holds after it
+    candles = make_candles(3000, price=1000.0, vol=0.002)
+    strategy = make_strategy(strategy_class, long_setup(), candles=pd.DataFrame())
+    strategy.populate_indicators(candles.copy(), {"pair": PAIR})
+    for row in (2400, 2000, 2999):  # backwards too (a new backtest, a hyperopt epoch)
+        entry = candles["date"].iloc[row] + pd.Timedelta(minutes=5)
+        for is_short in (False, True):
+            expected = map_zones(candles.iloc[:row + 1], strategy.heatmap_config, is_short)
+            assert strategy._zones(PAIR, is_short, entry) == expected
+            assert expected
+    before_first = candles["date"].iloc[0]
+    assert strategy._maps.zones(PAIR, before_first, False) is None
 
 
 def test_leverage_without_a_stop_is_one(strategy_class):

@@ -99,12 +99,12 @@ def backtest(workspace: Workspace) -> pd.DataFrame:
 def test_backtest_makes_trades_on_both_sides(backtest: pd.DataFrame):
     assert len(backtest) >= 4
     assert backtest["is_short"].any() and (~backtest["is_short"]).any()
-    assert set(backtest["exit_reason"]) <= {"roi", "liq_time", "liq_target", "stop_loss",
-                                            "trailing_stop_loss", "force_exit"}
+    # target and time limit are both custom_roi exits ("roi"); stops are "stop_loss"
+    assert set(backtest["exit_reason"]) <= {"roi", "stop_loss", "trailing_stop_loss", "force_exit"}
     assert set(backtest["enter_tag"]) <= {"liq_long_exhaustion", "liq_short_exhaustion"}
 
 
-def test_every_stop_is_outside_the_entry_candles_clusters(workspace: Workspace, backtest: pd.DataFrame):
+def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_plan(workspace: Workspace, backtest: pd.DataFrame):
     # recompute the features over exactly the candles Freqtrade loaded (timerange - startup)
     candles = _frame(workspace.datadir, "5m-futures")
     first = pd.Timestamp(TIMERANGE.split("-")[0], tz="UTC") - pd.Timedelta(minutes=5 * STARTUP)
@@ -114,6 +114,7 @@ def test_every_stop_is_outside_the_entry_candles_clusters(workspace: Workspace, 
                                  funding=_frame(workspace.datadir, "1h-funding_rate"))
     by_date = features.set_index("date")
     params = SignalParams()
+    roi_exits = 0
     for trade in backtest.itertuples():
         row = by_date.loc[[trade.open_date - pd.Timedelta(minutes=5)]].reset_index()
         short = bool(trade.is_short)
@@ -130,6 +131,13 @@ def test_every_stop_is_outside_the_entry_candles_clusters(workspace: Workspace, 
             assert stop < trade.open_rate
             if np.isfinite(far) and far < trade.open_rate:
                 assert stop < far < near, trade  # below the long cluster, not inside it
+        if trade.exit_reason == "roi":  # at the time limit, else at (or beyond) the target
+            target = trade_levels(row, short, params, entry=[trade.open_rate])["target"].iloc[0]
+            held = (trade.close_date - trade.open_date) / pd.Timedelta(minutes=5)
+            at_target = (trade.close_rate <= target + TICK) if short else (trade.close_rate >= target - TICK)
+            assert held == params.max_hold_candles or (held < params.max_hold_candles and at_target), trade
+            roi_exits += 1
+    assert roi_exits >= 1
 
 
 def test_leverage_and_size_follow_the_risk_rules(backtest: pd.DataFrame):

@@ -29,6 +29,7 @@ from freqtrade.strategy import (
 from liq_indicator.freqtrade_glue import (
     AlertLimiter,
     LogOnce,
+    SignalMaps,
     book_path,
     cluster_annotations,
     is_live,
@@ -42,9 +43,9 @@ from liq_indicator.signals import (
     STRATEGY_HEATMAP,
     SignalParams,
     entry_signals,
-    exit_reason,
+    exit_roi,
     strategy_features,
-    trade_levels,
+    trade_plan,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,13 @@ class LiqClusterStrategy(IStrategy):
     startup_candle_count = 2000
     process_only_new_candles = True
 
-    # exits: stop (custom_stoploss), target (custom_roi / custom_exit), time limit (custom_exit)
+    # exits: stop (custom_stoploss), target and time limit (custom_roi). Each of these callbacks
+    # costs a Freqtrade deep copy of the trade per open trade per candle, so there is no third one
     minimal_roi = {"0": 100.0}
     stoploss = -0.30  # hard backstop (fraction of margin), used only if the custom stop fails
     use_custom_stoploss = True
     use_custom_roi = True
-    use_exit_signal = True  # no exit signals are set, but Freqtrade only calls custom_exit with it
+    use_exit_signal = False  # no exit signals: the exits are price levels, see custom_roi
     trailing_stop = False
 
     # the stop lives on the exchange (a stop-market order, moved when the cluster stop tightens):
@@ -130,8 +132,12 @@ class LiqClusterStrategy(IStrategy):
         self._side: dict[str, tuple[pd.DataFrame | None, pd.DataFrame | None]] = {}
         self._alerts = AlertLimiter(self.alert_interval_s)
         self._log_once = LogOnce(logger)
-        self._plans: dict[tuple, tuple[float, float]] = {}
-        self._initial: dict[tuple, float] = {}
+        self._maps = SignalMaps(self.heatmap_config, timeframe_to_minutes(self.timeframe))
+        # (trade id, open date, stop buffer) -> [stop, target, initial stop]
+        self._plans: dict[tuple, list[float]] = {}
+        # (pair, signal date, side, entry, stop buffer) -> (stop, target): leverage, stake and the
+        # first stop of one entry share one computation
+        self._levels_memo: dict[tuple, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------------------------
     # parameters and data
@@ -176,6 +182,7 @@ class LiqClusterStrategy(IStrategy):
                               log_once=self._log_once)
         frame = strategy_features(dataframe, self.heatmap_config, open_interest=oi, funding=funding,
                                   atr_window=SignalParams().atr_window, venues=venues)
+        self._maps.remember(pair, dataframe, venues, open_interest=oi, funding=funding)
         if is_live(self.dp):  # (hyperopt flags parameters read here, so only live reads them)
             self._alerts.check(self.dp, pair, frame, self.signal_params)
         return frame
@@ -201,95 +208,88 @@ class LiqClusterStrategy(IStrategy):
         analyzed, _ = self.dp.get_analyzed_dataframe(pair, self.timeframe)
         return signal_row(analyzed, timeframe_to_minutes(self.timeframe), before)
 
-    def _levels(self, row: pd.Series | None, is_short: bool, entry: float) -> tuple[float, float]:
+    def _levels(self, pair: str, row: pd.Series | None, is_short: bool,
+                entry: float) -> tuple[float, float]:
         """(stop, target) for a trade entered at ``entry`` on the signal candle ``row``; NaNs when
         the row is missing or the stop is not on the losing side of ``entry``."""
         if row is None or not (entry > 0):
             return math.nan, math.nan
-        levels = trade_levels(row.to_frame().T, is_short, self.signal_params, entry=[entry]).iloc[0]
-        stop, target = float(levels["stop"]), float(levels["target"])
-        if not (math.isfinite(stop) and (stop > entry if is_short else stop < entry)):
-            return math.nan, math.nan
-        return stop, target
+        key = (pair, row["date"], is_short, float(entry), self.stop_buffer_atr.value)
+        levels = self._levels_memo.get(key)
+        if levels is None:
+            if len(self._levels_memo) >= 64:  # entries come in time order: old keys are done
+                self._levels_memo.clear()
+            levels = trade_plan(row, is_short, self.signal_params, entry=float(entry))
+            self._levels_memo[key] = levels
+        return levels
 
-    def _trade_plan(self, trade: Trade) -> tuple[float, float]:
-        """The trade's (stop, target), computed once from its signal candle and kept on the trade
-        (custom data, so it survives a restart); an in-memory copy spares the custom-data lookup,
-        which in backtests scans every record of every trade."""
-        key = self._plan_key(trade)
-        if key in self._plans:
-            return self._plans[key]
-        stop = trade.get_custom_data("liq_stop")
+    def _trade_plan(self, trade: Trade) -> list[float] | None:
+        """The trade's [stop, target, initial stop], computed once from its signal candle and kept
+        in memory, and live also on the trade (custom data, so it survives a restart). None when no
+        plan can be made (the hard stoploss then applies)."""
+        key = (trade.id, trade.open_date, self.stop_buffer_atr.value)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        stop = trade.get_custom_data("liq_stop") if is_live(self.dp) else None
         if stop is not None:
             target = trade.get_custom_data("liq_target")
-            plan = (float(stop), float(target) if target is not None else math.nan)
+            plan = [float(stop), float(target) if target is not None else math.nan,
+                    float(trade.get_custom_data("liq_initial_stop", stop))]
             self._plans[key] = plan
-            self._initial[key] = float(trade.get_custom_data("liq_initial_stop", stop))
             return plan
         row = self._signal_row(trade.pair, trade.open_date_utc)
-        stop, target = self._levels(row, trade.is_short, float(trade.open_rate))
+        stop, target = self._levels(trade.pair, row, trade.is_short, float(trade.open_rate))
         if not math.isfinite(stop):
             self._log_once(f"noplan:{trade.id}", f"{trade.pair} trade {trade.id}: no cluster stop "
                            "(signal candle unavailable); the hard stoploss applies", logging.WARNING)
-            return math.nan, math.nan
-        trade.set_custom_data("liq_stop", stop)
-        trade.set_custom_data("liq_initial_stop", stop)
-        trade.set_custom_data("liq_target", target)
-        trade.set_custom_data("liq_signal_date", str(row["date"]))
-        self._plans[key] = (stop, target)
-        self._initial[key] = stop
-        return stop, target
-
-    def _plan_key(self, trade: Trade) -> tuple:
-        # hyperopt replays trades with the same id and date under other parameters
-        return trade.id, trade.open_date_utc, self.stop_buffer_atr.value
-
-    def _move_stop(self, trade: Trade, stop: float) -> None:
-        key = self._plan_key(trade)
-        self._plans[key] = (stop, self._plans[key][1])
-        trade.set_custom_data("liq_stop", stop)
+            return None
+        if is_live(self.dp):  # a restarted bot reads the plan back; backtests never restart (and
+            # Freqtrade's in-memory custom-data store scans every record on each write)
+            trade.set_custom_data("liq_stop", stop)
+            trade.set_custom_data("liq_initial_stop", stop)
+            trade.set_custom_data("liq_target", target)
+            trade.set_custom_data("liq_signal_date", str(row["date"]))
+        plan = self._plans[key] = [stop, target, stop]
+        return plan
 
     # ------------------------------------------------------------------------------------
-    # callbacks
+    # callbacks (custom_stoploss and custom_roi run on every candle of every open trade: lean)
 
     def custom_stoploss(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
                         current_profit: float, after_fill: bool, **kwargs) -> float | None:
-        stop, _ = self._trade_plan(trade)
-        if not math.isfinite(stop):
+        plan = self._trade_plan(trade)
+        if plan is None:
             return None
-        initial = self._initial[self._plan_key(trade)]
-        best = trade.min_rate if trade.is_short else trade.max_rate
-        moved = breakeven_stop(float(trade.open_rate), initial, float(best or trade.open_rate),
-                               trade.is_short, trigger_r=float(self.breakeven_r.value))
-        new_stop = tighten_stop(stop, moved, trade.is_short)
-        if new_stop != stop:
-            self._move_stop(trade, new_stop)
-        ratio = stoploss_from_absolute(new_stop, current_rate, is_short=trade.is_short,
-                                       leverage=trade.leverage or 1.0)
+        stop = plan[0]
+        trigger = self.breakeven_r.value
+        if trigger > 0:
+            best = trade.min_rate if trade.is_short else trade.max_rate
+            moved = breakeven_stop(float(trade.open_rate), plan[2], float(best or trade.open_rate),
+                                   trade.is_short, trigger_r=float(trigger))
+            new_stop = tighten_stop(stop, moved, trade.is_short)
+            if new_stop != stop:
+                plan[0] = stop = new_stop
+                if is_live(self.dp):
+                    trade.set_custom_data("liq_stop", new_stop)
+        leverage = trade.leverage or 1.0
+        ratio = stoploss_from_absolute(stop, current_rate, is_short=trade.is_short, leverage=leverage)
         if ratio <= 0:
             # price is already through the stop: ask for the tightest stop so the trade exits now
-            ratio = 1e-4 * (trade.leverage or 1.0)
+            ratio = 1e-4 * leverage
         return ratio
 
     def custom_roi(self, pair: str, trade: Trade, current_time: datetime, trade_duration: int,
                    entry_tag: str | None, side: str, **kwargs) -> float | None:
-        # the target as an ROI: backtests then fill at the cluster, not at the next candle's open
-        _, target = self._trade_plan(trade)
-        if not math.isfinite(target):
-            return None
-        roi = trade.calc_profit_ratio(target)
-        return roi if roi > 0 else None
-
-    def custom_exit(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
-                    current_profit: float, **kwargs) -> str | None:
-        _, target = self._trade_plan(trade)
-        minutes = (current_time - trade.open_date_utc).total_seconds() / 60.0
-        return exit_reason(current_rate, target, trade.is_short,
-                           minutes / timeframe_to_minutes(self.timeframe),
-                           int(self.max_hold_candles.value))
+        # target and time limit in one callback (see exit_roi): backtests fill at the cluster
+        plan = self._trade_plan(trade)
+        target = plan[1] if plan is not None else math.nan
+        profit = trade.calc_profit_ratio(target) if math.isfinite(target) else math.nan
+        return exit_roi(profit, trade_duration, timeframe_to_minutes(self.timeframe),
+                        int(self.max_hold_candles.value))
 
     def _plan_entry(self, pair: str, rate: float, side: str) -> tuple[float, float]:
-        return self._levels(self._signal_row(pair), side == "short", rate)
+        return self._levels(pair, self._signal_row(pair), side == "short", rate)
 
     def _wallet(self, fallback: float) -> float:
         try:
@@ -307,14 +307,19 @@ class LiqClusterStrategy(IStrategy):
         is_short = side == "short"
         dist = abs(current_rate - stop) / current_rate
         notional = self._wallet(1000.0) * float(self.risk_per_trade.value) / dist
-        avoid = self._zones(pair, is_short)
+        avoid = self._zones(pair, is_short, current_time)
         return choose_leverage(current_rate, stop, is_short, max_leverage=cap, notional=notional,
                                safety=float(self.leverage_safety.value), avoid=avoid,
                                liquidation_buffer=float(self.config.get("liquidation_buffer", 0.05)))
 
-    def _zones(self, pair: str, is_short: bool) -> list[tuple[float, float]]:
-        """All dense same-side clusters of the current map (the leverage check avoids them)."""
+    def _zones(self, pair: str, is_short: bool, current_time: datetime) -> list[tuple[float, float]]:
+        """All dense same-side clusters of the signal candle's map (the leverage check avoids them):
+        the map populate_indicators computed the features from; without it (no analysed frame
+        kept), the map over the last start-up window of candles."""
         try:
+            zones = self._maps.zones(pair, current_time, is_short)
+            if zones is not None:
+                return zones
             candles = self.dp.get_pair_dataframe(pair, self.timeframe)
             candles = candles.iloc[-self.startup_candle_count:]
             oi, funding = self._side.get(pair, (None, None))
