@@ -248,23 +248,24 @@ class SignalMaps:
     def __init__(self, config: HeatmapConfig, timeframe_minutes: float):
         self.config = config
         self.candle = pd.Timedelta(minutes=timeframe_minutes)
+        # pair -> (candles, side frames, venues); the pair's cursor is made at its first entry
         self._frames: dict[str, tuple[pd.DataFrame, dict, list]] = {}
-        self._cursors: dict[str, tuple[pd.DataFrame, MapCursor]] = {}
+        self._cursors: dict[str, MapCursor] = {}
 
     def remember(self, pair: str, candles: pd.DataFrame, venues: list | tuple = (),
                  **side: pd.DataFrame | None) -> None:
         self._frames[pair] = (candles, _map_side(self.config, side), list(venues))
+        self._cursors.pop(pair, None)  # the previous frame's map is done with
 
     def zones(self, pair: str, current_time: datetime, is_short: bool) -> list[tuple[float, float]] | None:
         """Zones at the signal candle of an entry at ``current_time``; None when the pair's frame
         is unknown or holds no closed candle by then."""
         if pair not in self._frames:
             return None
-        candles, side, venues = self._frames[pair]
-        frame, cursor = self._cursors.get(pair, (None, None))
-        if frame is not candles:
-            cursor = MapCursor(candles, self.config, venues=venues, **side)
-            self._cursors[pair] = (candles, cursor)
+        cursor = self._cursors.get(pair)
+        if cursor is None:
+            candles, side, venues = self._frames[pair]
+            cursor = self._cursors[pair] = MapCursor(candles, self.config, venues=venues, **side)
         row = cursor.row_dated(pd.Timestamp(current_time) - self.candle)
         if row < 0:
             return None

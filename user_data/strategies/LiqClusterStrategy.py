@@ -227,6 +227,7 @@ class LiqClusterStrategy(IStrategy):
         """The trade's [stop, target, initial stop], computed once from its signal candle and kept
         in memory, and live also on the trade (custom data, so it survives a restart). None when no
         plan can be made (the hard stoploss then applies)."""
+        # hyperopt replays trades with the same id and date under other parameters
         key = (trade.id, trade.open_date, self.stop_buffer_atr.value)
         plan = self._plans.get(key)
         if plan is not None:
