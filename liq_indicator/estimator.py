@@ -31,6 +31,7 @@ from .grid import bin_center, bin_lower, bin_width, price_to_bin
 from .inputs import (
     REQUIRED_COLUMNS,
     KernelInputs,
+    candle_time,
     candle_times,
     derive_inputs,
     prepare,
@@ -529,11 +530,7 @@ class MapCursor:
 
     def row_dated(self, at: Any) -> int:
         """Index of the last candle dated ``<= at`` (-1 when all are later); naive means UTC."""
-        when = pd.Timestamp(at)
-        if when.tzinfo is None:
-            when = when.tz_localize("UTC")
-        t_at = (when.value // 1000) / 1e6  # microseconds / 1e6, as candle_times
-        return int(np.searchsorted(self._inputs.time_s, t_at, side="right")) - 1
+        return int(np.searchsorted(self._inputs.time_s, candle_time(at), side="right")) - 1
 
     def map_at(self, row: int, price_range_pct: float = 30.0) -> LiquidationMap:
         """The map at the close of candle ``row`` (0-based; negative counts from the end)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,14 @@ def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     if index.tz is None:
         index = index.tz_localize("UTC")
     return index.as_unit("us").asi8 / 1e6
+
+
+def candle_time(at: Any) -> float:
+    """:func:`candle_times` of one datetime (anything ``pd.Timestamp`` takes), without an index."""
+    when = pd.Timestamp(at)
+    if when.tzinfo is None:
+        when = when.tz_localize("UTC")
+    return (when.value // 1000) / 1e6  # whole microseconds, as candle_times
 
 
 def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
