@@ -214,18 +214,25 @@ def strategy_features(
         out["funding_rate"] = merge_causal(out[["date"]], funding, {src: "funding_rate"})["funding_rate"].to_numpy()
     elif "funding_rate" not in out.columns:
         out["funding_rate"] = np.nan
-    if open_interest is not None:
-        age = config.oi_max_age_periods  # stale OI is NaN here too, as in the map
-        if "open_interest_value" in open_interest.columns:
-            merged = merge_causal(out[["date"]], open_interest, {"open_interest_value": "v"},
-                                  max_age_periods=age)["v"]
-        else:
-            merged = merge_causal(out[["date"]], open_interest, {"open_interest_amount": "v"},
-                                  max_age_periods=age)["v"] * out["close"]
-        out["oi_value"] = merged.to_numpy()
-    else:
-        out["oi_value"] = np.nan
+    out["oi_value"] = np.nan if open_interest is None else _oi_usd(out, open_interest,
+                                                                    config.oi_max_age_periods)
     return out
+
+
+def _oi_usd(out: pd.DataFrame, open_interest: pd.DataFrame, max_age_periods: float) -> np.ndarray:
+    """Open interest in USD at each candle of ``out``, causally merged (stale rows NaN, as in the
+    map): ``open_interest_value`` where it is given, else ``open_interest_amount`` x close.
+    Freqtrade's Bybit candles fill only the amount (the value column is all NaN there)."""
+    columns = {c: c for c in ("open_interest_value", "open_interest_amount") if c in open_interest.columns}
+    if not columns:
+        raise InputError("open_interest frame needs 'open_interest_value' (USD) or "
+                         "'open_interest_amount' (coin), as Freqtrade's open_interest candles have")
+    merged = merge_causal(out[["date"]], open_interest, columns, max_age_periods=max_age_periods)
+    value = merged.get("open_interest_value", pd.Series(np.nan, index=merged.index)).to_numpy(dtype=np.float64)
+    if "open_interest_amount" in merged.columns:
+        amount = merged["open_interest_amount"].to_numpy(dtype=np.float64) * out["close"].to_numpy(dtype=np.float64)
+        value = np.where(np.isnan(value), amount, value)
+    return value
 
 
 def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,

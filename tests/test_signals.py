@@ -301,3 +301,20 @@ def test_real_history_gives_both_sides_a_few_times_a_day(real_5m):
     signals = entry_signals(strategy_features(part), SignalParams())
     per_day = signals[["enter_long", "enter_short"]].sum() / 60
     assert (per_day > 0.1).all() and (per_day < 20).all()
+
+
+def test_strategy_features_reads_bybit_layout_open_interest():
+    """Freqtrade's Bybit open-interest candles fill only ``open_interest_amount`` (coins); the
+    value column is there but all NaN. The OI filter reads amount x close, as for a frame with
+    the amount alone; where a value is given it wins."""
+    candles = make_candles(600, oi=False)
+    amount = np.linspace(1.0e5, 1.2e5, len(candles))
+    bybit = candles[["date"]].assign(open_interest_value=np.nan, open_interest_amount=amount)
+    out = strategy_features(candles, open_interest=bybit)
+    np.testing.assert_allclose(out["oi_value"], amount * candles["close"], rtol=1e-12)
+    amount_only = strategy_features(candles, open_interest=bybit.drop(columns="open_interest_value"))
+    np.testing.assert_array_equal(out["oi_value"], amount_only["oi_value"])
+    mixed = bybit.assign(open_interest_value=np.where(np.arange(len(bybit)) < 300, 7e9, np.nan))
+    got = strategy_features(candles, open_interest=mixed)["oi_value"].to_numpy()
+    assert (got[:300] == 7e9).all()
+    np.testing.assert_allclose(got[300:], (amount * candles["close"])[300:], rtol=1e-12)
