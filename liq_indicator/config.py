@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+import numpy as np
+
 from .brackets import get_brackets, liquidation_ratio
 from .errors import ConfigError
 
@@ -83,6 +85,8 @@ class HeatmapConfig:
     """Look-back (candles) of the growth column."""
 
     def __post_init__(self) -> None:
+        self._check_types()
+
         def positive(name: str) -> None:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -152,6 +156,33 @@ class HeatmapConfig:
                 f"the lowest tier ({min(self.leverages)}x) liquidates too far from entry for "
                 f"grid_bins={self.grid_bins} at bin_bp={self.bin_bp}; raise grid_bins"
             )
+
+    def _check_types(self) -> None:
+        """Every field of the default's kind: finite real numbers (tuples of them), bools, strings.
+
+        Runs first, so the range checks below never meet NaN (which passes every comparison
+        negated) or a string (which raises a bare TypeError)."""
+
+        def number(value: Any) -> bool:
+            return (isinstance(value, int | float | np.integer | np.floating)
+                    and not isinstance(value, bool) and math.isfinite(value))
+
+        for f in fields(self):
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                ok, kind = isinstance(value, bool), "True or False"
+            elif isinstance(default, str):
+                ok, kind = isinstance(value, str), "a string"
+            elif isinstance(default, tuple):
+                ok = isinstance(value, tuple | list) and all(number(v) for v in value)
+                kind = "a tuple of finite numbers"
+            else:
+                ok, kind = number(value), "a finite number"
+            if not ok:
+                raise ConfigError(f"HeatmapConfig.{f.name} must be {kind}, got {value!r}")
+            if isinstance(value, tuple | list | np.generic):  # plain Python values, tuples for lists
+                plain = tuple(np.asarray(value).tolist()) if not isinstance(value, np.generic) else value.item()
+                object.__setattr__(self, f.name, plain)
 
     @classmethod
     def validated(cls, **changes: Any) -> HeatmapConfig:

@@ -29,11 +29,15 @@ from .config import HeatmapConfig
 from .errors import DataWarning, InputError
 from .grid import bin_center, bin_lower, bin_width, price_to_bin
 from .inputs import (
+    MAX_PRICE,
+    MAX_USD,
     REQUIRED_COLUMNS,
     KernelInputs,
     candle_time,
     candle_times,
+    coerce_dates,
     derive_inputs,
+    epoch_unit,
     prepare,
     validate_candles,
 )
@@ -235,7 +239,7 @@ def liquidation_features(
     """
     cfg = config or HeatmapConfig()
     names = (cfg.exchange, *(v.exchange.lower() for v in venues)) if venues else ()
-    if len(dataframe) == 0 and isinstance(dataframe, pd.DataFrame):
+    if isinstance(dataframe, pd.DataFrame) and len(dataframe) == 0:
         return _features_frame(dataframe, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
     side = dict(open_interest=open_interest, mark=mark, funding=funding)
     inputs, exchanges = _prepare_all(dataframe, cfg, side, venues)
@@ -252,14 +256,26 @@ _OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", 
                     "taker_buy_volume", "taker_long_short_ratio", "funding_rate")
 
 
-def _timestamp_seconds(value: Any) -> float:
-    """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC)."""
-    ts = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
+def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
+    """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC), and
+    the unit an epoch number was read in (as :func:`~liq_indicator.inputs.coerce_dates` reads a
+    column of them: the unit that puts the date in 1990-2100), or None for a datetime."""
+    unit = None
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        unit = epoch_unit(float(value))
+        if unit is None:
+            raise InputError(f"candle 'date' {value!r} is a number but no epoch unit (s, ms, us, ns) "
+                             "puts it in 1990-2100; pass a datetime")
+        value = pd.to_datetime(value, unit=unit, utc=True)
+    try:
+        ts = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"candle 'date' must be a datetime, got {value!r}") from exc
     if ts is pd.NaT:
         raise InputError("candle 'date' is missing")
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return ts.as_unit("us").value // 1000 / 1e6
+    return ts.as_unit("us").value // 1000 / 1e6, unit
 
 
 def _scalar(candle: Mapping[str, Any], name: str) -> float:
@@ -271,9 +287,10 @@ def _scalar(candle: Mapping[str, Any], name: str) -> float:
 
 
 def _plausible(o: float, h: float, lo: float, c: float, v: float) -> bool:
-    """The scalar form of validate_candles' hard checks (prices > 0, high >= low, volume >= 0)."""
-    return (o > 0 and h > 0 and lo > 0 and c > 0 and h >= lo and v >= 0
-            and math.isfinite(o + h + lo + c + v))
+    """The scalar form of validate_candles' hard checks (finite prices in (0, MAX_PRICE],
+    high >= low, volume >= 0 with volume x close <= MAX_USD)."""
+    return (0 < o <= MAX_PRICE and 0 < h <= MAX_PRICE and 0 < lo <= MAX_PRICE
+            and 0 < c <= MAX_PRICE and h >= lo and v >= 0 and v * c <= MAX_USD)
 
 
 class LiquidationEstimator:
@@ -296,6 +313,7 @@ class LiquidationEstimator:
         self._state = _State(self.config)
         self._last_time: float | None = None
         self._last_close = math.nan
+        self._warned_epoch = False
         self.candles_seen = 0
 
     def update(self, candle: Mapping[str, Any]) -> dict[str, float]:
@@ -309,13 +327,21 @@ class LiquidationEstimator:
             InputError: on a bad candle or one not after the previous candle; the state is then
                 left unchanged, so the caller may skip the candle and continue.
         """
+        if not isinstance(candle, Mapping):
+            raise InputError(f"a candle must be a mapping (dict or pandas Series) with "
+                             f"{', '.join(REQUIRED_COLUMNS)}, got {type(candle).__name__}")
         missing = [c for c in REQUIRED_COLUMNS if c not in candle]
         if missing:
             raise InputError(f"candle lacks {', '.join(missing)}; pass a mapping with {', '.join(REQUIRED_COLUMNS)}")
-        time_s = np.array([_timestamp_seconds(candle["date"])])
+        seconds, unit = _timestamp_seconds(candle["date"])
+        if unit is not None and not self._warned_epoch:
+            warnings.warn(f"candle 'date' is an epoch number; read as {unit} since the epoch (UTC)",
+                          DataWarning, stacklevel=2)
+            self._warned_epoch = True
+        time_s = np.array([seconds])
         o, h, lo, c, v = (_scalar(candle, k) for k in ("open", "high", "low", "close", "volume"))
         if not _plausible(o, h, lo, c, v):  # rare: reuse the batch checks for their messages
-            validate_candles(pd.DataFrame({"date": [candle["date"]], "open": [o], "high": [h],
+            validate_candles(pd.DataFrame({"date": [pd.Timestamp(seconds, unit="s", tz="UTC")], "open": [o], "high": [h],
                                            "low": [lo], "close": [c], "volume": [v]}))
         if max(o, c) > h or min(o, c) < lo:
             warnings.warn("open/close outside [low, high]; the range is widened to include them",
@@ -328,8 +354,15 @@ class LiquidationEstimator:
         return dict(zip(self._names, values[0].tolist(), strict=True))
 
     def update_frame(self, dataframe: pd.DataFrame) -> np.ndarray:
-        """Advance the map over several closed candles; return their feature rows as an array."""
+        """Advance the map over several closed candles; return their feature rows as an array.
+
+        Takes what :func:`liquidation_features` takes (epoch-number dates included); an empty
+        frame returns no rows and leaves the state as it was."""
+        if isinstance(dataframe, pd.DataFrame) and "date" in dataframe.columns:
+            dataframe = dataframe.assign(date=coerce_dates(dataframe["date"]))
         cols = validate_candles(dataframe)
+        if len(dataframe) == 0:
+            return np.empty((0, len(self._names)))
         time_s = candle_times(dataframe["date"])
         optional = {
             name: dataframe[name].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -447,8 +480,22 @@ class LiquidationMap:
         return pd.DataFrame(data)
 
 
+def _check_range_pct(price_range_pct: Any) -> float:
+    if not (isinstance(price_range_pct, int | float | np.integer | np.floating)
+            and math.isfinite(price_range_pct) and 0 < price_range_pct <= 1000):
+        raise InputError(f"price_range_pct must be a number in (0, 1000], got {price_range_pct!r}")
+    return float(price_range_pct)
+
+
+def _check_count(name: str, value: Any) -> int:
+    if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1):
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | None,
               price_range_pct: float, exchanges: tuple[str, ...] | None = None) -> LiquidationMap:
+    price_range_pct = _check_range_pct(price_range_pct)
     base, values = state.tier_values()
     k_price = int(price_to_bin(price, cfg.bin_bp))
     reach = int(math.ceil(math.log1p(price_range_pct / 100.0) / bin_width(cfg.bin_bp)))
@@ -530,11 +577,20 @@ class MapCursor:
 
     def row_dated(self, at: Any) -> int:
         """Index of the last candle dated ``<= at`` (-1 when all are later); naive means UTC."""
-        return int(np.searchsorted(self._inputs.time_s, candle_time(at), side="right")) - 1
+        try:
+            when = candle_time(at)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InputError(f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'") from exc
+        if not math.isfinite(when):
+            raise InputError(f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'")
+        return int(np.searchsorted(self._inputs.time_s, when, side="right")) - 1
 
     def map_at(self, row: int, price_range_pct: float = 30.0) -> LiquidationMap:
         """The map at the close of candle ``row`` (0-based; negative counts from the end)."""
         n = len(self._inputs)
+        if not isinstance(row, int | np.integer) or isinstance(row, bool):
+            raise InputError(f"row must be a whole candle index, got {row!r}; use row_dated(date) for a date")
+        row = int(row)
         if not -n <= row < n:
             raise InputError(f"row {row} is outside the frame's {n} candles")
         row %= n
@@ -606,14 +662,20 @@ def liquidation_heatmap(
     """
     if reduce not in ("max", "last"):
         raise InputError(f"reduce must be 'max' or 'last', got {reduce!r}")
+    max_times = _check_count("max_times", max_times)
+    max_price_bins = _check_count("max_price_bins", max_price_bins)
     cfg = config or HeatmapConfig()
     inputs, exchanges = _prepare_all(dataframe, cfg, side_frames, venues)
     n = len(inputs)
     if n == 0:
         raise InputError("no candles: the heatmap needs at least one")
+    if price_range is not None and (not isinstance(price_range, tuple | list) or len(price_range) != 2):
+        raise InputError(f"price_range must be a (low, high) pair, got {price_range!r}")
     lo_p, hi_p = price_range or (float(dataframe["low"].min()) / 1.1, float(dataframe["high"].max()) * 1.1)
-    if not (0 < lo_p < hi_p):
-        raise InputError(f"price_range must be 0 < low < high, got {(lo_p, hi_p)}")
+    if not (isinstance(lo_p, int | float | np.integer | np.floating)
+            and isinstance(hi_p, int | float | np.integer | np.floating)
+            and 0 < lo_p < hi_p <= MAX_PRICE):
+        raise InputError(f"price_range must be finite prices 0 < low < high <= {MAX_PRICE:g}, got {(lo_p, hi_p)}")
     k_lo = int(price_to_bin(lo_p, cfg.bin_bp))
     k_hi = int(price_to_bin(hi_p, cfg.bin_bp)) + 1
     factor = max(1, math.ceil((k_hi - k_lo) / max_price_bins))

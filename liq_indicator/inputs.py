@@ -17,17 +17,27 @@ from .config import HeatmapConfig
 from .errors import DataWarning, InputError
 
 __all__ = [
+    "MAX_PRICE",
+    "MAX_USD",
     "REQUIRED_COLUMNS",
     "KernelInputs",
     "candle_times",
     "derive_inputs",
     "infer_timeframe",
     "merge_causal",
+    "open_interest_usd",
     "prepare",
+    "side_frame",
 ]
 
 REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+
+# Plausibility bounds: no traded asset is priced above MAX_PRICE, and no candle's traded notional or
+# open interest reaches MAX_USD (about ten times all the world's crypto). Values past them are
+# corrupt, and would overflow float64 in the map's sums.
+MAX_PRICE = 1e12
+MAX_USD = 1e15
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,13 @@ def _where(df: pd.DataFrame, mask: np.ndarray) -> str:
     return f"row {i} ({date}){more}"
 
 
+def _check_unique_columns(df: pd.DataFrame, what: str) -> None:
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise InputError(f"{what} have duplicate column(s) {', '.join(map(str, dict.fromkeys(dup)))}; "
+                         "keep one of each, e.g. df.loc[:, ~df.columns.duplicated()]")
+
+
 def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Seconds since the epoch (float64) of timezone-aware or naive (taken as UTC) datetimes."""
     index = pd.DatetimeIndex(dates)
@@ -112,7 +129,12 @@ def _epoch_unit(values: pd.Series) -> str | None:
     return None
 
 
-def coerce_dates(dates: pd.Series) -> pd.Series:
+def epoch_unit(value: float) -> str | None:
+    """The unit (s, ms, us or ns) that puts one epoch number between 1990 and 2100, else None."""
+    return _epoch_unit(pd.Series([value], dtype="float64"))
+
+
+def coerce_dates(dates: pd.Series, what: str = "candles") -> pd.Series:
     """Datetimes as given, or epoch numbers converted with the unit their magnitude implies
     (s, ms, us or ns; dates 1990-2100), with a DataWarning. Anything else is an InputError."""
     if pd.api.types.is_datetime64_any_dtype(dates):
@@ -120,11 +142,11 @@ def coerce_dates(dates: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
         unit = _epoch_unit(dates)
         if unit is not None:
-            warnings.warn(f"column 'date' holds epoch numbers; read as {unit} since the epoch (UTC)",
-                          DataWarning, stacklevel=4)
+            warnings.warn(f"{what} column 'date' holds epoch numbers; read as {unit} since the epoch "
+                          "(UTC)", DataWarning, stacklevel=4)
             return pd.to_datetime(dates, unit=unit, utc=True)
     raise InputError(
-        f"column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
+        f"{what} column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
         "pd.to_datetime(df['date'], unit='ms', utc=True) (or unit='s'/'ns' as your source uses)"
     )
 
@@ -168,6 +190,7 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame of candles, got {type(df).__name__}")
+    _check_unique_columns(df, "candles")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(
@@ -186,6 +209,10 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
         bad = cols[c] <= 0
         if bad.any():
             raise InputError(f"column {c!r} is <= 0 at {_where(df, bad)}; prices must be positive, drop those rows")
+        bad = cols[c] > MAX_PRICE
+        if bad.any():
+            raise InputError(f"column {c!r} is above {MAX_PRICE:g} at {_where(df, bad)}; the price is "
+                             "corrupt (drop those rows) or in the wrong unit (rescale the column)")
     bad = cols["high"] < cols["low"]
     if bad.any():
         raise InputError(f"high < low at {_where(df, bad)}; the candle is corrupt, drop or repair it")
@@ -194,6 +221,10 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
         raise InputError(f"column 'volume' is NaN at {_where(df, np.isnan(vol))}; fill with 0 (df['volume'].fillna(0))")
     if (vol < 0).any():
         raise InputError(f"column 'volume' is negative at {_where(df, vol < 0)}; volume must be >= 0")
+    bad = ~(vol * cols["close"] <= MAX_USD)  # inf, or a traded notional no market has
+    if bad.any():
+        raise InputError(f"column 'volume' is inf or implausibly large (volume x close above {MAX_USD:g} "
+                         f"USD) at {_where(df, bad)}; the candle is corrupt, drop or repair it")
     outside = (np.maximum(cols["open"], cols["close"]) > cols["high"]) | (
         np.minimum(cols["open"], cols["close"]) < cols["low"]
     )
@@ -211,6 +242,52 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _optional(df: pd.DataFrame, name: str) -> np.ndarray | None:
     return _float_column(df, name) if name in df.columns else None
+
+
+def _finite_or_nan(name: str, values: np.ndarray | None) -> np.ndarray | None:
+    """``values`` with +-inf replaced by NaN (missing), warning once: an infinite side value is a feed
+    error, and left in it would turn every later row of the map into NaN."""
+    if values is None:
+        return None
+    inf = np.isinf(values)
+    if not inf.any():
+        return values
+    warnings.warn(f"{int(inf.sum())} value(s) of {name!r} are infinite; they are treated as missing",
+                  DataWarning, stacklevel=4)
+    return np.where(inf, np.nan, values)
+
+
+def open_interest_usd(close: np.ndarray, value: np.ndarray | None = None,
+                      amount: np.ndarray | None = None) -> np.ndarray:
+    """Open interest in USD per candle, NaN where unknown; elementwise, so batch and live agree.
+
+    ``value`` (USD, ``open_interest_value``) is used where it is given; where it is NaN, ``amount``
+    (coins, ``open_interest_amount``) x close: Freqtrade's Bybit layout fills only the amount.
+    Repairs, each with a DataWarning: a value under 10x its candle's close (fewer than ten coins
+    open: no listed perpetual) is a coin amount mislabelled as USD and is multiplied by close; a
+    value <= 0, or above MAX_USD (overflow, corrupt feed), is treated as missing.
+    """
+    oi = np.full(close.shape, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if amount is not None:
+            oi = amount * close
+        if value is not None:
+            usd = value.astype(np.float64, copy=True)
+            coins = (usd > 0) & (usd < 10.0 * close)
+            if coins.any():
+                warnings.warn(f"{int(coins.sum())} open_interest_value(s) are under 10x the price, "
+                              "i.e. coin amounts; they are multiplied by close. Pass coin amounts "
+                              "as open_interest_amount", DataWarning, stacklevel=4)
+                usd[coins] *= close[coins]
+            oi = np.where(np.isnan(usd), oi, usd)
+    # an OI of zero or below is a feed error, not a market where every position closed
+    bad = ~np.isnan(oi) & ~((oi > 0) & (oi <= MAX_USD))
+    if bad.any():
+        warnings.warn(f"{int(bad.sum())} open-interest value(s) are <= 0, infinite or above "
+                      f"{MAX_USD:g} USD; they are treated as missing (the volume rule is used for "
+                      "those candles)", DataWarning, stacklevel=4)
+        oi[bad] = np.nan
+    return oi
 
 
 def derive_inputs(
@@ -235,35 +312,22 @@ def derive_inputs(
     else:
         entry = c.copy()
     vol_inflow = v * entry * config.volume_share
-
-    if oi_value is not None:
-        oi = oi_value.astype(np.float64, copy=True)
-        known = np.isfinite(oi) & (oi > 0)
-        if known.sum() >= 2 and np.median(oi[known]) < 10 * np.median(c[known]):
-            # USD open interest of a perpetual is many times its price; this is a coin amount
-            warnings.warn("open_interest_value looks like an amount in coins (its median is under 10x "
-                          "the price); it is multiplied by close. Pass coin amounts as "
-                          "open_interest_amount", DataWarning, stacklevel=3)
-            oi = oi * c
-    elif oi_amount is not None:
-        oi = oi_amount * c
-    else:
-        oi = np.full(c.shape, np.nan)
-    # an OI of zero or below is a feed error, not a market where every position closed
-    bad = ~(oi > 0) & ~np.isnan(oi)
-    if bad.any():
-        warnings.warn(f"{int(bad.sum())} open-interest value(s) <= 0 are treated as missing (the "
-                      "volume rule is used for those candles)", DataWarning, stacklevel=3)
-    oi[~(oi > 0)] = np.nan
+    optional = {name: _finite_or_nan(name, a) for name, a in (
+        ("open_interest_value", oi_value), ("open_interest_amount", oi_amount),
+        ("mark_high", mark_high), ("mark_low", mark_low), ("taker_buy_volume", taker_buy_volume),
+        ("taker_long_short_ratio", taker_ratio), ("funding_rate", funding_rate))}
+    oi_value, oi_amount, mark_high, mark_low, taker_buy_volume, taker_ratio, funding_rate = (
+        optional.values())
+    oi = open_interest_usd(c, oi_value, oi_amount)
 
     # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
     sweep_high = h.copy()
     sweep_low = lo.copy()
     if mark_high is not None:
-        ok = np.isfinite(mark_high) & (mark_high > 0)
+        ok = np.isfinite(mark_high) & (mark_high > 0) & (mark_high <= MAX_PRICE)
         sweep_high[ok] = mark_high[ok]
     if mark_low is not None:
-        ok = np.isfinite(mark_low) & (mark_low > 0)
+        ok = np.isfinite(mark_low) & (mark_low > 0) & (mark_low <= MAX_PRICE)
         sweep_low[ok] = mark_low[ok]
 
     long_share = np.full(c.shape, 0.5)
@@ -277,11 +341,54 @@ def derive_inputs(
     if config.direction_tilt:
         long_share = long_share + config.direction_tilt * np.sign(c - o)
     if config.funding_skew and funding_rate is not None:
-        skew = config.funding_skew * np.nan_to_num(funding_rate) / 1e-4
+        skew = config.funding_skew * np.nan_to_num(funding_rate, nan=0.0) / 1e-4
         long_share = long_share + skew
     long_share = np.clip(long_share, 0.0, 1.0)
 
     return KernelInputs(time_s, sweep_high, sweep_low, c, entry, vol_inflow, oi, long_share)
+
+
+def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """A side series (open interest, funding, mark, ...) checked and put in merge order.
+
+    Dates may be datetimes in any time zone (converted to UTC; naive ones are taken as UTC with a
+    DataWarning) or epoch numbers (unit from their magnitude, DataWarning). Unsorted rows are sorted
+    and duplicate dates keep their last row, each with a DataWarning: merged unsorted, a later row
+    would be used early. ``columns`` must be numeric.
+
+    Raises:
+        InputError: not a DataFrame, duplicate or missing columns, missing (NaT) or unparsable dates,
+            or non-numeric values.
+    """
+    if not isinstance(other, pd.DataFrame):
+        raise InputError(f"{name} must be a pandas DataFrame with a 'date' column, got "
+                         f"{type(other).__name__}")
+    _check_unique_columns(other, name)
+    missing = [c for c in ("date", *columns) if c not in other.columns]
+    if missing:
+        raise InputError(f"{name} frame lacks column(s) {', '.join(missing)}")
+    frame = other[["date", *columns]]
+    dates = coerce_dates(frame["date"], name)
+    if dates.isna().any():
+        raise InputError(f"{name} column 'date' is missing (NaT) at {_where(frame, dates.isna().to_numpy())}; "
+                         f"drop those rows ({name}.dropna(subset=['date']))")
+    index = pd.DatetimeIndex(dates)
+    if index.tz is None:
+        warnings.warn(f"{name} column 'date' is timezone-naive; it is taken as UTC", DataWarning,
+                      stacklevel=4)
+        index = index.tz_localize("UTC")
+    values = {c: _float_column(frame, c) for c in columns}
+    out = pd.DataFrame({"date": index.tz_convert("UTC").as_unit("us"), **values})
+    if not out["date"].is_monotonic_increasing:
+        warnings.warn(f"{name} rows are not sorted by date; they are sorted before merging (unsorted, "
+                      "a later row would be used early)", DataWarning, stacklevel=4)
+        out = out.sort_values("date", kind="stable", ignore_index=True)
+    dup = out["date"].duplicated(keep="last")
+    if dup.any():
+        warnings.warn(f"{name} has {int(dup.sum())} duplicate date(s); the last row of each is kept",
+                      DataWarning, stacklevel=4)
+        out = out[~dup].reset_index(drop=True)
+    return out
 
 
 def merge_causal(
@@ -292,13 +399,14 @@ def merge_causal(
     timeframe: pd.Timedelta | str | None = None,
     other_timeframe: pd.Timedelta | str | None = None,
     max_age_periods: float | None = None,
+    name: str = "side frame",
 ) -> pd.DataFrame:
     """Attach columns of a side series (open interest, funding, ...) to candles without lookahead.
 
     A row of ``other`` dated ``T`` is treated as known at ``T + other_timeframe`` (a candle's
     close, as Freqtrade's ``merge_informative_pair`` does), and a candle dated ``d`` sees the latest
     such row known by its own close ``d + timeframe``. With equal timeframes this is an exact join
-    on date.
+    on date. ``other`` is checked and sorted first (:func:`side_frame`), so its order does not matter.
 
     Args:
         candles: frame with a ``date`` column (ascending).
@@ -307,6 +415,7 @@ def merge_causal(
         timeframe, other_timeframe: candle spacings; inferred from the dates when omitted.
         max_age_periods: a row older than this many ``other_timeframe`` periods at the candle's
             close is stale and not used (NaN); no limit when None.
+        name: what ``other`` is, for messages.
 
     Returns:
         A copy of ``candles`` with the new columns (NaN before the first known row, and where
@@ -317,22 +426,17 @@ def merge_causal(
         for target in columns.values():
             out[target] = np.nan
         return out
-    missing = [c for c in ("date", *columns) if c not in other.columns]
-    if missing:
-        raise InputError(f"side frame lacks column(s) {', '.join(missing)}")
+    right = side_frame(other, name, tuple(columns))
     tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(candles["date"])
-    otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(other["date"])
+    otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(right["date"])
     tf = tf if tf is not None else pd.Timedelta(0)
     otf = otf if otf is not None else pd.Timedelta(0)
-    # one resolution on both sides: Freqtrade files mix datetime64[ns] and [us]
-    left = pd.DataFrame({"_known": (pd.DatetimeIndex(candles["date"]) + tf).as_unit("us")})
-    right = other[["date", *columns]].rename(columns=columns).copy()
-    right["_known"] = (pd.DatetimeIndex(right["date"]) + otf).as_unit("us")
-    right = right.drop(columns="date").sort_values("_known").drop_duplicates("_known", keep="last")
-    if left["_known"].dt.tz is None and right["_known"].dt.tz is not None:
-        left["_known"] = left["_known"].dt.tz_localize("UTC")
-    if right["_known"].dt.tz is None and left["_known"].dt.tz is not None:
-        right["_known"] = right["_known"].dt.tz_localize("UTC")
+    # one resolution and zone on both sides: Freqtrade files mix datetime64[ns] and [us]
+    known = pd.DatetimeIndex(candles["date"])
+    known = known.tz_localize("UTC") if known.tz is None else known.tz_convert("UTC")
+    left = pd.DataFrame({"_known": (known + tf).as_unit("us")})
+    right = right.rename(columns=columns)
+    right["_known"] = right.pop("date") + otf
     right["_source_known"] = right["_known"]
     merged = pd.merge_asof(left, right, on="_known", direction="backward")
     stale = np.zeros(len(merged), dtype=bool)
@@ -350,6 +454,13 @@ def merge_causal(
     return out
 
 
+def _columns_of(frame: Any, name: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name} must be a pandas DataFrame with a 'date' column, got "
+                         f"{type(frame).__name__}")
+    return tuple(c for c in wanted if c in frame.columns)
+
+
 def prepare(
     df: pd.DataFrame,
     config: HeatmapConfig,
@@ -360,11 +471,12 @@ def prepare(
 ) -> KernelInputs:
     """Validate candles (plus optional side frames) and derive the kernel's arrays.
 
-    Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) or
+    Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) and/or
     ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume`` (or
-    ``taker_long_short_ratio``), ``funding_rate``; each value must be known at its row's close. Side frames given as arguments
-    are merged causally (:func:`merge_causal`); a mark frame is used only when it has the candles'
-    timeframe (a coarser mark high is not known until its own close).
+    ``taker_long_short_ratio``), ``funding_rate``; each value must be known at its row's close.
+    Side frames given as arguments are checked, sorted and merged causally (:func:`merge_causal`);
+    a mark frame is used only when it has the candles' timeframe (a coarser mark high is not known
+    until its own close).
     """
     if isinstance(df, pd.DataFrame) and "date" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["date"]):
         df = df.assign(date=coerce_dates(df["date"]))
@@ -372,26 +484,31 @@ def prepare(
     time_s = candle_times(df["date"])
     frame = df
     if open_interest is not None:
-        if "taker_long_short_ratio" in open_interest.columns:
-            frame = merge_causal(frame, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"})
-        age = config.oi_max_age_periods
-        column = next((c for c in ("open_interest_value", "open_interest_amount")
-                       if c in open_interest.columns), None)
-        if column is not None:
-            frame = merge_causal(frame, open_interest, {column: column}, max_age_periods=age)
-            if frame.attrs.get("stale_rows"):
-                warnings.warn(f"open interest is stale for {frame.attrs['stale_rows']} candle(s) "
-                              "(older than oi_max_age_periods of its timeframe); the volume rule "
-                              "is used there", DataWarning, stacklevel=3)
-        else:
+        if "taker_long_short_ratio" in _columns_of(open_interest, "open_interest", ("taker_long_short_ratio",)):
+            frame = merge_causal(frame, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"},
+                                 name="open_interest")
+        # both columns when both are there: Bybit's layout leaves the value NaN, the amount filled
+        oi_columns = _columns_of(open_interest, "open_interest", ("open_interest_value", "open_interest_amount"))
+        if not oi_columns:
             raise InputError(
                 "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "
                 "(coin), as Freqtrade's open_interest candles have"
             )
+        frame = merge_causal(frame, open_interest, {c: c for c in oi_columns},
+                             max_age_periods=config.oi_max_age_periods, name="open_interest")
+        if frame.attrs.get("stale_rows"):
+            warnings.warn(f"open interest is stale for {frame.attrs['stale_rows']} candle(s) "
+                          "(older than oi_max_age_periods of its timeframe); the volume rule "
+                          "is used there", DataWarning, stacklevel=3)
     if funding is not None:
-        src = "funding_rate" if "funding_rate" in funding.columns else "open"
-        frame = merge_causal(frame, funding, {src: "funding_rate"})
+        src = _columns_of(funding, "funding", ("funding_rate", "open"))
+        if not src:
+            raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
+                             "the rate")
+        frame = merge_causal(frame, funding, {src[0]: "funding_rate"}, name="funding")
     if mark is not None:
+        _columns_of(mark, "mark", ())
+        mark = side_frame(mark, "mark", ("high", "low"))
         tf, mtf = infer_timeframe(df["date"]), infer_timeframe(mark["date"])
         if tf is not None and mtf is not None and tf != mtf:
             warnings.warn(
@@ -402,7 +519,7 @@ def prepare(
             )
         else:
             frame = merge_causal(frame, mark, {"high": "mark_high", "low": "mark_low"},
-                                 timeframe=tf, other_timeframe=tf)
+                                 timeframe=tf, other_timeframe=tf, name="mark")
     return derive_inputs(
         cols,
         time_s,
