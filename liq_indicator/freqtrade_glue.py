@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,11 +24,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
+from .brackets import available_exchanges
 from .config import HeatmapConfig
-from .datadir import load_pair
-from .errors import LiqIndicatorError
+from .datadir import PairData, load_pair
+from .errors import ConfigError, DataWarning, InputError
 from .estimator import LiquidationMap, MapCursor, Venue, liquidation_map
+from .inputs import prepare
 from .risk import dense_zones
 from .signals import SignalParams, alert_messages
 
@@ -36,6 +41,7 @@ __all__ = [
     "LogOnce",
     "SignalMaps",
     "book_path",
+    "check_venue_names",
     "cluster_annotations",
     "is_live",
     "map_zones",
@@ -85,6 +91,17 @@ def _fetch(dp: Any, pair: str, timeframe: str, candle_type: str) -> pd.DataFrame
     return frame
 
 
+def _has_open_interest(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` has some open interest: a positive ``open_interest_value`` (USD) or,
+    as Freqtrade's Bybit layout has with an all-NaN value column, ``open_interest_amount`` (coin)."""
+    for column in ("open_interest_value", "open_interest_amount"):
+        if column in frame.columns:
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+            if (values > 0).any():
+                return True
+    return False
+
+
 def side_frames(
     dp: Any,
     pair: str,
@@ -120,6 +137,10 @@ def side_frames(
     oi = None
     for tf in dict.fromkeys((*oi_timeframes, timeframe)):
         oi = _fetch(dp, pair, tf, "open_interest")
+        if oi is not None and not _has_open_interest(oi):
+            log_once(f"oi-unusable:{pair}:{tf}", f"{pair}: the {tf} open-interest candles hold no "
+                     "positive open_interest_value or open_interest_amount; not used", logging.WARNING)
+            oi = None
         if oi is not None:
             break
     if oi is None:
@@ -146,30 +167,41 @@ def venue_frames(
     last_date: pd.Timestamp,
     *,
     max_lag: pd.Timedelta,
+    config: HeatmapConfig | None = None,
     log_once: LogOnce = _LOG_ONCE,
 ) -> list[Venue]:
     """Other exchanges' data for ``pair`` from sibling Freqtrade datadirs, for a multi-venue map.
 
     ``datadir`` is the bot's own (``user_data/data/binance``); venue ``bybit`` is read from
     ``user_data/data/bybit``, as ``freqtrade download-data --exchange bybit`` writes it. A venue whose
-    files are missing or unreadable, or whose last candle is more than ``max_lag`` older than
-    ``last_date``, is left out (logged once per venue and reason), so the map falls back to the
-    venues that are there, down to the bot's own exchange alone. Live, these files are only as fresh
-    as the last ``download-data`` run: refresh them (e.g. every few minutes from cron) or the venue
-    counts as stale.
+    files are missing or unreadable, whose data the map would reject (no candles, a NaN price,
+    high < low, duplicate dates, ...: checked here exactly as the map checks it, under ``config``),
+    or whose last candle is more than ``max_lag`` older than ``last_date``, is left out (logged
+    once per venue and problem), so the map falls back to the venues that are there, down to the
+    bot's own exchange alone. Live, these files are only as fresh as the last ``download-data`` run:
+    refresh them (e.g. every few minutes from cron) or the venue counts as stale.
+
+    Raises:
+        ConfigError: on a bad ``exchanges`` setting (see :func:`check_venue_names`): a setting,
+            not data, so it is not skipped.
     """
     if not exchanges or datadir is None:
         return []
     from pathlib import Path
 
+    config = config or HeatmapConfig()
+    check_venue_names(exchanges, config)
     root = Path(datadir).parent
     venues: list[Venue] = []
     for exchange in exchanges:
         try:
             data = load_pair(root / exchange, pair, timeframe)
-        except (LiqIndicatorError, OSError, ValueError) as exc:
-            log_once(f"venue-missing:{exchange}:{pair}", f"{pair}: venue {exchange} left out of the "
-                     f"liquidation map ({exc})", logging.WARNING)
+            _check_venue(data, config.replace(exchange=exchange.lower()), root / exchange)
+        except (InputError, OSError, ArrowException) as exc:
+            # one notice per venue and kind of problem (row numbers and dates change as the file grows)
+            problem = re.sub(r"\d+", "#", f"{type(exc).__name__}: {exc}")
+            log_once(f"venue-bad:{exchange}:{pair}:{problem}", f"{pair}: venue {exchange} "
+                     f"({root / exchange}) left out of the liquidation map: {exc}", logging.WARNING)
             continue
         lag = last_date - data.candles["date"].iloc[-1]
         if lag > max_lag:
@@ -180,6 +212,40 @@ def venue_frames(
         log_once(f"venue:{exchange}:{pair}", f"{pair}: liquidation map aggregates {exchange}")
         venues.append(Venue(exchange, data.candles, data.open_interest, data.mark, data.funding))
     return venues
+
+
+def check_venue_names(exchanges: Any, config: HeatmapConfig) -> None:
+    """Check the strategy's ``liq_venues`` setting: a list of distinct exchange names with a
+    bracket table, none of them the map's own exchange (``config.exchange``).
+
+    Raises:
+        ConfigError: naming the bad entry and the names that are accepted.
+    """
+    known = available_exchanges()
+    if isinstance(exchanges, str) or not isinstance(exchanges, Sequence):
+        raise ConfigError(f"liq_venues must be a list of exchange names (e.g. [\"bybit\"]), got "
+                          f"{exchanges!r}")
+    seen: set[str] = set()
+    for name in exchanges:
+        if not isinstance(name, str) or name.lower() not in known:
+            raise ConfigError(f"liq_venues entry {name!r} is not an exchange the map has brackets "
+                              f"for; use one of {', '.join(known)}")
+        if name.lower() == config.exchange or name.lower() in seen:
+            raise ConfigError(f"liq_venues lists {name!r} twice or as the map's own exchange "
+                              f"({config.exchange}); list each other exchange once")
+        seen.add(name.lower())
+
+
+def _check_venue(data: PairData, config: HeatmapConfig, datadir: Any) -> None:
+    """Raise the map's own InputError if it would reject this venue's data (the check is the map's
+    input preparation itself, so the two cannot drift apart)."""
+    if len(data.candles) == 0:
+        raise InputError(f"its candle file in {datadir} holds no candles; download them again with "
+                         "freqtrade download-data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the map run itself warns about repairs
+        prepare(data.candles, config, open_interest=data.open_interest, mark=data.mark,
+                funding=data.funding)
 
 
 def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
@@ -306,8 +372,7 @@ def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_shor
         is_short: True for a short.
         ratio: Path-to-support ratio from which the path counts as defended.
     """
-    bids = np.asarray(orderbook.get("bids") or np.empty((0, 2)), dtype=np.float64).reshape(-1, 2)[:, :2]
-    asks = np.asarray(orderbook.get("asks") or np.empty((0, 2)), dtype=np.float64).reshape(-1, 2)[:, :2]
+    bids, asks = _book_side(orderbook, "bids"), _book_side(orderbook, "asks")
     if not (price > 0 and math.isfinite(target)) or len(bids) == 0 or len(asks) == 0:
         return BookPath(0.0, 0.0, 0.0, False)
     reach_up = (asks[:, 0].max() - price) / price
@@ -319,6 +384,16 @@ def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_shor
     down_usd = float((down[:, 0] * down[:, 1]).sum())
     path, support = (down_usd, up_usd) if is_short else (up_usd, down_usd)
     return BookPath(path, support, band * 100.0, bool(path > 0 and path >= ratio * support))
+
+
+def _book_side(orderbook: Any, side: str) -> np.ndarray:
+    """``[[price, amount], ...]`` of one side of a ccxt order book (entries may carry a third
+    field, e.g. an order count), rows with a non-finite or non-positive price or amount dropped;
+    empty when the book or the side is missing."""
+    levels = orderbook.get(side) if isinstance(orderbook, Mapping) else None
+    rows = [level[:2] for level in levels or () if isinstance(level, Sequence) and len(level) >= 2]
+    book = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return book[np.isfinite(book).all(axis=1) & (book > 0).all(axis=1)]
 
 
 class AlertLimiter:

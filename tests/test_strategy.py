@@ -26,7 +26,7 @@ from freqtrade.persistence import LocalTrade  # noqa: E402
 from freqtrade.persistence.custom_data import CustomDataWrapper  # noqa: E402
 from freqtrade.strategy import stoploss_from_absolute  # noqa: E402
 
-from liq_indicator.freqtrade_glue import map_zones  # noqa: E402
+from liq_indicator.freqtrade_glue import book_path, map_zones  # noqa: E402
 from liq_indicator.risk import own_liquidation_price, stake_for_risk  # noqa: E402
 
 STRATEGY_FILE = REPO / "user_data" / "strategies" / "LiqClusterStrategy.py"
@@ -83,8 +83,11 @@ class StubDP:
 
 
 class StubWallets:
+    def __init__(self, total: float = 10_000.0):
+        self.total = total
+
     def get_total_stake_amount(self):
-        return 10_000.0
+        return self.total
 
 
 @pytest.fixture(autouse=True)
@@ -334,6 +337,94 @@ def test_stake_without_a_stop_is_zero(strategy_class):
     assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long") == 0.0
 
 
+# --- callbacks on inputs that must not raise: the documented safe value instead -------------
+# (Freqtrade swallows a callback's exception and uses its own default: for the stake that is the
+# proposed stake, which bypasses the risk sizing)
+
+NO_WALLET = [0.0, -50.0, math.nan]
+
+
+@pytest.mark.parametrize("wallet", NO_WALLET, ids=["zero", "negative", "nan"])
+def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
+    strategy = make_strategy(strategy_class, long_setup())
+    strategy.wallets = StubWallets(wallet)
+    with caplog.at_level(logging.WARNING):
+        stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long")
+    assert stake == 0.0  # Freqtrade's validate_stake_amount turns 0 into "no trade"
+    assert f"long entry skipped, the wallet holds {wallet}" in caplog.text
+
+
+def test_stake_without_a_stop_is_logged(strategy_class, caplog):
+    strategy = make_strategy(strategy_class, pd.DataFrame())
+    with caplog.at_level(logging.WARNING):
+        assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "short") == 0.0
+    assert "short entry skipped, no cluster stop" in caplog.text
+
+
+@pytest.mark.parametrize("leverage", [math.nan, 0.0])
+def test_stake_with_an_unusable_leverage_is_sized_unleveraged(strategy_class, leverage):
+    strategy = make_strategy(strategy_class, long_setup())
+    stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, leverage, None, "long")
+    assert stake == pytest.approx(stake_for_risk(10_000, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005))
+
+
+@pytest.mark.parametrize("wallet", NO_WALLET, ids=["zero", "negative", "nan"])
+def test_leverage_with_no_wallet_is_one(strategy_class, wallet):
+    strategy = make_strategy(strategy_class, long_setup())
+    strategy.wallets = StubWallets(wallet)
+    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
+
+
+@pytest.mark.parametrize(("rate", "max_leverage"), [(math.nan, 125.0), (0.0, 125.0), (976.0, math.nan)])
+def test_leverage_without_a_usable_rate_or_exchange_maximum_is_one(strategy_class, rate, max_leverage):
+    strategy = make_strategy(strategy_class, long_setup())
+    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 10.0  # usable: 10x
+    assert strategy.leverage(PAIR, OPEN_DATE, rate, 1.0, max_leverage, None, "long") == 1.0
+
+
+@pytest.mark.parametrize("rate", [math.nan, 0.0, -1.0])
+def test_custom_stoploss_without_a_usable_rate_keeps_the_stop(strategy_class, rate):
+    strategy = make_strategy(strategy_class, long_setup())
+    trade = make_trade()
+    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) > 0  # a plan
+    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=True) is None
+
+
+def test_custom_roi_without_a_signal_candle_keeps_only_the_time_limit(strategy_class):
+    strategy = make_strategy(strategy_class, pd.DataFrame())
+    trade = make_trade()
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 10, None, "long") is None
+    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 72 * 5, None, "long") == -1.0
+
+
+def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, caplog):
+    strategy = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN, book=_book(1.0, 1.0))
+    with caplog.at_level(logging.WARNING):
+        assert strategy.confirm_trade_entry(PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, None, "long") is False
+    assert "long entry skipped, its signal candle is stale" in caplog.text
+
+
+def test_confirm_entry_reads_books_with_extra_fields_or_none(strategy_class):
+    """ccxt book entries may carry a third field (e.g. an order count); a missing book is no book."""
+    args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
+    plain = _book(5.0, 1.0)
+    counted = {side: [[price, qty, 3] for price, qty in levels] for side, levels in plain.items()}
+    assert len(counted["asks"]) * 3 % 2 == 1  # an odd count of numbers: no reshape can pair them
+    for book, expected in ((plain, False), (counted, False), (None, True), ({}, True)):
+        strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=book)
+        assert strategy.confirm_trade_entry(*args) is expected, book
+    path = book_path(counted, 976.0, 1050.0, False)
+    assert path == book_path(plain, 976.0, 1050.0, False) and path.path_usd > 0
+
+
+def test_populate_indicators_on_an_empty_frame(strategy_class, tmp_path):
+    strategy = make_strategy(strategy_class, None)
+    strategy.config.update(datadir=str(tmp_path / "binance"), liq_venues=["bybit"])
+    frame = strategy.populate_indicators(make_candles(10).iloc[:0], {"pair": PAIR})
+    frame = strategy.populate_entry_trend(frame, {"pair": PAIR})
+    assert len(frame) == 0 and {"liq_long_cluster_far", "atr_14", "enter_long"} <= set(frame.columns)
+
+
 # --- live-only entry check, data fallbacks, alerts, plots ------------------------------------
 
 
@@ -366,6 +457,32 @@ def test_populate_indicators_without_oi_falls_back_once(strategy_class, caplog):
     frame = strategy.populate_entry_trend(frame, {"pair": PAIR})
     frame = strategy.populate_exit_trend(frame, {"pair": PAIR})
     assert {"enter_long", "enter_short", "enter_tag", "exit_long", "exit_short"} <= set(frame.columns)
+
+
+def test_populate_indicators_reads_bybit_layout_open_interest(strategy_class, caplog):
+    """Freqtrade's Bybit layout: open_interest_amount filled, open_interest_value all NaN. The
+    OI filter's oi_value is amount x close, and the map runs on open interest, as with the value."""
+    candles = make_candles(400)
+    amount = np.linspace(1e5, 1.1e5, len(candles))
+    bybit = candles[["date"]].assign(open_interest_value=np.nan, open_interest_amount=amount)
+    binance = candles[["date"]].assign(open_interest_value=amount * candles["close"].to_numpy())
+    with caplog.at_level(logging.INFO):
+        frame = make_strategy(strategy_class, None, oi=bybit).populate_indicators(candles.copy(), {"pair": PAIR})
+    assert "inflow from open interest" in caplog.text
+    np.testing.assert_allclose(frame["oi_value"], amount * candles["close"], rtol=1e-12)
+    want = make_strategy(strategy_class, None, oi=binance).populate_indicators(candles.copy(), {"pair": PAIR})
+    pd.testing.assert_frame_equal(frame, want, rtol=1e-9)
+
+
+def test_populate_indicators_without_usable_oi_says_volume_mode(strategy_class, caplog):
+    candles = make_candles(400)
+    empty_oi = candles[["date"]].assign(open_interest_value=np.nan, open_interest_amount=np.nan)
+    strategy = make_strategy(strategy_class, None, oi=empty_oi)
+    with caplog.at_level(logging.INFO):
+        frame = strategy.populate_indicators(candles.copy(), {"pair": PAIR})
+    assert "no open-interest data; the liquidation map runs in volume mode" in caplog.text
+    assert "inflow from open interest" not in caplog.text
+    assert frame["liq_oi_mode"].eq(0).all() and frame["oi_value"].isna().all() and len(frame) == 400
 
 
 def test_populate_indicators_uses_oi_and_funding(strategy_class):

@@ -31,6 +31,7 @@ from liq_indicator.freqtrade_glue import (
     LogOnce,
     SignalMaps,
     book_path,
+    check_venue_names,
     cluster_annotations,
     is_live,
     map_zones,
@@ -160,6 +161,11 @@ class LiqClusterStrategy(IStrategy):
             max_hold_candles=int(self.max_hold_candles.value),
         )
 
+    def bot_start(self, **kwargs) -> None:
+        # a bad "liq_venues" setting stops the bot at start-up (Freqtrade reports the ConfigError)
+        # instead of failing the analysis of every candle
+        check_venue_names(self.config.get("liq_venues", []), self.heatmap_config)
+
     def informative_pairs(self) -> list[tuple[str, str, Any]]:
         # live only: keep open interest and funding refreshed (backtests read them from the datadir)
         if self.dp is None or not is_live(self.dp):
@@ -174,12 +180,13 @@ class LiqClusterStrategy(IStrategy):
         oi, funding = side_frames(self.dp, pair, self.timeframe, oi_timeframes=self.oi_timeframes,
                                   log_once=self._log_once)
         self._side[pair] = (oi, funding)
-        # other exchanges (config "liq_venues": ["bybit"]) from sibling datadirs; absent or stale
-        # ones are left out, down to this exchange alone
+        # other exchanges (config "liq_venues": ["bybit"]) from sibling datadirs; absent, stale or
+        # unusable ones are left out (logged once), down to this exchange alone
         venues = venue_frames(self.config.get("datadir"), self.config.get("liq_venues", []), pair,
                               self.timeframe, dataframe["date"].iloc[-1],
                               max_lag=3 * pd.Timedelta(timeframe_to_minutes(self.timeframe), "min"),
-                              log_once=self._log_once)
+                              config=self.heatmap_config,
+                              log_once=self._log_once) if len(dataframe) else []
         frame = strategy_features(dataframe, self.heatmap_config, open_interest=oi, funding=funding,
                                   atr_window=SignalParams().atr_window, venues=venues)
         self._maps.remember(pair, dataframe, venues, open_interest=oi, funding=funding)
@@ -273,6 +280,8 @@ class LiqClusterStrategy(IStrategy):
                 plan[0] = stop = new_stop
                 if is_live(self.dp):
                     trade.set_custom_data("liq_stop", new_stop)
+        if not (current_rate > 0):  # no usable price (NaN, 0): keep the stop where it is
+            return None
         leverage = trade.leverage or 1.0
         ratio = stoploss_from_absolute(stop, current_rate, is_short=trade.is_short, leverage=leverage)
         if ratio <= 0:
@@ -298,16 +307,24 @@ class LiqClusterStrategy(IStrategy):
         except Exception:  # noqa: BLE001 - no wallets (e.g. called from a plot)
             return float(fallback)
 
+    def _no_entry(self, pair: str, side: str, why: str) -> float:
+        """Log why an entry gets no stake and return 0 (Freqtrade then skips the trade)."""
+        logger.warning("%s: %s entry skipped, %s", pair, side, why)
+        return 0.0
+
     def leverage(self, pair: str, current_time: datetime, current_rate: float,
                  proposed_leverage: float, max_leverage: float, entry_tag: str | None, side: str,
                  **kwargs) -> float:
+        # 1.0 whenever no leverage can be worked out (no stop, no usable wallet or exchange
+        # maximum): the stake callback then sizes, or skips, the trade
         stop, _ = self._plan_entry(pair, current_rate, side)
-        cap = max(1.0, min(float(self.max_leverage_cap.value), float(max_leverage)))
-        if not math.isfinite(stop):
+        wallet = self._wallet(1000.0)
+        if not (math.isfinite(stop) and wallet > 0 and max_leverage >= 1):
             return 1.0
+        cap = max(1.0, min(float(self.max_leverage_cap.value), float(max_leverage)))
         is_short = side == "short"
         dist = abs(current_rate - stop) / current_rate
-        notional = self._wallet(1000.0) * float(self.risk_per_trade.value) / dist
+        notional = wallet * float(self.risk_per_trade.value) / dist
         avoid = self._zones(pair, is_short, current_time)
         return choose_leverage(current_rate, stop, is_short, max_leverage=cap, notional=notional,
                                safety=float(self.leverage_safety.value), avoid=avoid,
@@ -333,13 +350,20 @@ class LiqClusterStrategy(IStrategy):
     def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float,
                             proposed_stake: float, min_stake: float | None, max_stake: float,
                             leverage: float, entry_tag: str | None, side: str, **kwargs) -> float:
+        # 0 skips the trade (Freqtrade's validate_stake_amount): never raise here, or Freqtrade
+        # falls back to the proposed stake and the risk sizing is bypassed
         stop, _ = self._plan_entry(pair, current_rate, side)
         if not math.isfinite(stop):
-            return 0.0  # no stop, no trade
+            return self._no_entry(pair, side, f"no cluster stop at rate {current_rate} (signal "
+                                  "candle unavailable or stop on the wrong side)")
+        wallet = self._wallet(proposed_stake)
+        if not wallet > 0:
+            return self._no_entry(pair, side, f"the wallet holds {wallet} {self.config.get('stake_currency', '')}"
+                                  ": no stake risks a fraction of it")
+        lev = float(leverage) if leverage >= 1 else 1.0  # NaN or < 1: size as unleveraged
         fee = float(self.config.get("fee") or self.taker_fee)
-        return stake_for_risk(self._wallet(proposed_stake), float(self.risk_per_trade.value),
-                              current_rate, stop, max(1.0, float(leverage)), side == "short",
-                              min_stake=min_stake, max_stake=max_stake, fee=fee)
+        return stake_for_risk(wallet, float(self.risk_per_trade.value), current_rate, stop, lev,
+                              side == "short", min_stake=min_stake, max_stake=max_stake, fee=fee)
 
     def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float,
                             time_in_force: str, current_time: datetime, entry_tag: str | None,
