@@ -86,6 +86,7 @@ BAD_VENUE_DATA = [
     ("nan-close", _nan_close, "'close' is NaN"),
     ("high-below-low", _high_below_low, "high < low"),
     ("duplicate-date", lambda df: pd.concat([df, df.iloc[[-1]]]), "duplicate candle dates"),
+    ("unreadable-date", lambda df: df.assign(date="not a date"), "cannot be read as datetimes"),
 ]
 
 
