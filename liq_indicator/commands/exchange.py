@@ -1,8 +1,10 @@
 """``liq-indicator exchange``: serve a Freqtrade datadir as an offline Binance USDT-M exchange.
 
-Prints ``offline exchange listening on http://127.0.0.1:<port>`` once it accepts connections and,
-with ``--overlay PATH``, writes the Freqtrade config overlay there first (atomically, so a script
-may wait for the file to appear). Runs until ``--max-seconds`` or SIGINT/SIGTERM.
+Prints ``offline exchange listening on http://127.0.0.1:<port>`` and ``admin token: <TOKEN>`` (the
+``X-Admin-Token`` header value of ``/_admin/*`` requests) once it accepts connections and, with
+``--overlay PATH``, writes the Freqtrade config overlay there first (atomically, so a script may
+wait for the file to appear). Runs until ``--max-seconds`` or SIGINT/SIGTERM; requests in flight
+then get at most a few seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port", type=int, default=0, help="TCP port; 0 (default) picks a free one"
+    )
+    parser.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="secret that /_admin/* requests send as header X-Admin-Token (default: a random one, "
+        "printed at start-up)",
     )
     parser.add_argument(
         "--overlay",
@@ -74,24 +82,33 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..offline.overlay import write_overlay
-    from ..offline.server import ExchangeServer, check_loopback_host, serve
+    from ..offline.server import ExchangeServer, check_loopback_host, check_port, serve
 
     check_loopback_host(args.host)  # fail before loading any data
-    if args.overlay is not None and (args.overlay.is_dir() or any(
-            p.exists() and not p.is_dir() for p in args.overlay.parents)):
-        raise ConfigError(f"--overlay {str(args.overlay)!r} is a folder or lies under a file; "
-                          "pass a file path such as offline.json")
+    check_port(args.port)
+    if args.overlay is not None and (
+        args.overlay.is_dir() or any(p.exists() and not p.is_dir() for p in args.overlay.parents)
+    ):
+        raise ConfigError(
+            f"--overlay {str(args.overlay)!r} is a folder or lies under a file; "
+            "pass a file path such as offline.json"
+        )
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     server = ExchangeServer(
-        args.datadir, replay=args.replay, speed=args.speed, replay_lead=args.replay_lead
+        args.datadir,
+        replay=args.replay,
+        speed=args.speed,
+        replay_lead=args.replay_lead,
+        admin_token=args.admin_token,
     )
 
     def ready(url: str) -> None:
         if args.overlay is not None:
             write_overlay(args.overlay, url)
         print(f"offline exchange listening on {url}", flush=True)
+        print(f"admin token: {server.admin_token}", flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -39,7 +39,17 @@ whole multiple of 8 hours (or of the longest timeframe on disk), so candles, fun
 added through :meth:`ExchangeServer.add_fault`, or posted as JSON to ``/_admin/faults`` make the
 server answer with 5xx/4xx errors, hang (client timeouts), drop the open-interest feed or stop
 publishing candles for a while. ``GET /_admin/state`` reports the replay clock, active faults and
-request counts per path.
+request counts per path (paths it does not serve are counted together under ``"(unknown)"``).
+
+**Admin access**: every ``/_admin/*`` request must carry the header ``X-Admin-Token`` with the
+server's token (:attr:`ExchangeServer.admin_token`, printed at start-up by the CLI) or gets a 403,
+and a POST body must be ``Content-Type: application/json`` (else 415), so a web page open in a
+browser cannot inject faults with a "simple" cross-origin request. Every request whose ``Host``
+header is not a loopback name (``127.0.0.1``, ``localhost``, ``[::1]``, any port) gets a 403:
+a DNS-rebinding page cannot talk to the server under a name of its own.
+
+**Unreadable files** (corrupt, or not in Freqtrade's layout) are skipped with a warning naming
+them, as if absent; only when no futures candles are left is it an error.
 
 The server never listens on anything but 127.0.0.1. Use :func:`running_exchange` to run it on a
 background thread, or ``python -m liq_indicator.offline`` / ``liq-indicator exchange`` to run it in
@@ -49,18 +59,21 @@ the foreground; :mod:`liq_indicator.offline.overlay` builds the Freqtrade config
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import hmac
 import itertools
 import json
 import logging
 import math
+import numbers
 import re
+import secrets
 import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from importlib import resources
@@ -69,17 +82,22 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from aiohttp import web
+import pyarrow as pa
+from aiohttp import hdrs, web
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from .overlay import exchange_overlay, write_overlay
 
 __all__ = [
+    "ADMIN_TOKEN_HEADER",
     "LOOPBACK_HOST",
+    "MAX_FAULT_DELAY_S",
+    "UNKNOWN_PATH",
     "ExchangeServer",
     "Fault",
     "RunningExchange",
     "check_loopback_host",
+    "check_port",
     "running_exchange",
     "serve",
 ]
@@ -87,6 +105,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOST = "127.0.0.1"
+#: ``Host`` header values the server answers (DNS-rebinding defence): loopback names, any port.
+_LOOPBACK_HOST_HEADER = re.compile(r"^(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?$", re.I)
+#: The header that carries the admin token on ``/_admin/*`` requests.
+ADMIN_TOKEN_HEADER = "X-Admin-Token"
+#: The longest a ``"delay"`` fault may hold a request (seconds): longer than any client timeout
+#: worth testing, short enough that a held request never outlives a test run.
+MAX_FAULT_DELAY_S = 120.0
+#: The request-counter key of every path the server does not serve (one key, so that a client
+#: probing random paths cannot grow the counters without bound).
+UNKNOWN_PATH = "(unknown)"
+#: The fastest replay (data seconds per wall-clock second): a week of data in under a second.
+_MAX_SPEED = 1e6
+#: Seconds a shutdown waits for in-flight requests before cancelling them.
+_SHUTDOWN_TIMEOUT_S = 2.0
 
 _MINUTE_MS = 60_000
 _HOUR_MS = 60 * _MINUTE_MS
@@ -183,24 +215,40 @@ class Fault:
     delay: float = 15.0
 
     def __post_init__(self) -> None:
-        if self.kind not in _FAULT_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in _FAULT_KINDS:
             raise ConfigError(f"Fault.kind {self.kind!r} is not one of {', '.join(_FAULT_KINDS)}.")
-        if self.path is not None and not self.path.startswith("/"):
+        if self.path is not None and not (isinstance(self.path, str) and self.path.startswith("/")):
             raise ConfigError(
-                f"Fault.path {self.path!r} must start with '/', e.g. '/fapi/v1/klines'."
+                f"Fault.path {self.path!r} must be a string starting with '/', e.g. "
+                "'/fapi/v1/klines', or null for every path."
             )
-        if self.seconds is not None and not self.seconds > 0:
-            raise ConfigError(f"Fault.seconds must be > 0 or None, got {self.seconds!r}.")
-        if self.count is not None and self.count < 1:
-            raise ConfigError(f"Fault.count must be >= 1 or None, got {self.count!r}.")
+        if self.symbol is not None and not isinstance(self.symbol, str):
+            raise ConfigError(
+                f"Fault.symbol {self.symbol!r} must be a Binance symbol string such as 'BTCUSDT', "
+                "or null for every symbol."
+            )
+        if self.seconds is not None and not (
+            _is_real(self.seconds) and 0 < self.seconds < math.inf
+        ):
+            raise ConfigError(
+                f"Fault.seconds must be a finite number > 0, or null for 'until cleared'; "
+                f"got {self.seconds!r}."
+            )
+        if self.count is not None and not (_is_int(self.count) and self.count >= 1):
+            raise ConfigError(
+                f"Fault.count must be a whole number >= 1, or null for unlimited; got {self.count!r}."
+            )
         if self.kind == "stall_candles" and self.count is not None:
             raise ConfigError("Fault.count does not apply to 'stall_candles'; use seconds.")
-        if not 400 <= self.status <= 599:
+        if not (_is_int(self.status) and 400 <= self.status <= 599):
             raise ConfigError(
-                f"Fault.status must be an HTTP error status (400-599), got {self.status}."
+                f"Fault.status must be an HTTP error status, a whole number 400-599; got {self.status!r}."
             )
-        if not self.delay > 0:
-            raise ConfigError(f"Fault.delay must be > 0 seconds, got {self.delay!r}.")
+        if not (_is_real(self.delay) and 0 < self.delay <= MAX_FAULT_DELAY_S):
+            raise ConfigError(
+                f"Fault.delay must be a number of seconds > 0 and <= {MAX_FAULT_DELAY_S:g}; got "
+                f"{self.delay!r} (a longer hold is a timeout for every client anyway)."
+            )
 
     @classmethod
     def from_json(cls, body: object) -> Fault:
@@ -218,6 +266,16 @@ class Fault:
         if unknown:
             raise ConfigError(f"unknown fault field(s) {unknown}; known: {sorted(known)}.")
         return cls(**body)
+
+
+def _is_int(x: object) -> bool:
+    """An integer that is not a bool (JSON ``true`` is not a count)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x: object) -> bool:
+    """An int or float that is not a bool (NaN fails every range check that follows)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass
@@ -250,11 +308,23 @@ class _Series:
 
 
 def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
-    """Read one Freqtrade data file into a :class:`_Series` (sorted, de-duplicated, no NaN rows)."""
-    frame = pd.read_feather(path) if path.suffix == ".feather" else pd.read_parquet(path)
+    """Read one Freqtrade data file into a :class:`_Series` (sorted, de-duplicated, no NaN rows).
+
+    Raises:
+        InputError: the file cannot be read, is not in Freqtrade's layout, or has no usable row.
+    """
+    try:
+        frame = pd.read_feather(path) if path.suffix == ".feather" else pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+        reason = " ".join(str(exc).split())  # one line: pyarrow's messages span several
+        raise InputError(
+            f"{path}: unreadable ({type(exc).__name__}: {reason}); re-download it with freqtrade "
+            "download-data or remove it."
+        ) from exc
     if "date" not in frame.columns:
-        raise ConfigError(
-            f"{path}: no 'date' column; expected Freqtrade's layout (date, open, ...)."
+        raise InputError(
+            f"{path}: no 'date' column; expected Freqtrade's layout (date, open, ...). Remove the "
+            "file or re-download it with freqtrade download-data."
         )
     if kind == "funding_rate":
         # Freqtrade >= 2026 stores (date, funding_rate); older files keep the rate in "open".
@@ -267,12 +337,25 @@ def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
             frame = frame.assign(volume=0.0)
     missing = sorted(set(source.values()) - set(frame.columns))
     if missing:
-        raise ConfigError(f"{path}: missing column(s) {missing} for a {kind} file.")
-    frame = frame.assign(date=pd.to_datetime(frame["date"], utc=True))
-    frame = frame.sort_values("date", kind="stable").drop_duplicates("date", keep="last")
-    values = frame[list(source.values())].astype("float64")
+        raise InputError(
+            f"{path}: missing column(s) {missing} for a {kind} file; remove it or re-download it "
+            "with freqtrade download-data."
+        )
+    try:
+        frame = frame.assign(date=pd.to_datetime(frame["date"], utc=True))
+        frame = frame.sort_values("date", kind="stable").drop_duplicates("date", keep="last")
+        values = frame[list(source.values())].astype("float64")
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())
+        raise InputError(
+            f"{path}: dates or values that are not timestamps/numbers ({reason}); remove the file "
+            "or re-download it with freqtrade download-data."
+        ) from exc
     # Open interest may lack one of its two columns (Freqtrade allows that); other kinds need all.
     keep = values.notna().any(axis=1) if kind == "open_interest" else values.notna().all(axis=1)
+    keep &= frame["date"].notna()
+    if not keep.any():
+        raise InputError(f"{path}: no row with a date and values; remove it or re-download it.")
     if not keep.all():
         logger.warning("%s: ignoring %d row(s) with missing values", path, int((~keep).sum()))
     dates = frame.loc[keep, "date"].dt.as_unit("ms").astype("int64").to_numpy()
@@ -306,14 +389,28 @@ def _subsample(src: _Series, interval_ms: int) -> _Series:
 
 
 class _DataStore:
-    """The data files of ``<datadir>/futures`` for the shipped markets, loaded lazily and cached."""
+    """The data files of ``<datadir>/futures`` for the shipped markets, loaded lazily and cached.
+
+    A file that cannot be read is skipped with a warning naming it (once) and treated as absent,
+    so one bad file never takes the other pairs down; :attr:`skipped` lists them.
+    """
 
     def __init__(self, futures_dir: Path, prefixes: Mapping[str, str]) -> None:
-        """``prefixes`` maps Freqtrade's file prefix (``BTC_USDT_USDT``) to the Binance symbol."""
+        """``prefixes`` maps Freqtrade's file prefix (``BTC_USDT_USDT``) to the Binance symbol.
+
+        Raises:
+            ConfigError: ``futures_dir`` cannot be listed.
+        """
         self._files: dict[tuple[str, str], dict[int, Path]] = {}
         self._cache: dict[tuple[str, str, int], _Series | None] = {}
         self._lock = threading.RLock()  # series() recurses to aggregate from a finer file
-        for path in sorted(futures_dir.iterdir()):
+        #: Files skipped as unreadable, with the reason.
+        self.skipped: dict[Path, str] = {}
+        try:
+            paths = sorted(futures_dir.iterdir())
+        except OSError as exc:
+            raise ConfigError(f"cannot list {futures_dir}: {exc}; check its permissions.") from exc
+        for path in paths:
             match = _FILE_RE.match(path.name)
             if match is None:
                 continue
@@ -323,6 +420,9 @@ class _DataStore:
                 continue
             tf = match["tf"]
             interval = int(tf[:-1]) * _TF_UNIT_MS[tf[-1]]
+            if interval == 0:
+                logger.warning("%s: a zero-length timeframe; file ignored", path)
+                continue
             self._files.setdefault((symbol, match["kind"]), {})[interval] = path
 
     def intervals(self, symbol: str, kind: str) -> list[int]:
@@ -334,13 +434,16 @@ class _DataStore:
         return max((i for files in self._files.values() for i in files), default=0)
 
     def finest(self, symbol: str, kind: str) -> _Series | None:
-        """The series of the shortest interval on disk, or None."""
-        intervals = self.intervals(symbol, kind)
-        return self.series(symbol, kind, intervals[0]) if intervals else None
+        """The series of the shortest interval on disk that can be read, or None."""
+        for interval in self.intervals(symbol, kind):
+            series = self.series(symbol, kind, interval)
+            if series is not None:
+                return series
+        return None
 
     def series(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
-        """The series at ``interval_ms``: its own file, else aggregated from the coarsest file that
-        divides it; None when neither exists."""
+        """The series at ``interval_ms``: its own file, else aggregated from the coarsest readable
+        file that divides it; None when neither exists."""
         key = (symbol, kind, interval_ms)
         with self._lock:
             if key not in self._cache:
@@ -350,15 +453,29 @@ class _DataStore:
     def _build(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
         files = self._files.get((symbol, kind), {})
         if interval_ms in files:
-            return _read_series(files[interval_ms], kind, interval_ms)
-        divisors = [i for i in files if interval_ms % i == 0]
-        if not divisors or kind == "funding_rate":
+            series = self._load(files[interval_ms], symbol, kind, interval_ms)
+            if series is not None:
+                return series
+        if kind == "funding_rate":
             return None
-        src = self.series(symbol, kind, max(divisors))
-        assert src is not None  # a file exists at that interval
-        if kind == "open_interest":
-            return _subsample(src, interval_ms)
-        return _aggregate_ohlcv(src, interval_ms)
+        finer = sorted((i for i in files if i < interval_ms and interval_ms % i == 0), reverse=True)
+        for source in finer:
+            src = self.series(symbol, kind, source)
+            if src is not None:
+                if kind == "open_interest":
+                    return _subsample(src, interval_ms)
+                return _aggregate_ohlcv(src, interval_ms)
+        return None
+
+    def _load(self, path: Path, symbol: str, kind: str, interval_ms: int) -> _Series | None:
+        """Read ``path``; an unreadable file is dropped from the store with a warning."""
+        try:
+            return _read_series(path, kind, interval_ms)
+        except InputError as exc:
+            logger.warning("skipping %s", exc)
+            self.skipped[path] = str(exc)
+            self._files[(symbol, kind)].pop(interval_ms, None)
+            return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,6 +579,23 @@ def _load_exchange_info(markets_file: str | Path | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+_CLOSING = web.AppKey("closing", asyncio.Event)
+
+
+def _check_host_header(request: web.Request) -> None:
+    """403 unless the ``Host`` header is a loopback name: a page that rebinds its own domain to
+    127.0.0.1 (DNS rebinding) still sends its own name, and is turned away."""
+    host = request.headers.get(hdrs.HOST, "")
+    if not _LOOPBACK_HOST_HEADER.fullmatch(host):
+        raise BinanceError(
+            403,
+            -1002,
+            f"Host header {host!r} is not a loopback name; the offline exchange answers only "
+            "requests addressed to 127.0.0.1, localhost or [::1] (any port), e.g. "
+            "http://127.0.0.1:<port>.",
+        )
+
+
 def _required(query: Mapping[str, str], name: str) -> str:
     """A mandatory query parameter, or Binance's own -1102 error."""
     raw = query.get(name)
@@ -492,6 +626,7 @@ class ExchangeServer:
         faults: Iterable[Fault] = (),
         markets_file: str | Path | None = None,
         clock: Callable[[], float] = time.time,
+        admin_token: str | None = None,
     ) -> None:
         """
         Args:
@@ -505,10 +640,13 @@ class ExchangeServer:
             faults: faults active from the start (see :class:`Fault`).
             markets_file: Binance ``exchangeInfo`` JSON to serve instead of the shipped markets.
             clock: the wall clock in seconds since the epoch; injectable for tests.
+            admin_token: the secret every ``/_admin/*`` request must send in the
+                ``X-Admin-Token`` header; None: a random one (see :attr:`admin_token`).
 
         Raises:
-            ConfigError: the datadir has no futures candles for a shipped market, or replay
-                settings do not fit the data.
+            ConfigError: no futures candles for a shipped market, replay settings that do not fit
+                the data, or an ``admin_token`` that cannot be sent as a header.
+            InputError: the only futures candles are in files that cannot be read.
         """
         futures_dir = Path(datadir) / "futures"
         if not futures_dir.is_dir():
@@ -516,8 +654,17 @@ class ExchangeServer:
                 f"{futures_dir} is not a directory; --datadir must be a Freqtrade datadir of Binance "
                 "futures data, e.g. user_data/data/binance holding futures/BTC_USDT_USDT-5m-futures.feather."
             )
-        if not speed > 0:
-            raise ConfigError(f"speed must be > 0, got {speed!r}.")
+        if not 0 < speed <= _MAX_SPEED:
+            raise ConfigError(f"speed must be > 0 and <= {_MAX_SPEED:g}, got {speed!r}.")
+        if admin_token is None:
+            admin_token = secrets.token_urlsafe(16)
+        elif not (isinstance(admin_token, str) and re.fullmatch(r"[\x21-\x7e]+", admin_token)):
+            raise ConfigError(
+                f"admin_token {admin_token!r} must be non-empty printable ASCII without spaces (it "
+                "travels in an HTTP header); omit it for a random one."
+            )
+        #: The secret that ``/_admin/*`` requests send in the ``X-Admin-Token`` header.
+        self.admin_token: str = admin_token
         self._exchange_info = _load_exchange_info(markets_file)
         symbols = self._exchange_info["symbols"]
         self._specs = {s["symbol"]: _MarketSpec.from_info(s) for s in symbols}
@@ -528,6 +675,11 @@ class ExchangeServer:
         finest = {sym: self._store.finest(sym, "futures") for sym in self._specs}
         futures = {sym: s for sym, s in finest.items() if s is not None and len(s.dates)}
         self._traded = list(futures)
+        if not self._traded and self._store.skipped:
+            raise InputError(
+                f"{futures_dir} holds no readable futures candles: "
+                + "; ".join(self._store.skipped.values())
+            )
         if not self._traded:
             raise ConfigError(
                 f"{futures_dir} holds no futures candles for any of {', '.join(prefixes)}; expected "
@@ -554,18 +706,19 @@ class ExchangeServer:
 
     def _replay_shift(self, replay_lead: float) -> int:
         """The shift (ms, a multiple of the alignment) that puts the data end ``replay_lead`` ahead."""
-        if not replay_lead > 0:
-            raise ConfigError(f"replay_lead must be > 0 seconds, got {replay_lead!r}.")
+        if not 0 < replay_lead < math.inf:
+            raise ConfigError(
+                f"replay_lead must be a finite number > 0 seconds, got {replay_lead!r}."
+            )
         align = max(_FUNDING_INTERVAL_MS, self._store.max_interval_ms())
-        lead_ms = int(replay_lead * 1000)
         first = self._data_start_ms
-        if self._data_end_ms - lead_ms - align <= first:
+        if self._data_end_ms - replay_lead * 1000 - align <= first:  # float: 1e308 s is refused too
             raise ConfigError(
                 f"replay needs more data than replay_lead ({replay_lead:g} s) plus the "
                 f"{align // _HOUR_MS} h alignment; the futures candles cover only "
                 f"{(self._data_end_ms - first) / 1000:g} s. Lower replay_lead or add data."
             )
-        target = self._data_end_ms - lead_ms
+        target = self._data_end_ms - int(replay_lead * 1000)
         # ceil((wall0 - target) / align) * align: "now" maps to at most replay_lead before the end
         return -((target - self._wall0_ms) // align) * align
 
@@ -673,32 +826,43 @@ class ExchangeServer:
 
     # -- the app -------------------------------------------------------------------------------
 
+    #: Path -> handler method of the market-data routes (all GET).
+    _ROUTES: dict[str, str] = {
+        "/fapi/v1/ping": "_ping",
+        "/fapi/v1/time": "_time",
+        "/fapi/v1/exchangeInfo": "_exchange_info_handler",
+        "/fapi/v1/klines": "_klines",
+        "/fapi/v1/markPriceKlines": "_mark_price_klines",
+        "/fapi/v1/indexPriceKlines": "_index_price_klines",
+        "/fapi/v1/premiumIndexKlines": "_premium_index_klines",
+        "/fapi/v1/fundingRate": "_funding_rate",
+        "/fapi/v1/premiumIndex": "_premium_index",
+        "/fapi/v1/openInterest": "_open_interest",
+        "/futures/data/openInterestHist": "_open_interest_hist",
+        "/fapi/v1/depth": "_depth",
+        "/fapi/v1/ticker/24hr": "_ticker_24hr",
+        "/fapi/v1/ticker/price": "_ticker_price",
+        "/fapi/v2/ticker/price": "_ticker_price",
+        "/fapi/v1/ticker/bookTicker": "_book_ticker",
+    }
+    _KNOWN_PATHS = frozenset([*_ROUTES, "/_admin/state", "/_admin/faults"])
+
     def app(self) -> web.Application:
         """The aiohttp application: market-data routes, admin routes and the error middleware."""
         app = web.Application(middlewares=[self._middleware])
-        routes: dict[str, Callable[[web.Request], Any]] = {
-            "/fapi/v1/ping": self._ping,
-            "/fapi/v1/time": self._time,
-            "/fapi/v1/exchangeInfo": self._exchange_info_handler,
-            "/fapi/v1/klines": self._klines,
-            "/fapi/v1/markPriceKlines": self._mark_price_klines,
-            "/fapi/v1/indexPriceKlines": self._index_price_klines,
-            "/fapi/v1/premiumIndexKlines": self._premium_index_klines,
-            "/fapi/v1/fundingRate": self._funding_rate,
-            "/fapi/v1/premiumIndex": self._premium_index,
-            "/fapi/v1/openInterest": self._open_interest,
-            "/futures/data/openInterestHist": self._open_interest_hist,
-            "/fapi/v1/depth": self._depth,
-            "/fapi/v1/ticker/24hr": self._ticker_24hr,
-            "/fapi/v1/ticker/price": self._ticker_price,
-            "/fapi/v2/ticker/price": self._ticker_price,
-            "/fapi/v1/ticker/bookTicker": self._book_ticker,
-        }
-        for path, handler in routes.items():
-            app.router.add_get(path, handler)
+        for path, name in self._ROUTES.items():
+            app.router.add_get(path, getattr(self, name))
         app.router.add_get("/_admin/state", self._admin_state)
         app.router.add_post("/_admin/faults", self._admin_add_fault)
         app.router.add_delete("/_admin/faults", self._admin_clear_faults)
+        # Set on shutdown: requests held by a "delay" fault are answered at once instead of
+        # keeping the server up for the rest of their delay.
+        app[_CLOSING] = asyncio.Event()
+
+        async def closing(app: web.Application) -> None:
+            app[_CLOSING].set()
+
+        app.on_shutdown.append(closing)
         return app
 
     @web.middleware
@@ -706,10 +870,16 @@ class ExchangeServer:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         path = request.path
+        # Count served paths by name, all others under one key: a client probing random paths
+        # must not grow the counters (and the memory) without bound.
+        key = path if path in self._KNOWN_PATHS else UNKNOWN_PATH
         with self._lock:
-            self._requests[path] += 1
+            self._requests[key] += 1
         try:
-            if not path.startswith("/_admin/"):
+            _check_host_header(request)
+            if path.startswith("/_admin/"):
+                self._check_admin(request)
+            else:
                 await self._apply_request_faults(request)
             response = await handler(request)
         except BinanceError as exc:
@@ -723,7 +893,7 @@ class ExchangeServer:
             response = _binance_status_error(500, "offline exchange bug; see its log").response()
         if response.status >= 400:
             with self._lock:
-                self._errors[path] += 1
+                self._errors[key] += 1
             logger.warning(
                 "%s %s -> %d %s",
                 request.method,
@@ -734,6 +904,31 @@ class ExchangeServer:
         else:
             logger.debug("%s %s -> %d", request.method, request.path_qs, response.status)
         return response
+
+    def _check_admin(self, request: web.Request) -> None:
+        """403 without the right ``X-Admin-Token``; 415 for a POST body that is not JSON.
+
+        Together they turn away what a web page can send cross-origin without a CORS preflight
+        (no custom headers, ``text/plain`` bodies), on top of the secret itself.
+        """
+        given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self.admin_token.encode()
+        ):
+            raise BinanceError(
+                403,
+                -1002,
+                f"{request.path} needs the header {ADMIN_TOKEN_HEADER} with the admin token printed "
+                "at start-up ('admin token: ...', or ExchangeServer.admin_token); "
+                + ("it was wrong." if given else "it was missing."),
+            )
+        if request.method == "POST" and request.content_type != "application/json":
+            raise BinanceError(
+                415,
+                -1000,
+                f"POST {request.path} needs Content-Type: application/json, got "
+                f"{request.content_type!r}.",
+            )
 
     def _http_error(self, request: web.Request, status: int) -> BinanceError:
         if "signature" in request.query or "X-MBX-APIKEY" in request.headers:
@@ -763,7 +958,11 @@ class ExchangeServer:
             logger.warning(
                 "fault #%d: holding %s for %g s", active.id, request.path_qs, active.fault.delay
             )
-            await asyncio.sleep(active.fault.delay)
+            closing = request.app[_CLOSING]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing.wait(), active.fault.delay)
+            if closing.is_set():
+                raise _binance_status_error(503, "the offline exchange is shutting down")
         errors = self._active_faults("error", request.path, symbol, consume=True)
         if errors:
             raise _binance_status_error(errors[0].fault.status, f"injected fault #{errors[0].id}")
@@ -1068,10 +1267,9 @@ class ExchangeServer:
 
     def _stats_24h(self, symbol: str, path: str) -> dict[str, Any]:
         series = self._store.finest(symbol, "futures")
-        assert series is not None  # only traded symbols get here
         cutoff = self.visible_until_ms(path, symbol)
-        _, hi, forming = self._rows(series, cutoff, None, None, 1)
-        if hi == 0:
+        hi = 0 if series is None else self._rows(series, cutoff, None, None, 1)[1]
+        if series is None or hi == 0:  # a listed market without data: as the other price endpoints
             raise BinanceError(
                 400, -1000, f"No candles for {symbol} published yet in the offline datadir."
             )
@@ -1195,6 +1393,19 @@ def check_loopback_host(host: str) -> str:
     )
 
 
+def check_port(port: int) -> int:
+    """Return ``port`` if it is a TCP port number (0-65535; 0 picks a free one).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if not (_is_int(port) and 0 <= port <= 65535):
+        raise ConfigError(
+            f"port {port!r} is not a TCP port; pass 1-65535, or 0 for a free one (--port 0)."
+        )
+    return int(port)
+
+
 async def serve(
     server: ExchangeServer,
     *,
@@ -1214,19 +1425,33 @@ async def serve(
         stop: an event that ends serving when set.
         on_ready: called with the base URL (``http://127.0.0.1:<port>``) once it accepts connections.
 
+    A shutdown (``stop``, ``max_seconds``) answers requests held by a ``"delay"`` fault with a 503
+    at once and waits at most ``_SHUTDOWN_TIMEOUT_S`` for other requests in flight.
+
     Raises:
-        ConfigError: a non-loopback ``host``, or ``max_seconds`` <= 0.
-        OSError: the port cannot be bound.
+        ConfigError: a non-loopback ``host``, a port outside 0-65535 or already in use, or
+            ``max_seconds`` not a finite number > 0.
     """
     bind_host = check_loopback_host(host)
-    if max_seconds is not None and not max_seconds > 0:
-        raise ConfigError(f"max_seconds must be > 0, got {max_seconds!r}.")
+    check_port(port)
+    if max_seconds is not None and not 0 < max_seconds < math.inf:
+        raise ConfigError(
+            f"max_seconds must be a finite number > 0, got {max_seconds!r}; use None for no limit."
+        )
     stop = stop or asyncio.Event()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        server.app(), access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+    )
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((bind_host, port))
+        try:
+            sock.bind((bind_host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {bind_host} port {port}: {exc.strerror or exc}; pick another "
+                "--port, or 0 for a free one."
+            ) from exc
         await runner.setup()
         await web.SockSite(runner, sock).start()
         url = f"http://{bind_host}:{sock.getsockname()[1]}"
@@ -1269,6 +1494,11 @@ class RunningExchange:
     def port(self) -> int:
         """The TCP port the server listens on."""
         return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def admin_token(self) -> str:
+        """The ``X-Admin-Token`` value ``/_admin/*`` requests need; see :class:`ExchangeServer`."""
+        return self.server.admin_token
 
     def start(self, timeout: float = 30.0) -> None:
         """Start serving; returns once the server accepts connections.
@@ -1341,7 +1571,7 @@ class RunningExchange:
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def running_exchange(
     datadir: str | Path,
     *,
@@ -1352,6 +1582,7 @@ def running_exchange(
     max_seconds: float | None = 3600.0,
     faults: Iterable[Fault] = (),
     markets_file: str | Path | None = None,
+    admin_token: str | None = None,
 ) -> Iterator[RunningExchange]:
     """Serve ``datadir`` as an offline Binance USDT-M exchange on 127.0.0.1 for a ``with`` block.
 
@@ -1364,7 +1595,8 @@ def running_exchange(
     server stops by itself after this long even if the block is still running; None: never).
 
     Yields:
-        The :class:`RunningExchange` (``.url``, ``.port``, ``.overlay()``, fault injection).
+        The :class:`RunningExchange` (``.url``, ``.port``, ``.admin_token``, ``.overlay()``,
+        fault injection).
     """
     server = ExchangeServer(
         datadir,
@@ -1373,6 +1605,7 @@ def running_exchange(
         replay_lead=replay_lead,
         faults=faults,
         markets_file=markets_file,
+        admin_token=admin_token,
     )
     handle = RunningExchange(server, port=port, max_seconds=max_seconds)
     handle.start()
