@@ -26,6 +26,7 @@ next candle's open.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -34,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from .config import HeatmapConfig
-from .errors import ConfigError, InputError
+from .errors import ConfigError, DataWarning, InputError
 from .estimator import Venue, liquidation_features
-from .inputs import merge_causal
+from .inputs import merge_causal, open_interest_usd
 from .risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
 
 __all__ = [
@@ -220,19 +221,19 @@ def strategy_features(
 
 
 def _oi_usd(out: pd.DataFrame, open_interest: pd.DataFrame, max_age_periods: float) -> np.ndarray:
-    """Open interest in USD at each candle of ``out``, causally merged (stale rows NaN, as in the
-    map): ``open_interest_value`` where it is given, else ``open_interest_amount`` x close.
-    Freqtrade's Bybit candles fill only the amount (the value column is all NaN there)."""
+    """Open interest in USD at each candle of ``out``, causally merged (stale rows NaN) and read
+    exactly as the map reads it (:func:`liq_indicator.inputs.open_interest_usd`):
+    ``open_interest_value`` where it is given, else ``open_interest_amount`` x close. Freqtrade's
+    Bybit candles fill only the amount (the value column is all NaN there)."""
     columns = {c: c for c in ("open_interest_value", "open_interest_amount") if c in open_interest.columns}
     if not columns:
         raise InputError("open_interest frame needs 'open_interest_value' (USD) or "
                          "'open_interest_amount' (coin), as Freqtrade's open_interest candles have")
     merged = merge_causal(out[["date"]], open_interest, columns, max_age_periods=max_age_periods)
-    value = merged.get("open_interest_value", pd.Series(np.nan, index=merged.index)).to_numpy(dtype=np.float64)
-    if "open_interest_amount" in merged.columns:
-        amount = merged["open_interest_amount"].to_numpy(dtype=np.float64) * out["close"].to_numpy(dtype=np.float64)
-        value = np.where(np.isnan(value), amount, value)
-    return value
+    side = {name.removeprefix("open_interest_"): merged[name].to_numpy(dtype=np.float64) for name in columns}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the map, reading the same frame, warns once
+        return open_interest_usd(out["close"].to_numpy(dtype=np.float64), **side)
 
 
 def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,
