@@ -370,6 +370,7 @@ def test_the_bot_ran_through_every_fault_and_stopped_cleanly(run: Run):
 
 @pytest.mark.slow
 def test_no_exception_escaped_the_strategy(run: Run):
+    assert "liquidation map inflow from open interest" in run.log  # the strategy's log is there
     for needle in ESCAPED:
         assert needle not in run.log, run.log[max(0, run.log.find(needle) - 2000):][:4000]
     # Freqtrade's own exchange layer may log a traceback while the exchange times out (placing the
