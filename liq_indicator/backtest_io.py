@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
+from .paths import input_file, is_folder, is_present, read_text, read_zip_member, reading
 
 __all__ = ["TRADE_COLUMNS", "load_trades", "load_freqtrade_config", "resolve_backtest_file"]
 
@@ -27,6 +28,8 @@ TRADE_COLUMNS = (
     "stop_loss_abs", "initial_stop_loss_abs", "trade_duration",
 )
 _LAST_RESULT = ".last_result.json"
+#: cap on the inflated size of the result json in a zip (a 10 000-trade result is ~30 MB)
+RESULT_MEMBER_LIMIT = 1024 * 2**20
 
 
 def resolve_backtest_file(path: str | Path) -> Path:
@@ -37,25 +40,26 @@ def resolve_backtest_file(path: str | Path) -> Path:
         InputError: when the path or the file it points to does not exist.
     """
     p = Path(path).expanduser()
-    if not p.exists():
+    if not is_present(p, "backtest result"):
         raise InputError(
             f"backtest result {str(path)!r} does not exist; pass the .zip (or .json) that "
             "`freqtrade backtesting --export trades` wrote under user_data/backtest_results/"
         )
-    if p.is_dir():
+    if is_folder(p, "backtest results folder"):
         marker = p / _LAST_RESULT
-        if not marker.is_file():
+        if not is_present(marker, "backtest result marker") or is_folder(marker):
             raise InputError(
                 f"backtest results folder {str(path)!r} has no {_LAST_RESULT}; pass a result file "
                 "(backtest-result-<date>.zip) instead"
             )
-        latest = _read_json_text(marker.read_text(encoding="utf-8"), marker).get("latest_backtest")
+        marked = _read_json_text(read_text(marker, "backtest result marker"), marker)
+        latest = marked.get("latest_backtest") if isinstance(marked, dict) else None
         if not isinstance(latest, str):
             raise InputError(f"{marker} has no 'latest_backtest' entry; pass a result file instead")
         p = p / latest
-        if not p.is_file():
+        if not is_present(p, "backtest result"):
             raise InputError(f"{marker} names {latest!r}, which does not exist in {str(path)!r}")
-    return p
+    return input_file(p, "backtest result")
 
 
 def _read_json_text(text: str, source: Path | str) -> Any:
@@ -72,23 +76,22 @@ def _read_result(p: Path) -> Any:
                 f"{p} is the metadata file of a backtest; pass the result itself "
                 f"({p.name.removesuffix('.meta.json')}.zip or .json)"
             )
-        return _read_json_text(p.read_text(encoding="utf-8"), p)
+        return _read_json_text(read_text(p, "backtest result"), p)
     if p.suffix != ".zip":
         raise InputError(f"backtest result {str(p)!r} must be a .zip or .json file written by "
                          "`freqtrade backtesting --export trades`")
-    try:
-        with zipfile.ZipFile(p) as zf:
-            names = zf.namelist()
-            member = p.with_suffix(".json").name  # Freqtrade's naming
-            if member not in names:  # a renamed zip: the one stats json inside
-                candidates = [n for n in names if n.endswith(".json")
-                              and not n.endswith(("_config.json", ".meta.json"))]
-                if len(candidates) != 1:
-                    raise InputError(f"{p} holds no backtest-result json (members: {names})")
-                member = candidates[0]
-            return _read_json_text(zf.read(member).decode("utf-8"), f"{p}:{member}")
-    except zipfile.BadZipFile:
-        raise InputError(f"{p} is not a valid zip file") from None
+    with reading(p, "backtest result"), zipfile.ZipFile(p) as zf:
+        names = zf.namelist()
+        member = p.with_suffix(".json").name  # Freqtrade's naming
+        if member not in names:  # a renamed zip: the one stats json inside
+            candidates = [n for n in names if n.endswith(".json")
+                          and not n.endswith(("_config.json", ".meta.json"))]
+            if len(candidates) != 1:
+                raise InputError(f"{p} holds no backtest-result json (members: {names})")
+            member = candidates[0]
+        raw = read_zip_member(zf, member, p, limit=RESULT_MEMBER_LIMIT)
+    with reading(f"{p}:{member}", "backtest result"):
+        return _read_json_text(raw.decode("utf-8"), f"{p}:{member}")
 
 
 def load_trades(path: str | Path, *, strategy: str | None = None,
@@ -145,12 +148,11 @@ def load_freqtrade_config(path: str | Path) -> dict[str, Any]:
     """A Freqtrade JSON config as a dict (comments and trailing commas allowed, as Freqtrade does).
 
     Raises:
-        InputError: when the file is missing or not a JSON object.
+        InputError: when the file is missing, not a readable regular file, not UTF-8, or not a
+            JSON object.
     """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InputError(f"config {str(path)!r} does not exist or is not a file")
-    text = p.read_text(encoding="utf-8")
+    p = input_file(path, "config")
+    text = read_text(p, "config")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

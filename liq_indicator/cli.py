@@ -35,13 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``liq-indicator``; returns the exit code: 2 for bad input, with one line on stderr
+    naming the path or value (a bad option value is reported by argparse itself)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the error (or --help)
+        return exc.code if isinstance(exc.code, int) else 2
     module = importlib.import_module(f"liq_indicator.commands.{args._module}")
     try:
         return int(module.run(args) or 0)
-    except LiqIndicatorError as exc:
-        print(f"liq-indicator {args.command}: error: {exc}", file=sys.stderr)
+    except LiqIndicatorError as exc:  # bad input or settings: one line naming it, exit code 2
+        message = " ".join(str(exc).split("\n"))
+        print(f"liq-indicator {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

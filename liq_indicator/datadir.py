@@ -6,12 +6,14 @@ with sibling candle types ``mark``, ``funding_rate`` and ``open_interest``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import InputError
+from .paths import input_dir, input_file, is_present, output_file, reading, writing
 
 __all__ = ["PairData", "pair_file", "load_pair", "read_candles", "write_frame", "existing_dir"]
 
@@ -20,13 +22,8 @@ _SIDE_TIMEFRAMES = ("5m", "15m", "1h", "4h", "8h", "1d")
 
 
 def existing_dir(path: str | Path, what: str = "datadir") -> Path:
-    """``path`` as a resolved directory, or an InputError saying what is wrong."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"{what} {str(path)!r} does not exist")
-    if not p.is_dir():
-        raise InputError(f"{what} {str(path)!r} is not a directory")
-    return p.resolve()
+    """``path`` as a resolved, readable directory, or an InputError saying what is wrong."""
+    return input_dir(path, what)
 
 
 def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str = "futures") -> Path:
@@ -37,14 +34,25 @@ def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str =
 
 
 def read_candles(path: str | Path) -> pd.DataFrame:
-    """A Freqtrade feather file as a frame with a UTC ``date`` column."""
+    """A Freqtrade feather file as a frame with a UTC ``date`` column.
+
+    Raises:
+        InputError: when the file is missing, not a regular readable file, not a feather file
+            (truncated or corrupt), or has no ``date`` column.
+    """
     p = Path(path)
     if p.suffix != ".feather":
         raise InputError(f"{p} is not a .feather file; liq-indicator reads Freqtrade's feather layout")
-    df = pd.read_feather(p)
+    input_file(p, "candle file")
+    with reading(p, "candle file"):
+        df = pd.read_feather(p)
     if "date" not in df.columns:
         raise InputError(f"{p} has no 'date' column; is it a Freqtrade candle file?")
-    df["date"] = pd.to_datetime(df["date"], utc=True).dt.as_unit("us")
+    try:
+        df["date"] = pd.to_datetime(df["date"], utc=True).dt.as_unit("us")
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{p}: column 'date' cannot be read as datetimes ({exc}); download the "
+                         "file again with freqtrade download-data") from exc
     return df
 
 
@@ -61,7 +69,7 @@ class PairData:
 def _first_existing(datadir: Path, pair: str, candle_type: str, first: str) -> Path | None:
     for tf in (first, *_SIDE_TIMEFRAMES):
         path = pair_file(datadir, pair, tf, candle_type)
-        if path.exists():
+        if is_present(path, "candle file"):
             return path
     return None
 
@@ -74,7 +82,7 @@ def load_pair(datadir: str | Path, pair: str, timeframe: str) -> PairData:
     """
     root = existing_dir(datadir)
     path = pair_file(root, pair, timeframe)
-    if not path.exists():
+    if not is_present(path, "candle file"):
         raise InputError(
             f"no {timeframe} candles for {pair} at {path}; download them with `freqtrade download-data "
             f"--trading-mode futures --pairs {pair} --timeframes {timeframe} --candle-types futures mark "
@@ -86,26 +94,34 @@ def load_pair(datadir: str | Path, pair: str, timeframe: str) -> PairData:
     open_interest = read_candles(side["open_interest"]) if side["open_interest"] else None
     taker_path = side["open_interest"] and side["open_interest"].with_name(
         side["open_interest"].name.replace("-open_interest.", "-taker_ratio."))
-    if open_interest is not None and taker_path and taker_path.exists():
+    if open_interest is not None and taker_path and is_present(taker_path, "candle file"):
         # written by `liq-indicator import-oi` beside the OI candles, on the same dates
         taker = read_candles(taker_path)
         open_interest = open_interest.merge(taker[["date", "taker_long_short_ratio"]], on="date", how="left")
     return PairData(
         candles=read_candles(path),
         open_interest=open_interest,
-        mark=read_candles(mark_path) if mark_path.exists() else None,
+        mark=read_candles(mark_path) if is_present(mark_path, "candle file") else None,
         funding=read_candles(side["funding_rate"]) if side["funding_rate"] else None,
     )
 
 
+#: the formats write_frame writes, by extension
+WRITERS: dict[str, Callable[[pd.DataFrame, Path], object]] = {
+    ".feather": lambda df, p: df.reset_index(drop=True).to_feather(p),
+    ".parquet": lambda df, p: df.to_parquet(p),
+    ".csv": lambda df, p: df.to_csv(p, index=False),
+}
+
+
 def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` as .feather, .parquet or .csv (by extension); the parent must exist."""
-    p = Path(path)
-    if not p.parent.is_dir():
-        raise InputError(f"output folder {str(p.parent)!r} does not exist")
-    writers = {".feather": lambda q: df.reset_index(drop=True).to_feather(q), ".parquet": df.to_parquet,
-               ".csv": lambda q: df.to_csv(q, index=False)}
-    if p.suffix not in writers:
-        raise InputError(f"output {str(p)!r} must end in .feather, .parquet or .csv")
-    writers[p.suffix](p)
+    """Write ``df`` as .feather, .parquet or .csv (by extension); the parent must exist.
+
+    Raises:
+        InputError: when ``path`` has another extension, is a folder, or its folder is missing
+            or not writable.
+    """
+    p = output_file(path, "output", suffixes=tuple(WRITERS))
+    with writing(p, "output"):
+        WRITERS[p.suffix](df, p)
     return p

@@ -20,7 +20,9 @@ Written next to the candles, in Freqtrade's layout:
   (taker buy volume / taker sell volume), which the estimator turns into its long share
   ``r / (1 + r)``. Freqtrade itself ignores this file.
 
-Only CSV text is read from the archives (nothing is unpickled or executed).
+Only CSV text is read from the archives (nothing is unpickled or executed), and at most
+:data:`MEMBER_LIMIT` bytes of it per archive: a daily file is ~30 KB, so anything near the cap is
+not a metrics file (and a crafted zip could otherwise inflate to gigabytes).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pandas as pd
 
 from .datadir import pair_file
 from .errors import InputError
+from .paths import input_dir, input_file, is_present, output_dir, read_zip_member, reading, writing
 
 __all__ = ["METRICS_COLUMNS", "read_metrics", "import_metrics"]
 
@@ -44,6 +47,8 @@ METRICS_COLUMNS = [
 ]
 OI_COLUMNS = ["date", "open_interest_amount", "open_interest_value"]
 TAKER_COLUMN = "taker_long_short_ratio"
+MEMBER_LIMIT = 64 * 2**20
+"""Most bytes read from one archive's CSV (a Binance daily metrics CSV is ~30 KB)."""
 
 
 def _parse_csv(text: str, source: str) -> pd.DataFrame:
@@ -75,29 +80,29 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Read metrics archives (.zip) or extracted CSVs into one frame sorted and unique by date.
 
     Raises:
-        InputError: for a missing file, a zip without a CSV, or a CSV that is not a metrics file.
+        InputError: for a missing, unreadable or non-regular file, a zip that is corrupt,
+            encrypted, without a CSV or inflating beyond :data:`MEMBER_LIMIT`, a file that is not
+            UTF-8, or a CSV that is not a metrics file.
     """
     frames = []
     for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"metrics file {str(path)!r} does not exist")
-        if not p.is_file():
-            raise InputError(f"metrics file {str(path)!r} is not a file")
-        if p.suffix == ".zip":
-            try:
+        p = input_file(path, "metrics file")
+        if p.suffix not in (".zip", ".csv"):
+            raise InputError(f"{p.name}: expected a Binance metrics .zip or .csv")
+        with reading(p, "metrics file"):
+            if p.suffix == ".zip":
                 with zipfile.ZipFile(p) as zf:
                     names = [n for n in zf.namelist() if n.endswith(".csv")]
                     if not names:
                         raise InputError(f"{p.name} holds no .csv file")
-                    text = zf.read(names[0]).decode("utf-8")
-            except zipfile.BadZipFile as exc:
-                raise InputError(f"{p.name} is not a valid zip archive") from exc
-        elif p.suffix == ".csv":
-            text = p.read_text()
-        else:
-            raise InputError(f"{p.name}: expected a Binance metrics .zip or .csv")
-        frames.append(_parse_csv(text, p.name))
+                    raw = read_zip_member(zf, names[0], p, limit=MEMBER_LIMIT)
+            else:
+                with p.open("rb") as fh:
+                    raw = fh.read(MEMBER_LIMIT + 1)
+                if len(raw) > MEMBER_LIMIT:
+                    raise InputError(f"metrics file {str(path)!r} is larger than "
+                                     f"{MEMBER_LIMIT / 2**20:g} MiB; it is not a daily metrics CSV")
+            frames.append(_parse_csv(raw.decode("utf-8"), p.name))
     if not frames:
         raise InputError("no metrics files given")
     df = pd.concat(frames, ignore_index=True).dropna(subset=["date"])
@@ -108,8 +113,10 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
     """Union ``new`` with the feather at ``path`` by date (new wins); returns (before, after) rows."""
     before = 0
     frame = new[columns]
-    if path.exists():
-        old = pd.read_feather(path)
+    if is_present(path, "open-interest file"):
+        input_file(path, "open-interest file")
+        with reading(path, "open-interest file"):
+            old = pd.read_feather(path)
         missing = [c for c in columns if c not in old.columns]
         if missing:
             raise InputError(f"{path} exists but lacks {', '.join(missing)}; move it aside and retry")
@@ -118,8 +125,9 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
         frame = pd.concat([old[columns], frame], ignore_index=True)
     frame = frame.sort_values("date", kind="stable").drop_duplicates("date", keep="last").reset_index(drop=True)
     tmp = path.with_suffix(".feather.tmp")
-    frame.to_feather(tmp)
-    tmp.replace(path)  # atomic: a crash leaves the old file intact
+    with writing(path, "open-interest file"):
+        frame.to_feather(tmp)
+        tmp.replace(path)  # atomic: a crash leaves the old file intact
     return before, len(frame)
 
 
@@ -137,16 +145,19 @@ def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str =
     Returns:
         A summary: files written and their row counts before and after.
     """
-    root = Path(datadir)
-    if not root.is_dir():
-        raise InputError(f"datadir {str(datadir)!r} is not a directory")
-    step = pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
-    if step < pd.Timedelta("5min") or step % pd.Timedelta("5min"):
+    root = input_dir(datadir, "datadir")
+    try:
+        step = pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
+    except ValueError:
+        step = None
+    if step is None or step < pd.Timedelta("5min") or step % pd.Timedelta("5min"):
         raise InputError(f"timeframe {timeframe!r} must be a multiple of 5m (the archives' spacing)")
+    output_dir(root / "futures", "datadir folder", parents=False)  # before reading the archives
     df = read_metrics(paths)
     on_grid = (df["date"] - df["date"].dt.floor("D")) % step == pd.Timedelta(0)
     df = df[on_grid]
-    (root / "futures").mkdir(exist_ok=True)
+    with writing(root / "futures", "datadir folder"):
+        (root / "futures").mkdir(exist_ok=True)
     oi_path = pair_file(root, pair, timeframe, "open_interest")
     summary: dict[str, object] = {"rows": len(df), "first": df["date"].min(), "last": df["date"].max()}
     summary["open_interest"] = (oi_path, *_merge_into(oi_path, df, OI_COLUMNS))

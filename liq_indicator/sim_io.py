@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ConfigError
+from .paths import is_folder, is_present, writing
 from .sim import MARK_TIMEFRAME
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,20 +111,29 @@ def write_datadir(res: SimResult, datadir: str | Path) -> dict[str, Path]:
     Raises:
         ConfigError: if ``datadir`` exists and is not a directory, or holds real data (futures
             files without a ``SIMULATED.txt`` marker), which this refuses to overwrite.
+        InputError: when a file cannot be written (permission, read-only or full disk).
     """
     root = Path(datadir)
-    if root.exists() and not root.is_dir():
+    if is_present(root, "datadir") and not is_folder(root, "datadir"):
         raise ConfigError(f"datadir {root} exists and is not a directory; choose another path")
     paths = datadir_paths(root, res.timeframe)
     fut = root / "futures"
-    if fut.is_dir() and not (root / MARKER).exists() and any(fut.glob(f"{PAIR_FILE}-*")):
+    with writing(fut, "datadir folder"):  # listing an unreadable folder fails like writing to it
+        real = (is_folder(fut, "datadir folder") and not is_present(root / MARKER, "datadir")
+                and any(fut.glob(f"{PAIR_FILE}-*")))
+    if real:
         raise ConfigError(
             f"{fut} already holds {PAIR_FILE} files but no {MARKER} marker, so they may be real "
             "exchange data; write the simulation to an empty or simulated datadir instead"
         )
-    fut.mkdir(parents=True, exist_ok=True)
-    (root / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
+    with writing(root, "datadir"):
+        _write_files(res, root, paths)
+    return paths
 
+
+def _write_files(res: SimResult, root: Path, paths: dict[str, Path]) -> None:
+    (root / "futures").mkdir(parents=True, exist_ok=True)
+    (root / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
     _store(res.candles[["date", "open", "high", "low", "close", "volume"]], paths["futures"])
     _store(res.mark[["date", "open", "high", "low", "close", "volume"]], paths["mark"])
     fr = res.funding
@@ -145,4 +155,3 @@ def write_datadir(res: SimResult, datadir: str | Path) -> dict[str, Path]:
     _store(res.liq_map, paths["liq_map"])
     _store(res.positions, paths["positions"])
     paths["marker"].write_text(_marker_text(res, paths, root))
-    return paths

@@ -112,4 +112,4 @@ def test_cli_import_oi(tmp_path, capsys):
     assert main(["import-oi", str(z), "--datadir", str(datadir)]) == 0
     assert "288 snapshots" in capsys.readouterr().out
     assert main(["import-oi", str(z), "--datadir", str(tmp_path / "nope")]) == 2
-    assert "is not a directory" in capsys.readouterr().err
+    assert "nope' does not exist" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import timeframe
+
 NAME = "features"
 HELP = "compute the liq_ feature columns for a pair of a Freqtrade datadir"
 
@@ -16,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="aggregate these exchanges into one map (the first is the reference); "
                              "their datadirs are siblings of --datadir, e.g. user_data/data/bybit")
     parser.add_argument("--pair", default="BTC/USDT:USDT")
-    parser.add_argument("--timeframe", default="5m")
+    parser.add_argument("--timeframe", type=timeframe(), default="5m", help="candle timeframe (5m)")
     parser.add_argument("--output", help="write the features here (.feather, .csv or .parquet)")
 
 
@@ -38,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..config import HeatmapConfig
+    from ..datadir import WRITERS
     from ..estimator import Venue
+    from ..paths import output_file
+
+    if args.output:  # checked before the computation: fail early
+        output_file(args.output, "--output", suffixes=tuple(WRITERS))
 
     datadir = Path(args.datadir)
     exchanges = [e.lower() for e in (args.exchanges or [])]

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .argtypes import integer, real, timeframe
+
 NAME = "heatmap"
 HELP = "draw the liquidation heatmap (time x price) with candles, cascades and backtest trades"
 
@@ -50,11 +52,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("-p", "--pairs", nargs="+", metavar="PAIR",
                    help=f"pairs, e.g. {DEFAULT_PAIR} (default: the config's pair_whitelist, "
                         f"else {DEFAULT_PAIR})")
-    g.add_argument("-i", "--timeframe", help=f"candle timeframe (default: the config's, else "
-                                             f"{DEFAULT_TIMEFRAME})")
+    g.add_argument("-i", "--timeframe", type=timeframe(),
+                   help=f"candle timeframe (default: the config's, else {DEFAULT_TIMEFRAME})")
     g.add_argument("--timerange", help="period to draw, Freqtrade's format: 20240101-20240301, "
                                        "20240101-, -20240301, 20240101T1200-... (UTC, inclusive)")
-    g.add_argument("--warmup-days", type=float, default=14.0, metavar="DAYS",
+    g.add_argument("--warmup-days", type=real(0), default=14.0, metavar="DAYS",
                    help="days of candles before the timerange used to fill the map (it starts "
                         "empty; default 14, the slowest tier's half-life)")
     o = parser.add_argument_group("output")
@@ -155,10 +157,12 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     """Command line first, then the Freqtrade config(s), then Freqtrade's defaults.
 
     Raises:
-        InputError: for a missing config, a missing user data dir, or a bad timerange.
+        InputError: for a missing or unreadable config, a bad timeframe or timerange in it, a
+            missing user data dir, or a plot folder that cannot be written.
     """
     from ..backtest_io import load_freqtrade_config
     from ..errors import InputError
+    from ..paths import is_folder, is_present, output_dir
 
     config: dict[str, Any] = {}
     for path in args.config or ():
@@ -171,7 +175,7 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     if args.datadir or config.get("datadir"):
         datadir = Path(args.datadir or config["datadir"]).expanduser()
         nested = datadir / exchange
-        if nested.is_dir() and not (datadir / "futures").is_dir():
+        if is_folder(nested, "datadir") and not is_folder(datadir / "futures", "datadir"):
             datadir = nested  # a folder of exchange folders, like Freqtrade's user_data/data
     else:
         datadir = userdir / "data" / exchange
@@ -186,19 +190,20 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         pairs = tuple(literal) or (DEFAULT_PAIR,)
     timerange = args.timerange or config.get("timerange")
     start, stop = parse_timerange(timerange)
-    if args.warmup_days < 0:
-        raise InputError(f"--warmup-days must be >= 0, got {args.warmup_days}")
+    tf = args.timeframe or config.get("timeframe") or DEFAULT_TIMEFRAME
+    if not args.timeframe:  # the command line's was checked by argparse; a config's is checked here
+        try:
+            timeframe()(str(tf))
+        except argparse.ArgumentTypeError as exc:
+            raise InputError(f"config timeframe: {exc}") from None
+    if not args.plot_dir and not is_present(userdir, "user data dir"):
+        raise InputError(f"user data dir {str(userdir)!r} does not exist; create it with "
+                         "`freqtrade create-userdir` or pass --userdir")
     plot_dir = Path(args.plot_dir).expanduser() if args.plot_dir else userdir / "plot"
-    if not plot_dir.parent.is_dir():
-        hint = ("; create it with `freqtrade create-userdir` or pass --userdir"
-                if not args.plot_dir else "")
-        what = "is not a folder" if plot_dir.parent.exists() else "does not exist"
-        raise InputError(f"folder {str(plot_dir.parent)!r} {what}{hint}")
-    if plot_dir.exists() and not plot_dir.is_dir():
-        raise InputError(f"plot folder {str(plot_dir)!r} is a file; pass a folder to --plot-dir")
+    output_dir(plot_dir, "--plot-dir" if args.plot_dir else "plot folder", parents=False)
     return DataOptions(
         userdir=userdir, datadir=datadir, exchange=exchange, pairs=pairs,
-        timeframe=args.timeframe or config.get("timeframe") or DEFAULT_TIMEFRAME,
+        timeframe=tf,
         timerange=timerange, start=start, stop=stop, warmup_days=args.warmup_days,
         plot_dir=plot_dir, formats=("html", "png") if args.format == "both" else (args.format,),
         venues=tuple(e for e in listed_exchanges[1:] if e != exchange),
@@ -264,14 +269,20 @@ def write_outputs(opts: DataOptions, stem: str, html_figure: Callable[[], Any],
                   png_writer: Callable[[Path], Path]) -> list[Path]:
     """Write ``<plot_dir>/<stem>.html`` (from the figure ``html_figure()`` builds) and
     ``<stem>.png`` (``png_writer(path)``) as ``opts.formats`` asks; print each path."""
+    from ..paths import writing
     from ..plot import save_html
 
-    opts.plot_dir.mkdir(exist_ok=True)
+    with writing(opts.plot_dir, "plot folder"):
+        opts.plot_dir.mkdir(exist_ok=True)
     written = []
     if "html" in opts.formats:
-        written.append(save_html(html_figure(), opts.plot_dir / f"{stem}.html"))
+        figure, path = html_figure(), opts.plot_dir / f"{stem}.html"
+        with writing(path, "picture"):
+            written.append(save_html(figure, path))
     if "png" in opts.formats:
-        written.append(png_writer(opts.plot_dir / f"{stem}.png"))
+        path = opts.plot_dir / f"{stem}.png"
+        with writing(path, "picture"):
+            written.append(png_writer(path))
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return written
@@ -290,14 +301,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the backtest_results folder for its latest): draw entries, exits, stops")
     b.add_argument("-s", "--strategy", help="strategy to take from a multi-strategy result")
     d = parser.add_argument_group("drawing")
-    d.add_argument("--max-times", type=int, default=1500,
+    d.add_argument("--max-times", type=integer(1), default=1500,
                    help="heatmap columns at most (default 1500; each keeps its bins' maximum)")
-    d.add_argument("--max-price-bins", type=int, default=300,
+    d.add_argument("--max-price-bins", type=integer(1), default=300,
                    help="heatmap price bins at most (default 300)")
-    d.add_argument("--max-candles", type=int, default=1500,
+    d.add_argument("--max-candles", type=integer(1), default=1500,
                    help="candles drawn in the HTML at most; longer periods merge candles keeping "
                         "highs and lows (default 1500; the PNG draws at most 320)")
-    d.add_argument("--decades", type=float, default=None,
+    d.add_argument("--decades", type=real(0, low_open=True), default=None,
                    help="span of the log colour scale below its top, in decades (default: from "
                         "the data, 1 to 4)")
 
@@ -308,14 +319,10 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..backtest_io import load_trades
-    from ..errors import InputError
     from ..estimator import liquidation_features, liquidation_heatmap
     from ..plot import heatmap_figure, save_png_heatmap
 
     opts = resolve_data_options(args)
-    for name in ("max_times", "max_price_bins", "max_candles"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     all_trades = None
     if args.backtest_filename:  # read it before the (slower) computation: fail early
         all_trades = load_trades(args.backtest_filename, strategy=args.strategy)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import timeframe
+
 NAME = "import-oi"
 HELP = "import Binance daily metrics archives as Freqtrade open_interest (+ taker ratio) files"
 
@@ -12,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="BTCUSDT-metrics-YYYY-MM-DD.zip files (or their CSVs)")
     parser.add_argument("--datadir", required=True, help="Freqtrade datadir of the exchange, e.g. user_data/data/binance")
     parser.add_argument("--pair", default="BTC/USDT:USDT")
-    parser.add_argument("--timeframe", default="5m", help="5m keeps every snapshot; 1h keeps those at hh:00")
+    parser.add_argument("--timeframe", type=timeframe(multiple_of_minutes=5), default="5m", help="5m keeps every snapshot; 1h keeps those at hh:00")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
+from .argtypes import real
 from .heatmap import add_data_arguments, load_window, pair_stem, parse_moment, resolve_data_options
 from .heatmap import write_outputs as _write_outputs
 
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", metavar="TIME",
                         help="the moment, UTC: 2024-06-01T12:00, 20240601T1200, epoch seconds "
                              "(default: the last candle of the timerange)")
-    parser.add_argument("--range-pct", type=float, default=15.0, metavar="PCT",
+    parser.add_argument("--range-pct", type=real(0, 100, low_open=True), default=15.0, metavar="PCT",
                         help="price range drawn around the price, in %% (default 15)")
     add_data_arguments(parser)
 
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from ..plot import map_figure, save_png_map
 
     opts = resolve_data_options(args)
-    if not 0 < args.range_pct <= 100:
-        raise InputError(f"--range-pct must be in (0, 100], got {args.range_pct}")
     at = parse_moment(args.at) if args.at else None
     for pair in opts.pairs:
         window = load_window(opts, pair, until=at)

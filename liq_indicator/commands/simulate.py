@@ -7,6 +7,8 @@ import sys
 import time
 from typing import TextIO
 
+from .argtypes import integer, real, timeframe, utc_date
+
 NAME = "simulate"
 HELP = "write a simulated BTC perpetual market (with true liquidations) as a Freqtrade datadir"
 
@@ -14,14 +16,17 @@ HELP = "write a simulated BTC perpetual market (with true liquidations) as a Fre
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sim import SCENARIOS
 
-    parser.add_argument("--days", type=float, default=30.0, help="length in days (default 30)")
-    parser.add_argument("--timeframe", default="5m", help="candle timeframe, 1m or longer (5m)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--days", type=real(0, low_open=True), default=30.0,
+                        help="length in days (default 30)")
+    parser.add_argument("--timeframe", type=timeframe(multiple_of_minutes=1), default="5m",
+                        help="candle timeframe, 1m or longer (5m)")
+    parser.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, help="random seed (0)")
     parser.add_argument(
         "--scenario", choices=list(SCENARIOS), default="calm", help="market regime (calm)"
     )
     parser.add_argument(
         "--start",
+        type=utc_date,
         default="2024-01-01",
         help="first candle open, UTC, on a candle boundary (2024-01-01)",
     )
@@ -56,14 +61,10 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..errors import ConfigError
+    from ..paths import output_dir
     from ..sim import simulate
 
-    if any(p.exists() and not p.is_dir() for p in (Path(args.datadir), *Path(args.datadir).parents)):
-        raise ConfigError(f"--datadir {args.datadir!r}: it or a folder above it is a file; "
-                          "choose another path")  # checked before the (long) simulation
+    output_dir(args.datadir, "--datadir")  # checked before the (long) simulation
     progress = None if args.quiet else _Progress(sys.stderr)
     res = simulate(
         args.days,

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .argtypes import choice_list, integer, real, utc_date
+
 NAME = "validate"
 HELP = "measure the map against real liquidations and the simulator; write docs/VALIDATION.md"
 
@@ -51,13 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Markdown report to write (default: docs/VALIDATION.md)")
     parser.add_argument("--img-dir", type=Path, default=Path("docs/img"),
                         help="directory for the PNG figures (default: docs/img)")
-    parser.add_argument("--split", default="2026-01-16",
+    parser.add_argument("--split", type=utc_date, default="2026-01-16",
                         help="first UTC day of the test part; settings are chosen before it (default: 2026-01-16)")
-    parser.add_argument("--sim-days", type=float, default=60.0,
+    parser.add_argument("--sim-days", type=real(0), default=60.0,
                         help="days simulated per scenario for the ground-truth section (0 skips it; default 60)")
-    parser.add_argument("--sim-scenarios", default=",".join(SCENARIOS),
+    parser.add_argument("--sim-scenarios", type=choice_list(SCENARIOS), default=",".join(SCENARIOS),
                         help=f"comma-separated simulator scenarios (default: {','.join(SCENARIOS)})")
-    parser.add_argument("--seed", type=int, default=7, help="simulator and placebo seed (default 7)")
+    parser.add_argument("--seed", type=integer(0, 2**62), default=7,
+                        help="simulator and placebo seed (default 7)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -66,13 +69,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _need(path: Path) -> Path:
     from ..errors import InputError
+    from ..paths import input_file, is_present
 
-    if not path.exists():
+    if not is_present(path, "data file"):
         raise InputError(
             f"{path} not found; point --data (or ${DATA_ENV}) at the shared data directory "
             "(it holds truthwindow/, truth/ and history/, see its README.md)"
         )
-    return path
+    return input_file(path, "data file")
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV of the shared data; a missing, unreadable or malformed one is an InputError naming it."""
+    from ..paths import reading
+
+    _need(path)
+    with reading(path, "data file"):
+        return pd.read_csv(path)
 
 
 def load_truth_window(data: Path, split: str) -> Any:
@@ -80,7 +93,7 @@ def load_truth_window(data: Path, split: str) -> Any:
     from ..validation import TruthWindow
 
     d = data / TRUTHWINDOW
-    truth = pd.read_csv(_need(data / HOURLY_TRUTH))
+    truth = read_csv(data / HOURLY_TRUTH)
     truth["date"] = pd.to_datetime(truth["date"], utc=True)
     return TruthWindow(
         candles_1h=read_candles(_need(d / "BTC_USDT_USDT-1h-futures.feather")),
@@ -158,8 +171,11 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    from ..paths import writing
+
+    with writing(path, "figure"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -593,18 +609,17 @@ def run(args: argparse.Namespace) -> int:
     from ..config import HeatmapConfig
     from ..datadir import read_candles
     from ..errors import InputError
+    from ..paths import input_dir, is_present, output_dir, output_file, writing
     from ..validation import fill_cluster_stats, truth_window_experiment
 
     t0 = time.time()
     data = (args.data or default_data_dir()).expanduser()
-    if not data.is_dir():
-        raise InputError(f"data directory {data} not found; pass --data or set ${DATA_ENV}")
-    # fail now, not after minutes of work: every folder on the way must be a folder
-    for flag, folder in (("--img-dir", args.img_dir), ("--out", args.out.parent)):
-        if any(p.exists() and not p.is_dir() for p in (folder, *folder.parents)):
-            raise InputError(f"{flag}: {str(folder)!r} or a folder above it is a file; choose another path")
-    if args.out.is_dir():
-        raise InputError(f"--out {str(args.out)!r} is a folder; name the Markdown file to write")
+    if not is_present(data, "data directory"):
+        raise InputError(f"data directory {str(data)!r} not found; pass --data or set ${DATA_ENV}")
+    input_dir(data, "data directory")
+    # fail now, not after minutes of work: both outputs must be writable
+    output_dir(args.img_dir, "--img-dir")
+    output_file(args.out, "--out", parents=True)
     img_dir: Path = args.img_dir
     out: Path = args.out
     img_rel = Path(os.path.relpath(img_dir, out.parent if str(out.parent) else "."))
@@ -626,9 +641,9 @@ def run(args: argparse.Namespace) -> int:
 
     fills_res = None
     meta: dict[str, Any] = {}
-    if (data / FILLS).exists() and (data / HISTORY_5M).exists():
+    if is_present(data / FILLS, "data file") and is_present(data / HISTORY_5M, "data file"):
         print("validate: Hyperliquid fills", flush=True)
-        fills = pd.read_csv(data / FILLS)
+        fills = read_csv(data / FILLS)
         hist = read_candles(data / HISTORY_5M)
         fills_res = fill_cluster_stats(fills, hist, chosen, side="short", seed=args.seed)
         fig_fills(fills, fills_res, image("fills"))
@@ -636,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
         meta["fills_note"] = f"{data / FILLS} or {data / HISTORY_5M} not found"
 
     sim_rows: list[dict[str, Any]] = []
-    scenarios = [s.strip() for s in args.sim_scenarios.split(",") if s.strip()]
+    scenarios = args.sim_scenarios
     if args.sim_days > 0 and scenarios:
         print(f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days", flush=True)
         sim_rows, sim_note, pic = run_sim([("defaults", HeatmapConfig()), ("chosen", chosen)],
@@ -648,7 +663,8 @@ def run(args: argparse.Namespace) -> int:
 
     meta.update(generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"), seconds=time.time() - t0)
     text = render(res, fills_res, sim_rows, sim_note, images, meta)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    with writing(out, "--out"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
     print(f"validate: wrote {out} and {len(images)} figure(s) in {img_dir} ({time.time() - t0:.0f} s)")
     return 0
