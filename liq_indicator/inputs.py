@@ -436,7 +436,7 @@ def merge_causal(
     known = known.tz_localize("UTC") if known.tz is None else known.tz_convert("UTC")
     left = pd.DataFrame({"_known": (known + tf).as_unit("us")})
     right = right.rename(columns=columns)
-    right["_known"] = right.pop("date") + otf
+    right["_known"] = (right.pop("date") + otf).dt.as_unit("us")
     right["_source_known"] = right["_known"]
     merged = pd.merge_asof(left, right, on="_known", direction="backward")
     stale = np.zeros(len(merged), dtype=bool)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liq_indicator import HeatmapConfig, LiquidationEstimator, feature_columns, liquidation_features
+from liq_indicator import (
+    DataWarning,
+    HeatmapConfig,
+    LiquidationEstimator,
+    feature_columns,
+    liquidation_features,
+)
 from liq_indicator.grid import bin_width
+from liq_indicator.inputs import merge_causal
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALWAYS_DEFINED = [c for c in feature_columns()
@@ -125,3 +133,108 @@ def test_relative_features_invariant_to_price_scale(df, m):
     np.testing.assert_allclose(b[usd].to_numpy(), a[usd].to_numpy() * c, rtol=1e-6, atol=1e-9 * scale * c)
     np.testing.assert_allclose(b.liq_long_cluster_far.to_numpy(), a.liq_long_cluster_far.to_numpy() * c,
                                rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# side frames: unsorted, in other time zones, with epoch dates, and with 0, negative, inf or
+# overflowing values. Whatever they hold, the map stays finite, uses no row before it is known,
+# does not depend on their order, and the live path (columns merged onto candles) equals batch.
+
+SIDE_VALUES = st.one_of(st.floats(1e3, 1e10), st.just(0.0), st.floats(-1e9, -1.0), st.just(math.inf),
+                        st.just(-math.inf), st.just(math.nan), st.just(1e300))
+
+
+@st.composite
+def side_frames(draw, candles: pd.DataFrame, column: str, values=SIDE_VALUES):
+    """A side series over the candles' span: its own spacing, shuffled or not, in any zone or
+    as epoch milliseconds."""
+    start, end = candles["date"].iloc[0], candles["date"].iloc[-1]
+    step = pd.Timedelta(seconds=draw(st.sampled_from([300, 3600, 8 * 3600])))
+    step = max(step, (end - start) / 60)  # at most ~60 rows: candle gaps may span months
+    offset = pd.Timedelta(seconds=draw(st.integers(-3 * 3600, 3600)))
+    dates = pd.date_range(start + offset, max(end, start + offset), freq=step)
+    frame = pd.DataFrame({"date": dates,
+                          column: draw(st.lists(values, min_size=len(dates), max_size=len(dates)))})
+    if draw(st.booleans()):
+        frame = frame.iloc[draw(st.permutations(range(len(frame))))].reset_index(drop=True)
+    zone = draw(st.sampled_from(["UTC", "Asia/Tokyo", "America/New_York", "naive", "epoch-ms"]))
+    if zone == "naive":
+        frame["date"] = frame["date"].dt.tz_localize(None)
+    elif zone == "epoch-ms":
+        frame["date"] = (frame["date"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1ms")
+    else:
+        frame["date"] = frame["date"].dt.tz_convert(zone)
+    return frame
+
+
+@st.composite
+def candles_with_sides(draw):
+    df = draw(candle_frames(max_rows=50))
+    if "open_interest_value" in df.columns and draw(st.booleans()):
+        df["open_interest_value"] = draw(st.lists(SIDE_VALUES, min_size=len(df), max_size=len(df)))
+    if draw(st.booleans()):  # a market with no trades at all (inf or overflowing volume is rejected)
+        df["volume"] = 0.0
+    oi = draw(side_frames(df, draw(st.sampled_from(["open_interest_value", "open_interest_amount"]))))
+    funding = draw(side_frames(df, "funding_rate", st.one_of(st.floats(-0.01, 0.01), st.just(math.inf),
+                                                            st.just(math.nan))))
+    return df.drop(columns=[c for c in df.columns if c.startswith("open_interest")]) if draw(st.booleans()) else df, oi, funding
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return fn(*args, **kwargs)
+
+
+SIDE_CFG = HeatmapConfig(funding_skew=0.05)
+
+
+@SETTINGS
+@given(candles_with_sides())
+def test_side_frames_keep_the_map_finite_and_order_free(case):
+    df, oi, funding = case
+    out = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi, funding=funding)
+    assert np.isfinite(out[ALWAYS_DEFINED].to_numpy()).all()
+    reordered = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi.iloc[::-1], funding=funding.iloc[::-1])
+    pd.testing.assert_frame_equal(out[feature_columns()], reordered[feature_columns()], check_exact=True)
+
+
+def _utc_dates(frame: pd.DataFrame) -> pd.DatetimeIndex:
+    """The UTC dates of a side frame's rows, in the frame's own order."""
+    dates = frame["date"]
+    if pd.api.types.is_numeric_dtype(dates):
+        return pd.DatetimeIndex(pd.to_datetime(dates, unit="ms", utc=True))
+    index = pd.DatetimeIndex(dates)
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
+@SETTINGS
+@given(candles_with_sides(), st.data())
+def test_side_rows_not_yet_known_change_nothing(case, data):
+    df, oi, funding = case
+    k = data.draw(st.integers(0, len(df) - 1))
+    # a side row dated T is known from T + its own period: one dated at or after candle k's close
+    # is unknown at rows <= k whatever the periods, so changing it may move nothing there
+    step = df["date"].diff().mode().iloc[0] if len(df) > 1 else pd.Timedelta(0)
+    close_k = df["date"].iloc[k] + step
+    base = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi, funding=funding)
+    col = oi.columns[1]
+    oi2 = oi.assign(**{col: np.where(_utc_dates(oi) >= close_k, oi[col] * 7 + 1e6, oi[col])})
+    funding2 = funding.assign(funding_rate=np.where(_utc_dates(funding) >= close_k, 0.009, funding.funding_rate))
+    moved = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi2, funding=funding2)
+    pd.testing.assert_frame_equal(base[feature_columns()].iloc[:k + 1], moved[feature_columns()].iloc[:k + 1],
+                                  check_exact=True)
+
+
+@SETTINGS
+@given(candles_with_sides())
+def test_live_with_merged_side_columns_equals_batch(case):
+    df, oi, funding = case
+    cfg = SIDE_CFG
+    batch = _quiet(liquidation_features, df, cfg, open_interest=oi, funding=funding)[feature_columns()]
+    col = oi.columns[1]
+    frame = _quiet(merge_causal, df, oi, {col: col}, max_age_periods=cfg.oi_max_age_periods)
+    frame = _quiet(merge_causal, frame, funding, {"funding_rate": "funding_rate"})
+    est = LiquidationEstimator(cfg)
+    live = np.array([list(_quiet(est.update, r).values()) for r in frame.to_dict("records")])
+    assert np.array_equal(batch.to_numpy(), live, equal_nan=True)
