@@ -449,6 +449,21 @@ def test_the_map_is_not_corrupted(run: Run, pair: str):
 
 
 @pytest.mark.slow
+def test_open_trades_keep_their_stop_on_the_exchange(run: Run):
+    # a stop-market order rests on the exchange for every open trade, so it holds while the bot
+    # cannot reach the exchange
+    with sqlite3.connect(run.root / "dry.sqlite") as db:
+        orders = pd.read_sql_query("SELECT ft_trade_id, ft_order_side, ft_is_open, order_type, stop_price "
+                                   "FROM orders", db)
+    trades = _db_trades(run)
+    open_ids = set(trades.loc[trades["is_open"].astype(bool), "id"])
+    stops = orders[(orders["ft_order_side"] == "stoploss") & orders["ft_is_open"].astype(bool)]
+    assert open_ids, trades
+    assert open_ids <= set(stops["ft_trade_id"]), (orders, trades)
+    assert (stops["stop_price"] > 0).all()
+
+
+@pytest.mark.slow
 def test_the_database_holds_every_trade(run: Run):
     fills = [m.groupdict() for m in _FILLED.finditer(run.log)]
     entries = {int(f["id"]): f for f in fills if (f["side"] == "SELL") == (f["short"] == "True")}
