@@ -25,7 +25,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -ra
 
 demo: $(STAMP)
-	$(BIN)/python -m liq_indicator.demo
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator import HeatmapConfig
-from liq_indicator.freqtrade_glue import parse_recursive_analysis
 from liq_indicator.offline import running_exchange
-from liq_indicator.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features
+from liq_indicator.strategy.glue import parse_recursive_analysis
+from liq_indicator.strategy.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features
 
 REPO = Path(__file__).resolve().parents[1]
 DATADIR = REPO.parent / "shared" / "data" / "history" / "binance"

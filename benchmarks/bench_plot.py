@@ -17,7 +17,13 @@ import pandas as pd
 from synthetic import random_walk
 
 from liq_indicator import liquidation_features, liquidation_heatmap, liquidation_map
-from liq_indicator.plot import heatmap_figure, map_figure, save_html, save_png_heatmap, save_png_map
+from liq_indicator.plot.figures import (
+    heatmap_figure,
+    map_figure,
+    save_html,
+    save_png_heatmap,
+    save_png_map,
+)
 
 
 def synthetic_5m(days: float, seed: int = 0) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from liq_indicator.sim import SCENARIOS, simulate
+from liq_indicator.sim.market import SCENARIOS, simulate
 
 
 def main(argv: list[str] | None = None) -> int:

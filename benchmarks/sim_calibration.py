@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liq_indicator.sim import SCENARIOS, SimResult, simulate
+from liq_indicator.sim.market import SCENARIOS, SimResult, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = ROOT.parent / "shared" / "data"

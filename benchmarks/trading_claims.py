@@ -6,7 +6,7 @@
 2. *Enter after cascade exhaustion*: forward returns after exhaustion events against all candles,
    cascade onsets and the first touch of a cluster, long and short, de-duplicated per horizon.
 
-Everything is computed by ``liq_indicator.claims`` from ``strategy_features`` (the strategy's map, a
+Everything is computed by ``liq_indicator.research.claims`` from ``strategy_features`` (the strategy's map, a
 causal ``liquidation_features``); entries at the next candle's open. Writes docs/CLAIMS.md and two
 figures (docs/img/claims_*.png)::
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator import HeatmapConfig
-from liq_indicator.claims import (
+from liq_indicator.research.claims import (
     CI,
     TAKER_FEE,
     atr_multiple_for_median,
@@ -49,7 +49,7 @@ from liq_indicator.claims import (
     strategy_entries,
     week_blocks,
 )
-from liq_indicator.signals import STRATEGY_HEATMAP, SignalParams, strategy_features
+from liq_indicator.strategy.signals import STRATEGY_HEATMAP, SignalParams, strategy_features
 
 REPO = Path(__file__).resolve().parents[1]
 HISTORY = REPO.parent / "shared" / "data" / "history" / "binance" / "futures"
@@ -520,7 +520,7 @@ def main() -> int:
         "cascade, short after a short squeeze; *short* rows are the negative of the price return), "
         "before fees:",
         "",
-        "* **exhaustion**: conditions 1-2 of `liq_indicator.signals` (`claims.exhaustion_events`): a "
+        "* **exhaustion**: conditions 1-2 of `liq_indicator.strategy.signals` (`claims.exhaustion_events`): a "
         f"cascade candle (swept ≥ {PARAMS.cascade_mult:g}× its one-day norm) within the last "
         f"{PARAMS.lookback} candles, and candle *t* swept ≤ {PARAMS.exhaust_ratio:g} of the cascade's "
         f"peak and closed ≥ {PARAMS.rebound_atr:g} ATR off its extreme;",

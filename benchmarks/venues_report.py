@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from liq_indicator import HeatmapConfig, Venue, liquidation_features, liquidation_map
-from liq_indicator.datadir import load_pair
+from liq_indicator.io.datadir import load_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = ROOT.parent / "shared" / "data" / "history"

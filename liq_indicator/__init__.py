@@ -4,11 +4,12 @@
 >>> features = liquidation_features(candles)  # doctest: +SKIP
 """
 
-from .brackets import get_brackets, liquidation_price
-from .columns import feature_columns, feature_docs
-from .config import HeatmapConfig
-from .errors import ConfigError, DataWarning, InputError, LiqIndicatorError
-from .estimator import (
+from liq_indicator.brackets import get_brackets, liquidation_price
+from liq_indicator.columns import feature_columns, feature_docs
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.inputs import merge_causal
+from liq_indicator.errors import ConfigError, DataWarning, InputError, LiqIndicatorError
+from liq_indicator.estimator import (
     Heatmap,
     LiquidationEstimator,
     LiquidationMap,
@@ -18,9 +19,19 @@ from .estimator import (
     liquidation_heatmap,
     liquidation_map,
 )
-from .inputs import merge_causal
-from .risk import choose_leverage, own_liquidation_price, stake_for_risk, stop_beyond_cluster
-from .signals import STRATEGY_HEATMAP, SignalParams, entry_signals, strategy_features, trade_levels
+from liq_indicator.risk import (
+    choose_leverage,
+    own_liquidation_price,
+    stake_for_risk,
+    stop_beyond_cluster,
+)
+from liq_indicator.strategy.signals import (
+    STRATEGY_HEATMAP,
+    SignalParams,
+    entry_signals,
+    strategy_features,
+    trade_levels,
+)
 
 __all__ = [
     "STRATEGY_HEATMAP",

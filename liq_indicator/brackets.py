@@ -28,7 +28,7 @@ from importlib import resources
 
 import numpy as np
 
-from .errors import ConfigError
+from liq_indicator.errors import ConfigError
 
 __all__ = [
     "Bracket",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .config import HeatmapConfig
+from liq_indicator.config import HeatmapConfig
 
 __all__ = ["ColumnDoc", "feature_columns", "feature_docs", "band_label"]
 

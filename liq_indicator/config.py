@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .brackets import get_brackets, liquidation_ratio
-from .errors import ConfigError
+from liq_indicator.brackets import get_brackets, liquidation_ratio
+from liq_indicator.errors import ConfigError
 
 __all__ = ["HeatmapConfig", "ENTRY_PRICES"]
 

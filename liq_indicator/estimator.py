@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import kernels
-from .brackets import liquidation_ratio
-from .columns import feature_columns
-from .config import HeatmapConfig
-from .errors import DataWarning, InputError
-from .grid import bin_center, bin_lower, bin_width, price_to_bin
-from .inputs import (
+from liq_indicator.brackets import liquidation_ratio
+from liq_indicator.columns import feature_columns
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.core import kernels
+from liq_indicator.core.grid import bin_center, bin_lower, bin_width, price_to_bin
+from liq_indicator.core.inputs import (
     MAX_PRICE,
     MAX_USD,
     REQUIRED_COLUMNS,
@@ -41,6 +40,7 @@ from .inputs import (
     prepare,
     validate_candles,
 )
+from liq_indicator.errors import DataWarning, InputError
 
 __all__ = [
     "Venue",
@@ -116,7 +116,7 @@ class _Params:
 
 
 class _State:
-    """The kernel's mutable state (see :mod:`liq_indicator.kernels`)."""
+    """The kernel's mutable state (see :mod:`liq_indicator.core.kernels`)."""
 
     def __init__(self, cfg: HeatmapConfig, n_venues: int = 1):
         n_tiers = len(cfg.leverages) * n_venues
@@ -222,7 +222,7 @@ def liquidation_features(
             ``mark_high``/``mark_low``, ``taker_buy_volume``, ``funding_rate``.
         config: model settings; :class:`HeatmapConfig` defaults when omitted.
         open_interest: Freqtrade ``open_interest`` candles, merged causally (see
-            :func:`liq_indicator.inputs.merge_causal`).
+            :func:`liq_indicator.core.inputs.merge_causal`).
         mark: mark-price candles of the same timeframe (liquidations trigger on mark).
         funding: Freqtrade ``funding_rate`` candles (rate in ``funding_rate`` or legacy ``open``).
         venues: other exchanges' data for the same pair (:class:`Venue`); the map then
@@ -258,7 +258,7 @@ _OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", 
 
 def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
     """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC), and
-    the unit an epoch number was read in (as :func:`~liq_indicator.inputs.coerce_dates` reads a
+    the unit an epoch number was read in (as :func:`~liq_indicator.core.inputs.coerce_dates` reads a
     column of them: the unit that puts the date in 1990-2100), or None for a datetime."""
     unit = None
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):

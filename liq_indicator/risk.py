@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from .brackets import liquidation_price
-from .errors import ConfigError
+from liq_indicator.brackets import liquidation_price
+from liq_indicator.errors import ConfigError
 
 __all__ = [
     "breakeven_stop",

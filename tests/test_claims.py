@@ -10,7 +10,7 @@ import pytest
 from conftest import make_candles
 
 from liq_indicator import ConfigError, InputError
-from liq_indicator.claims import (
+from liq_indicator.research.claims import (
     CI,
     TAKER_FEE,
     atr_multiple_for_median,
@@ -34,7 +34,7 @@ from liq_indicator.claims import (
     strategy_entries,
     week_blocks,
 )
-from liq_indicator.signals import SignalParams
+from liq_indicator.strategy.signals import SignalParams
 
 FEE = TAKER_FEE
 

@@ -37,14 +37,14 @@ import pytest
 from conftest import make_candles
 
 import liq_indicator.estimator  # noqa: F401
-import liq_indicator.plot  # noqa: F401
-import liq_indicator.sim  # noqa: F401
-import liq_indicator.validation  # noqa: F401
+import liq_indicator.plot.figures  # noqa: F401
+import liq_indicator.research.validation  # noqa: F401
+import liq_indicator.sim.market  # noqa: F401
 from liq_indicator.cli import build_parser, main
-from liq_indicator.datadir import pair_file
 from liq_indicator.errors import InputError
-from liq_indicator.oi_import import MEMBER_LIMIT, METRICS_COLUMNS, read_metrics
-from liq_indicator.paths import input_file, output_dir, read_zip_member
+from liq_indicator.io.datadir import pair_file
+from liq_indicator.io.oi_import import MEMBER_LIMIT, METRICS_COLUMNS, read_metrics
+from liq_indicator.io.paths import input_file, output_dir, read_zip_member
 
 PAIR = "BTC/USDT:USDT"
 CLI = Path(sys.executable).with_name("liq-indicator")

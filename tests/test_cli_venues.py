@@ -6,7 +6,7 @@ import pytest
 from conftest import make_candles
 
 from liq_indicator.cli import main
-from liq_indicator.datadir import pair_file
+from liq_indicator.io.datadir import pair_file
 
 
 @pytest.fixture

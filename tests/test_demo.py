@@ -13,7 +13,7 @@ from conftest import REPO
 def test_demo_runs_end_to_end(tmp_path):
     plots = tmp_path / "plot"
     done = subprocess.run(
-        [sys.executable, "-m", "liq_indicator.demo", "--days", "20", "--workdir", str(tmp_path / "demo"),
+        [sys.executable, str(REPO / "scripts" / "demo.py"), "--days", "20", "--workdir", str(tmp_path / "demo"),
          "--plot-dir", str(plots)],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )

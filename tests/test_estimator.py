@@ -23,10 +23,10 @@ from liq_indicator import (
     liquidation_price,
 )
 from liq_indicator.columns import feature_columns
+from liq_indicator.core.grid import bin_center, bin_lower, bin_upper, bin_width
+from liq_indicator.core.inputs import prepare
+from liq_indicator.core.reference import reference_run
 from liq_indicator.estimator import _Params
-from liq_indicator.grid import bin_center, bin_lower, bin_upper, bin_width
-from liq_indicator.inputs import prepare
-from liq_indicator.reference import reference_run
 
 ONE_TIER = HeatmapConfig(
     leverages=(10.0,), weights=(1.0,), half_life_hours=(1.0,), volume_share=1.0,
@@ -469,7 +469,7 @@ def test_two_venue_kernel_matches_the_twin(drop):
 
 def test_cli_features_aggregates_exchanges_from_sibling_datadirs(tmp_path, capsys):
     from liq_indicator.cli import main
-    from liq_indicator.datadir import pair_file
+    from liq_indicator.io.datadir import pair_file
 
     ref, other = _two_venues(n=120)
     for name, df in (("binance", ref), ("bybit", other)):

@@ -67,8 +67,8 @@ from test_signals import long_setup  # noqa: E402
 from test_strategy import load_strategy_class, make_strategy  # noqa: E402
 
 from liq_indicator.offline import Fault, running_exchange  # noqa: E402
-from liq_indicator.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features  # noqa: E402
-from liq_indicator.sim import simulate  # noqa: E402
+from liq_indicator.sim.market import simulate  # noqa: E402
+from liq_indicator.strategy.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features  # noqa: E402
 
 PAIRS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 MINUTE = 60.0

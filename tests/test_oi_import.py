@@ -11,8 +11,8 @@ from conftest import make_candles
 
 from liq_indicator import InputError, liquidation_features
 from liq_indicator.cli import main
-from liq_indicator.datadir import load_pair, pair_file
-from liq_indicator.oi_import import METRICS_COLUMNS, import_metrics, read_metrics
+from liq_indicator.io.datadir import load_pair, pair_file
+from liq_indicator.io.oi_import import METRICS_COLUMNS, import_metrics, read_metrics
 
 HEADER = ",".join(METRICS_COLUMNS)
 

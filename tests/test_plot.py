@@ -15,9 +15,9 @@ from conftest import make_candles
 from PIL import Image
 
 from liq_indicator import InputError, liquidation_features, liquidation_heatmap, liquidation_map
-from liq_indicator.backtest_io import TRADE_COLUMNS, load_freqtrade_config, load_trades
 from liq_indicator.cli import main
-from liq_indicator.plot import (
+from liq_indicator.io.backtest import TRADE_COLUMNS, load_freqtrade_config, load_trades
+from liq_indicator.plot.figures import (
     downsample_candles,
     format_usd,
     frequi_cluster_annotations,

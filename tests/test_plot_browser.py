@@ -20,8 +20,8 @@ from PIL import Image
 from test_plot import sample_data, sample_trade_records, write_backtest
 
 from liq_indicator import liquidation_map
-from liq_indicator.backtest_io import load_trades
-from liq_indicator.plot import heatmap_figure, map_figure, save_html
+from liq_indicator.io.backtest import load_trades
+from liq_indicator.plot.figures import heatmap_figure, map_figure, save_html
 
 pytestmark = pytest.mark.slow
 

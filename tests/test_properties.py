@@ -17,8 +17,8 @@ from liq_indicator import (
     feature_columns,
     liquidation_features,
 )
-from liq_indicator.grid import bin_width
-from liq_indicator.inputs import merge_causal
+from liq_indicator.core.grid import bin_width
+from liq_indicator.core.inputs import merge_causal
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALWAYS_DEFINED = [c for c in feature_columns()

@@ -10,7 +10,7 @@ import pytest
 from conftest import make_candles, needs_shared_data
 
 from liq_indicator import ConfigError, InputError, liquidation_features
-from liq_indicator.signals import (
+from liq_indicator.strategy.signals import (
     STRATEGY_COLUMNS,
     STRATEGY_HEATMAP,
     SignalParams,

@@ -11,10 +11,10 @@ import pytest
 
 from liq_indicator.brackets import liquidation_price
 from liq_indicator.cli import main as cli_main
+from liq_indicator.core.grid import price_to_bin
 from liq_indicator.errors import ConfigError
-from liq_indicator.grid import price_to_bin
-from liq_indicator.sim import SCENARIOS, SimConfig, simulate, timeframe_minutes
-from liq_indicator.sim_io import PAIR, datadir_paths
+from liq_indicator.sim.datadir import PAIR, datadir_paths
+from liq_indicator.sim.market import SCENARIOS, SimConfig, simulate, timeframe_minutes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_5M = SHARED / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"

@@ -29,7 +29,7 @@ import pytest
 from conftest import REPO, make_candles
 
 from liq_indicator import LiquidationEstimator
-from liq_indicator.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features
+from liq_indicator.strategy.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features
 
 pytest.importorskip("freqtrade")
 
@@ -154,7 +154,7 @@ _FRESH_PROCESS = """
 import sys
 sys.path.insert(0, {tests!r})
 from conftest import make_candles
-from liq_indicator.signals import STRATEGY_HEATMAP, strategy_features
+from liq_indicator.strategy.signals import STRATEGY_HEATMAP, strategy_features
 candles = make_candles({n}, seed=13, oi=True)
 strategy_features(candles, STRATEGY_HEATMAP).to_feather({out!r})
 """

@@ -26,8 +26,8 @@ from freqtrade.persistence import LocalTrade  # noqa: E402
 from freqtrade.persistence.custom_data import CustomDataWrapper  # noqa: E402
 from freqtrade.strategy import stoploss_from_absolute  # noqa: E402
 
-from liq_indicator.freqtrade_glue import book_path, map_zones  # noqa: E402
 from liq_indicator.risk import own_liquidation_price, stake_for_risk  # noqa: E402
+from liq_indicator.strategy.glue import book_path, map_zones  # noqa: E402
 
 STRATEGY_FILE = REPO / "user_data" / "strategies" / "LiqClusterStrategy.py"
 PAIR = "BTC/USDT:USDT"
@@ -542,7 +542,7 @@ def test_interface(strategy_class):
 
 
 def test_parse_recursive_analysis_table():
-    from liq_indicator.freqtrade_glue import parse_recursive_analysis
+    from liq_indicator.strategy.glue import parse_recursive_analysis
 
     printed = """noise
                     Recursive Analysis

@@ -1,6 +1,6 @@
 """LiqClusterStrategy under the real Freqtrade commands, offline: backtesting, lookahead-analysis,
 recursive-analysis, hyperopt and plot-dataframe against the loopback Binance exchange, on a
-simulated market with liquidation cascades (``liq_indicator.sim``, scenario 'cascade').
+simulated market with liquidation cascades (``liq_indicator.sim.market``, scenario 'cascade').
 
 The analysis commands exit 0 whatever they find, so the tests read what they report: the lookahead
 CSV (``has_bias``, biased signal counts) and the recursive-analysis table (relative difference of
@@ -25,12 +25,17 @@ from conftest import REPO
 
 pytest.importorskip("freqtrade")
 
-from liq_indicator.backtest_io import load_trades  # noqa: E402
-from liq_indicator.freqtrade_glue import parse_recursive_analysis  # noqa: E402
+from liq_indicator.io.backtest import load_trades  # noqa: E402
 from liq_indicator.offline import running_exchange  # noqa: E402
 from liq_indicator.risk import own_liquidation_price  # noqa: E402
-from liq_indicator.signals import STRATEGY_HEATMAP, SignalParams, strategy_features, trade_levels  # noqa: E402
-from liq_indicator.sim import simulate  # noqa: E402
+from liq_indicator.sim.market import simulate  # noqa: E402
+from liq_indicator.strategy.glue import parse_recursive_analysis  # noqa: E402
+from liq_indicator.strategy.signals import (  # noqa: E402
+    STRATEGY_HEATMAP,
+    SignalParams,
+    strategy_features,
+    trade_levels,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ pytest.importorskip("freqtrade")
 from freqtrade.enums import RunMode  # noqa: E402
 from test_strategy import PAIR, StubDP, load_strategy_class  # noqa: E402
 
-from liq_indicator.datadir import pair_file  # noqa: E402
 from liq_indicator.errors import ConfigError  # noqa: E402
-from liq_indicator.freqtrade_glue import LogOnce, venue_frames  # noqa: E402
+from liq_indicator.io.datadir import pair_file  # noqa: E402
+from liq_indicator.strategy.glue import LogOnce, venue_frames  # noqa: E402
 
 
 def write(datadir, df):

@@ -11,7 +11,7 @@ from conftest import SHARED_DATA, make_candles
 
 from liq_indicator import HeatmapConfig
 from liq_indicator.errors import InputError
-from liq_indicator.validation import (
+from liq_indicator.research.validation import (
     adverse_range,
     candidate_axes,
     direction_hit_rate,
@@ -238,7 +238,7 @@ def test_on_buckets_sums_into_the_global_grid():
 
 
 def test_sim_accuracy_runs_on_a_short_simulation():
-    from liq_indicator.sim import SimConfig, simulate
+    from liq_indicator.sim.market import SimConfig, simulate
 
     result = simulate(3, timeframe="5m", seed=2, scenario="cascade",
                       config=SimConfig(snapshot_every_hours=6.0))
@@ -258,8 +258,8 @@ def test_sim_accuracy_runs_on_a_short_simulation():
 @pytest.mark.realdata
 def test_validate_report_on_real_data(tmp_path):
     from liq_indicator.cli import main
-    from liq_indicator.commands.validate import load_truth_window
-    from liq_indicator.validation import truth_window_experiment
+    from liq_indicator.cli.validate import load_truth_window
+    from liq_indicator.research.validation import truth_window_experiment
 
     res = truth_window_experiment(load_truth_window(SHARED_DATA, "2026-01-16"))
     sc = res.scores

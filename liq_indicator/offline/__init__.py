@@ -15,8 +15,14 @@ From a shell: ``liq-indicator exchange --datadir user_data/data/binance --overla
 happening now, for ``freqtrade trade --dry-run``. See :mod:`liq_indicator.offline.server`.
 """
 
-from .overlay import exchange_overlay, write_overlay
-from .server import ExchangeServer, Fault, RunningExchange, running_exchange, serve
+from liq_indicator.offline.overlay import exchange_overlay, write_overlay
+from liq_indicator.offline.server import (
+    ExchangeServer,
+    Fault,
+    RunningExchange,
+    running_exchange,
+    serve,
+)
 
 __all__ = [
     "ExchangeServer",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from liq_indicator.errors import ConfigError
 
 __all__ = ["SERVED_APIS", "UNSERVED_APIS", "ccxt_api_urls", "exchange_overlay", "write_overlay"]
 

@@ -85,8 +85,8 @@ import pandas as pd
 import pyarrow as pa
 from aiohttp import hdrs, web
 
-from ..errors import ConfigError, InputError
-from .overlay import exchange_overlay, write_overlay
+from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.offline.overlay import exchange_overlay, write_overlay
 
 __all__ = [
     "ADMIN_TOKEN_HEADER",

@@ -26,7 +26,8 @@ from freqtrade.strategy import (
     timeframe_to_minutes,
 )
 
-from liq_indicator.freqtrade_glue import (
+from liq_indicator.risk import breakeven_stop, choose_leverage, stake_for_risk, tighten_stop
+from liq_indicator.strategy.glue import (
     AlertLimiter,
     LogOnce,
     SignalMaps,
@@ -39,8 +40,7 @@ from liq_indicator.freqtrade_glue import (
     signal_row,
     venue_frames,
 )
-from liq_indicator.risk import breakeven_stop, choose_leverage, stake_for_risk, tighten_stop
-from liq_indicator.signals import (
+from liq_indicator.strategy.signals import (
     STRATEGY_HEATMAP,
     SignalParams,
     entry_signals,

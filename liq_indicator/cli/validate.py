@@ -1,7 +1,7 @@
 """``liq-indicator validate``: measure the map against real and simulated liquidations.
 
 Reads the shared data (never copied into the repository), runs the experiments of
-:mod:`liq_indicator.validation` and writes docs/VALIDATION.md with its figures under docs/img/.
+:mod:`liq_indicator.research.validation` and writes docs/VALIDATION.md with its figures under docs/img/.
 Every number in the document comes from this run; the narrative sentences are chosen by the
 numbers, so a rerun on other data cannot leave a stale claim behind.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .argtypes import choice_list, integer, real, utc_date
+from liq_indicator.cli.argtypes import choice_list, integer, real, utc_date
 
 NAME = "validate"
 HELP = "measure the map against real liquidations and the simulator; write docs/VALIDATION.md"
@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _need(path: Path) -> Path:
-    from ..errors import InputError
-    from ..paths import input_file, is_present
+    from liq_indicator.errors import InputError
+    from liq_indicator.io.paths import input_file, is_present
 
     if not is_present(path, "data file"):
         raise InputError(
@@ -81,7 +81,7 @@ def _need(path: Path) -> Path:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A CSV of the shared data; a missing, unreadable or malformed one is an InputError naming it."""
-    from ..paths import reading
+    from liq_indicator.io.paths import reading
 
     _need(path)
     with reading(path, "data file"):
@@ -89,8 +89,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def load_truth_window(data: Path, split: str) -> Any:
-    from ..datadir import read_candles
-    from ..validation import TruthWindow
+    from liq_indicator.io.datadir import read_candles
+    from liq_indicator.research.validation import TruthWindow
 
     d = data / TRUTHWINDOW
     truth = read_csv(data / HOURLY_TRUTH)
@@ -155,7 +155,7 @@ def _cell(row: pd.Series) -> list[str]:
 
 
 def _plt() -> Any:
-    from ..errors import InputError
+    from liq_indicator.errors import InputError
 
     try:
         import matplotlib
@@ -171,7 +171,7 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from ..paths import writing
+    from liq_indicator.io.paths import writing
 
     with writing(path, "figure"):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +364,7 @@ def _headline(res: Any) -> list[str]:
 
 def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, Any]] | None,
            sim_note: str, images: dict[str, str], meta: dict[str, Any]) -> str:
-    from ..config import HeatmapConfig
+    from liq_indicator.config import HeatmapConfig
 
     base = HeatmapConfig()
     info = res.info
@@ -575,8 +575,8 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
 
 def run_sim(cfgs: list[tuple[str, Any]], days: float, scenarios: list[str], seed: int,
             img: Path | None) -> tuple[list[dict[str, Any]], str, Path | None]:
-    from ..sim import SimConfig, simulate
-    from ..validation import sim_accuracy, sim_map_profiles
+    from liq_indicator.research.validation import sim_accuracy, sim_map_profiles
+    from liq_indicator.sim.market import SimConfig, simulate
 
     rows: list[dict[str, Any]] = []
     picture = None
@@ -594,7 +594,7 @@ def run_sim(cfgs: list[tuple[str, Any]], days: float, scenarios: list[str], seed
                                     f"{prof.attrs['time']:%Y-%m-%d %H:%M} (chosen settings, open-interest inflow)",
                               img)
     zero = [r[f"{side}_zero_share_real"] for r in rows for side in ("long", "short")]
-    note = (f"`liq_indicator.sim`: {len(scenarios)} scenario(s) ({', '.join(scenarios)}) of {days:g} days each, "
+    note = (f"`liq_indicator.sim.market`: {len(scenarios)} scenario(s) ({', '.join(scenarios)}) of {days:g} days each, "
             f"5m candles, seeds {seed}..{seed + len(scenarios) - 1}, true map every 4 h; the first {skip} are left "
             "out (both maps start empty). The estimator sees only the candles (and, in open-interest mode, the "
             "simulated open interest); the simulator knows every position. Caveat: the simulator liquidates with "
@@ -606,11 +606,11 @@ def run_sim(cfgs: list[tuple[str, Any]], days: float, scenarios: list[str], seed
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import HeatmapConfig
-    from ..datadir import read_candles
-    from ..errors import InputError
-    from ..paths import input_dir, is_present, output_dir, output_file, writing
-    from ..validation import fill_cluster_stats, truth_window_experiment
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.errors import InputError
+    from liq_indicator.io.datadir import read_candles
+    from liq_indicator.io.paths import input_dir, is_present, output_dir, output_file, writing
+    from liq_indicator.research.validation import fill_cluster_stats, truth_window_experiment
 
     t0 = time.time()
     data = (args.data or default_data_dir()).expanduser()

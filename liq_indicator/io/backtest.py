@@ -16,8 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
-from .paths import input_file, is_folder, is_present, read_text, read_zip_member, reading
+from liq_indicator.errors import InputError
+from liq_indicator.io.paths import (
+    input_file,
+    is_folder,
+    is_present,
+    read_text,
+    read_zip_member,
+    reading,
+)
 
 __all__ = ["TRADE_COLUMNS", "load_trades", "load_freqtrade_config", "resolve_backtest_file"]
 

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import HeatmapConfig
-from .errors import ConfigError, DataWarning, InputError
-from .estimator import Venue, liquidation_features
-from .inputs import merge_causal, open_interest_usd
-from .risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.inputs import merge_causal, open_interest_usd
+from liq_indicator.errors import ConfigError, DataWarning, InputError
+from liq_indicator.estimator import Venue, liquidation_features
+from liq_indicator.risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
 
 __all__ = [
     "STRATEGY_COLUMNS",
@@ -222,7 +222,7 @@ def strategy_features(
 
 def _oi_usd(out: pd.DataFrame, open_interest: pd.DataFrame, max_age_periods: float) -> np.ndarray:
     """Open interest in USD at each candle of ``out``, causally merged (stale rows NaN) and read
-    exactly as the map reads it (:func:`liq_indicator.inputs.open_interest_usd`):
+    exactly as the map reads it (:func:`liq_indicator.core.inputs.open_interest_usd`):
     ``open_interest_value`` where it is given, else ``open_interest_amount`` x close. Freqtrade's
     Bybit candles fill only the amount (the value column is all NaN there)."""
     columns = {c: c for c in ("open_interest_value", "open_interest_amount") if c in open_interest.columns}
@@ -254,7 +254,7 @@ def _need(df: pd.DataFrame, columns: list[str]) -> None:
     if missing:
         raise InputError(
             f"frame lacks column(s) {', '.join(missing)}; build it with "
-            "liq_indicator.signals.strategy_features(candles)"
+            "liq_indicator.strategy.signals.strategy_features(candles)"
         )
 
 

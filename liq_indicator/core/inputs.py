@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import HeatmapConfig
-from .errors import DataWarning, InputError
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.errors import DataWarning, InputError
 
 __all__ = [
     "MAX_PRICE",
@@ -42,7 +42,7 @@ MAX_USD = 1e15
 
 @dataclass(frozen=True)
 class KernelInputs:
-    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.kernels.run` reads them.
+    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.core.kernels.run` reads them.
 
     ``time_s`` and ``close`` are 1-D (the reference venue); the others are 1-D for one venue or
     ``(n, venues)`` for several (NaN where a venue has no candle).
@@ -65,7 +65,7 @@ class KernelInputs:
                 self.vol_inflow, self.oi, self.long_share)
 
     def kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays in :func:`liq_indicator.kernels.run`'s order; per-venue ones as (n, venues)."""
+        """The arrays in :func:`liq_indicator.core.kernels.run`'s order; per-venue ones as (n, venues)."""
 
         def venues(a: np.ndarray) -> np.ndarray:
             return a[:, None] if a.ndim == 1 else a

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import HeatmapConfig
-from .errors import ConfigError, InputError
-from .estimator import LiquidationEstimator, liquidation_features
-from .grid import price_to_bin
-from .inputs import merge_causal
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.grid import price_to_bin
+from liq_indicator.core.inputs import merge_causal
+from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.estimator import LiquidationEstimator, liquidation_features
 
 __all__ = [
     "CELLS",
@@ -766,7 +766,7 @@ def resample_candles(candles: pd.DataFrame, per: str) -> pd.DataFrame:
 def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bool = True,
                  skip: str = "7D", per: str = "1h", bucket_bp: float = 50.0,
                  range_pct: float = 15.0, top_share: float = 0.2) -> dict[str, Any]:
-    """Accuracy of the estimator against a :class:`~liq_indicator.sim.SimResult`'s exact truth.
+    """Accuracy of the estimator against a :class:`~liq_indicator.sim.market.SimResult`'s exact truth.
 
     * **Swept per hour** (``per``): Spearman of the estimated swept notional against the
       simulator's liquidated USD per side, beside the naive baselines (adverse range x volume, x
@@ -906,7 +906,7 @@ def sim_map_profiles(result: Any, config: HeatmapConfig | None = None, *, snapsh
     """True and estimated pending maps at one truth snapshot, in ``bucket_bp`` buckets.
 
     Args:
-        result: a :class:`~liq_indicator.sim.SimResult` with a non-empty ``liq_map``.
+        result: a :class:`~liq_indicator.sim.market.SimResult` with a non-empty ``liq_map``.
         snapshot: position among the snapshot times (``-1``: the last).
 
     Returns:

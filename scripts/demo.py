@@ -66,7 +66,7 @@ def _freqtrade() -> str:
 
 def simulate_market(datadir: Path, days: int, seed: int, scenario: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Write the simulated datadir; return the first and last candle dates."""
-    from .sim import simulate
+    from liq_indicator.sim.market import simulate
 
     shown = [0]
 
@@ -87,7 +87,7 @@ def simulate_market(datadir: Path, days: int, seed: int, scenario: str) -> tuple
 
 def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, Path]:
     """Run freqtrade backtesting offline; return (exit code, report text, results folder)."""
-    from .offline import running_exchange
+    from liq_indicator.offline import running_exchange
 
     userdir = work / "user_data"
     results = userdir / "backtest_results"
@@ -117,8 +117,8 @@ def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, P
 
 def _largest_cascade(datadir: Path, start: str) -> pd.Timestamp:
     """The close of the candle before the largest long sweep of the backtest period."""
-    from .datadir import load_pair
-    from .estimator import liquidation_features
+    from liq_indicator.estimator import liquidation_features
+    from liq_indicator.io.datadir import load_pair
 
     data = load_pair(datadir, PAIR, "5m")
     feats = liquidation_features(data.candles, open_interest=data.open_interest)
@@ -128,7 +128,7 @@ def _largest_cascade(datadir: Path, start: str) -> pd.Timestamp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m liq_indicator.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python scripts/demo.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=7)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.strip())
 
     t0 = _step(4, "the liquidation heatmap of the period, with the trades and their stops")
-    from .cli import main as cli
+    from liq_indicator.cli import main as cli
 
     code = cli(["heatmap", "--datadir", str(datadir), "--pairs", PAIR, "--timeframe", "5m",
                 "--timerange", timerange, "--backtest-filename", str(results),

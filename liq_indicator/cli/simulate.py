@@ -7,14 +7,14 @@ import sys
 import time
 from typing import TextIO
 
-from .argtypes import integer, real, timeframe, utc_date
+from liq_indicator.cli.argtypes import integer, real, timeframe, utc_date
 
 NAME = "simulate"
 HELP = "write a simulated BTC perpetual market (with true liquidations) as a Freqtrade datadir"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..sim import SCENARIOS
+    from liq_indicator.sim.market import SCENARIOS
 
     parser.add_argument("--days", type=real(0, low_open=True), default=30.0,
                         help="length in days (default 30)")
@@ -61,8 +61,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..paths import output_dir
-    from ..sim import simulate
+    from liq_indicator.io.paths import output_dir
+    from liq_indicator.sim.market import simulate
 
     output_dir(args.datadir, "--datadir")  # checked before the (long) simulation
     progress = None if args.quiet else _Progress(sys.stderr)

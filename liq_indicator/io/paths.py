@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputError
+from liq_indicator.errors import InputError
 
 __all__ = ["input_file", "input_dir", "is_present", "is_folder", "reading", "read_text", "read_zip_member",
            "output_dir", "output_file", "writing"]

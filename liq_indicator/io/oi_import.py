@@ -34,9 +34,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .datadir import pair_file
-from .errors import InputError
-from .paths import input_dir, input_file, is_present, output_dir, read_zip_member, reading, writing
+from liq_indicator.errors import InputError
+from liq_indicator.io.datadir import pair_file
+from liq_indicator.io.paths import (
+    input_dir,
+    input_file,
+    is_present,
+    output_dir,
+    read_zip_member,
+    reading,
+    writing,
+)
 
 __all__ = ["METRICS_COLUMNS", "read_metrics", "import_metrics"]
 

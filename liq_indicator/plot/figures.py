@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .estimator import Heatmap, LiquidationMap
-from .inputs import infer_timeframe
+from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.errors import InputError
+from liq_indicator.estimator import Heatmap, LiquidationMap
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -240,7 +240,7 @@ def _trade_frame(trades: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp
     missing = [c for c in need if c not in trades.columns]
     if missing:
         raise InputError(f"trades lack column(s) {missing}; load them with "
-                         "liq_indicator.backtest_io.load_trades")
+                         "liq_indicator.io.backtest.load_trades")
     tr = trades.copy()
     tr["open_date"] = _naive_utc(pd.to_datetime(tr["open_date"], utc=True))
     tr["close_date"] = _naive_utc(pd.to_datetime(tr["close_date"], utc=True))
@@ -344,7 +344,7 @@ def heatmap_figure(
             of :func:`liquidation_features` (the lower panel).
         heatmap: :func:`liquidation_heatmap` of these candles (or of a longer frame holding them:
             columns outside the candles' period are left out).
-        trades: optional trades (:func:`liq_indicator.backtest_io.load_trades`): entries, exits and
+        trades: optional trades (:func:`liq_indicator.io.backtest.load_trades`): entries, exits and
             each trade's final and initial stop as horizontal segments.
         title: figure title.
         max_candles: display candles at most; longer frames are merged keeping highs and lows.

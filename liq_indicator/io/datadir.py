@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
-from .paths import input_dir, input_file, is_present, output_file, reading, writing
+from liq_indicator.errors import InputError
+from liq_indicator.io.paths import input_dir, input_file, is_present, output_file, reading, writing
 
 __all__ = ["PairData", "pair_file", "load_pair", "read_candles", "write_frame", "existing_dir"]
 

@@ -1,4 +1,4 @@
-"""A slow, obvious, plain-Python twin of :func:`liq_indicator.kernels.run`, used only by tests.
+"""A slow, obvious, plain-Python twin of :func:`liq_indicator.core.kernels.run`, used only by tests.
 
 It keeps every level as a real USD amount in a dict keyed by global grid bin (no lazy scaling, no
 window arrays, no running sums), applies each step of the model literally, and recomputes every
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .inputs import KernelInputs
+from liq_indicator.core.inputs import KernelInputs
 
 __all__ = ["reference_run"]
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from .argtypes import real
-from .heatmap import add_data_arguments, load_window, pair_stem, parse_moment, resolve_data_options
-from .heatmap import write_outputs as _write_outputs
+from liq_indicator.cli.argtypes import real
+from liq_indicator.cli.heatmap import (
+    add_data_arguments,
+    load_window,
+    pair_stem,
+    parse_moment,
+    resolve_data_options,
+)
+from liq_indicator.cli.heatmap import write_outputs as _write_outputs
 
 NAME = "map"
 HELP = "draw the liquidation map at one moment: per-bin bars by leverage tier and cumulative curves"
@@ -30,10 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..errors import InputError
-    from ..estimator import liquidation_map
-    from ..inputs import infer_timeframe
-    from ..plot import map_figure, save_png_map
+    from liq_indicator.core.inputs import infer_timeframe
+    from liq_indicator.errors import InputError
+    from liq_indicator.estimator import liquidation_map
+    from liq_indicator.plot.figures import map_figure, save_png_map
 
     opts = resolve_data_options(args)
     at = parse_moment(args.at) if args.at else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .argtypes import timeframe
+from liq_indicator.cli.argtypes import timeframe
 
 NAME = "import-oi"
 HELP = "import Binance daily metrics archives as Freqtrade open_interest (+ taker ratio) files"
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..oi_import import import_metrics
+    from liq_indicator.io.oi_import import import_metrics
 
     summary = import_metrics(args.files, args.datadir, args.pair, args.timeframe)
     print(f"read {summary['rows']} snapshots, {summary['first']} -> {summary['last']}")

@@ -4,7 +4,7 @@ Two claims, pure functions on frames and arrays (no file I/O, no plotting;
 ``benchmarks/trading_claims.py`` runs them on the real history and writes docs/CLAIMS.md):
 
 * **Stops outside clusters survive sweeps.** For one set of entries, a stop beyond the far edge of
-  the nearest same-side cluster (:func:`cluster_levels`, i.e. :func:`liq_indicator.signals.trade_levels`,
+  the nearest same-side cluster (:func:`cluster_levels`, i.e. :func:`liq_indicator.strategy.signals.trade_levels`,
   exactly what the strategy places) against volatility stops of the same median distance
   (:func:`atr_stop`, :func:`rank_matched_stop`): how often each is touched within a horizon, and what
   a simple exit rule earns after fees (:func:`simulate_trades`).
@@ -31,9 +31,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, InputError
-from .risk import target_price
-from .signals import SignalParams, cascade_intensity, entry_signals, setup_frame, trade_levels
+from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.risk import target_price
+from liq_indicator.strategy.signals import (
+    SignalParams,
+    cascade_intensity,
+    entry_signals,
+    setup_frame,
+    trade_levels,
+)
 
 __all__ = [
     "CI",
@@ -79,9 +85,9 @@ def _side(is_short: bool) -> str:
 def exhaustion_events(frame: pd.DataFrame, is_short: bool,
                       params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
     """Cascade exhaustion as the strategy detects it: conditions 1 and 2 of
-    :mod:`liq_indicator.signals` (a cascade within ``lookback`` candles, and this candle swept at most
+    :mod:`liq_indicator.strategy.signals` (a cascade within ``lookback`` candles, and this candle swept at most
     ``exhaust_ratio`` of its peak and closed ``rebound_atr`` ATRs off the extreme), without the fuel,
-    stop-size and context filters. ``frame`` as built by :func:`~liq_indicator.signals.strategy_features`.
+    stop-size and context filters. ``frame`` as built by :func:`~liq_indicator.strategy.signals.strategy_features`.
     """
     setup = setup_frame(frame, is_short, params)
     return (setup["cascade"] & setup["exhausted"]).rename(f"exhaustion_{_side(is_short)}")
@@ -89,7 +95,7 @@ def exhaustion_events(frame: pd.DataFrame, is_short: bool,
 
 def strategy_entries(frame: pd.DataFrame, is_short: bool,
                      params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
-    """The strategy's entry signals (all five conditions; :func:`~liq_indicator.signals.entry_signals`)."""
+    """The strategy's entry signals (all five conditions; :func:`~liq_indicator.strategy.signals.entry_signals`)."""
     signals = entry_signals(frame, params)
     return signals["enter_short" if is_short else "enter_long"].astype(bool).rename(
         f"strategy_{_side(is_short)}")
@@ -224,7 +230,7 @@ def cluster_levels(frame: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_shor
     """The strategy's trade plan for a trade signalled at each position: entry at the next open, stop
     beyond the nearest same-side cluster's far edge (with the ATR buffer; 3 ATR without a usable
     cluster) and target at the opposite cluster's near edge (2R without one), from the signal
-    candle's features: :func:`liq_indicator.signals.trade_levels` with ``entry = open[t + 1]``.
+    candle's features: :func:`liq_indicator.strategy.signals.trade_levels` with ``entry = open[t + 1]``.
 
     Returns:
         Columns ``entry``, ``stop``, ``target``, ``stop_pct``, ``atr`` (of the signal candle), and

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .argtypes import integer, real, timeframe
+from liq_indicator.cli.argtypes import integer, real, timeframe
 
 NAME = "heatmap"
 HELP = "draw the liquidation heatmap (time x price) with candles, cascades and backtest trades"
@@ -101,7 +101,7 @@ def _parse_moment(text: str, what: str) -> datetime:
 def parse_timerange(text: str | None) -> tuple[datetime | None, datetime | None]:
     """Freqtrade's ``--timerange`` syntax: ``START-STOP`` with either side optional; each side is
     yyyymmdd, yyyymmddThhmm, yyyymmddThhmmss or epoch seconds/milliseconds, in UTC."""
-    from ..errors import InputError
+    from liq_indicator.errors import InputError
 
     if not text:
         return None, None
@@ -125,7 +125,7 @@ def parse_moment(text: str) -> datetime:
     when no zone is given."""
     import pandas as pd
 
-    from ..errors import InputError
+    from liq_indicator.errors import InputError
 
     try:
         return _parse_moment(text, "time")
@@ -160,9 +160,9 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         InputError: for a missing or unreadable config, a bad timeframe or timerange in it, a
             missing user data dir, or a plot folder that cannot be written.
     """
-    from ..backtest_io import load_freqtrade_config
-    from ..errors import InputError
-    from ..paths import is_folder, is_present, output_dir
+    from liq_indicator.errors import InputError
+    from liq_indicator.io.backtest import load_freqtrade_config
+    from liq_indicator.io.paths import is_folder, is_present, output_dir
 
     config: dict[str, Any] = {}
     for path in args.config or ():
@@ -227,9 +227,9 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
     """
     import pandas as pd
 
-    from ..datadir import load_pair
-    from ..errors import InputError
-    from ..estimator import Venue
+    from liq_indicator.errors import InputError
+    from liq_indicator.estimator import Venue
+    from liq_indicator.io.datadir import load_pair
 
     data = load_pair(opts.datadir, pair, opts.timeframe)
     others = [(name, load_pair(opts.datadir.parent / name, pair, opts.timeframe)) for name in opts.venues]
@@ -269,8 +269,8 @@ def write_outputs(opts: DataOptions, stem: str, html_figure: Callable[[], Any],
                   png_writer: Callable[[Path], Path]) -> list[Path]:
     """Write ``<plot_dir>/<stem>.html`` (from the figure ``html_figure()`` builds) and
     ``<stem>.png`` (``png_writer(path)``) as ``opts.formats`` asks; print each path."""
-    from ..paths import writing
-    from ..plot import save_html
+    from liq_indicator.io.paths import writing
+    from liq_indicator.plot.figures import save_html
 
     with writing(opts.plot_dir, "plot folder"):
         opts.plot_dir.mkdir(exist_ok=True)
@@ -318,9 +318,9 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from ..backtest_io import load_trades
-    from ..estimator import liquidation_features, liquidation_heatmap
-    from ..plot import heatmap_figure, save_png_heatmap
+    from liq_indicator.estimator import liquidation_features, liquidation_heatmap
+    from liq_indicator.io.backtest import load_trades
+    from liq_indicator.plot.figures import heatmap_figure, save_png_heatmap
 
     opts = resolve_data_options(args)
     all_trades = None

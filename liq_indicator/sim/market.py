@@ -5,7 +5,7 @@ liquidates them at the Binance formula of ``brackets.py`` when the mark price cr
 and every forced order moves the price against book depth, so cascades come out of the mechanism.
 The market is the project's demo data and its ground truth::
 
-    from liq_indicator.sim import simulate
+    from liq_indicator.sim.market import simulate
     res = simulate(30, timeframe="5m", seed=1, scenario="cascade")
     res.candles, res.liquidations, res.truth          # pandas frames
     res.write("user_data/data/simulated-binance")     # Freqtrade datadir + truth files
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import sim_kernels as K
-from .brackets import get_brackets
-from .errors import ConfigError
-from .grid import bin_center, bin_width
+from liq_indicator.brackets import get_brackets
+from liq_indicator.core.grid import bin_center, bin_width
+from liq_indicator.errors import ConfigError
+from liq_indicator.sim import kernels as K
 
 __all__ = [
     "SCENARIOS",
@@ -495,9 +495,9 @@ class SimResult:
     def write(self, datadir: str | Path) -> dict[str, Path]:
         """Write the Freqtrade datadir files, the SIMULATED.txt marker and the truth files.
 
-        See :func:`liq_indicator.sim_io.write_datadir`.
+        See :func:`liq_indicator.sim.datadir.write_datadir`.
         """
-        from .sim_io import write_datadir
+        from liq_indicator.sim.datadir import write_datadir
 
         return write_datadir(self, datadir)
 

@@ -1,4 +1,4 @@
-"""The ``liq-indicator`` command line: one thin dispatcher over ``liq_indicator.commands``."""
+"""The ``liq-indicator`` command line: one thin dispatcher over ``liq_indicator.cli``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import importlib
 import sys
 
-from .errors import LiqIndicatorError
+from liq_indicator.errors import LiqIndicatorError
 
-# (module under liq_indicator.commands, subcommand name, one-line help)
+# (module under liq_indicator.cli, subcommand name, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
     ("simulate", "simulate", "write a simulated BTC perpetual market with true liquidations as a Freqtrade datadir"),
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name, name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
-        module = importlib.import_module(f"liq_indicator.commands.{module_name}")
+        module = importlib.import_module(f"liq_indicator.cli.{module_name}")
         module.add_arguments(p)
     return parser
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage and the error (or --help)
         return exc.code if isinstance(exc.code, int) else 2
-    module = importlib.import_module(f"liq_indicator.commands.{args._module}")
+    module = importlib.import_module(f"liq_indicator.cli.{args._module}")
     try:
         return int(module.run(args) or 0)
     except LiqIndicatorError as exc:  # bad input or settings: one line naming it, exit code 2

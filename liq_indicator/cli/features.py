@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .argtypes import timeframe
+from liq_indicator.cli.argtypes import timeframe
 
 NAME = "features"
 HELP = "compute the liq_ feature columns for a pair of a Freqtrade datadir"
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..columns import markdown_table
+    from liq_indicator.columns import markdown_table
 
     if args.doc:
         print("# Feature columns\n")
@@ -31,18 +31,18 @@ def run(args: argparse.Namespace) -> int:
               "look-back change with the config). Each value at a candle is known at that candle's close.\n")
         print(markdown_table())
         return 0
-    from ..datadir import load_pair
-    from ..errors import InputError
-    from ..estimator import liquidation_features
+    from liq_indicator.errors import InputError
+    from liq_indicator.estimator import liquidation_features
+    from liq_indicator.io.datadir import load_pair
 
     if not args.datadir:
         raise InputError("--datadir is required (a Freqtrade datadir such as user_data/data/binance)")
     from pathlib import Path
 
-    from ..config import HeatmapConfig
-    from ..datadir import WRITERS
-    from ..estimator import Venue
-    from ..paths import output_file
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.estimator import Venue
+    from liq_indicator.io.datadir import WRITERS
+    from liq_indicator.io.paths import output_file
 
     if args.output:  # checked before the computation: fail early
         output_file(args.output, "--output", suffixes=tuple(WRITERS))
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     out = liquidation_features(ref.candles, cfg, open_interest=ref.open_interest, mark=ref.mark,
                                funding=ref.funding, venues=venues)
     if args.output:
-        from ..datadir import write_frame
+        from liq_indicator.io.datadir import write_frame
 
         write_frame(out, args.output)
         print(f"wrote {len(out)} rows x {out.shape[1]} columns to {args.output}")

@@ -80,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from ..errors import ConfigError
-    from ..offline.overlay import write_overlay
-    from ..offline.server import ExchangeServer, check_loopback_host, check_port, serve
+    from liq_indicator.errors import ConfigError
+    from liq_indicator.offline.overlay import write_overlay
+    from liq_indicator.offline.server import ExchangeServer, check_loopback_host, check_port, serve
 
     check_loopback_host(args.host)  # fail before loading any data
     check_port(args.port)

@@ -1,7 +1,7 @@
 """Compiled kernels of the market simulator: float64/int64 arrays in, arrays out; no pandas.
 
 One kernel, :func:`run`, advances the market over a block of 1-minute steps and writes one row per
-minute. ``liq_indicator.sim`` calls it block after block on the same explicit state, so the result
+minute. ``liq_indicator.sim.market`` calls it block after block on the same explicit state, so the result
 does not depend on the block size (tested).
 
 The market (all prices USDT, ``x`` = log index price, ``p`` = log last price of the perpetual):

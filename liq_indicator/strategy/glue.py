@@ -6,7 +6,7 @@ Nothing here imports Freqtrade: the DataProvider is used through the few methods
 (``get_pair_dataframe``, ``get_analyzed_dataframe``, ``send_msg``, ``runmode``), so the helpers are
 testable with a stub and usable from any strategy::
 
-    from liq_indicator.freqtrade_glue import side_frames
+    from liq_indicator.strategy.glue import side_frames
     oi, funding = side_frames(self.dp, metadata["pair"], self.timeframe)
 """
 
@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from .brackets import available_exchanges
-from .config import HeatmapConfig
-from .datadir import PairData, load_pair
-from .errors import ConfigError, DataWarning, InputError
-from .estimator import LiquidationMap, MapCursor, Venue, liquidation_map
-from .inputs import prepare
-from .risk import dense_zones
-from .signals import SignalParams, alert_messages
+from liq_indicator.brackets import available_exchanges
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.inputs import prepare
+from liq_indicator.errors import ConfigError, DataWarning, InputError
+from liq_indicator.estimator import LiquidationMap, MapCursor, Venue, liquidation_map
+from liq_indicator.io.datadir import PairData, load_pair
+from liq_indicator.risk import dense_zones
+from liq_indicator.strategy.signals import SignalParams, alert_messages
 
 __all__ = [
     "AlertLimiter",
@@ -397,7 +397,7 @@ def _book_side(orderbook: Any, side: str) -> np.ndarray:
 
 
 class AlertLimiter:
-    """Sends :func:`liq_indicator.signals.alert_messages` through ``dp.send_msg``, at most once per
+    """Sends :func:`liq_indicator.strategy.signals.alert_messages` through ``dp.send_msg``, at most once per
     ``interval_s`` seconds per (pair, alert kind). Does nothing outside live/dry-run."""
 
     def __init__(self, interval_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):

@@ -1,0 +1,1 @@
+"""Files: Freqtrade datadirs, Binance metrics archives, backtest results, and safe path handling."""

@@ -1,0 +1,1 @@
+"""Pictures: the heatmap and the map at one moment (plotly HTML, matplotlib PNG)."""
