@@ -4,6 +4,8 @@
 >>> features = liquidation_features(candles)  # doctest: +SKIP
 """
 
+from importlib.metadata import version
+
 from liq_indicator.brackets import get_brackets, liquidation_price
 from liq_indicator.columns import feature_columns, feature_docs
 from liq_indicator.config import HeatmapConfig
@@ -62,4 +64,4 @@ __all__ = [
     "strategy_features",
     "trade_levels",
 ]
-__version__ = "0.1.0"
+__version__ = version("liq-indicator")

@@ -1,4 +1,8 @@
-"""The ``liq-indicator`` command line: one thin dispatcher over ``liq_indicator.cli``."""
+"""The ``liq-indicator`` command line: one thin dispatcher over the command modules.
+
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int`` and keeps its heavy
+imports (numba, plotly, freqtrade, aiohttp) inside ``run``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ import sys
 
 from liq_indicator.errors import LiqIndicatorError
 
-# (module under liq_indicator.cli, subcommand name, one-line help)
+# (command module, subcommand name, one-line help); a bare name is a module of liq_indicator.cli
 COMMANDS: list[tuple[str, str, str]] = [
     ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
     ("simulate", "simulate", "write a simulated BTC perpetual market with true liquidations as a Freqtrade datadir"),
     ("validate", "validate", "measure the map against real and simulated liquidations; write docs/VALIDATION.md"),
-    ("exchange", "exchange", "serve a Freqtrade datadir as an offline Binance futures exchange"),
+    ("liq_indicator.offline.command", "exchange", "serve a Freqtrade datadir as an offline Binance futures exchange"),
     ("heatmap", "heatmap", "draw the liquidation heatmap with candles, cascades and backtest trades"),
     ("map", "map", "draw the liquidation map at one moment, by leverage tier, with cumulative curves"),
     ("import_oi", "import-oi", "import Binance metrics archives as Freqtrade open_interest candles"),
 ]
+
+
+def _module(name: str):
+    return importlib.import_module(name if "." in name else f"liq_indicator.cli.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name, name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
-        module = importlib.import_module(f"liq_indicator.cli.{module_name}")
-        module.add_arguments(p)
+        _module(module_name).add_arguments(p)
     return parser
 
 
@@ -42,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage and the error (or --help)
         return exc.code if isinstance(exc.code, int) else 2
-    module = importlib.import_module(f"liq_indicator.cli.{args._module}")
     try:
-        return int(module.run(args) or 0)
+        return int(_module(args._module).run(args) or 0)
     except LiqIndicatorError as exc:  # bad input or settings: one line naming it, exit code 2
         message = " ".join(str(exc).split("\n"))
         print(f"liq-indicator {args.command}: error: {message}", file=sys.stderr)

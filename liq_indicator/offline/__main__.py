@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liq_indicator.cli import exchange
 from liq_indicator.errors import LiqIndicatorError
+from liq_indicator.offline import command as exchange
 
 
 def main(argv: list[str] | None = None) -> int:

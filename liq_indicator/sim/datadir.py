@@ -23,12 +23,12 @@ like Freqtrade's feather handler (lz4, level 9); the same simulation gives the s
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from liq_indicator import __version__
 from liq_indicator.errors import ConfigError
 from liq_indicator.io.paths import is_folder, is_present, writing
 from liq_indicator.sim.market import MARK_TIMEFRAME
@@ -81,7 +81,7 @@ def _marker_text(res: SimResult, paths: dict[str, Path], root: Path) -> str:
         "are synthetic: do not use them as market history, for live trading decisions or as\n"
         "evidence about any exchange. They are a reproducible demo market whose liquidations are\n"
         "known exactly (the ground truth is in sim_truth/).\n\n"
-        f"liq-indicator version: {__version__}\n"
+        f"liq-indicator version: {version('liq-indicator')}\n"
         f"seed:                  {meta['seed']}\n"
         f"scenario:              {meta['scenario']} ({meta['scenario_description']})\n"
         f"timeframe:             {meta['timeframe']}\n"

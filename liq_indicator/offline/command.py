@@ -1,4 +1,4 @@
-"""``liq-indicator exchange``: serve a Freqtrade datadir as an offline Binance USDT-M exchange.
+"""``liq-indicator exchange`` (and ``python -m liq_indicator.offline``): serve a Freqtrade datadir as an offline Binance USDT-M exchange.
 
 Prints ``offline exchange listening on http://127.0.0.1:<port>`` and ``admin token: <TOKEN>`` (the
 ``X-Admin-Token`` header value of ``/_admin/*`` requests) once it accepts connections and, with
