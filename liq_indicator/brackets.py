@@ -30,7 +30,12 @@ import numpy as np
 
 from liq_indicator.errors import ConfigError
 
+DEFAULT_PAIR = "BTC/USDT:USDT"
+"""The pair every default of the package means (Freqtrade's name of Binance's BTC perpetual);
+``liq_indicator.config.DEFAULT_PAIR`` is the same object."""
+
 __all__ = [
+    "DEFAULT_PAIR",
     "Bracket",
     "BracketTable",
     "available_exchanges",
@@ -97,7 +102,7 @@ def available_exchanges() -> tuple[str, ...]:
     return tuple(k for k in _raw_tables() if not k.startswith("_"))
 
 
-def get_brackets(exchange: str = "binance", symbol: str = "BTC/USDT:USDT") -> BracketTable:
+def get_brackets(exchange: str = "binance", symbol: str = DEFAULT_PAIR) -> BracketTable:
     """Load the bracket table of ``symbol`` on ``exchange``.
 
     Raises:
@@ -126,7 +131,7 @@ def liquidation_price(
     notional: float | None = None,
     *,
     exchange: str = "binance",
-    symbol: str = "BTC/USDT:USDT",
+    symbol: str = DEFAULT_PAIR,
     wallet_balance: float | None = None,
 ) -> float:
     """Liquidation price of one isolated-margin position.
@@ -174,7 +179,7 @@ def liquidation_price(
 
 def liquidation_ratio(
     leverage: float, is_short: bool, notional: float, *, exchange: str = "binance",
-    symbol: str = "BTC/USDT:USDT",
+    symbol: str = DEFAULT_PAIR,
 ) -> float:
     """Liquidation price divided by entry price for a position of ``notional`` USDT.
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from liq_indicator.brackets import get_brackets, liquidation_ratio
+from liq_indicator.brackets import DEFAULT_PAIR, get_brackets, liquidation_ratio
 from liq_indicator.errors import ConfigError
 
-__all__ = ["HeatmapConfig", "ENTRY_PRICES"]
+__all__ = ["HeatmapConfig", "ENTRY_PRICES", "DEFAULT_PAIR"]
 
 ENTRY_PRICES = ("hlc3", "close", "ohlc4")
 
@@ -64,7 +64,7 @@ class HeatmapConfig:
     # --- liquidation price ------------------------------------------------------------------
     exchange: str = "binance"
     """Whose maintenance-margin brackets and formula to use: 'binance' or 'bybit'."""
-    symbol: str = "BTC/USDT:USDT"
+    symbol: str = DEFAULT_PAIR
     """Symbol of the bracket table."""
     position_notional: float = 10_000.0
     """Typical single-position notional in USDT; selects the maintenance-margin bracket."""

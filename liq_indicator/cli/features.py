@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from liq_indicator.cli.argtypes import timeframe
-
-NAME = "features"
-HELP = "compute the liq_ feature columns for a pair of a Freqtrade datadir"
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.argtypes import timeframe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exchanges", nargs="+", metavar="EXCHANGE",
                         help="aggregate these exchanges into one map (the first is the reference); "
                              "their datadirs are siblings of --datadir, e.g. user_data/data/bybit")
-    parser.add_argument("--pair", default="BTC/USDT:USDT")
+    parser.add_argument("--pair", default=DEFAULT_PAIR, help=f"Freqtrade pair ({DEFAULT_PAIR})")
     parser.add_argument("--timeframe", type=timeframe(), default="5m", help="candle timeframe (5m)")
     parser.add_argument("--output", help="write the features here (.feather, .csv or .parquet)")
 

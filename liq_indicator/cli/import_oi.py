@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from liq_indicator.cli.argtypes import timeframe
-
-NAME = "import-oi"
-HELP = "import Binance daily metrics archives as Freqtrade open_interest (+ taker ratio) files"
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.argtypes import timeframe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="BTCUSDT-metrics-YYYY-MM-DD.zip files (or their CSVs)")
     parser.add_argument("--datadir", required=True, help="Freqtrade datadir of the exchange, e.g. user_data/data/binance")
-    parser.add_argument("--pair", default="BTC/USDT:USDT")
+    parser.add_argument("--pair", default=DEFAULT_PAIR, help=f"Freqtrade pair ({DEFAULT_PAIR})")
     parser.add_argument("--timeframe", type=timeframe(multiple_of_minutes=5), default="5m", help="5m keeps every snapshot; 1h keeps those at hh:00")
 
 

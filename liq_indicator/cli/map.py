@@ -1,27 +1,16 @@
 """``liq-indicator map``: the liquidation map at one moment, per bin and leverage tier, as HTML and PNG.
 
-Same data options as ``liq-indicator heatmap``; the map stands at the close of the last candle at or
-before ``--at`` and is built from every candle before it (from the timerange start less the warm-up,
-when a timerange is given). Writes ``<userdir>/plot/liq-map-<pair>-<tf>-<yyyymmddThhmm>.html/.png``.
+Same data options as ``liq-indicator heatmap`` (:mod:`liq_indicator.cli.options`); the map stands
+at the close of the last candle at or before ``--at`` and is built from every candle before it
+(from the timerange start less the warm-up, when a timerange is given). Writes ``<userdir>/plot/liq-map-<pair>-<tf>-<yyyymmddThhmm>.html/.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-from functools import partial
 
-from liq_indicator.cli.argtypes import real
-from liq_indicator.cli.heatmap import (
-    add_data_arguments,
-    load_window,
-    pair_stem,
-    parse_moment,
-    resolve_data_options,
-)
-from liq_indicator.cli.heatmap import write_outputs as _write_outputs
-
-NAME = "map"
-HELP = "draw the liquidation map at one moment: per-bin bars by leverage tier and cumulative curves"
+from liq_indicator.cli.options import add_data_arguments
+from liq_indicator.io.argtypes import real
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,11 +23,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from functools import partial
+
     import pandas as pd
 
+    from liq_indicator.cli.options import (
+        load_window,
+        parse_moment,
+        resolve_data_options,
+        write_outputs,
+    )
     from liq_indicator.core.inputs import infer_timeframe
     from liq_indicator.errors import InputError
     from liq_indicator.estimator import liquidation_map
+    from liq_indicator.io.datadir import pair_stem
     from liq_indicator.plot.figures import map_figure, save_png_map
 
     opts = resolve_data_options(args)
@@ -55,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         when = pd.Timestamp(liq_map.time)
         title = (f"{pair} {opts.timeframe} liquidation map at {when:%Y-%m-%d %H:%M} UTC · "
                  f"price {liq_map.price:,.2f}")
-        _write_outputs(
+        write_outputs(
             opts, f"liq-map-{pair_stem(pair)}-{opts.timeframe}-{when:%Y%m%dT%H%M}",
             partial(map_figure, liq_map, title=title),
             partial(save_png_map, liq_map, title=title),

@@ -4,7 +4,11 @@
 ``.json``) under ``user_data/backtest_results/`` plus ``.last_result.json`` naming the latest one. The
 zip holds ``backtest-result-<date>.json`` with ``{"strategy": {<name>: {"trades": [...]}}}``; that
 trade list is what :func:`load_trades` returns, as ``freqtrade.data.btanalysis.load_backtest_data``
-would. The zip's ``.pkl`` members (signal candles) are never opened.
+would (tests/test_plot.py checks that they agree). A folder's latest result and the config are read
+by Freqtrade's own functions (``get_latest_backtest_filename``, ``load_config_file``); the result
+itself is not, because Freqtrade inflates a zip member without a size cap and gives a result
+without trades as a frame without columns. The zip's ``.pkl`` members (signal candles) are never
+opened.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from liq_indicator.errors import InputError
+from liq_indicator.io.extras import freqtrade_module
 from liq_indicator.io.paths import (
     input_file,
     is_folder,
@@ -59,10 +64,14 @@ def resolve_backtest_file(path: str | Path) -> Path:
                 f"backtest results folder {str(path)!r} has no {_LAST_RESULT}; pass a result file "
                 "(backtest-result-<date>.zip) instead"
             )
-        marked = _read_json_text(read_text(marker, "backtest result marker"), marker)
-        latest = marked.get("latest_backtest") if isinstance(marked, dict) else None
-        if not isinstance(latest, str):
-            raise InputError(f"{marker} has no 'latest_backtest' entry; pass a result file instead")
+        input_file(marker, "backtest result marker")  # a pipe or unreadable file: refused first
+        btanalysis = freqtrade_module("freqtrade.data.btanalysis", "a backtest results folder")
+        with reading(marker, "backtest result marker"):
+            try:
+                latest = btanalysis.get_latest_backtest_filename(p)
+            except ValueError as exc:  # no or a wrong 'latest_backtest' entry, or not JSON
+                raise InputError(f"{marker} has no 'latest_backtest' entry ({exc}); pass a result "
+                                 "file instead") from None
         p = p / latest
         if not is_present(p, "backtest result"):
             raise InputError(f"{marker} names {latest!r}, which does not exist in {str(path)!r}")
@@ -152,31 +161,23 @@ def load_trades(path: str | Path, *, strategy: str | None = None,
 
 
 def load_freqtrade_config(path: str | Path) -> dict[str, Any]:
-    """A Freqtrade JSON config as a dict (comments and trailing commas allowed, as Freqtrade does).
+    """A Freqtrade JSON config as a dict, read by Freqtrade's own ``load_config_file`` (comments
+    and trailing commas allowed).
 
     Raises:
         InputError: when the file is missing, not a readable regular file, not UTF-8, or not a
-            JSON object.
+            JSON object, or Freqtrade is not installed.
     """
-    p = input_file(path, "config")
-    text = read_text(p, "config")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        data = _lenient_json(text, p, exc)
+    p = input_file(path, "config")  # a pipe, a folder or an unreadable file: refused first
+    load_config = freqtrade_module("freqtrade.configuration.load_config", "--config")
+    with reading(p, "config"):
+        try:
+            data = load_config.load_config_file(str(p))
+        except Exception as exc:  # Freqtrade's ConfigurationError / OperationalException
+            if isinstance(exc, OSError | UnicodeDecodeError):
+                raise
+            reason = " ".join(str(exc).split())
+            raise InputError(f"config {p} is not valid JSON ({reason})") from None
     if not isinstance(data, dict):
         raise InputError(f"config {p} must hold a JSON object")
     return data
-
-
-def _lenient_json(text: str, p: Path, exc: json.JSONDecodeError) -> Any:
-    """Freqtrade reads configs with rapidjson's comment and trailing-comma modes; do the same
-    when rapidjson (a Freqtrade dependency) is installed."""
-    try:
-        import rapidjson
-    except ImportError:
-        raise InputError(f"config {p} is not valid JSON ({exc})") from None
-    try:
-        return rapidjson.loads(text, parse_mode=rapidjson.PM_COMMENTS | rapidjson.PM_TRAILING_COMMAS)
-    except rapidjson.JSONDecodeError as exc2:
-        raise InputError(f"config {p} is not valid JSON ({exc2})") from None

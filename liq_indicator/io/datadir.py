@@ -15,7 +15,8 @@ import pandas as pd
 from liq_indicator.errors import InputError
 from liq_indicator.io.paths import input_dir, input_file, is_present, output_file, reading, writing
 
-__all__ = ["PairData", "pair_file", "load_pair", "read_candles", "write_frame", "existing_dir"]
+__all__ = ["PairData", "pair_stem", "pair_file", "load_pair", "read_candles", "write_frame",
+           "existing_dir"]
 
 # the timeframes tried, in order, for side series whose timeframe differs from the candles'
 _SIDE_TIMEFRAMES = ("5m", "15m", "1h", "4h", "8h", "1d")
@@ -26,9 +27,29 @@ def existing_dir(path: str | Path, what: str = "datadir") -> Path:
     return input_dir(path, what)
 
 
+#: the characters freqtrade.misc.pair_to_filename turns into "_"
+_FILENAME_CHARS = ("/", " ", ".", "@", "$", "+", ":")
+
+
+def pair_stem(pair: str) -> str:
+    """Freqtrade's file-name form of a pair: ``BTC/USDT:USDT`` -> ``BTC_USDT_USDT``.
+
+    Freqtrade's own ``freqtrade.misc.pair_to_filename`` when Freqtrade is installed; without it
+    the same rule (tests/test_io.py checks that both agree on every pair of Freqtrade's Binance
+    leverage-tier file).
+    """
+    try:
+        from freqtrade.misc import pair_to_filename
+    except ImportError:
+        for ch in _FILENAME_CHARS:
+            pair = pair.replace(ch, "_")
+        return pair
+    return pair_to_filename(pair)
+
+
 def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str = "futures") -> Path:
     """Where Freqtrade keeps ``pair``'s ``candle_type`` candles of ``timeframe`` in ``datadir``."""
-    stem = pair.replace("/", "_").replace(":", "_")
+    stem = pair_stem(pair)
     sub = "futures" if ":" in pair or candle_type != "spot" else ""
     return Path(datadir) / sub / f"{stem}-{timeframe}-{candle_type}.feather"
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.errors import InputError
 from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.paths import (
@@ -45,6 +46,7 @@ from liq_indicator.io.paths import (
     reading,
     writing,
 )
+from liq_indicator.io.timeframes import timeframe_seconds
 
 __all__ = ["METRICS_COLUMNS", "read_metrics", "import_metrics"]
 
@@ -139,7 +141,7 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
     return before, len(frame)
 
 
-def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str = "BTC/USDT:USDT",
+def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str = DEFAULT_PAIR,
                    timeframe: str = "5m") -> dict[str, object]:
     """Convert metrics archives into ``pair``'s open-interest (and taker-ratio) files in ``datadir``.
 
@@ -155,8 +157,8 @@ def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str =
     """
     root = input_dir(datadir, "datadir")
     try:
-        step = pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
-    except ValueError:
+        step = pd.Timedelta(seconds=timeframe_seconds(timeframe))
+    except InputError:
         step = None
     if step is None or step < pd.Timedelta("5min") or step % pd.Timedelta("5min"):
         raise InputError(f"timeframe {timeframe!r} must be a multiple of 5m (the archives' spacing)")

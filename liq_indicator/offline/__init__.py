@@ -15,14 +15,20 @@ From a shell: ``liq-indicator exchange --datadir user_data/data/binance --overla
 happening now, for ``freqtrade trade --dry-run``. See :mod:`liq_indicator.offline.server`.
 """
 
-from liq_indicator.offline.overlay import exchange_overlay, write_overlay
-from liq_indicator.offline.server import (
-    ExchangeServer,
-    Fault,
-    RunningExchange,
-    running_exchange,
-    serve,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from liq_indicator.offline.overlay import exchange_overlay, write_overlay
+    from liq_indicator.offline.server import (
+        ExchangeServer,
+        Fault,
+        RunningExchange,
+        running_exchange,
+        serve,
+    )
 
 __all__ = [
     "ExchangeServer",
@@ -33,3 +39,14 @@ __all__ = [
     "serve",
     "write_overlay",
 ]
+
+# where each name lives: imported on first use, so that `liq-indicator --help` (which lists the
+# `exchange` command of offline/command.py) does not load aiohttp, pandas and the server
+_HOME = {"exchange_overlay": "overlay", "write_overlay": "overlay"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_HOME.get(name, 'server')}")
+    return getattr(module, name)

@@ -86,6 +86,8 @@ import pyarrow as pa
 from aiohttp import hdrs, web
 
 from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
+from liq_indicator.io.timeframes import timeframe_seconds
 from liq_indicator.offline.overlay import exchange_overlay, write_overlay
 
 __all__ = [
@@ -128,25 +130,14 @@ _FUNDING_INTERVAL_MS = 8 * _HOUR_MS
 #: Kline intervals served. All are whole minutes aligned to the Unix epoch, so a coarser one can be
 #: aggregated from a finer file. (Binance's 3d/1w/1M candles have other anchors; they are not served.)
 INTERVAL_MS: dict[str, int] = {
-    "1m": _MINUTE_MS,
-    "3m": 3 * _MINUTE_MS,
-    "5m": 5 * _MINUTE_MS,
-    "15m": 15 * _MINUTE_MS,
-    "30m": 30 * _MINUTE_MS,
-    "1h": _HOUR_MS,
-    "2h": 2 * _HOUR_MS,
-    "4h": 4 * _HOUR_MS,
-    "6h": 6 * _HOUR_MS,
-    "8h": 8 * _HOUR_MS,
-    "12h": 12 * _HOUR_MS,
-    "1d": _DAY_MS,
+    tf: timeframe_seconds(tf) * 1000
+    for tf in ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 }
 #: Periods of ``/futures/data/openInterestHist``.
 OPEN_INTEREST_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 #: ``limit`` values ``/fapi/v1/depth`` accepts.
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
-_OHLC_KINDS = ("futures", "mark", "index", "premiumIndex")
 #: Which file kinds a kline endpoint may read, in order of preference.
 _KLINE_SOURCES: dict[str, tuple[str, ...]] = {
     "futures": ("futures",),
@@ -158,7 +149,6 @@ _FILE_RE = re.compile(
     r"^(?P<pair>[A-Z0-9]+_[A-Z0-9]+_[A-Z0-9]+)-(?P<tf>\d+[mhd])-"
     r"(?P<kind>futures|mark|index|premiumIndex|funding_rate|open_interest)\.(?:feather|parquet)$"
 )
-_TF_UNIT_MS = {"m": _MINUTE_MS, "h": _HOUR_MS, "d": _DAY_MS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,22 +354,11 @@ def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
 
 
 def _aggregate_ohlcv(src: _Series, interval_ms: int) -> _Series:
-    """Aggregate candles into ``interval_ms`` buckets (first open, max high, min low, last close)."""
-    buckets = src.dates - src.dates % interval_ms
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    ends = np.r_[starts[1:], len(buckets)] - 1
-    v = src.values
-    return _Series(
-        interval_ms,
-        buckets[starts],
-        {
-            "open": v["open"][starts],
-            "high": np.maximum.reduceat(v["high"], starts),
-            "low": np.minimum.reduceat(v["low"], starts),
-            "close": v["close"][ends],
-            "volume": np.add.reduceat(v["volume"], starts),
-        },
-    )
+    """Aggregate candles into ``interval_ms`` buckets counted from the epoch, as Binance does."""
+    frame = pd.DataFrame({"date": pd.to_datetime(src.dates, unit="ms"), **src.values})
+    out = resample_ohlcv(frame, pd.Timedelta(milliseconds=interval_ms), origin="epoch")
+    dates = out["date"].dt.as_unit("ms").astype("int64").to_numpy()
+    return _Series(interval_ms, dates, {k: out[k].to_numpy() for k in OHLCV_AGG})
 
 
 def _subsample(src: _Series, interval_ms: int) -> _Series:
@@ -418,10 +397,10 @@ class _DataStore:
             if symbol is None:
                 logger.debug("%s: not one of the shipped markets; ignored", path.name)
                 continue
-            tf = match["tf"]
-            interval = int(tf[:-1]) * _TF_UNIT_MS[tf[-1]]
-            if interval == 0:
-                logger.warning("%s: a zero-length timeframe; file ignored", path)
+            try:
+                interval = timeframe_seconds(match["tf"]) * 1000
+            except InputError as exc:  # "0m": no length
+                logger.warning("%s: %s; file ignored", path, exc)
                 continue
             self._files.setdefault((symbol, match["kind"]), {})[interval] = path
 

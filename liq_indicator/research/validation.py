@@ -28,6 +28,7 @@ from liq_indicator.core.grid import price_to_bin
 from liq_indicator.core.inputs import merge_causal
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.estimator import LiquidationEstimator, liquidation_features
+from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
 
 __all__ = [
     "CELLS",
@@ -759,8 +760,7 @@ def top_share_capture(estimate: Any, truth: Any, top_share: float) -> tuple[floa
 
 def resample_candles(candles: pd.DataFrame, per: str) -> pd.DataFrame:
     """OHLCV candles aggregated to ``per`` (open first, high max, low min, close last, volume sum)."""
-    agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    return candles.set_index("date")[list(agg)].resample(per).agg(agg).dropna().reset_index()
+    return resample_ohlcv(candles[["date", *OHLCV_AGG]], per)
 
 
 def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bool = True,

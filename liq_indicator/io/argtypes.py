@@ -1,5 +1,8 @@
-"""Argument types of the subcommands: a bad number or timeframe stops argparse itself (exit 2,
+"""Argument types of the commands: a bad number or timeframe stops argparse itself (exit 2,
 ``argument --decades: -1 is not ... ``), before any data is read.
+
+They live in :mod:`liq_indicator.io` so that every command line of the package (``liq-indicator``
+and ``python -m liq_indicator.offline``) checks its options the same way.
 
 Each factory returns a function for ``add_argument(type=...)`` that raises
 ``argparse.ArgumentTypeError`` naming the value and what is accepted. NaN and infinities are
@@ -10,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Callable
 
+from liq_indicator.errors import InputError
+from liq_indicator.io.timeframes import TIMEFRAME_EXAMPLES, parse_timeframe, timeframe_minutes
+
 __all__ = ["real", "integer", "timeframe", "utc_date", "choice_list"]
-
-# Freqtrade's timeframe strings: a positive count and a unit (s, m, h, d, w, M = month)
-_TIMEFRAME = re.compile(r"[1-9][0-9]*[smhdwM]")
-
 
 def real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
          high_open: bool = False) -> Callable[[str], float]:
@@ -65,16 +66,17 @@ def timeframe(multiple_of_minutes: int | None = None, *, months: bool = True) ->
     ``multiple_of_minutes`` minutes (which excludes seconds and months), and without months."""
 
     def parse(text: str) -> str:
-        examples = "e.g. 5m, 15m, 1h, 4h or 1d"
-        if not _TIMEFRAME.fullmatch(text) or (not months and text.endswith("M")):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a Freqtrade timeframe; use {examples}")
-        if multiple_of_minutes is not None:
-            count, unit = int(text[:-1]), text[-1]
-            minutes = {"s": count / 60, "m": count, "h": 60 * count, "d": 1440 * count,
-                       "w": 10080 * count}.get(unit)
-            if minutes is None or minutes % multiple_of_minutes:
-                raise argparse.ArgumentTypeError(
-                    f"{text!r} is not a multiple of {multiple_of_minutes}m; use {examples}")
+        try:
+            _, unit = parse_timeframe(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not months and unit == "M":
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a Freqtrade timeframe; use {TIMEFRAME_EXAMPLES}")
+        if multiple_of_minutes is not None and (
+                unit == "M" or timeframe_minutes(text) % multiple_of_minutes):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a multiple of {multiple_of_minutes}m; use {TIMEFRAME_EXAMPLES}")
         return text
 
     parse.__name__ = "timeframe"
