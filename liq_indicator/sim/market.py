@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,7 +29,8 @@ import pandas as pd
 
 from liq_indicator.brackets import get_brackets
 from liq_indicator.core.grid import bin_center, bin_width
-from liq_indicator.errors import ConfigError
+from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.io.timeframes import timeframe_seconds
 from liq_indicator.sim import kernels as K
 
 __all__ = [
@@ -44,8 +44,6 @@ __all__ = [
 ]
 
 MINUTES_PER_YEAR = 525_600
-_TF_RE = re.compile(r"^([1-9][0-9]*)([mhdw])$")
-_TF_UNIT = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 
 
 def timeframe_minutes(timeframe: str) -> int:
@@ -54,13 +52,16 @@ def timeframe_minutes(timeframe: str) -> int:
     Raises:
         ConfigError: on a malformed timeframe or a month (``"1M"``), which has no fixed length.
     """
-    match = _TF_RE.match(str(timeframe))
-    if match is None:
+    try:
+        seconds = timeframe_seconds(timeframe)
+    except InputError:
+        seconds = 1  # not whole minutes: refused below
+    if seconds % 60:
         raise ConfigError(
             f"timeframe {timeframe!r} is not understood; use a Freqtrade timeframe such as "
             "'1m', '5m', '15m', '1h', '4h', '1d' or '1w' (months are not supported)"
         )
-    return int(match.group(1)) * _TF_UNIT[match.group(2)]
+    return seconds // 60
 
 
 # =============================================================================================
