@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from liq_indicator.brackets import liquidation_price
+from liq_indicator.brackets import DEFAULT_PAIR, liquidation_price
 from liq_indicator.errors import ConfigError
 
 __all__ = [
@@ -162,7 +162,7 @@ def own_liquidation_price(
     *,
     liquidation_buffer: float = FREQTRADE_LIQUIDATION_BUFFER,
     exchange: str = "binance",
-    symbol: str = "BTC/USDT:USDT",
+    symbol: str = DEFAULT_PAIR,
 ) -> float:
     """Where Freqtrade force-exits our own isolated position: the exchange's liquidation price moved
     towards entry by ``liquidation_buffer`` of the entry-liquidation distance.
@@ -203,7 +203,7 @@ def choose_leverage(
     avoid: Iterable[Sequence[float]] = (),
     liquidation_buffer: float = FREQTRADE_LIQUIDATION_BUFFER,
     exchange: str = "binance",
-    symbol: str = "BTC/USDT:USDT",
+    symbol: str = DEFAULT_PAIR,
 ) -> float:
     """The highest whole leverage up to ``max_leverage`` whose own liquidation is safely beyond the stop.
 
