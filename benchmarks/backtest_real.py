@@ -31,15 +31,17 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator import HeatmapConfig
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 from liq_indicator.strategy.glue import parse_recursive_analysis
 from liq_indicator.strategy.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, strategy_features
 
 REPO = Path(__file__).resolve().parents[1]
-DATADIR = REPO.parent / "shared" / "data" / "history" / "binance"
+DATADIR = shared_data_dir() / "history" / "binance"
 STRATEGIES = REPO / "user_data" / "strategies"
 DOC = REPO / "docs" / "STRATEGY.md"
-PAIR = "BTC/USDT:USDT"
+PAIR = DEFAULT_PAIR
 TIMERANGE = "20230108-20251001"  # the first week of 2023 is the start-up window
 STARTUP = 2000
 

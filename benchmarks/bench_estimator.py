@@ -13,15 +13,15 @@ import resource
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from synthetic import random_walk
 
 from liq_indicator import HeatmapConfig, LiquidationEstimator, liquidation_features
+from liq_indicator.io.shared import shared_data_dir
 
-REAL_5M = Path(__file__).resolve().parents[2] / "shared/data/history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
+REAL_5M = shared_data_dir() / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
 
 
 def synthetic(n: int, seed: int = 0) -> pd.DataFrame:

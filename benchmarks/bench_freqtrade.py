@@ -45,11 +45,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.shared import shared_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DATADIR = REPO.parent / "shared" / "data" / "history" / "binance"
+DATADIR = shared_data_dir() / "history" / "binance"
 STRATEGIES = REPO / "user_data" / "strategies"
 OURS = "LiqClusterStrategy"
-PAIR = "BTC/USDT:USDT"
+PAIR = DEFAULT_PAIR
 TIMERANGE = "20240101-20250101"
 TARGET = 1.5
 

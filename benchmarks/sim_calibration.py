@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.sim.market import SCENARIOS, SimResult, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = ROOT.parent / "shared" / "data"
+DEFAULT_SHARED = shared_data_dir()
 CANDLES_5M = "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
 LIQ_1H = "truth/btc_liquidations_oi_1h_all_exchanges.csv"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"

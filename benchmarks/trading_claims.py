@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator import HeatmapConfig
+from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.research.claims import (
     CI,
     TAKER_FEE,
@@ -52,7 +53,7 @@ from liq_indicator.research.claims import (
 from liq_indicator.strategy.signals import STRATEGY_HEATMAP, SignalParams, strategy_features
 
 REPO = Path(__file__).resolve().parents[1]
-HISTORY = REPO.parent / "shared" / "data" / "history" / "binance" / "futures"
+HISTORY = shared_data_dir() / "history" / "binance" / "futures"
 DOC = REPO / "docs" / "CLAIMS.md"
 IMG = REPO / "docs" / "img"
 

@@ -15,11 +15,13 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from liq_indicator import HeatmapConfig, Venue, liquidation_features, liquidation_map
+from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.io.datadir import load_pair
+from liq_indicator.io.shared import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-HISTORY = ROOT.parent / "shared" / "data" / "history"
-PAIR, TF = "BTC/USDT:USDT", "1h"
+HISTORY = shared_data_dir() / "history"
+PAIR, TF = DEFAULT_PAIR, "1h"
 START, END = "2024-01-01", "2025-09-30"
 
 

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from liq_indicator.io.shared import shared_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()  # $LIQ_INDICATOR_DATA or ../shared/data
 HISTORY_5M = SHARED_DATA / "history" / "binance" / "futures" / "BTC_USDT_USDT-5m-futures.feather"
 
 needs_shared_data = pytest.mark.skipif(

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.errors import ConfigError
+from liq_indicator.io.datadir import pair_stem
 from liq_indicator.io.paths import is_folder, is_present, writing
 from liq_indicator.sim.market import MARK_TIMEFRAME
 
@@ -38,8 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["PAIR", "PAIR_FILE", "TRUTH_DIR", "MARKER", "write_datadir", "datadir_paths"]
 
-PAIR = "BTC/USDT:USDT"
-PAIR_FILE = "BTC_USDT_USDT"
+PAIR = DEFAULT_PAIR
+PAIR_FILE = pair_stem(PAIR)  # "BTC_USDT_USDT"
 TRUTH_DIR = "sim_truth"
 MARKER = "SIMULATED.txt"
 
