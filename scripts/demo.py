@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from liq_indicator.config import DEFAULT_PAIR as PAIR
+from liq_indicator.sim.market import SCENARIOS
+
 REPO = Path(__file__).resolve().parents[1]
-PAIR = "BTC/USDT:USDT"
 STEPS = 4
 
 
@@ -115,16 +117,52 @@ def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, P
     return done.returncode, done.stdout, results
 
 
-def _largest_cascade(datadir: Path, start: str) -> pd.Timestamp:
-    """The close of the candle before the largest long sweep of the backtest period."""
-    from liq_indicator.estimator import liquidation_features
-    from liq_indicator.io.datadir import load_pair
+def draw_pictures(datadir: Path, start: str, results: Path, plot_dir: Path) -> list[Path]:
+    """The heatmap of the backtest period (from ``start``) with the backtest's trades and stops,
+    and the liquidation map just before the period's largest long sweep, as HTML and PNG."""
+    from liq_indicator.estimator import liquidation_features, liquidation_heatmap, liquidation_map
+    from liq_indicator.io.backtest import load_trades
+    from liq_indicator.io.datadir import load_pair, pair_stem
+    from liq_indicator.plot.figures import (
+        heatmap_figure,
+        map_figure,
+        save_html,
+        save_png_heatmap,
+        save_png_map,
+    )
 
     data = load_pair(datadir, PAIR, "5m")
-    feats = liquidation_features(data.candles, open_interest=data.open_interest)
-    period = feats[feats["date"] >= pd.Timestamp(start, tz="UTC")]
-    row = int(period["liq_swept_long_usd"].to_numpy().argmax()) + period.index[0]
-    return pd.Timestamp(feats["date"].iloc[max(row - 1, 0)])
+    side = {"open_interest": data.open_interest, "mark": data.mark, "funding": data.funding}
+    feats = liquidation_features(data.candles, **side)
+    shown = feats[feats["date"] >= pd.Timestamp(start, tz="UTC")].reset_index(drop=True)
+    lo, hi = float(shown["low"].min()), float(shown["high"].max())
+    # as `liq-indicator heatmap`: about 1500 columns over the shown period, 300 price bins
+    heat = liquidation_heatmap(data.candles, **side, max_price_bins=300,
+                               price_range=(lo / 1.1, hi * 1.1),
+                               max_times=-(-1500 * len(feats) // len(shown)))
+    trades = load_trades(results, pair=PAIR)
+    first, last = shown["date"].iloc[0], shown["date"].iloc[-1]
+    title = (f"{PAIR} 5m liquidation heatmap · {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC"
+             f" · {len(trades)} trades")
+    stem = plot_dir / f"liq-heatmap-{pair_stem(PAIR)}-5m-{first:%Y%m%d}-{last:%Y%m%d}"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    written = [save_html(heatmap_figure(shown, heat, trades, title=title), stem.with_suffix(".html")),
+               save_png_heatmap(shown, heat, stem.with_suffix(".png"), trades=trades, title=title)]
+
+    # the close of the candle before the largest long sweep of the period
+    row = int(shown["liq_swept_long_usd"].to_numpy().argmax())
+    at = pd.Timestamp(shown["date"].iloc[max(row - 1, 0)])
+    print(f"      the liquidation map just before the period's largest long cascade ({at}):")
+    history = data.candles[data.candles["date"] <= at].reset_index(drop=True)
+    liq_map = liquidation_map(history, at=at.to_pydatetime(), price_range_pct=15.0, **side)
+    when = pd.Timestamp(liq_map.time)
+    title = f"{PAIR} 5m liquidation map at {when:%Y-%m-%d %H:%M} UTC · price {liq_map.price:,.2f}"
+    stem = plot_dir / f"liq-map-{pair_stem(PAIR)}-5m-{when:%Y%m%dT%H%M}"
+    written += [save_html(map_figure(liq_map, title=title), stem.with_suffix(".html")),
+                save_png_map(liq_map, stem.with_suffix(".png"), title=title)]
+    for path in written:
+        print(f"      wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--scenario", default="cascade", choices=["calm", "trend", "cascade", "squeeze"])
+    parser.add_argument("--scenario", default="cascade", choices=list(SCENARIOS))
     parser.add_argument("--workdir", default=str(REPO / ".demo"))
     parser.add_argument("--plot-dir", default=str(REPO / "user_data" / "plot"))
     args = parser.parse_args(argv)
@@ -161,19 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.strip())
 
     t0 = _step(4, "the liquidation heatmap of the period, with the trades and their stops")
-    from liq_indicator.cli import main as cli
-
-    code = cli(["heatmap", "--datadir", str(datadir), "--pairs", PAIR, "--timeframe", "5m",
-                "--timerange", timerange, "--backtest-filename", str(results),
-                "--plot-dir", args.plot_dir, "--format", "both"])
-    if code != 0:
-        return code
-    at = _largest_cascade(datadir, start)
-    print(f"      the liquidation map just before the period's largest long cascade ({at}):")
-    code = cli(["map", "--datadir", str(datadir), "--pairs", PAIR, "--timeframe", "5m",
-                "--at", at.isoformat(), "--plot-dir", args.plot_dir, "--format", "both"])
-    if code != 0:
-        return code
+    draw_pictures(datadir, start, results, Path(args.plot_dir))
     _done(t0)
     print(f"\ndemo finished in {time.perf_counter() - t_all:.0f} s; pictures in {args.plot_dir}")
     return 0

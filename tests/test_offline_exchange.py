@@ -18,13 +18,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
-from urllib.request import Request, urlopen
+from urllib.error import URLError
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import http_json
 
 from liq_indicator.errors import ConfigError
 from liq_indicator.offline import (
@@ -129,15 +128,10 @@ def _request(
     timeout: float = 10.0,
     **params: Any,
 ) -> tuple[int, Any]:
-    """(HTTP status, decoded JSON body) of one request to the offline exchange."""
-    url = f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+    """(HTTP status, decoded JSON body) of one request to the offline exchange (query: ``params``)."""
     data = None if body is None else json.dumps(body).encode()
-    request = Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except HTTPError as err:
-        return err.code, json.loads(err.read())
+    return http_json(base + path, method=method, data=data, headers=headers, timeout=timeout,
+                     params=params)
 
 
 def _admin(ex: RunningExchange, method: str, path: str, body: Any = None) -> tuple[int, Any]:

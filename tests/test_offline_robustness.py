@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError
-from urllib.request import Request, urlopen
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import make_candles
+from helpers import http_json as _request
 
 from liq_indicator.cli import main as cli_main
 from liq_indicator.errors import ConfigError, InputError
@@ -36,23 +35,6 @@ from liq_indicator.offline.server import MAX_FAULT_DELAY_S, UNKNOWN_PATH
 
 TOKEN = "test-admin-token-0123456789"
 FUTURES_5M = "{pair}-5m-futures.feather"
-
-
-def _request(
-    url: str,
-    *,
-    method: str = "GET",
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10.0,
-) -> tuple[int, Any]:
-    """(HTTP status, decoded JSON body) of one request."""
-    request = Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def _admin_headers(token: str = TOKEN) -> dict[str, str]:

@@ -3,10 +3,12 @@
 Freqtrade deep-merges every ``--config`` file in order, so adding the overlay as the *last*
 ``--config`` leaves the user's own config untouched apart from the ``exchange`` keys below:
 
-- ``ccxt_config.urls.api``: every API family ccxt's ``binance`` class knows is redirected to the
-  loopback server. The USDT-M public families (``fapiPublic*``, ``fapiData``) get the real Binance
-  paths; all others (spot, margin, coin-M, options, portfolio margin) get an ``/unsupported/<family>``
-  prefix that the server answers with a logged 404, so no REST request can leave the machine.
+- ``ccxt_config.urls.api``: every API family in ccxt's own ``binance().urls["api"]`` is
+  redirected to the loopback server, so a family a newer ccxt adds is redirected too. The USDT-M
+  families (those on ``fapi.binance.com``: ``fapiPublic*``, ``fapiPrivate*``, ``fapiData``) keep
+  their Binance paths; all others (spot, margin, coin-M, options, portfolio margin) get an
+  ``/unsupported/<family>`` prefix that the server answers with a logged 404, so no REST request
+  can leave the machine.
   (ccxt.pro's websocket URLs are left alone: ``enable_ws`` is off, and Freqtrade opens no
   websockets for Binance futures.)
   Freqtrade merges ``ccxt_config`` into both its sync and its async ccxt client, so
@@ -20,6 +22,7 @@ Freqtrade deep-merges every ``--config`` file in order, so adding the overlay as
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -28,38 +31,33 @@ from urllib.parse import urlsplit
 
 from liq_indicator.errors import ConfigError
 
-__all__ = ["SERVED_APIS", "UNSERVED_APIS", "ccxt_api_urls", "exchange_overlay", "write_overlay"]
+# SERVED_APIS and UNSERVED_APIS are read from ccxt on first use (module __getattr__ below)
+__all__ = ["SERVED_HOST", "ccxt_api_urls", "exchange_overlay", "write_overlay"]
 
-#: ccxt ``binance`` API families the server answers, with the path prefix Binance uses for them.
-SERVED_APIS: dict[str, str] = {
-    "fapiPublic": "/fapi/v1",
-    "fapiPublicV2": "/fapi/v2",
-    "fapiPublicV3": "/fapi/v3",
-    "fapiPrivate": "/fapi/v1",
-    "fapiPrivateV2": "/fapi/v2",
-    "fapiPrivateV3": "/fapi/v3",
-    "fapiData": "/futures/data",
-}
+#: The Binance host whose API families the server answers (USDT-M futures).
+SERVED_HOST = "fapi.binance.com"
 
-#: ccxt ``binance`` API families the server does not serve; they are routed to
-#: ``/unsupported/<family>`` on the server so that a stray call fails loudly instead of going online.
-UNSERVED_APIS: tuple[str, ...] = (
-    "public",
-    "private",
-    "v1",
-    "sapi",
-    "sapiV2",
-    "sapiV3",
-    "sapiV4",
-    "dapiPublic",
-    "dapiPrivate",
-    "dapiPrivateV2",
-    "dapiData",
-    "eapiPublic",
-    "eapiPrivate",
-    "papi",
-    "papiV2",
-)
+
+@functools.cache
+def _ccxt_apis() -> dict[str, str]:
+    """ccxt's ``binance().urls["api"]``: API family -> Binance URL."""
+    try:
+        import ccxt
+    except ImportError as exc:
+        raise ConfigError(f"the offline exchange's overlay needs ccxt ({exc}); install it with "
+                          "pip install 'liq-indicator[freqtrade]'") from None
+    return dict(ccxt.binance().urls["api"])
+
+
+def __getattr__(name: str) -> Any:
+    """``SERVED_APIS`` (family -> Binance path prefix the server answers) and ``UNSERVED_APIS``
+    (the other families), both read from ccxt when first asked for."""
+    apis = {family: urlsplit(url) for family, url in _ccxt_apis().items()}
+    if name == "SERVED_APIS":
+        return {f: u.path for f, u in apis.items() if u.hostname == SERVED_HOST}
+    if name == "UNSERVED_APIS":
+        return tuple(f for f, u in apis.items() if u.hostname != SERVED_HOST)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_base_url(base_url: str) -> str:
@@ -82,12 +80,12 @@ def ccxt_api_urls(base_url: str) -> dict[str, str]:
         The dict to put under ccxt's ``urls.api``.
 
     Raises:
-        ConfigError: ``base_url`` is not an ``http://`` loopback URL with a port.
+        ConfigError: ``base_url`` is not an ``http://`` loopback URL with a port, or ccxt is
+            not installed.
     """
     base = _check_base_url(base_url)
-    urls = {family: base + prefix for family, prefix in SERVED_APIS.items()}
-    urls.update({family: f"{base}/unsupported/{family}" for family in UNSERVED_APIS})
-    return urls
+    return {family: base + urlsplit(url).path if urlsplit(url).hostname == SERVED_HOST
+            else f"{base}/unsupported/{family}" for family, url in _ccxt_apis().items()}
 
 
 def exchange_overlay(base_url: str) -> dict[str, Any]:
