@@ -481,7 +481,7 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
     w("```bash\nmake validate          # = liq-indicator validate --data ../shared/data "
       "--out docs/VALIDATION.md --img-dir docs/img\n```\n")
     w(f"Options: `--split` (first day of the test part), `--sim-days`, `--sim-scenarios`, `--seed`; the data "
-      f"directory can also be given as `${DATA_ENV}`. The metric functions are in `liq_indicator/validation.py` "
+      f"directory can also be given as `${DATA_ENV}`. The metric functions are in `liq_indicator/research/validation.py` "
       "and tested on hand-built frames in `tests/test_validation.py`.\n")
     return "\n".join(out)
 

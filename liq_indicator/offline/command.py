@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-NAME = "exchange"
 HELP = "serve a Freqtrade datadir as an offline (127.0.0.1-only) Binance USDT-M futures exchange"
 
 
