@@ -25,6 +25,7 @@ __all__ = [
     "choose_leverage",
     "dense_zones",
     "own_liquidation_price",
+    "planned_notional",
     "reward_risk",
     "stake_for_risk",
     "stop_beyond_cluster",
@@ -259,6 +260,38 @@ def choose_leverage(
     return 1.0
 
 
+def planned_notional(
+    wallet: float,
+    risk_fraction: float,
+    entry: float,
+    stop: float,
+    is_short: bool,
+    *,
+    fee: float = 0.0,
+) -> float:
+    """Position notional (quote currency) that loses ``risk_fraction`` of ``wallet`` at the stop.
+
+    ``wallet * risk_fraction / (stop distance + 2 * fee)``: the stop distance as a fraction of
+    ``entry``, plus the entry and the exit fee on the notional. The leverage check sizes the
+    maintenance bracket with it, and :func:`stake_for_risk` divides it by the leverage, so both
+    see the same position.
+
+    Raises:
+        ConfigError: on a wallet <= 0, a risk fraction outside (0, 1) or a stop that is not on the
+            losing side of entry.
+
+    Example:
+        >>> planned_notional(10_000, 0.01, 100.0, 98.0, False)   # 100 USDT at risk over a 2% stop
+        5000.0
+    """
+    if not (wallet > 0 and 0 < risk_fraction < 1):
+        raise ConfigError(f"wallet must be > 0 and risk_fraction in (0, 1), got {wallet}, {risk_fraction}")
+    dist = stop_distance(entry, stop, is_short)
+    if not (math.isfinite(dist) and dist > 0):
+        raise ConfigError(f"stop {stop} is not on the losing side of entry {entry}")
+    return float(wallet * risk_fraction / (dist + 2.0 * fee))
+
+
 def stake_for_risk(
     wallet: float,
     risk_fraction: float,
@@ -273,8 +306,8 @@ def stake_for_risk(
 ) -> float:
     """Margin (Freqtrade's stake) that loses ``risk_fraction`` of ``wallet`` if the stop is hit.
 
-    ``notional = wallet * risk_fraction / (stop distance + 2 * fee)`` (entry and exit fee on the
-    notional) and ``stake = notional / leverage``, clamped to ``[min_stake, max_stake]``. Clamping up
+    ``stake = notional / leverage`` with the notional of :func:`planned_notional` (the stop distance
+    plus entry and exit fee), clamped to ``[min_stake, max_stake]``. Clamping up
     to ``min_stake`` risks more than asked; Freqtrade's own minimum is a few USDT of margin, so this
     only matters for tiny wallets.
 
@@ -282,15 +315,9 @@ def stake_for_risk(
         >>> stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False)   # 100 USDT at risk over a 2% stop
         1000.0
     """
-    if not (wallet > 0 and 0 < risk_fraction < 1):
-        raise ConfigError(f"wallet must be > 0 and risk_fraction in (0, 1), got {wallet}, {risk_fraction}")
     if not leverage >= 1:
         raise ConfigError(f"leverage must be >= 1, got {leverage}")
-    dist = stop_distance(entry, stop, is_short)
-    if not (math.isfinite(dist) and dist > 0):
-        raise ConfigError(f"stop {stop} is not on the losing side of entry {entry}")
-    notional = wallet * risk_fraction / (dist + 2.0 * fee)
-    stake = notional / leverage
+    stake = planned_notional(wallet, risk_fraction, entry, stop, is_short, fee=fee) / leverage
     if min_stake is not None:
         stake = max(stake, min_stake)
     return float(min(stake, max_stake))

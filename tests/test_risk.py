@@ -10,10 +10,12 @@ import pytest
 
 from liq_indicator import ConfigError, liquidation_price
 from liq_indicator.risk import (
+    FREQTRADE_LIQUIDATION_BUFFER,
     breakeven_stop,
     choose_leverage,
     dense_zones,
     own_liquidation_price,
+    planned_notional,
     reward_risk,
     stake_for_risk,
     stop_beyond_cluster,
@@ -197,6 +199,27 @@ def test_stake_risks_the_fraction():
     assert stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False, fee=0.0005) == pytest.approx(952.3809524)
     # short, 0.5% risk, 4% stop at 10x: 50 / 0.04 / 10
     assert stake_for_risk(10_000, 0.005, 100.0, 104.0, 10, True) == pytest.approx(125.0)
+
+
+def test_planned_notional_is_the_stake_times_leverage():
+    # 1% of 10,000 = 100 USDT over a 2% stop: 5,000 notional; fees widen the distance to 2.1%
+    assert planned_notional(10_000, 0.01, 100.0, 98.0, False) == pytest.approx(5_000.0)
+    assert planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005) == pytest.approx(100 / 0.021)
+    assert planned_notional(10_000, 0.005, 100.0, 104.0, True) == pytest.approx(1_250.0)
+    for lev in (1.0, 5.0, 10.0):
+        assert stake_for_risk(10_000, 0.01, 100.0, 98.0, lev, False, fee=0.0005) * lev == pytest.approx(
+            planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005))
+    with pytest.raises(ConfigError, match="losing side"):
+        planned_notional(10_000, 0.01, 100.0, 101.0, False)
+    with pytest.raises(ConfigError, match="wallet"):
+        planned_notional(0.0, 0.01, 100.0, 98.0, False)
+
+
+def test_liquidation_buffer_default_is_freqtrades():
+    """The one literal (risk.FREQTRADE_LIQUIDATION_BUFFER) is Freqtrade's own default, as its config
+    schema declares it (Freqtrade fills it into every config it loads)."""
+    schema = pytest.importorskip("freqtrade.config_schema.config_schema")
+    assert FREQTRADE_LIQUIDATION_BUFFER == schema.CONF_SCHEMA["properties"]["liquidation_buffer"]["default"]
 
 
 def test_stake_is_clamped():
