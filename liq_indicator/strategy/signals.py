@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import merge_causal, open_interest_usd
+from liq_indicator.core.inputs import coerce_dates, merge_causal, open_interest_usd
 from liq_indicator.errors import ConfigError, DataWarning, InputError
 from liq_indicator.estimator import Venue, liquidation_features
 from liq_indicator.risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
@@ -164,16 +164,6 @@ def atr(df: pd.DataFrame, window: int = 14) -> pd.Series:
     return true_range.rolling(window, min_periods=window).mean()
 
 
-def _side_frame(side: pd.DataFrame | None, candles: pd.DataFrame) -> pd.DataFrame | None:
-    """None for an absent or empty side frame; else a copy whose ``date`` has the candles' dtype
-    (Freqtrade and feather files mix ns and us datetimes, which ``merge_asof`` refuses)."""
-    if side is None or len(side) == 0:
-        return None
-    if "date" in side.columns and "date" in candles.columns and side["date"].dtype != candles["date"].dtype:
-        side = side.assign(date=pd.to_datetime(side["date"], utc=True).astype(candles["date"].dtype))
-    return side
-
-
 def strategy_features(
     candles: pd.DataFrame,
     config: HeatmapConfig = STRATEGY_HEATMAP,
@@ -188,7 +178,9 @@ def strategy_features(
 
     Adds the liquidation features (only ``keep`` of them; all when None), ``atr_<window>``,
     ``funding_rate`` (the last settled rate, causally merged; NaN without funding data) and
-    ``oi_value`` (open interest in USD, causally merged; NaN without it).
+    ``oi_value`` (open interest in USD, causally merged and read as the map reads it; NaN without
+    it). The side data is merged once (:func:`_merged_side`) and serves both the map and these
+    columns.
 
     Args:
         candles: Freqtrade candles (``date, open, high, low, close, volume``).
@@ -202,38 +194,82 @@ def strategy_features(
     Returns:
         A new frame; ``candles`` is not modified.
     """
-    open_interest = _side_frame(open_interest, candles)
-    funding = _side_frame(funding, candles)
-    out = liquidation_features(candles, config, open_interest=open_interest, funding=funding,
-                               venues=list(venues))
+    open_interest = None if open_interest is None or len(open_interest) == 0 else open_interest
+    funding = None if funding is None or len(funding) == 0 else funding
+    side = _merged_side(candles, config, open_interest, funding)
+    # the map reads merged side columns as they are (core.inputs.prepare): no second merge
+    out = liquidation_features(candles.assign(**side) if side else candles, config, venues=list(venues))
+    for name in side:  # the output keeps the candles' own columns, as without side data
+        if name in candles.columns:
+            out[name] = candles[name]
+        else:
+            del out[name]
     if keep is not None:
         out = out.drop(columns=[c for c in out.columns
                                 if isinstance(c, str) and c.startswith("liq_") and c not in keep])
     out[f"atr_{atr_window}"] = atr(out, atr_window)
     if funding is not None:
-        src = "funding_rate" if "funding_rate" in funding.columns else "open"
-        out["funding_rate"] = merge_causal(out[["date"]], funding, {src: "funding_rate"})["funding_rate"].to_numpy()
+        out["funding_rate"] = side["funding_rate"]
     elif "funding_rate" not in out.columns:
         out["funding_rate"] = np.nan
-    out["oi_value"] = np.nan if open_interest is None else _oi_usd(out, open_interest,
-                                                                    config.oi_max_age_periods)
+    if open_interest is None:
+        out["oi_value"] = np.nan
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # the map, reading the same columns, warned
+            out["oi_value"] = open_interest_usd(out["close"].to_numpy(dtype=np.float64),
+                                                side.get("open_interest_value"),
+                                                side.get("open_interest_amount"))
     return out
 
 
-def _oi_usd(out: pd.DataFrame, open_interest: pd.DataFrame, max_age_periods: float) -> np.ndarray:
-    """Open interest in USD at each candle of ``out``, causally merged (stale rows NaN) and read
-    exactly as the map reads it (:func:`liq_indicator.core.inputs.open_interest_usd`):
-    ``open_interest_value`` where it is given, else ``open_interest_amount`` x close. Freqtrade's
-    Bybit candles fill only the amount (the value column is all NaN there)."""
-    columns = {c: c for c in ("open_interest_value", "open_interest_amount") if c in open_interest.columns}
-    if not columns:
-        raise InputError("open_interest frame needs 'open_interest_value' (USD) or "
-                         "'open_interest_amount' (coin), as Freqtrade's open_interest candles have")
-    merged = merge_causal(out[["date"]], open_interest, columns, max_age_periods=max_age_periods)
-    side = {name.removeprefix("open_interest_"): merged[name].to_numpy(dtype=np.float64) for name in columns}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # the map, reading the same frame, warns once
-        return open_interest_usd(out["close"].to_numpy(dtype=np.float64), **side)
+_OI_COLUMNS = ("open_interest_value", "open_interest_amount")
+
+
+def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd.DataFrame | None,
+                 funding: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """The side data merged onto the candles' dates exactly as :func:`liquidation_features` would
+    merge it (:func:`~liq_indicator.core.inputs.merge_causal`): open interest (both columns, as
+    Bybit's layout leaves the value NaN and fills the amount; stale rows NaN) and its taker ratio,
+    and the funding rate. ``{column: values}``; empty without side data (or without a ``date``
+    column, which the map then reports)."""
+    if (open_interest is None and funding is None) or not (
+            isinstance(candles, pd.DataFrame) and "date" in candles.columns):
+        return {}
+    dates = candles[["date"]]
+    if not pd.api.types.is_datetime64_any_dtype(dates["date"]):
+        dates = dates.assign(date=coerce_dates(dates["date"]))
+    side: dict[str, np.ndarray] = {}
+    if open_interest is not None:
+        if not isinstance(open_interest, pd.DataFrame):
+            raise InputError(f"open_interest must be a pandas DataFrame with a 'date' column, got "
+                             f"{type(open_interest).__name__}")
+        if "taker_long_short_ratio" in open_interest.columns:
+            merged = merge_causal(dates, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"},
+                                  name="open_interest")
+            side["taker_long_short_ratio"] = merged["taker_long_short_ratio"].to_numpy()
+        columns = [c for c in _OI_COLUMNS if c in open_interest.columns]
+        if not columns:
+            raise InputError("open_interest frame needs 'open_interest_value' (USD) or "
+                             "'open_interest_amount' (coin), as Freqtrade's open_interest candles have")
+        merged = merge_causal(dates, open_interest, {c: c for c in columns},
+                              max_age_periods=config.oi_max_age_periods, name="open_interest")
+        if merged.attrs.get("stale_rows"):
+            warnings.warn(f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
+                          "(older than oi_max_age_periods of its timeframe); the volume rule "
+                          "is used there", DataWarning, stacklevel=3)
+        side.update({c: merged[c].to_numpy() for c in columns})
+    if funding is not None:
+        if not isinstance(funding, pd.DataFrame):
+            raise InputError(f"funding must be a pandas DataFrame with a 'date' column, got "
+                             f"{type(funding).__name__}")
+        src = "funding_rate" if "funding_rate" in funding.columns else "open"
+        if src not in funding.columns:
+            raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
+                             "the rate")
+        side["funding_rate"] = merge_causal(dates, funding, {src: "funding_rate"},
+                                            name="funding")["funding_rate"].to_numpy()
+    return side
 
 
 def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,
