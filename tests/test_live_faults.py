@@ -63,8 +63,7 @@ from conftest import REPO, make_candles
 pytest.importorskip("freqtrade")
 
 from freqtrade.enums import RunMode  # noqa: E402
-from test_signals import long_setup  # noqa: E402
-from test_strategy import load_strategy_class, make_strategy  # noqa: E402
+from strategy_helpers import load_strategy_class, long_setup, make_strategy, order_book  # noqa: E402
 
 from liq_indicator.offline import Fault, running_exchange  # noqa: E402
 from liq_indicator.sim.market import simulate  # noqa: E402
@@ -529,7 +528,7 @@ def test_stale_open_interest_falls_back_to_volume_mode():
 def test_entry_is_refused_on_a_stale_signal_candle():
     strategy_class = load_strategy_class()
     frame = long_setup()  # the signal candle closes at 2024-01-01 00:40
-    book = {"asks": [[976.0 + i, 1.0] for i in range(1, 80)], "bids": [[976.0 - i, 1.0] for i in range(1, 80)]}
+    book = order_book(1.0, 1.0)
     strategy = make_strategy(strategy_class, frame, runmode=RunMode.DRY_RUN, book=book)
     an_hour_late = datetime(2024, 1, 1, 1, 40, tzinfo=UTC)
     assert strategy.confirm_trade_entry("BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", an_hour_late,

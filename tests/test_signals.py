@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_candles, needs_shared_data
+from strategy_helpers import CASCADE_ROW, SIGNAL_ROW, long_setup, mirror
 
 from liq_indicator import ConfigError, InputError, liquidation_features
 from liq_indicator.strategy.signals import (
@@ -27,63 +28,6 @@ from liq_indicator.strategy.signals import (
 
 # norm over 4 candles, cascade window 3, ATR column given directly (atr_14 = 10)
 P = SignalParams(norm_window=4, lookback=3)
-CASCADE_ROW, SIGNAL_ROW = 6, 7
-
-
-def long_setup(**changes) -> pd.DataFrame:
-    """Eight quiet candles at 1,000 except a long cascade at row 6 and its exhaustion at row 7.
-
-    Row 6 sweeps 50,000 USD of longs, 50x the norm (mean of 1,000 over rows 2-5); its low is 950.
-    Row 7 sweeps 5,000 (10% of the peak), closes at 975: 25 above the 950 extreme, 2.5 ATRs.
-    The nearest long cluster (far edge 930) is 4.1% below: no fuel nearby. Stop 930 - 0.5 ATR = 925
-    (5.13% < 6%), target the short cluster's near edge 1,050: reward 75 over risk 50 = 1.5R.
-    """
-    n = 8
-    df = pd.DataFrame({
-        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
-        "open": [1000.0] * n,
-        "high": [1005.0] * n,
-        "low": [995.0] * n,
-        "close": [1000.0] * n,
-        "volume": [1.0] * n,  # 1,000 USD traded: the floor 0.5% of it is 5, far below the norm
-        "liq_swept_long_usd": [1000.0] * n,
-        "liq_swept_short_usd": [1000.0] * n,
-        "liq_long_cluster_price": [935.0] * n,
-        "liq_long_cluster_near": [940.0] * n,
-        "liq_long_cluster_far": [930.0] * n,
-        "liq_long_cluster_usd": [1e6] * n,
-        "liq_long_cluster_dist_pct": [6.5] * n,
-        "liq_short_cluster_price": [1060.0] * n,
-        "liq_short_cluster_near": [1050.0] * n,
-        "liq_short_cluster_far": [1070.0] * n,
-        "liq_short_cluster_usd": [1e6] * n,
-        "liq_short_cluster_dist_pct": [6.0] * n,
-        "atr_14": [10.0] * n,
-        "funding_rate": [0.0001] * n,
-        "oi_value": [1e9] * n,
-    })
-    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [1000.0, 1001.0, 950.0, 960.0, 50_000.0]
-    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [960.0, 976.0, 955.0, 975.0, 5_000.0]
-    df.loc[SIGNAL_ROW, "liq_long_cluster_dist_pct"] = (975.0 - 935.0) / 975.0 * 100
-    for column, value in changes.items():
-        df.loc[SIGNAL_ROW, column] = value
-    return df
-
-
-def mirror(df: pd.DataFrame) -> pd.DataFrame:
-    """Reflect prices around 1,000 and swap the sides: a long setup becomes a short setup."""
-    out = df.copy()
-    ref = lambda s: 2000.0 - s  # noqa: E731
-    out["open"], out["close"] = ref(df["open"]), ref(df["close"])
-    out["high"], out["low"] = ref(df["low"]), ref(df["high"])
-    for a, b in (("long", "short"), ("short", "long")):
-        out[f"liq_swept_{a}_usd"] = df[f"liq_swept_{b}_usd"]
-        for part in ("price", "near", "far"):
-            out[f"liq_{a}_cluster_{part}"] = ref(df[f"liq_{b}_cluster_{part}"])
-        for part in ("usd", "dist_pct"):
-            out[f"liq_{a}_cluster_{part}"] = df[f"liq_{b}_cluster_{part}"]
-    out["funding_rate"] = -df["funding_rate"]
-    return out
 
 
 # --- the setup, condition by condition ------------------------------------------------------
@@ -318,3 +262,41 @@ def test_strategy_features_reads_bybit_layout_open_interest():
     got = strategy_features(candles, open_interest=mixed)["oi_value"].to_numpy()
     assert (got[:300] == 7e9).all()
     np.testing.assert_allclose(got[300:], (amount * candles["close"])[300:], rtol=1e-12)
+
+
+# --- inputs are never modified (bottleneck's input_modification_test) ------------------------
+
+
+def test_strategy_features_does_not_modify_its_inputs():
+    candles = make_candles(600, oi=False)
+    hourly = candles[candles["date"].dt.minute == 0]
+    oi = hourly[["date"]].assign(open_interest_value=np.nan,
+                                 open_interest_amount=np.linspace(1e5, 2e5, len(hourly)),
+                                 taker_long_short_ratio=1.1)
+    funding = pd.DataFrame({"date": candles["date"].iloc[::96].astype("datetime64[ns, UTC]").to_numpy(),
+                            "open": 0.0001})
+    with_columns = candles.assign(funding_rate=0.0002, open_interest_value=4e9)
+    for frame, side in ((candles, {}), (candles, {"open_interest": oi, "funding": funding}),
+                        (with_columns, {"open_interest": oi, "funding": funding})):
+        before = {"candles": frame.copy(deep=True), **{k: v.copy(deep=True) for k, v in side.items()}}
+        out = strategy_features(frame, open_interest=side.get("open_interest"), funding=side.get("funding"))
+        assert out is not frame
+        pd.testing.assert_frame_equal(frame, before["candles"], check_exact=True)
+        for name, value in side.items():
+            pd.testing.assert_frame_equal(value, before[name], check_exact=True)
+    # the side columns the map read are not left on the output (the candles' own ones are kept)
+    out = strategy_features(with_columns, open_interest=oi, funding=funding)
+    assert "open_interest_amount" not in out.columns and "taker_long_short_ratio" not in out.columns
+    assert (out["open_interest_value"] == 4e9).all() and out["funding_rate"].iloc[-1] == 0.0001
+
+
+@pytest.mark.parametrize("is_short", [False, True])
+def test_setup_frame_does_not_modify_its_input(is_short):
+    df = mirror(long_setup()) if is_short else long_setup()
+    before = df.copy(deep=True)
+    frame = setup_frame(df, is_short, P)
+    assert frame["signal"].iloc[SIGNAL_ROW]
+    pd.testing.assert_frame_equal(df, before, check_exact=True)
+    levels = trade_levels(df, is_short, P)
+    assert levels.index.equals(df.index)
+    pd.testing.assert_frame_equal(df, before, check_exact=True)

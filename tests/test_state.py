@@ -33,7 +33,7 @@ from liq_indicator.strategy.signals import STRATEGY_COLUMNS, STRATEGY_HEATMAP, s
 
 pytest.importorskip("freqtrade")
 
-from test_strategy import load_strategy_class, make_strategy  # noqa: E402
+from strategy_helpers import load_strategy_class, make_strategy  # noqa: E402
 
 PAIR = "BTC/USDT:USDT"
 #: docs/STRATEGY.md: the recursive-analysis gate fails on a difference of 0.5% or more at 2,000 candles

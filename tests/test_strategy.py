@@ -6,88 +6,39 @@ only show up as a missing stop: every callback is exercised here on a known sign
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, make_candles
-from test_signals import SIGNAL_ROW, long_setup, mirror
+from conftest import make_candles
+from strategy_helpers import (
+    OPEN_DATE,
+    PAIR,
+    SIGNAL_DATE,
+    SIGNAL_ROW,
+    STRATEGY_FILE,
+    StubWallets,
+    load_strategy_class,
+    long_setup,
+    make_strategy,
+    make_trade,
+    mirror,
+    order_book,
+)
 
 freqtrade = pytest.importorskip("freqtrade")
 
-from freqtrade.enums import RunMode, TradingMode  # noqa: E402
+from freqtrade.enums import RunMode  # noqa: E402
 from freqtrade.ft_types.plot_annotation_type import AnnotationTypeTA  # noqa: E402
-from freqtrade.persistence import LocalTrade  # noqa: E402
 from freqtrade.persistence.custom_data import CustomDataWrapper  # noqa: E402
 from freqtrade.strategy import stoploss_from_absolute  # noqa: E402
 
 from liq_indicator.risk import own_liquidation_price, stake_for_risk  # noqa: E402
+from liq_indicator.strategy import frequi  # noqa: E402
 from liq_indicator.strategy.glue import book_path, map_zones  # noqa: E402
-
-STRATEGY_FILE = REPO / "user_data" / "strategies" / "LiqClusterStrategy.py"
-PAIR = "BTC/USDT:USDT"
-SIGNAL_DATE = pd.Timestamp("2024-01-01 00:35", tz="UTC")  # row 7 of long_setup
-OPEN_DATE = SIGNAL_DATE.to_pydatetime() + timedelta(minutes=5)
-
-
-def load_strategy_class(path: Path = STRATEGY_FILE):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, path.stem)
-
-
-class StubDP:
-    """The DataProvider methods the strategy uses."""
-
-    def __init__(self, analyzed, *, candles=None, runmode=RunMode.BACKTEST, book=None, oi=None,
-                 funding=None):
-        self.analyzed = analyzed
-        self.candles = candles if candles is not None else pd.DataFrame()
-        self.runmode = runmode
-        self.book = book
-        self.oi = oi
-        self.funding = funding
-        self.sent: list[str] = []
-
-    def get_analyzed_dataframe(self, pair, timeframe):
-        return self.analyzed, datetime.now(UTC)
-
-    def get_pair_dataframe(self, pair, timeframe=None, candle_type=""):
-        if candle_type == "open_interest":
-            if isinstance(self.oi, Exception):
-                raise self.oi
-            return self.oi if self.oi is not None else pd.DataFrame()
-        if candle_type == "funding_rate":
-            return self.funding if self.funding is not None else pd.DataFrame()
-        return self.candles
-
-    def get_funding_rate_timeframe(self):
-        return "1h"
-
-    def orderbook(self, pair, maximum):
-        if isinstance(self.book, Exception):
-            raise self.book
-        return self.book
-
-    def send_msg(self, message, *, always_send=False):
-        self.sent.append(message)
-
-    def current_whitelist(self):
-        return [PAIR]
-
-
-class StubWallets:
-    def __init__(self, total: float = 10_000.0):
-        self.total = total
-
-    def get_total_stake_amount(self):
-        return self.total
 
 
 @pytest.fixture(autouse=True)
@@ -102,23 +53,6 @@ def _memory_custom_data():
 @pytest.fixture(scope="module")
 def strategy_class():
     return load_strategy_class()
-
-
-def make_strategy(cls, analyzed, **dp_kwargs):
-    strategy = cls({"runmode": RunMode.BACKTEST, "dry_run": True, "trading_mode": "futures",
-                    "margin_mode": "isolated", "stake_currency": "USDT"})
-    strategy.dp = StubDP(analyzed, **dp_kwargs)
-    strategy.wallets = StubWallets()
-    strategy.minimal_roi = {int(k): v for k, v in strategy.minimal_roi.items()}  # as the resolver
-    return strategy
-
-
-def make_trade(is_short=False, open_rate=976.0, leverage=10.0, trade_id=1):
-    return LocalTrade(
-        id=trade_id, pair=PAIR, open_rate=open_rate, amount=1.0, stake_amount=open_rate / leverage,
-        fee_open=0.0005, fee_close=0.0005, open_date=OPEN_DATE, is_short=is_short,
-        leverage=leverage, exchange="binance", trading_mode=TradingMode.FUTURES, is_open=True,
-    )
 
 
 # --- the stop --------------------------------------------------------------------------------
@@ -286,7 +220,7 @@ def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
     notional = 10_000 * 0.0075 / (51 / 976)
     liq10 = own_liquidation_price(976.0, 10, False, notional)
-    strategy._zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
+    strategy.avoid_zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
     lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
     assert lev == 9.0
 
@@ -296,7 +230,7 @@ def test_leverage_zones_from_the_map(strategy_class):
     # the map over the last start-up window of the DataProvider's candles
     candles = make_candles(2500, price=1000.0, vol=0.002)
     strategy = make_strategy(strategy_class, long_setup(), candles=candles)
-    zones = strategy._zones(PAIR, False, candles["date"].iloc[-1] + pd.Timedelta(minutes=5))
+    zones = strategy.avoid_zones(PAIR, False, candles["date"].iloc[-1] + pd.Timedelta(minutes=5))
     assert zones and all(lo <= hi for lo, hi in zones)
     assert zones == map_zones(candles.iloc[-2000:], strategy.heatmap_config, False)
 
@@ -311,10 +245,10 @@ def test_leverage_zones_are_the_signal_candles_map(strategy_class):
         entry = candles["date"].iloc[row] + pd.Timedelta(minutes=5)
         for is_short in (False, True):
             expected = map_zones(candles.iloc[:row + 1], strategy.heatmap_config, is_short)
-            assert strategy._zones(PAIR, is_short, entry) == expected
+            assert strategy.avoid_zones(PAIR, is_short, entry) == expected
             assert expected
     before_first = candles["date"].iloc[0]
-    assert strategy._maps.zones(PAIR, before_first, False) is None
+    assert strategy.maps.zones(PAIR, before_first, False) is None
 
 
 def test_leverage_without_a_stop_is_one(strategy_class):
@@ -398,7 +332,7 @@ def test_custom_roi_without_a_signal_candle_keeps_only_the_time_limit(strategy_c
 
 
 def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, caplog):
-    strategy = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN, book=_book(1.0, 1.0))
+    strategy = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
     with caplog.at_level(logging.WARNING):
         assert strategy.confirm_trade_entry(PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, None, "long") is False
     assert "long entry skipped, its signal candle is stale" in caplog.text
@@ -407,7 +341,7 @@ def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, capl
 def test_confirm_entry_reads_books_with_extra_fields_or_none(strategy_class):
     """ccxt book entries may carry a third field (e.g. an order count); a missing book is no book."""
     args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
-    plain = _book(5.0, 1.0)
+    plain = order_book(5.0, 1.0)
     counted = {side: [[price, qty, 3] for price, qty in levels] for side, levels in plain.items()}
     assert len(counted["asks"]) * 3 % 2 == 1  # an odd count of numbers: no reshape can pair them
     for book, expected in ((plain, False), (counted, False), (None, True), ({}, True)):
@@ -428,19 +362,13 @@ def test_populate_indicators_on_an_empty_frame(strategy_class, tmp_path):
 # --- live-only entry check, data fallbacks, alerts, plots ------------------------------------
 
 
-def _book(ask_qty: float, bid_qty: float) -> dict:
-    asks = [[976.0 + i, ask_qty] for i in range(1, 80)]
-    bids = [[976.0 - i, bid_qty] for i in range(1, 80)]
-    return {"asks": asks, "bids": bids}
-
-
 def test_confirm_entry_checks_the_book_live_only(strategy_class):
     args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
-    defended = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=_book(5.0, 1.0))
+    defended = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(5.0, 1.0))
     assert defended.confirm_trade_entry(*args) is False
-    hollow = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=_book(1.0, 1.0))
+    hollow = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
     assert hollow.confirm_trade_entry(*args) is True
-    backtest = make_strategy(strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=_book(5.0, 1.0))
+    backtest = make_strategy(strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=order_book(5.0, 1.0))
     assert backtest.confirm_trade_entry(*args) is True
     broken = make_strategy(strategy_class, long_setup(), runmode=RunMode.LIVE, book=RuntimeError("down"))
     assert broken.confirm_trade_entry(*args) is True
@@ -499,12 +427,12 @@ def test_alerts_are_sent_live_and_rate_limited(strategy_class):
     frame = long_setup().iloc[: SIGNAL_ROW].copy()  # ends on the cascade candle
     strategy = make_strategy(strategy_class, None, runmode=RunMode.DRY_RUN)
     params = strategy.signal_params.replace(norm_window=4, lookback=3)
-    first = strategy._alerts.check(strategy.dp, PAIR, frame, params)
-    again = strategy._alerts.check(strategy.dp, PAIR, frame, params)
+    first = strategy.alerts.check(strategy.dp, PAIR, frame, params)
+    again = strategy.alerts.check(strategy.dp, PAIR, frame, params)
     assert len(first) == 1 and "cascade" in first[0] and again == []
     assert strategy.dp.sent == first
     quiet = make_strategy(strategy_class, None, runmode=RunMode.BACKTEST)
-    assert quiet._alerts.check(quiet.dp, PAIR, frame, params) == []
+    assert quiet.alerts.check(quiet.dp, PAIR, frame, params) == []
 
 
 def test_informative_pairs_live_only(strategy_class):
@@ -531,6 +459,18 @@ def test_plot_config_names_existing_columns(strategy_class):
     names = list(config["main_plot"]) + [c for sub in config["subplots"].values() for c in sub]
     names += [v["fill_to"] for v in config["main_plot"].values() if "fill_to" in v]
     assert set(names) <= set(frame.columns)
+
+
+def test_frequi_helpers_make_fresh_configs_and_leave_the_frame_alone(strategy_class):
+    assert strategy_class.plot_config == frequi.plot_config()
+    first = frequi.plot_config()
+    first["main_plot"].clear()
+    assert frequi.plot_config()["main_plot"]  # a fresh dict each time: no shared state
+    frame = long_setup()
+    frame.loc[4:, "liq_long_cluster_far"] = 920.0
+    before = frame.copy(deep=True)
+    assert len(frequi.cluster_annotations(frame)) == 3
+    pd.testing.assert_frame_equal(frame, before, check_exact=True)
 
 
 def test_interface(strategy_class):

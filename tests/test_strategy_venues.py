@@ -12,7 +12,7 @@ from conftest import make_candles
 
 pytest.importorskip("freqtrade")
 from freqtrade.enums import RunMode  # noqa: E402
-from test_strategy import PAIR, StubDP, load_strategy_class  # noqa: E402
+from strategy_helpers import PAIR, StubDP, load_strategy_class  # noqa: E402
 
 from liq_indicator.errors import ConfigError  # noqa: E402
 from liq_indicator.io.datadir import pair_file  # noqa: E402

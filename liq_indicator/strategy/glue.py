@@ -1,6 +1,8 @@
 """Helpers between the liquidation map and a Freqtrade strategy: side data through the
-DataProvider with fallbacks, the signal candle of a trade and its map, the order-book path check,
-rate-limited alerts and chart annotations.
+DataProvider with fallbacks, other venues from sibling datadirs (read through
+:mod:`liq_indicator.io.datadir`), the signal candle of a trade and its map, the order-book path
+check and rate-limited alerts. The trade plans live in :mod:`~liq_indicator.strategy.trade_state`,
+the charts in :mod:`~liq_indicator.strategy.frequi`.
 
 Nothing here imports Freqtrade: the DataProvider is used through the few methods a strategy sees
 (``get_pair_dataframe``, ``get_analyzed_dataframe``, ``send_msg``, ``runmode``), so the helpers are
@@ -17,14 +19,14 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyarrow import ArrowException
 
 from liq_indicator.brackets import available_exchanges
 from liq_indicator.config import HeatmapConfig
@@ -42,7 +44,7 @@ __all__ = [
     "SignalMaps",
     "book_path",
     "check_venue_names",
-    "cluster_annotations",
+    "defended_entry",
     "is_live",
     "map_zones",
     "parse_recursive_analysis",
@@ -187,8 +189,6 @@ def venue_frames(
     """
     if not exchanges or datadir is None:
         return []
-    from pathlib import Path
-
     config = config or HeatmapConfig()
     check_venue_names(exchanges, config)
     root = Path(datadir).parent
@@ -197,7 +197,7 @@ def venue_frames(
         try:
             data = load_pair(root / exchange, pair, timeframe)
             _check_venue(data, config.replace(exchange=exchange.lower()), root / exchange)
-        except (InputError, OSError, ArrowException) as exc:
+        except (InputError, OSError) as exc:  # io turns a parser's errors into InputError
             # one notice per venue and kind of problem (row numbers and dates change as the file grows)
             problem = re.sub(r"\d+", "#", f"{type(exc).__name__}: {exc}")
             log_once(f"venue-bad:{exchange}:{pair}:{problem}", f"{pair}: venue {exchange} "
@@ -337,6 +337,24 @@ class SignalMaps:
             return None
         return snapshot_zones(cursor.map_at(row), self.config, is_short)
 
+    def avoid_zones(self, pair: str, current_time: datetime, is_short: bool,
+                    candles: Callable[[], pd.DataFrame], log_once: LogOnce = _LOG_ONCE
+                    ) -> list[tuple[float, float]]:
+        """All dense same-side zones a leverage check should avoid: :meth:`zones` at the signal
+        candle; without it (no frame remembered, or none closed by then), the map over
+        ``candles()`` (e.g. the last start-up window) with the pair's remembered side data. On any
+        error: none (logged once per pair), so leverage only checks the stop distance."""
+        try:
+            zones = self.zones(pair, current_time, is_short)
+            if zones is not None:
+                return zones
+            side = self._frames[pair][1] if pair in self._frames else {}
+            return map_zones(candles(), self.config, is_short, **side)
+        except Exception as exc:  # noqa: BLE001 - fall back to the stop/liquidation rule alone
+            log_once(f"zones:{pair}", f"{pair}: map zones unavailable ({exc}); leverage "
+                     "only checks the stop distance", logging.WARNING)
+            return []
+
 
 @dataclass(frozen=True)
 class BookPath:
@@ -386,6 +404,26 @@ def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_shor
     return BookPath(path, support, band * 100.0, bool(path > 0 and path >= ratio * support))
 
 
+def defended_entry(dp: Any, pair: str, rate: float, target: float, is_short: bool, *,
+                   ratio: float = 2.0, log_once: LogOnce = _LOG_ONCE) -> bool:
+    """True when the order book (``dp.orderbook(pair, 1000)``) defends the way from ``rate`` to
+    ``target`` (:func:`book_path`); the skipped entry is logged. False without a target or without
+    a book (a failed fetch is logged once per pair): the entry then trades on the map alone."""
+    if not math.isfinite(target):
+        return False
+    try:
+        book = dp.orderbook(pair, 1000)
+    except Exception as exc:  # noqa: BLE001 - without a book, trade on the map alone
+        log_once(f"book:{pair}", f"{pair}: order book unavailable ({exc}); entry allowed")
+        return False
+    path = book_path(book, rate, target, is_short, ratio=ratio)
+    if path.defended:
+        logger.info("%s: %s entry skipped, path to %.2f defended (%.0f vs %.0f USD within %.2f%%)",
+                    pair, "short" if is_short else "long", target, path.path_usd, path.support_usd,
+                    path.band_pct)
+    return path.defended
+
+
 def _book_side(orderbook: Any, side: str) -> np.ndarray:
     """``[[price, amount], ...]`` of one side of a ccxt order book (entries may carry a third
     field, e.g. an order count), rows with a non-finite or non-positive price or amount dropped;
@@ -426,65 +464,6 @@ class AlertLimiter:
                 dp.send_msg(message)
                 sent.append(message)
         return sent
-
-
-def cluster_annotations(
-    frame: pd.DataFrame,
-    start: datetime | pd.Timestamp | None = None,
-    end: datetime | pd.Timestamp | None = None,
-    *,
-    max_areas: int = 120,
-    sides: Iterable[str] = ("long", "short"),
-) -> list[dict[str, Any]]:
-    """FreqUI area annotations for the nearest clusters: one box per stretch of candles over which
-    the cluster's edges stay put (``plot_annotations`` in the strategy returns these).
-
-    Args:
-        frame: The analyzed dataframe (``date`` and the ``liq_*_cluster_near/far`` columns).
-        start, end: The chart's time range; the whole frame when None.
-        max_areas: The most recent boxes kept per side.
-        sides: 'long' (red boxes below price) and/or 'short' (green boxes above).
-    """
-    if frame is None or len(frame) == 0:
-        return []
-    dates = pd.DatetimeIndex(frame["date"])
-    keep = np.ones(len(frame), dtype=bool)
-    if start is not None:
-        keep &= dates >= pd.Timestamp(start)
-    if end is not None:
-        keep &= dates <= pd.Timestamp(end)
-    sub = frame.loc[keep]
-    if len(sub) == 0:
-        return []
-    colors = {"long": "rgba(220, 60, 60, 0.25)", "short": "rgba(40, 170, 90, 0.25)"}
-    out: list[dict[str, Any]] = []
-    step = pd.DatetimeIndex(sub["date"]).to_series().diff().median()
-    step = step if isinstance(step, pd.Timedelta) and not pd.isna(step) else pd.Timedelta(0)
-    for side in sides:
-        near = sub[f"liq_{side}_cluster_near"].to_numpy(dtype=np.float64)
-        far = sub[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64)
-        d = pd.DatetimeIndex(sub["date"])
-        boxes = []
-        i = 0
-        while i < len(sub):
-            if not (np.isfinite(near[i]) and np.isfinite(far[i])):
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(sub) and near[j + 1] == near[i] and far[j + 1] == far[i]:
-                j += 1
-            boxes.append({
-                "type": "area",
-                "label": f"{side} cluster",
-                "start": d[i].to_pydatetime(),
-                "end": (d[j] + step).to_pydatetime(),
-                "y_start": float(min(near[i], far[i])),
-                "y_end": float(max(near[i], far[i])),
-                "color": colors[side],
-            })
-            i = j + 1
-        out.extend(boxes[-max_areas:])
-    return out
 
 
 def parse_recursive_analysis(output: str) -> tuple[list[str], dict[str, list[str]]]:
