@@ -1,3 +1,47 @@
-"""The Freqtrade strategy's rooms: setups and trade plans (``signals``), the glue to Freqtrade's
-DataProvider, venues, order book and alerts (``glue``).
+"""The Freqtrade strategy's room, in four modules:
+
+* ``signals``: the setups, their stop and target levels, exits and alerts (pure pandas);
+* ``trade_state``: each trade's plan made once, its memo and persistence, the staleness rule;
+* ``glue``: Freqtrade's DataProvider, other venues' files (through ``liq_indicator.io``), the map's
+  zones at a signal candle, the order book, alerts;
+* ``frequi``: the strategy's ``plot_config`` and ``plot_annotations``.
+
+None of them imports Freqtrade; ``user_data/strategies/LiqClusterStrategy.py`` talks to it. The
+names below are imported on first use, so ``import liq_indicator.strategy.frequi`` stays light::
+
+    from liq_indicator.strategy import SignalParams, entry_signals, strategy_features
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+#: name -> module of this package that defines it
+_EXPORTS = {
+    "STRATEGY_COLUMNS": "signals",
+    "STRATEGY_HEATMAP": "signals",
+    "SignalParams": "signals",
+    "entry_signals": "signals",
+    "setup_frame": "signals",
+    "strategy_features": "signals",
+    "trade_levels": "signals",
+    "trade_plan": "signals",
+    "TradePlan": "trade_state",
+    "TradePlans": "trade_state",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
