@@ -41,33 +41,136 @@ live positions.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, get_type_hints
 
 import numpy as np
 from numba import njit
 
-__all__ = ["run", "ar1", "seed_rng", "new_state", "N_PARAMS", "N_OUT", "N_EV", "N_SCHED", "N_SNAP"]
+__all__ = [
+    "SimInputs",
+    "SimParams",
+    "SimState",
+    "ar1",
+    "make_params",
+    "new_state",
+    "run",
+    "seed_rng",
+    "N_EV",
+    "N_OUT",
+    "N_SCHED",
+    "N_SNAP",
+]
 
-# --- parameter vector --------------------------------------------------------------------------
-P_SUBSTEPS, P_SIGMA, P_HCORR = 0, 1, 2
-P_PHI0, P_PHI1, P_PHI2, P_SD0, P_SD1, P_SD2 = 3, 4, 5, 6, 7, 8
-P_DEPTH, P_DEPTH_EXP, P_IMPACT, P_PERM = 9, 10, 11, 12
-P_ARB_PERP, P_ARB_INDEX, P_BASIS_BETA, P_BASIS_MA = 13, 14, 15, 16
-P_RATE, P_RATE_EXP, P_N_TARGET = 17, 18, 19
-P_W_MOM, P_W_MR, P_K_MOM, P_K_MR, P_FUND_SENS = 20, 21, 22, 23, 24
-P_SIZE_MIN, P_SIZE_ALPHA, P_SIZE_MAX = 25, 26, 27
-P_HOLD_MED, P_HOLD_SIG = 28, 29
-P_P_SL, P_SL_LO, P_SL_HI, P_P_TP, P_TP_MED, P_TP_SIG = 30, 31, 32, 33, 34, 35
-P_BG_VOL, P_BG_SIG, P_NOISE_NET = 36, 37, 38
-P_BIN_D, P_BIN_K0, P_NBINS = 39, 40, 41
-P_F_INTEREST, P_F_CLAMP, P_F_CAP, P_F_INTERVAL = 42, 43, 44, 45
-P_EPOCH_MIN, P_SEASON, P_WEEKEND, P_MAX_ROUNDS = 46, 47, 48, 49
-P_LEV_REF, P_KEEP, P_TR_DECAY, P_VFB, P_VFB_THR, P_PREM_OFF, P_VOL_EXP = 50, 51, 52, 53, 54, 55, 56
-P_GBIN_D, P_GBIN_K0, P_GNBINS = 57, 58, 59  # grid.py bins of the truth map
-P_WHALE_REF, P_WHALE_EXP, P_VN_PHI, P_VN_SD = 60, 61, 62, 63
-N_PARAMS = 64
 
-# --- per-minute scenario schedule ----------------------------------------------------------------
-S_DRIFT, S_BIAS, S_LEVMIX, S_RATE, S_JUMP, S_VOLM = 0, 1, 2, 3, 4, 5
+# =============================================================================================
+# the kernel's interface: inputs, parameters and state as NamedTuples (numba passes them by value;
+# the arrays inside are shared, so the state's arrays are modified in place)
+# =============================================================================================
+class SimParams(NamedTuple):
+    """Market parameters of one run, built by ``sim.market`` from a ``SimConfig``.
+
+    Log prices and 1-minute steps throughout; USD amounts are notional. Use :func:`make_params`,
+    which gives every field its declared type (numba compiles one version per field type).
+    """
+
+    substeps: int  # sub-steps per minute
+    sigma: float  # exogenous 1-minute log volatility of the index at activity 1
+    log_activity_shift: float  # added to the summed log components so that E[activity**2] = 1
+    activity_phi0: float  # AR(1) coefficients of the three log-activity components
+    activity_phi1: float
+    activity_phi2: float
+    activity_sd0: float  # their innovation standard deviations
+    activity_sd1: float
+    activity_sd2: float
+    depth: float  # book depth (USD) at activity 1
+    depth_exp: float  # depth = depth / activity ** depth_exp
+    impact: float  # impact coefficient of the curve I(Q)
+    index_impact_share: float  # share of each perpetual move the index follows (arbitrage)
+    permanent_share: float  # share of each move that stays; the rest decays
+    transient_decay: float  # per sub-step decay of the transient impact and of the flow Q
+    arb_perp: float  # per-minute pull of the perpetual towards the basis target
+    arb_index: float  # per-minute pull of the index towards it
+    basis_beta: float  # basis target per unit of long/short imbalance
+    basis_ma_rate: float  # per sub-step rate of the mark's basis average
+    entry_rate: float  # new positions per minute at activity 1 and a full book
+    entry_rate_exp: float  # entry rate ~ activity ** entry_rate_exp
+    target_positions: float  # live positions the entry rate steers towards
+    momentum_share: float  # share of entries following momentum
+    meanrev_share: float  # share following mean reversion (the rest: noise)
+    momentum_strength: float
+    meanrev_strength: float
+    funding_sensitivity: float  # crowding away from the side that pays funding
+    size_min: float  # Pareto notional (USD): minimum, tail exponent, maximum
+    size_alpha: float
+    size_max: float
+    hold_median: float  # planned holding (minutes at leverage lev_ref): median, log sigma
+    hold_sigma: float
+    stop_share: float  # share of positions with a stop
+    stop_frac_lo: float  # the stop sits this fraction of the way to the liquidation level
+    stop_frac_hi: float
+    take_profit_share: float
+    take_profit_median: float  # relative distance at leverage lev_ref
+    take_profit_sigma: float
+    background_volume: float  # USD per minute at activity 1
+    background_sigma: float  # log sigma of the background volume
+    noise_net: float  # net share of the background volume that is directional
+    bin_width: float  # log width of the trigger-list bins
+    bin_k0: int  # first bin of the trigger lists
+    n_bins: int
+    funding_interest: float
+    funding_clamp: float
+    funding_cap: float
+    funding_interval: int  # minutes
+    epoch_minute: int  # minutes since 1970 of simulation minute 0
+    season: float  # amplitude of the daily activity cycle
+    weekend: float  # activity factor on Saturdays and Sundays
+    max_rounds: int  # sweep rounds per sub-step before the rest is carried to the next minute
+    lev_ref: float  # leverage at which hold_median and take_profit_median apply
+    vol_feedback: float  # self-exciting volatility: kick per unit of surprise
+    vol_feedback_threshold: float  # surprise (in realised 1-minute sigmas) that excites
+    premium_offset: float  # premium index below the last price (impact bid/ask)
+    volume_exp: float  # background volume ~ activity ** volume_exp
+    grid_bin_width: float  # log width of the truth map's bins (grid.py)
+    grid_k0: int
+    grid_n_bins: int
+    whale_ref: float  # notional (USD) beyond which leverage is capped
+    whale_exp: float
+    volume_noise_phi: float  # AR(1) of the background volume's log noise
+    volume_noise_sd: float
+
+
+def make_params(**values: float) -> SimParams:
+    """:class:`SimParams` with every field converted to its declared type (``int`` or ``float``)."""
+    types = get_type_hints(SimParams)
+    return SimParams(**{k: types[k](v) for k, v in values.items()})
+
+
+class SimInputs(NamedTuple):
+    """What the scenario fixes for the whole run (read-only in the kernel)."""
+
+    schedule: np.ndarray  # (n_total, N_SCHED) per-minute scenario schedule, SCHED_* columns
+    lev_levels: np.ndarray  # leverage levels a new position draws from
+    lev_cdf_base: np.ndarray  # their cumulative distribution in normal times
+    lev_cdf_crowded: np.ndarray  # ... and when crowded (probability schedule[t, SCHED_LEVMIX])
+    brackets: np.ndarray  # (n, 5): notional floor, cap, mmr, cum, max leverage
+    snapshot_at: np.ndarray  # int8[n_total]: 1 where the pending map is taken at the minute's end
+
+
+class SimState(NamedTuple):
+    """Everything that carries from one minute to the next (:func:`new_state`)."""
+
+    rng: np.ndarray  # uint64[4]: xoshiro256** state
+    market: np.ndarray  # float64[N_MARKET]: scalar market state, M_* offsets
+    counters: np.ndarray  # int64[N_COUNTERS]: counts and watermarks, K_* offsets
+    positions: np.ndarray  # float64[cap, N_POS]: entry, qty, notional, leverage, levels (F_*)
+    slots: np.ndarray  # int64[cap, N_SLOT]: each slot's list links (C_*) and int fields (I_*)
+    free_slots: np.ndarray  # int64[cap]: stack of free slots, counters[K_NFREE] of them
+    bin_heads: np.ndarray  # int64[4, n_bins]: first slot of each bin, per price list (L_*)
+    expiry_heads: np.ndarray  # int64[n_total + 1]: first slot whose time exit is at that minute
+
+
+# --- per-minute scenario schedule (SimInputs.schedule columns) ------------------------------------
+SCHED_DRIFT, SCHED_BIAS, SCHED_LEVMIX, SCHED_RATE, SCHED_JUMP, SCHED_VOLM = 0, 1, 2, 3, 4, 5
 N_SCHED = 6
 
 # --- per-minute output ---------------------------------------------------------------------------
@@ -85,31 +188,29 @@ N_EV = 14
 # --- snapshot record: minute, global bin, long USD, short USD ------------------------------------
 N_SNAP = 4
 
-# --- position columns ----------------------------------------------------------------------------
+# --- SimState.positions columns ------------------------------------------------------------------
 F_ENTRY, F_QTY, F_NOTIONAL, F_LEV, F_LIQ, F_LO, F_HI = 0, 1, 2, 3, 4, 5, 6
-N_PF = 7
-# int columns of a slot, its list links first (one row per slot keeps them in one or two cache
+N_POS = 7
+# --- SimState.slots columns: list links first (one row per slot keeps them in one or two cache
 # lines): next, previous and key (bin or minute) for each of the five lists, then the position
-L_LLIQ, L_SLIQ, L_LO, L_HI, L_EXP = 0, 1, 2, 3, 4  # long/short liquidation, lower/upper trigger,
-N_LISTS = 5  # expiry
+L_LLIQ, L_SLIQ, L_LO, L_HI, L_EXP = 0, 1, 2, 3, 4  # long/short liquidation, lower/upper trigger, expiry
 C_NXT, C_PRV, C_KEY = 0, 5, 10
 I_SIDE, I_ENTRY_MIN, I_PID, I_ALIVE = 15, 16, 17, 18
-N_PL = 19
+N_SLOT = 19
 
-# --- scalar state ------------------------------------------------------------------------------
-S_X, S_P, S_BASIS_MA, S_EMA_F, S_EMA_S, S_VAR = 0, 1, 2, 3, 4, 5
-S_H0, S_H1, S_H2, S_PREM_SUM, S_PREM_N, S_CARRY = 6, 7, 8, 9, 10, 11
-S_LQTY, S_SQTY, S_LNOT, S_SNOT, S_TR, S_VN, S_Q = 12, 13, 14, 15, 16, 17, 18
-N_FS = 19
-# int state: next pid, live count, free-stack size, watermarks of the four lists, events, dropped,
-# snapshot rows, minutes done
-K_PID, K_NLIVE, K_NFREE, K_WM0, K_WM1, K_WM2, K_WM3, K_NEV, K_DROPPED, K_NSNAP = range(10)
-K_DONE = 10
-N_IS = 11
+# --- SimState.market: log prices, averages, activity components, open interest, flows -------------
+M_LOG_INDEX, M_LOG_LAST, M_BASIS_MA, M_EMA_FAST, M_EMA_SLOW, M_VAR = 0, 1, 2, 3, 4, 5
+M_ACT0, M_ACT1, M_ACT2, M_PREM_SUM, M_PREM_N, M_CARRIED_FLOW = 6, 7, 8, 9, 10, 11
+M_LONG_QTY, M_SHORT_QTY, M_LONG_NOTIONAL, M_SHORT_NOTIONAL = 12, 13, 14, 15
+M_TRANSIENT, M_VOLUME_NOISE, M_FLOW = 16, 17, 18
+N_MARKET = 19
+# --- SimState.counters: next position id, live positions, free slots, the four price lists'
+# watermarks (K_WM + list), events, dropped entries, snapshot rows, minutes done
+K_NEXT_PID, K_NLIVE, K_NFREE, K_WM = 0, 1, 2, 3
+K_NEV, K_DROPPED, K_NSNAP, K_DONE = 7, 8, 9, 10
+N_COUNTERS = 11
 
-LIQ_FLOOR = (
-    1e-6  # a long whose level is below 1e-6 x entry (1x: rounding dust) cannot be liquidated
-)
+LIQ_FLOOR = 1e-6  # a long whose level is below 1e-6 x entry (1x: rounding dust) cannot be liquidated
 MAX_NEW = 512  # cap of new entries per sub-step (far above any rate used)
 EMA_FAST, EMA_SLOW, VAR_ALPHA = 1.0 / 15.0, 1.0 / 240.0, 1.0 / 120.0
 
@@ -198,60 +299,66 @@ def ar1(innov: np.ndarray, phi: float, x0: float) -> np.ndarray:
 # =============================================================================================
 # state
 # =============================================================================================
-def new_state(cap: int, n_bins: int, n_minutes: int, x0: float, var0: float) -> dict:
+def new_state(cap: int, n_bins: int, n_minutes: int, x0: float, var0: float, seed: int) -> SimState:
     """Fresh simulator state for ``cap`` position slots (plain numpy, see :func:`run`).
 
-    ``x0`` is the log start price, ``var0`` the initial variance of 1-minute log returns.
+    ``x0`` is the log start price, ``var0`` the initial variance of 1-minute log returns, ``seed``
+    the random generator's seed.
     """
-    fs = np.zeros(N_FS)
-    fs[S_X] = x0
-    fs[S_P] = x0
-    fs[S_EMA_F] = x0
-    fs[S_EMA_S] = x0
-    fs[S_VAR] = var0
-    ist = np.zeros(N_IS, dtype=np.int64)
-    ist[K_NFREE] = cap
-    ist[K_WM0] = -1  # long-liq: highest bin that may hold a level
-    ist[K_WM1] = n_bins  # short-liq: lowest bin
-    ist[K_WM2] = -1  # lower trigger: highest bin
-    ist[K_WM3] = n_bins  # upper trigger: lowest bin
-    pf = np.zeros((cap, N_PF))
-    pl = np.full((cap, N_PL), -1, dtype=np.int64)
-    pl[:, I_ALIVE] = 0
-    free = np.arange(cap - 1, -1, -1, dtype=np.int64)  # pop from the end: slot 0 first
-    head = np.full((4, n_bins), -1, dtype=np.int64)
-    ehead = np.full(n_minutes + 1, -1, dtype=np.int64)
-    return {"fs": fs, "ist": ist, "pf": pf, "pl": pl, "free": free, "head": head, "ehead": ehead}
+    market = np.zeros(N_MARKET)
+    market[M_LOG_INDEX] = x0
+    market[M_LOG_LAST] = x0
+    market[M_EMA_FAST] = x0
+    market[M_EMA_SLOW] = x0
+    market[M_VAR] = var0
+    counters = np.zeros(N_COUNTERS, dtype=np.int64)
+    counters[K_NFREE] = cap
+    counters[K_WM + L_LLIQ] = -1  # long liquidations: highest bin that may hold a level
+    counters[K_WM + L_SLIQ] = n_bins  # short liquidations: lowest bin
+    counters[K_WM + L_LO] = -1  # lower trigger: highest bin
+    counters[K_WM + L_HI] = n_bins  # upper trigger: lowest bin
+    slots = np.full((cap, N_SLOT), -1, dtype=np.int64)
+    slots[:, I_ALIVE] = 0
+    return SimState(
+        rng=seed_rng(int(seed)),
+        market=market,
+        counters=counters,
+        positions=np.zeros((cap, N_POS)),
+        slots=slots,
+        free_slots=np.arange(cap - 1, -1, -1, dtype=np.int64),  # pop from the end: slot 0 first
+        bin_heads=np.full((4, n_bins), -1, dtype=np.int64),
+        expiry_heads=np.full(n_minutes + 1, -1, dtype=np.int64),
+    )
 
 
-@njit(cache=True)
-def _list_insert(headrow, pl, li, slot, b):
-    h = headrow[b]
-    pl[slot, C_NXT + li] = h
-    pl[slot, C_PRV + li] = -1
+@njit(cache=True, inline="always")
+def _list_insert(heads, slots, li, slot, b):
+    h = heads[b]
+    slots[slot, C_NXT + li] = h
+    slots[slot, C_PRV + li] = -1
     if h != -1:
-        pl[h, C_PRV + li] = slot
-    headrow[b] = slot
-    pl[slot, C_KEY + li] = b
+        slots[h, C_PRV + li] = slot
+    heads[b] = slot
+    slots[slot, C_KEY + li] = b
 
 
-@njit(cache=True)
-def _list_remove(headrow, pl, li, slot):
-    b = pl[slot, C_KEY + li]
+@njit(cache=True, inline="always")
+def _list_remove(heads, slots, li, slot):
+    b = slots[slot, C_KEY + li]
     if b < 0:
         return
-    before = pl[slot, C_PRV + li]
-    after = pl[slot, C_NXT + li]
+    before = slots[slot, C_PRV + li]
+    after = slots[slot, C_NXT + li]
     if before != -1:
-        pl[before, C_NXT + li] = after
+        slots[before, C_NXT + li] = after
     else:
-        headrow[b] = after
+        heads[b] = after
     if after != -1:
-        pl[after, C_PRV + li] = before
-    pl[slot, C_KEY + li] = -1
+        slots[after, C_PRV + li] = before
+    slots[slot, C_KEY + li] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bin(price, d, k0, n_bins):
     """Window index ``floor(ln p / d) - k0`` of a log-spaced bin of ``price``, clamped."""
     k = int(np.floor(np.log(price) / d)) - k0
@@ -262,25 +369,26 @@ def _bin(price, d, k0, n_bins):
     return k
 
 
-@njit(cache=True)
-def _close(slot, fs, ist, pf, pl, free, head, ehead):
+@njit(cache=True, inline="always")
+def _close(slot, st):
     """Remove a position from every list and the open interest; free its slot."""
+    slots, positions, market, counters = st.slots, st.positions, st.market, st.counters
     for li in range(4):
-        _list_remove(head[li], pl, li, slot)
-    _list_remove(ehead, pl, L_EXP, slot)
-    if pl[slot, I_SIDE] > 0:
-        fs[S_LQTY] -= pf[slot, F_QTY]
-        fs[S_LNOT] -= pf[slot, F_NOTIONAL]
+        _list_remove(st.bin_heads[li], slots, li, slot)
+    _list_remove(st.expiry_heads, slots, L_EXP, slot)
+    if slots[slot, I_SIDE] > 0:
+        market[M_LONG_QTY] -= positions[slot, F_QTY]
+        market[M_LONG_NOTIONAL] -= positions[slot, F_NOTIONAL]
     else:
-        fs[S_SQTY] -= pf[slot, F_QTY]
-        fs[S_SNOT] -= pf[slot, F_NOTIONAL]
-    pl[slot, I_ALIVE] = 0
-    free[ist[K_NFREE]] = slot
-    ist[K_NFREE] += 1
-    ist[K_NLIVE] -= 1
+        market[M_SHORT_QTY] -= positions[slot, F_QTY]
+        market[M_SHORT_NOTIONAL] -= positions[slot, F_NOTIONAL]
+    slots[slot, I_ALIVE] = 0
+    st.free_slots[counters[K_NFREE]] = slot
+    counters[K_NFREE] += 1
+    counters[K_NLIVE] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _liq_price(entry, notional, lev, side, br):
     """Binance isolated-margin liquidation price, operation for operation as brackets.py."""
     j = 0
@@ -297,7 +405,7 @@ def _liq_price(entry, notional, lev, side, br):
     return max(price, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _max_lev(notional, br):
     for i in range(br.shape[0]):
         if br[i, 0] <= notional < br[i, 1]:
@@ -305,7 +413,7 @@ def _max_lev(notional, br):
     return br[br.shape[0] - 1, 4]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _curve(q, depth, coef):
     """Impact of a cumulative flow ``q``: ``2 coef (sqrt(1 + |q|/depth) - 1)``, signed."""
     a = abs(q) / depth
@@ -313,26 +421,36 @@ def _curve(q, depth, coef):
     return v if q >= 0.0 else -v
 
 
-@njit(cache=True)
-def _impact(flow, depth, coef, fs):
+@njit(cache=True, inline="always")
+def _impact(flow, depth, coef, market):
     """Log-price impact of a net market order, on the book's recent unabsorbed flow.
 
     The impact is a function of the cumulative flow (decaying with the book's refill), so
     splitting an order changes nothing; it is linear (``coef * flow / depth``) while that flow is
     small against the depth and grows as its square root beyond (deeper levels of the book).
     """
-    q0 = fs[S_Q]
+    q0 = market[M_FLOW]
     q1 = q0 + flow
-    fs[S_Q] = q1
+    market[M_FLOW] = q1
     return _curve(q1, depth, coef) - _curve(q0, depth, coef)
 
 
-@njit(cache=True)
-def _mark(fs, fund_est, t_left):
-    index = math.exp(fs[S_X])
-    last = math.exp(fs[S_P])
+@njit(cache=True, inline="always")
+def _move_price(flow, depth, prm, market):
+    """Apply a net market order's impact (a share to the index, a share transient); new last price."""
+    imp = _impact(flow, depth, prm.impact, market)
+    market[M_LOG_LAST] += imp
+    market[M_LOG_INDEX] += prm.index_impact_share * imp
+    market[M_TRANSIENT] += (1.0 - prm.permanent_share) * imp
+    return math.exp(market[M_LOG_LAST])
+
+
+@njit(cache=True, inline="always")
+def _mark(market, fund_est, t_left):
+    index = math.exp(market[M_LOG_INDEX])
+    last = math.exp(market[M_LOG_LAST])
     a = index * (1.0 + fund_est * t_left)
-    b = index + fs[S_BASIS_MA]
+    b = index + market[M_BASIS_MA]
     # median of three
     if a > b:
         a, b = b, a
@@ -343,490 +461,549 @@ def _mark(fs, fund_est, t_left):
     return last
 
 
-@njit(cache=True)
-def _scan_down(
-    li, wm_key, thresh, col, mark_b, fs, ist, pf, pl, free, head, ehead, out_slots, n_out
-):
+@njit(cache=True, inline="always")
+def _scan_down(li, thresh, col, mark_b, st, hit, n_hit):
     """Close every position of list ``li`` with level ``>= thresh`` (bins ``mark_b..watermark``)."""
-    b = ist[wm_key]
+    wm = K_WM + li
+    heads, slots, positions = st.bin_heads, st.slots, st.positions
+    b = st.counters[wm]
     while b >= mark_b:
-        slot = head[li, b]
+        slot = heads[li, b]
         while slot != -1:
-            after = pl[slot, C_NXT + li]
-            if pf[slot, col] >= thresh:
-                out_slots[n_out] = slot
-                n_out += 1
-                _close(slot, fs, ist, pf, pl, free, head, ehead)
+            after = slots[slot, C_NXT + li]
+            if positions[slot, col] >= thresh:
+                hit[n_hit] = slot
+                n_hit += 1
+                _close(slot, st)
             slot = after
         b -= 1
-    if mark_b < ist[wm_key]:
-        ist[wm_key] = mark_b
-    return n_out
+    if mark_b < st.counters[wm]:
+        st.counters[wm] = mark_b
+    return n_hit
+
+
+@njit(cache=True, inline="always")
+def _scan_up(li, thresh, col, mark_b, st, hit, n_hit):
+    """Close every position of list ``li`` with level ``<= thresh`` (bins ``watermark..mark_b``)."""
+    wm = K_WM + li
+    heads, slots, positions = st.bin_heads, st.slots, st.positions
+    b = st.counters[wm]
+    while b <= mark_b:
+        slot = heads[li, b]
+        while slot != -1:
+            after = slots[slot, C_NXT + li]
+            if positions[slot, col] <= thresh:
+                hit[n_hit] = slot
+                n_hit += 1
+                _close(slot, st)
+            slot = after
+        b += 1
+    if mark_b > st.counters[wm]:
+        st.counters[wm] = mark_b
+    return n_hit
+
+
+# =============================================================================================
+# the steps of one minute (the kernel below calls them in this order)
+# =============================================================================================
+@njit(cache=True, inline="always")
+def _activity(t, em, prm, schedule, market, rng):
+    """Volatility state and activity of minute ``t`` (``em``: minutes since 1970)."""
+    market[M_ACT0] = prm.activity_phi0 * market[M_ACT0] + prm.activity_sd0 * _normal(rng)
+    market[M_ACT1] = prm.activity_phi1 * market[M_ACT1] + prm.activity_sd1 * _normal(rng)
+    market[M_ACT2] = prm.activity_phi2 * market[M_ACT2] + prm.activity_sd2 * _normal(rng)
+    mod = em % 1440
+    season = 1.0 + prm.season * math.cos(2.0 * math.pi * (mod - 900.0) / 1440.0)
+    weekday = ((em // 1440) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    if weekday >= 5:
+        season *= prm.weekend
+    log_act = market[M_ACT0] + market[M_ACT1] + market[M_ACT2] + prm.log_activity_shift
+    return math.exp(log_act) * season * schedule[t, SCHED_VOLM]
+
+
+@njit(cache=True, inline="always")
+def _funding(em, prm, market, minute):
+    """Funding estimate from the premium averaged since the last funding time.
+
+    At a funding time (every ``funding_interval`` minutes of UTC time) it is written to the
+    minute's row and the average restarts; other rows get NaN.
+    """
+    if market[M_PREM_N] > 0.0:
+        avg = market[M_PREM_SUM] / market[M_PREM_N]
+        fund_est = avg + min(max(prm.funding_interest - avg, -prm.funding_clamp), prm.funding_clamp)
+        fund_est = min(max(fund_est, -prm.funding_cap), prm.funding_cap)
+    else:
+        fund_est = prm.funding_interest
+    if em % prm.funding_interval == 0:
+        minute[O_FUNDING] = fund_est
+        market[M_PREM_SUM] = 0.0
+        market[M_PREM_N] = 0.0
+    else:
+        minute[O_FUNDING] = np.nan
+    return fund_est
+
+
+@njit(cache=True, inline="always")
+def _open_minute(market, minute):
+    """Start the minute's row: the mark's range and the liquidations, which the sweeps update.
+
+    High, low and volume are updated far more often and are kept in locals of :func:`run`.
+    """
+    last = math.exp(market[M_LOG_LAST])
+    minute[O_OPEN] = last
+    minute[O_MOPEN] = np.nan
+    minute[O_MHIGH] = -np.inf
+    minute[O_MLOW] = np.inf
+    minute[O_MCLOSE] = last
+    minute[O_LIQ_L] = 0.0
+    minute[O_LIQ_S] = 0.0
+    minute[O_NLIQ_L] = 0.0
+    minute[O_NLIQ_S] = 0.0
+    return last
+
+
+@njit(cache=True, inline="always")
+def _time_exits(t, ksub, last, st, exit_flow):
+    """Close the positions whose time exit is this minute; each exit's market order lands in a
+    random sub-step of ``exit_flow`` (like the entries), after the flow carried from last minute.
+    Returns their volume (coins)."""
+    volume = 0.0
+    market = st.market
+    exit_flow[:] = 0.0
+    exit_flow[0] = market[M_CARRIED_FLOW]
+    market[M_CARRIED_FLOW] = 0.0
+    slot = st.expiry_heads[t]
+    while slot != -1:
+        after = st.slots[slot, C_NXT + L_EXP]
+        q = st.positions[slot, F_QTY]
+        exit_flow[int(_uniform(st.rng) * ksub)] -= st.slots[slot, I_SIDE] * q * last
+        volume += q
+        _close(slot, st)
+        slot = after
+    return volume
+
+
+@njit(cache=True, inline="always")
+def _signals(t, act, fund_est, prm, schedule, st):
+    """The agents' signals, known at the minute's start, and the minute's entry rate and volume.
+
+    Returns:
+        ``(momentum, mean_reversion, imbalance, funding_tilt, entry_rate, background_volume)``.
+    """
+    market = st.market
+    vol_h = math.sqrt(market[M_VAR]) + 1e-6
+    mom = (market[M_EMA_FAST] - market[M_EMA_SLOW]) / (vol_h * 11.0)
+    mom = min(max(mom, -3.0), 3.0)
+    mr = -(market[M_LOG_LAST] - market[M_EMA_SLOW]) / (vol_h * 15.5)
+    mr = min(max(mr, -3.0), 3.0)
+    tot_not = market[M_LONG_NOTIONAL] + market[M_SHORT_NOTIONAL]
+    imbalance = (market[M_LONG_NOTIONAL] - market[M_SHORT_NOTIONAL]) / (tot_not + 1e6)
+    fund_tilt = prm.funding_sensitivity * (fund_est - prm.funding_interest) / prm.funding_interest
+    fill = st.counters[K_NLIVE] / prm.target_positions
+    rate = prm.entry_rate * schedule[t, SCHED_RATE] * act**prm.entry_rate_exp
+    rate *= min(max(2.0 - fill, 0.05), 3.0)
+    # background volume of the minute (two-sided; log-normal around activity ** volume_exp)
+    market[M_VOLUME_NOISE] = (
+        prm.volume_noise_phi * market[M_VOLUME_NOISE] + prm.volume_noise_sd * _normal(st.rng)
+    )
+    bg_minute = (
+        prm.background_volume
+        * act**prm.volume_exp
+        * math.exp(market[M_VOLUME_NOISE] - 0.5 * prm.background_sigma**2)
+    )
+    return mom, mr, imbalance, fund_tilt, rate, bg_minute
+
+
+@njit(cache=True, inline="always")
+def _relax_and_shock(t, sub, ksub, sigma, imbalance, prm, schedule, market, rng):
+    """A sub-step's price moves before any order: the transient impact decays (book resilience),
+    arbitrage pulls the basis towards its target, then the exogenous index move."""
+    rev = market[M_TRANSIENT] * prm.transient_decay
+    market[M_TRANSIENT] -= rev
+    market[M_FLOW] -= market[M_FLOW] * prm.transient_decay
+    market[M_LOG_LAST] -= rev
+    market[M_LOG_INDEX] -= prm.index_impact_share * rev
+    dev = (market[M_LOG_LAST] - market[M_LOG_INDEX]) - prm.basis_beta * imbalance
+    market[M_LOG_LAST] -= prm.arb_perp / ksub * dev
+    market[M_LOG_INDEX] += prm.arb_index / ksub * dev
+    dx = schedule[t, SCHED_DRIFT] / ksub + sigma / math.sqrt(float(ksub)) * _normal(rng)
+    if sub == 0:
+        dx += schedule[t, SCHED_JUMP]
+    market[M_LOG_INDEX] += dx
+    market[M_LOG_LAST] += dx
+    return math.exp(market[M_LOG_LAST])
+
+
+@njit(cache=True, inline="always")
+def _draw_entries(
+    t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, inputs, rng, new_side, new_not, new_lev
+):
+    """Side, notional and leverage of ``n_new`` new positions; returns ``flow`` plus their orders
+    (USD, buys positive), added one by one."""
+    if n_new == 0:
+        return flow
+    lev_levels = inputs.lev_levels
+    n_lev = lev_levels.shape[0]
+    for j in range(n_new):
+        ku = _uniform(rng)
+        if ku < prm.momentum_share:
+            sig = prm.momentum_strength * mom
+        elif ku < prm.momentum_share + prm.meanrev_share:
+            sig = prm.meanrev_strength * mr
+        else:
+            sig = 0.0
+        logit = inputs.schedule[t, SCHED_BIAS] + sig - fund_tilt
+        side = 1 if _uniform(rng) < 1.0 / (1.0 + math.exp(-logit)) else -1
+        notional = prm.size_min * (1.0 - _uniform(rng) * size_tail) ** (-1.0 / prm.size_alpha)
+        crowded = _uniform(rng) < inputs.schedule[t, SCHED_LEVMIX]
+        cdf = inputs.lev_cdf_crowded if crowded else inputs.lev_cdf_base
+        u = _uniform(rng)
+        k = 0
+        while k < n_lev - 1 and u >= cdf[k]:
+            k += 1
+        lev = min(lev_levels[k], _max_lev(notional, inputs.brackets))
+        if notional > prm.whale_ref:
+            # large positions use less leverage: cap ~ (notional / ref) ** -exp
+            whale_cap = math.floor(lev_top * (notional / prm.whale_ref) ** -prm.whale_exp)
+            lev = max(min(lev, whale_cap), 1.0)
+        new_side[j] = side
+        new_not[j] = notional
+        new_lev[j] = lev
+        flow += side * notional
+    return flow
+
+
+@njit(cache=True, inline="always")
+def _open_positions(t, n_new, entry, volume, new_side, new_not, new_lev, prm, inputs, st):
+    """Open the drawn positions at ``entry`` (the post-impact price): levels, stop, target, expiry.
+    Returns ``volume`` plus theirs (coins)."""
+    counters, positions, slots, market, rng = st.counters, st.positions, st.slots, st.market, st.rng
+    n_total = inputs.schedule.shape[0]
+    d, k0, n_bins = prm.bin_width, prm.bin_k0, prm.n_bins
+    for j in range(n_new):
+        if counters[K_NFREE] == 0:
+            counters[K_DROPPED] += 1
+            continue
+        counters[K_NFREE] -= 1
+        slot = st.free_slots[counters[K_NFREE]]
+        counters[K_NLIVE] += 1
+        side = new_side[j]
+        notional = new_not[j]
+        lev = new_lev[j]
+        qty = notional / entry
+        volume += qty
+        liq = _liq_price(entry, notional, lev, side, inputs.brackets)
+        positions[slot, F_ENTRY] = entry
+        positions[slot, F_QTY] = qty
+        positions[slot, F_NOTIONAL] = notional
+        positions[slot, F_LEV] = lev
+        positions[slot, F_LIQ] = liq
+        slots[slot, I_SIDE] = side
+        slots[slot, I_ENTRY_MIN] = t
+        slots[slot, I_PID] = counters[K_NEXT_PID]
+        slots[slot, I_ALIVE] = 1
+        counters[K_NEXT_PID] += 1
+        scale = math.sqrt(prm.lev_ref / lev)
+        # stop: a fraction of the way to the liquidation level (or 50% for 1x longs)
+        lo_trig = 0.0
+        hi_trig = np.inf
+        if _uniform(rng) < prm.stop_share:
+            frac = prm.stop_frac_lo + (prm.stop_frac_hi - prm.stop_frac_lo) * _uniform(rng)
+            dist = abs(entry - liq) / entry if liq > LIQ_FLOOR * entry else 0.5
+            if side > 0:
+                lo_trig = entry * (1.0 - frac * dist)
+            else:
+                hi_trig = entry * (1.0 + frac * dist)
+        if _uniform(rng) < prm.take_profit_share:
+            tp = prm.take_profit_median * scale * math.exp(prm.take_profit_sigma * _normal(rng))
+            tp = min(max(tp, 0.0005), 0.5)
+            if side > 0:
+                hi_trig = entry * (1.0 + tp)
+            else:
+                lo_trig = entry * (1.0 - tp)
+        positions[slot, F_LO] = lo_trig
+        positions[slot, F_HI] = hi_trig
+        hold = prm.hold_median * scale * math.exp(prm.hold_sigma * _normal(rng))
+        expiry = t + 1 + int(hold)
+        if expiry <= n_total:
+            _list_insert(st.expiry_heads, slots, L_EXP, slot, min(expiry, n_total))
+        if side > 0:
+            market[M_LONG_QTY] += qty
+            market[M_LONG_NOTIONAL] += notional
+            if liq > LIQ_FLOOR * entry:
+                b = _bin(liq, d, k0, n_bins)
+                _list_insert(st.bin_heads[L_LLIQ], slots, L_LLIQ, slot, b)
+                counters[K_WM + L_LLIQ] = max(counters[K_WM + L_LLIQ], b)
+        else:
+            market[M_SHORT_QTY] += qty
+            market[M_SHORT_NOTIONAL] += notional
+            b = _bin(liq, d, k0, n_bins)
+            _list_insert(st.bin_heads[L_SLIQ], slots, L_SLIQ, slot, b)
+            counters[K_WM + L_SLIQ] = min(counters[K_WM + L_SLIQ], b)
+        if lo_trig > 0.0:
+            b = _bin(lo_trig, d, k0, n_bins)
+            _list_insert(st.bin_heads[L_LO], slots, L_LO, slot, b)
+            counters[K_WM + L_LO] = max(counters[K_WM + L_LO], b)
+        if hi_trig < np.inf:
+            b = _bin(hi_trig, d, k0, n_bins)
+            _list_insert(st.bin_heads[L_HI], slots, L_HI, slot, b)
+            counters[K_WM + L_HI] = min(counters[K_WM + L_HI], b)
+    return volume
+
+
+@njit(cache=True, inline="always")
+def _record_liquidations(t, sub, rnd, n_liq, mark, last, st, hit, events):
+    """Append the round's liquidations (``hit[:n_liq]``) to ``events``; fill price comes later."""
+    counters, positions, slots = st.counters, st.positions, st.slots
+    for j in range(n_liq):
+        s2 = hit[j]
+        e = counters[K_NEV]
+        events[e, E_MINUTE] = t
+        events[e, E_SUB] = sub
+        events[e, E_ROUND] = rnd
+        events[e, E_SIDE] = slots[s2, I_SIDE]
+        events[e, E_ENTRY] = positions[s2, F_ENTRY]
+        events[e, E_QTY] = positions[s2, F_QTY]
+        events[e, E_NOTIONAL] = positions[s2, F_NOTIONAL]
+        events[e, E_LEV] = positions[s2, F_LEV]
+        events[e, E_LIQ] = positions[s2, F_LIQ]
+        events[e, E_MARK] = mark
+        events[e, E_LAST] = last
+        events[e, E_ENTRY_MIN] = slots[s2, I_ENTRY_MIN]
+        events[e, E_PID] = slots[s2, I_PID]
+        counters[K_NEV] += 1
+
+
+@njit(cache=True, inline="always")
+def _sweep(t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events, minute):
+    """Liquidations on the mark, then stops/targets on the last price, round after round until a
+    round triggers nothing; each round's forced orders move the price.
+
+    Returns:
+        ``(hi, lo, volume)``: the minute's high and low and its volume so far.
+    """
+    counters, positions, slots, market = st.counters, st.positions, st.slots, st.market
+    d, k0, n_bins = prm.bin_width, prm.bin_k0, prm.n_bins
+    max_rounds = prm.max_rounds
+    rnd = 0
+    while True:
+        mark = _mark(market, fund_est, t_left)
+        minute[O_MCLOSE] = mark
+        last = math.exp(market[M_LOG_LAST])
+        if np.isnan(minute[O_MOPEN]):
+            minute[O_MOPEN] = mark
+        minute[O_MHIGH] = max(minute[O_MHIGH], mark)
+        minute[O_MLOW] = min(minute[O_MLOW], mark)
+        n_hit = 0
+        mb = _bin(mark, d, k0, n_bins)
+        # longs are liquidated when mark <= level, shorts when mark >= level
+        n_hit = _scan_down(L_LLIQ, mark, F_LIQ, mb, st, hit, n_hit)
+        n_hit = _scan_up(L_SLIQ, mark, F_LIQ, mb, st, hit, n_hit)
+        n_liq = n_hit  # hits [0, n_liq) are liquidations, the rest stops/targets
+        lb = _bin(last, d, k0, n_bins)
+        n_hit = _scan_down(L_LO, last, F_LO, lb, st, hit, n_hit)
+        n_hit = _scan_up(L_HI, last, F_HI, lb, st, hit, n_hit)
+        if n_hit == 0:
+            break
+        flow = 0.0
+        for j in range(n_hit):
+            s2 = hit[j]
+            flow -= slots[s2, I_SIDE] * positions[s2, F_QTY] * last
+        ev0 = counters[K_NEV]
+        _record_liquidations(t, sub, rnd, n_liq, mark, last, st, hit, events)
+        if rnd >= max_rounds - 1:
+            # too many rounds in one sub-step: the last round's orders move the next minute
+            market[M_CARRIED_FLOW] += flow
+            fill_price = last
+        else:
+            fill_price = _move_price(flow, depth, prm, market)  # forced orders fill post-impact
+            hi = max(hi, fill_price)
+            lo = min(lo, fill_price)
+        for j in range(n_hit):
+            volume += positions[hit[j], F_QTY]
+        for e in range(ev0, counters[K_NEV]):
+            events[e, E_FILL] = fill_price
+            usd = events[e, E_QTY] * fill_price
+            if events[e, E_SIDE] > 0:
+                minute[O_LIQ_L] += usd
+                minute[O_NLIQ_L] += 1.0
+            else:
+                minute[O_LIQ_S] += usd
+                minute[O_NLIQ_S] += 1.0
+        if rnd >= max_rounds - 1:
+            break
+        rnd += 1
+    return hi, lo, volume
+
+
+@njit(cache=True, inline="always")
+def _close_minute(t, prm, st, minute):
+    """The minute's closing prices, premium, the agents' averages, volatility feedback and the
+    open interest (re-summed exactly once a day against floating drift)."""
+    market, positions, slots = st.market, st.positions, st.slots
+    last = math.exp(market[M_LOG_LAST])
+    index = math.exp(market[M_LOG_INDEX])
+    minute[O_CLOSE] = last
+    minute[O_INDEX] = index
+    prem = last / index - 1.0
+    minute[O_PREMIUM] = prem
+    # premium index: Binance measures it at impact bid/ask, a few bp below the last price
+    market[M_PREM_SUM] += prem + prm.premium_offset
+    market[M_PREM_N] += 1.0
+    # EMAs of the log price and of the squared 1-minute return (the agents' signals)
+    ret = math.log(last / minute[O_OPEN])
+    # a move far beyond the recent realised volatility excites activity (self-exciting
+    # volatility); measured against realised, not exogenous, volatility so it cannot run away
+    surprise = abs(ret) / (math.sqrt(market[M_VAR]) + 1e-12)
+    if surprise > prm.vol_feedback_threshold:
+        kick = prm.vol_feedback * (surprise - prm.vol_feedback_threshold)
+        market[M_ACT0] = min(market[M_ACT0] + kick, 1.5)
+    market[M_VAR] += VAR_ALPHA * (ret * ret - market[M_VAR])
+    market[M_EMA_FAST] += EMA_FAST * (market[M_LOG_LAST] - market[M_EMA_FAST])
+    market[M_EMA_SLOW] += EMA_SLOW * (market[M_LOG_LAST] - market[M_EMA_SLOW])
+    if t % 1440 == 1439:
+        lq = 0.0
+        sq = 0.0
+        ln = 0.0
+        sn = 0.0
+        for s2 in range(positions.shape[0]):
+            if slots[s2, I_ALIVE] == 1:
+                if slots[s2, I_SIDE] > 0:
+                    lq += positions[s2, F_QTY]
+                    ln += positions[s2, F_NOTIONAL]
+                else:
+                    sq += positions[s2, F_QTY]
+                    sn += positions[s2, F_NOTIONAL]
+        market[M_LONG_QTY] = lq
+        market[M_SHORT_QTY] = sq
+        market[M_LONG_NOTIONAL] = ln
+        market[M_SHORT_NOTIONAL] = sn
+    oi_qty = max(market[M_LONG_QTY], 0.0) + max(market[M_SHORT_QTY], 0.0)
+    minute[O_OI_QTY] = oi_qty
+    minute[O_OI_VALUE] = oi_qty * last
+    minute[O_NLIVE] = st.counters[K_NLIVE]
+    minute[O_LONG_QTY] = max(market[M_LONG_QTY], 0.0)
+    minute[O_SHORT_QTY] = max(market[M_SHORT_QTY], 0.0)
 
 
 @njit(cache=True)
-def _scan_up(li, wm_key, thresh, col, mark_b, fs, ist, pf, pl, free, head, ehead, out_slots, n_out):
-    """Close every position of list ``li`` with level ``<= thresh`` (bins ``watermark..mark_b``)."""
-    b = ist[wm_key]
-    while b <= mark_b:
-        slot = head[li, b]
-        while slot != -1:
-            after = pl[slot, C_NXT + li]
-            if pf[slot, col] <= thresh:
-                out_slots[n_out] = slot
-                n_out += 1
-                _close(slot, fs, ist, pf, pl, free, head, ehead)
-            slot = after
-        b += 1
-    if mark_b > ist[wm_key]:
-        ist[wm_key] = mark_b
-    return n_out
+def _grown(buffer, n_used, extra):
+    """A copy of ``buffer`` with twice its rows plus ``extra``; its first ``n_used`` rows kept."""
+    grown = np.empty((2 * buffer.shape[0] + extra, buffer.shape[1]))
+    grown[:n_used] = buffer[:n_used]
+    return grown
+
+
+@njit(cache=True)
+def _snapshot(t, prm, st, snap_long, snap_short, snapshots):
+    """Append the pending-liquidation map (notional per grid bin and side) at the minute's end;
+    returns ``snapshots``, reallocated larger when it could fill."""
+    counters, positions, slots = st.counters, st.positions, st.slots
+    g_bins, gk0 = prm.grid_n_bins, prm.grid_k0
+    if snapshots.shape[0] - counters[K_NSNAP] < g_bins:
+        snapshots = _grown(snapshots, counters[K_NSNAP], g_bins)
+    snap_long[:] = 0.0
+    snap_short[:] = 0.0
+    for s2 in range(positions.shape[0]):
+        if slots[s2, I_ALIVE] == 1 and positions[s2, F_LIQ] > LIQ_FLOOR * positions[s2, F_ENTRY]:
+            b = _bin(positions[s2, F_LIQ], prm.grid_bin_width, gk0, g_bins)
+            if slots[s2, I_SIDE] > 0:
+                snap_long[b] += positions[s2, F_NOTIONAL]
+            else:
+                snap_short[b] += positions[s2, F_NOTIONAL]
+    for b in range(g_bins):
+        if snap_long[b] > 0.0 or snap_short[b] > 0.0:
+            k = counters[K_NSNAP]
+            snapshots[k, 0] = t
+            snapshots[k, 1] = b + gk0
+            snapshots[k, 2] = snap_long[b]
+            snapshots[k, 3] = snap_short[b]
+            counters[K_NSNAP] += 1
+    return snapshots
 
 
 # =============================================================================================
 # the kernel
 # =============================================================================================
 @njit(cache=True)
-def run(
-    t0,
-    t1,
-    n_total,
-    prm,
-    sched,
-    lev_vals,
-    lev_cdf_base,
-    lev_cdf_high,
-    br,
-    snap_flag,
-    rng,
-    fs,
-    ist,
-    pf,
-    pl,
-    free,
-    head,
-    ehead,
-    out,
-    ev,
-    snaps,
-):
+def run(t0, t1, inputs, prm, st, out, events, snapshots):
     """Advance the market over minutes ``[t0, t1)``; write ``out[t - t0]`` for each minute.
 
     Args:
-        t0, t1: Minute range (0 = simulation start). ``n_total``: minutes in the whole run.
-        prm: Parameter vector (``P_*`` offsets). ``sched``: ``(n_total, N_SCHED)`` scenario schedule.
-        lev_vals, lev_cdf_base, lev_cdf_high: Leverage levels and two cumulative distributions;
-            a new position draws from the high one with probability ``sched[t, S_LEVMIX]``.
-        br: ``(n, 5)`` brackets (floor, cap, mmr, cum, max_leverage).
-        snap_flag: ``int8[n_total]``, 1 where the pending-liquidation map is taken at minute end.
-        rng, fs, ist, pf, pl, free, head, ehead: state (:func:`new_state`), modified in place.
-        out: ``(t1 - t0, N_OUT)`` output rows. ev, snaps: event and snapshot buffers.
+        t0, t1: Minute range (0 = simulation start; the run has ``inputs.schedule.shape[0]``).
+        inputs: :class:`SimInputs` (schedule, leverage distributions, brackets, snapshot minutes).
+        prm: :class:`SimParams`.
+        st: :class:`SimState` (:func:`new_state`), modified in place.
+        out: ``(t1 - t0, N_OUT)`` output rows (``O_*`` columns).
+        events, snapshots: liquidation-event (``E_*``) and snapshot buffers.
 
     Returns:
-        ``(ev, snaps)``: the buffers, reallocated larger when they filled; counts in
-        ``ist[K_NEV]`` and ``ist[K_NSNAP]``.
+        ``(events, snapshots)``: the buffers, reallocated larger when they filled; counts in
+        ``st.counters[K_NEV]`` and ``st.counters[K_NSNAP]``.
     """
-    cap = pf.shape[0]
-    ksub = int(prm[P_SUBSTEPS])
-    d = prm[P_BIN_D]
-    k0 = int(prm[P_BIN_K0])
-    n_bins = int(prm[P_NBINS])
-    f_int = int(prm[P_F_INTERVAL])
-    epoch0 = int(prm[P_EPOCH_MIN])
-    max_rounds = int(prm[P_MAX_ROUNDS])
-    sq_k = math.sqrt(float(ksub))
-    n_lev = lev_vals.shape[0]
-    lev_top = lev_vals.max()
-    size_tail = 1.0 - (prm[P_SIZE_MIN] / prm[P_SIZE_MAX]) ** prm[P_SIZE_ALPHA]
-
+    cap = st.positions.shape[0]
+    ksub = prm.substeps
     exit_flow = np.zeros(ksub)
     new_side = np.empty(MAX_NEW, dtype=np.int64)
     new_not = np.empty(MAX_NEW)
     new_lev = np.empty(MAX_NEW)
     hit = np.empty(cap, dtype=np.int64)
-    gd = prm[P_GBIN_D]
-    gk0 = int(prm[P_GBIN_K0])
-    g_bins = int(prm[P_GNBINS])
-    snap_l = np.zeros(g_bins)
-    snap_s = np.zeros(g_bins)
+    snap_long = np.zeros(prm.grid_n_bins)
+    snap_short = np.zeros(prm.grid_n_bins)
+    market, rng, schedule = st.market, st.rng, inputs.schedule
+    f_int = prm.funding_interval
+    lev_top = inputs.lev_levels.max()
+    # share of the Pareto tail below size_max (draws are truncated there)
+    size_tail = 1.0 - (prm.size_min / prm.size_max) ** prm.size_alpha
 
     for t in range(t0, t1):
-        row = t - t0
-        em = epoch0 + t
-        # ---- volatility state and activity --------------------------------------------------
-        fs[S_H0] = prm[P_PHI0] * fs[S_H0] + prm[P_SD0] * _normal(rng)
-        fs[S_H1] = prm[P_PHI1] * fs[S_H1] + prm[P_SD1] * _normal(rng)
-        fs[S_H2] = prm[P_PHI2] * fs[S_H2] + prm[P_SD2] * _normal(rng)
-        mod = em % 1440
-        season = 1.0 + prm[P_SEASON] * math.cos(2.0 * math.pi * (mod - 900.0) / 1440.0)
-        weekday = ((em // 1440) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        if weekday >= 5:
-            season *= prm[P_WEEKEND]
-        act = math.exp(fs[S_H0] + fs[S_H1] + fs[S_H2] + prm[P_HCORR]) * season * sched[t, S_VOLM]
-        sigma = prm[P_SIGMA] * act
-        depth = prm[P_DEPTH] / act ** prm[P_DEPTH_EXP]
-
-        # ---- funding (every f_int minutes of UTC time, from the last 8 h of premium) ---------
-        if fs[S_PREM_N] > 0.0:
-            avg = fs[S_PREM_SUM] / fs[S_PREM_N]
-            fund_est = avg + min(max(prm[P_F_INTEREST] - avg, -prm[P_F_CLAMP]), prm[P_F_CLAMP])
-            fund_est = min(max(fund_est, -prm[P_F_CAP]), prm[P_F_CAP])
-        else:
-            fund_est = prm[P_F_INTEREST]
-        if em % f_int == 0:
-            out[row, O_FUNDING] = fund_est
-            fs[S_PREM_SUM] = 0.0
-            fs[S_PREM_N] = 0.0
-        else:
-            out[row, O_FUNDING] = np.nan
-
-        last = math.exp(fs[S_P])
-        out[row, O_OPEN] = last
+        minute = out[t - t0]
+        em = prm.epoch_minute + t
+        act = _activity(t, em, prm, schedule, market, rng)
+        sigma = prm.sigma * act
+        depth = prm.depth / act**prm.depth_exp
+        fund_est = _funding(em, prm, market, minute)
+        last = _open_minute(market, minute)
         hi = last
         lo = last
-        m_open = np.nan
-        m_hi = -np.inf
-        m_lo = np.inf
-        mark = last
-        volume = 0.0
-        liq_l = 0.0
-        liq_s = 0.0
-        n_l = 0
-        n_s = 0
+        volume = _time_exits(t, ksub, last, st, exit_flow)
+        mom, mr, imbalance, fund_tilt, rate, bg_minute = _signals(t, act, fund_est, prm, schedule, st)
 
-        # ---- time exits due this minute (market orders, each in a random sub-step) ----------
-        exit_flow[:] = 0.0
-        exit_flow[0] = fs[S_CARRY]
-        fs[S_CARRY] = 0.0
-        slot = ehead[t]
-        while slot != -1:
-            after = pl[slot, C_NXT + L_EXP]
-            q = pf[slot, F_QTY]
-            # each time exit lands in a random sub-step, like the entries
-            exit_flow[int(_uniform(rng) * ksub)] -= pl[slot, I_SIDE] * q * last
-            volume += q
-            _close(slot, fs, ist, pf, pl, free, head, ehead)
-            slot = after
-
-        # ---- agents' signals (known at the minute's start) ---------------------------------
-        vol_h = math.sqrt(fs[S_VAR]) + 1e-6
-        mom = (fs[S_EMA_F] - fs[S_EMA_S]) / (vol_h * 11.0)
-        mom = min(max(mom, -3.0), 3.0)
-        mr = -(fs[S_P] - fs[S_EMA_S]) / (vol_h * 15.5)
-        mr = min(max(mr, -3.0), 3.0)
-        tot_not = fs[S_LNOT] + fs[S_SNOT]
-        imbalance = (fs[S_LNOT] - fs[S_SNOT]) / (tot_not + 1e6)
-        fund_tilt = prm[P_FUND_SENS] * (fund_est - prm[P_F_INTEREST]) / prm[P_F_INTEREST]
-        fill = ist[K_NLIVE] / prm[P_N_TARGET]
-        rate = prm[P_RATE] * sched[t, S_RATE] * act ** prm[P_RATE_EXP]
-        rate *= min(max(2.0 - fill, 0.05), 3.0)
-
-        # background volume of the minute (two-sided; log-normal around activity ** vol_exp)
-        fs[S_VN] = prm[P_VN_PHI] * fs[S_VN] + prm[P_VN_SD] * _normal(rng)
-        bg_minute = (
-            prm[P_BG_VOL] * act ** prm[P_VOL_EXP] * math.exp(fs[S_VN] - 0.5 * prm[P_BG_SIG] ** 2)
-        )
+        # sub-steps: relaxation and shock, noise and new-entry orders (one net impact; new
+        # positions fill at the post-impact price), then the sweep
         for sub in range(ksub):
-            # the transient part of past impact decays (book resilience)
-            rev = fs[S_TR] * prm[P_TR_DECAY]
-            fs[S_TR] -= rev
-            fs[S_Q] -= fs[S_Q] * prm[P_TR_DECAY]
-            fs[S_P] -= rev
-            fs[S_X] -= prm[P_PERM] * rev
-            # arbitrage pulls the basis towards its target
-            dev = (fs[S_P] - fs[S_X]) - prm[P_BASIS_BETA] * imbalance
-            fs[S_P] -= prm[P_ARB_PERP] / ksub * dev
-            fs[S_X] += prm[P_ARB_INDEX] / ksub * dev
-            # exogenous index move
-            dx = sched[t, S_DRIFT] / ksub + sigma / sq_k * _normal(rng)
-            if sub == 0:
-                dx += sched[t, S_JUMP]
-            fs[S_X] += dx
-            fs[S_P] += dx
-            last = math.exp(fs[S_P])
+            last = _relax_and_shock(t, sub, ksub, sigma, imbalance, prm, schedule, market, rng)
             # noise traders: two-sided background volume with a small net flow
             bg = bg_minute / ksub
-            flow = prm[P_NOISE_NET] * bg * _normal(rng)
+            flow = prm.noise_net * bg * _normal(rng)
             volume += bg / last
             flow += exit_flow[sub]
-            # new leveraged entries, decided on the minute-start signals
             n_new = min(_poisson(rng, rate / ksub), MAX_NEW)
-            for j in range(n_new):
-                ku = _uniform(rng)
-                if ku < prm[P_W_MOM]:
-                    sig = prm[P_K_MOM] * mom
-                elif ku < prm[P_W_MOM] + prm[P_W_MR]:
-                    sig = prm[P_K_MR] * mr
-                else:
-                    sig = 0.0
-                logit = sched[t, S_BIAS] + sig - fund_tilt
-                side = 1 if _uniform(rng) < 1.0 / (1.0 + math.exp(-logit)) else -1
-                notional = prm[P_SIZE_MIN] * (1.0 - _uniform(rng) * size_tail) ** (
-                    -1.0 / prm[P_SIZE_ALPHA]
-                )
-                cdf = lev_cdf_high if _uniform(rng) < sched[t, S_LEVMIX] else lev_cdf_base
-                u = _uniform(rng)
-                k = 0
-                while k < n_lev - 1 and u >= cdf[k]:
-                    k += 1
-                lev = min(lev_vals[k], _max_lev(notional, br))
-                if notional > prm[P_WHALE_REF]:
-                    # large positions use less leverage: cap ~ (notional / ref) ** -exp
-                    lev = max(
-                        min(
-                            lev,
-                            math.floor(
-                                lev_top * (notional / prm[P_WHALE_REF]) ** -prm[P_WHALE_EXP]
-                            ),
-                        ),
-                        1.0,
-                    )
-                new_side[j] = side
-                new_not[j] = notional
-                new_lev[j] = lev
-                flow += side * notional
-            imp = _impact(flow, depth, prm[P_IMPACT], fs)
-            fs[S_P] += imp
-            fs[S_X] += prm[P_PERM] * imp
-            fs[S_TR] += (1.0 - prm[P_KEEP]) * imp
-            last = math.exp(fs[S_P])
+            flow = _draw_entries(
+                t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, inputs, rng,
+                new_side, new_not, new_lev,
+            )
+            last = _move_price(flow, depth, prm, market)
             hi = max(hi, last)
             lo = min(lo, last)
-            # open the new positions at the post-impact price
-            for j in range(n_new):
-                if ist[K_NFREE] == 0:
-                    ist[K_DROPPED] += 1
-                    continue
-                ist[K_NFREE] -= 1
-                slot = free[ist[K_NFREE]]
-                ist[K_NLIVE] += 1
-                side = new_side[j]
-                notional = new_not[j]
-                lev = new_lev[j]
-                entry = last
-                qty = notional / entry
-                volume += qty
-                liq = _liq_price(entry, notional, lev, side, br)
-                pf[slot, F_ENTRY] = entry
-                pf[slot, F_QTY] = qty
-                pf[slot, F_NOTIONAL] = notional
-                pf[slot, F_LEV] = lev
-                pf[slot, F_LIQ] = liq
-                pl[slot, I_SIDE] = side
-                pl[slot, I_ENTRY_MIN] = t
-                pl[slot, I_PID] = ist[K_PID]
-                pl[slot, I_ALIVE] = 1
-                ist[K_PID] += 1
-                scale = math.sqrt(prm[P_LEV_REF] / lev)
-                # stop: a fraction of the way to the liquidation level (or 50% for 1x longs)
-                lo_trig = 0.0
-                hi_trig = np.inf
-                if _uniform(rng) < prm[P_P_SL]:
-                    frac = prm[P_SL_LO] + (prm[P_SL_HI] - prm[P_SL_LO]) * _uniform(rng)
-                    dist = abs(entry - liq) / entry if liq > LIQ_FLOOR * entry else 0.5
-                    if side > 0:
-                        lo_trig = entry * (1.0 - frac * dist)
-                    else:
-                        hi_trig = entry * (1.0 + frac * dist)
-                if _uniform(rng) < prm[P_P_TP]:
-                    tp = prm[P_TP_MED] * scale * math.exp(prm[P_TP_SIG] * _normal(rng))
-                    tp = min(max(tp, 0.0005), 0.5)
-                    if side > 0:
-                        hi_trig = entry * (1.0 + tp)
-                    else:
-                        lo_trig = entry * (1.0 - tp)
-                pf[slot, F_LO] = lo_trig
-                pf[slot, F_HI] = hi_trig
-                hold = prm[P_HOLD_MED] * scale * math.exp(prm[P_HOLD_SIG] * _normal(rng))
-                expiry = t + 1 + int(hold)
-                if expiry <= n_total:
-                    _list_insert(ehead, pl, L_EXP, slot, min(expiry, n_total))
-                if side > 0:
-                    fs[S_LQTY] += qty
-                    fs[S_LNOT] += notional
-                    if liq > LIQ_FLOOR * entry:
-                        b = _bin(liq, d, k0, n_bins)
-                        _list_insert(head[L_LLIQ], pl, L_LLIQ, slot, b)
-                        ist[K_WM0] = max(ist[K_WM0], b)
-                else:
-                    fs[S_SQTY] += qty
-                    fs[S_SNOT] += notional
-                    b = _bin(liq, d, k0, n_bins)
-                    _list_insert(head[L_SLIQ], pl, L_SLIQ, slot, b)
-                    ist[K_WM1] = min(ist[K_WM1], b)
-                if lo_trig > 0.0:
-                    b = _bin(lo_trig, d, k0, n_bins)
-                    _list_insert(head[L_LO], pl, L_LO, slot, b)
-                    ist[K_WM2] = max(ist[K_WM2], b)
-                if hi_trig < np.inf:
-                    b = _bin(hi_trig, d, k0, n_bins)
-                    _list_insert(head[L_HI], pl, L_HI, slot, b)
-                    ist[K_WM3] = min(ist[K_WM3], b)
-
+            volume = _open_positions(
+                t, n_new, last, volume, new_side, new_not, new_lev, prm, inputs, st
+            )
             # mark's basis average (Binance: 5-minute moving average of last - index)
-            index = math.exp(fs[S_X])
-            fs[S_BASIS_MA] += prm[P_BASIS_MA] * ((last - index) - fs[S_BASIS_MA])
+            index = math.exp(market[M_LOG_INDEX])
+            market[M_BASIS_MA] += prm.basis_ma_rate * ((last - index) - market[M_BASIS_MA])
             t_left = (f_int - (em % f_int) - sub / ksub) / f_int
+            if events.shape[0] - st.counters[K_NEV] < cap + 1:
+                events = _grown(events, st.counters[K_NEV], cap)  # room for every position
+            hi, lo, volume = _sweep(
+                t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events, minute
+            )
 
-            # ---- sweep: liquidations on the mark, then stops/targets on the last price -------
-            if ev.shape[0] - ist[K_NEV] < cap + 1:
-                grown = np.empty((2 * ev.shape[0] + cap, N_EV))
-                grown[: ist[K_NEV]] = ev[: ist[K_NEV]]
-                ev = grown
-            rnd = 0
-            while True:
-                mark = _mark(fs, fund_est, t_left)
-                last = math.exp(fs[S_P])
-                if np.isnan(m_open):
-                    m_open = mark
-                m_hi = max(m_hi, mark)
-                m_lo = min(m_lo, mark)
-                n_hit = 0
-                mb = _bin(mark, d, k0, n_bins)
-                # longs are liquidated when mark <= level, shorts when mark >= level
-                n_hit = _scan_down(
-                    L_LLIQ, K_WM0, mark, F_LIQ, mb, fs, ist, pf, pl, free, head, ehead, hit, n_hit
-                )
-                n_hit = _scan_up(
-                    L_SLIQ, K_WM1, mark, F_LIQ, mb, fs, ist, pf, pl, free, head, ehead, hit, n_hit
-                )
-                n_liq = n_hit  # hits [0, n_liq) are liquidations, the rest stops/targets
-                lb = _bin(last, d, k0, n_bins)
-                n_hit = _scan_down(
-                    L_LO, K_WM2, last, F_LO, lb, fs, ist, pf, pl, free, head, ehead, hit, n_hit
-                )
-                n_hit = _scan_up(
-                    L_HI, K_WM3, last, F_HI, lb, fs, ist, pf, pl, free, head, ehead, hit, n_hit
-                )
-                if n_hit == 0:
-                    break
-                flow = 0.0
-                for j in range(n_hit):
-                    s2 = hit[j]
-                    flow -= pl[s2, I_SIDE] * pf[s2, F_QTY] * last
-                ev0 = ist[K_NEV]
-                for j in range(n_liq):
-                    s2 = hit[j]
-                    e = ist[K_NEV]
-                    ev[e, E_MINUTE] = t
-                    ev[e, E_SUB] = sub
-                    ev[e, E_ROUND] = rnd
-                    ev[e, E_SIDE] = pl[s2, I_SIDE]
-                    ev[e, E_ENTRY] = pf[s2, F_ENTRY]
-                    ev[e, E_QTY] = pf[s2, F_QTY]
-                    ev[e, E_NOTIONAL] = pf[s2, F_NOTIONAL]
-                    ev[e, E_LEV] = pf[s2, F_LEV]
-                    ev[e, E_LIQ] = pf[s2, F_LIQ]
-                    ev[e, E_MARK] = mark
-                    ev[e, E_LAST] = last
-                    ev[e, E_ENTRY_MIN] = pl[s2, I_ENTRY_MIN]
-                    ev[e, E_PID] = pl[s2, I_PID]
-                    ist[K_NEV] += 1
-                if rnd >= max_rounds - 1:
-                    # too many rounds in one sub-step: the last round's orders move the next minute
-                    fs[S_CARRY] += flow
-                    fill_price = last
-                else:
-                    imp = _impact(flow, depth, prm[P_IMPACT], fs)
-                    fs[S_P] += imp
-                    fs[S_X] += prm[P_PERM] * imp
-                    fs[S_TR] += (1.0 - prm[P_KEEP]) * imp
-                    fill_price = math.exp(fs[S_P])  # forced orders fill at the post-impact price
-                    hi = max(hi, fill_price)
-                    lo = min(lo, fill_price)
-                for j in range(n_hit):
-                    volume += pf[hit[j], F_QTY]
-                for e in range(ev0, ist[K_NEV]):
-                    ev[e, E_FILL] = fill_price
-                    usd = ev[e, E_QTY] * fill_price
-                    if ev[e, E_SIDE] > 0:
-                        liq_l += usd
-                        n_l += 1
-                    else:
-                        liq_s += usd
-                        n_s += 1
-                if rnd >= max_rounds - 1:
-                    break
-                rnd += 1
-
-        # ---- minute close ------------------------------------------------------------------
-        last = math.exp(fs[S_P])
-        index = math.exp(fs[S_X])
-        out[row, O_HIGH] = hi
-        out[row, O_LOW] = lo
-        out[row, O_CLOSE] = last
-        out[row, O_VOLUME] = volume
-        out[row, O_MOPEN] = m_open
-        out[row, O_MHIGH] = m_hi
-        out[row, O_MLOW] = m_lo
-        out[row, O_MCLOSE] = mark
-        out[row, O_INDEX] = index
-        out[row, O_LIQ_L] = liq_l
-        out[row, O_LIQ_S] = liq_s
-        out[row, O_NLIQ_L] = n_l
-        out[row, O_NLIQ_S] = n_s
-        prem = last / index - 1.0
-        out[row, O_PREMIUM] = prem
-        # premium index: Binance measures it at impact bid/ask, a few bp below the last price
-        fs[S_PREM_SUM] += prem + prm[P_PREM_OFF]
-        fs[S_PREM_N] += 1.0
-        # EMAs of the log price and of the squared 1-minute return (the agents' signals)
-        ret = math.log(last / out[row, O_OPEN])
-        # a move far beyond the recent realised volatility excites activity (self-exciting
-        # volatility); measured against realised, not exogenous, volatility so it cannot run away
-        surprise = abs(ret) / (math.sqrt(fs[S_VAR]) + 1e-12)
-        if surprise > prm[P_VFB_THR]:
-            fs[S_H0] = min(fs[S_H0] + prm[P_VFB] * (surprise - prm[P_VFB_THR]), 1.5)
-        fs[S_VAR] += VAR_ALPHA * (ret * ret - fs[S_VAR])
-        fs[S_EMA_F] += EMA_FAST * (fs[S_P] - fs[S_EMA_F])
-        fs[S_EMA_S] += EMA_SLOW * (fs[S_P] - fs[S_EMA_S])
-        if t % 1440 == 1439:
-            # re-sum the open interest exactly once a day (removes floating drift)
-            lq = 0.0
-            sq = 0.0
-            ln = 0.0
-            sn = 0.0
-            for s2 in range(cap):
-                if pl[s2, I_ALIVE] == 1:
-                    if pl[s2, I_SIDE] > 0:
-                        lq += pf[s2, F_QTY]
-                        ln += pf[s2, F_NOTIONAL]
-                    else:
-                        sq += pf[s2, F_QTY]
-                        sn += pf[s2, F_NOTIONAL]
-            fs[S_LQTY] = lq
-            fs[S_SQTY] = sq
-            fs[S_LNOT] = ln
-            fs[S_SNOT] = sn
-        oi_qty = max(fs[S_LQTY], 0.0) + max(fs[S_SQTY], 0.0)
-        out[row, O_OI_QTY] = oi_qty
-        out[row, O_OI_VALUE] = oi_qty * last
-        out[row, O_NLIVE] = ist[K_NLIVE]
-        out[row, O_LONG_QTY] = max(fs[S_LQTY], 0.0)
-        out[row, O_SHORT_QTY] = max(fs[S_SQTY], 0.0)
-
-        # ---- pending-liquidation map at the minute's end -----------------------------------
-        if snap_flag[t] == 1:
-            if snaps.shape[0] - ist[K_NSNAP] < g_bins:
-                grown_s = np.empty((2 * snaps.shape[0] + g_bins, N_SNAP))
-                grown_s[: ist[K_NSNAP]] = snaps[: ist[K_NSNAP]]
-                snaps = grown_s
-            snap_l[:] = 0.0
-            snap_s[:] = 0.0
-            for s2 in range(cap):
-                if pl[s2, I_ALIVE] == 1 and pf[s2, F_LIQ] > LIQ_FLOOR * pf[s2, F_ENTRY]:
-                    b = _bin(pf[s2, F_LIQ], gd, gk0, g_bins)
-                    if pl[s2, I_SIDE] > 0:
-                        snap_l[b] += pf[s2, F_NOTIONAL]
-                    else:
-                        snap_s[b] += pf[s2, F_NOTIONAL]
-            for b in range(g_bins):
-                if snap_l[b] > 0.0 or snap_s[b] > 0.0:
-                    k = ist[K_NSNAP]
-                    snaps[k, 0] = t
-                    snaps[k, 1] = b + gk0
-                    snaps[k, 2] = snap_l[b]
-                    snaps[k, 3] = snap_s[b]
-                    ist[K_NSNAP] += 1
-        ist[K_DONE] = t + 1
-    return ev, snaps
+        minute[O_HIGH] = hi
+        minute[O_LOW] = lo
+        minute[O_VOLUME] = volume
+        _close_minute(t, prm, st, minute)
+        if inputs.snapshot_at[t] == 1:
+            snapshots = _snapshot(t, prm, st, snap_long, snap_short, snapshots)
+        st.counters[K_DONE] = t + 1
+    return events, snapshots

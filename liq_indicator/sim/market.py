@@ -10,9 +10,9 @@ The market is the project's demo data and its ground truth::
     res.candles, res.liquidations, res.truth          # pandas frames
     res.write("user_data/data/simulated-binance")     # Freqtrade datadir + truth files
 
-The numeric model lives in ``sim_kernels.py`` (its docstring states the equations and the order of
+The numeric model lives in ``sim/kernels.py`` (its docstring states the equations and the order of
 events inside a step); this module validates, builds the scenario schedule, runs the kernel block
-by block and aggregates the 1-minute rows to candles. Writing files is ``sim_io.py``.
+by block and aggregates the 1-minute rows to candles. Writing files is ``sim/datadir.py``.
 """
 
 from __future__ import annotations
@@ -538,17 +538,17 @@ def _parse_start(start: str | pd.Timestamp | Any, tf_min: int) -> pd.Timestamp:
 def _schedule(scn: Scenario, n_min: int, rng: np.random.Generator) -> np.ndarray:
     """The scenario's exogenous per-minute schedule (drift, bias, leverage mix, rate, jumps, vol)."""
     sched = np.zeros((n_min, K.N_SCHED))
-    sched[:, K.S_RATE] = 1.0
-    sched[:, K.S_VOLM] = scn.vol_mult
+    sched[:, K.SCHED_RATE] = 1.0
+    sched[:, K.SCHED_VOLM] = scn.vol_mult
     # sentiment: a slow AR(1) bias of the long/short choice (half-life 3 days, std 0.3)
     phi = 0.5 ** (1.0 / (3 * 1440))
     innov = rng.standard_normal(n_min) * 0.3 * math.sqrt(1 - phi * phi)
-    sched[:, K.S_BIAS] = K.ar1(innov, phi, rng.standard_normal() * 0.3)
+    sched[:, K.SCHED_BIAS] = K.ar1(innov, phi, rng.standard_normal() * 0.3)
     # news jumps
     n_jumps = rng.poisson(scn.jumps_per_day * n_min / 1440.0)
     at = rng.integers(0, n_min, size=n_jumps)
     size = rng.laplace(0.0, scn.jump_scale * scn.vol_mult, size=n_jumps)
-    np.add.at(sched[:, K.S_JUMP], at, size)
+    np.add.at(sched[:, K.SCHED_JUMP], at, size)
     # trend regimes
     lo, hi = scn.trend_annual
     if hi > 0:
@@ -557,8 +557,8 @@ def _schedule(scn: Scenario, n_min: int, rng: np.random.Generator) -> np.ndarray
             length = int(rng.uniform(14, 45) * 1440)
             sign = 1.0 if rng.uniform() < 0.65 else -1.0
             drift = sign * rng.uniform(lo, hi)
-            sched[t : t + length, K.S_DRIFT] = drift / MINUTES_PER_YEAR
-            sched[t : t + length, K.S_BIAS] += 0.3 * sign
+            sched[t : t + length, K.SCHED_DRIFT] = drift / MINUTES_PER_YEAR
+            sched[t : t + length, K.SCHED_BIAS] += 0.3 * sign
             t += length
     # build-up cycles ending in a shock
     if scn.cycle_days is not None:
@@ -574,84 +574,98 @@ def _schedule(scn: Scenario, n_min: int, rng: np.random.Generator) -> np.ndarray
             relax = np.linspace(1.0, 0.0, relax_len)
             prof = np.concatenate([ramp, relax])
             seg = slice(t, t + len(prof))
-            sched[seg, K.S_BIAS] += scn.crowd_bias * prof
-            sched[seg, K.S_LEVMIX] = np.maximum(sched[seg, K.S_LEVMIX], scn.crowd_levmix * prof)
-            sched[seg, K.S_RATE] *= 1.0 + (scn.crowd_rate - 1.0) * prof
+            sched[seg, K.SCHED_BIAS] += scn.crowd_bias * prof
+            sched[seg, K.SCHED_LEVMIX] = np.maximum(sched[seg, K.SCHED_LEVMIX], scn.crowd_levmix * prof)
+            sched[seg, K.SCHED_RATE] *= 1.0 + (scn.crowd_rate - 1.0) * prof
             shock = rng.uniform(*scn.shock)
-            sched[shock_at : shock_at + scn.shock_minutes, K.S_JUMP] += shock / scn.shock_minutes
+            sched[shock_at : shock_at + scn.shock_minutes, K.SCHED_JUMP] += shock / scn.shock_minutes
             # the news is absorbed: the index drifts back most of the shock over the next day
             rec = slice(shock_at + scn.shock_minutes, shock_at + scn.shock_minutes + 1440)
-            sched[rec, K.S_DRIFT] -= scn.recovery * shock / 1440
+            sched[rec, K.SCHED_DRIFT] -= scn.recovery * shock / 1440
             t += length
     return sched
 
 
-def _params(cfg: SimConfig, epoch_min: int, k0: int, n_bins: int) -> np.ndarray:
-    prm = np.zeros(K.N_PARAMS)
-    prm[K.P_SUBSTEPS] = cfg.substeps
-    prm[K.P_SIGMA] = cfg.index_vol_annual / math.sqrt(MINUTES_PER_YEAR)
+def _params(cfg: SimConfig, epoch_min: int, k0: int, n_bins: int) -> K.SimParams:
+    activity = [0.5 ** (1.0 / half_life) for _, half_life in cfg.vol_components]
+    activity_sd = [
+        std * math.sqrt(1.0 - phi * phi)
+        for (std, _), phi in zip(cfg.vol_components, activity, strict=True)
+    ]
     var = 0.0
-    for i, (std, half_life) in enumerate(cfg.vol_components):
-        phi = 0.5 ** (1.0 / half_life)
-        prm[K.P_PHI0 + i] = phi
-        prm[K.P_SD0 + i] = std * math.sqrt(1.0 - phi * phi)
+    for std, _ in cfg.vol_components:
         var += std * std
-    prm[K.P_HCORR] = -var  # E[activity**2] = 1: index_vol_annual is the RMS exogenous volatility
-    prm[K.P_DEPTH] = cfg.depth_usd
-    prm[K.P_DEPTH_EXP] = cfg.depth_vol_exponent
-    prm[K.P_IMPACT] = cfg.impact_coef
-    prm[K.P_PERM] = cfg.index_impact_share
-    prm[K.P_KEEP] = cfg.permanent_impact_share
-    prm[K.P_TR_DECAY] = 1.0 - 0.5 ** (1.0 / (cfg.impact_half_life_minutes * cfg.substeps))
-    prm[K.P_VFB] = cfg.vol_feedback
-    prm[K.P_VFB_THR] = cfg.vol_feedback_threshold
-    prm[K.P_PREM_OFF] = cfg.premium_offset
-    prm[K.P_VOL_EXP] = cfg.background_volume_exponent
-    prm[K.P_WHALE_REF] = cfg.whale_notional_usd
-    prm[K.P_WHALE_EXP] = cfg.whale_leverage_exponent
     vphi = 0.5 ** (1.0 / cfg.background_volume_half_life)
-    prm[K.P_VN_PHI] = vphi
-    prm[K.P_VN_SD] = cfg.background_volume_sigma * math.sqrt(1.0 - vphi * vphi)
-    prm[K.P_ARB_PERP] = cfg.arb_perp_rate
-    prm[K.P_ARB_INDEX] = cfg.arb_index_rate
-    prm[K.P_BASIS_BETA] = cfg.basis_beta
-    prm[K.P_BASIS_MA] = 1.0 / (cfg.mark_basis_minutes * cfg.substeps)
     hold_mean = cfg.hold_median_minutes * math.exp(0.5 * cfg.hold_sigma**2)
-    prm[K.P_RATE] = cfg.n_positions / hold_mean
-    prm[K.P_RATE_EXP] = cfg.entry_rate_vol_exponent
-    prm[K.P_N_TARGET] = cfg.n_positions
-    prm[K.P_W_MOM] = cfg.momentum_share
-    prm[K.P_W_MR] = cfg.meanrev_share
-    prm[K.P_K_MOM] = cfg.momentum_strength
-    prm[K.P_K_MR] = cfg.meanrev_strength
-    prm[K.P_FUND_SENS] = cfg.funding_sensitivity
-    prm[K.P_SIZE_MIN] = cfg.size_min_usd
-    prm[K.P_SIZE_ALPHA] = cfg.size_alpha
-    prm[K.P_SIZE_MAX] = cfg.size_max_usd
-    prm[K.P_HOLD_MED] = cfg.hold_median_minutes
-    prm[K.P_HOLD_SIG] = cfg.hold_sigma
-    prm[K.P_P_SL] = cfg.stop_share
-    prm[K.P_SL_LO], prm[K.P_SL_HI] = cfg.stop_fraction
-    prm[K.P_P_TP] = cfg.take_profit_share
-    prm[K.P_TP_MED] = cfg.take_profit_median
-    prm[K.P_TP_SIG] = cfg.take_profit_sigma
-    prm[K.P_BG_VOL] = cfg.background_volume_usd
-    prm[K.P_BG_SIG] = cfg.background_volume_sigma
-    prm[K.P_NOISE_NET] = cfg.noise_net_share
-    # trigger lists and truth map share the grid.py bins (separate slots kept for clarity)
-    prm[K.P_BIN_D] = prm[K.P_GBIN_D] = bin_width(cfg.bin_bp)
-    prm[K.P_BIN_K0] = prm[K.P_GBIN_K0] = k0
-    prm[K.P_NBINS] = prm[K.P_GNBINS] = n_bins
-    prm[K.P_F_INTEREST] = cfg.funding_interest
-    prm[K.P_F_CLAMP] = cfg.funding_clamp
-    prm[K.P_F_CAP] = cfg.funding_cap
-    prm[K.P_F_INTERVAL] = cfg.funding_interval_minutes
-    prm[K.P_EPOCH_MIN] = epoch_min
-    prm[K.P_SEASON] = cfg.season_amplitude
-    prm[K.P_WEEKEND] = cfg.weekend_factor
-    prm[K.P_MAX_ROUNDS] = cfg.max_cascade_rounds
-    prm[K.P_LEV_REF] = 10.0
-    return prm
+    width = bin_width(cfg.bin_bp)
+    return K.make_params(
+        substeps=cfg.substeps,
+        sigma=cfg.index_vol_annual / math.sqrt(MINUTES_PER_YEAR),
+        # E[activity**2] = 1: index_vol_annual is the RMS exogenous volatility
+        log_activity_shift=-var,
+        activity_phi0=activity[0],
+        activity_phi1=activity[1],
+        activity_phi2=activity[2],
+        activity_sd0=activity_sd[0],
+        activity_sd1=activity_sd[1],
+        activity_sd2=activity_sd[2],
+        depth=cfg.depth_usd,
+        depth_exp=cfg.depth_vol_exponent,
+        impact=cfg.impact_coef,
+        index_impact_share=cfg.index_impact_share,
+        permanent_share=cfg.permanent_impact_share,
+        transient_decay=1.0 - 0.5 ** (1.0 / (cfg.impact_half_life_minutes * cfg.substeps)),
+        arb_perp=cfg.arb_perp_rate,
+        arb_index=cfg.arb_index_rate,
+        basis_beta=cfg.basis_beta,
+        basis_ma_rate=1.0 / (cfg.mark_basis_minutes * cfg.substeps),
+        entry_rate=cfg.n_positions / hold_mean,
+        entry_rate_exp=cfg.entry_rate_vol_exponent,
+        target_positions=cfg.n_positions,
+        momentum_share=cfg.momentum_share,
+        meanrev_share=cfg.meanrev_share,
+        momentum_strength=cfg.momentum_strength,
+        meanrev_strength=cfg.meanrev_strength,
+        funding_sensitivity=cfg.funding_sensitivity,
+        size_min=cfg.size_min_usd,
+        size_alpha=cfg.size_alpha,
+        size_max=cfg.size_max_usd,
+        hold_median=cfg.hold_median_minutes,
+        hold_sigma=cfg.hold_sigma,
+        stop_share=cfg.stop_share,
+        stop_frac_lo=cfg.stop_fraction[0],
+        stop_frac_hi=cfg.stop_fraction[1],
+        take_profit_share=cfg.take_profit_share,
+        take_profit_median=cfg.take_profit_median,
+        take_profit_sigma=cfg.take_profit_sigma,
+        background_volume=cfg.background_volume_usd,
+        background_sigma=cfg.background_volume_sigma,
+        noise_net=cfg.noise_net_share,
+        # trigger lists and truth map share the grid.py bins (separate fields kept for clarity)
+        bin_width=width,
+        bin_k0=k0,
+        n_bins=n_bins,
+        funding_interest=cfg.funding_interest,
+        funding_clamp=cfg.funding_clamp,
+        funding_cap=cfg.funding_cap,
+        funding_interval=cfg.funding_interval_minutes,
+        epoch_minute=epoch_min,
+        season=cfg.season_amplitude,
+        weekend=cfg.weekend_factor,
+        max_rounds=cfg.max_cascade_rounds,
+        lev_ref=10.0,
+        vol_feedback=cfg.vol_feedback,
+        vol_feedback_threshold=cfg.vol_feedback_threshold,
+        premium_offset=cfg.premium_offset,
+        volume_exp=cfg.background_volume_exponent,
+        grid_bin_width=width,
+        grid_k0=k0,
+        grid_n_bins=n_bins,
+        whale_ref=cfg.whale_notional_usd,
+        whale_exp=cfg.whale_leverage_exponent,
+        volume_noise_phi=vphi,
+        volume_noise_sd=cfg.background_volume_sigma * math.sqrt(1.0 - vphi * vphi),
+    )
 
 
 def _cdf(weights: Sequence[float]) -> np.ndarray:
@@ -775,8 +789,17 @@ def simulate(
         snap_flag[n_warm + ends[ends % every == 0] - 1] = 1
 
     sigma_1m = cfg.index_vol_annual / math.sqrt(MINUTES_PER_YEAR)
-    st = K.new_state(cfg.max_positions, n_bins, n_total, math.log(cfg.start_price), sigma_1m**2)
-    rng_state = K.seed_rng(int(seed))
+    st = K.new_state(
+        cfg.max_positions, n_bins, n_total, math.log(cfg.start_price), sigma_1m**2, int(seed)
+    )
+    inputs = K.SimInputs(
+        schedule=sched,
+        lev_levels=lev_vals,
+        lev_cdf_base=cdf_base,
+        lev_cdf_crowded=cdf_high,
+        brackets=br,
+        snapshot_at=snap_flag,
+    )
     ev = np.empty((max(1024, n_total // 4), K.N_EV))
     snaps = np.empty((max(256, int(snap_flag.sum()) * 512), K.N_SNAP))
 
@@ -789,31 +812,9 @@ def simulate(
     for t0, t1 in zip(bounds[:-1], bounds[1:], strict=True):
         t1 = min(t1, n_warm) if t0 < n_warm else t1
         out = np.empty((t1 - t0, K.N_OUT))
-        ev, snaps = K.run(
-            t0,
-            t1,
-            n_total,
-            prm,
-            sched,
-            lev_vals,
-            cdf_base,
-            cdf_high,
-            br,
-            snap_flag,
-            rng_state,
-            st["fs"],
-            st["ist"],
-            st["pf"],
-            st["pl"],
-            st["free"],
-            st["head"],
-            st["ehead"],
-            out,
-            ev,
-            snaps,
-        )
+        ev, snaps = K.run(t0, t1, inputs, prm, st, out, ev, snaps)
         if t1 <= n_warm:
-            ev_warm = int(st["ist"][K.K_NEV])
+            ev_warm = int(st.counters[K.K_NEV])
         else:
             cand_parts.append(_aggregate(out, tf_min))
             mark_parts.append(_aggregate(out, MARK_MINUTES))
@@ -823,14 +824,14 @@ def simulate(
         if progress is not None:
             progress(t1, n_total)
 
-    ist = st["ist"]
+    counters = st.counters
     return _assemble(
         cand_parts,
         mark_parts,
         np.concatenate(fund_t),
         np.concatenate(fund_v),
-        ev[ev_warm : ist[K.K_NEV]],
-        snaps[: ist[K.K_NSNAP]],
+        ev[ev_warm : counters[K.K_NEV]],
+        snaps[: counters[K.K_NSNAP]],
         st,
         ts0,
         tf_min,
@@ -847,8 +848,8 @@ def simulate(
             "warmup_minutes": n_warm,
             "candles": n_candles,
             "config": cfg.to_dict(),
-            "dropped_entries": int(ist[K.K_DROPPED]),
-            "positions_opened": int(ist[K.K_PID]),
+            "dropped_entries": int(counters[K.K_DROPPED]),
+            "positions_opened": int(counters[K.K_NEXT_PID]),
         },
     )
 
@@ -939,8 +940,8 @@ def _assemble(
             "short_usd": snaps[:, 3],
         }
     )
-    alive = np.flatnonzero(st["pl"][:, K.I_ALIVE] == 1)
-    pf, pi = st["pf"][alive], st["pl"][alive]
+    alive = np.flatnonzero(st.slots[:, K.I_ALIVE] == 1)
+    pf, pi = st.positions[alive], st.slots[alive]
     order = np.argsort(pi[:, K.I_PID], kind="stable")
     pf, pi = pf[order], pi[order]
     positions = pd.DataFrame(
