@@ -143,7 +143,7 @@ def test_rebuilding_twice_is_bit_identical(startup):
     rows_first, rows_second = first.update_frame(candles), second.update_frame(candles)
     np.testing.assert_array_equal(rows_first, rows_second)  # NaN == NaN here, every bit otherwise
     assert first.totals == second.totals
-    for a, b in zip(first._state.as_tuple(), second._state.as_tuple(), strict=True):
+    for a, b in zip(first.state, second.state, strict=True):
         np.testing.assert_array_equal(a, b)
     features = strategy_features(candles, STRATEGY_HEATMAP)
     pd.testing.assert_frame_equal(features, strategy_features(candles, STRATEGY_HEATMAP),
@@ -198,7 +198,7 @@ def live_chunks(n: int, size: int = 1000, seed: int = 0) -> Iterator[pd.DataFram
 
 
 def _state_bytes(est: LiquidationEstimator) -> int:
-    return sum(a.nbytes for a in est._state.as_tuple())
+    return sum(a.nbytes for a in est.state)
 
 
 def test_memory_is_flat_over_500k_candles():
@@ -218,7 +218,7 @@ def test_memory_is_flat_over_500k_candles():
     try:
         for k, chunk in enumerate(live_chunks(500_000)):
             est.update_frame(chunk)
-            bases.add(int(est._state.istate[1]))  # the grid window's first bin
+            bases.add(int(est.state.base[0]))  # the grid window's first bin
             if k % 50 == 49:
                 gc.collect()
                 traced.append(tracemalloc.get_traced_memory()[0])
