@@ -95,7 +95,7 @@ def live_memory(n: int = 200_000, every: int = 40_000) -> list[str]:
         gc.collect()
         rows.append(f"| {min(a + every, n):,} | {(tracemalloc.get_traced_memory()[0] - base) / 1024:.1f} |")
     tracemalloc.stop()
-    state = sum(getattr(est._state, k).nbytes for k in ("raw", "scale", "sums", "istate", "fstate", "ring", "totals"))
+    state = sum(a.nbytes for a in est.state)
     rows.append(f"\nstate arrays: {state / 1024:.0f} KiB (2 sides x 5 tiers x 2048 bins), independent of history")
     return rows
 

@@ -1,7 +1,9 @@
-"""Names and documentation of every ``liq_`` feature column, in one place.
+"""Names, order and documentation of every ``liq_`` feature column, in one place.
 
-``docs/FEATURES.md`` is generated from :func:`feature_docs` (``liq-indicator features --doc``), and a
-test keeps the two in step.
+The column order is defined once, here: :func:`column_layout` gives the kernel its offsets from the
+same groups :func:`feature_docs` names, in the same order (flows, then 3 per band, a cluster block
+per side, growth, then per-venue cluster shares). ``docs/FEATURES.md`` is generated from
+:func:`feature_docs` (``liq-indicator features --doc``), and a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -10,9 +12,48 @@ from typing import NamedTuple
 
 from liq_indicator.config import HeatmapConfig
 
-__all__ = ["ColumnDoc", "feature_columns", "feature_docs", "band_label"]
+__all__ = ["ColumnDoc", "ColumnLayout", "column_layout", "feature_columns", "feature_docs", "band_label"]
 
 PREFIX = "liq_"
+
+# the column groups, in output order; the kernel writes them at the offsets column_layout derives
+FLOW_COLUMNS = ("swept_long_usd", "swept_short_usd", "pending_long_usd", "pending_short_usd",
+                "inflow_usd", "decayed_usd", "closed_usd", "dropped_usd", "oi_mode")
+(C_SWEPT_LONG, C_SWEPT_SHORT, C_PENDING_LONG, C_PENDING_SHORT, C_INFLOW, C_DECAYED, C_CLOSED,
+ C_DROPPED, C_OI_MODE) = range(len(FLOW_COLUMNS))
+BAND_COLUMNS = ("long_{band}pct_usd", "short_{band}pct_usd", "imbalance_{band}pct")
+CLUSTER_COLUMNS = ("cluster_price", "cluster_near", "cluster_far", "cluster_usd", "cluster_dist_pct")
+(K_PRICE, K_NEAR, K_FAR, K_USD, K_DIST) = range(len(CLUSTER_COLUMNS))
+
+
+class ColumnLayout(NamedTuple):
+    """Offsets of each column group in the feature matrix (the kernel writes by these)."""
+
+    bands: int
+    """first band column; band ``b`` holds long, short, imbalance at ``bands + 3 * b``"""
+    long_cluster: int
+    """first of the long cluster's :data:`CLUSTER_COLUMNS`"""
+    short_cluster: int
+    """first of the short cluster's :data:`CLUSTER_COLUMNS`"""
+    growth: int
+    """the growth column"""
+    shares: int
+    """first per-venue share column (long side, then short side); none for one venue"""
+    n_venue_shares: int
+    """share columns per side: the number of venues when there are several, else 0"""
+    width: int
+    """number of columns"""
+
+
+def column_layout(n_bands: int, n_venues: int = 1) -> ColumnLayout:
+    """Where each group of :func:`feature_docs` starts, for ``n_bands`` bands and ``n_venues`` venues."""
+    bands = len(FLOW_COLUMNS)
+    long_cluster = bands + len(BAND_COLUMNS) * n_bands
+    short_cluster = long_cluster + len(CLUSTER_COLUMNS)
+    growth = short_cluster + len(CLUSTER_COLUMNS)
+    shares = growth + 1
+    per_side = n_venues if n_venues > 1 else 0
+    return ColumnLayout(bands, long_cluster, short_cluster, growth, shares, per_side, shares + 2 * per_side)
 
 
 class ColumnDoc(NamedTuple):
@@ -36,34 +77,37 @@ def feature_docs(config: HeatmapConfig | None = None, venues: tuple[str, ...] = 
     cfg = config or HeatmapConfig()
     p = PREFIX
     flow = "none (the map starts empty at the first candle and fills in over the tiers' half-lives)"
-    docs = [
-        ColumnDoc(f"{p}swept_long_usd", "long notional liquidated by this candle (low reached its levels): cascade intensity", "USD", "none"),
-        ColumnDoc(f"{p}swept_short_usd", "short notional liquidated by this candle (high reached its levels)", "USD", "none"),
-        ColumnDoc(f"{p}pending_long_usd", "all pending long liquidation notional on the map", "USD", flow),
-        ColumnDoc(f"{p}pending_short_usd", "all pending short liquidation notional on the map", "USD", flow),
-        ColumnDoc(f"{p}inflow_usd", "new position notional added this candle (OI rise, or volume x volume_share)", "USD", "none"),
-        ColumnDoc(f"{p}decayed_usd", "notional aged out this candle (per-tier half-lives)", "USD", "none"),
-        ColumnDoc(f"{p}closed_usd", "notional closed this candle by a fall in open interest (net of liquidations)", "USD", "1 candle of OI"),
-        ColumnDoc(f"{p}dropped_usd", "notional that fell off the live grid window this candle (far from price)", "USD", "none"),
-        ColumnDoc(f"{p}oi_mode", "1 when this candle's inflow came from open interest, 0 for the volume rule", "flag", "first OI row is 0"),
-    ]
+    flows = (  # (meaning, unit, warm-up) of each of FLOW_COLUMNS, in its order
+        ("long notional liquidated by this candle (low reached its levels): cascade intensity", "USD", "none"),
+        ("short notional liquidated by this candle (high reached its levels)", "USD", "none"),
+        ("all pending long liquidation notional on the map", "USD", flow),
+        ("all pending short liquidation notional on the map", "USD", flow),
+        ("new position notional added this candle (OI rise, or volume x volume_share)", "USD", "none"),
+        ("notional aged out this candle (per-tier half-lives)", "USD", "none"),
+        ("notional closed this candle by a fall in open interest (net of liquidations)", "USD", "1 candle of OI"),
+        ("notional that fell off the live grid window this candle (far from price)", "USD", "none"),
+        ("1 when this candle's inflow came from open interest, 0 for the volume rule", "flag", "first OI row is 0"),
+    )
+    docs = [ColumnDoc(f"{p}{name}", *doc) for name, doc in zip(FLOW_COLUMNS, flows, strict=True)]
     for b in cfg.bands_pct:
-        lab = band_label(b)
-        docs += [
-            ColumnDoc(f"{p}long_{lab}pct_usd", f"pending long notional at or above close x (1 - {b:g}%) (incl. levels already above close)", "USD", flow),
-            ColumnDoc(f"{p}short_{lab}pct_usd", f"pending short notional at or below close x (1 + {b:g}%)", "USD", flow),
-            ColumnDoc(f"{p}imbalance_{lab}pct", f"(short - long) / (short + long) within {b:g}%: +1 all above price, -1 all below, 0 if none", "ratio in [-1, 1]", flow),
-        ]
+        band = (
+            (f"pending long notional at or above close x (1 - {b:g}%) (incl. levels already above close)", "USD", flow),
+            (f"pending short notional at or below close x (1 + {b:g}%)", "USD", flow),
+            (f"(short - long) / (short + long) within {b:g}%: +1 all above price, -1 all below, 0 if none", "ratio in [-1, 1]", flow),
+        )
+        docs += [ColumnDoc(p + name.format(band=band_label(b)), *doc)
+                 for name, doc in zip(BAND_COLUMNS, band, strict=True)]
     for side, where in (("long", "below"), ("short", "above")):
         near = "upper" if side == "long" else "lower"
         far = "lower" if side == "long" else "upper"
-        docs += [
-            ColumnDoc(f"{p}{side}_cluster_price", f"peak bin centre of the nearest significant {side} cluster {where} close (within cluster_range_pct={cfg.cluster_range_pct:g}%)", "price", "NaN when no cluster"),
-            ColumnDoc(f"{p}{side}_cluster_near", f"near edge of that cluster (its {near} bound, closest to price)", "price", "NaN when no cluster"),
-            ColumnDoc(f"{p}{side}_cluster_far", f"far edge of that cluster (its {far} bound): place stops beyond it", "price", "NaN when no cluster"),
-            ColumnDoc(f"{p}{side}_cluster_usd", "notional inside that cluster", "USD", "0 when no cluster"),
-            ColumnDoc(f"{p}{side}_cluster_dist_pct", "distance from close to the cluster peak, % of close (positive = away from price)", "%", "NaN when no cluster"),
-        ]
+        cluster = (
+            (f"peak bin centre of the nearest significant {side} cluster {where} close (within cluster_range_pct={cfg.cluster_range_pct:g}%)", "price", "NaN when no cluster"),
+            (f"near edge of that cluster (its {near} bound, closest to price)", "price", "NaN when no cluster"),
+            (f"far edge of that cluster (its {far} bound): place stops beyond it", "price", "NaN when no cluster"),
+            ("notional inside that cluster", "USD", "0 when no cluster"),
+            ("distance from close to the cluster peak, % of close (positive = away from price)", "%", "NaN when no cluster"),
+        )
+        docs += [ColumnDoc(f"{p}{side}_{name}", *doc) for name, doc in zip(CLUSTER_COLUMNS, cluster, strict=True)]
     g = band_label(cfg.growth_band_pct)
     docs.append(
         ColumnDoc(

@@ -210,11 +210,3 @@ class HeatmapConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (tuples become lists), e.g. for JSON."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HeatmapConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ConfigError."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown HeatmapConfig field(s): {', '.join(sorted(unknown))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

@@ -14,7 +14,6 @@ Every value at a candle is computed from that candle and earlier ones only (know
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liq_indicator.brackets import liquidation_ratio
 from liq_indicator.columns import feature_columns
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core import kernels
@@ -31,7 +29,6 @@ from liq_indicator.core.inputs import (
     MAX_PRICE,
     MAX_USD,
     REQUIRED_COLUMNS,
-    KernelInputs,
     candle_time,
     candle_times,
     coerce_dates,
@@ -40,7 +37,18 @@ from liq_indicator.core.inputs import (
     prepare,
     validate_candles,
 )
-from liq_indicator.errors import DataWarning, InputError
+from liq_indicator.core.maps import Heatmap, LiquidationMap
+from liq_indicator.core.model import (
+    TOTALS,
+    HeatRequest,
+    KernelInputs,
+    KernelParams,
+    MapState,
+    kernel_params,
+    new_state,
+    no_heat,
+)
+from liq_indicator.errors import InputError, warn_data
 
 __all__ = [
     "Venue",
@@ -54,100 +62,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class _Params:
-    """Kernel parameters derived once from a config."""
-
-    delta: float
-    tier_venue: np.ndarray
-    ln_ratio_long: np.ndarray
-    ln_ratio_short: np.ndarray
-    weights: np.ndarray
-    decay_rate: np.ndarray
-    band_ln_lo: np.ndarray
-    band_ln_hi: np.ndarray
-    n_prof: int
-    n_short: int
-    smooth_half: int
-    density: float
-    growth_band: int
-    growth_n: int
-
-    @classmethod
-    def of(cls, cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) -> _Params:
-        """Parameters for ``cfg``; with several venues, one set of tiers per venue, each with
-        that exchange's brackets (the first venue is the reference: ``cfg.exchange``)."""
-        exchanges = exchanges or (cfg.exchange,)
-
-        def ratios(exchange: str, short: bool) -> list[float]:
-            return [liquidation_ratio(lev, short, cfg.position_notional, exchange=exchange,
-                                      symbol=cfg.symbol) for lev in cfg.leverages]
-
-        n_lev = len(cfg.leverages)
-        delta = bin_width(cfg.bin_bp)
-        bands = np.asarray(cfg.bands_pct, dtype=np.float64) / 100.0
-        reach = -math.log(1.0 - min(cfg.cluster_range_pct / 100.0, 0.99))
-        decay = math.log(2.0) / (np.asarray(cfg.half_life_hours, dtype=np.float64) * 3600.0)
-        return cls(
-            delta=delta,
-            tier_venue=np.repeat(np.arange(len(exchanges), dtype=np.int64), n_lev),
-            ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False)]),
-            ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True)]),
-            weights=np.tile(np.asarray(cfg.weights, dtype=np.float64), len(exchanges)),
-            decay_rate=np.tile(decay, len(exchanges)),
-            band_ln_lo=np.log1p(-np.minimum(bands, 0.99)),
-            band_ln_hi=np.log1p(bands),
-            n_prof=int(math.ceil(reach / delta)) + 1,
-            n_short=int(math.ceil(math.log1p(cfg.cluster_range_pct / 100.0) / delta)) + 1,
-            smooth_half=cfg.cluster_smooth_bins // 2,
-            density=float(cfg.cluster_density),
-            growth_band=list(cfg.bands_pct).index(cfg.growth_band_pct),
-            growth_n=int(cfg.growth_candles),
-        )
-
-    @property
-    def n_venues(self) -> int:
-        return int(self.tier_venue[-1]) + 1
-
-    def as_tuple(self) -> tuple:
-        return (self.delta, self.tier_venue, self.ln_ratio_long, self.ln_ratio_short, self.weights,
-                self.decay_rate, self.band_ln_lo, self.band_ln_hi, self.n_prof, self.n_short,
-                self.smooth_half, self.density, self.growth_band, self.growth_n)
-
-
-class _State:
-    """The kernel's mutable state (see :mod:`liq_indicator.core.kernels`)."""
-
-    def __init__(self, cfg: HeatmapConfig, n_venues: int = 1):
-        n_tiers = len(cfg.leverages) * n_venues
-        self.raw = np.zeros((2, n_tiers, cfg.grid_bins))
-        self.scale = np.ones(n_tiers)
-        self.sums = np.zeros((2, n_tiers))
-        self.istate = np.zeros(4, dtype=np.int64)
-        self.tops = np.zeros((2, n_venues), dtype=np.int64)
-        self.fstate = np.r_[0.0, np.full(n_venues, np.nan)]
-        self.ring = np.zeros(cfg.growth_candles)
-        self.totals = np.zeros(6)
-
-    def as_tuple(self) -> tuple:
-        return (self.raw, self.scale, self.sums, self.istate, self.tops, self.fstate, self.ring,
-                self.totals)
-
-    def tier_values(self) -> tuple[int, np.ndarray]:
-        """(global bin index of window element 0, pending USD [side, tier, bin])."""
-        return int(self.istate[1]), self.raw * self.scale[None, :, None]
-
-
-_NO_SNAP = np.zeros(0, dtype=np.int64)
-_NO_HEAT = np.zeros((2, 0, 1))
-
-
-def _run(params: _Params, state: _State, inputs: KernelInputs, n_cols: int,
-         snap_rows: np.ndarray = _NO_SNAP, snap_lo: int = 0, heat: np.ndarray = _NO_HEAT,
-         heat_max: bool = False) -> np.ndarray:
-    out = np.empty((len(inputs), n_cols))
-    kernels.run(*inputs.kernel_arrays(), *params.as_tuple(), *state.as_tuple(), out,
-                snap_rows, snap_lo, heat, heat_max)
+def _run(params: KernelParams, state: MapState, inputs: KernelInputs,
+         heat: HeatRequest | None = None) -> np.ndarray:
+    """The kernel over ``inputs`` from ``state``; its feature rows. Inputs are made C-contiguous,
+    so every call runs the same compiled code (batch == live bit for bit)."""
+    inputs = KernelInputs(*(np.ascontiguousarray(a, dtype=np.float64) for a in inputs))
+    out = np.empty((inputs.n_candles, params.columns.width))
+    kernels.run(inputs, params, state, out, heat if heat is not None else no_heat())
     return out
 
 
@@ -168,28 +89,29 @@ class Venue:
     funding: pd.DataFrame | None = None
 
 
-def _prepare_all(df: pd.DataFrame, cfg: HeatmapConfig, side_frames: dict,
+def _prepare_all(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: pd.DataFrame | None = None,
+                 mark: pd.DataFrame | None = None, funding: pd.DataFrame | None = None,
                  venues: tuple[Venue, ...] | list[Venue] = ()) -> tuple[KernelInputs, tuple[str, ...]]:
     """Kernel inputs of the reference candles and of every other venue, aligned on its dates."""
-    ref = prepare(df, cfg, **side_frames)
+    ref = prepare(candles, cfg, open_interest=open_interest, mark=mark, funding=funding)
     if not venues:
         return ref, (cfg.exchange,)
     exchanges = (cfg.exchange, *(v.exchange.lower() for v in venues))
     if len(set(exchanges)) != len(exchanges):
         raise InputError(f"venues must be distinct exchanges, got {', '.join(exchanges)} "
                          f"(the reference candles are {cfg.exchange})")
-    columns = {name: [getattr(ref, name)] for name in
-               ("sweep_high", "sweep_low", "entry", "vol_inflow", "oi", "long_share")}
+    per_venue = KernelInputs._fields[2:]
+    columns = {name: [getattr(ref, name)] for name in per_venue}
     for venue in venues:
         inp = prepare(venue.candles, cfg.replace(exchange=venue.exchange.lower()),
                       open_interest=venue.open_interest, mark=venue.mark, funding=venue.funding)
         pos = np.searchsorted(ref.time_s, inp.time_s)
-        ok = (pos < len(ref)) & (ref.time_s[np.minimum(pos, len(ref) - 1)] == inp.time_s)
+        ok = (pos < ref.n_candles) & (ref.time_s[np.minimum(pos, ref.n_candles - 1)] == inp.time_s)
         for name, parts in columns.items():
-            full = np.full(len(ref), 0.5 if name == "long_share" else np.nan)
+            full = np.full((ref.n_candles, 1), 0.5 if name == "long_share" else np.nan)
             full[pos[ok]] = getattr(inp, name)[ok]
             parts.append(full)
-    stacked = {name: np.column_stack(parts) for name, parts in columns.items()}
+    stacked = {name: np.hstack(parts) for name, parts in columns.items()}
     return KernelInputs(time_s=ref.time_s, close=ref.close, **stacked), exchanges
 
 
@@ -205,7 +127,7 @@ def _features_frame(df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig,
 
 
 def liquidation_features(
-    dataframe: pd.DataFrame,
+    candles: pd.DataFrame,
     config: HeatmapConfig | None = None,
     *,
     open_interest: pd.DataFrame | None = None,
@@ -213,10 +135,10 @@ def liquidation_features(
     funding: pd.DataFrame | None = None,
     venues: tuple[Venue, ...] | list[Venue] = (),
 ) -> pd.DataFrame:
-    """Estimate the liquidation map over ``dataframe`` and return it with ``liq_`` columns added.
+    """Estimate the liquidation map over ``candles`` and return them with ``liq_`` columns added.
 
     Args:
-        dataframe: Freqtrade-style candles: ``date`` (UTC), ``open``, ``high``, ``low``,
+        candles: Freqtrade-style candles: ``date`` (UTC), ``open``, ``high``, ``low``,
             ``close``, ``volume`` (base currency), ascending and unique by date. Optional columns
             used when present: ``open_interest_value`` (USD) or ``open_interest_amount`` (coin),
             ``mark_high``/``mark_low``, ``taker_buy_volume``, ``funding_rate``.
@@ -226,7 +148,7 @@ def liquidation_features(
         mark: mark-price candles of the same timeframe (liquidations trigger on mark).
         funding: Freqtrade ``funding_rate`` candles (rate in ``funding_rate`` or legacy ``open``).
         venues: other exchanges' data for the same pair (:class:`Venue`); the map then
-            aggregates all venues, ``dataframe`` being the reference (``config.exchange``), and
+            aggregates all venues, ``candles`` being the reference (``config.exchange``), and
             each cluster gets per-venue share columns.
 
     Returns:
@@ -239,13 +161,12 @@ def liquidation_features(
     """
     cfg = config or HeatmapConfig()
     names = (cfg.exchange, *(v.exchange.lower() for v in venues)) if venues else ()
-    if isinstance(dataframe, pd.DataFrame) and len(dataframe) == 0:
-        return _features_frame(dataframe, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
-    side = dict(open_interest=open_interest, mark=mark, funding=funding)
-    inputs, exchanges = _prepare_all(dataframe, cfg, side, venues)
-    params = _Params.of(cfg, exchanges)
-    values = _run(params, _State(cfg, len(exchanges)), inputs, len(feature_columns(cfg, names)))
-    return _features_frame(dataframe, values, cfg, names)
+    if isinstance(candles, pd.DataFrame) and len(candles) == 0:
+        return _features_frame(candles, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
+    inputs, exchanges = _prepare_all(candles, cfg, open_interest=open_interest, mark=mark,
+                                     funding=funding, venues=venues)
+    values = _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs)
+    return _features_frame(candles, values, cfg, names)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,9 +194,7 @@ def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
         raise InputError(f"candle 'date' must be a datetime, got {value!r}") from exc
     if ts is pd.NaT:
         raise InputError("candle 'date' is missing")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.as_unit("us").value // 1000 / 1e6, unit
+    return candle_time(ts), unit
 
 
 def _scalar(candle: Mapping[str, Any], name: str) -> float:
@@ -308,9 +227,9 @@ class LiquidationEstimator:
 
     def __init__(self, config: HeatmapConfig | None = None):
         self.config = config or HeatmapConfig()
-        self._params = _Params.of(self.config)
+        self._params = kernel_params(self.config)
         self._names = feature_columns(self.config)
-        self._state = _State(self.config)
+        self._state = new_state(self.config)
         self._last_time: float | None = None
         self._last_close = math.nan
         self._warned_epoch = False
@@ -335,8 +254,7 @@ class LiquidationEstimator:
             raise InputError(f"candle lacks {', '.join(missing)}; pass a mapping with {', '.join(REQUIRED_COLUMNS)}")
         seconds, unit = _timestamp_seconds(candle["date"])
         if unit is not None and not self._warned_epoch:
-            warnings.warn(f"candle 'date' is an epoch number; read as {unit} since the epoch (UTC)",
-                          DataWarning, stacklevel=2)
+            warn_data(f"candle 'date' is an epoch number; read as {unit} since the epoch (UTC)")
             self._warned_epoch = True
         time_s = np.array([seconds])
         o, h, lo, c, v = (_scalar(candle, k) for k in ("open", "high", "low", "close", "volume"))
@@ -344,8 +262,7 @@ class LiquidationEstimator:
             validate_candles(pd.DataFrame({"date": [pd.Timestamp(seconds, unit="s", tz="UTC")], "open": [o], "high": [h],
                                            "low": [lo], "close": [c], "volume": [v]}))
         if max(o, c) > h or min(o, c) < lo:
-            warnings.warn("open/close outside [low, high]; the range is widened to include them",
-                          DataWarning, stacklevel=2)
+            warn_data("open/close outside [low, high]; the range is widened to include them")
             h, lo = max(h, o, c), min(lo, o, c)
         block = np.array([[o], [h], [lo], [c], [v]])
         cols = dict(zip(("open", "high", "low", "close", "volume"), block, strict=True))
@@ -353,23 +270,29 @@ class LiquidationEstimator:
         values = self._advance(cols, time_s, optional, candle["date"])
         return dict(zip(self._names, values[0].tolist(), strict=True))
 
-    def update_frame(self, dataframe: pd.DataFrame) -> np.ndarray:
-        """Advance the map over several closed candles; return their feature rows as an array.
+    def update_frame(self, candles: pd.DataFrame) -> pd.DataFrame:
+        """Advance the map over several closed candles; return their features.
 
-        Takes what :func:`liquidation_features` takes (epoch-number dates included); an empty
-        frame returns no rows and leaves the state as it was."""
-        if isinstance(dataframe, pd.DataFrame) and "date" in dataframe.columns:
-            dataframe = dataframe.assign(date=coerce_dates(dataframe["date"]))
-        cols = validate_candles(dataframe)
-        if len(dataframe) == 0:
-            return np.empty((0, len(self._names)))
-        time_s = candle_times(dataframe["date"])
-        optional = {
-            name: dataframe[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            for name in _OPTIONAL_FIELDS
-            if name in dataframe.columns
-        }
-        return self._advance(cols, time_s, optional, dataframe["date"].iloc[0])
+        Takes what :func:`liquidation_features` takes (epoch-number dates included).
+
+        Returns:
+            A frame indexed like ``candles`` with the :attr:`feature_names` columns only; an
+            empty frame returns no rows and leaves the state as it was.
+        """
+        if isinstance(candles, pd.DataFrame) and "date" in candles.columns:
+            candles = candles.assign(date=coerce_dates(candles["date"]))
+        cols = validate_candles(candles)
+        if len(candles) == 0:
+            values = np.empty((0, len(self._names)))
+        else:
+            time_s = candle_times(candles["date"])
+            optional = {
+                name: candles[name].to_numpy(dtype=np.float64, na_value=np.nan)
+                for name in _OPTIONAL_FIELDS
+                if name in candles.columns
+            }
+            values = self._advance(cols, time_s, optional, candles["date"].iloc[0])
+        return pd.DataFrame(values, index=candles.index, columns=self._names, copy=False)
 
     def _advance(self, cols: dict[str, np.ndarray], time_s: np.ndarray,
                  optional: dict[str, np.ndarray], first_date: Any) -> np.ndarray:
@@ -388,7 +311,7 @@ class LiquidationEstimator:
             taker_ratio=optional.get("taker_long_short_ratio"),
             funding_rate=optional.get("funding_rate"),
         )
-        values = _run(self._params, self._state, inputs, len(self._names))
+        values = _run(self._params, self._state, inputs)
         self._last_time = float(time_s[-1])
         self._last_close = float(cols["close"][-1])
         self.candles_seen += len(time_s)
@@ -396,13 +319,19 @@ class LiquidationEstimator:
 
     @property
     def feature_names(self) -> list[str]:
+        """The feature columns, in the order of :meth:`update_frame`'s columns."""
         return list(self._names)
 
     @property
     def totals(self) -> dict[str, float]:
         """Cumulative flows since the first candle (USD): the conservation ledger."""
-        keys = ("inflow", "swept_long", "swept_short", "decayed", "closed", "dropped")
-        return dict(zip(keys, self._state.totals.tolist(), strict=True))
+        return dict(zip(TOTALS, self._state.totals.tolist(), strict=True))
+
+    @property
+    def state(self) -> MapState:
+        """A copy of the map's state (:class:`~liq_indicator.core.model.MapState`): what a
+        restart would have to rebuild; its size is bounded by the grid, not by history."""
+        return MapState(*(a.copy() for a in self._state))
 
     def snapshot(self, price_range_pct: float = 30.0) -> LiquidationMap:
         """The current map around the last close (see :class:`LiquidationMap`)."""
@@ -414,70 +343,6 @@ class LiquidationEstimator:
 
 # ------------------------------------------------------------------------------------------------
 # pictures: the map at one time, and over time
-
-
-@dataclass(frozen=True)
-class LiquidationMap:
-    """Pending liquidation notional at one moment, per price bin and leverage tier.
-
-    Attributes:
-        time: the candle (close) the map stands at.
-        price: the close it is measured from.
-        bin_prices: centre price of each bin (ascending).
-        bin_edges: bin boundaries (``len(bin_prices) + 1``).
-        leverages: leverage of each tier.
-        venues: exchange of each tier (all the same for a one-venue map).
-        long_by_tier, short_by_tier: USD per [tier, bin].
-    """
-
-    time: pd.Timestamp | None
-    price: float
-    bin_prices: np.ndarray
-    bin_edges: np.ndarray
-    leverages: tuple[float, ...]
-    venues: tuple[str, ...]
-    long_by_tier: np.ndarray
-    short_by_tier: np.ndarray
-
-    @property
-    def long(self) -> np.ndarray:
-        """Long liquidation notional per bin (USD)."""
-        return self.long_by_tier.sum(axis=0)
-
-    @property
-    def short(self) -> np.ndarray:
-        """Short liquidation notional per bin (USD)."""
-        return self.short_by_tier.sum(axis=0)
-
-    @property
-    def cumulative_long(self) -> np.ndarray:
-        """Long notional liquidated if price fell to each bin: summed from price downwards
-        (0 above price)."""
-        below = np.where(self.bin_prices <= self.price, self.long, 0.0)
-        return np.cumsum(below[::-1])[::-1] * (self.bin_prices <= self.price)
-
-    @property
-    def cumulative_short(self) -> np.ndarray:
-        """Short notional liquidated if price rose to each bin: summed from price upwards."""
-        above = np.where(self.bin_prices >= self.price, self.short, 0.0)
-        return np.cumsum(above) * (self.bin_prices >= self.price)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per bin: price, long, short, cumulative curves and per-tier columns."""
-        data: dict[str, Any] = {
-            "price": self.bin_prices,
-            "long_usd": self.long,
-            "short_usd": self.short,
-            "cum_long_usd": self.cumulative_long,
-            "cum_short_usd": self.cumulative_short,
-        }
-        several = len(set(self.venues)) > 1
-        for lev, ven, lo, sh in zip(self.leverages, self.venues, self.long_by_tier, self.short_by_tier,
-                                    strict=True):
-            tag = f"{ven}_{lev:g}x" if several else f"{lev:g}x"
-            data[f"long_{tag}_usd"] = lo
-            data[f"short_{tag}_usd"] = sh
-        return pd.DataFrame(data)
 
 
 def _check_range_pct(price_range_pct: Any) -> float:
@@ -493,7 +358,7 @@ def _check_count(name: str, value: Any) -> int:
     return int(value)
 
 
-def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | None,
+def _make_map(cfg: HeatmapConfig, state: MapState, price: float, time_s: float | None,
               price_range_pct: float, exchanges: tuple[str, ...] | None = None) -> LiquidationMap:
     price_range_pct = _check_range_pct(price_range_pct)
     base, values = state.tier_values()
@@ -516,41 +381,44 @@ def _make_map(cfg: HeatmapConfig, state: _State, price: float, time_s: float | N
 
 
 def liquidation_map(
-    dataframe: pd.DataFrame,
-    at: Any = None,
+    candles: pd.DataFrame,
     config: HeatmapConfig | None = None,
     *,
+    at: Any = None,
     price_range_pct: float = 30.0,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
     venues: tuple[Venue, ...] | list[Venue] = (),
-    **side_frames: pd.DataFrame | None,
 ) -> LiquidationMap:
     """The liquidation map as it stands at the close of the last candle dated ``<= at``.
 
     Args:
-        dataframe: candles, as for :func:`liquidation_features`.
-        at: a timestamp (or anything ``pd.Timestamp`` takes); the last candle when omitted.
+        candles: candles, as for :func:`liquidation_features`.
         config: model settings.
+        at: a timestamp (or anything ``pd.Timestamp`` takes); the last candle when omitted.
         price_range_pct: half-width of the returned price range around that close.
+        open_interest, mark, funding: side frames, as for :func:`liquidation_features`.
         venues: other exchanges to aggregate (see :class:`Venue`); tiers then repeat per venue.
-        **side_frames: ``open_interest=``, ``mark=``, ``funding=`` as for liquidation_features.
 
     Raises:
         InputError: when ``at`` is before the first candle.
     """
-    cursor = MapCursor(dataframe, config, venues=venues, **side_frames)
+    cursor = MapCursor(candles, config, open_interest=open_interest, mark=mark, funding=funding,
+                       venues=venues)
     if at is None:
         row = len(cursor) - 1
     else:
         row = cursor.row_dated(at)
         if row < 0:
-            raise InputError(f"at={at} is before the first candle ({dataframe['date'].iloc[0]})")
+            raise InputError(f"at={at} is before the first candle ({candles['date'].iloc[0]})")
     return cursor.map_at(row, price_range_pct)
 
 
 class MapCursor:
     """The liquidation map at any candle of one frame; moving forward costs only the new candles.
 
-    ``map_at(row)`` equals ``liquidation_map(dataframe.iloc[:row + 1], ...)`` bit for bit: the
+    ``map_at(row)`` equals ``liquidation_map(candles.iloc[:row + 1], ...)`` bit for bit: the
     kernel runs over candles ``0..row`` only, whatever the frame holds after them. Asking rows in
     increasing order (a backtest's entries, in time order) costs one pass over the frame in total;
     asking an earlier row than the last one restarts from the first candle.
@@ -560,20 +428,20 @@ class MapCursor:
         >>> cursor.map_at(cursor.row_dated("2024-03-01")).long  # doctest: +SKIP
     """
 
-    def __init__(self, dataframe: pd.DataFrame, config: HeatmapConfig | None = None, *,
-                 venues: tuple[Venue, ...] | list[Venue] = (), **side_frames: pd.DataFrame | None):
+    def __init__(self, candles: pd.DataFrame, config: HeatmapConfig | None = None, *,
+                 open_interest: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
+                 funding: pd.DataFrame | None = None, venues: tuple[Venue, ...] | list[Venue] = ()):
         self.config = config or HeatmapConfig()
-        self._inputs, self._exchanges = _prepare_all(dataframe, self.config, side_frames, venues)
-        if len(self._inputs) == 0:
+        self._inputs, self._exchanges = _prepare_all(candles, self.config, open_interest=open_interest,
+                                                     mark=mark, funding=funding, venues=venues)
+        if self._inputs.n_candles == 0:
             raise InputError("no candles: the map needs at least one")
-        self._params = _Params.of(self.config, self._exchanges)
-        names = self._exchanges if len(self._exchanges) > 1 else ()
-        self._n_cols = len(feature_columns(self.config, names))
-        self._state = _State(self.config, len(self._exchanges))
+        self._params = kernel_params(self.config, self._exchanges)
+        self._state = new_state(self.config, len(self._exchanges))
         self._row = -1  # last candle the state has consumed
 
     def __len__(self) -> int:
-        return len(self._inputs)
+        return self._inputs.n_candles
 
     def row_dated(self, at: Any) -> int:
         """Index of the last candle dated ``<= at`` (-1 when all are later); naive means UTC."""
@@ -587,7 +455,7 @@ class MapCursor:
 
     def map_at(self, row: int, price_range_pct: float = 30.0) -> LiquidationMap:
         """The map at the close of candle ``row`` (0-based; negative counts from the end)."""
-        n = len(self._inputs)
+        n = len(self)
         if not isinstance(row, int | np.integer) or isinstance(row, bool):
             raise InputError(f"row must be a whole candle index, got {row!r}; use row_dated(date) for a date")
         row = int(row)
@@ -595,54 +463,27 @@ class MapCursor:
             raise InputError(f"row {row} is outside the frame's {n} candles")
         row %= n
         if row < self._row:
-            self._state = _State(self.config, len(self._exchanges))
+            self._state = new_state(self.config, len(self._exchanges))
             self._row = -1
         if row > self._row:
-            part = KernelInputs(*(a[self._row + 1: row + 1] for a in self._inputs.as_tuple()))
-            _run(self._params, self._state, part, self._n_cols)
+            _run(self._params, self._state, self._inputs.rows(self._row + 1, row + 1))
             self._row = row
         return _make_map(self.config, self._state, float(self._inputs.close[row]),
                          float(self._inputs.time_s[row]), price_range_pct, self._exchanges)
 
 
-@dataclass(frozen=True)
-class Heatmap:
-    """Pending liquidation notional over time: the picture commercial heatmaps draw.
-
-    Attributes:
-        times: date of the candle each column stands at (the last candle of its bucket).
-        price_edges: bin boundaries, ascending (``n_bins + 1``).
-        long, short: USD per [time, bin] (``max`` reduction: the largest value the bin held during
-            the bucket; ``last``: its value at the bucket's last candle).
-        reduce: 'max' or 'last'.
-    """
-
-    times: pd.DatetimeIndex
-    price_edges: np.ndarray
-    long: np.ndarray
-    short: np.ndarray
-    reduce: str
-
-    @property
-    def bin_prices(self) -> np.ndarray:
-        """Geometric centre of each price bin."""
-        return np.sqrt(self.price_edges[:-1] * self.price_edges[1:])
-
-    @property
-    def total(self) -> np.ndarray:
-        return self.long + self.short
-
-
 def liquidation_heatmap(
-    dataframe: pd.DataFrame,
+    candles: pd.DataFrame,
     config: HeatmapConfig | None = None,
     *,
     max_times: int = 1500,
     max_price_bins: int = 400,
     price_range: tuple[float, float] | None = None,
     reduce: str = "max",
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
     venues: tuple[Venue, ...] | list[Venue] = (),
-    **side_frames: pd.DataFrame | None,
 ) -> Heatmap:
     """Time x price matrix of pending liquidation notional, downsampled for drawing.
 
@@ -652,26 +493,27 @@ def liquidation_heatmap(
     lost to downsampling.
 
     Args:
-        dataframe: candles, as for :func:`liquidation_features`.
+        candles: candles, as for :func:`liquidation_features`.
         config: model settings.
         max_times, max_price_bins: output size limits.
         price_range: (low, high) prices to cover; the candles' range padded by 10% by default.
         reduce: 'max' or 'last'.
+        open_interest, mark, funding: side frames, as for :func:`liquidation_features`.
         venues: other exchanges to aggregate (see :class:`Venue`).
-        **side_frames: ``open_interest=``, ``mark=``, ``funding=``.
     """
     if reduce not in ("max", "last"):
         raise InputError(f"reduce must be 'max' or 'last', got {reduce!r}")
     max_times = _check_count("max_times", max_times)
     max_price_bins = _check_count("max_price_bins", max_price_bins)
     cfg = config or HeatmapConfig()
-    inputs, exchanges = _prepare_all(dataframe, cfg, side_frames, venues)
-    n = len(inputs)
+    inputs, exchanges = _prepare_all(candles, cfg, open_interest=open_interest, mark=mark,
+                                     funding=funding, venues=venues)
+    n = inputs.n_candles
     if n == 0:
         raise InputError("no candles: the heatmap needs at least one")
     if price_range is not None and (not isinstance(price_range, tuple | list) or len(price_range) != 2):
         raise InputError(f"price_range must be a (low, high) pair, got {price_range!r}")
-    lo_p, hi_p = price_range or (float(dataframe["low"].min()) / 1.1, float(dataframe["high"].max()) * 1.1)
+    lo_p, hi_p = price_range or (float(candles["low"].min()) / 1.1, float(candles["high"].max()) * 1.1)
     if not (isinstance(lo_p, int | float | np.integer | np.floating)
             and isinstance(hi_p, int | float | np.integer | np.floating)
             and 0 < lo_p < hi_p <= MAX_PRICE):
@@ -682,11 +524,9 @@ def liquidation_heatmap(
     k_hi = k_lo + factor * math.ceil((k_hi - k_lo) / factor)
     every = max(1, math.ceil(n / max_times))
     snap_rows = np.unique(np.r_[np.arange(every - 1, n, every), n - 1]).astype(np.int64)
-    heat = np.zeros((2, len(snap_rows), k_hi - k_lo))
-    names = exchanges if len(exchanges) > 1 else ()
-    _run(_Params.of(cfg, exchanges), _State(cfg, len(exchanges)), inputs,
-         len(feature_columns(cfg, names)), snap_rows, k_lo, heat, reduce == "max")
-    heat = heat.reshape(2, len(snap_rows), -1, factor).sum(axis=3)
+    request = HeatRequest(snap_rows, k_lo, np.zeros((2, len(snap_rows), k_hi - k_lo)), reduce == "max")
+    _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs, request)
+    heat = request.grid.reshape(2, len(snap_rows), -1, factor).sum(axis=3)
     edges = bin_lower(np.arange(k_lo, k_hi + 1, factor), cfg.bin_bp)
-    times = pd.DatetimeIndex(dataframe["date"]).take(snap_rows)
+    times = pd.DatetimeIndex(candles["date"]).take(snap_rows)
     return Heatmap(times=times, price_edges=edges, long=heat[0], short=heat[1], reduce=reduce)

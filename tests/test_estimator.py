@@ -23,10 +23,10 @@ from liq_indicator import (
     liquidation_price,
 )
 from liq_indicator.columns import feature_columns
+from liq_indicator.core import reference
 from liq_indicator.core.grid import bin_center, bin_lower, bin_upper, bin_width
 from liq_indicator.core.inputs import prepare
-from liq_indicator.core.reference import reference_run
-from liq_indicator.estimator import _Params
+from liq_indicator.core.model import kernel_params, new_state, no_heat
 
 ONE_TIER = HeatmapConfig(
     leverages=(10.0,), weights=(1.0,), half_life_hours=(1.0,), volume_share=1.0,
@@ -172,8 +172,7 @@ def test_conservation(oi):
     df = make_candles(3000, seed=3, oi=oi)
     est = LiquidationEstimator()
     rows = est.update_frame(df)
-    names = est.feature_names
-    pending = rows[-1, names.index("liq_pending_long_usd")] + rows[-1, names.index("liq_pending_short_usd")]
+    pending = rows["liq_pending_long_usd"].iloc[-1] + rows["liq_pending_short_usd"].iloc[-1]
     inflow, rhs = _conserved(est.totals, pending)
     assert inflow > 0
     assert rhs == pytest.approx(inflow, rel=1e-9)
@@ -300,12 +299,26 @@ def _edge_frames():
     yield "gap", df
 
 
+def _twin(inputs, cfg, exchanges=None):
+    """Features and totals of the slow reference kernel, run from an empty map."""
+    params = kernel_params(cfg, exchanges)
+    state = new_state(cfg, params.n_venues)
+    out = np.empty((inputs.n_candles, params.columns.width))
+    reference.run(inputs, params, state, out, no_heat())
+    return out, est_totals(state)
+
+
+def est_totals(state):
+    return dict(zip(("inflow", "swept_long", "swept_short", "decayed", "closed", "dropped"),
+                    state.totals.tolist(), strict=True))
+
+
 @pytest.mark.parametrize("name,df", list(_edge_frames()), ids=lambda x: x if isinstance(x, str) else "")
 @pytest.mark.parametrize("cfg", [HeatmapConfig(), HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1)],
                          ids=["default", "coarse"])
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)
-    expected, totals = reference_run(inputs, _Params.of(cfg), cfg.grid_bins)
+    expected, totals = _twin(inputs, cfg)
     est = LiquidationEstimator(cfg)
     got = est.update_frame(df)
     assert got.shape == expected.shape
@@ -461,8 +474,8 @@ def test_two_venue_kernel_matches_the_twin(drop):
     cfg = HeatmapConfig()
     from liq_indicator.estimator import _prepare_all
 
-    inputs, exchanges = _prepare_all(ref, cfg, {}, [Venue("bybit", other)])
-    expected, _ = reference_run(inputs, _Params.of(cfg, exchanges), cfg.grid_bins)
+    inputs, exchanges = _prepare_all(ref, cfg, venues=[Venue("bybit", other)])
+    expected, _ = _twin(inputs, cfg, exchanges)
     got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[feature_columns(cfg, exchanges)]
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9, atol=1e-6, equal_nan=True)
 
@@ -496,3 +509,39 @@ def test_stale_side_data_is_not_carried_forward():
     loose = liquidation_features(df, HeatmapConfig(oi_max_age_periods=1000), open_interest=oi)
     assert loose.liq_oi_mode.iloc[22:].eq(1.0).all()  # a frozen OI: no inflow at all
     assert loose.liq_inflow_usd.iloc[22:].eq(0.0).all()
+
+
+@pytest.mark.parametrize("keep_max", [True, False], ids=["max", "last"])
+def test_heatmap_matches_the_plain_python_twin(keep_max):
+    from liq_indicator.core import kernels
+    from liq_indicator.core.model import HeatRequest
+
+    df = make_candles(300, seed=9, oi=True)
+    cfg = HeatmapConfig()
+    inputs = prepare(df, cfg)
+    params = kernel_params(cfg)
+    k_lo = int(np.floor(np.log(df["low"].min() / 1.2) / bin_width(cfg.bin_bp)))
+    rows = np.array([9, 50, 51, 140, 299], dtype=np.int64)
+    grids = []
+    for run in (kernels.run, reference.run):
+        heat = HeatRequest(rows, k_lo, np.zeros((2, len(rows), 600)), keep_max)
+        run(inputs, params, new_state(cfg), np.empty((300, params.columns.width)), heat)
+        grids.append(heat.grid)
+    assert grids[0].max() > 0
+    np.testing.assert_allclose(grids[0], grids[1], rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_compiled_cluster_rule_is_the_plain_rule(seed):
+    from liq_indicator.core.clusters import dense_runs, held_span
+    from liq_indicator.core.kernels import nearest_cluster
+
+    rng = np.random.default_rng(seed)
+    prof = np.where(rng.random(60) < 0.4, rng.lognormal(0, 1.5, 60), 0.0)
+    half = int(rng.integers(0, 3))
+    thr = float(prof.mean() * rng.uniform(0.5, 3))
+    found = np.zeros(4)
+    nearest_cluster(prof, np.cumsum(prof), len(prof), half, thr, found)
+    runs = dense_runs(prof, half, thr)
+    span = held_span(prof, *runs[0]) if runs else None
+    assert (found[1], found[2]) == ((span[0], span[1]) if span else (-1.0, -1.0)), (seed, half, thr)

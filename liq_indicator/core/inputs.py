@@ -6,15 +6,14 @@ batch path (whole columns) and the live path (one-element arrays) produce identi
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.errors import DataWarning, InputError
+from liq_indicator.core.model import KernelInputs
+from liq_indicator.errors import InputError, warn_data
 
 __all__ = [
     "MAX_PRICE",
@@ -23,11 +22,13 @@ __all__ = [
     "KernelInputs",
     "candle_times",
     "derive_inputs",
+    "funding_column",
     "infer_timeframe",
     "merge_causal",
     "open_interest_usd",
     "prepare",
     "side_frame",
+    "utc_us",
 ]
 
 REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -38,40 +39,6 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 # corrupt, and would overflow float64 in the map's sums.
 MAX_PRICE = 1e12
 MAX_USD = 1e15
-
-
-@dataclass(frozen=True)
-class KernelInputs:
-    """Per-candle float64 arrays, all of one length, as :func:`liq_indicator.core.kernels.run` reads them.
-
-    ``time_s`` and ``close`` are 1-D (the reference venue); the others are 1-D for one venue or
-    ``(n, venues)`` for several (NaN where a venue has no candle).
-    """
-
-    time_s: np.ndarray
-    sweep_high: np.ndarray
-    sweep_low: np.ndarray
-    close: np.ndarray
-    entry: np.ndarray
-    vol_inflow: np.ndarray
-    oi: np.ndarray
-    long_share: np.ndarray
-
-    def __len__(self) -> int:
-        return self.close.shape[0]
-
-    def as_tuple(self) -> tuple[np.ndarray, ...]:
-        return (self.time_s, self.sweep_high, self.sweep_low, self.close, self.entry,
-                self.vol_inflow, self.oi, self.long_share)
-
-    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays in :func:`liq_indicator.core.kernels.run`'s order; per-venue ones as (n, venues)."""
-
-        def venues(a: np.ndarray) -> np.ndarray:
-            return a[:, None] if a.ndim == 1 else a
-
-        return (self.time_s, self.close, *(venues(a) for a in (
-            self.sweep_high, self.sweep_low, self.entry, self.vol_inflow, self.oi, self.long_share)))
 
 
 def _where(df: pd.DataFrame, mask: np.ndarray) -> str:
@@ -90,12 +57,17 @@ def _check_unique_columns(df: pd.DataFrame, what: str) -> None:
                          "keep one of each, e.g. df.loc[:, ~df.columns.duplicated()]")
 
 
+def utc_us(dates: Any) -> pd.DatetimeIndex:
+    """``dates`` as a UTC DatetimeIndex in microseconds, naive ones taken as UTC: the one resolution
+    and zone every merge and epoch conversion here works in (Freqtrade files mix [ns] and [us])."""
+    index = pd.DatetimeIndex(dates)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit("us")
+
+
 def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Seconds since the epoch (float64) of timezone-aware or naive (taken as UTC) datetimes."""
-    index = pd.DatetimeIndex(dates)
-    if index.tz is None:
-        index = index.tz_localize("UTC")
-    return index.as_unit("us").asi8 / 1e6
+    return utc_us(dates).asi8 / 1e6
 
 
 def candle_time(at: Any) -> float:
@@ -107,11 +79,16 @@ def candle_time(at: Any) -> float:
 
 
 def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
-    """The most common spacing of ``dates`` (None for fewer than two rows)."""
+    """The most common spacing of ``dates`` (the smallest of equally common ones; None for fewer
+    than two rows)."""
     if len(dates) < 2:
         return None
-    diffs = pd.Series(pd.DatetimeIndex(dates)).diff().dropna()
-    return pd.Timedelta(diffs.mode().iloc[0])
+    index = pd.DatetimeIndex(dates)
+    if index.hasnans:
+        diffs = pd.Series(index).diff().dropna()
+        return pd.Timedelta(diffs.mode().iloc[0])
+    steps, counts = np.unique(np.diff(index.as_unit("ns").asi8), return_counts=True)
+    return pd.Timedelta(int(steps[np.argmax(counts)]), unit="ns")
 
 
 # epoch numbers: the unit whose values put a date between 1990 and 2100
@@ -142,8 +119,8 @@ def coerce_dates(dates: pd.Series, what: str = "candles") -> pd.Series:
     if pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
         unit = _epoch_unit(dates)
         if unit is not None:
-            warnings.warn(f"{what} column 'date' holds epoch numbers; read as {unit} since the epoch "
-                          "(UTC)", DataWarning, stacklevel=4)
+            warn_data(f"{what} column 'date' holds epoch numbers; read as {unit} since the epoch "
+                          "(UTC)")
             return pd.to_datetime(dates, unit=unit, utc=True)
     raise InputError(
         f"{what} column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
@@ -158,7 +135,7 @@ def _check_dates(df: pd.DataFrame) -> pd.Series:
     if dates.isna().any():
         raise InputError(f"column 'date' is missing at {_where(df, dates.isna().to_numpy())}; drop those rows")
     if pd.DatetimeIndex(dates).tz is None:
-        warnings.warn("column 'date' is timezone-naive; it is taken as UTC", DataWarning, stacklevel=4)
+        warn_data("column 'date' is timezone-naive; it is taken as UTC")
     t = candle_times(dates)
     step = np.diff(t)
     if (step == 0).any():
@@ -229,15 +206,16 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
         np.minimum(cols["open"], cols["close"]) < cols["low"]
     )
     if outside.any():
-        warnings.warn(
-            f"open/close outside [low, high] at {_where(df, outside)}; the range is widened to "
-            "include them",
-            DataWarning,
-            stacklevel=3,
-        )
+        warn_data(f"open/close outside [low, high] at {_where(df, outside)}; the range is widened to "
+            "include them")
         cols["high"] = np.maximum(cols["high"], np.maximum(cols["open"], cols["close"]))
         cols["low"] = np.minimum(cols["low"], np.minimum(cols["open"], cols["close"]))
     return cols
+
+
+# optional columns the kernel inputs are derived from, read from the candles or merged side frames
+_SIDE_COLUMNS = ("open_interest_value", "open_interest_amount", "mark_high", "mark_low",
+                 "taker_buy_volume", "taker_long_short_ratio", "funding_rate")
 
 
 def _optional(df: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -252,8 +230,7 @@ def _finite_or_nan(name: str, values: np.ndarray | None) -> np.ndarray | None:
     inf = np.isinf(values)
     if not inf.any():
         return values
-    warnings.warn(f"{int(inf.sum())} value(s) of {name!r} are infinite; they are treated as missing",
-                  DataWarning, stacklevel=4)
+    warn_data(f"{int(inf.sum())} value(s) of {name!r} are infinite; they are treated as missing")
     return np.where(inf, np.nan, values)
 
 
@@ -275,17 +252,17 @@ def open_interest_usd(close: np.ndarray, value: np.ndarray | None = None,
             usd = value.astype(np.float64, copy=True)
             coins = (usd > 0) & (usd < 10.0 * close)
             if coins.any():
-                warnings.warn(f"{int(coins.sum())} open_interest_value(s) are under 10x the price, "
+                warn_data(f"{int(coins.sum())} open_interest_value(s) are under 10x the price, "
                               "i.e. coin amounts; they are multiplied by close. Pass coin amounts "
-                              "as open_interest_amount", DataWarning, stacklevel=4)
+                              "as open_interest_amount")
                 usd[coins] *= close[coins]
             oi = np.where(np.isnan(usd), oi, usd)
     # an OI of zero or below is a feed error, not a market where every position closed
     bad = ~np.isnan(oi) & ~((oi > 0) & (oi <= MAX_USD))
     if bad.any():
-        warnings.warn(f"{int(bad.sum())} open-interest value(s) are <= 0, infinite or above "
+        warn_data(f"{int(bad.sum())} open-interest value(s) are <= 0, infinite or above "
                       f"{MAX_USD:g} USD; they are treated as missing (the volume rule is used for "
-                      "those candles)", DataWarning, stacklevel=4)
+                      "those candles)")
         oi[bad] = np.nan
     return oi
 
@@ -345,7 +322,8 @@ def derive_inputs(
         long_share = long_share + skew
     long_share = np.clip(long_share, 0.0, 1.0)
 
-    return KernelInputs(time_s, sweep_high, sweep_low, c, entry, vol_inflow, oi, long_share)
+    return KernelInputs(time_s, c, *(np.ascontiguousarray(a[:, None]) for a in (
+        sweep_high, sweep_low, entry, vol_inflow, oi, long_share)))
 
 
 def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
@@ -374,19 +352,17 @@ def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ())
                          f"drop those rows ({name}.dropna(subset=['date']))")
     index = pd.DatetimeIndex(dates)
     if index.tz is None:
-        warnings.warn(f"{name} column 'date' is timezone-naive; it is taken as UTC", DataWarning,
-                      stacklevel=4)
+        warn_data(f"{name} column 'date' is timezone-naive; it is taken as UTC")
         index = index.tz_localize("UTC")
     values = {c: _float_column(frame, c) for c in columns}
     out = pd.DataFrame({"date": index.tz_convert("UTC").as_unit("us"), **values})
     if not out["date"].is_monotonic_increasing:
-        warnings.warn(f"{name} rows are not sorted by date; they are sorted before merging (unsorted, "
-                      "a later row would be used early)", DataWarning, stacklevel=4)
+        warn_data(f"{name} rows are not sorted by date; they are sorted before merging (unsorted, "
+                      "a later row would be used early)")
         out = out.sort_values("date", kind="stable", ignore_index=True)
     dup = out["date"].duplicated(keep="last")
     if dup.any():
-        warnings.warn(f"{name} has {int(dup.sum())} duplicate date(s); the last row of each is kept",
-                      DataWarning, stacklevel=4)
+        warn_data(f"{name} has {int(dup.sum())} duplicate date(s); the last row of each is kept")
         out = out[~dup].reset_index(drop=True)
     return out
 
@@ -421,37 +397,54 @@ def merge_causal(
         A copy of ``candles`` with the new columns (NaN before the first known row, and where
         the latest row is stale); ``attrs["stale_rows"]`` counts the rows blanked as stale.
     """
+    values, stale_rows = _merge_values(candles["date"], other, columns, timeframe=timeframe,
+                                       other_timeframe=other_timeframe,
+                                       max_age_periods=max_age_periods, name=name)
+    out = candles.copy()
+    for target, column in values.items():
+        out[target] = column
+    out.attrs["stale_rows"] = stale_rows
+    return out
+
+
+def _merge_values(
+    dates: pd.Series,
+    other: pd.DataFrame | None,
+    columns: dict[str, str],
+    *,
+    timeframe: pd.Timedelta | str | None = None,
+    other_timeframe: pd.Timedelta | str | None = None,
+    max_age_periods: float | None = None,
+    name: str = "side frame",
+) -> tuple[dict[str, np.ndarray], int]:
+    """:func:`merge_causal`'s columns as arrays (``{name in the result: values}``) and its count
+    of stale rows, without copying the candles: an as-of search on integer microseconds."""
     if other is None or len(other) == 0:
-        out = candles.copy()
-        for target in columns.values():
-            out[target] = np.nan
-        return out
+        return {target: np.full(len(dates), np.nan) for target in columns.values()}, 0
     right = side_frame(other, name, tuple(columns))
-    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(candles["date"])
+    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(dates)
     otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(right["date"])
     tf = tf if tf is not None else pd.Timedelta(0)
     otf = otf if otf is not None else pd.Timedelta(0)
-    # one resolution and zone on both sides: Freqtrade files mix datetime64[ns] and [us]
-    known = pd.DatetimeIndex(candles["date"])
-    known = known.tz_localize("UTC") if known.tz is None else known.tz_convert("UTC")
-    left = pd.DataFrame({"_known": (known + tf).as_unit("us")})
-    right = right.rename(columns=columns)
-    right["_known"] = (right.pop("date") + otf).dt.as_unit("us")
-    right["_source_known"] = right["_known"]
-    merged = pd.merge_asof(left, right, on="_known", direction="backward")
-    stale = np.zeros(len(merged), dtype=bool)
+    # a row is known at its close; the candle sees the last row known by its own close
+    left_known = (utc_us(dates) + tf).as_unit("us").asi8
+    right_known = (pd.DatetimeIndex(right["date"]) + otf).as_unit("us").asi8
+    pos = np.searchsorted(right_known, left_known, side="right") - 1
+    found = pos >= 0
+    take = np.maximum(pos, 0)
+    stale = np.zeros(len(left_known), dtype=bool)
     if max_age_periods is not None and otf > pd.Timedelta(0):
-        age = merged["_known"] - merged["_source_known"]
-        stale = (age > otf * max_age_periods).to_numpy()
-    out = candles.copy()
-    for target in columns.values():
-        values = merged[target].to_numpy(copy=True)
-        if stale.any():
-            values[stale] = np.nan
-        out[target] = values
-    first = next(iter(columns.values()))
-    out.attrs["stale_rows"] = int((stale & merged[first].notna().to_numpy()).sum())
-    return out
+        age_ns = (left_known - right_known[take]) * 1000
+        stale = found & (age_ns > (otf * max_age_periods).value)
+    blank = ~found | stale
+    values = {}
+    for source, target in columns.items():
+        column = right[source].to_numpy(dtype=np.float64)[take]
+        column[blank] = np.nan
+        values[target] = column
+    first = right[next(iter(columns))].to_numpy(dtype=np.float64)[take]
+    stale_rows = int((stale & ~np.isnan(first)).sum())
+    return values, stale_rows
 
 
 def _columns_of(frame: Any, name: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
@@ -482,11 +475,12 @@ def prepare(
         df = df.assign(date=coerce_dates(df["date"]))
     cols = validate_candles(df)
     time_s = candle_times(df["date"])
-    frame = df
+    side = {name: _optional(df, name) for name in _SIDE_COLUMNS}  # columns on the candles first
     if open_interest is not None:
         if "taker_long_short_ratio" in _columns_of(open_interest, "open_interest", ("taker_long_short_ratio",)):
-            frame = merge_causal(frame, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"},
-                                 name="open_interest")
+            side.update(_merge_values(df["date"], open_interest,
+                                      {"taker_long_short_ratio": "taker_long_short_ratio"},
+                                      name="open_interest")[0])
         # both columns when both are there: Bybit's layout leaves the value NaN, the amount filled
         oi_columns = _columns_of(open_interest, "open_interest", ("open_interest_value", "open_interest_amount"))
         if not oi_columns:
@@ -494,41 +488,48 @@ def prepare(
                 "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "
                 "(coin), as Freqtrade's open_interest candles have"
             )
-        frame = merge_causal(frame, open_interest, {c: c for c in oi_columns},
-                             max_age_periods=config.oi_max_age_periods, name="open_interest")
-        if frame.attrs.get("stale_rows"):
-            warnings.warn(f"open interest is stale for {frame.attrs['stale_rows']} candle(s) "
-                          "(older than oi_max_age_periods of its timeframe); the volume rule "
-                          "is used there", DataWarning, stacklevel=3)
+        merged, stale_rows = _merge_values(df["date"], open_interest, {c: c for c in oi_columns},
+                                           max_age_periods=config.oi_max_age_periods, name="open_interest")
+        side.update(merged)
+        if stale_rows:
+            warn_data(f"open interest is stale for {stale_rows} candle(s) (older than "
+                      "oi_max_age_periods of its timeframe); the volume rule is used there")
     if funding is not None:
-        src = _columns_of(funding, "funding", ("funding_rate", "open"))
-        if not src:
-            raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
-                             "the rate")
-        frame = merge_causal(frame, funding, {src[0]: "funding_rate"}, name="funding")
+        side.update(_merge_values(df["date"], funding, {funding_column(funding): "funding_rate"},
+                                  name="funding")[0])
     if mark is not None:
         _columns_of(mark, "mark", ())
         mark = side_frame(mark, "mark", ("high", "low"))
         tf, mtf = infer_timeframe(df["date"]), infer_timeframe(mark["date"])
         if tf is not None and mtf is not None and tf != mtf:
-            warnings.warn(
-                f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
-                "candle is not known at the finer close, so the traded high/low are used",
-                DataWarning,
-                stacklevel=3,
-            )
+            warn_data(f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
+                      "candle is not known at the finer close, so the traded high/low are used")
         else:
-            frame = merge_causal(frame, mark, {"high": "mark_high", "low": "mark_low"},
-                                 timeframe=tf, other_timeframe=tf, name="mark")
+            side.update(_merge_values(df["date"], mark, {"high": "mark_high", "low": "mark_low"},
+                                      timeframe=tf, other_timeframe=tf, name="mark")[0])
     return derive_inputs(
         cols,
         time_s,
         config,
-        oi_value=_optional(frame, "open_interest_value"),
-        oi_amount=_optional(frame, "open_interest_amount"),
-        mark_high=_optional(frame, "mark_high"),
-        mark_low=_optional(frame, "mark_low"),
-        taker_buy_volume=_optional(frame, "taker_buy_volume"),
-        taker_ratio=_optional(frame, "taker_long_short_ratio"),
-        funding_rate=_optional(frame, "funding_rate"),
+        oi_value=side["open_interest_value"],
+        oi_amount=side["open_interest_amount"],
+        mark_high=side["mark_high"],
+        mark_low=side["mark_low"],
+        taker_buy_volume=side["taker_buy_volume"],
+        taker_ratio=side["taker_long_short_ratio"],
+        funding_rate=side["funding_rate"],
     )
+
+
+def funding_column(funding: Any) -> str:
+    """The column of a funding frame that holds the rate: ``funding_rate``, or the legacy ``open``
+    of Freqtrade's funding-rate candles.
+
+    Raises:
+        InputError: not a DataFrame, or neither column is there.
+    """
+    src = _columns_of(funding, "funding", ("funding_rate", "open"))
+    if not src:
+        raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
+                         "the rate")
+    return src[0]

@@ -3,23 +3,20 @@
 One kernel, :func:`run`, advances an explicit state over a block of candles and writes one row of
 features per candle. The batch path calls it once over all candles; the live path calls it once per
 candle on the same state, so both execute the same floating-point operations in the same order and
-agree bit for bit.
+agree bit for bit. Its arguments are the NamedTuples of :mod:`liq_indicator.core.model` (inputs,
+parameters, state, heatmap request); :func:`liq_indicator.core.reference.run` is its slow twin with
+the same signature.
 
-State layout (all arrays are owned by the caller and modified in place):
+Each candle goes through the steps below, in this order (one njit function each):
 
-* ``raw[side, tier, j]`` - pending notional of window bin ``j`` divided by ``scale[tier]``
-  (side 0 = long levels, 1 = short levels). Bin ``j`` is global grid bin ``base + j``. A tier is
-  one leverage on one venue (``tier_venue[tier]``); several venues share one grid.
-* ``scale[tier]`` - lazy multiplier shared by both sides of a tier: decay and the proportional
-  open-interest close-out are uniform across a tier's levels, so they touch one number, not the
-  whole grid. Renormalised into ``raw`` before it underflows.
-* ``sums[side, tier]`` - running sum of ``raw`` (for the flow accounting).
-* ``istate`` - [initialised, base, ring_count, ring_pos].
-* ``tops[0, venue]`` - highest window bin that may hold the venue's long notional (-1: none);
-  ``tops[1, venue]`` the lowest that may hold its short notional (W: none).
-* ``fstate`` - [prev_time_s, prev_oi of each venue].
-* ``ring`` - last ``growth_candles`` values of near-price pending notional.
-* ``totals`` - cumulative [inflow, swept_long, swept_short, decayed, closed, dropped] (USD).
+0. :func:`_start` - the first candle centres the window on it.
+1. :func:`_decay` - wall-clock decay per tier since the previous candle.
+2. :func:`_keep_centred` - recentre the window when price nears an edge.
+3. :func:`_sweep` - liquidate the levels the candle's range reached.
+4. :func:`_close_out` - a fall in open interest closes positions proportionally.
+5. :func:`_inflow` - new positions open at the candle's entry price.
+6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
+7. :func:`_snapshot` - the heatmap columns requested.
 """
 
 from __future__ import annotations
@@ -29,33 +26,78 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["run", "n_features", "RENORM_BELOW"]
+from liq_indicator.columns import (
+    C_CLOSED,
+    C_DECAYED,
+    C_DROPPED,
+    C_INFLOW,
+    C_OI_MODE,
+    C_PENDING_LONG,
+    C_PENDING_SHORT,
+    C_SWEPT_LONG,
+    C_SWEPT_SHORT,
+    K_DIST,
+    K_FAR,
+    K_NEAR,
+    K_PRICE,
+    K_USD,
+)
+from liq_indicator.core.model import (
+    T_CLOSED,
+    T_DECAYED,
+    T_DROPPED,
+    T_INFLOW,
+    T_SWEPT_LONG,
+    T_SWEPT_SHORT,
+)
+
+__all__ = ["run", "nearest_cluster", "RENORM_BELOW"]
 
 RENORM_BELOW = 1e-100
 """A tier's lazy scale is folded back into its bins when it falls below this."""
 
-# column offsets of the feature matrix (see n_features)
-C_SWEPT_L, C_SWEPT_S, C_PEND_L, C_PEND_S = 0, 1, 2, 3
-C_INFLOW, C_DECAYED, C_CLOSED, C_DROPPED, C_OI_MODE = 4, 5, 6, 7, 8
-C_BANDS = 9  # then 3 per band: long, short, imbalance
-CLUSTER_COLS = 5  # peak, near edge, far edge, notional, distance %
+# fused multiply-add is the only licence taken: batch and live run the same machine code (inputs
+# are always C-contiguous float64), so they still agree bit for bit. The steps are inlined into
+# run (numba IR inlining): called as functions, their many array arguments cost reference counts
+# on every candle.
+_FAST = {"contract"}
 
 
-def n_features(n_bands: int, n_venues: int = 1) -> int:
-    """Number of feature columns :func:`run` writes (per-venue cluster shares only when > 1 venue)."""
-    return C_BANDS + 3 * n_bands + 2 * CLUSTER_COLS + 1 + (2 * n_venues if n_venues > 1 else 0)
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _tier_total(sums, t):
     """Raw notional of one tier, both sides; the running sums may round a hair below zero."""
     return max(sums[0, t] + sums[1, t], 0.0)
 
 
+@njit(cache=True, inline="always")
+def _start(raw, base, prev_time, k_close, time_s):
+    """0. The first candle: centre the window on its close."""
+    base[0] = k_close - raw.shape[2] // 2
+    prev_time[0] = time_s
+
+
+@njit(cache=True, inline="always")
+def _decay(decay_rate, scale, sums, dt, decay_f, last_dt):
+    """1. Age every tier by ``dt`` seconds (one multiply of its lazy scale); return the USD aged out.
+
+    ``decay_f`` caches the factors of ``last_dt[0]`` (candles are usually evenly spaced)."""
+    decayed = 0.0
+    if dt > 0.0:
+        if dt != last_dt[0]:
+            for t in range(decay_f.shape[0]):
+                decay_f[t] = math.exp(-decay_rate[t] * dt)
+            last_dt[0] = dt
+        for t in range(decay_f.shape[0]):
+            f = decay_f[t]
+            decayed += _tier_total(sums, t) * scale[t] * (1.0 - f)
+            scale[t] *= f
+    return decayed
+
+
 @njit(cache=True)
-def _recentre(raw, scale, sums, istate, tops, totals, new_base):
-    """Shift the window so that its element 0 is global bin ``new_base``; count what falls off."""
-    shift = new_base - istate[1]
+def _recentre(raw, scale, sums, tops, base, totals, new_base):
+    """Shift the window so that its bin 0 is global bin ``new_base``; count what falls off."""
+    shift = new_base - base[0]
     n_sides, n_tiers, width = raw.shape
     for s in range(n_sides):
         for t in range(n_tiers):
@@ -76,9 +118,9 @@ def _recentre(raw, scale, sums, istate, tops, totals, new_base):
                     row[j] = row[j - back]
                 for j in range(min(back, width)):
                     row[j] = 0.0
-            totals[5] += lost * scale[t]
+            totals[T_DROPPED] += lost * scale[t]
             sums[s, t] -= lost
-    istate[1] = new_base
+    base[0] = new_base
     for v in range(tops.shape[1]):
         top = tops[0, v] - shift
         tops[0, v] = min(top, width - 1) if top >= 0 else -1
@@ -86,7 +128,18 @@ def _recentre(raw, scale, sums, istate, tops, totals, new_base):
         tops[1, v] = max(bot, 0) if bot < width else width
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _keep_centred(raw, scale, sums, tops, base, totals, k_close):
+    """2. Keep price in the middle half of the window; return the USD that fell off."""
+    width = raw.shape[2]
+    before = totals[T_DROPPED]
+    j_close = k_close - base[0]
+    if j_close < width // 4 or j_close >= width - width // 4:
+        _recentre(raw, scale, sums, tops, base, totals, k_close - width // 2)
+    return totals[T_DROPPED] - before
+
+
+@njit(cache=True, inline="always")
 def _sweep_long(raw, scale, sums, tops, tier_venue, v, j_thr):
     """Liquidate venue ``v``'s long levels in window bins >= j_thr; return the notional swept."""
     width = raw.shape[2]
@@ -113,7 +166,7 @@ def _sweep_long(raw, scale, sums, tops, tier_venue, v, j_thr):
     return swept
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sweep_short(raw, scale, sums, tops, tier_venue, v, j_thr):
     """Liquidate venue ``v``'s short levels in window bins <= j_thr; return the notional swept."""
     width = raw.shape[2]
@@ -140,13 +193,174 @@ def _sweep_short(raw, scale, sums, tops, tier_venue, v, j_thr):
     return swept
 
 
-@njit(cache=True)
-def _nearest_cluster(prof, n_prof, half, thr, out):
-    """Find the nearest dense run in ``prof[:n_prof]`` (index 0 = price's bin, rising = away).
+@njit(cache=True, inline="always")
+def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v):
+    """3. Sweep: a long level is liquidated when the low reaches its bin centre, a short level when
+    the high does, each venue by its own prices. Assumption: within a candle the sweep happens
+    before the candle's new positions open (they cannot be liquidated by the same candle's range).
+    ``sweep_high[i, v]``/``sweep_low[i, v]``: venue ``v``'s prices. Writes each venue's
+    swept USD into ``swept_v``; returns (long, short) swept."""
+    b0 = base[0]
+    swept_l = 0.0
+    swept_s = 0.0
+    for v in range(swept_v.shape[0]):
+        swept_v[v] = 0.0
+        low = sweep_low[i, v]
+        if not math.isnan(low):
+            j_thr = int(math.ceil(math.log(low) / delta - 0.5)) - b0
+            part = _sweep_long(raw, scale, sums, tops, tier_venue, v, j_thr)
+            swept_l += part
+            swept_v[v] += part
+        high = sweep_high[i, v]
+        if not math.isnan(high):
+            j_thr = int(math.floor(math.log(high) / delta - 0.5)) - b0
+            part = _sweep_short(raw, scale, sums, tops, tier_venue, v, j_thr)
+            swept_s += part
+            swept_v[v] += part
+    return swept_l, swept_s
 
-    A bin is dense when the mean of ``prof`` over ``[d - half, d + half]`` is at least ``thr``.
-    The run is trimmed to the bins that hold notional. Writes (peak d, near d, far d, notional)
-    into out[0:4]; d = -1 when there is none.
+
+@njit(cache=True, inline="always")
+def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known):
+    """4. Open interest: a fall first pays for this candle's liquidations on that venue (they reduce
+    OI too); the rest closes the venue's positions proportionally at every level. Sets
+    ``oi_known[v]`` (OI known now and at the previous candle); returns the USD closed."""
+    closed = 0.0
+    for v in range(oi_known.shape[0]):
+        before = prev_oi[v]
+        oi = oi_in[i, v]
+        oi_known[v] = not (math.isnan(oi) or math.isnan(before)) and before > 0.0
+        if oi_known[v] and oi < before:
+            voluntary = (before - oi) - swept_v[v]
+            if voluntary > 0.0:
+                frac = min(voluntary / before, 1.0)
+                for t in range(scale.shape[0]):
+                    if tier_venue[t] == v:
+                        closed += _tier_total(sums, t) * scale[t] * frac
+                        scale[t] *= 1.0 - frac
+    # fold tiny lazy scales (long decay, a full close-out) back into the bins before the inflow
+    # divides by them
+    for t in range(scale.shape[0]):
+        if scale[t] < RENORM_BELOW:
+            f = scale[t]
+            for s in range(2):
+                for j in range(raw.shape[2]):
+                    raw[s, t, j] *= f
+                sums[s, t] *= f
+            scale[t] = 1.0
+    return closed
+
+
+@njit(cache=True, inline="always")
+def _inflow(oi_in, vol_inflow, entry_in, long_share, i, tier_venue, weights, ln_ratio_long,
+            ln_ratio_short, delta, raw, scale, sums, tops, base, prev_oi, oi_known):
+    """5. Inflow: the rise in OI when known on this and the previous candle, else the volume rule;
+    opened at the entry price, split long/short and over the tiers. Returns (USD, venues on OI)."""
+    width = raw.shape[2]
+    b0 = base[0]
+    inflow = 0.0
+    n_oi = 0
+    for v in range(oi_known.shape[0]):
+        oi = oi_in[i, v]
+        if oi_known[v]:
+            x_v = max(oi - prev_oi[v], 0.0)
+            n_oi += 1
+        else:
+            x_v = vol_inflow[i, v]
+        prev_oi[v] = oi
+        entry = entry_in[i, v]
+        if not (x_v > 0.0) or math.isnan(entry):
+            continue
+        inflow += x_v
+        ln_entry = math.log(entry)
+        ls = long_share[i, v]
+        for t in range(scale.shape[0]):
+            if tier_venue[t] != v:
+                continue
+            x = x_v * weights[t]
+            if x <= 0.0:
+                continue
+            j = int(math.floor((ln_entry + ln_ratio_long[t]) / delta)) - b0
+            j = min(max(j, 0), width - 1)
+            val = x * ls / scale[t]
+            raw[0, t, j] += val
+            sums[0, t] += val
+            if ls > 0.0 and j > tops[0, v]:
+                tops[0, v] = j
+            j = int(math.floor((ln_entry + ln_ratio_short[t]) / delta)) - b0
+            j = min(max(j, 0), width - 1)
+            val = x * (1.0 - ls) / scale[t]
+            raw[1, t, j] += val
+            sums[1, t] += val
+            if ls < 1.0 and j < tops[1, v]:
+                tops[1, v] = j
+    return inflow, n_oi
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, scum):
+    """Tier-summed profiles around price: ``lprof[d]`` long USD ``d`` bins below price's bin,
+    ``sprof[d]`` short USD ``d`` above (``n_prof`` / ``n_short`` bins), and their running sums.
+
+    Built forward over the window slice (vectorised), the long side then read back reversed."""
+    j0 = j_close - (n_prof - 1)
+    st = scale[0]
+    rl = raw[0, 0, j0:j_close + 1]
+    rs = raw[1, 0, j_close:j_close + n_short]
+    for m in range(n_prof):
+        lwin[m] = rl[m] * st
+    for m in range(n_short):
+        sprof[m] = rs[m] * st
+    for t in range(1, scale.shape[0]):
+        st = scale[t]
+        rl = raw[0, t, j0:j_close + 1]
+        rs = raw[1, t, j_close:j_close + n_short]
+        for m in range(n_prof):
+            lwin[m] += rl[m] * st
+        for m in range(n_short):
+            sprof[m] += rs[m] * st
+    cum = 0.0
+    for d in range(n_prof):
+        lprof[d] = lwin[n_prof - 1 - d]
+        cum += lprof[d]
+        lcum[d] = cum
+    cum = 0.0
+    for d in range(n_short):
+        cum += sprof[d]
+        scum[d] = cum
+
+
+@njit(cache=True, inline="always")
+def _past_price(raw, scale, tops, tier_venue, j_close):
+    """USD of levels already past price (a long level above the close, a short one below): the
+    nearest of all, so every band includes them. Returns (long, short)."""
+    long_past = 0.0
+    short_past = 0.0
+    for t in range(scale.shape[0]):
+        top = tops[0, tier_venue[t]]
+        if top > j_close:
+            part = 0.0
+            for j in range(j_close + 1, top + 1):
+                part += raw[0, t, j]
+            long_past += part * scale[t]
+        bot = tops[1, tier_venue[t]]
+        if bot < j_close:
+            part = 0.0
+            for j in range(bot, j_close):
+                part += raw[1, t, j]
+            short_past += part * scale[t]
+    return long_past, short_past
+
+
+@njit(cache=True, inline="always")
+def nearest_cluster(prof, cum, n_prof, half, thr, out):
+    """The dense-cluster rule, compiled: the nearest dense run in ``prof[:n_prof]`` (index 0 =
+    price's bin, rising = away from price); ``cum`` is the running sum of ``prof``.
+
+    A bin ``d`` is dense when the sum of ``prof`` over ``[d - half, d + half]`` (clipped to the
+    profile) is at least ``thr * (2 * half + 1)``. The run is trimmed to the bins that hold notional.
+    Writes (peak d, near d, far d, notional) into out[0:4]; d = -1 when there is none. The plain
+    definition is :func:`liq_indicator.core.clusters.dense_runs` (tests hold the two equal).
     """
     out[0] = -1.0
     out[1] = -1.0
@@ -155,19 +369,11 @@ def _nearest_cluster(prof, n_prof, half, thr, out):
     if thr <= 0.0:
         return
     need = thr * (2 * half + 1)
-    box = 0.0
-    for e in range(0, min(half, n_prof - 1) + 1):
-        box += prof[e]
     start = -1
     stop = -1
     for d in range(n_prof):
-        if d > 0:
-            enter = d + half
-            if enter < n_prof:
-                box += prof[enter]
-            leave = d - half - 1
-            if leave >= 0:
-                box -= prof[leave]
+        hi = cum[min(d + half, n_prof - 1)]
+        box = hi - cum[d - half - 1] if d - half - 1 >= 0 else hi
         dense = box >= need
         if dense and start < 0:
             start = d
@@ -201,321 +407,184 @@ def _nearest_cluster(prof, n_prof, half, thr, out):
     out[3] = notional
 
 
-@njit(cache=True)
-def run(
-    time_s, close, sweep_high, sweep_low, entry, vol_inflow, oi, long_share,
-    delta, tier_venue, ln_ratio_long, ln_ratio_short, weights, decay_rate,
-    band_ln_lo, band_ln_hi, n_prof, n_short, smooth_half, density, growth_band, growth_n,
-    raw, scale, sums, istate, tops, fstate, ring, totals,
-    out, snap_rows, snap_lo, heat, heat_max,
-):
-    """Advance the map over candles ``0..n-1`` of the inputs and write features into ``out``.
+@njit(cache=True, inline="always")
+def _cluster_columns(c_side, c_share, n_shares, delta, tier_venue, raw, scale, close, k_close,
+                     j_close, side, found, share, row):
+    """The nearest cluster's columns on one side (0: long, below price; 1: short, above), from
+    column ``c_side`` (and ``n_shares`` venue shares from ``c_share``)."""
+    sign = -1 if side == 0 else 1
+    if found[0] < 0.0:
+        row[c_side + K_PRICE] = np.nan
+        row[c_side + K_NEAR] = np.nan
+        row[c_side + K_FAR] = np.nan
+        row[c_side + K_USD] = 0.0
+        row[c_side + K_DIST] = np.nan
+        for v in range(n_shares):
+            row[c_share + v] = np.nan
+        return
+    near_d = int(found[1])
+    far_d = int(found[2])
+    row[c_side + K_PRICE] = math.exp((k_close + sign * found[0] + 0.5) * delta)
+    # edges: the bound of the nearest bin facing price, the bound of the farthest away
+    row[c_side + K_NEAR] = math.exp((k_close + sign * near_d + (1.0 if side == 0 else 0.0)) * delta)
+    row[c_side + K_FAR] = math.exp((k_close + sign * far_d + (0.0 if side == 0 else 1.0)) * delta)
+    row[c_side + K_USD] = found[3]
+    row[c_side + K_DIST] = -sign * (close - row[c_side + K_PRICE]) / close * 100.0
+    if n_shares:  # each venue's share of the cluster's notional
+        for v in range(n_shares):
+            share[v] = 0.0
+        for t in range(scale.shape[0]):
+            part = 0.0
+            for d in range(near_d, far_d + 1):
+                part += raw[side, t, j_close + sign * d]
+            share[tier_venue[t]] += part * scale[t]
+        for v in range(n_shares):
+            row[c_share + v] = share[v] / found[3]
 
-    Args (per candle; ``(n,)`` or ``(n, venues)``, float64):
-        time_s (n,): candle time in seconds (any fixed origin; only differences are used).
-        close (n,): close of the reference venue; features are measured from it.
-        sweep_high, sweep_low (n, V): prices that trigger a venue's short / long levels (mark
-            high/low or traded); NaN where the venue has no candle (its levels then stay).
-        entry (n, V): price at which the venue's new positions open (NaN: none open).
-        vol_inflow (n, V): new notional under the volume rule.
-        oi (n, V): open interest in USD, NaN where unknown.
-        long_share (n, V): fraction of new notional that is long, in [0, 1].
-    Params:
-        delta: log bin width; tier_venue[tier]: the venue of each tier; ln_ratio_long/short[tier]:
-        ln(liquidation price / entry price) with the venue's brackets; weights[tier] (summing to 1
-        per venue); decay_rate[tier]: ln 2 / half-life in seconds; band_ln_lo/hi[band]:
-        ln(1 -/+ band); n_prof / n_short: bins searched below / above price (incl. price's
-        bin) for the bands and clusters (n_short <= n_prof); smooth_half: half-width of the box
-        filter; density: cluster threshold multiple; growth_band: index of the growth band;
-        growth_n: growth look-back in candles.
-    State: see the module docstring. Outputs: ``out[n, n_features]``; ``heat[2, n_snap, bins]``
-    receives the pending map at the candles listed (ascending, unique) in ``snap_rows`` for global
-    bins ``snap_lo ..`` (``heat_max``: the maximum over the candles since the previous snapshot).
-    """
-    n = close.shape[0]
-    n_tiers = raw.shape[1]
+
+@njit(cache=True, inline="always")
+def _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
+              k_close, lwin, lprof, sprof, lcum, scum, found, share, row):
+    """6. Pending totals, bands, nearest clusters and growth, measured from the close (the flows
+    are written by :func:`run`)."""
+    (delta, tier_venue, _, _, _, _, band_ln_lo, band_ln_hi, n_prof, n_short, smooth_half, density,
+     growth_band, growth_n, columns) = params
+    j_close = k_close - base[0]
+    pend_l = 0.0
+    pend_s = 0.0
+    for t in range(scale.shape[0]):
+        pend_l += sums[0, t] * scale[t]
+        pend_s += sums[1, t] * scale[t]
+    row[C_PENDING_LONG] = max(pend_l, 0.0)
+    row[C_PENDING_SHORT] = max(pend_s, 0.0)
+
+    _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, scum)
+    long_past, short_past = _past_price(raw, scale, tops, tier_venue, j_close)
+    near_growth = 0.0
+    c = columns.bands
+    for b in range(band_ln_lo.shape[0]):
+        d_lo = k_close - int(math.floor((ln_close + band_ln_lo[b]) / delta))
+        d_hi = int(math.floor((ln_close + band_ln_hi[b]) / delta)) - k_close
+        bl = long_past + lcum[min(d_lo, n_prof - 1)]
+        bs = short_past + scum[min(d_hi, n_short - 1)]
+        row[c] = bl
+        row[c + 1] = bs
+        row[c + 2] = (bs - bl) / (bs + bl) if bs + bl > 0.0 else 0.0
+        c += 3
+        if b == growth_band:
+            near_growth = bl + bs
+
+    # significance: a cluster must be `density` times denser than the mean bin within the search
+    # range on both sides of price
+    thr = density * (lcum[n_prof - 1] + scum[n_short - 1]) / (n_prof + n_short)
+    n_shares = columns.n_venue_shares
+    nearest_cluster(lprof, lcum, n_prof, smooth_half, thr, found)
+    _cluster_columns(columns.long_cluster, columns.shares, n_shares, delta, tier_venue, raw, scale,
+                     close, k_close, j_close, 0, found, share, row)
+    nearest_cluster(sprof, scum, n_short, smooth_half, thr, found)
+    _cluster_columns(columns.short_cluster, columns.shares + n_shares, n_shares, delta, tier_venue,
+                     raw, scale, close, k_close, j_close, 1, found, share, row)
+
+    # growth of near-price pending notional over growth_n candles, in [-1, 1]
+    pos = ring_pos[0]
+    if ring_count[0] >= growth_n:
+        old = ring[pos]
+        tot = near_growth + old
+        row[columns.growth] = (near_growth - old) / tot if tot > 0.0 else 0.0
+    else:
+        row[columns.growth] = np.nan
+        ring_count[0] += 1
+    ring[pos] = near_growth
+    ring_pos[0] = (pos + 1) % growth_n
+
+
+@njit(cache=True, inline="always")
+def _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i):
+    """7. Heatmap: the pending map at the candles in ``heat.rows`` (or, with ``keep_max``, the
+    bin-wise maximum over each bucket of candles ending at those rows). Returns the next snapshot."""
+    n_snap = heat_rows.shape[0]
+    if snap_i >= n_snap:
+        return snap_i
+    b0 = base[0]
     width = raw.shape[2]
+    lo = max(heat_lo, b0)
+    hi = min(heat_lo + grid.shape[2], b0 + width)
+    if keep_max or heat_rows[snap_i] == i:
+        for s in range(2):
+            for g in range(lo, hi):
+                acc = 0.0
+                for t in range(scale.shape[0]):
+                    acc += raw[s, t, g - b0] * scale[t]
+                if keep_max:
+                    if acc > grid[s, snap_i, g - heat_lo]:
+                        grid[s, snap_i, g - heat_lo] = acc
+                else:
+                    grid[s, snap_i, g - heat_lo] = acc
+    while snap_i < n_snap and heat_rows[snap_i] == i:
+        snap_i += 1
+    return snap_i
+
+
+@njit(cache=True)
+def run(inputs, params, state, out, heat):
+    """Advance the map over every candle of ``inputs`` and write its features into ``out``.
+
+    Args:
+        inputs: :class:`~liq_indicator.core.model.KernelInputs` (C-contiguous float64).
+        params: :class:`~liq_indicator.core.model.KernelParams`.
+        state: :class:`~liq_indicator.core.model.MapState`, advanced in place.
+        out: ``(n, params.columns.width)`` float64, one row of features per candle, in the order of
+            :func:`liq_indicator.columns.feature_columns`.
+        heat: :class:`~liq_indicator.core.model.HeatRequest` (``no_heat()`` for none).
+    """
+    # unpacked once: the steps take plain arrays (a NamedTuple field read in a hot loop costs a
+    # reference count each time)
+    time_s, closes, sweep_high, sweep_low, entry, vol_inflow, oi, long_share = inputs
+    raw, scale, sums, tops, base, prev_time, prev_oi, ring, ring_count, ring_pos, totals = state
+    heat_rows, heat_lo, grid, keep_max = heat
+    delta, tier_venue, ln_ratio_long, ln_ratio_short, weights, decay_rate = params[:6]
+    n = closes.shape[0]
+    n_tiers = scale.shape[0]
     n_venues = tops.shape[1]
-    n_bands = band_ln_lo.shape[0]
-    c_long = C_BANDS + 3 * n_bands
-    c_short = c_long + CLUSTER_COLS
-    c_growth = c_short + CLUSTER_COLS
-    c_share = c_growth + 1
-    lprof = np.zeros(n_prof)
-    lwin = np.zeros(n_prof)
-    sprof = np.zeros(n_prof)
-    lcum = np.zeros(n_prof)
-    scum = np.zeros(n_prof)
+    n_prof = params.n_prof
+    lwin, lprof, sprof = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof)
+    lcum, scum = np.zeros(n_prof), np.zeros(n_prof)
     found = np.zeros(4)
     share = np.zeros(n_venues)
     swept_v = np.zeros(n_venues)
     oi_known = np.zeros(n_venues, dtype=np.bool_)
     decay_f = np.ones(n_tiers)
-    last_dt = -1.0
+    last_dt = np.full(1, -1.0)
     snap_i = 0
-    n_snap = snap_rows.shape[0]
-    heat_bins = heat.shape[2]
-
     for i in range(n):
-        ln_close = math.log(close[i])
+        close = closes[i]
+        ln_close = math.log(close)
         k_close = int(math.floor(ln_close / delta))
+        if math.isnan(prev_time[0]):
+            _start(raw, base, prev_time, k_close, time_s[i])
+        decayed = _decay(decay_rate, scale, sums, time_s[i] - prev_time[0], decay_f, last_dt)
+        dropped = _keep_centred(raw, scale, sums, tops, base, totals, k_close)
+        swept_l, swept_s = _sweep(sweep_high, sweep_low, i, delta, tier_venue,
+                                  raw, scale, sums, tops, base, swept_v)
+        closed = _close_out(oi, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known)
+        inflow, n_oi = _inflow(oi, vol_inflow, entry, long_share, i, tier_venue, weights,
+                               ln_ratio_long, ln_ratio_short, delta, raw, scale, sums, tops, base,
+                               prev_oi, oi_known)
+        totals[T_INFLOW] += inflow
+        totals[T_SWEPT_LONG] += swept_l
+        totals[T_SWEPT_SHORT] += swept_s
+        totals[T_DECAYED] += decayed
+        totals[T_CLOSED] += closed
+        prev_time[0] = time_s[i]
 
-        # 0. first candle: centre the window on it
-        if istate[0] == 0:
-            istate[0] = 1
-            istate[1] = k_close - width // 2
-            for v in range(n_venues):
-                tops[0, v] = -1
-                tops[1, v] = width
-                fstate[1 + v] = np.nan
-            fstate[0] = time_s[i]
-
-        # 1. decay: wall-clock time since the previous candle, per tier
-        dt = time_s[i] - fstate[0]
-        decayed = 0.0
-        if dt > 0.0:
-            if dt != last_dt:
-                for t in range(n_tiers):
-                    decay_f[t] = math.exp(-decay_rate[t] * dt)
-                last_dt = dt
-            for t in range(n_tiers):
-                f = decay_f[t]
-                decayed += _tier_total(sums, t) * scale[t] * (1.0 - f)
-                scale[t] *= f
-
-        # 2. keep price in the middle half of the window
-        dropped_before = totals[5]
-        j_close = k_close - istate[1]
-        if j_close < width // 4 or j_close >= width - width // 4:
-            _recentre(raw, scale, sums, istate, tops, totals, k_close - width // 2)
-            j_close = k_close - istate[1]
-
-        # 3. sweep: a long level is liquidated when the low reaches its bin centre, a short level
-        #    when the high does, each venue by its own prices. Assumption: within a candle the
-        #    sweep happens before the candle's new positions open (they cannot be liquidated by
-        #    the same candle's range).
-        swept_l = 0.0
-        swept_s = 0.0
-        for v in range(n_venues):
-            swept_v[v] = 0.0
-            if not math.isnan(sweep_low[i, v]):
-                j_thr = int(math.ceil(math.log(sweep_low[i, v]) / delta - 0.5)) - istate[1]
-                part = _sweep_long(raw, scale, sums, tops, tier_venue, v, j_thr)
-                swept_l += part
-                swept_v[v] += part
-            if not math.isnan(sweep_high[i, v]):
-                j_thr = int(math.floor(math.log(sweep_high[i, v]) / delta - 0.5)) - istate[1]
-                part = _sweep_short(raw, scale, sums, tops, tier_venue, v, j_thr)
-                swept_s += part
-                swept_v[v] += part
-
-        # 4. open interest: a fall first pays for this candle's liquidations on that venue (they
-        #    reduce OI too); the rest closes the venue's positions proportionally at every level.
-        closed = 0.0
-        for v in range(n_venues):
-            prev_oi = fstate[1 + v]
-            oi_known[v] = not (math.isnan(oi[i, v]) or math.isnan(prev_oi)) and prev_oi > 0.0
-            if oi_known[v] and oi[i, v] < prev_oi:
-                voluntary = (prev_oi - oi[i, v]) - swept_v[v]
-                if voluntary > 0.0:
-                    frac = min(voluntary / prev_oi, 1.0)
-                    for t in range(n_tiers):
-                        if tier_venue[t] == v:
-                            closed += _tier_total(sums, t) * scale[t] * frac
-                            scale[t] *= 1.0 - frac
-
-        # fold tiny lazy scales (long decay, a full close-out) back into the bins before the
-        # inflow divides by them
-        for t in range(n_tiers):
-            if scale[t] < RENORM_BELOW:
-                f = scale[t]
-                for s in range(2):
-                    for j in range(width):
-                        raw[s, t, j] *= f
-                    sums[s, t] *= f
-                scale[t] = 1.0
-
-        # 5. inflow: rise in OI when known on this and the previous candle, else the volume rule
-        inflow = 0.0
-        n_oi = 0
-        for v in range(n_venues):
-            if oi_known[v]:
-                x_v = max(oi[i, v] - fstate[1 + v], 0.0)
-                n_oi += 1
-            else:
-                x_v = vol_inflow[i, v]
-            fstate[1 + v] = oi[i, v]
-            if not (x_v > 0.0) or math.isnan(entry[i, v]):
-                continue
-            inflow += x_v
-            ln_entry = math.log(entry[i, v])
-            ls = long_share[i, v]
-            for t in range(n_tiers):
-                if tier_venue[t] != v:
-                    continue
-                x = x_v * weights[t]
-                if x <= 0.0:
-                    continue
-                j = int(math.floor((ln_entry + ln_ratio_long[t]) / delta)) - istate[1]
-                j = min(max(j, 0), width - 1)
-                val = x * ls / scale[t]
-                raw[0, t, j] += val
-                sums[0, t] += val
-                if ls > 0.0 and j > tops[0, v]:
-                    tops[0, v] = j
-                j = int(math.floor((ln_entry + ln_ratio_short[t]) / delta)) - istate[1]
-                j = min(max(j, 0), width - 1)
-                val = x * (1.0 - ls) / scale[t]
-                raw[1, t, j] += val
-                sums[1, t] += val
-                if ls < 1.0 and j < tops[1, v]:
-                    tops[1, v] = j
-
-        totals[0] += inflow
-        totals[1] += swept_l
-        totals[2] += swept_s
-        totals[3] += decayed
-        totals[4] += closed
-        fstate[0] = time_s[i]
-
-        # 6. features, measured from the close
         row = out[i]
-        row[C_SWEPT_L] = swept_l
-        row[C_SWEPT_S] = swept_s
-        pend_l = 0.0
-        pend_s = 0.0
-        for t in range(n_tiers):
-            pend_l += sums[0, t] * scale[t]
-            pend_s += sums[1, t] * scale[t]
-        row[C_PEND_L] = max(pend_l, 0.0)
-        row[C_PEND_S] = max(pend_s, 0.0)
+        row[C_SWEPT_LONG] = swept_l
+        row[C_SWEPT_SHORT] = swept_s
         row[C_INFLOW] = inflow
         row[C_DECAYED] = decayed
         row[C_CLOSED] = closed
-        row[C_DROPPED] = totals[5] - dropped_before
+        row[C_DROPPED] = dropped
         row[C_OI_MODE] = n_oi / n_venues
-
-        # profiles: lprof[d] = long notional d bins below price's bin, sprof[d] = short d bins
-        # above. Built forward over the window slice (vectorisable), then read back reversed.
-        j_close = k_close - istate[1]
-        j0 = j_close - (n_prof - 1)
-        for m in range(n_prof):
-            lwin[m] = 0.0
-            sprof[m] = 0.0
-        for t in range(n_tiers):
-            st = scale[t]
-            rl = raw[0, t, j0:j_close + 1]
-            rs = raw[1, t, j_close:j_close + n_prof]
-            for m in range(n_prof):
-                lwin[m] += rl[m] * st
-                sprof[m] += rs[m] * st
-        cum_l = 0.0
-        cum_s = 0.0
-        for d in range(n_prof):
-            lprof[d] = lwin[n_prof - 1 - d]
-            cum_l += lprof[d]
-            cum_s += sprof[d]
-            lcum[d] = cum_l
-            scum[d] = cum_s
-        # levels already past price (a long level above the close, a short one below) are the
-        # nearest of all: every band includes them
-        long_past = 0.0
-        short_past = 0.0
-        for t in range(n_tiers):
-            top = tops[0, tier_venue[t]]
-            if top > j_close:
-                part = 0.0
-                for j in range(j_close + 1, top + 1):
-                    part += raw[0, t, j]
-                long_past += part * scale[t]
-            bot = tops[1, tier_venue[t]]
-            if bot < j_close:
-                part = 0.0
-                for j in range(bot, j_close):
-                    part += raw[1, t, j]
-                short_past += part * scale[t]
-
-        near_growth = 0.0
-        for b in range(n_bands):
-            d_lo = k_close - int(math.floor((ln_close + band_ln_lo[b]) / delta))
-            d_hi = int(math.floor((ln_close + band_ln_hi[b]) / delta)) - k_close
-            bl = long_past + lcum[min(d_lo, n_prof - 1)]
-            bs = short_past + scum[min(d_hi, n_prof - 1)]
-            c = C_BANDS + 3 * b
-            row[c] = bl
-            row[c + 1] = bs
-            row[c + 2] = (bs - bl) / (bs + bl) if bs + bl > 0.0 else 0.0
-            if b == growth_band:
-                near_growth = bl + bs
-
-        # significance: a cluster must be `density` times denser than the mean bin within the
-        # search range on both sides of price
-        thr = density * (lcum[n_prof - 1] + scum[n_short - 1]) / (n_prof + n_short)
-        # the nearest cluster on each side: side 0 searches lprof below price, side 1 sprof above
-        for side in range(2):
-            c_side = c_long if side == 0 else c_short
-            sign = -1 if side == 0 else 1
-            if side == 0:
-                _nearest_cluster(lprof, n_prof, smooth_half, thr, found)
-            else:
-                _nearest_cluster(sprof, n_short, smooth_half, thr, found)
-            if found[0] < 0.0:
-                row[c_side] = np.nan
-                row[c_side + 1] = np.nan
-                row[c_side + 2] = np.nan
-                row[c_side + 3] = 0.0
-                row[c_side + 4] = np.nan
-                for v in range(n_venues if n_venues > 1 else 0):
-                    row[c_share + side * n_venues + v] = np.nan
-                continue
-            near_d = int(found[1])
-            far_d = int(found[2])
-            row[c_side] = math.exp((k_close + sign * found[0] + 0.5) * delta)
-            # edges: the bound of the nearest bin facing price, the bound of the farthest away
-            row[c_side + 1] = math.exp((k_close + sign * near_d + (1.0 if side == 0 else 0.0)) * delta)
-            row[c_side + 2] = math.exp((k_close + sign * far_d + (0.0 if side == 0 else 1.0)) * delta)
-            row[c_side + 3] = found[3]
-            row[c_side + 4] = -sign * (close[i] - row[c_side]) / close[i] * 100.0
-            if n_venues > 1:  # each venue's share of the cluster's notional
-                for v in range(n_venues):
-                    share[v] = 0.0
-                for t in range(n_tiers):
-                    part = 0.0
-                    for d in range(near_d, far_d + 1):
-                        part += raw[side, t, j_close + sign * d]
-                    share[tier_venue[t]] += part * scale[t]
-                for v in range(n_venues):
-                    row[c_share + side * n_venues + v] = share[v] / found[3]
-
-        # growth of near-price pending notional over growth_n candles, in [-1, 1]
-        pos = istate[3]
-        if istate[2] >= growth_n:
-            old = ring[pos]
-            tot = near_growth + old
-            row[c_growth] = (near_growth - old) / tot if tot > 0.0 else 0.0
-        else:
-            row[c_growth] = np.nan
-            istate[2] += 1
-        ring[pos] = near_growth
-        istate[3] = (pos + 1) % growth_n
-
-        # 7. heatmap: the pending map at the candles in snap_rows ("last"), or the bin-wise maximum
-        #    over each bucket of candles ending at those rows ("max": a cluster that formed and was
-        #    swept between two snapshots still shows)
-        if snap_i < n_snap:
-            base = istate[1]
-            lo = max(snap_lo, base)
-            hi = min(snap_lo + heat_bins, base + width)
-            if heat_max or snap_rows[snap_i] == i:
-                for s in range(2):
-                    for g in range(lo, hi):
-                        acc = 0.0
-                        for t in range(n_tiers):
-                            acc += raw[s, t, g - base] * scale[t]
-                        if heat_max:
-                            if acc > heat[s, snap_i, g - snap_lo]:
-                                heat[s, snap_i, g - snap_lo] = acc
-                        else:
-                            heat[s, snap_i, g - snap_lo] = acc
-            while snap_i < n_snap and snap_rows[snap_i] == i:
-                snap_i += 1
+        _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
+                  k_close, lwin, lprof, sprof, lcum, scum, found, share, row)
+        snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)

@@ -1,8 +1,11 @@
 """A slow, obvious, plain-Python twin of :func:`liq_indicator.core.kernels.run`, used only by tests.
 
-It keeps every level as a real USD amount in a dict keyed by global grid bin (no lazy scaling, no
-window arrays, no running sums), applies each step of the model literally, and recomputes every
-feature from scratch. The fast kernel must match it to rounding on random and edge inputs.
+Same signature as the kernel: ``run(inputs, params, state, out, heat)`` with the NamedTuples of
+:mod:`liq_indicator.core.model`. It keeps every level as a real USD amount in a dict keyed by global
+grid bin (no lazy scaling, no window arrays, no running sums), applies each step of the model
+literally, and recomputes every feature and heatmap column from scratch. It starts from an empty
+map only, and leaves in ``state`` the final levels (scale 1), window base and totals. The fast
+kernel must match it to rounding on random and edge inputs.
 """
 
 from __future__ import annotations
@@ -11,43 +14,43 @@ import math
 
 import numpy as np
 
-from liq_indicator.core.inputs import KernelInputs
+from liq_indicator.core.clusters import dense_runs, held_span
+from liq_indicator.core.model import TOTALS, HeatRequest, KernelInputs, KernelParams, MapState
 
-__all__ = ["reference_run"]
+__all__ = ["run"]
 
 
-def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndarray, dict]:
-    """Features for every candle, and the final totals, computed the slow way.
+def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.ndarray,
+        heat: HeatRequest) -> None:
+    """The kernel's features (into ``out``) and heatmap (into ``heat.grid``), computed the slow way.
 
-    ``params`` is the estimator's ``_Params`` of the config (same derived constants).
+    Raises:
+        ValueError: ``state`` is not an empty map (the twin does not resume).
     """
+    if not np.isnan(state.prev_time[0]):
+        raise ValueError("the reference kernel starts from an empty map (new_state)")
     p = params
     n_tiers = len(p.weights)
     n_venues = p.n_venues
     venue = [int(v) for v in p.tier_venue]
-
-    def per_venue(a):  # (n,) for one venue, (n, V) for several
-        a = np.asarray(a, dtype=np.float64)
-        return a[:, None] if a.ndim == 1 else a
-
     sweep_high, sweep_low, entry, vol_inflow, oi_in, long_share = (
-        per_venue(getattr(inputs, k)) for k in ("sweep_high", "sweep_low", "entry", "vol_inflow", "oi", "long_share"))
+        np.asarray(a, dtype=np.float64) for a in inputs[2:])
     n_bands = len(p.band_ln_lo)
-    W = grid_bins
+    W = state.raw.shape[2]
+    snap_i = 0
     levels = [[{} for _ in range(n_tiers)] for _ in range(2)]  # [side][tier] -> {bin: usd}
     base = None
     prev_t = None
     prev_oi = [math.nan] * n_venues
     history: list[float] = []
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
-    rows = []
 
     def all_levels():
         for s in range(2):
             for t in range(n_tiers):
                 yield s, t, levels[s][t]
 
-    for i in range(len(inputs)):
+    for i in range(inputs.n_candles):
         t_i = float(inputs.time_s[i])
         close = float(inputs.close[i])  # the reference venue's
         k_close = math.floor(math.log(close) / p.delta)
@@ -179,27 +182,41 @@ def reference_run(inputs: KernelInputs, params, grid_bins: int) -> tuple[np.ndar
             row.append(math.nan)
         row += shares
         history.append(near_growth)
-        rows.append(row)
-    return np.array(rows, dtype=np.float64).reshape(len(inputs), -1), totals
+        out[i] = row
+
+        # heatmap: every bin of the grid inside the window, at the snapshot rows (or their bucket max)
+        if snap_i < len(heat.rows):
+            if heat.keep_max or heat.rows[snap_i] == i:
+                for s in range(2):
+                    for k in range(max(heat.lo, base), min(heat.lo + heat.grid.shape[2], base + W)):
+                        value = at(s, k)
+                        cell = heat.grid[s, snap_i, k - heat.lo]
+                        heat.grid[s, snap_i, k - heat.lo] = max(cell, value) if heat.keep_max else value
+            if heat.rows[snap_i] == i:
+                snap_i += 1
+
+    if base is not None:  # the final map, in the kernel's state layout
+        state.base[0] = base
+        state.prev_time[0] = prev_t
+        state.scale[:] = 1.0
+        state.raw[:] = 0.0
+        for s, t, lv in all_levels():
+            for k, value in lv.items():
+                state.raw[s, t, k - base] = value
+        state.sums[:] = state.raw.sum(axis=2)
+        state.prev_oi[:] = prev_oi
+    state.totals[:] = [totals[k] for k in TOTALS]
 
 
 def _cluster(prof, half, thr, side, k_close, close, delta):
-    """Nearest run of bins whose centred mean (clipped window, fixed divisor) reaches thr."""
+    """The nearest dense run (:func:`~liq_indicator.core.clusters.dense_runs`), trimmed."""
     none = ([math.nan, math.nan, math.nan, 0.0, math.nan], [])
-    if thr <= 0:
+    runs = dense_runs(np.asarray(prof), half, thr)
+    span = held_span(np.asarray(prof), *runs[0]) if runs else None
+    if span is None:
         return none
-    n = len(prof)
-    dense = [sum(prof[max(d - half, 0): min(d + half, n - 1) + 1]) / (2 * half + 1) >= thr for d in range(n)]
-    if not any(dense):
-        return none
-    start = dense.index(True)
-    stop = start
-    while stop + 1 < n and dense[stop + 1]:
-        stop += 1
-    held = [d for d in range(start, stop + 1) if prof[d] > 0]
-    if not held:
-        return none
-    near, far = held[0], held[-1]
+    near, far = span
+    held = [d for d in range(near, far + 1) if prof[d] > 0]
     peak = max(held, key=lambda d: (prof[d], -d))
     notional = sum(prof[d] for d in held)
     sign = -1 if side == 0 else 1
