@@ -14,11 +14,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.io.shared import DATA_ENV
-
-LONG_COLOR = "#2f8cff"
-SHORT_COLOR = "#ff8a1f"
-GREY = "#8a8f98"
-
+from liq_indicator.plot.style import GREY, LONG_COLOR, SHORT_COLOR, format_usd
 
 # ------------------------------------------------------------------------------------------------
 # formatting
@@ -34,13 +30,6 @@ def _s(x: Any, nd: int = 3) -> str:
 
 def _p(x: Any) -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * x:.0f}%"
-
-
-def _usd(x: float) -> str:
-    for unit, div in (("bn", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"${x / div:.1f}{unit}"
-    return f"${x:.0f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -414,7 +403,7 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
     else:
         f = fills_res
         w(f"`truth/btc_liquidation_events_hyperliquid_2025-05.csv`: {f['fills']} liquidation fills on **Hyperliquid** "
-          f"({_usd(f['usd'])}, {_day(f['first'])} → {_day(f['last'])}, {f['hours']} distinct hours, {f['map_times']} "
+          f"({format_usd(f['usd'])}, {_day(f['first'])} → {_day(f['last'])}, {f['hours']} distinct hours, {f['map_times']} "
           f"distinct 5-minute map times), against the map estimated from **Binance** 5m candles (volume mode; "
           f"{f['warmup']} warm-up; chosen settings). Every fill is compared with the map at the close of the last "
           "5m candle that closed before it. The source marks every fill 'S'. The fills sit near the tops of the "

@@ -7,11 +7,13 @@ Plotting only: nothing here reads a file; the ``save_*`` functions write their o
   notional swept per period (the cascades), optionally a backtest's trades and their stops.
 * :func:`map_figure` / :func:`save_png_map` - the map at one moment: per-bin bars stacked by
   leverage tier, the cumulative long curve below price and the cumulative short curve above it.
-* :func:`frequi_plot_config` / :func:`frequi_cluster_annotations` - the strategy's ``plot_config``
-  and ``plot_annotations`` for FreqUI (nearest clusters as bands).
+* :func:`frequi_plot_config` / :func:`frequi_cluster_annotations` - a ``plot_config`` and
+  ``plot_annotations`` for FreqUI (nearest clusters as bands) for strategies of one's own; the
+  shipped strategy uses :mod:`liq_indicator.strategy.frequi` instead.
 
-plotly and matplotlib are imported inside the functions that need them, so a strategy importing the
-FreqUI helpers pays for neither.
+The palette and USD labels are :mod:`liq_indicator.plot.style`. plotly and matplotlib are imported
+inside the functions that need them, and the map dataclasses come from ``core.maps``, so importing
+this module loads neither plotting library nor numba.
 """
 
 from __future__ import annotations
@@ -25,8 +27,27 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.core.maps import Heatmap, LiquidationMap
 from liq_indicator.errors import InputError
-from liq_indicator.estimator import Heatmap, LiquidationMap
+from liq_indicator.plot.style import (
+    BACKGROUND,
+    CANDLE_DOWN,
+    CANDLE_UP,
+    CUM_LONG_COLOR,
+    CUM_SHORT_COLOR,
+    GRID,
+    LONG_COLOR,
+    LONG_SCALE,
+    LONG_TIER_COLORS,
+    SHORT_COLOR,
+    SHORT_SCALE,
+    SHORT_TIER_COLORS,
+    STOP_COLOR,
+    TEXT,
+    format_usd,
+)
+
+SWEPT_COLUMNS = ("liq_swept_long_usd", "liq_swept_short_usd")
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -44,41 +65,6 @@ __all__ = [
     "save_png_heatmap",
     "save_png_map",
 ]
-
-# ------------------------------------------------------------------------------------------------
-# the palette: longs blue (they are liquidated when price falls), shorts orange; the low end of each
-# scale fades into the dark background so that empty and thin regions recede.
-
-BACKGROUND = "#0d1117"
-GRID = "#262c36"
-TEXT = "#d0d4da"
-LONG_COLOR = "#2f8cff"
-SHORT_COLOR = "#ff8a1f"
-# (position, colour) stops; most of each scale stays dark so that only dense clusters glow
-LONG_SCALE = ((0.0, "#0b1a3a"), (0.45, "#133d86"), (0.72, "#2f7fe0"), (0.9, "#7fd0ff"),
-              (1.0, "#effcff"))
-SHORT_SCALE = ((0.0, "#2e1004"), (0.45, "#74300a"), (0.72, "#de6a12"), (0.9, "#ffb347"),
-               (1.0, "#fff4d0"))
-CANDLE_UP = "#3ddc97"
-CANDLE_DOWN = "#ff4d6d"
-STOP_COLOR = "#e879f9"
-# per leverage tier, low to high leverage (a sixth tier and beyond reuse the list)
-LONG_TIER_COLORS = ("#d2ebff", "#8fc7ff", "#4c9bff", "#2a66d1", "#7c6cff")
-SHORT_TIER_COLORS = ("#ffe9bf", "#ffc46b", "#ff9a2e", "#d9600c", "#ff5c5c")
-CUM_LONG_COLOR = "#a5e4ff"
-CUM_SHORT_COLOR = "#ffd98a"
-
-SWEPT_COLUMNS = ("liq_swept_long_usd", "liq_swept_short_usd")
-
-
-def format_usd(value: float) -> str:
-    """Compact USD label: ``$950``, ``$12.5k``, ``$3M``, ``$1.2B`` (sign dropped; 3 digits)."""
-    a = abs(float(value))
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if a >= div * 0.9995:
-            return f"${a / div:.3g}{suffix}"
-    return f"${a:.3g}"
-
 
 def _nice_step(span: float, n: int = 3) -> float:
     """A 1-2-5 step that cuts ``span`` into about ``n`` parts."""
