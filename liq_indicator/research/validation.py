@@ -27,7 +27,7 @@ from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import price_to_bin
 from liq_indicator.core.inputs import merge_causal
 from liq_indicator.errors import ConfigError, InputError
-from liq_indicator.estimator import LiquidationEstimator, liquidation_features
+from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
 
 __all__ = [
@@ -83,14 +83,9 @@ def spearman(x: Any, y: Any) -> float:
     when either series is constant (no ranking to compare).
     """
     a, b = _pair(x, y)
-    if a.size < 3:
+    if a.size < 3 or a.min() == a.max() or b.min() == b.max():
         return math.nan
-    ra = pd.Series(a).rank(method="average").to_numpy()
-    rb = pd.Series(b).rank(method="average").to_numpy()
-    ra = ra - ra.mean()
-    rb = rb - rb.mean()
-    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    return float(ra @ rb) / denom if denom > 0 else math.nan
+    return float(pd.Series(a).corr(pd.Series(b), method="spearman"))
 
 
 def r2_score(y: Any, pred: Any) -> float:
@@ -603,14 +598,8 @@ def _prior_rows(candle_dates: pd.Series, timeframe: pd.Timedelta, times: pd.Seri
 def _maps_at(candles: pd.DataFrame, rows: np.ndarray, config: HeatmapConfig,
              range_pct: float) -> dict[int, Any]:
     """The estimated map (a LiquidationMap) at the close of each candle in ``rows``."""
-    est = LiquidationEstimator(config)
-    maps: dict[int, Any] = {}
-    done = 0
-    for r in np.unique(rows):
-        est.update_frame(candles.iloc[done:r + 1])
-        done = r + 1
-        maps[int(r)] = est.snapshot(price_range_pct=range_pct)
-    return maps
+    cursor = MapCursor(candles, config)
+    return {int(r): cursor.map_at(int(r), price_range_pct=range_pct) for r in np.unique(rows)}
 
 
 def _density(m: Any, side: str, prices: np.ndarray, half_width_pct: float) -> np.ndarray:
