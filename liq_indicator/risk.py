@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from liq_indicator.brackets import DEFAULT_PAIR, liquidation_price
+from liq_indicator.core.clusters import dense_runs, held_span
 from liq_indicator.errors import ConfigError
 
 __all__ = [
@@ -367,8 +368,11 @@ def dense_zones(
     """Price zones where a liquidation profile is dense: every run of bins whose box-smoothed
     notional is at least ``density`` times the mean bin, as ``(low, high)`` bin-centre pairs.
 
-    The same rule as the estimator's nearest-cluster search, applied to a whole profile (e.g.
-    ``liquidation_map(...).long``), so a leverage check can avoid all clusters, not only the nearest.
+    The estimator's cluster rule (:mod:`liq_indicator.core.clusters`: box sum, runs trimmed to the
+    bins holding notional) applied to a whole profile (e.g. ``liquidation_map(...).long``), so a
+    leverage check can avoid all clusters, not only the nearest. One difference, by design: the
+    threshold is the mean of the profile given, where the kernel's is the mean over both sides'
+    search ranges.
 
     Example:
         >>> dense_zones(np.arange(1.0, 11.0), np.r_[0, 0, 0, 9, 9, 0, 0, 0, 0, 0.0], smooth_bins=1)
@@ -382,8 +386,5 @@ def dense_zones(
         return []
     if smooth_bins < 1 or smooth_bins % 2 == 0:
         raise ConfigError(f"smooth_bins must be an odd int >= 1, got {smooth_bins}")
-    kernel = np.ones(smooth_bins) / smooth_bins
-    smooth = np.convolve(np.nan_to_num(values), kernel, mode="same")
-    dense = smooth >= density * np.nanmean(values)
-    edges = np.flatnonzero(np.diff(np.r_[0, dense.astype(np.int8), 0]))
-    return [(float(prices[a]), float(prices[b - 1])) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    spans = (held_span(values, *run) for run in dense_runs(values, smooth_bins // 2, density * np.nanmean(values)))
+    return [(float(prices[a]), float(prices[b])) for a, b in (span for span in spans if span is not None)]
