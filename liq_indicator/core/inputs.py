@@ -521,15 +521,20 @@ def prepare(
     )
 
 
-def funding_column(funding: Any) -> str:
+def funding_column(funding: Any, *, default: str | None = None) -> str:
     """The column of a funding frame that holds the rate: ``funding_rate``, or the legacy ``open``
     of Freqtrade's funding-rate candles.
 
+    Args:
+        funding: the funding frame.
+        default: returned when neither column is there (the caller reports it); None raises.
+
     Raises:
-        InputError: not a DataFrame, or neither column is there.
+        InputError: not a DataFrame, or neither column is there and no ``default`` is given.
     """
     src = _columns_of(funding, "funding", ("funding_rate", "open"))
-    if not src:
-        raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
-                         "the rate")
-    return src[0]
+    if src:
+        return src[0]
+    if default is not None:
+        return default
+    raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding the rate")

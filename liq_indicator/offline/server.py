@@ -85,6 +85,7 @@ import pandas as pd
 import pyarrow as pa
 from aiohttp import hdrs, web
 
+from liq_indicator.core.inputs import funding_column
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
 from liq_indicator.io.timeframes import timeframe_seconds
@@ -318,7 +319,7 @@ def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
         )
     if kind == "funding_rate":
         # Freqtrade >= 2026 stores (date, funding_rate); older files keep the rate in "open".
-        source = {"funding_rate": "funding_rate" if "funding_rate" in frame.columns else "open"}
+        source = {"funding_rate": funding_column(frame, default="open")}
     elif kind == "open_interest":
         source = {c: c for c in ("open_interest_amount", "open_interest_value")}
     else:

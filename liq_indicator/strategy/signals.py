@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import coerce_dates, merge_causal, open_interest_usd
+from liq_indicator.core.inputs import coerce_dates, funding_column, merge_causal, open_interest_usd
 from liq_indicator.errors import ConfigError, DataWarning, InputError
 from liq_indicator.estimator import Venue, liquidation_features
 from liq_indicator.risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
@@ -260,14 +260,7 @@ def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd
                           "is used there", DataWarning, stacklevel=3)
         side.update({c: merged[c].to_numpy() for c in columns})
     if funding is not None:
-        if not isinstance(funding, pd.DataFrame):
-            raise InputError(f"funding must be a pandas DataFrame with a 'date' column, got "
-                             f"{type(funding).__name__}")
-        src = "funding_rate" if "funding_rate" in funding.columns else "open"
-        if src not in funding.columns:
-            raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding "
-                             "the rate")
-        side["funding_rate"] = merge_causal(dates, funding, {src: "funding_rate"},
+        side["funding_rate"] = merge_causal(dates, funding, {funding_column(funding): "funding_rate"},
                                             name="funding")["funding_rate"].to_numpy()
     return side
 
