@@ -36,7 +36,7 @@ import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import coerce_dates, funding_column, merge_causal, open_interest_usd
-from liq_indicator.errors import ConfigError, DataWarning, InputError
+from liq_indicator.errors import ConfigError, DataWarning, InputError, warn_data
 from liq_indicator.estimator import Venue, liquidation_features
 from liq_indicator.risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
 
@@ -255,9 +255,8 @@ def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd
         merged = merge_causal(dates, open_interest, {c: c for c in columns},
                               max_age_periods=config.oi_max_age_periods, name="open_interest")
         if merged.attrs.get("stale_rows"):
-            warnings.warn(f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
-                          "(older than oi_max_age_periods of its timeframe); the volume rule "
-                          "is used there", DataWarning, stacklevel=3)
+            warn_data(f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
+                      "(older than oi_max_age_periods of its timeframe); the volume rule is used there")
         side.update({c: merged[c].to_numpy() for c in columns})
     if funding is not None:
         side["funding_rate"] = merge_causal(dates, funding, {funding_column(funding): "funding_rate"},
