@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_plot import sample_data, sample_trade_records, write_backtest
+from plot_helpers import sample_data, sample_trade_records, write_backtest
 
 from liq_indicator import liquidation_map
 from liq_indicator.io.backtest import load_trades
