@@ -338,6 +338,16 @@ def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, capl
     assert "long entry skipped, its signal candle is stale" in caplog.text
 
 
+def test_staleness_follows_a_timeframe_set_after_init(strategy_class):
+    """Freqtrade sets a configured timeframe on the strategy after constructing it (the live-faults
+    run trades 1m): the stale-candle rule must read it then, not at __init__."""
+    args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
+    strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
+    assert strategy.confirm_trade_entry(*args) is True  # 5m: the signal candle closed at OPEN_DATE
+    strategy.timeframe = "1m"
+    assert strategy.confirm_trade_entry(*args[:5], OPEN_DATE + timedelta(minutes=4), *args[6:]) is False
+
+
 def test_confirm_entry_reads_books_with_extra_fields_or_none(strategy_class):
     """ccxt book entries may carry a third field (e.g. an order count); a missing book is no book."""
     args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")

@@ -94,11 +94,14 @@ class LiqClusterStrategy(IStrategy):
     def __init__(self, config: dict) -> None:
         super().__init__(config)
         self.dp = getattr(self, "dp", None)  # Freqtrade attaches the DataProvider after __init__
-        self.minutes = timeframe_to_minutes(self.timeframe)
         self.log_once = glue.LogOnce(logger)
         self.alerts = glue.AlertLimiter(self.alert_interval_s)
-        self.maps = glue.SignalMaps(self.heatmap_config, self.minutes)
+        self.maps = glue.SignalMaps(self.heatmap_config, timeframe_to_minutes(self.timeframe))
         self.plans = TradePlans(self._signal_row, lambda: self.signal_params, self.log_once)
+
+    @property
+    def minutes(self) -> int:  # read each time: Freqtrade sets a configured timeframe after __init__
+        return timeframe_to_minutes(self.timeframe)
 
     @property
     def signal_params(self) -> signals.SignalParams:
