@@ -17,6 +17,7 @@ from liq_indicator import (
     feature_columns,
     liquidation_features,
 )
+from liq_indicator.brackets import liquidation_ratio
 from liq_indicator.core.grid import bin_width
 from liq_indicator.core.inputs import merge_causal
 
@@ -102,7 +103,20 @@ def bin_interior_frames(draw, max_rows: int = 40):
     # a bin's edges (fraction 0) and its centre (0.5, where the sweep rule compares) are the
     # boundaries a rounding error could cross: stay clear of both
     fr = st.lists(st.one_of(st.floats(0.1, 0.4), st.floats(0.6, 0.9)), min_size=n, max_size=n)
-    close = price(steps, draw(fr))
+    # the distance bands are measured from the close, and a flat candle's levels sit at the close times
+    # each tier's liquidation ratio: keep those prices clear of bin edges too
+    cfg = HeatmapConfig()
+    ratios = [liquidation_ratio(lev, short, cfg.position_notional, exchange=cfg.exchange, symbol=cfg.symbol)
+              for lev in cfg.leverages for short in (False, True)]
+    offsets = [math.log1p(s * b / 100.0) / delta % 1.0 for b in cfg.bands_pct for s in (-1, 1)]
+    offsets += [math.log(r) / delta % 1.0 for r in ratios]
+
+    def clear_of_bands(f: float) -> bool:
+        return all(min((f + o) % 1.0, 1.0 - (f + o) % 1.0) > 0.02 for o in offsets)
+
+    close_fr = st.lists(st.one_of(st.floats(0.1, 0.4), st.floats(0.6, 0.9)).filter(clear_of_bands),
+                        min_size=n, max_size=n)
+    close = price(steps, draw(close_fr))
     open_ = np.r_[price(0, 0.25), close[:-1]]
     up = price(steps + np.array(draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))), draw(fr))
     down = price(steps - np.array(draw(st.lists(st.integers(0, 30), min_size=n, max_size=n))), draw(fr))
@@ -112,7 +126,8 @@ def bin_interior_frames(draw, max_rows: int = 40):
         "high": np.maximum.reduce([open_, close, up]),
         "low": np.minimum.reduce([open_, close, down]),
         "close": close,
-        "volume": np.array(draw(st.lists(st.floats(0, 1e4), min_size=n, max_size=n))),
+        # subnormal volumes (5e-324) carry no relative precision: a ratio of them is noise
+        "volume": np.array(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-9, 1e4)), min_size=n, max_size=n))),
     })
 
 
