@@ -3,21 +3,85 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, Self
 
 import numpy as np
 
 from liq_indicator.brackets import DEFAULT_PAIR, get_brackets, liquidation_ratio
 from liq_indicator.errors import ConfigError
 
-__all__ = ["HeatmapConfig", "ENTRY_PRICES", "DEFAULT_PAIR"]
+__all__ = ["DEFAULT_PAIR", "ENTRY_PRICES", "HeatmapConfig", "Settings"]
 
 ENTRY_PRICES = ("hlc3", "close", "ohlc4")
 
 
+def _plain(value: Any) -> Any:
+    """Python floats/ints for numpy scalars, tuples for lists, recursively."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple | list | np.ndarray):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _finite_numbers(value: Any) -> bool:
+    """A finite real number (not a bool), or a tuple/list of them, nested."""
+    if isinstance(value, tuple | list):
+        return all(_finite_numbers(v) for v in value)
+    return (isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _jsonable(value: Any) -> Any:
+    return [_jsonable(v) for v in value] if isinstance(value, tuple) else value
+
+
+class Settings:
+    """The one mechanism behind the package's frozen settings dataclasses (:class:`HeatmapConfig`,
+    ``SimConfig``, ``SignalParams``): a type check of every field against its default's kind, a
+    validated :meth:`replace` that names unknown fields, and a JSON-able :meth:`to_dict`.
+
+    A subclass's ``__post_init__`` calls :meth:`check_types` first and then checks its own ranges,
+    so those checks never meet NaN (which passes every negated comparison) or a string (which
+    raises a bare TypeError). Each bad value raises :class:`~liq_indicator.errors.ConfigError`
+    naming ``Class.field``.
+    """
+
+    def check_types(self) -> None:
+        """Every field of its default's kind: finite real numbers (or tuples of them, nested),
+        bools, strings; numpy scalars become Python numbers and lists tuples."""
+        name = type(self).__name__
+        for f in fields(self):  # type: ignore[arg-type]
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                ok, kind = isinstance(value, bool | np.bool_), "True or False"
+            elif isinstance(default, str):
+                ok, kind = isinstance(value, str), "a string"
+            elif isinstance(default, tuple):
+                ok, kind = isinstance(value, tuple | list) and _finite_numbers(value), "a tuple of finite numbers"
+            else:
+                ok, kind = _finite_numbers(value) and not isinstance(value, tuple | list), "a finite number"
+            if not ok:
+                raise ConfigError(f"{name}.{f.name} must be {kind}, got {value!r}")
+            plain = bool(value) if isinstance(default, bool) else _plain(value)
+            if plain is not value:
+                object.__setattr__(self, f.name, plain)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated); an unknown field is a ConfigError."""
+        unknown = set(changes) - {f.name for f in fields(self)}  # type: ignore[arg-type]
+        if unknown:
+            raise ConfigError(f"unknown {type(self).__name__} field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every field (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class HeatmapConfig:
+class HeatmapConfig(Settings):
     """Every modelling choice of the liquidation map, with its default.
 
     Construct with keywords and change with :meth:`replace`; values are checked on construction
@@ -85,7 +149,7 @@ class HeatmapConfig:
     """Look-back (candles) of the growth column."""
 
     def __post_init__(self) -> None:
-        self._check_types()
+        self.check_types()
 
         def positive(name: str) -> None:
             value = getattr(self, name)
@@ -157,33 +221,6 @@ class HeatmapConfig:
                 f"grid_bins={self.grid_bins} at bin_bp={self.bin_bp}; raise grid_bins"
             )
 
-    def _check_types(self) -> None:
-        """Every field of the default's kind: finite real numbers (tuples of them), bools, strings.
-
-        Runs first, so the range checks below never meet NaN (which passes every comparison
-        negated) or a string (which raises a bare TypeError)."""
-
-        def number(value: Any) -> bool:
-            return (isinstance(value, int | float | np.integer | np.floating)
-                    and not isinstance(value, bool) and math.isfinite(value))
-
-        for f in fields(self):
-            value, default = getattr(self, f.name), f.default
-            if isinstance(default, bool):
-                ok, kind = isinstance(value, bool), "True or False"
-            elif isinstance(default, str):
-                ok, kind = isinstance(value, str), "a string"
-            elif isinstance(default, tuple):
-                ok = isinstance(value, tuple | list) and all(number(v) for v in value)
-                kind = "a tuple of finite numbers"
-            else:
-                ok, kind = number(value), "a finite number"
-            if not ok:
-                raise ConfigError(f"HeatmapConfig.{f.name} must be {kind}, got {value!r}")
-            if isinstance(value, tuple | list | np.generic):  # plain Python values, tuples for lists
-                plain = tuple(np.asarray(value).tolist()) if not isinstance(value, np.generic) else value.item()
-                object.__setattr__(self, f.name, plain)
-
     @classmethod
     def validated(cls, **changes: Any) -> HeatmapConfig:
         """The settings chosen by walk-forward on real liquidations (docs/VALIDATION.md).
@@ -199,14 +236,3 @@ class HeatmapConfig:
             half_life_hours=(336.0, 168.0, 72.0, 36.0, 12.0, 9.6),
         )
         return cls(**{**base, **changes})
-
-    def replace(self, **changes: Any) -> HeatmapConfig:
-        """A copy with ``changes`` applied (validated)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise ConfigError(f"unknown HeatmapConfig field(s): {', '.join(sorted(unknown))}")
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (tuples become lists), e.g. for JSON."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -17,10 +17,9 @@ by block and aggregates the 1-minute rows to candles. Writing files is ``sim/dat
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.brackets import get_brackets
+from liq_indicator.config import Settings
 from liq_indicator.core.grid import bin_center, bin_width
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.io.timeframes import timeframe_seconds
@@ -68,7 +68,7 @@ def timeframe_minutes(timeframe: str) -> int:
 # configuration
 # =============================================================================================
 @dataclass(frozen=True)
-class SimConfig:
+class SimConfig(Settings):
     """Every parameter of the simulated market, with its default.
 
     Defaults are calibrated against Binance BTCUSDT 2023-2025 (see ``docs/SIMULATOR.md``). Construct
@@ -228,6 +228,8 @@ class SimConfig:
     hours after the start (0 disables; ``simulate(snapshots=...)`` picks candles instead)."""
 
     def __post_init__(self) -> None:
+        self.check_types()
+
         def need(ok: bool, name: str, rule: str) -> None:
             if not ok:
                 raise ConfigError(
@@ -368,17 +370,6 @@ class SimConfig:
             )
         lo, hi = self.stop_fraction
         need(0.0 < lo <= hi < 1.0, "stop_fraction", "a pair 0 < low <= high < 1")
-
-    def replace(self, **changes: Any) -> SimConfig:
-        """A copy with ``changes`` applied (validated)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise ConfigError(f"SimConfig has no field(s) {', '.join(sorted(unknown))}")
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field."""
-        return json.loads(json.dumps(asdict(self)))
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from liq_indicator.config import HeatmapConfig
+from liq_indicator.config import HeatmapConfig, Settings
 from liq_indicator.core.inputs import coerce_dates, funding_column, merge_causal, open_interest_usd
 from liq_indicator.errors import ConfigError, DataWarning, InputError, warn_data
 from liq_indicator.estimator import Venue, liquidation_features
@@ -83,7 +83,7 @@ STRATEGY_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class SignalParams:
+class SignalParams(Settings):
     """Thresholds of the setup, the stop and the exit; defaults as the strategy ships them."""
 
     norm_window: int = 288
@@ -128,6 +128,7 @@ class SignalParams:
     """... that appeared or grew by at least this fraction over ``lookback`` candles."""
 
     def __post_init__(self) -> None:
+        self.check_types()
         for name in ("norm_window", "lookback", "atr_window", "max_hold_candles"):
             value = getattr(self, name)
             if not (isinstance(value, int | np.integer) and value >= 1):
@@ -141,9 +142,6 @@ class SignalParams:
         if not self.stop_min_buffer_pct > 0 or not self.fallback_stop_atr > 0:
             raise ConfigError("SignalParams.stop_min_buffer_pct and fallback_stop_atr must be > 0")
 
-    def replace(self, **changes: Any) -> SignalParams:
-        """A copy with ``changes`` applied (validated)."""
-        return replace(self, **changes)
 
 
 # ------------------------------------------------------------------------------------------------

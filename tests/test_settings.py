@@ -1,0 +1,60 @@
+"""The one settings mechanism (config.Settings) behind HeatmapConfig, SimConfig and SignalParams."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from liq_indicator.config import HeatmapConfig, Settings
+from liq_indicator.errors import ConfigError
+from liq_indicator.sim.market import SimConfig
+from liq_indicator.strategy.signals import SignalParams
+
+CLASSES = [HeatmapConfig, SimConfig, SignalParams]
+
+
+def _first(cls, kind):
+    return next(f for f in fields(cls) if isinstance(f.default, kind) and not isinstance(f.default, bool))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_every_settings_class_uses_the_one_mechanism(cls):
+    assert issubclass(cls, Settings)
+    for name in ("check_types", "replace", "to_dict"):
+        assert name not in vars(cls), f"{cls.__name__} restates Settings.{name}"
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, "1.0", None])
+def test_a_non_finite_or_mistyped_number_names_the_field(cls, bad):
+    field = _first(cls, float)
+    with pytest.raises(ConfigError, match=f"{cls.__name__}.{field.name} must be a finite number"):
+        cls(**{field.name: bad})
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_replace_names_unknown_fields_and_validates(cls):
+    base = cls()
+    with pytest.raises(ConfigError, match=f"unknown {cls.__name__} field\\(s\\): nonsense"):
+        base.replace(nonsense=1)
+    field = _first(cls, float)
+    with pytest.raises(ConfigError, match=field.name):
+        base.replace(**{field.name: math.nan})
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_to_dict_is_json_and_round_trips(cls):
+    base = cls()
+    data = json.loads(json.dumps(base.to_dict()))
+    assert cls(**data) == base
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_numpy_scalars_become_python_numbers(cls):
+    field = _first(cls, float)
+    made = cls(**{field.name: np.float64(getattr(cls(), field.name))})
+    assert type(getattr(made, field.name)) is float and made == cls()
