@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from liq_indicator.io.backtest import TRADE_COLUMNS, load_freqtrade_config, load
 from liq_indicator.plot.figures import (
     downsample_candles,
     format_usd,
-    frequi_cluster_annotations,
-    frequi_plot_config,
     heatmap_figure,
     map_figure,
     save_html,
@@ -282,50 +279,6 @@ def test_outputs_need_the_right_suffix_and_folder(data, liq_map, tmp_path):
         save_png_map(liq_map, tmp_path / "m.jpg")
     with pytest.raises(InputError, match="does not exist"):
         save_html(map_figure(liq_map), tmp_path / "nowhere" / "m.html")
-
-
-# --- FreqUI -----------------------------------------------------------------------------------
-
-def test_plot_config_names_real_columns(data):
-    _, feats, _ = data
-    cfg = frequi_plot_config()
-    named = list(cfg["main_plot"]) + [c for sub in cfg["subplots"].values() for c in sub]
-    named += [v["fill_to"] for v in cfg["main_plot"].values() if "fill_to" in v]
-    assert named and all(c in feats.columns for c in named)
-
-
-def test_cluster_annotations_are_freqtrade_annotations(data):
-    ft = pytest.importorskip("freqtrade.ft_types.plot_annotation_type")
-    _, feats, _ = data
-    start, end = feats["date"].iloc[100].to_pydatetime(), feats["date"].iloc[600].to_pydatetime()
-    notes = frequi_cluster_annotations(feats, start, end, max_bands=5)
-    assert notes
-    for note in notes:
-        ft.AnnotationTypeTA.validate_python(note, extra="forbid")
-        assert start <= note["start"] <= note["end"] <= end
-        assert note["y_start"] < note["y_end"]
-    for side in ("long", "short"):
-        assert sum(n["label"].startswith(side) for n in notes) <= 5
-
-
-def test_cluster_bands_follow_the_cluster():
-    dates = pd.date_range("2024-01-01", periods=8, freq="5min", tz="UTC")
-    nan = math.nan
-    frame = pd.DataFrame({
-        "date": dates,
-        # rows 0-2 one cluster drifting, 3 none, 4-5 another, 6-7 a jump (no overlap): a third
-        "liq_long_cluster_near": [100, 101, 101, nan, 90, 90, 80, 80],
-        "liq_long_cluster_far": [98, 99, 100, nan, 88, 89, 79, 79],
-        "liq_long_cluster_usd": [5e6, 6e6, 7e6, 0, 1e6, 2e6, 3e6, 3e6],
-        "liq_short_cluster_near": nan, "liq_short_cluster_far": nan, "liq_short_cluster_usd": 0.0,
-    })
-    notes = frequi_cluster_annotations(frame, min_candles=2)
-    got = [(n["start"], n["end"], n["y_start"], n["y_end"], n["label"]) for n in notes]
-    d = [t.to_pydatetime() for t in dates]
-    assert got == [(d[0], d[2], 98, 101, "long liquidations $7M"),
-                   (d[4], d[5], 88, 90, "long liquidations $2M"),
-                   (d[6], d[7], 79, 80, "long liquidations $3M")]
-    assert len(frequi_cluster_annotations(frame, min_candles=2, max_bands=1)) == 1
 
 
 # --- backtest results --------------------------------------------------------------------------

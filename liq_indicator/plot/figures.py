@@ -1,4 +1,4 @@
-"""Pictures of the liquidation map: interactive plotly figures, static matplotlib PNGs, FreqUI helpers.
+"""Pictures of the liquidation map: interactive plotly figures and static matplotlib PNGs.
 
 Plotting only: nothing here reads a file; the ``save_*`` functions write their one output file.
 
@@ -7,9 +7,8 @@ Plotting only: nothing here reads a file; the ``save_*`` functions write their o
   notional swept per period (the cascades), optionally a backtest's trades and their stops.
 * :func:`map_figure` / :func:`save_png_map` - the map at one moment: per-bin bars stacked by
   leverage tier, the cumulative long curve below price and the cumulative short curve above it.
-* :func:`frequi_plot_config` / :func:`frequi_cluster_annotations` - a ``plot_config`` and
-  ``plot_annotations`` for FreqUI (nearest clusters as bands) for strategies of one's own; the
-  shipped strategy uses :mod:`liq_indicator.strategy.frequi` instead.
+
+FreqUI's ``plot_config`` and ``plot_annotations`` for a strategy are :mod:`liq_indicator.strategy.frequi`.
 
 The palette and USD labels are :mod:`liq_indicator.plot.style`. plotly and matplotlib are imported
 inside the functions that need them, and the map dataclasses come from ``core.maps``, so importing
@@ -19,7 +18,6 @@ this module loads neither plotting library nor numba.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +55,6 @@ __all__ = [
     "SHORT_COLOR",
     "downsample_candles",
     "format_usd",
-    "frequi_cluster_annotations",
-    "frequi_plot_config",
     "heatmap_figure",
     "map_figure",
     "save_html",
@@ -763,124 +759,3 @@ def save_png_map(
         fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.97)
     fig.savefig(p, facecolor=BACKGROUND)
     return p
-
-
-# ------------------------------------------------------------------------------------------------
-# FreqUI: the strategy's plot_config and plot_annotations
-
-
-def frequi_plot_config(imbalance_column: str = "liq_imbalance_2pct") -> dict[str, Any]:
-    """A ``plot_config`` for a strategy using :func:`liquidation_features`.
-
-    Main chart: the nearest long cluster (blue) and short cluster (orange) as bands between their
-    near and far edges. Sub-plots: notional swept per candle (bars) and ``imbalance_column``.
-
-    Example:
-        >>> class MyStrategy(IStrategy):  # doctest: +SKIP
-        ...     plot_config = frequi_plot_config()
-    """
-    return {
-        "main_plot": {
-            "liq_long_cluster_near": {
-                "color": LONG_COLOR, "fill_to": "liq_long_cluster_far",
-                "fill_label": "long liquidation cluster", "fill_color": "rgba(47,140,255,0.22)",
-            },
-            "liq_long_cluster_far": {"color": "rgba(47,140,255,0.55)"},
-            "liq_short_cluster_near": {
-                "color": SHORT_COLOR, "fill_to": "liq_short_cluster_far",
-                "fill_label": "short liquidation cluster", "fill_color": "rgba(255,138,31,0.22)",
-            },
-            "liq_short_cluster_far": {"color": "rgba(255,138,31,0.55)"},
-        },
-        "subplots": {
-            "liquidations swept (USD)": {
-                "liq_swept_long_usd": {"color": LONG_COLOR, "type": "bar"},
-                "liq_swept_short_usd": {"color": SHORT_COLOR, "type": "bar"},
-            },
-            "liquidation imbalance": {imbalance_column: {"color": "#c084fc"}},
-        },
-    }
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
-
-
-def _bands(near: np.ndarray, far: np.ndarray, usd: np.ndarray
-           ) -> list[tuple[int, int, float, float, float]]:
-    """Runs of rows where the cluster persists: each row's [far, near] overlaps the previous
-    row's. Returns (first row, last row, low, high, peak USD) with the band spanning the run."""
-    lo, hi = np.fmin(near, far), np.fmax(near, far)
-    ok = np.isfinite(lo) & np.isfinite(hi)
-    out = []
-    start = -1
-    for i in range(len(lo) + 1):
-        cont = (i < len(lo) and ok[i] and start >= 0 and lo[i] <= hi[i - 1] and hi[i] >= lo[i - 1])
-        if start >= 0 and not cont:
-            seg = slice(start, i)
-            out.append((start, i - 1, float(lo[seg].min()), float(hi[seg].max()),
-                        float(np.nanmax(usd[seg]))))
-            start = -1
-        if i < len(lo) and ok[i] and start < 0:
-            start = i
-    return out
-
-
-def frequi_cluster_annotations(
-    dataframe: pd.DataFrame,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
-    *,
-    max_bands: int = 30,
-    min_candles: int = 3,
-) -> list[dict[str, Any]]:
-    """``plot_annotations`` for FreqUI: where the nearest liquidation clusters sat, as bands.
-
-    A band is a stretch of candles over which the nearest long (or short) cluster persisted (each
-    candle's cluster overlaps the previous one's); it spans the cluster's edges over that stretch
-    and is labelled with its peak notional. Per side the ``max_bands`` largest bands of at least
-    ``min_candles`` candles are returned.
-
-    Args:
-        dataframe: the analysed frame (with ``liq_*_cluster_near/far/usd`` columns).
-        start_date, end_date: the chart's period, as Freqtrade passes them; rows outside are ignored.
-
-    Returns:
-        A list of Freqtrade ``AreaAnnotationType`` dicts (``type``, ``start``, ``end``,
-        ``y_start``, ``y_end``, ``color``, ``label``).
-
-    Example:
-        >>> def plot_annotations(self, pair, start_date, end_date, dataframe, **kwargs):
-        ...     return frequi_cluster_annotations(dataframe, start_date, end_date)  # doctest: +SKIP
-    """
-    needed = [f"liq_{s}_cluster_{f}" for s in ("long", "short") for f in ("near", "far", "usd")]
-    missing = [c for c in [*needed, "date"] if c not in dataframe.columns]
-    if missing:
-        raise InputError(f"dataframe lacks {missing}; add liquidation_features() in "
-                         "populate_indicators")
-    dates = pd.to_datetime(dataframe["date"], utc=True)
-    keep = np.ones(len(dates), dtype=bool)
-    if start_date is not None:
-        keep &= (dates >= _utc(start_date)).to_numpy()
-    if end_date is not None:
-        keep &= (dates <= _utc(end_date)).to_numpy()
-    df, dates = dataframe[keep], dates[keep].reset_index(drop=True)
-    out: list[dict[str, Any]] = []
-    for side, color in (("long", "rgba(47,140,255,0.18)"), ("short", "rgba(255,138,31,0.18)")):
-        bands = _bands(df[f"liq_{side}_cluster_near"].to_numpy(dtype=float),
-                       df[f"liq_{side}_cluster_far"].to_numpy(dtype=float),
-                       df[f"liq_{side}_cluster_usd"].to_numpy(dtype=float))
-        bands = [b for b in bands if b[1] - b[0] + 1 >= min_candles]
-        bands = sorted(bands, key=lambda b: (b[4], b[1]), reverse=True)[:max_bands]
-        for first, last, lo, hi, usd in sorted(bands):
-            out.append({
-                "type": "area",
-                "start": dates.iloc[first].to_pydatetime(),
-                "end": dates.iloc[last].to_pydatetime(),
-                "y_start": lo,
-                "y_end": hi,
-                "color": color,
-                "label": f"{side} liquidations {format_usd(usd)}",
-            })
-    return out
