@@ -21,7 +21,9 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
+# tests/ and the docstring examples in liq_indicator/ (pyproject: testpaths, --doctest-modules)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -ra
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import FrameType
 
 __all__ = ["LiqIndicatorError", "InputError", "ConfigError", "DataWarning", "warn_data"]
 
@@ -36,7 +37,7 @@ def warn_data(message: str, category: type[Warning] = DataWarning) -> None:
     The warning then points at the user's line however deep inside the package it was found, so
     no call site has to count stack levels (and ``warnings`` filters by module see the caller).
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 2
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == _PACKAGE:
         frame = frame.f_back

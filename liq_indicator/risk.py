@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,7 +43,8 @@ ArrayLike = TypeVar("ArrayLike", float, np.ndarray)
 FREQTRADE_LIQUIDATION_BUFFER = 0.05
 
 
-def _out(value: np.ndarray, scalar: bool):
+def _out(value: np.ndarray, scalar: bool) -> Any:
+    # Any: the caller's ArrayLike, a float when every input was a scalar (mypy cannot tie the two)
     return float(value) if scalar else value
 
 
@@ -386,5 +387,5 @@ def dense_zones(
         return []
     if smooth_bins < 1 or smooth_bins % 2 == 0:
         raise ConfigError(f"smooth_bins must be an odd int >= 1, got {smooth_bins}")
-    spans = (held_span(values, *run) for run in dense_runs(values, smooth_bins // 2, density * np.nanmean(values)))
+    spans = (held_span(values, *run) for run in dense_runs(values, smooth_bins // 2, float(density * np.nanmean(values))))
     return [(float(prices[a]), float(prices[b])) for a, b in (span for span in spans if span is not None)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
 from liq_indicator.errors import LiqIndicatorError
 
@@ -24,7 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def _module(name: str):
+def _module(name: str) -> ModuleType:
     return importlib.import_module(name if "." in name else f"liq_indicator.cli.{name}")
 
 

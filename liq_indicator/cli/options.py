@@ -193,7 +193,9 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         deep_merge_dicts = freqtrade_module("freqtrade.misc", "--config").deep_merge_dicts
         for path in args.config:
             config = deep_merge_dicts(load_freqtrade_config(path), config)
-    exchange_cfg = config.get("exchange") if isinstance(config.get("exchange"), dict) else {}
+    exchange_cfg = config.get("exchange")
+    if not isinstance(exchange_cfg, dict):
+        exchange_cfg = {}
     listed_exchanges = [e.lower() for e in (getattr(args, "exchanges", None) or ())]
     exchange = (listed_exchanges[0] if listed_exchanges else None) or args.exchange \
         or exchange_cfg.get("name") or DEFAULT_EXCHANGE

@@ -11,6 +11,7 @@ kernel must match it to rounding on random and edge inputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -38,14 +39,15 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
     n_bands = len(p.band_ln_lo)
     W = state.raw.shape[2]
     snap_i = 0
-    levels = [[{} for _ in range(n_tiers)] for _ in range(2)]  # [side][tier] -> {bin: usd}
-    base = None
-    prev_t = None
+    # [side][tier] -> {bin: usd}
+    levels: list[list[dict[int, float]]] = [[{} for _ in range(n_tiers)] for _ in range(2)]
+    base: int | None = None
+    prev_t = math.nan  # set at the first candle
     prev_oi = [math.nan] * n_venues
     history: list[float] = []
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
 
-    def all_levels():
+    def all_levels() -> Iterator[tuple[int, int, dict[int, float]]]:
         for s in range(2):
             for t in range(n_tiers):
                 yield s, t, levels[s][t]
@@ -143,10 +145,10 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
         prev_t = t_i
 
         # features
-        def side_total(s):
+        def side_total(s: int) -> float:
             return sum(sum(lv.values()) for lv in levels[s])
 
-        def at(s, k):
+        def at(s: int, k: int) -> float:
             return sum(levels[s][t].get(k, 0.0) for t in range(n_tiers))
 
         lprof = [at(0, k_close - d) for d in range(p.n_prof)]
@@ -208,9 +210,10 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
     state.totals[:] = [totals[k] for k in TOTALS]
 
 
-def _cluster(prof, half, thr, side, k_close, close, delta):
+def _cluster(prof: Sequence[float], half: int, thr: float, side: int, k_close: int, close: float,
+             delta: float) -> tuple[list[float], list[int]]:
     """The nearest dense run (:func:`~liq_indicator.core.clusters.dense_runs`), trimmed."""
-    none = ([math.nan, math.nan, math.nan, 0.0, math.nan], [])
+    none: tuple[list[float], list[int]] = ([math.nan, math.nan, math.nan, 0.0, math.nan], [])
     runs = dense_runs(np.asarray(prof), half, thr)
     span = held_span(np.asarray(prof), *runs[0]) if runs else None
     if span is None:

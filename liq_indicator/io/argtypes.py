@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from liq_indicator.errors import InputError
 from liq_indicator.io.timeframes import TIMEFRAME_EXAMPLES, parse_timeframe, timeframe_minutes
@@ -96,7 +96,7 @@ def utc_date(text: str) -> str:
     return text
 
 
-def choice_list(choices: tuple[str, ...] | list[str]) -> Callable[[str], list[str]]:
+def choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
     """A comma-separated list whose items are all in ``choices`` (empty items are dropped)."""
 
     def parse(text: str) -> list[str]:

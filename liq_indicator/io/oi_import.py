@@ -31,6 +31,7 @@ import io
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -142,7 +143,7 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
 
 
 def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str = DEFAULT_PAIR,
-                   timeframe: str = "5m") -> dict[str, object]:
+                   timeframe: str = "5m") -> dict[str, Any]:
     """Convert metrics archives into ``pair``'s open-interest (and taker-ratio) files in ``datadir``.
 
     Args:
@@ -169,7 +170,7 @@ def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str =
     with writing(root / "futures", "datadir folder"):
         (root / "futures").mkdir(exist_ok=True)
     oi_path = pair_file(root, pair, timeframe, "open_interest")
-    summary: dict[str, object] = {"rows": len(df), "first": df["date"].min(), "last": df["date"].max()}
+    summary: dict[str, Any] = {"rows": len(df), "first": df["date"].min(), "last": df["date"].max()}
     summary["open_interest"] = (oi_path, *_merge_into(oi_path, df, OI_COLUMNS))
     taker = df.dropna(subset=[TAKER_COLUMN])
     if len(taker):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,14 @@ from liq_indicator.plot.style import (
 SWEPT_COLUMNS = ("liq_swept_long_usd", "liq_swept_short_usd")
 
 if TYPE_CHECKING:  # pragma: no cover
+    from types import ModuleType
+
     import plotly.graph_objects as go
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "LONG_COLOR",
@@ -527,13 +534,13 @@ def _output_path(path: str | Path, suffix: str) -> Path:
 # matplotlib (static PNG for reports)
 
 
-def _mpl_cmap(stops: tuple[tuple[float, str], ...], name: str):
+def _mpl_cmap(stops: tuple[tuple[float, str], ...], name: str) -> LinearSegmentedColormap:
     from matplotlib.colors import LinearSegmentedColormap
 
     return LinearSegmentedColormap.from_list(name, list(stops))
 
 
-def _style_axes(ax) -> None:
+def _style_axes(ax: Axes) -> None:
     ax.set_facecolor(BACKGROUND)
     ax.tick_params(colors=TEXT, labelsize=9)
     for spine in ax.spines.values():
@@ -542,23 +549,24 @@ def _style_axes(ax) -> None:
     ax.set_axisbelow(True)
 
 
-def _rects(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, colors: Any,
+def _rects(ax: Axes, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, colors: Any,
            zorder: float = 2) -> None:
     """Filled rectangles as one collection (much faster than ``ax.bar`` for thousands)."""
     from matplotlib.collections import PolyCollection
 
     verts = np.stack([np.c_[x0, y0], np.c_[x0, y1], np.c_[x1, y1], np.c_[x1, y0]], axis=1)
-    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none",
+    # matplotlib's stub asks a Sequence, but an (n, 4, 2) array is PolyCollection's fast path
+    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none",  # type: ignore[arg-type]
                                      zorder=zorder), autolim=False)
 
 
-def _usd_formatter():
+def _usd_formatter() -> FuncFormatter:
     from matplotlib.ticker import FuncFormatter
 
     return FuncFormatter(lambda v, _pos: format_usd(v) if v else "0")
 
 
-def _price_formatter():
+def _price_formatter() -> FuncFormatter:
     from matplotlib.ticker import FuncFormatter
 
     return FuncFormatter(lambda v, _pos: f"{v:,.0f}")
@@ -614,7 +622,7 @@ def save_png_heatmap(
     up = (bars["close"] >= bars["open"]).to_numpy()
     colors = np.where(up, CANDLE_UP, CANDLE_DOWN)
     lw_wick = 0.8 if len(bars) > 150 else 1.0
-    ax.vlines(xm, bars["low"], bars["high"], colors=colors, linewidth=lw_wick, zorder=3)
+    ax.vlines(xm, bars["low"], bars["high"], colors=colors.tolist(), linewidth=lw_wick, zorder=3)
     body = (bars["close"] - bars["open"]).to_numpy()
     min_body = (bars["high"].max() - bars["low"].min()) * 0.0015
     body = np.where(np.abs(body) < min_body, np.where(up, min_body, -min_body), body)
@@ -660,7 +668,7 @@ def save_png_heatmap(
     for k, side in enumerate(("short", "long")):
         cax = fig.add_subplot(cgrid[k, 0])
         cb = fig.colorbar(meshes[side], cax=cax)
-        cb.set_ticks(_log_ticks(vmin, vmax))
+        cb.set_ticks(_log_ticks(vmin, vmax).tolist())
         cb.ax.yaxis.set_major_formatter(_usd_formatter())
         cb.ax.yaxis.set_minor_formatter(NullFormatter())
         cb.ax.tick_params(colors=TEXT, labelsize=8)
@@ -672,12 +680,14 @@ def save_png_heatmap(
     return p
 
 
-def _mpl_trades(ax, tr: pd.DataFrame, mdates) -> list:
+def _mpl_trades(ax: Axes, tr: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
     from matplotlib.lines import Line2D
 
     o = mdates.date2num(tr["open_date"].to_numpy())
     c = mdates.date2num(tr["close_date"].to_numpy())
-    for column, style in (("initial_stop_loss_abs", ":"), ("stop_loss_abs", "-")):
+    stops: tuple[tuple[str, Literal[":", "-"]], ...] = (("initial_stop_loss_abs", ":"),
+                                                        ("stop_loss_abs", "-"))
+    for column, style in stops:
         s = tr[column].to_numpy(dtype=float)
         ok = np.isfinite(s) & (s > 0)
         ax.hlines(s[ok], o[ok], c[ok], colors=STOP_COLOR, linestyles=style, linewidth=1.6,
@@ -716,7 +726,7 @@ def save_png_map(
     prices = liq_map.bin_prices
     left = liq_map.bin_edges[:-1]
     widths = np.diff(liq_map.bin_edges)
-    handles = []
+    handles: list[Artist] = []
     bottom = np.zeros(len(prices))  # shorts stack on longs where a bin holds both, as in plotly
     levs, long_by, short_by = _by_leverage(liq_map)
     for side, by_tier, colors in (("long", long_by, LONG_TIER_COLORS),

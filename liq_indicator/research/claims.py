@@ -473,20 +473,20 @@ def bootstrap_means(groups: Sequence[tuple[Any, Any]], *, n_boot: int = 2000,
     prepared = []
     for values, blocks in groups:
         v = np.asarray(values, dtype=np.float64)
-        b = np.arange(v.size, dtype=np.int64) if blocks is None else np.asarray(blocks, dtype=np.int64)
+        ids = np.arange(v.size, dtype=np.int64) if blocks is None else np.asarray(blocks, dtype=np.int64)
         if blocks is None and len(groups) > 1:
             raise ConfigError("groups resampled together need block ids (e.g. claims.week_blocks)")
-        if b.shape != v.shape:
-            raise InputError(f"values and blocks differ in length ({v.size} vs {b.size})")
+        if ids.shape != v.shape:
+            raise InputError(f"values and blocks differ in length ({v.size} vs {ids.size})")
         keep = np.isfinite(v)
-        prepared.append((v[keep], b[keep]))
+        prepared.append((v[keep], ids[keep]))
     pool = np.unique(np.concatenate([b for _, b in prepared])) if prepared else np.array([], np.int64)
     if pool.size == 0:
         return np.full((n_boot, len(groups)), np.nan)
     sums = np.zeros((len(prepared), pool.size))
     counts = np.zeros((len(prepared), pool.size))
-    for g, (v, b) in enumerate(prepared):
-        idx = np.searchsorted(pool, b)
+    for g, (v, ids) in enumerate(prepared):
+        idx = np.searchsorted(pool, ids)
         np.add.at(sums[g], idx, v)
         np.add.at(counts[g], idx, 1.0)
     rng = np.random.default_rng(seed)

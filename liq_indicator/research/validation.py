@@ -476,10 +476,12 @@ def walk_forward_select(objective: Callable[[HeatmapConfig], float], base: Heatm
                 scored.append((label, None, math.nan))
                 continue
             scored.append((label, cand, score if cand == current else objective(cand)))
-        best = max((s for s in scored if s[1] is not None), key=lambda s: s[2])
+        valid: list[tuple[str, HeatmapConfig, float]] = [
+            (lab, c, v) for lab, c, v in scored if c is not None]
+        best = max(valid, key=lambda s: s[2])
         adopt = best[1] != current and best[2] >= score + min_gain
-        for label, cand, value in scored:
-            chosen = (cand == best[1]) if adopt else (cand == current)
+        for label, tried, value in scored:
+            chosen = (tried == best[1]) if adopt else (tried == current)
             rows.append({"axis": axis, "option": label, "objective": value, "chosen": bool(chosen)})
         if adopt:
             current, score = best[1], best[2]

@@ -230,7 +230,7 @@ class SimConfig(Settings):
     def __post_init__(self) -> None:
         self.check_types()
 
-        def need(ok: bool, name: str, rule: str) -> None:
+        def need(ok: bool | np.bool_, name: str, rule: str) -> None:
             if not ok:
                 raise ConfigError(
                     f"SimConfig.{name} = {getattr(self, name)!r} is invalid: it must be {rule}"
@@ -725,22 +725,7 @@ def simulate(
     Raises:
         ConfigError: on an invalid argument, naming it and the fix.
     """
-    cfg = SimConfig() if config is None else config
-    if not isinstance(cfg, SimConfig):
-        raise ConfigError(f"config must be a SimConfig, got {type(cfg).__name__}")
-    if (
-        isinstance(days, bool)
-        or not isinstance(days, int | float)
-        or not math.isfinite(days)
-        or days <= 0
-    ):
-        raise ConfigError(f"days must be a number > 0, got {days!r}")
-    if days > 3660:
-        raise ConfigError(f"days = {days} is more than 10 years; simulate at most 3660 days")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    if scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    cfg = _checked_arguments(days, seed, scenario, config)
     tf_min = timeframe_minutes(timeframe)
     ts0 = _parse_start(start, tf_min)
     unit = math.lcm(tf_min, MARK_MINUTES)
@@ -845,6 +830,29 @@ def simulate(
     )
 
 
+def _checked_arguments(
+    days: float, seed: int, scenario: str, config: SimConfig | None
+) -> SimConfig:
+    """``simulate``'s scalar arguments checked; returns the config (``SimConfig()`` for None)."""
+    cfg = SimConfig() if config is None else config
+    if not isinstance(cfg, SimConfig):
+        raise ConfigError(f"config must be a SimConfig, got {type(cfg).__name__}")
+    if (
+        isinstance(days, bool)
+        or not isinstance(days, int | float)
+        or not math.isfinite(days)
+        or days <= 0
+    ):
+        raise ConfigError(f"days must be a number > 0, got {days!r}")
+    if days > 3660:
+        raise ConfigError(f"days = {days} is more than 10 years; simulate at most 3660 days")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    return cfg
+
+
 def _dates(ts0: pd.Timestamp, minutes: np.ndarray) -> pd.DatetimeIndex:
     base = np.datetime64(ts0.tz_convert(None).to_datetime64(), "us")
     values = base + (np.asarray(minutes, dtype=np.float64) * 60_000_000).astype("timedelta64[us]")
@@ -852,8 +860,19 @@ def _dates(ts0: pd.Timestamp, minutes: np.ndarray) -> pd.DatetimeIndex:
 
 
 def _assemble(
-    cand_parts, mark_parts, fund_t, fund_v, ev, snaps, st, ts0, tf_min, n_warm, cfg, meta
-):
+    cand_parts: list[dict[str, np.ndarray]],
+    mark_parts: list[dict[str, np.ndarray]],
+    fund_t: np.ndarray,
+    fund_v: np.ndarray,
+    ev: np.ndarray,
+    snaps: np.ndarray,
+    st: K.SimState,
+    ts0: pd.Timestamp,
+    tf_min: int,
+    n_warm: int,
+    cfg: SimConfig,
+    meta: dict[str, Any],
+) -> SimResult:
     cand = {k: np.concatenate([p[k] for p in cand_parts]) for k in cand_parts[0]}
     mk = {k: np.concatenate([p[k] for p in mark_parts]) for k in mark_parts[0]}
     n_c = len(cand["open"])
