@@ -268,7 +268,7 @@ def main() -> int:
             backtest(work, overlay, OURS, STRATEGIES, profile=prof)
             buf = io.StringIO()
             pstats.Stats(str(prof), stream=buf).sort_stats("cumulative").print_stats(
-                r"backtest_loop|strategy_wrapper|deepcopy|LiqClusterStrategy|glue|trade_state|"
+                r"backtest_loop|strategy_wrapper|deepcopy|LiqClusterStrategy|glue|trade_state|callbacks|"
                 r"estimator|signals|risk|_enter_trade|should_exit|min_roi|stoploss")
             profile_text = buf.getvalue()
 

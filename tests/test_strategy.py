@@ -491,6 +491,18 @@ def test_interface(strategy_class):
     assert "from ." not in source  # relative imports fail in Freqtrade's loader
 
 
+def test_hyperopt_finds_the_parameters_as_class_attributes(strategy_class):
+    from freqtrade.strategy.hyper import detect_all_parameters
+
+    from liq_indicator.strategy.callbacks import PARAMETER_SPACES
+    from liq_indicator.strategy.signals import SignalParams
+
+    found = detect_all_parameters(strategy_class)
+    assert {n: s for s, params in found.items() for n in params} == {
+        n: space.space for n, space in PARAMETER_SPACES.items()}
+    assert strategy_class.cascade_mult.value == SignalParams().cascade_mult
+
+
 def test_parse_recursive_analysis_table():
     from liq_indicator.strategy.glue import parse_recursive_analysis
 

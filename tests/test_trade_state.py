@@ -123,6 +123,18 @@ def test_plans_of_other_stop_buffers_are_apart():
     assert plans.plan(StubTrade(), 1.0, persist=False).stop == 920.0
 
 
+def test_stop_and_target_of_a_trade_follow_its_plan():
+    plans, _ = make_plans()
+    trade = StubTrade(max_rate=1027.0)  # +1R
+    assert plans.target(trade, 0.5, persist=False) == 1050.0
+    assert plans.stop(trade, 0.5, 0.0, persist=False) == 925.0
+    assert plans.stop(trade, 0.5, 1.0, persist=False) == 976.0  # break-even, kept in the plan
+    assert plans.stop(trade, 0.5, 0.0, persist=False) == 976.0
+    none, _ = make_plans(Rows(None))
+    assert math.isnan(none.stop(StubTrade(), 0.5, 1.0, persist=False))
+    assert math.isnan(none.target(StubTrade(), 0.5, persist=False))
+
+
 def test_breakeven_moves_the_stop_once_and_never_back():
     plan = TradePlan(925.0, 1050.0, 925.0)
     trade = StubTrade(max_rate=1020.0)

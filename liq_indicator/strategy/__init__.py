@@ -1,10 +1,12 @@
-"""The Freqtrade strategy's room, in four modules:
+"""The Freqtrade strategy's room, in five modules:
 
 * ``signals``: the setups, their stop and target levels, exits and alerts (pure pandas);
 * ``trade_state``: each trade's plan made once, its memo and persistence, the staleness rule;
 * ``glue``: Freqtrade's DataProvider, other venues' files (through ``liq_indicator.io``), the map's
   zones at a signal candle, the order book, alerts;
-* ``frequi``: the strategy's ``plot_config`` and ``plot_annotations``.
+* ``frequi``: the strategy's ``plot_config`` and ``plot_annotations``;
+* ``callbacks``: the hyperopt parameters (one table) and the answers the strategy's callbacks
+  delegate to (``Desk``).
 
 None of them imports Freqtrade; ``user_data/strategies/LiqClusterStrategy.py`` talks to it. The
 names below are imported on first use, so ``import liq_indicator.strategy.frequi`` stays light::

@@ -42,9 +42,11 @@ __all__ = [
     "BookPath",
     "LogOnce",
     "SignalMaps",
+    "analysed_signal_row",
     "book_path",
     "check_venue_names",
     "defended_entry",
+    "informative_pairs",
     "is_live",
     "map_zones",
     "parse_recursive_analysis",
@@ -64,6 +66,18 @@ def is_live(dp: Any) -> bool:
     """True when the DataProvider runs live or dry-run (False in backtests, hyperopt, analysis)."""
     mode = getattr(getattr(dp, "runmode", None), "value", getattr(dp, "runmode", None))
     return mode in LIVE_MODES
+
+
+def informative_pairs(dp: Any, oi_timeframe: str) -> list[tuple[str, str, str]]:
+    """What ``informative_pairs`` asks Freqtrade to refresh, live only: each whitelisted pair's
+    open interest at ``oi_timeframe`` and funding rate at the exchange's funding timeframe.
+    Backtests read side data from files: none there.
+    """
+    if dp is None or not is_live(dp):
+        return []
+    pairs, funding_tf = dp.current_whitelist(), dp.get_funding_rate_timeframe()
+    return [(p, oi_timeframe, "open_interest") for p in pairs] + [
+        (p, funding_tf, "funding_rate") for p in pairs]
 
 
 @dataclass
@@ -265,6 +279,15 @@ def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
     closes = pd.DatetimeIndex(analyzed["date"]) + pd.Timedelta(minutes=timeframe_minutes)
     ok = np.flatnonzero(closes <= when)
     return analyzed.iloc[int(ok[-1])] if len(ok) else None
+
+
+def analysed_signal_row(dp: Any, pair: str, timeframe: str, timeframe_minutes: float,
+                        before: datetime | pd.Timestamp | None = None) -> pd.Series | None:
+    """:func:`signal_row` on the pair's analysed frame (``dp.get_analyzed_dataframe``); None
+    without a DataProvider.
+    """
+    analyzed = None if dp is None else dp.get_analyzed_dataframe(pair, timeframe)[0]
+    return signal_row(analyzed, timeframe_minutes, before)
 
 
 def map_zones(

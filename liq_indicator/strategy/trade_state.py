@@ -9,7 +9,7 @@ Nothing here imports Freqtrade: a trade is used through the attributes and metho
 
     plans = TradePlans(signal_row, lambda: params, LogOnce(logger))
     stop, target, signal_date = plans.entry(pair, is_short, rate)   # leverage, stake, entry checks
-    plan = plans.plan(trade, params.stop_buffer_atr, persist=is_live(dp))   # stop and exit callbacks
+    stop = plans.stop(trade, params.stop_buffer_atr, breakeven_r, persist=is_live(dp))  # exits
 """
 
 from __future__ import annotations
@@ -135,6 +135,16 @@ class TradePlans:
                 trade.set_custom_data(name, value)
         plan = self._plans[key] = TradePlan(stop, target, stop)
         return plan
+
+    def stop(self, trade: Any, stop_buffer: float, breakeven_r: float, *, persist: bool) -> float:
+        """The trade's stop now: its :meth:`plan`'s, moved by :meth:`tighten`; NaN without a plan."""
+        plan = self.plan(trade, stop_buffer, persist=persist)
+        return math.nan if plan is None else self.tighten(trade, plan, breakeven_r, persist=persist)
+
+    def target(self, trade: Any, stop_buffer: float, *, persist: bool) -> float:
+        """The trade's target: its :meth:`plan`'s; NaN without a plan (or a target)."""
+        plan = self.plan(trade, stop_buffer, persist=persist)
+        return math.nan if plan is None else plan.target
 
     @staticmethod
     def tighten(trade: Any, plan: TradePlan, breakeven_r: float, *, persist: bool) -> float:
