@@ -57,6 +57,8 @@ def column_layout(n_bands: int, n_venues: int = 1) -> ColumnLayout:
 
 
 class ColumnDoc(NamedTuple):
+    """One feature column's documentation: a row of ``liq-indicator features --doc``."""
+
     name: str
     meaning: str
     unit: str

@@ -50,7 +50,8 @@ class Settings:
 
     def check_types(self) -> None:
         """Every field of its default's kind: finite real numbers (or tuples of them, nested),
-        bools, strings; numpy scalars become Python numbers and lists tuples."""
+        bools, strings; numpy scalars become Python numbers and lists tuples.
+        """
         name = type(self).__name__
         for f in fields(self):  # type: ignore[arg-type]
             value, default = getattr(self, f.name), f.default
@@ -150,6 +151,12 @@ class HeatmapConfig(Settings):
 
     def __post_init__(self) -> None:
         self.check_types()
+        self._check_values()
+        self._check_tiers()
+        self._check_bands_and_reach()
+
+    def _check_values(self) -> None:
+        """The scalar settings, each on its own."""
 
         def positive(name: str) -> None:
             value = getattr(self, name)
@@ -171,6 +178,9 @@ class HeatmapConfig(Settings):
             raise ConfigError(f"HeatmapConfig.direction_tilt must be in [0, 0.5], got {self.direction_tilt}")
         if not math.isfinite(self.funding_skew):
             raise ConfigError("HeatmapConfig.funding_skew must be finite")
+
+    def _check_tiers(self) -> None:
+        """The leverage tiers: lengths, ranges, weights, and the exchange's cap for the position."""
         n = len(self.leverages)
         if n == 0 or len(self.weights) != n or len(self.half_life_hours) != n:
             raise ConfigError(
@@ -191,6 +201,9 @@ class HeatmapConfig(Settings):
                 f"{self.exchange} for a {self.position_notional:,.0f} USDT position; lower the tier "
                 "or position_notional"
             )
+
+    def _check_bands_and_reach(self) -> None:
+        """The bands and the cluster search, and whether the grid reaches every level they need."""
         if not self.bands_pct or any(not (0 < b <= self.cluster_range_pct) for b in self.bands_pct):
             raise ConfigError(
                 f"HeatmapConfig.bands_pct must be non-empty, each in (0, cluster_range_pct="

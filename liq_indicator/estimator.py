@@ -65,7 +65,8 @@ __all__ = [
 def _run(params: KernelParams, state: MapState, inputs: KernelInputs,
          heat: HeatRequest | None = None) -> np.ndarray:
     """The kernel over ``inputs`` from ``state``; its feature rows. Inputs are made C-contiguous,
-    so every call runs the same compiled code (batch == live bit for bit)."""
+    so every call runs the same compiled code (batch == live bit for bit).
+    """
     inputs = KernelInputs(*(np.ascontiguousarray(a, dtype=np.float64) for a in inputs))
     out = np.empty((inputs.n_candles, params.columns.width))
     kernels.run(inputs, params, state, out, heat if heat is not None else no_heat())
@@ -180,7 +181,8 @@ _OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", 
 def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
     """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC), and
     the unit an epoch number was read in (as :func:`~liq_indicator.core.inputs.coerce_dates` reads a
-    column of them: the unit that puts the date in 1990-2100), or None for a datetime."""
+    column of them: the unit that puts the date in 1990-2100), or None for a datetime.
+    """
     unit = None
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         unit = epoch_unit(float(value))
@@ -207,7 +209,8 @@ def _scalar(candle: Mapping[str, Any], name: str) -> float:
 
 def _plausible(o: float, h: float, lo: float, c: float, v: float) -> bool:
     """The scalar form of validate_candles' hard checks (finite prices in (0, MAX_PRICE],
-    high >= low, volume >= 0 with volume x close <= MAX_USD)."""
+    high >= low, volume >= 0 with volume x close <= MAX_USD).
+    """
     return (0 < o <= MAX_PRICE and 0 < h <= MAX_PRICE and 0 < lo <= MAX_PRICE
             and 0 < c <= MAX_PRICE and h >= lo and v >= 0 and v * c <= MAX_USD)
 
@@ -330,7 +333,8 @@ class LiquidationEstimator:
     @property
     def state(self) -> MapState:
         """A copy of the map's state (:class:`~liq_indicator.core.model.MapState`): what a
-        restart would have to rebuild; its size is bounded by the grid, not by history."""
+        restart would have to rebuild; its size is bounded by the grid, not by history.
+        """
         return MapState(*(a.copy() for a in self._state))
 
     def snapshot(self, price_range_pct: float = 30.0) -> LiquidationMap:
@@ -398,7 +402,9 @@ def liquidation_map(
         config: model settings.
         at: a timestamp (or anything ``pd.Timestamp`` takes); the last candle when omitted.
         price_range_pct: half-width of the returned price range around that close.
-        open_interest, mark, funding: side frames, as for :func:`liquidation_features`.
+        open_interest: side frame, as for :func:`liquidation_features`.
+        mark: side frame, as for :func:`liquidation_features`.
+        funding: side frame, as for :func:`liquidation_features`.
         venues: other exchanges to aggregate (see :class:`Venue`); tiers then repeat per venue.
 
     Raises:
@@ -495,10 +501,13 @@ def liquidation_heatmap(
     Args:
         candles: candles, as for :func:`liquidation_features`.
         config: model settings.
-        max_times, max_price_bins: output size limits.
+        max_times: time buckets at most.
+        max_price_bins: price bins at most.
         price_range: (low, high) prices to cover; the candles' range padded by 10% by default.
         reduce: 'max' or 'last'.
-        open_interest, mark, funding: side frames, as for :func:`liquidation_features`.
+        open_interest: side frame, as for :func:`liquidation_features`.
+        mark: side frame, as for :func:`liquidation_features`.
+        funding: side frame, as for :func:`liquidation_features`.
         venues: other exchanges to aggregate (see :class:`Venue`).
     """
     if reduce not in ("max", "last"):

@@ -228,7 +228,8 @@ def choose_leverage(
         safety: Required ratio of liquidation distance to stop distance (>= 1).
         avoid: Price zones the liquidation price must not fall into.
         liquidation_buffer: Freqtrade's ``liquidation_buffer``.
-        exchange, symbol: Bracket table.
+        exchange: Exchange of the bracket table.
+        symbol: Pair of the bracket table.
 
     Returns:
         The leverage (a whole number >= 1). 1.0 when no leverage qualifies (then the stop is too

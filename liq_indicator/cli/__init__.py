@@ -30,6 +30,7 @@ def _module(name: str) -> ModuleType:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``liq-indicator`` parser: one subcommand per ``COMMANDS`` entry, with its module's options."""
     parser = argparse.ArgumentParser(
         prog="liq-indicator",
         description="Causal liquidation heatmap for crypto perpetual futures.",
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``liq-indicator``; returns the exit code: 2 for bad input, with one line on stderr
-    naming the path or value (a bad option value is reported by argparse itself)."""
+    naming the path or value (a bad option value is reported by argparse itself).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from liq_indicator.io.argtypes import timeframe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator features`` to ``parser``."""
     parser.add_argument("--doc", action="store_true",
                         help="print the Markdown documentation of every column and exit")
     parser.add_argument("--datadir", help="Freqtrade datadir of one exchange, e.g. user_data/data/binance")
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator features`` with the parsed ``args``; returns the exit code."""
     from liq_indicator.columns import markdown_table
 
     if args.doc:

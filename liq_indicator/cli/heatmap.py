@@ -15,6 +15,7 @@ from liq_indicator.io.argtypes import integer, real
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator heatmap`` to ``parser``."""
     add_data_arguments(parser)
     b = parser.add_argument_group("backtest overlay")
     b.add_argument("--backtest-filename", "--export-filename", dest="backtest_filename",
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator heatmap`` with the parsed ``args``; returns the exit code."""
     import math
     import re
     import sys

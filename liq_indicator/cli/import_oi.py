@@ -9,6 +9,7 @@ from liq_indicator.io.argtypes import timeframe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator import-oi`` to ``parser``."""
     parser.add_argument("files", nargs="+", help="BTCUSDT-metrics-YYYY-MM-DD.zip files (or their CSVs)")
     parser.add_argument("--datadir", required=True, help="Freqtrade datadir of the exchange, e.g. user_data/data/binance")
     parser.add_argument("--pair", default=DEFAULT_PAIR, help=f"Freqtrade pair ({DEFAULT_PAIR})")
@@ -16,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator import-oi`` with the parsed ``args``; returns the exit code."""
     from liq_indicator.io.oi_import import import_metrics
 
     summary = import_metrics(args.files, args.datadir, args.pair, args.timeframe)

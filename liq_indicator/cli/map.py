@@ -14,6 +14,7 @@ from liq_indicator.io.argtypes import real
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator map`` to ``parser``."""
     parser.add_argument("--at", metavar="TIME",
                         help="the moment, UTC: 2024-06-01T12:00, 20240601T1200, epoch seconds "
                              "(default: the last candle of the timerange)")
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator map`` with the parsed ``args``; returns the exit code."""
     from functools import partial
 
     import pandas as pd

@@ -30,7 +30,8 @@ DEFAULT_TIMEFRAME = "5m"
 class _LazyNames(Sequence[str]):
     """The keys of ``module.attr``, imported the first time they are asked for: argparse asks
     only when the option is given (``in``) or wrong (the list), so building the parser imports
-    nothing heavy (give the argument a ``metavar``, or argparse lists the choices at once)."""
+    nothing heavy (give the argument a ``metavar``, or argparse lists the choices at once).
+    """
 
     def __init__(self, module: str, attr: str) -> None:
         self._where = (module, attr)
@@ -291,7 +292,8 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
 def write_outputs(opts: DataOptions, stem: str, html_figure: Callable[[], Any],
                   png_writer: Callable[[Path], Path]) -> list[Path]:
     """Write ``<plot_dir>/<stem>.html`` (from the figure ``html_figure()`` builds) and
-    ``<stem>.png`` (``png_writer(path)``) as ``opts.formats`` asks; print each path."""
+    ``<stem>.png`` (``png_writer(path)``) as ``opts.formats`` asks; print each path.
+    """
     from liq_indicator.io.paths import writing
     from liq_indicator.plot.figures import save_html
 

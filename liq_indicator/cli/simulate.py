@@ -12,6 +12,7 @@ from liq_indicator.io.argtypes import integer, real, timeframe, utc_date
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator simulate`` to ``parser``."""
     parser.add_argument("--days", type=real(0, low_open=True), default=30.0,
                         help="length in days (default 30)")
     parser.add_argument("--timeframe", type=timeframe(multiple_of_minutes=1), default="5m",
@@ -58,6 +59,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator simulate`` with the parsed ``args``; returns the exit code."""
     from liq_indicator.io.paths import output_dir
     from liq_indicator.sim.market import simulate
 

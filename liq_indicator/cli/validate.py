@@ -28,6 +28,7 @@ HISTORY_5M = Path("history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``liq-indicator validate`` to ``parser``."""
     parser.add_argument("--data", type=Path, default=None,
                         help=f"shared data directory (default: ${DATA_ENV} or ../shared/data beside the repo)")
     parser.add_argument("--out", type=Path, default=Path("docs/VALIDATION.md"),
@@ -97,6 +98,7 @@ def load_truth_window(data: Path, split: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``liq-indicator validate`` with the parsed ``args``; returns the exit code."""
     import pandas as pd
 
     from liq_indicator.cli.validate_report import (

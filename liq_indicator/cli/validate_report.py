@@ -88,6 +88,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def fig_spearman(scores: pd.DataFrame, path: Path) -> Path:
+    """Spearman per (candles, inflow) cell, map (defaults, chosen) beside the baselines; to ``path``."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     cells = scores[scores["config"] == "chosen"][["timeframe", "mode"]].to_numpy().tolist()
@@ -114,6 +115,7 @@ def fig_spearman(scores: pd.DataFrame, path: Path) -> Path:
 
 
 def fig_scatter(table: pd.DataFrame, title: str, path: Path) -> Path:
+    """Real liquidations per test-part hour vs the estimate and vs range x volume (log); to ``path``."""
     plt = _plt()
     t = table[table["part"] == "test"]
     fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
@@ -133,6 +135,7 @@ def fig_scatter(table: pd.DataFrame, title: str, path: Path) -> Path:
 
 
 def fig_timeline(table: pd.DataFrame, split: pd.Timestamp, title: str, path: Path) -> Path:
+    """Daily real vs scaled estimated liquidations per side, the split marked; saved to ``path``."""
     plt = _plt()
     daily = table.drop(columns="part").resample("1D").sum(min_count=1)
     sel = table[table["part"] == "select"]
@@ -155,6 +158,7 @@ def fig_timeline(table: pd.DataFrame, split: pd.Timestamp, title: str, path: Pat
 
 
 def fig_fills(fills: pd.DataFrame, res: dict[str, Any], path: Path) -> Path:
+    """The map at the map time followed by the most fill USD, beside those fills; saved to ``path``."""
     plt = _plt()
     rows = res["rows"]
     usd = fills["size_usd"].to_numpy()
@@ -185,6 +189,7 @@ def fig_fills(fills: pd.DataFrame, res: dict[str, Any], path: Path) -> Path:
 
 
 def fig_sim(prof: pd.DataFrame, title: str, path: Path) -> Path:
+    """True vs estimated pending map of one simulator snapshot; saved to ``path``."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
     for ax, kind in zip(axes, ("true", "est"), strict=True):
@@ -269,6 +274,16 @@ def _headline(res: Any) -> list[str]:
 
 def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, Any]] | None,
            sim_note: str, images: dict[str, str], meta: dict[str, Any]) -> str:
+    """docs/VALIDATION.md's Markdown from the validation results, the fills and simulator sections.
+
+    Args:
+        res: the real-data validation (``scores``, ``whole``, ``selection``, ``info``).
+        fills_res: the fills comparison, or None when its data is missing (``meta['fills_note']``).
+        sim_rows: one row per (scenario, settings, inflow) of :func:`run_sim`, or None when skipped.
+        sim_note: the simulator section's text (its setup, or why it was skipped).
+        images: figure name -> path relative to the report, for the figures drawn.
+        meta: ``generated`` (date) and ``seconds`` of the run, optional ``fills_note``.
+    """
     from liq_indicator.config import HeatmapConfig
 
     base = HeatmapConfig()
@@ -397,6 +412,22 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
               "short: map", "short: range×vol", "short: range×OI", "short: map = 0"], rows))
     w("")
 
+    out.extend(_fills_section(fills_res, images, meta))
+    out.extend(_sim_section(sim_rows, sim_note, images))
+    w("## Reproduce\n")
+    w("```bash\nmake validate          # = liq-indicator validate --data ../shared/data "
+      "--out docs/VALIDATION.md --img-dir docs/img\n```\n")
+    w(f"Options: `--split` (first day of the test part), `--sim-days`, `--sim-scenarios`, `--seed`; the data "
+      f"directory can also be given as `${DATA_ENV}`. The metric functions are in `liq_indicator/research/validation.py` "
+      "and tested on hand-built frames in `tests/test_validation.py`.\n")
+    return "\n".join(out)
+
+
+def _fills_section(fills_res: dict[str, Any] | None, images: dict[str, str],
+                   meta: dict[str, Any]) -> list[str]:
+    """The report's section on the Hyperliquid fills (or why it was skipped)."""
+    out: list[str] = []
+    w = out.append
     w("## Individual fills: do real liquidations happen where the map put them?\n")
     if fills_res is None:
         w(f"Skipped: {meta.get('fills_note', 'data not found')}.\n")
@@ -431,7 +462,14 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
           "one squeeze; fills of one 5-minute map time are not independent, hence the count of map times.\n")
         if "fills" in images:
             w(f"![map and fills]({images['fills']})\n")
+    return out
 
+
+def _sim_section(sim_rows: list[dict[str, Any]] | None, sim_note: str,
+                 images: dict[str, str]) -> list[str]:
+    """The report's section on the simulator's ground truth (or the note on why it was skipped)."""
+    out: list[str] = []
+    w = out.append
     w("## Ground truth: the simulator\n")
     if not sim_rows:
         w(f"{sim_note}\n")
@@ -465,14 +503,7 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
           "*chance*: the top buckets' share of the crossed buckets.\n")
         if "sim" in images:
             w(f"![true vs estimated map]({images['sim']})\n")
-
-    w("## Reproduce\n")
-    w("```bash\nmake validate          # = liq-indicator validate --data ../shared/data "
-      "--out docs/VALIDATION.md --img-dir docs/img\n```\n")
-    w(f"Options: `--split` (first day of the test part), `--sim-days`, `--sim-scenarios`, `--seed`; the data "
-      f"directory can also be given as `${DATA_ENV}`. The metric functions are in `liq_indicator/research/validation.py` "
-      "and tested on hand-built frames in `tests/test_validation.py`.\n")
-    return "\n".join(out)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -480,6 +511,12 @@ def render(res: Any, fills_res: dict[str, Any] | None, sim_rows: list[dict[str, 
 
 def run_sim(cfgs: list[tuple[str, Any]], days: float, scenarios: list[str], seed: int,
             img: Path | None) -> tuple[list[dict[str, Any]], str, Path | None]:
+    """Score ``cfgs`` (label, HeatmapConfig) against simulated markets, one per scenario.
+
+    Returns:
+        The rows of :func:`render`'s simulator tables, the section's note, and the path of the
+        'cascade' map figure (written to ``img``; None when ``img`` is None or no cascade ran).
+    """
     from liq_indicator.research.validation import sim_accuracy, sim_map_profiles
     from liq_indicator.sim.market import SimConfig, simulate
 

@@ -59,7 +59,8 @@ def _check_unique_columns(df: pd.DataFrame, what: str) -> None:
 
 def utc_us(dates: Any) -> pd.DatetimeIndex:
     """``dates`` as a UTC DatetimeIndex in microseconds, naive ones taken as UTC: the one resolution
-    and zone every merge and epoch conversion here works in (Freqtrade files mix [ns] and [us])."""
+    and zone every merge and epoch conversion here works in (Freqtrade files mix [ns] and [us]).
+    """
     index = pd.DatetimeIndex(dates)
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     return index.as_unit("us")
@@ -80,7 +81,8 @@ def candle_time(at: Any) -> float:
 
 def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
     """The most common spacing of ``dates`` (the smallest of equally common ones; None for fewer
-    than two rows)."""
+    than two rows).
+    """
     if len(dates) < 2:
         return None
     index = pd.DatetimeIndex(dates)
@@ -113,7 +115,8 @@ def epoch_unit(value: float) -> str | None:
 
 def coerce_dates(dates: pd.Series, what: str = "candles") -> pd.Series:
     """Datetimes as given, or epoch numbers converted with the unit their magnitude implies
-    (s, ms, us or ns; dates 1990-2100), with a DataWarning. Anything else is an InputError."""
+    (s, ms, us or ns; dates 1990-2100), with a DataWarning. Anything else is an InputError.
+    """
     if pd.api.types.is_datetime64_any_dtype(dates):
         return dates
     if pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
@@ -224,7 +227,8 @@ def _optional(df: pd.DataFrame, name: str) -> np.ndarray | None:
 
 def _finite_or_nan(name: str, values: np.ndarray | None) -> np.ndarray | None:
     """``values`` with +-inf replaced by NaN (missing), warning once: an infinite side value is a feed
-    error, and left in it would turn every later row of the map into NaN."""
+    error, and left in it would turn every later row of the map into NaN.
+    """
     if values is None:
         return None
     inf = np.isinf(values)
@@ -388,7 +392,8 @@ def merge_causal(
         candles: frame with a ``date`` column (ascending).
         other: frame with a ``date`` column.
         columns: ``{column in other: name in the result}``.
-        timeframe, other_timeframe: candle spacings; inferred from the dates when omitted.
+        timeframe: the candles' spacing; inferred from their dates when omitted.
+        other_timeframe: ``other``'s spacing; inferred from its dates when omitted.
         max_age_periods: a row older than this many ``other_timeframe`` periods at the candle's
             close is stale and not used (NaN); no limit when None.
         name: what ``other`` is, for messages.
@@ -418,7 +423,8 @@ def _merge_values(
     name: str = "side frame",
 ) -> tuple[dict[str, np.ndarray], int]:
     """:func:`merge_causal`'s columns as arrays (``{name in the result: values}``) and its count
-    of stale rows, without copying the candles: an as-of search on integer microseconds."""
+    of stale rows, without copying the candles: an as-of search on integer microseconds.
+    """
     if other is None or len(other) == 0:
         return {target: np.full(len(dates), np.nan) for target in columns.values()}, 0
     right = side_frame(other, name, tuple(columns))

@@ -53,7 +53,8 @@ class LiquidationMap:
     @property
     def cumulative_long(self) -> np.ndarray:
         """Long notional liquidated if price fell to each bin: summed from price downwards
-        (0 above price)."""
+        (0 above price).
+        """
         below = np.where(self.bin_prices <= self.price, self.long, 0.0)
         return np.cumsum(below[::-1])[::-1] * (self.bin_prices <= self.price)
 

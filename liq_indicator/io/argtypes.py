@@ -63,7 +63,8 @@ def integer(low: int | None = None, high: int | None = None) -> Callable[[str], 
 
 def timeframe(multiple_of_minutes: int | None = None, *, months: bool = True) -> Callable[[str], str]:
     """A Freqtrade timeframe (``5m``, ``1h``, ``1d``, ...); optionally a whole multiple of
-    ``multiple_of_minutes`` minutes (which excludes seconds and months), and without months."""
+    ``multiple_of_minutes`` minutes (which excludes seconds and months), and without months.
+    """
 
     def parse(text: str) -> str:
         try:

@@ -212,7 +212,8 @@ def _probe_writable(folder: Path) -> str | None:
 def _check_folder(p: Path, label: str, missing_ok: int | None, label_is_p: bool) -> None:
     """Whether ``p`` is, or can be created as, a writable folder, creating at most ``missing_ok``
     missing levels (None: any). ``label`` names what is checked in the messages (``"plot folder
-    '/x/plot'"``: ``p`` itself, ``label_is_p``; or the file to be written in ``p``)."""
+    '/x/plot'"``: ``p`` itself, ``label_is_p``; or the file to be written in ``p``).
+    """
     for i, q in enumerate((p, *p.parents)):
         st = _stat(q, label, q)
         where = "it" if i == 0 and label_is_p else f"folder {_name(q)}"
@@ -235,6 +236,8 @@ def output_dir(path: str | Path, what: str = "output folder", *, parents: bool =
     """Check that ``path`` is, or can be created as, a writable folder; create nothing.
 
     Args:
+        path: the folder.
+        what: what it is (an option name such as ``--datadir``), for messages.
         parents: whether the missing folders above ``path`` may be created too; when False its
             parent must exist.
 

@@ -40,7 +40,7 @@ SERVED_HOST = "fapi.binance.com"
 
 @functools.cache
 def _ccxt_apis() -> dict[str, str]:
-    """ccxt's ``binance().urls["api"]``: API family -> Binance URL."""
+    """Ccxt's ``binance().urls["api"]``: API family -> Binance URL."""
     try:
         import ccxt
     except ImportError as exc:
@@ -51,7 +51,8 @@ def _ccxt_apis() -> dict[str, str]:
 
 def __getattr__(name: str) -> Any:
     """``SERVED_APIS`` (family -> Binance path prefix the server answers) and ``UNSERVED_APIS``
-    (the other families), both read from ccxt when first asked for."""
+    (the other families), both read from ccxt when first asked for.
+    """
     apis = {family: urlsplit(url) for family, url in _ccxt_apis().items()}
     if name == "SERVED_APIS":
         return {f: u.path for f, u in apis.items() if u.hostname == SERVED_HOST}

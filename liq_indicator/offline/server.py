@@ -423,7 +423,8 @@ class _DataStore:
 
     def series(self, symbol: str, kind: str, interval_ms: int) -> _Series | None:
         """The series at ``interval_ms``: its own file, else aggregated from the coarsest readable
-        file that divides it; None when neither exists."""
+        file that divides it; None when neither exists.
+        """
         key = (symbol, kind, interval_ms)
         with self._lock:
             if key not in self._cache:
@@ -564,7 +565,8 @@ _CLOSING = web.AppKey("closing", asyncio.Event)
 
 def _check_host_header(request: web.Request) -> None:
     """403 unless the ``Host`` header is a loopback name: a page that rebinds its own domain to
-    127.0.0.1 (DNS rebinding) still sends its own name, and is turned away."""
+    127.0.0.1 (DNS rebinding) still sends its own name, and is turned away.
+    """
     host = request.headers.get(hdrs.HOST, "")
     if not _LOOPBACK_HOST_HEADER.fullmatch(host):
         raise BinanceError(
@@ -608,8 +610,7 @@ class ExchangeServer:
         clock: Callable[[], float] = time.time,
         admin_token: str | None = None,
     ) -> None:
-        """
-        Args:
+        """Args:
             datadir: a Freqtrade datadir of Binance data, e.g. ``user_data/data/binance``; the
                 files are read from its ``futures/`` folder.
             replay: publish the data as if it were happening now (see the module docs).
@@ -1005,7 +1006,8 @@ class ExchangeServer:
     @staticmethod
     def _ohlcv(series: _Series, lo: int, hi: int, forming: bool) -> tuple[np.ndarray, ...]:
         """open, high, low, close, volume of rows ``[lo, hi)``; a forming last candle is flat at
-        its open with no volume, as a candle that has just opened."""
+        its open with no volume, as a candle that has just opened.
+        """
         o, h, low, c, v = (
             series.values[k][lo:hi].copy() for k in ("open", "high", "low", "close", "volume")
         )
@@ -1214,7 +1216,8 @@ class ExchangeServer:
         self, symbol: str, price: float, depth: int
     ) -> tuple[list[list[str]], list[list[str]]]:
         """A deterministic order book: one-tick spread with the bid at or just below ``price``,
-        one tick between levels, uneven sizes of at least ``BOOK_LEVEL_NOTIONAL`` per level."""
+        one tick between levels, uneven sizes of at least ``BOOK_LEVEL_NOTIONAL`` per level.
+        """
         spec = self._specs[symbol]
         best_bid = math.floor(price / float(spec.tick) + 1e-9)
         lots = max(

@@ -179,7 +179,8 @@ def _colour_range(long: np.ndarray, short: np.ndarray, decades: float | None
                   ) -> tuple[float, float]:
     """(floor, top) USD of the shared log colour scale. ``top`` is the largest cell. ``floor`` is
     ``decades`` below it or, when None, the 1st percentile of the non-empty cells (kept within
-    1 to 4 decades below the top). Cells under the floor are drawn clear."""
+    1 to 4 decades below the top). Cells under the floor are drawn clear.
+    """
     top = float(max(long.max(initial=0.0), short.max(initial=0.0)))
     if not top > 0:
         return 1.0, 10.0
@@ -192,7 +193,8 @@ def _colour_range(long: np.ndarray, short: np.ndarray, decades: float | None
 
 def _usd_codes(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """USD -> uint8 colour codes: 0 below ``vmin`` (clear), 1..255 linear in log10 up to vmax.
-    255 levels are finer than the eye needs and keep the HTML a quarter the size of float32."""
+    255 levels are finer than the eye needs and keep the HTML a quarter the size of float32.
+    """
     codes = np.zeros(values.shape, dtype=np.uint8)
     shown = values >= vmin
     frac = (np.log10(values[shown]) - math.log10(vmin)) / (math.log10(vmax) - math.log10(vmin))
@@ -304,7 +306,8 @@ def _plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:
 def _heatmap_inputs(candles: pd.DataFrame, heatmap: Heatmap, max_candles: int,
                     decades: float | None) -> tuple:
     """What both heatmap renderers draw: merged candles, their timeframe, the heatmap cropped to
-    them, and the colour range."""
+    them, and the colour range.
+    """
     _check_candles(candles)
     missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
     if missing:
@@ -438,7 +441,8 @@ def _add_plotly_trades(fig: go.Figure, tr: pd.DataFrame) -> None:
 
 def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.ndarray]:
     """Tiers summed per leverage (a multi-venue map repeats each leverage once per venue; the
-    venue split is in the features' per-venue share columns)."""
+    venue split is in the features' per-venue share columns).
+    """
     levs = list(dict.fromkeys(liq_map.leverages))
     index = np.array([levs.index(lev) for lev in liq_map.leverages])
 

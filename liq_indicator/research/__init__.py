@@ -1,2 +1,3 @@
 """Research on real history: accuracy against real liquidations (``validation``) and the trading
-claims (``claims``)."""
+claims (``claims``).
+"""

@@ -105,7 +105,8 @@ def cascade_onsets(frame: pd.DataFrame, is_short: bool,
                    params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
     """The first candle of a cascade: swept notional >= ``cascade_mult`` x its norm, and the candle
     before was not a cascade candle (entering *during* the cascade, the opposite of waiting for it to
-    exhaust)."""
+    exhaust).
+    """
     side = _side(is_short)
     intensity = cascade_intensity(frame, side, params.norm_window, params.norm_floor)
     cascade = intensity >= params.cascade_mult
@@ -307,7 +308,8 @@ def fixed_r_target(entry: Any, stop: Any, is_short: bool, r_multiple: float = 2.
 def opposite_cluster_target(frame: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_short: bool,
                             entry: Any, stop: Any, fallback_rr: float = 2.0) -> np.ndarray:
     """The strategy's target for any stop: the opposite cluster's near edge at the signal candle, or
-    ``fallback_rr`` times this stop's distance without one (:func:`liq_indicator.risk.target_price`)."""
+    ``fallback_rr`` times this stop's distance without one (:func:`liq_indicator.risk.target_price`).
+    """
     arr = np.asarray(pos, dtype=np.int64)
     near = frame[f"liq_{_side(not is_short)}_cluster_near"].to_numpy(dtype=np.float64)[arr]
     return np.asarray(target_price(np.asarray(entry, dtype=np.float64), np.asarray(stop, dtype=np.float64),
@@ -446,6 +448,7 @@ class CI:
 
     @property
     def excludes_zero(self) -> bool:
+        """Whether the interval lies wholly on one side of zero (False when empty)."""
         return self.n > 0 and (self.low > 0 or self.high < 0)
 
 

@@ -90,7 +90,8 @@ def spearman(x: Any, y: Any) -> float:
 
 def r2_score(y: Any, pred: Any) -> float:
     """Coefficient of determination ``1 - SSE / SST`` with SST around the mean of ``y`` itself
-    (for an out-of-sample score: the test part's own mean, as scikit-learn's ``r2_score``)."""
+    (for an out-of-sample score: the test part's own mean, as scikit-learn's ``r2_score``).
+    """
     a, b = _pair(y, pred)
     sst = float(((a - a.mean()) ** 2).sum())
     return 1.0 - float(((a - b) ** 2).sum()) / sst if sst > 0 else math.nan
@@ -103,7 +104,8 @@ def _design(*columns: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class R2Gain:
     """Out-of-sample R² of ``y ~ base`` and of ``y ~ base + extra`` (ordinary least squares
-    with intercept, fitted on one part and scored on another)."""
+    with intercept, fitted on one part and scored on another).
+    """
 
     base: float
     combined: float
@@ -122,9 +124,12 @@ def oos_r2_gain(y: Any, base: Any, extra: Any, fit: Any, test: Any) -> R2Gain:
     """Fit ``y ~ 1 + base`` and ``y ~ 1 + base + extra`` on rows ``fit``; score both on ``test``.
 
     Args:
-        y, base, extra: equal-length numeric series (transform them, e.g. ``log1p``, first).
-        fit, test: boolean masks of the rows to fit on and to score on (disjoint for an honest
-            out-of-sample figure; rows with a NaN anywhere are dropped from both).
+        y: the target, a numeric series (transform it, e.g. ``log1p``, first).
+        base: the base predictor, of ``y``'s length.
+        extra: the extra predictor, of ``y``'s length.
+        fit: boolean mask of the rows to fit on (rows with a NaN anywhere are dropped).
+        test: boolean mask of the rows to score on, disjoint from ``fit`` for an honest
+            out-of-sample figure.
 
     Returns:
         :class:`R2Gain` with both R² (``r2_score`` on the test rows) and their difference.
@@ -511,6 +516,7 @@ class TruthWindow:
     """First hour of the test part; settings are chosen and regressions fitted before it."""
 
     def candles(self, timeframe: str) -> pd.DataFrame:
+        """The candles of ``timeframe`` ('1h' or '5m')."""
         return {"1h": self.candles_1h, "5m": self.candles_5m}[timeframe]
 
 
@@ -522,6 +528,7 @@ class WindowRunner:
         self._cache: dict[tuple[HeatmapConfig, str, str], pd.DataFrame] = {}
 
     def table(self, config: HeatmapConfig, timeframe: str, mode: str) -> pd.DataFrame:
+        """The hour table (:func:`hour_table`) of ``config`` in one (timeframe, inflow mode) cell."""
         key = (config, timeframe, mode)
         if key not in self._cache:
             w = self.window
@@ -636,7 +643,12 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
     Args:
         fills: ``timestamp`` (UTC), ``price``, ``size_usd``.
         candles: candles covering the fills and ``warmup`` before the first one.
+        config: the map's settings (``HeatmapConfig()`` when None).
         side: 'long' or 'short': the map side the fills are compared with.
+        warmup: history before the first fill's hour the map is built from (a ``pd.Timedelta`` string).
+        placebo: random prices drawn per fill.
+        half_width_pct: half-width of the price window whose notional is compared, in %.
+        seed: seed of the placebo draws.
 
     Returns:
         Dict of counts, shares and mean percentiles (count-weighted, and ``_usd``: USD-weighted),
@@ -718,7 +730,8 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
 # ================================================================================================
 def on_buckets(prices: Any, values: Any, first: int, n: int, bucket_bp: float) -> np.ndarray:
     """Sum ``values`` into ``n`` consecutive grid buckets of ``bucket_bp`` starting at global
-    bucket ``first`` (see grid.py); values outside are ignored."""
+    bucket ``first`` (see grid.py); values outside are ignored.
+    """
     k = price_to_bin(np.asarray(prices, dtype=np.float64), bucket_bp) - first
     ok = (k >= 0) & (k < n)
     return np.bincount(k[ok], weights=np.asarray(values, dtype=np.float64)[ok], minlength=n)
@@ -898,7 +911,11 @@ def sim_map_profiles(result: Any, config: HeatmapConfig | None = None, *, snapsh
 
     Args:
         result: a :class:`~liq_indicator.sim.market.SimResult` with a non-empty ``liq_map``.
+        config: the estimator's settings (``HeatmapConfig()`` when None).
         snapshot: position among the snapshot times (``-1``: the last).
+        use_oi: feed the estimator the simulated open interest (else volume inflow).
+        bucket_bp: bucket width in basis points.
+        range_pct: half-width of the returned price range around the close, in %.
 
     Returns:
         One row per bucket within ``range_pct`` of the close: ``price`` (bucket centre),

@@ -1,2 +1,3 @@
 """The agent-based market simulator with ground-truth liquidations (``market``), its kernels and
-its Freqtrade datadir writer."""
+its Freqtrade datadir writer.
+"""

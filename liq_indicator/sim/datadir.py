@@ -48,7 +48,8 @@ MARKER = "SIMULATED.txt"
 
 def datadir_paths(datadir: str | Path, timeframe: str) -> dict[str, Path]:
     """Paths :func:`write_datadir` writes for ``timeframe`` (keys: futures, mark, funding_rate,
-    open_interest, marker, liquidations, truth, liq_map, positions)."""
+    open_interest, marker, liquidations, truth, liq_map, positions).
+    """
     root = Path(datadir)
     fut = root / "futures"
     truth = root / TRUTH_DIR
