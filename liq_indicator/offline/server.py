@@ -610,7 +610,9 @@ class ExchangeServer:
         clock: Callable[[], float] = time.time,
         admin_token: str | None = None,
     ) -> None:
-        """Args:
+        """An offline exchange over the Binance futures files of ``datadir`` (nothing served yet).
+
+        Args:
             datadir: a Freqtrade datadir of Binance data, e.g. ``user_data/data/binance``; the
                 files are read from its ``futures/`` folder.
             replay: publish the data as if it were happening now (see the module docs).
