@@ -40,7 +40,7 @@ SERVED_HOST = "fapi.binance.com"
 
 @functools.cache
 def _ccxt_apis() -> dict[str, str]:
-    """Ccxt's ``binance().urls["api"]``: API family -> Binance URL."""
+    """The API family -> Binance URL map of ccxt's ``binance().urls["api"]``."""
     try:
         import ccxt
     except ImportError as exc:
