@@ -1,4 +1,6 @@
-"""The Freqtrade strategy's room, in five modules:
+"""The Freqtrade strategy's room.
+
+Five modules:
 
 * ``signals``: the setups, their stop and target levels, exits and alerts (pure pandas);
 * ``trade_state``: each trade's plan made once, its memo and persistence, the staleness rule;

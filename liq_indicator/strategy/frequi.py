@@ -62,7 +62,8 @@ def cluster_annotations(
 
     Args:
         frame: The analyzed dataframe (``date`` and the ``liq_*_cluster_near/far`` columns).
-        start, end: The chart's time range; the whole frame when None.
+        start: The chart's first time; the frame's first when None.
+        end: The chart's last time; the frame's last when None.
         max_areas: The most recent boxes kept per side.
         sides: 'long' (red boxes below price) and/or 'short' (green boxes above).
 

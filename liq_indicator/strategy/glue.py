@@ -88,6 +88,7 @@ class LogOnce:
     seen: set[str] = field(default_factory=set)
 
     def __call__(self, key: str, message: str, level: int = logging.INFO) -> None:
+        """Log ``message`` at ``level`` the first time ``key`` comes; later calls do nothing."""
         if key not in self.seen:
             self.seen.add(key)
             self.log.log(level, message)
@@ -109,7 +110,8 @@ def _fetch(dp: Any, pair: str, timeframe: str, candle_type: str) -> pd.DataFrame
 
 def _has_open_interest(frame: pd.DataFrame) -> bool:
     """True when ``frame`` has some open interest: a positive ``open_interest_value`` (USD) or,
-    as Freqtrade's Bybit layout has with an all-NaN value column, ``open_interest_amount`` (coin)."""
+    as Freqtrade's Bybit layout has with an all-NaN value column, ``open_interest_amount`` (coin).
+    """
     for column in ("open_interest_value", "open_interest_amount"):
         if column in frame.columns:
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -252,7 +254,8 @@ def check_venue_names(exchanges: Any, config: HeatmapConfig) -> None:
 
 def _check_venue(data: PairData, config: HeatmapConfig, datadir: Any) -> None:
     """Raise the map's own InputError if it would reject this venue's data (the check is the map's
-    input preparation itself, so the two cannot drift apart)."""
+    input preparation itself, so the two cannot drift apart).
+    """
     if len(data.candles) == 0:
         raise InputError(f"its candle file in {datadir} holds no candles; download them again with "
                          "freqtrade download-data")
@@ -343,12 +346,14 @@ class SignalMaps:
 
     def remember(self, pair: str, candles: pd.DataFrame, venues: list | tuple = (),
                  **side: pd.DataFrame | None) -> None:
+        """Keep ``pair``'s analysed candles, side frames and venues (references); drop its old map."""
         self._frames[pair] = (candles, _map_side(self.config, side), list(venues))
         self._cursors.pop(pair, None)  # the previous frame's map is done with
 
     def zones(self, pair: str, current_time: datetime, is_short: bool) -> list[tuple[float, float]] | None:
         """Zones at the signal candle of an entry at ``current_time``; None when the pair's frame
-        is unknown or holds no closed candle by then."""
+        is unknown or holds no closed candle by then.
+        """
         if pair not in self._frames:
             return None
         cursor = self._cursors.get(pair)
@@ -366,7 +371,8 @@ class SignalMaps:
         """All dense same-side zones a leverage check should avoid: :meth:`zones` at the signal
         candle; without it (no frame remembered, or none closed by then), the map over
         ``candles()`` (e.g. the last start-up window) with the pair's remembered side data. On any
-        error: none (logged once per pair), so leverage only checks the stop distance."""
+        error: none (logged once per pair), so leverage only checks the stop distance.
+        """
         try:
             zones = self.zones(pair, current_time, is_short)
             if zones is not None:
@@ -431,7 +437,8 @@ def defended_entry(dp: Any, pair: str, rate: float, target: float, is_short: boo
                    ratio: float = 2.0, log_once: LogOnce = _LOG_ONCE) -> bool:
     """True when the order book (``dp.orderbook(pair, 1000)``) defends the way from ``rate`` to
     ``target`` (:func:`book_path`); the skipped entry is logged. False without a target or without
-    a book (a failed fetch is logged once per pair): the entry then trades on the map alone."""
+    a book (a failed fetch is logged once per pair): the entry then trades on the map alone.
+    """
     if not math.isfinite(target):
         return False
     try:
@@ -450,7 +457,8 @@ def defended_entry(dp: Any, pair: str, rate: float, target: float, is_short: boo
 def _book_side(orderbook: Any, side: str) -> np.ndarray:
     """``[[price, amount], ...]`` of one side of a ccxt order book (entries may carry a third
     field, e.g. an order count), rows with a non-finite or non-positive price or amount dropped;
-    empty when the book or the side is missing."""
+    empty when the book or the side is missing.
+    """
     levels = orderbook.get(side) if isinstance(orderbook, Mapping) else None
     rows = [level[:2] for level in levels or () if isinstance(level, Sequence) and len(level) >= 2]
     book = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
@@ -459,7 +467,8 @@ def _book_side(orderbook: Any, side: str) -> np.ndarray:
 
 class AlertLimiter:
     """Sends :func:`liq_indicator.strategy.signals.alert_messages` through ``dp.send_msg``, at most once per
-    ``interval_s`` seconds per (pair, alert kind). Does nothing outside live/dry-run."""
+    ``interval_s`` seconds per (pair, alert kind). Does nothing outside live/dry-run.
+    """
 
     def __init__(self, interval_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
         self.interval_s = float(interval_s)

@@ -230,7 +230,8 @@ def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd
     merge it (:func:`~liq_indicator.core.inputs.merge_causal`): open interest (both columns, as
     Bybit's layout leaves the value NaN and fills the amount; stale rows NaN) and its taker ratio,
     and the funding rate. ``{column: values}``; empty without side data (or without a ``date``
-    column, which the map then reports)."""
+    column, which the map then reports).
+    """
     if (open_interest is None and funding is None) or not (
             isinstance(candles, pd.DataFrame) and "date" in candles.columns):
         return {}
@@ -266,7 +267,8 @@ def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,
                       norm_floor: float = 0.005) -> pd.Series:
     """Swept notional of ``side`` ('long'/'short') over its norm: the mean swept notional of the
     ``norm_window`` candles before this one, floored at ``norm_floor`` x their mean traded notional
-    (``volume * close``). NaN until the window is half full."""
+    (``volume * close``). NaN until the window is half full.
+    """
     swept = df[f"liq_swept_{side}_usd"]
     turnover = df["volume"] * df["close"]
     minp = max(1, norm_window // 2)
@@ -314,7 +316,8 @@ def trade_levels(df: pd.DataFrame, is_short: bool, params: SignalParams = Signal
 
 def setup_frame(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams()) -> pd.DataFrame:
     """Each condition of the setup as a boolean column (for tests, plots and tuning), plus
-    ``signal``, their conjunction. See the module docstring for the conditions."""
+    ``signal``, their conjunction. See the module docstring for the conditions.
+    """
     side = "short" if is_short else "long"
     _need(df, ["open", "high", "low", "close", "volume", f"liq_swept_{side}_usd",
                f"liq_{side}_cluster_usd", f"liq_{side}_cluster_dist_pct", f"atr_{params.atr_window}"])
@@ -362,7 +365,8 @@ def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd
     short = setup_frame(df, True, params)["signal"]
     both = long_ & short
     long_, short = long_ & ~both, short & ~both
-    tag = pd.Series(np.where(long_, "liq_long_exhaustion", np.where(short, "liq_short_exhaustion", None)),
+    # numpy's stub refuses None as a np.where value; here it is the object array's "no tag"
+    tag = pd.Series(np.where(long_, "liq_long_exhaustion", np.where(short, "liq_short_exhaustion", None)),  # type: ignore[call-overload]
                     index=df.index, dtype=object)
     return pd.DataFrame({"enter_long": long_.astype(int), "enter_short": short.astype(int),
                          "enter_tag": tag}, index=df.index)

@@ -46,7 +46,8 @@ MEMO_SIZE = 64
 @dataclass
 class TradePlan:
     """One trade's exits: ``stop`` (moves only to tighten), ``target``, and ``initial_stop``
-    (the stop at entry, which defines R for the break-even move)."""
+    (the stop at entry, which defines R for the break-even move).
+    """
 
     stop: float
     target: float
@@ -62,7 +63,8 @@ class TradePlans:
 
     def __init__(self, signal_row: Callable[[str, datetime | None], Any],
                  params: Callable[[], SignalParams], log_once: LogOnce | None = None) -> None:
-        """
+        """No plan yet; plans are made from the signal candles ``signal_row`` returns.
+
         Args:
             signal_row: ``(pair, before) -> row``: the signal candle of an entry at ``before``
                 (the last analysed one when None), e.g. :func:`~liq_indicator.strategy.glue.signal_row`
@@ -84,7 +86,8 @@ class TradePlans:
         """(stop, target) of a trade entered at ``entry`` on the signal candle ``row``
         (:func:`~liq_indicator.strategy.signals.trade_plan`); NaNs when the row is missing or the
         stop is not on the losing side of ``entry``. Leverage, stake and the first stop of one entry
-        ask for the same key: it is computed once."""
+        ask for the same key: it is computed once.
+        """
         if row is None or not (entry > 0):
             return math.nan, math.nan
         key = (pair, row["date"], is_short, float(entry), params.stop_buffer_atr)
@@ -99,7 +102,8 @@ class TradePlans:
               before: datetime | None = None) -> tuple[float, float, Any]:
         """(stop, target, signal date) of an entry at ``rate`` on the pair's signal candle (the
         last one, or the last closed by ``before``); NaN, NaN when there is no plan, and the date
-        None when there is no signal candle."""
+        None when there is no signal candle.
+        """
         row = self.signal_row(pair, before)
         stop, target = self.levels(pair, row, is_short, rate, self.params())
         return stop, target, None if row is None else row["date"]
@@ -150,7 +154,8 @@ class TradePlans:
     def tighten(trade: Any, plan: TradePlan, breakeven_r: float, *, persist: bool) -> float:
         """Move ``plan.stop`` to break-even once price went ``breakeven_r`` R in the trade's favour
         (:func:`~liq_indicator.risk.breakeven_stop`; never loosened, ``breakeven_r <= 0`` disables
-        it), and return the stop."""
+        it), and return the stop.
+        """
         if breakeven_r > 0:
             best = trade.min_rate if trade.is_short else trade.max_rate
             moved = breakeven_stop(float(trade.open_rate), plan.initial_stop,
@@ -184,7 +189,8 @@ def signal_is_stale(signal_date: Any, now: datetime, timeframe_minutes: float) -
 
 def total_wallet(wallets: Any, fallback: float) -> float:
     """The wallet's total stake amount (``wallets.get_total_stake_amount()``), or ``fallback``
-    when there are no wallets (e.g. a callback called from a plot)."""
+    when there are no wallets (e.g. a callback called from a plot).
+    """
     try:
         return float(wallets.get_total_stake_amount())
     except Exception:  # noqa: BLE001 - no wallets: the caller's fallback
@@ -193,5 +199,6 @@ def total_wallet(wallets: Any, fallback: float) -> float:
 
 def liquidation_buffer(config: Mapping[str, Any]) -> float:
     """Freqtrade's ``liquidation_buffer`` setting; its default when the config lacks it (Freqtrade
-    fills it in when it loads a config, hand-made configs may not have it)."""
+    fills it in when it loads a config, hand-made configs may not have it).
+    """
     return float(config.get("liquidation_buffer", FREQTRADE_LIQUIDATION_BUFFER))
