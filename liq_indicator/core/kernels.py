@@ -319,15 +319,20 @@ def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, sc
             lwin[m] += rl[m] * st
         for m in range(n_short):
             sprof[m] += rs[m] * st
-    cum = 0.0
-    for d in range(n_prof):
-        lprof[d] = lwin[n_prof - 1 - d]
-        cum += lprof[d]
-        lcum[d] = cum
-    cum = 0.0
+    # the two running sums in one loop: each chains one addition's latency per bin, and side by
+    # side the two chains overlap (same additions in the same order as two loops)
+    cum_l = 0.0
+    cum_s = 0.0
     for d in range(n_short):
-        cum += sprof[d]
-        scum[d] = cum
+        lprof[d] = lwin[n_prof - 1 - d]
+        cum_l += lprof[d]
+        lcum[d] = cum_l
+        cum_s += sprof[d]
+        scum[d] = cum_s
+    for d in range(n_short, n_prof):
+        lprof[d] = lwin[n_prof - 1 - d]
+        cum_l += lprof[d]
+        lcum[d] = cum_l
 
 
 @njit(cache=True, inline="always")
@@ -501,10 +506,10 @@ def _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, 
 @njit(cache=True, inline="always")
 def _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i):
     """7. Heatmap: the pending map at the candles in ``heat.rows`` (or, with ``keep_max``, the
-    bin-wise maximum over each bucket of candles ending at those rows). Returns the next snapshot."""
+    bin-wise maximum over each bucket of candles ending at those rows). Returns the next snapshot.
+    Called only while snapshots remain (``snap_i < len(heat.rows)``): :func:`run` tests that first,
+    so the usual no-heatmap run does not assemble this step's arguments on every candle."""
     n_snap = heat_rows.shape[0]
-    if snap_i >= n_snap:
-        return snap_i
     b0 = base[0]
     width = raw.shape[2]
     lo = max(heat_lo, b0)
@@ -556,6 +561,7 @@ def run(inputs, params, state, out, heat):
     decay_f = np.ones(n_tiers)
     last_dt = np.full(1, -1.0)
     snap_i = 0
+    n_snap = heat_rows.shape[0]
     for i in range(n):
         close = closes[i]
         ln_close = math.log(close)
@@ -587,4 +593,5 @@ def run(inputs, params, state, out, heat):
         row[C_OI_MODE] = n_oi / n_venues
         _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
                   k_close, lwin, lprof, sprof, lcum, scum, found, share, row)
-        snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)
+        if snap_i < n_snap:
+            snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)
