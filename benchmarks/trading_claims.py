@@ -414,7 +414,7 @@ def main() -> int:
         "funding; no open interest, so the map runs in volume mode). Every feature comes from "
         "`strategy_features` (the strategy's map `STRATEGY_HEATMAP`, causal: every value is known at "
         "its candle's close); every trade enters at the **next** candle's open. Computations: "
-        "`liq_indicator/claims.py` (unit-tested in `tests/test_claims.py`). Sentences that compare "
+        "`liq_indicator/research/claims.py` (unit-tested in `tests/test_claims.py`). Sentences that compare "
         "numbers are chosen by the numbers.",
         "",
         "Intervals are 95% percentile intervals of a **block bootstrap by calendar week** "
