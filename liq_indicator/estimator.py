@@ -56,6 +56,7 @@ __all__ = [
     "LiquidationEstimator",
     "LiquidationMap",
     "MapCursor",
+    "kernel_inputs",
     "liquidation_features",
     "liquidation_heatmap",
     "liquidation_map",
@@ -90,10 +91,18 @@ class Venue:
     funding: pd.DataFrame | None = None
 
 
-def _prepare_all(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: pd.DataFrame | None = None,
+def kernel_inputs(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, funding: pd.DataFrame | None = None,
                  venues: tuple[Venue, ...] | list[Venue] = ()) -> tuple[KernelInputs, tuple[str, ...]]:
-    """Kernel inputs of the reference candles and of every other venue, aligned on its dates."""
+    """The kernel's per-candle inputs of ``candles`` and of every other venue, aligned on its dates.
+
+    What :func:`liquidation_features` feeds :func:`liq_indicator.core.kernels.run` (and the slow
+    twin :func:`liq_indicator.core.reference.run`), checked and causally merged.
+
+    Returns:
+        (inputs, exchanges): per-venue arrays are ``(n, venues)``; ``exchanges`` names the venues,
+        the reference (``config.exchange``) first.
+    """
     ref = prepare(candles, cfg, open_interest=open_interest, mark=mark, funding=funding)
     if not venues:
         return ref, (cfg.exchange,)
@@ -164,7 +173,7 @@ def liquidation_features(
     names = (cfg.exchange, *(v.exchange.lower() for v in venues)) if venues else ()
     if isinstance(candles, pd.DataFrame) and len(candles) == 0:
         return _features_frame(candles, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
-    inputs, exchanges = _prepare_all(candles, cfg, open_interest=open_interest, mark=mark,
+    inputs, exchanges = kernel_inputs(candles, cfg, open_interest=open_interest, mark=mark,
                                      funding=funding, venues=venues)
     values = _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs)
     return _features_frame(candles, values, cfg, names)
@@ -438,7 +447,7 @@ class MapCursor:
                  open_interest: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
                  funding: pd.DataFrame | None = None, venues: tuple[Venue, ...] | list[Venue] = ()):
         self.config = config or HeatmapConfig()
-        self._inputs, self._exchanges = _prepare_all(candles, self.config, open_interest=open_interest,
+        self._inputs, self._exchanges = kernel_inputs(candles, self.config, open_interest=open_interest,
                                                      mark=mark, funding=funding, venues=venues)
         if self._inputs.n_candles == 0:
             raise InputError("no candles: the map needs at least one")
@@ -515,7 +524,7 @@ def liquidation_heatmap(
     max_times = _check_count("max_times", max_times)
     max_price_bins = _check_count("max_price_bins", max_price_bins)
     cfg = config or HeatmapConfig()
-    inputs, exchanges = _prepare_all(candles, cfg, open_interest=open_interest, mark=mark,
+    inputs, exchanges = kernel_inputs(candles, cfg, open_interest=open_interest, mark=mark,
                                      funding=funding, venues=venues)
     n = inputs.n_candles
     if n == 0:

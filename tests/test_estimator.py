@@ -472,9 +472,9 @@ def test_venues_must_be_distinct():
 def test_two_venue_kernel_matches_the_twin(drop):
     ref, other = _two_venues(seed=21, n=220, drop=drop)
     cfg = HeatmapConfig()
-    from liq_indicator.estimator import _prepare_all
+    from liq_indicator.estimator import kernel_inputs
 
-    inputs, exchanges = _prepare_all(ref, cfg, venues=[Venue("bybit", other)])
+    inputs, exchanges = kernel_inputs(ref, cfg, venues=[Venue("bybit", other)])
     expected, _ = _twin(inputs, cfg, exchanges)
     got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[feature_columns(cfg, exchanges)]
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9, atol=1e-6, equal_nan=True)
