@@ -80,7 +80,8 @@ def _start(raw, base, prev_time, k_close, time_s):
 def _decay(decay_rate, scale, sums, dt, decay_f, last_dt):
     """1. Age every tier by ``dt`` seconds (one multiply of its lazy scale); return the USD aged out.
 
-    ``decay_f`` caches the factors of ``last_dt[0]`` (candles are usually evenly spaced)."""
+    ``decay_f`` caches the factors of ``last_dt[0]`` (candles are usually evenly spaced).
+    """
     decayed = 0.0
     if dt > 0.0:
         if dt != last_dt[0]:
@@ -199,7 +200,8 @@ def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, 
     the high does, each venue by its own prices. Assumption: within a candle the sweep happens
     before the candle's new positions open (they cannot be liquidated by the same candle's range).
     ``sweep_high[i, v]``/``sweep_low[i, v]``: venue ``v``'s prices. Writes each venue's
-    swept USD into ``swept_v``; returns (long, short) swept."""
+    swept USD into ``swept_v``; returns (long, short) swept.
+    """
     b0 = base[0]
     swept_l = 0.0
     swept_s = 0.0
@@ -224,7 +226,8 @@ def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, 
 def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known):
     """4. Open interest: a fall first pays for this candle's liquidations on that venue (they reduce
     OI too); the rest closes the venue's positions proportionally at every level. Sets
-    ``oi_known[v]`` (OI known now and at the previous candle); returns the USD closed."""
+    ``oi_known[v]`` (OI known now and at the previous candle); returns the USD closed.
+    """
     closed = 0.0
     for v in range(oi_known.shape[0]):
         before = prev_oi[v]
@@ -255,7 +258,8 @@ def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_know
 def _inflow(oi_in, vol_inflow, entry_in, long_share, i, tier_venue, weights, ln_ratio_long,
             ln_ratio_short, delta, raw, scale, sums, tops, base, prev_oi, oi_known):
     """5. Inflow: the rise in OI when known on this and the previous candle, else the volume rule;
-    opened at the entry price, split long/short and over the tiers. Returns (USD, venues on OI)."""
+    opened at the entry price, split long/short and over the tiers. Returns (USD, venues on OI).
+    """
     width = raw.shape[2]
     b0 = base[0]
     inflow = 0.0
@@ -302,7 +306,8 @@ def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, sc
     """Tier-summed profiles around price: ``lprof[d]`` long USD ``d`` bins below price's bin,
     ``sprof[d]`` short USD ``d`` above (``n_prof`` / ``n_short`` bins), and their running sums.
 
-    Built forward over the window slice (vectorised), the long side then read back reversed."""
+    Built forward over the window slice (vectorised), the long side then read back reversed.
+    """
     j0 = j_close - (n_prof - 1)
     st = scale[0]
     rl = raw[0, 0, j0:j_close + 1]
@@ -338,7 +343,8 @@ def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, sc
 @njit(cache=True, inline="always")
 def _past_price(raw, scale, tops, tier_venue, j_close):
     """USD of levels already past price (a long level above the close, a short one below): the
-    nearest of all, so every band includes them. Returns (long, short)."""
+    nearest of all, so every band includes them. Returns (long, short).
+    """
     long_past = 0.0
     short_past = 0.0
     for t in range(scale.shape[0]):
@@ -416,7 +422,8 @@ def nearest_cluster(prof, cum, n_prof, half, thr, out):
 def _cluster_columns(c_side, c_share, n_shares, delta, tier_venue, raw, scale, close, k_close,
                      j_close, side, found, share, row):
     """The nearest cluster's columns on one side (0: long, below price; 1: short, above), from
-    column ``c_side`` (and ``n_shares`` venue shares from ``c_share``)."""
+    column ``c_side`` (and ``n_shares`` venue shares from ``c_share``).
+    """
     sign = -1 if side == 0 else 1
     if found[0] < 0.0:
         row[c_side + K_PRICE] = np.nan
@@ -451,7 +458,8 @@ def _cluster_columns(c_side, c_share, n_shares, delta, tier_venue, raw, scale, c
 def _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
               k_close, lwin, lprof, sprof, lcum, scum, found, share, row):
     """6. Pending totals, bands, nearest clusters and growth, measured from the close (the flows
-    are written by :func:`run`)."""
+    are written by :func:`run`).
+    """
     (delta, tier_venue, _, _, _, _, band_ln_lo, band_ln_hi, n_prof, n_short, smooth_half, density,
      growth_band, growth_n, columns) = params
     j_close = k_close - base[0]
@@ -508,7 +516,8 @@ def _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i):
     """7. Heatmap: the pending map at the candles in ``heat.rows`` (or, with ``keep_max``, the
     bin-wise maximum over each bucket of candles ending at those rows). Returns the next snapshot.
     Called only while snapshots remain (``snap_i < len(heat.rows)``): :func:`run` tests that first,
-    so the usual no-heatmap run does not assemble this step's arguments on every candle."""
+    so the usual no-heatmap run does not assemble this step's arguments on every candle.
+    """
     n_snap = heat_rows.shape[0]
     b0 = base[0]
     width = raw.shape[2]

@@ -167,7 +167,8 @@ def no_heat() -> HeatRequest:
 
 def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) -> KernelParams:
     """Parameters for ``cfg``; with several venues, one set of tiers per venue, each with that
-    exchange's brackets (the first venue is the reference: ``cfg.exchange``)."""
+    exchange's brackets (the first venue is the reference: ``cfg.exchange``).
+    """
     exchanges = exchanges or (cfg.exchange,)
 
     def ratios(exchange: str, short: bool) -> list[float]:
