@@ -331,19 +331,24 @@ def new_state(cap: int, n_bins: int, n_minutes: int, x0: float, var0: float, see
     )
 
 
+# The helpers and steps below take the state's arrays one by one, never the NamedTuples: ``run``
+# unpacks those once. Reading an array field of a NamedTuple (``st.slots``) costs a reference
+# count; read inside the per-position loops, that made a run 5-12% slower. For the same reason
+# every list head is indexed ``heads[row, key]`` (no row view per call): ``bin_heads`` has one row
+# per price list (``L_*``), and the steps see ``expiry_heads`` as one row, ``(1, n_total + 1)``.
 @njit(cache=True, inline="always")
-def _list_insert(heads, slots, li, slot, b):
-    h = heads[b]
+def _list_insert(heads, row, slots, li, slot, b):
+    h = heads[row, b]
     slots[slot, C_NXT + li] = h
     slots[slot, C_PRV + li] = -1
     if h != -1:
         slots[h, C_PRV + li] = slot
-    heads[b] = slot
+    heads[row, b] = slot
     slots[slot, C_KEY + li] = b
 
 
 @njit(cache=True, inline="always")
-def _list_remove(heads, slots, li, slot):
+def _list_remove(heads, row, slots, li, slot):
     b = slots[slot, C_KEY + li]
     if b < 0:
         return
@@ -352,7 +357,7 @@ def _list_remove(heads, slots, li, slot):
     if before != -1:
         slots[before, C_NXT + li] = after
     else:
-        heads[b] = after
+        heads[row, b] = after
     if after != -1:
         slots[after, C_PRV + li] = before
     slots[slot, C_KEY + li] = -1
@@ -370,12 +375,11 @@ def _bin(price, d, k0, n_bins):
 
 
 @njit(cache=True, inline="always")
-def _close(slot, st):
+def _close(slot, market, counters, positions, slots, free_slots, bin_heads, expiry_heads):
     """Remove a position from every list and the open interest; free its slot."""
-    slots, positions, market, counters = st.slots, st.positions, st.market, st.counters
     for li in range(4):
-        _list_remove(st.bin_heads[li], slots, li, slot)
-    _list_remove(st.expiry_heads, slots, L_EXP, slot)
+        _list_remove(bin_heads, li, slots, li, slot)
+    _list_remove(expiry_heads, 0, slots, L_EXP, slot)
     if slots[slot, I_SIDE] > 0:
         market[M_LONG_QTY] -= positions[slot, F_QTY]
         market[M_LONG_NOTIONAL] -= positions[slot, F_NOTIONAL]
@@ -383,7 +387,7 @@ def _close(slot, st):
         market[M_SHORT_QTY] -= positions[slot, F_QTY]
         market[M_SHORT_NOTIONAL] -= positions[slot, F_NOTIONAL]
     slots[slot, I_ALIVE] = 0
-    st.free_slots[counters[K_NFREE]] = slot
+    free_slots[counters[K_NFREE]] = slot
     counters[K_NFREE] += 1
     counters[K_NLIVE] -= 1
 
@@ -462,44 +466,52 @@ def _mark(market, fund_est, t_left):
 
 
 @njit(cache=True, inline="always")
-def _scan_down(li, thresh, col, mark_b, st, hit, n_hit):
+def _scan_down(
+    li, thresh, col, mark_b, market, counters, positions, slots, free_slots, bin_heads,
+    expiry_heads, hit, n_hit,
+):
     """Close every position of list ``li`` with level ``>= thresh`` (bins ``mark_b..watermark``)."""
     wm = K_WM + li
-    heads, slots, positions = st.bin_heads, st.slots, st.positions
-    b = st.counters[wm]
+    b = counters[wm]
     while b >= mark_b:
-        slot = heads[li, b]
+        slot = bin_heads[li, b]
         while slot != -1:
             after = slots[slot, C_NXT + li]
             if positions[slot, col] >= thresh:
                 hit[n_hit] = slot
                 n_hit += 1
-                _close(slot, st)
+                _close(
+                    slot, market, counters, positions, slots, free_slots, bin_heads, expiry_heads
+                )
             slot = after
         b -= 1
-    if mark_b < st.counters[wm]:
-        st.counters[wm] = mark_b
+    if mark_b < counters[wm]:
+        counters[wm] = mark_b
     return n_hit
 
 
 @njit(cache=True, inline="always")
-def _scan_up(li, thresh, col, mark_b, st, hit, n_hit):
+def _scan_up(
+    li, thresh, col, mark_b, market, counters, positions, slots, free_slots, bin_heads,
+    expiry_heads, hit, n_hit,
+):
     """Close every position of list ``li`` with level ``<= thresh`` (bins ``watermark..mark_b``)."""
     wm = K_WM + li
-    heads, slots, positions = st.bin_heads, st.slots, st.positions
-    b = st.counters[wm]
+    b = counters[wm]
     while b <= mark_b:
-        slot = heads[li, b]
+        slot = bin_heads[li, b]
         while slot != -1:
             after = slots[slot, C_NXT + li]
             if positions[slot, col] <= thresh:
                 hit[n_hit] = slot
                 n_hit += 1
-                _close(slot, st)
+                _close(
+                    slot, market, counters, positions, slots, free_slots, bin_heads, expiry_heads
+                )
             slot = after
         b += 1
-    if mark_b > st.counters[wm]:
-        st.counters[wm] = mark_b
+    if mark_b > counters[wm]:
+        counters[wm] = mark_b
     return n_hit
 
 
@@ -545,52 +557,48 @@ def _funding(em, prm, market, minute):
 
 @njit(cache=True, inline="always")
 def _open_minute(market, minute):
-    """Start the minute's row: the mark's range and the liquidations, which the sweeps update.
+    """Start the minute: its open, and the running values the sub-steps update (kept in locals of
+    :func:`run`, written to the row by :func:`_close_minute`).
 
-    High, low and volume are updated far more often and are kept in locals of :func:`run`.
+    Returns:
+        ``(last, mark_ohlc, liq_sums)``: the open, the mark's OHLC before any sweep (no open, an
+        empty range, the close at the last price) and zero liquidations (see :func:`_sweep`).
     """
     last = math.exp(market[M_LOG_LAST])
     minute[O_OPEN] = last
-    minute[O_MOPEN] = np.nan
-    minute[O_MHIGH] = -np.inf
-    minute[O_MLOW] = np.inf
-    minute[O_MCLOSE] = last
-    minute[O_LIQ_L] = 0.0
-    minute[O_LIQ_S] = 0.0
-    minute[O_NLIQ_L] = 0.0
-    minute[O_NLIQ_S] = 0.0
-    return last
+    return last, (np.nan, -np.inf, np.inf, last), (0.0, 0.0, 0.0, 0.0)
 
 
 @njit(cache=True, inline="always")
-def _time_exits(t, ksub, last, st, exit_flow):
+def _time_exits(
+    t, ksub, last, rng, market, counters, positions, slots, free_slots, bin_heads, expiry_heads,
+    exit_flow,
+):
     """Close the positions whose time exit is this minute; each exit's market order lands in a
     random sub-step of ``exit_flow`` (like the entries), after the flow carried from last minute.
     Returns their volume (coins)."""
     volume = 0.0
-    market = st.market
     exit_flow[:] = 0.0
     exit_flow[0] = market[M_CARRIED_FLOW]
     market[M_CARRIED_FLOW] = 0.0
-    slot = st.expiry_heads[t]
+    slot = expiry_heads[0, t]
     while slot != -1:
-        after = st.slots[slot, C_NXT + L_EXP]
-        q = st.positions[slot, F_QTY]
-        exit_flow[int(_uniform(st.rng) * ksub)] -= st.slots[slot, I_SIDE] * q * last
+        after = slots[slot, C_NXT + L_EXP]
+        q = positions[slot, F_QTY]
+        exit_flow[int(_uniform(rng) * ksub)] -= slots[slot, I_SIDE] * q * last
         volume += q
-        _close(slot, st)
+        _close(slot, market, counters, positions, slots, free_slots, bin_heads, expiry_heads)
         slot = after
     return volume
 
 
 @njit(cache=True, inline="always")
-def _signals(t, act, fund_est, prm, schedule, st):
+def _signals(t, act, fund_est, prm, schedule, market, n_live, rng):
     """The agents' signals, known at the minute's start, and the minute's entry rate and volume.
 
     Returns:
         ``(momentum, mean_reversion, imbalance, funding_tilt, entry_rate, background_volume)``.
     """
-    market = st.market
     vol_h = math.sqrt(market[M_VAR]) + 1e-6
     mom = (market[M_EMA_FAST] - market[M_EMA_SLOW]) / (vol_h * 11.0)
     mom = min(max(mom, -3.0), 3.0)
@@ -599,12 +607,12 @@ def _signals(t, act, fund_est, prm, schedule, st):
     tot_not = market[M_LONG_NOTIONAL] + market[M_SHORT_NOTIONAL]
     imbalance = (market[M_LONG_NOTIONAL] - market[M_SHORT_NOTIONAL]) / (tot_not + 1e6)
     fund_tilt = prm.funding_sensitivity * (fund_est - prm.funding_interest) / prm.funding_interest
-    fill = st.counters[K_NLIVE] / prm.target_positions
+    fill = n_live / prm.target_positions
     rate = prm.entry_rate * schedule[t, SCHED_RATE] * act**prm.entry_rate_exp
     rate *= min(max(2.0 - fill, 0.05), 3.0)
     # background volume of the minute (two-sided; log-normal around activity ** volume_exp)
     market[M_VOLUME_NOISE] = (
-        prm.volume_noise_phi * market[M_VOLUME_NOISE] + prm.volume_noise_sd * _normal(st.rng)
+        prm.volume_noise_phi * market[M_VOLUME_NOISE] + prm.volume_noise_sd * _normal(rng)
     )
     bg_minute = (
         prm.background_volume
@@ -636,13 +644,13 @@ def _relax_and_shock(t, sub, ksub, sigma, imbalance, prm, schedule, market, rng)
 
 @njit(cache=True, inline="always")
 def _draw_entries(
-    t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, inputs, rng, new_side, new_not, new_lev
+    t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, schedule, lev_levels,
+    lev_cdf_base, lev_cdf_crowded, brackets, rng, new_side, new_not, new_lev,
 ):
     """Side, notional and leverage of ``n_new`` new positions; returns ``flow`` plus their orders
     (USD, buys positive), added one by one."""
     if n_new == 0:
         return flow
-    lev_levels = inputs.lev_levels
     n_lev = lev_levels.shape[0]
     for j in range(n_new):
         ku = _uniform(rng)
@@ -652,16 +660,16 @@ def _draw_entries(
             sig = prm.meanrev_strength * mr
         else:
             sig = 0.0
-        logit = inputs.schedule[t, SCHED_BIAS] + sig - fund_tilt
+        logit = schedule[t, SCHED_BIAS] + sig - fund_tilt
         side = 1 if _uniform(rng) < 1.0 / (1.0 + math.exp(-logit)) else -1
         notional = prm.size_min * (1.0 - _uniform(rng) * size_tail) ** (-1.0 / prm.size_alpha)
-        crowded = _uniform(rng) < inputs.schedule[t, SCHED_LEVMIX]
-        cdf = inputs.lev_cdf_crowded if crowded else inputs.lev_cdf_base
+        crowded = _uniform(rng) < schedule[t, SCHED_LEVMIX]
+        cdf = lev_cdf_crowded if crowded else lev_cdf_base
         u = _uniform(rng)
         k = 0
         while k < n_lev - 1 and u >= cdf[k]:
             k += 1
-        lev = min(lev_levels[k], _max_lev(notional, inputs.brackets))
+        lev = min(lev_levels[k], _max_lev(notional, brackets))
         if notional > prm.whale_ref:
             # large positions use less leverage: cap ~ (notional / ref) ** -exp
             whale_cap = math.floor(lev_top * (notional / prm.whale_ref) ** -prm.whale_exp)
@@ -674,25 +682,26 @@ def _draw_entries(
 
 
 @njit(cache=True, inline="always")
-def _open_positions(t, n_new, entry, volume, new_side, new_not, new_lev, prm, inputs, st):
+def _open_positions(
+    t, n_new, entry, volume, new_side, new_not, new_lev, prm, n_total, brackets, rng, market,
+    counters, positions, slots, free_slots, bin_heads, expiry_heads,
+):
     """Open the drawn positions at ``entry`` (the post-impact price): levels, stop, target, expiry.
     Returns ``volume`` plus theirs (coins)."""
-    counters, positions, slots, market, rng = st.counters, st.positions, st.slots, st.market, st.rng
-    n_total = inputs.schedule.shape[0]
     d, k0, n_bins = prm.bin_width, prm.bin_k0, prm.n_bins
     for j in range(n_new):
         if counters[K_NFREE] == 0:
             counters[K_DROPPED] += 1
             continue
         counters[K_NFREE] -= 1
-        slot = st.free_slots[counters[K_NFREE]]
+        slot = free_slots[counters[K_NFREE]]
         counters[K_NLIVE] += 1
         side = new_side[j]
         notional = new_not[j]
         lev = new_lev[j]
         qty = notional / entry
         volume += qty
-        liq = _liq_price(entry, notional, lev, side, inputs.brackets)
+        liq = _liq_price(entry, notional, lev, side, brackets)
         positions[slot, F_ENTRY] = entry
         positions[slot, F_QTY] = qty
         positions[slot, F_NOTIONAL] = notional
@@ -726,35 +735,34 @@ def _open_positions(t, n_new, entry, volume, new_side, new_not, new_lev, prm, in
         hold = prm.hold_median * scale * math.exp(prm.hold_sigma * _normal(rng))
         expiry = t + 1 + int(hold)
         if expiry <= n_total:
-            _list_insert(st.expiry_heads, slots, L_EXP, slot, min(expiry, n_total))
+            _list_insert(expiry_heads, 0, slots, L_EXP, slot, min(expiry, n_total))
         if side > 0:
             market[M_LONG_QTY] += qty
             market[M_LONG_NOTIONAL] += notional
             if liq > LIQ_FLOOR * entry:
                 b = _bin(liq, d, k0, n_bins)
-                _list_insert(st.bin_heads[L_LLIQ], slots, L_LLIQ, slot, b)
+                _list_insert(bin_heads, L_LLIQ, slots, L_LLIQ, slot, b)
                 counters[K_WM + L_LLIQ] = max(counters[K_WM + L_LLIQ], b)
         else:
             market[M_SHORT_QTY] += qty
             market[M_SHORT_NOTIONAL] += notional
             b = _bin(liq, d, k0, n_bins)
-            _list_insert(st.bin_heads[L_SLIQ], slots, L_SLIQ, slot, b)
+            _list_insert(bin_heads, L_SLIQ, slots, L_SLIQ, slot, b)
             counters[K_WM + L_SLIQ] = min(counters[K_WM + L_SLIQ], b)
         if lo_trig > 0.0:
             b = _bin(lo_trig, d, k0, n_bins)
-            _list_insert(st.bin_heads[L_LO], slots, L_LO, slot, b)
+            _list_insert(bin_heads, L_LO, slots, L_LO, slot, b)
             counters[K_WM + L_LO] = max(counters[K_WM + L_LO], b)
         if hi_trig < np.inf:
             b = _bin(hi_trig, d, k0, n_bins)
-            _list_insert(st.bin_heads[L_HI], slots, L_HI, slot, b)
+            _list_insert(bin_heads, L_HI, slots, L_HI, slot, b)
             counters[K_WM + L_HI] = min(counters[K_WM + L_HI], b)
     return volume
 
 
 @njit(cache=True, inline="always")
-def _record_liquidations(t, sub, rnd, n_liq, mark, last, st, hit, events):
+def _record_liquidations(t, sub, rnd, n_liq, mark, last, counters, positions, slots, hit, events):
     """Append the round's liquidations (``hit[:n_liq]``) to ``events``; fill price comes later."""
-    counters, positions, slots = st.counters, st.positions, st.slots
     for j in range(n_liq):
         s2 = hit[j]
         e = counters[K_NEV]
@@ -775,34 +783,54 @@ def _record_liquidations(t, sub, rnd, n_liq, mark, last, st, hit, events):
 
 
 @njit(cache=True, inline="always")
-def _sweep(t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events, minute):
+def _sweep(
+    t, sub, t_left, fund_est, depth, hi, lo, volume, mark_ohlc, liq_sums, prm, market, counters,
+    positions, slots, free_slots, bin_heads, expiry_heads, hit, events,
+):
     """Liquidations on the mark, then stops/targets on the last price, round after round until a
     round triggers nothing; each round's forced orders move the price.
 
+    ``mark_ohlc`` (open, high, low, close of the mark) and ``liq_sums`` (liquidated USD of longs and
+    shorts, their counts) are the minute's so far; scalars, not the output row, so they stay in
+    registers.
+
     Returns:
-        ``(hi, lo, volume)``: the minute's high and low and its volume so far.
+        ``(hi, lo, volume, mark_ohlc, liq_sums)`` updated: the minute's high and low of the last
+        price and its volume so far, the mark's OHLC and the liquidation sums.
     """
-    counters, positions, slots, market = st.counters, st.positions, st.slots, st.market
+    m_open, m_high, m_low, mark = mark_ohlc
+    liq_long, liq_short, n_long, n_short = liq_sums
     d, k0, n_bins = prm.bin_width, prm.bin_k0, prm.n_bins
     max_rounds = prm.max_rounds
     rnd = 0
     while True:
         mark = _mark(market, fund_est, t_left)
-        minute[O_MCLOSE] = mark
         last = math.exp(market[M_LOG_LAST])
-        if np.isnan(minute[O_MOPEN]):
-            minute[O_MOPEN] = mark
-        minute[O_MHIGH] = max(minute[O_MHIGH], mark)
-        minute[O_MLOW] = min(minute[O_MLOW], mark)
+        if np.isnan(m_open):
+            m_open = mark
+        m_high = max(m_high, mark)
+        m_low = min(m_low, mark)
         n_hit = 0
         mb = _bin(mark, d, k0, n_bins)
         # longs are liquidated when mark <= level, shorts when mark >= level
-        n_hit = _scan_down(L_LLIQ, mark, F_LIQ, mb, st, hit, n_hit)
-        n_hit = _scan_up(L_SLIQ, mark, F_LIQ, mb, st, hit, n_hit)
+        n_hit = _scan_down(
+            L_LLIQ, mark, F_LIQ, mb, market, counters, positions, slots, free_slots, bin_heads,
+            expiry_heads, hit, n_hit,
+        )
+        n_hit = _scan_up(
+            L_SLIQ, mark, F_LIQ, mb, market, counters, positions, slots, free_slots, bin_heads,
+            expiry_heads, hit, n_hit,
+        )
         n_liq = n_hit  # hits [0, n_liq) are liquidations, the rest stops/targets
         lb = _bin(last, d, k0, n_bins)
-        n_hit = _scan_down(L_LO, last, F_LO, lb, st, hit, n_hit)
-        n_hit = _scan_up(L_HI, last, F_HI, lb, st, hit, n_hit)
+        n_hit = _scan_down(
+            L_LO, last, F_LO, lb, market, counters, positions, slots, free_slots, bin_heads,
+            expiry_heads, hit, n_hit,
+        )
+        n_hit = _scan_up(
+            L_HI, last, F_HI, lb, market, counters, positions, slots, free_slots, bin_heads,
+            expiry_heads, hit, n_hit,
+        )
         if n_hit == 0:
             break
         flow = 0.0
@@ -810,7 +838,9 @@ def _sweep(t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events
             s2 = hit[j]
             flow -= slots[s2, I_SIDE] * positions[s2, F_QTY] * last
         ev0 = counters[K_NEV]
-        _record_liquidations(t, sub, rnd, n_liq, mark, last, st, hit, events)
+        _record_liquidations(
+            t, sub, rnd, n_liq, mark, last, counters, positions, slots, hit, events
+        )
         if rnd >= max_rounds - 1:
             # too many rounds in one sub-step: the last round's orders move the next minute
             market[M_CARRIED_FLOW] += flow
@@ -825,22 +855,24 @@ def _sweep(t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events
             events[e, E_FILL] = fill_price
             usd = events[e, E_QTY] * fill_price
             if events[e, E_SIDE] > 0:
-                minute[O_LIQ_L] += usd
-                minute[O_NLIQ_L] += 1.0
+                liq_long += usd
+                n_long += 1.0
             else:
-                minute[O_LIQ_S] += usd
-                minute[O_NLIQ_S] += 1.0
+                liq_short += usd
+                n_short += 1.0
         if rnd >= max_rounds - 1:
             break
         rnd += 1
-    return hi, lo, volume
+    return hi, lo, volume, (m_open, m_high, m_low, mark), (liq_long, liq_short, n_long, n_short)
 
 
 @njit(cache=True, inline="always")
-def _close_minute(t, prm, st, minute):
-    """The minute's closing prices, premium, the agents' averages, volatility feedback and the
-    open interest (re-summed exactly once a day against floating drift)."""
-    market, positions, slots = st.market, st.positions, st.slots
+def _close_minute(t, prm, market, n_live, positions, slots, mark_ohlc, liq_sums, minute):
+    """The minute's closing prices, the mark's OHLC and the liquidations, premium, the agents'
+    averages, volatility feedback and the open interest (re-summed exactly once a day against
+    floating drift)."""
+    minute[O_MOPEN], minute[O_MHIGH], minute[O_MLOW], minute[O_MCLOSE] = mark_ohlc
+    minute[O_LIQ_L], minute[O_LIQ_S], minute[O_NLIQ_L], minute[O_NLIQ_S] = liq_sums
     last = math.exp(market[M_LOG_LAST])
     index = math.exp(market[M_LOG_INDEX])
     minute[O_CLOSE] = last
@@ -881,7 +913,7 @@ def _close_minute(t, prm, st, minute):
     oi_qty = max(market[M_LONG_QTY], 0.0) + max(market[M_SHORT_QTY], 0.0)
     minute[O_OI_QTY] = oi_qty
     minute[O_OI_VALUE] = oi_qty * last
-    minute[O_NLIVE] = st.counters[K_NLIVE]
+    minute[O_NLIVE] = n_live
     minute[O_LONG_QTY] = max(market[M_LONG_QTY], 0.0)
     minute[O_SHORT_QTY] = max(market[M_SHORT_QTY], 0.0)
 
@@ -895,10 +927,9 @@ def _grown(buffer, n_used, extra):
 
 
 @njit(cache=True)
-def _snapshot(t, prm, st, snap_long, snap_short, snapshots):
+def _snapshot(t, prm, counters, positions, slots, snap_long, snap_short, snapshots):
     """Append the pending-liquidation map (notional per grid bin and side) at the minute's end;
     returns ``snapshots``, reallocated larger when it could fill."""
-    counters, positions, slots = st.counters, st.positions, st.slots
     g_bins, gk0 = prm.grid_n_bins, prm.grid_k0
     if snapshots.shape[0] - counters[K_NSNAP] < g_bins:
         snapshots = _grown(snapshots, counters[K_NSNAP], g_bins)
@@ -941,7 +972,16 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
         ``(events, snapshots)``: the buffers, reallocated larger when they filled; counts in
         ``st.counters[K_NEV]`` and ``st.counters[K_NSNAP]``.
     """
-    cap = st.positions.shape[0]
+    # unpacked once: the steps take plain arrays (see the note above _list_insert)
+    schedule, lev_levels, lev_cdf_base, lev_cdf_crowded = (
+        inputs.schedule, inputs.lev_levels, inputs.lev_cdf_base, inputs.lev_cdf_crowded
+    )
+    brackets, snapshot_at = inputs.brackets, inputs.snapshot_at
+    rng, market, counters, positions = st.rng, st.market, st.counters, st.positions
+    slots, free_slots, bin_heads = st.slots, st.free_slots, st.bin_heads
+    expiry_heads = st.expiry_heads.reshape((1, st.expiry_heads.shape[0]))
+    n_total = schedule.shape[0]
+    cap = positions.shape[0]
     ksub = prm.substeps
     exit_flow = np.zeros(ksub)
     new_side = np.empty(MAX_NEW, dtype=np.int64)
@@ -950,9 +990,8 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
     hit = np.empty(cap, dtype=np.int64)
     snap_long = np.zeros(prm.grid_n_bins)
     snap_short = np.zeros(prm.grid_n_bins)
-    market, rng, schedule = st.market, st.rng, inputs.schedule
     f_int = prm.funding_interval
-    lev_top = inputs.lev_levels.max()
+    lev_top = lev_levels.max()
     # share of the Pareto tail below size_max (draws are truncated there)
     size_tail = 1.0 - (prm.size_min / prm.size_max) ** prm.size_alpha
 
@@ -963,11 +1002,16 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
         sigma = prm.sigma * act
         depth = prm.depth / act**prm.depth_exp
         fund_est = _funding(em, prm, market, minute)
-        last = _open_minute(market, minute)
+        last, mark_ohlc, liq_sums = _open_minute(market, minute)
         hi = last
         lo = last
-        volume = _time_exits(t, ksub, last, st, exit_flow)
-        mom, mr, imbalance, fund_tilt, rate, bg_minute = _signals(t, act, fund_est, prm, schedule, st)
+        volume = _time_exits(
+            t, ksub, last, rng, market, counters, positions, slots, free_slots, bin_heads,
+            expiry_heads, exit_flow,
+        )
+        mom, mr, imbalance, fund_tilt, rate, bg_minute = _signals(
+            t, act, fund_est, prm, schedule, market, counters[K_NLIVE], rng
+        )
 
         # sub-steps: relaxation and shock, noise and new-entry orders (one net impact; new
         # positions fill at the post-impact price), then the sweep
@@ -980,30 +1024,36 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
             flow += exit_flow[sub]
             n_new = min(_poisson(rng, rate / ksub), MAX_NEW)
             flow = _draw_entries(
-                t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, inputs, rng,
-                new_side, new_not, new_lev,
+                t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, schedule, lev_levels,
+                lev_cdf_base, lev_cdf_crowded, brackets, rng, new_side, new_not, new_lev,
             )
             last = _move_price(flow, depth, prm, market)
             hi = max(hi, last)
             lo = min(lo, last)
             volume = _open_positions(
-                t, n_new, last, volume, new_side, new_not, new_lev, prm, inputs, st
+                t, n_new, last, volume, new_side, new_not, new_lev, prm, n_total, brackets, rng,
+                market, counters, positions, slots, free_slots, bin_heads, expiry_heads,
             )
             # mark's basis average (Binance: 5-minute moving average of last - index)
             index = math.exp(market[M_LOG_INDEX])
             market[M_BASIS_MA] += prm.basis_ma_rate * ((last - index) - market[M_BASIS_MA])
             t_left = (f_int - (em % f_int) - sub / ksub) / f_int
-            if events.shape[0] - st.counters[K_NEV] < cap + 1:
-                events = _grown(events, st.counters[K_NEV], cap)  # room for every position
-            hi, lo, volume = _sweep(
-                t, sub, t_left, fund_est, depth, hi, lo, volume, prm, st, hit, events, minute
+            if events.shape[0] - counters[K_NEV] < cap + 1:
+                events = _grown(events, counters[K_NEV], cap)  # room for every position
+            hi, lo, volume, mark_ohlc, liq_sums = _sweep(
+                t, sub, t_left, fund_est, depth, hi, lo, volume, mark_ohlc, liq_sums, prm, market,
+                counters, positions, slots, free_slots, bin_heads, expiry_heads, hit, events,
             )
 
         minute[O_HIGH] = hi
         minute[O_LOW] = lo
         minute[O_VOLUME] = volume
-        _close_minute(t, prm, st, minute)
-        if inputs.snapshot_at[t] == 1:
-            snapshots = _snapshot(t, prm, st, snap_long, snap_short, snapshots)
-        st.counters[K_DONE] = t + 1
+        _close_minute(
+            t, prm, market, counters[K_NLIVE], positions, slots, mark_ohlc, liq_sums, minute
+        )
+        if snapshot_at[t] == 1:
+            snapshots = _snapshot(
+                t, prm, counters, positions, slots, snap_long, snap_short, snapshots
+            )
+        counters[K_DONE] = t + 1
     return events, snapshots
