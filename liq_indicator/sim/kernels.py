@@ -576,7 +576,8 @@ def _time_exits(
 ):
     """Close the positions whose time exit is this minute; each exit's market order lands in a
     random sub-step of ``exit_flow`` (like the entries), after the flow carried from last minute.
-    Returns their volume (coins)."""
+    Returns their volume (coins).
+    """
     volume = 0.0
     exit_flow[:] = 0.0
     exit_flow[0] = market[M_CARRIED_FLOW]
@@ -625,7 +626,8 @@ def _signals(t, act, fund_est, prm, schedule, market, n_live, rng):
 @njit(cache=True, inline="always")
 def _relax_and_shock(t, sub, ksub, sigma, imbalance, prm, schedule, market, rng):
     """A sub-step's price moves before any order: the transient impact decays (book resilience),
-    arbitrage pulls the basis towards its target, then the exogenous index move."""
+    arbitrage pulls the basis towards its target, then the exogenous index move.
+    """
     rev = market[M_TRANSIENT] * prm.transient_decay
     market[M_TRANSIENT] -= rev
     market[M_FLOW] -= market[M_FLOW] * prm.transient_decay
@@ -648,7 +650,8 @@ def _draw_entries(
     lev_cdf_base, lev_cdf_crowded, brackets, rng, new_side, new_not, new_lev,
 ):
     """Side, notional and leverage of ``n_new`` new positions; returns ``flow`` plus their orders
-    (USD, buys positive), added one by one."""
+    (USD, buys positive), added one by one.
+    """
     if n_new == 0:
         return flow
     n_lev = lev_levels.shape[0]
@@ -687,7 +690,8 @@ def _open_positions(
     counters, positions, slots, free_slots, bin_heads, expiry_heads,
 ):
     """Open the drawn positions at ``entry`` (the post-impact price): levels, stop, target, expiry.
-    Returns ``volume`` plus theirs (coins)."""
+    Returns ``volume`` plus theirs (coins).
+    """
     d, k0, n_bins = prm.bin_width, prm.bin_k0, prm.n_bins
     for j in range(n_new):
         if counters[K_NFREE] == 0:
@@ -870,7 +874,8 @@ def _sweep(
 def _close_minute(t, prm, market, n_live, positions, slots, mark_ohlc, liq_sums, minute):
     """The minute's closing prices, the mark's OHLC and the liquidations, premium, the agents'
     averages, volatility feedback and the open interest (re-summed exactly once a day against
-    floating drift)."""
+    floating drift).
+    """
     minute[O_MOPEN], minute[O_MHIGH], minute[O_MLOW], minute[O_MCLOSE] = mark_ohlc
     minute[O_LIQ_L], minute[O_LIQ_S], minute[O_NLIQ_L], minute[O_NLIQ_S] = liq_sums
     last = math.exp(market[M_LOG_LAST])
@@ -929,7 +934,8 @@ def _grown(buffer, n_used, extra):
 @njit(cache=True)
 def _snapshot(t, prm, counters, positions, slots, snap_long, snap_short, snapshots):
     """Append the pending-liquidation map (notional per grid bin and side) at the minute's end;
-    returns ``snapshots``, reallocated larger when it could fill."""
+    returns ``snapshots``, reallocated larger when it could fill.
+    """
     g_bins, gk0 = prm.grid_n_bins, prm.grid_k0
     if snapshots.shape[0] - counters[K_NSNAP] < g_bins:
         snapshots = _grown(snapshots, counters[K_NSNAP], g_bins)
@@ -961,12 +967,15 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
     """Advance the market over minutes ``[t0, t1)``; write ``out[t - t0]`` for each minute.
 
     Args:
-        t0, t1: Minute range (0 = simulation start; the run has ``inputs.schedule.shape[0]``).
+        t0: First minute of the block (0 = simulation start; the run has
+            ``inputs.schedule.shape[0]`` minutes).
+        t1: End of the block (exclusive).
         inputs: :class:`SimInputs` (schedule, leverage distributions, brackets, snapshot minutes).
         prm: :class:`SimParams`.
         st: :class:`SimState` (:func:`new_state`), modified in place.
         out: ``(t1 - t0, N_OUT)`` output rows (``O_*`` columns).
-        events, snapshots: liquidation-event (``E_*``) and snapshot buffers.
+        events: Liquidation-event buffer (``E_*`` columns).
+        snapshots: Snapshot buffer (minute, global bin, long USD, short USD).
 
     Returns:
         ``(events, snapshots)``: the buffers, reallocated larger when they filled; counts in
