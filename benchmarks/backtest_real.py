@@ -53,12 +53,28 @@ STARTUP = 2000
 def _freqtrade(command: str, workdir: Path, overlay: Path, *extra: str) -> str:
     pairs = workdir / "pairs.json"
     pairs.write_text(json.dumps({"exchange": {"pair_whitelist": [PAIR]}, "max_open_trades": 1}))
-    args = [sys.executable, "-m", "freqtrade", command,
-            "--config", str(REPO / "config.json.example"), "--config", str(pairs),
-            "--config", str(overlay), "--userdir", str(workdir / "user_data"),
-            "--datadir", str(DATADIR), "--strategy-path", str(STRATEGIES), *extra]
-    result = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+    args = [
+        sys.executable,
+        "-m",
+        "freqtrade",
+        command,
+        "--config",
+        str(REPO / "config.json.example"),
+        "--config",
+        str(pairs),
+        "--config",
+        str(overlay),
+        "--userdir",
+        str(workdir / "user_data"),
+        "--datadir",
+        str(DATADIR),
+        "--strategy-path",
+        str(STRATEGIES),
+        *extra,
+    ]
+    result = subprocess.run(
+        args, cwd=workdir, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
     output = result.stdout + result.stderr
     if result.returncode != 0 or "Traceback" in output:
         raise RuntimeError(f"freqtrade {command} failed:\n{output[-5000:]}")
@@ -68,8 +84,11 @@ def _freqtrade(command: str, workdir: Path, overlay: Path, *extra: str) -> str:
 def _latest_stats(results_dir: Path, strategy: str) -> tuple[dict, pd.DataFrame]:
     latest = json.loads((results_dir / ".last_result.json").read_text())["latest_backtest"]
     with zipfile.ZipFile(results_dir / latest) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".json") and "_config" not in n
-                    and not n.endswith("meta.json"))
+        name = next(
+            n
+            for n in archive.namelist()
+            if n.endswith(".json") and "_config" not in n and not n.endswith("meta.json")
+        )
         data = json.loads(archive.read(name))
     stats = data["strategy"][strategy]
     return stats, pd.DataFrame(stats["trades"])
@@ -94,18 +113,30 @@ def _buy_and_hold(timerange: str) -> dict:
     start, end = (pd.Timestamp(x, tz="UTC") for x in timerange.split("-"))
     close = candles.loc[(candles["date"] >= start) & (candles["date"] < end), "close"]
     drawdown = 1 - close / close.cummax()
-    return {"strategy": "buy and hold (1x long)", "trades": 1, "win rate": "-", "profit factor": "-",
-            "total return": f"{close.iloc[-1] / close.iloc[0] - 1:+.1%}",
-            "max drawdown": f"{drawdown.max():.1%}", "note": "whole wallet, no fees or funding"}
+    return {
+        "strategy": "buy and hold (1x long)",
+        "trades": 1,
+        "win rate": "-",
+        "profit factor": "-",
+        "total return": f"{close.iloc[-1] / close.iloc[0] - 1:+.1%}",
+        "max drawdown": f"{drawdown.max():.1%}",
+        "note": "whole wallet, no fees or funding",
+    }
 
 
 def _per_year(trades: pd.DataFrame) -> pd.DataFrame:
-    trades = trades.assign(year=pd.to_datetime(trades["open_date"], utc=True).dt.year,
-                           side=np.where(trades["is_short"], "short", "long"))
+    trades = trades.assign(
+        year=pd.to_datetime(trades["open_date"], utc=True).dt.year,
+        side=np.where(trades["is_short"], "short", "long"),
+    )
     grouped = trades.groupby(["year", "side"])["profit_abs"]
-    table = pd.DataFrame({"trades": grouped.size(),
-                          "win rate": grouped.apply(lambda p: f"{(p > 0).mean():.0%}"),
-                          "profit USDT": grouped.sum().round(0)})
+    table = pd.DataFrame(
+        {
+            "trades": grouped.size(),
+            "win rate": grouped.apply(lambda p: f"{(p > 0).mean():.0%}"),
+            "profit USDT": grouped.sum().round(0),
+        }
+    )
     return table.reset_index()
 
 
@@ -122,10 +153,24 @@ def run_backtests(timerange: str) -> tuple[str, str]:
             ("BaselineStrategy", "EMA 20/50 cross on 1h, 1x, long+short, whole wallet"),
         ):
             started = time.monotonic()
-            _freqtrade("backtesting", work, overlay, "--strategy", strategy, "--timerange", timerange,
-                       "--export", "trades", "--cache", "none")
+            _freqtrade(
+                "backtesting",
+                work,
+                overlay,
+                "--strategy",
+                strategy,
+                "--timerange",
+                timerange,
+                "--export",
+                "trades",
+                "--cache",
+                "none",
+            )
             stats, trades = _latest_stats(work / "user_data" / "backtest_results", strategy)
-            print(f"{strategy}: {len(trades)} trades in {time.monotonic() - started:.0f} s", file=sys.stderr)
+            print(
+                f"{strategy}: {len(trades)} trades in {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+            )
             rows.append(_row(strategy, trades, stats, note))
             if strategy == "LiqClusterStrategy" and len(trades):
                 per_year = _per_year(trades).to_markdown(index=False)
@@ -159,25 +204,37 @@ def convergence(window: int = STARTUP, points: int = 300, seed: int = 0) -> str:
     ends = np.sort(np.random.default_rng(seed).integers(20 * 288, len(candles), points))
     columns = [*STRATEGY_COLUMNS, "atr_14", "funding_rate"]
     out = []
-    for label, config in (("strategy map (half-lives 18/12/8/4/2 h)", STRATEGY_HEATMAP),
-                          ("default map (336/168/72/36/12 h)", HeatmapConfig())):
+    for label, config in (
+        ("strategy map (half-lives 18/12/8/4/2 h)", STRATEGY_HEATMAP),
+        ("default map (336/168/72/36/12 h)", HeatmapConfig()),
+    ):
         full = strategy_features(candles, config, funding=funding)
         diffs = {c: [] for c in columns}
         for end in ends:
-            part = strategy_features(candles.iloc[end - window: end + 1], config, funding=funding).iloc[-1]
+            part = strategy_features(
+                candles.iloc[end - window : end + 1], config, funding=funding
+            ).iloc[-1]
             ref = full.iloc[end]
             for c in columns:
                 diffs[c].append(_rel(float(ref[c]), float(part[c])))
         for c in columns:
             d = np.asarray(diffs[c])
-            out.append({"map": label, "column": c, "median": f"{np.median(d):.2e}",
-                        "p99": f"{np.quantile(d, 0.99, method='higher'):.2e}", "max": f"{d.max():.2e}",
-                        "> 0.5%": f"{(d > 0.005).mean():.1%}"})
+            out.append(
+                {
+                    "map": label,
+                    "column": c,
+                    "median": f"{np.median(d):.2e}",
+                    "p99": f"{np.quantile(d, 0.99, method='higher'):.2e}",
+                    "max": f"{d.max():.2e}",
+                    "> 0.5%": f"{(d > 0.005).mean():.1%}",
+                }
+            )
     return pd.DataFrame(out).to_markdown(index=False)
 
 
-def recursive_real(timeranges: tuple[str, ...] = ("20240301-20240310", "20250601-20250610",
-                                                  "20250920-20250930")) -> str:
+def recursive_real(
+    timeranges: tuple[str, ...] = ("20240301-20240310", "20250601-20250610", "20250920-20250930"),
+) -> str:
     """``freqtrade recursive-analysis`` on real data: the largest |difference| per startup count."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp, running_exchange(DATADIR, max_seconds=3600) as ex:
@@ -185,21 +242,55 @@ def recursive_real(timeranges: tuple[str, ...] = ("20240301-20240310", "20250601
         (work / "user_data").mkdir()
         overlay = ex.write_overlay(work / "offline.json")
         for timerange in timeranges:
-            output = _freqtrade("recursive-analysis", work, overlay, "--strategy", "LiqClusterStrategy",
-                                "--timerange", timerange, "--startup-candle", "500", "1000", str(STARTUP))
+            output = _freqtrade(
+                "recursive-analysis",
+                work,
+                overlay,
+                "--strategy",
+                "LiqClusterStrategy",
+                "--timerange",
+                timerange,
+                "--startup-candle",
+                "500",
+                "1000",
+                str(STARTUP),
+            )
             header, table = parse_recursive_analysis(output)
             for i, column in enumerate(header):
                 values = [cells[i] for cells in table.values()]
-                worst = max(values, key=lambda v: math.inf if "nan" in v else abs(float(v.rstrip("%") or 0))
-                            if v not in ("-", "") else 0.0, default="-")
+                worst = max(
+                    values,
+                    key=lambda v: (
+                        math.inf
+                        if "nan" in v
+                        else abs(float(v.rstrip("%") or 0))
+                        if v not in ("-", "")
+                        else 0.0
+                    ),
+                    default="-",
+                )
                 worst_name = next((k for k, cells in table.items() if cells[i] == worst), "-")
-                rows.append({"timerange": timerange, "startup candles": column,
-                             "columns >= 0.001% off": sum(v not in ("-", "") and float(v.rstrip("%")) != 0
-                                                        for v in values if "nan" not in v),
-                             "largest difference": f"{worst} ({worst_name})" if table else "none"})
+                rows.append(
+                    {
+                        "timerange": timerange,
+                        "startup candles": column,
+                        "columns >= 0.001% off": sum(
+                            v not in ("-", "") and float(v.rstrip("%")) != 0
+                            for v in values
+                            if "nan" not in v
+                        ),
+                        "largest difference": f"{worst} ({worst_name})" if table else "none",
+                    }
+                )
             if "No lookahead bias on indicators found" not in output:
-                rows.append({"timerange": timerange, "startup candles": "-", "columns >= 0.001% off": "-",
-                             "largest difference": "LOOKAHEAD IN INDICATORS"})
+                rows.append(
+                    {
+                        "timerange": timerange,
+                        "startup candles": "-",
+                        "columns >= 0.001% off": "-",
+                        "largest difference": "LOOKAHEAD IN INDICATORS",
+                    }
+                )
     return pd.DataFrame(rows).to_markdown(index=False)
 
 
@@ -209,9 +300,21 @@ def lookahead_real(timerange: str = "20250101-20250401") -> str:
         (work / "user_data").mkdir()
         overlay = ex.write_overlay(work / "offline.json")
         csv = work / "lookahead.csv"
-        _freqtrade("lookahead-analysis", work, overlay, "--strategy", "LiqClusterStrategy",
-                   "--timerange", timerange, "--minimum-trade-amount", "10", "--targeted-trade-amount", "20",
-                   "--lookahead-analysis-exportfilename", str(csv))
+        _freqtrade(
+            "lookahead-analysis",
+            work,
+            overlay,
+            "--strategy",
+            "LiqClusterStrategy",
+            "--timerange",
+            timerange,
+            "--minimum-trade-amount",
+            "10",
+            "--targeted-trade-amount",
+            "20",
+            "--lookahead-analysis-exportfilename",
+            str(csv),
+        )
         report = pd.read_csv(csv).drop(columns=["filename"])
     report.insert(0, "timerange", timerange)
     return report.to_markdown(index=False)
@@ -229,8 +332,12 @@ def _replace_section(text: str, marker: str, body: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("backtest", "convergence", "recursive", "lookahead"),
-                        action="append", help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=("backtest", "convergence", "recursive", "lookahead"),
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     parser.add_argument("--timerange", default=TIMERANGE)
     parser.add_argument("--write-docs", action="store_true", help="update docs/STRATEGY.md")
     args = parser.parse_args(argv)
@@ -241,9 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     sections: dict[str, str] = {}
     if "backtest" in parts:
         table, per_year = run_backtests(args.timerange)
-        sections["backtest-real"] = (f"Timerange {args.timerange} (5m candles; start-up from the "
-                                     f"first week), wallet 10,000 USDT, fee 0.05% per side.\n\n"
-                                     f"{table}\n\nLiqClusterStrategy by year and side:\n\n{per_year}\n")
+        sections["backtest-real"] = (
+            f"Timerange {args.timerange} (5m candles; start-up from the "
+            f"first week), wallet 10,000 USDT, fee 0.05% per side.\n\n"
+            f"{table}\n\nLiqClusterStrategy by year and side:\n\n{per_year}\n"
+        )
     if "convergence" in parts:
         sections["convergence-real"] = convergence()
     if "recursive" in parts:

@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 
 CLI = Path(sys.executable).with_name("liq-indicator")
-HEAVY = ("numba", "pandas", "numpy", "pyarrow", "plotly", "matplotlib", "freqtrade", "aiohttp", "ccxt")
+HEAVY = (
+    "numba",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "plotly",
+    "matplotlib",
+    "freqtrade",
+    "aiohttp",
+    "ccxt",
+)
 
 
 def wall_seconds(argv: list[str], runs: int) -> list[float]:
@@ -34,13 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     baseline = wall_seconds([sys.executable, "-c", "pass"], args.runs)
     helps = wall_seconds([str(CLI), "--help"], args.runs)
-    code = ("import sys; from liq_indicator.cli import build_parser; build_parser(); "
-            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
+    code = (
+        "import sys; from liq_indicator.cli import build_parser; build_parser(); "
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     print(f"python -c pass:          median {statistics.median(baseline):.3f} s")
-    print(f"liq-indicator --help:    median {statistics.median(helps):.3f} s "
-          f"(min {min(helps):.3f}, max {max(helps):.3f}, {args.runs} runs; target <= 0.3 s)")
+    print(
+        f"liq-indicator --help:    median {statistics.median(helps):.3f} s "
+        f"(min {min(helps):.3f}, max {max(helps):.3f}, {args.runs} runs; target <= 0.3 s)"
+    )
     print(f"imported by the parser:  {', '.join(loaded) or 'none of ' + ', '.join(HEAVY)}")
     return 0
 

@@ -82,13 +82,18 @@ def throughput(sizes: list[int]) -> list[str]:
     if REAL_5M.exists():
         real = pd.read_feather(REAL_5M)
         s = best_of(lambda: liquidation_features(real))
-        rows.append(f"| {len(real):,} real 5m (2023-01 → 2025-09) | {s:.3f} | {s / len(real) * 1e6:.2f} | {len(real) / s:,.0f} |")
+        rows.append(
+            f"| {len(real):,} real 5m (2023-01 → 2025-09) | {s:.3f} | {s / len(real) * 1e6:.2f} | {len(real) / s:,.0f} |"
+        )
     return rows
 
 
 def grid_sizes(n: int) -> list[str]:
     df = synthetic(n)
-    rows = [f"| bin (bp) | window bins | seconds for {n:,} candles | µs / candle |", "|---:|---:|---:|---:|"]
+    rows = [
+        f"| bin (bp) | window bins | seconds for {n:,} candles | µs / candle |",
+        "|---:|---:|---:|---:|",
+    ]
     for bp, bins in ((20.0, 1024), (10.0, 2048), (5.0, 4096), (2.5, 8192)):
         cfg = HeatmapConfig(bin_bp=bp, grid_bins=bins)
         liquidation_features(df.iloc[:100], cfg)
@@ -98,7 +103,10 @@ def grid_sizes(n: int) -> list[str]:
 
 
 def live_latency(history: list[int], probe: int = 5000) -> list[str]:
-    rows = ["| candles already seen | µs / update (median) | µs / update (p99) |", "|---:|---:|---:|"]
+    rows = [
+        "| candles already seen | µs / update (median) | µs / update (p99) |",
+        "|---:|---:|---:|",
+    ]
     for h in history:
         df = synthetic(h + probe, seed=1)
         est = LiquidationEstimator()
@@ -121,15 +129,22 @@ def live_memory(n: int = 200_000, every: int = 40_000) -> list[str]:
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    rows = ["| candles fed (one update() each) | traced Python memory growth (KiB) |", "|---:|---:|"]
+    rows = [
+        "| candles fed (one update() each) | traced Python memory growth (KiB) |",
+        "|---:|---:|",
+    ]
     for a in range(1, n, every):
-        for rec in records[a:a + every]:
+        for rec in records[a : a + every]:
             est.update(rec)
         gc.collect()
-        rows.append(f"| {min(a + every, n):,} | {(tracemalloc.get_traced_memory()[0] - base) / 1024:.1f} |")
+        rows.append(
+            f"| {min(a + every, n):,} | {(tracemalloc.get_traced_memory()[0] - base) / 1024:.1f} |"
+        )
     tracemalloc.stop()
     state = sum(a.nbytes for a in est.state)
-    rows.append(f"\nstate arrays: {state / 1024:.0f} KiB (2 sides x 5 tiers x 2048 bins), independent of history")
+    rows.append(
+        f"\nstate arrays: {state / 1024:.0f} KiB (2 sides x 5 tiers x 2048 bins), independent of history"
+    )
     return rows
 
 
@@ -149,7 +164,9 @@ def main() -> int:
     print("\n## Live memory\n")
     print("\n".join(live_memory(40_000, 10_000) if args.quick else live_memory()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of this benchmark process: {peak:.0f} MiB (dominated by the 1M-candle input/output frames)")
+    print(
+        f"\npeak RSS of this benchmark process: {peak:.0f} MiB (dominated by the 1M-candle input/output frames)"
+    )
     return 0
 
 

@@ -127,7 +127,9 @@ class Run:
                 if name not in dict(marks) and re.search(pattern, line):
                     marks.append((name, datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")))
         ends = [at for _, at in marks[1:]] + [self.ended]
-        return {name: (end - at).total_seconds() for (name, at), end in zip(marks, ends, strict=True)}
+        return {
+            name: (end - at).total_seconds() for (name, at), end in zip(marks, ends, strict=True)
+        }
 
     def trades(self) -> str:
         match = re.search(r"│\s*TOTAL\s*│\s*(\d+)\s*│", self.output)
@@ -146,14 +148,40 @@ def sample_strategy_dir(root: Path) -> tuple[Path, str]:
     return folder, name
 
 
-def backtest(work: Path, overlay: Path, strategy: str, strategy_path: Path, *,
-             patches: str = "", profile: Path | None = None) -> Run:
+def backtest(
+    work: Path,
+    overlay: Path,
+    strategy: str,
+    strategy_path: Path,
+    *,
+    patches: str = "",
+    profile: Path | None = None,
+) -> Run:
     pairs = work / "pairs.json"
     pairs.write_text(json.dumps({"exchange": {"pair_whitelist": [PAIR]}, "max_open_trades": 1}))
-    args = ["backtesting", "--config", str(REPO / "config.json.example"), "--config", str(pairs),
-            "--config", str(overlay), "--userdir", str(work / "user_data"),
-            "--datadir", str(DATADIR), "--strategy-path", str(strategy_path),
-            "--strategy", strategy, "--timerange", TIMERANGE, "--cache", "none", "--export", "none"]
+    args = [
+        "backtesting",
+        "--config",
+        str(REPO / "config.json.example"),
+        "--config",
+        str(pairs),
+        "--config",
+        str(overlay),
+        "--userdir",
+        str(work / "user_data"),
+        "--datadir",
+        str(DATADIR),
+        "--strategy-path",
+        str(strategy_path),
+        "--strategy",
+        strategy,
+        "--timerange",
+        TIMERANGE,
+        "--cache",
+        "none",
+        "--export",
+        "none",
+    ]
     if profile is not None:
         cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "freqtrade", *args]
     elif patches:
@@ -162,8 +190,9 @@ def backtest(work: Path, overlay: Path, strategy: str, strategy_path: Path, *,
         cmd = [sys.executable, "-m", "freqtrade", *args]
     started = datetime.now()
     t = time.perf_counter()
-    result = subprocess.run(cmd, cwd=work, capture_output=True, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+    result = subprocess.run(
+        cmd, cwd=work, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
     seconds = time.perf_counter() - t
     ended = datetime.now()
     output = result.stdout + result.stderr
@@ -198,9 +227,18 @@ def populate_indicators_seconds(path: Path, name: str, repeat: int = 3) -> tuple
     spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    strategy = getattr(module, name)({"runmode": "backtest", "dry_run": True, "trading_mode": "futures",
-                                      "margin_mode": "isolated", "stake_currency": "USDT"})
-    strategy.dp = _DP(pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-1h-funding_rate.feather"))
+    strategy = getattr(module, name)(
+        {
+            "runmode": "backtest",
+            "dry_run": True,
+            "trading_mode": "futures",
+            "margin_mode": "isolated",
+            "stake_currency": "USDT",
+        }
+    )
+    strategy.dp = _DP(
+        pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-1h-funding_rate.feather")
+    )
     candles = pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather")
     start, end = (pd.Timestamp(x, tz="UTC") for x in TIMERANGE.split("-"))
     start -= pd.Timedelta(minutes=5 * int(strategy.startup_candle_count))
@@ -220,15 +258,23 @@ def populate_indicators_seconds(path: Path, name: str, repeat: int = 3) -> tuple
 
 def md(rows: list[dict]) -> str:
     cols = list(rows[0])
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "|".join("---:" if i else "---"
-                                                                    for i in range(len(cols))) + "|",
-                      *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)])
+    return "\n".join(
+        [
+            "| " + " | ".join(cols) + " |",
+            "|" + "|".join("---:" if i else "---" for i in range(len(cols))) + "|",
+            *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows),
+        ]
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1, help="backtests per strategy (best is kept)")
-    parser.add_argument("--profile", action="store_true", help="cProfile LiqClusterStrategy's backtest")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="backtests per strategy (best is kept)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile LiqClusterStrategy's backtest"
+    )
     parser.add_argument("--no-ablation", action="store_true", help="skip the attribution runs")
     args, _ = parser.parse_known_args()  # run_all.py passes its own arguments through
     if not (DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather").exists():
@@ -251,9 +297,12 @@ def main() -> int:
                 if name not in best or run.seconds < best[name].seconds:
                     best[name] = run
         ratio = best[OURS].seconds / best[sample].seconds
-        indicators = {name: populate_indicators_seconds(next(folder.glob("*.py")) if name == sample
-                                                        else folder / f"{OURS}.py", name)
-                      for name, folder in folders.items()}
+        indicators = {
+            name: populate_indicators_seconds(
+                next(folder.glob("*.py")) if name == sample else folder / f"{OURS}.py", name
+            )
+            for name, folder in folders.items()
+        }
 
         no_copy: Run | None = None
         account: dict[str, list] = {}
@@ -261,7 +310,7 @@ def main() -> int:
             no_copy = backtest(work, overlay, OURS, STRATEGIES, patches="no_trade_copy")
             run = backtest(work, overlay, OURS, STRATEGIES, patches="account")
             line = next(x for x in run.output.splitlines() if x.startswith("ACCOUNT "))
-            account = json.loads(line[len("ACCOUNT "):])
+            account = json.loads(line[len("ACCOUNT ") :])
         profile_text = ""
         if args.profile:
             prof = work / "ours.prof"
@@ -269,32 +318,49 @@ def main() -> int:
             buf = io.StringIO()
             pstats.Stats(str(prof), stream=buf).sort_stats("cumulative").print_stats(
                 r"backtest_loop|strategy_wrapper|deepcopy|LiqClusterStrategy|glue|trade_state|callbacks|"
-                r"estimator|signals|risk|_enter_trade|should_exit|min_roi|stoploss")
+                r"estimator|signals|risk|_enter_trade|should_exit|min_roi|stoploss"
+            )
             profile_text = buf.getvalue()
 
-    print(f"`freqtrade backtesting` of BTC/USDT:USDT 5m, timerange {TIMERANGE}, real Binance candles, "
-          f"offline, `--cache none`, one pair, max_open_trades 1, best of {max(1, args.repeat)}; "
-          f"{os.cpu_count()} CPUs.\n")
+    print(
+        f"`freqtrade backtesting` of BTC/USDT:USDT 5m, timerange {TIMERANGE}, real Binance candles, "
+        f"offline, `--cache none`, one pair, max_open_trades 1, best of {max(1, args.repeat)}; "
+        f"{os.cpu_count()} CPUs.\n"
+    )
     rows = []
     for name in (sample, OURS):
         run = best[name]
         ind_s, ind_n = indicators[name]
         phase = run.phases()
-        rows.append({"strategy": name, "trades": run.trades(), "wall s": f"{run.seconds:.1f}",
-                     **{f"{k} s": f"{v:.1f}" for k, v in phase.items()},
-                     "populate_indicators alone s": f"{ind_s:.2f} ({ind_n:,} candles)"})
+        rows.append(
+            {
+                "strategy": name,
+                "trades": run.trades(),
+                "wall s": f"{run.seconds:.1f}",
+                **{f"{k} s": f"{v:.1f}" for k, v in phase.items()},
+                "populate_indicators alone s": f"{ind_s:.2f} ({ind_n:,} candles)",
+            }
+        )
     print(md(rows))
     verdict = "within" if ratio <= TARGET else "ABOVE"
     print(f"\nratio {OURS} / {sample}: **{ratio:.2f}x** ({verdict} the {TARGET}x target)")
     if no_copy is not None:
         base, sample_s = best[OURS].seconds, best[sample].seconds
-        print(f"\nWithout Freqtrade's `deepcopy(trade)` before each callback (same trades: "
-              f"{no_copy.trades()}): {no_copy.seconds:.1f} s, **{no_copy.seconds / sample_s:.2f}x** the "
-              f"sample strategy; the copies cost {base - no_copy.seconds:.1f} s of {base:.1f} s.\n")
+        print(
+            f"\nWithout Freqtrade's `deepcopy(trade)` before each callback (same trades: "
+            f"{no_copy.trades()}): {no_copy.seconds:.1f} s, **{no_copy.seconds / sample_s:.2f}x** the "
+            f"sample strategy; the copies cost {base - no_copy.seconds:.1f} s of {base:.1f} s.\n"
+        )
         print("Accounting run (callbacks and copies timed in process; the timers add a little):\n")
-        rows = [{"in LiqClusterStrategy's backtest": name, "calls": f"{n:,}", "seconds": f"{sec:.2f}",
-                 "us per call": f"{sec / max(n, 1) * 1e6:,.0f}"}
-                for name, (n, sec) in sorted(account.items(), key=lambda kv: -kv[1][1])]
+        rows = [
+            {
+                "in LiqClusterStrategy's backtest": name,
+                "calls": f"{n:,}",
+                "seconds": f"{sec:.2f}",
+                "us per call": f"{sec / max(n, 1) * 1e6:,.0f}",
+            }
+            for name, (n, sec) in sorted(account.items(), key=lambda kv: -kv[1][1])
+        ]
         print(md(rows))
     if profile_text:
         print("\ncProfile of LiqClusterStrategy's backtest (cumulative; profiler-inflated):\n")

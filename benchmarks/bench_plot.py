@@ -28,8 +28,15 @@ from liq_indicator.plot.figures import (
 
 def synthetic_5m(days: float, seed: int = 0) -> pd.DataFrame:
     """A random walk of 5m candles with fat tails and BTC-like prices and volumes."""
-    return random_walk(int(days * 288), freq="5min", start="2024-01-01", seed=seed,
-                       ret_scale=0.0017, wick_scale=0.0012, volume_mu=5.0)
+    return random_walk(
+        int(days * 288),
+        freq="5min",
+        start="2024-01-01",
+        seed=seed,
+        ret_scale=0.0017,
+        wick_scale=0.0012,
+        volume_mu=5.0,
+    )
 
 
 def timed(fn, *args, **kwargs):

@@ -13,7 +13,9 @@ def main() -> int:
     failed = 0
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"\n# {script.name}\n", flush=True)
-        failed |= subprocess.run([sys.executable, str(script), *sys.argv[1:]], check=False).returncode
+        failed |= subprocess.run(
+            [sys.executable, str(script), *sys.argv[1:]], check=False
+        ).returncode
     return failed
 
 

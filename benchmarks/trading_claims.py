@@ -104,8 +104,14 @@ def stop_study(frame: pd.DataFrame, pos: np.ndarray, is_short: bool) -> dict:
         "ATR × k": atr_stop(entry, atr, is_short, k),
         "ATR, ranked": rank_matched_stop(entry, atr, is_short, dist),
     }
-    out: dict = {"pos": pos, "k": k, "blocks": week_blocks(frame["date"].to_numpy()[pos]),
-                 "cluster_share": float(levels["has_cluster"].mean()), "stops": stops, "sims": {}}
+    out: dict = {
+        "pos": pos,
+        "k": k,
+        "blocks": week_blocks(frame["date"].to_numpy()[pos]),
+        "cluster_share": float(levels["has_cluster"].mean()),
+        "stops": stops,
+        "sims": {},
+    }
     # mechanism: how often price reaches the cluster's far edge, against the same distances placed
     # by ATR rank, and how often the stop follows once the edge is reached (trades with a cluster)
     side = "short" if is_short else "long"
@@ -113,19 +119,38 @@ def stop_study(frame: pd.DataFrame, pos: np.ndarray, is_short: bool) -> dict:
     far = frame[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64)[pos][with_cluster]
     far_frac = np.abs(far - entry[with_cluster]) / entry[with_cluster]
     placebo = rank_matched_stop(entry[with_cluster], atr[with_cluster], is_short, far_frac)
-    touches = {name: simulate_trades(frame, pos[with_cluster], is_short, level, None,
-                                     max(STOP_HORIZONS))["stop_touch"].to_numpy()
-               for name, level in (("far edge", far), ("placebo", placebo),
-                                   ("stop", stops["cluster"][with_cluster]))}
+    touches = {
+        name: simulate_trades(frame, pos[with_cluster], is_short, level, None, max(STOP_HORIZONS))[
+            "stop_touch"
+        ].to_numpy()
+        for name, level in (
+            ("far edge", far),
+            ("placebo", placebo),
+            ("stop", stops["cluster"][with_cluster]),
+        )
+    }
     buffer = np.abs(stops["cluster"][with_cluster] - far) / entry[with_cluster]
-    out["reach"] = {"touches": touches, "blocks": out["blocks"][with_cluster],
-                    "far_pct": float(np.median(far_frac) * 100), "buffer_pct": float(np.median(buffer) * 100)}
+    out["reach"] = {
+        "touches": touches,
+        "blocks": out["blocks"][with_cluster],
+        "far_pct": float(np.median(far_frac) * 100),
+        "buffer_pct": float(np.median(buffer) * 100),
+    }
     for h in STOP_HORIZONS:
         for name, stop in stops.items():
-            to_cluster = opposite_cluster_target(frame, pos, is_short, entry, stop, PARAMS.fallback_rr)
+            to_cluster = opposite_cluster_target(
+                frame, pos, is_short, entry, stop, PARAMS.fallback_rr
+            )
             a = simulate_trades(frame, pos, is_short, stop, to_cluster, h, fee=TAKER_FEE)
-            b = simulate_trades(frame, pos, is_short, stop, fixed_r_target(entry, stop, is_short, 2.0), h,
-                                fee=TAKER_FEE)
+            b = simulate_trades(
+                frame,
+                pos,
+                is_short,
+                stop,
+                fixed_r_target(entry, stop, is_short, 2.0),
+                h,
+                fee=TAKER_FEE,
+            )
             out["sims"][(h, name)] = (a, b)
     return out
 
@@ -141,31 +166,66 @@ def stop_rows(label: str, side: str, study: dict) -> tuple[list[dict], list[dict
             e_pct = bootstrap_ci(a["net"], blocks, n_boot=N_BOOT)
             e_r = bootstrap_ci(a["r"], blocks, n_boot=N_BOOT)
             e_r2 = bootstrap_ci(b["r"], blocks, n_boot=N_BOOT)
-            rows.append({
-                "entries": label, "side": side, "horizon": h, "stop": name
-                + (f" (k = {study['k']:.1f})" if name == "ATR × k" else ""),
-                "n": len(a), "median stop %": f"{np.median(a['stop_frac']) * 100:.2f}",
-                "stop hit %": hit.fmt(100, 1, sign=False),
-                "E net, % of notional": e_pct.fmt(100, 3),
-                "E net, R": e_r.fmt(1, 3),
-                "E net, R (2R target)": e_r2.fmt(1, 3),
-            })
-            raw.append({"entries": label, "side": side, "horizon": h, "stop": name, "hit": hit,
-                        "e_pct": e_pct, "e_r": e_r, "e_r2": e_r2})
+            rows.append(
+                {
+                    "entries": label,
+                    "side": side,
+                    "horizon": h,
+                    "stop": name + (f" (k = {study['k']:.1f})" if name == "ATR × k" else ""),
+                    "n": len(a),
+                    "median stop %": f"{np.median(a['stop_frac']) * 100:.2f}",
+                    "stop hit %": hit.fmt(100, 1, sign=False),
+                    "E net, % of notional": e_pct.fmt(100, 3),
+                    "E net, R": e_r.fmt(1, 3),
+                    "E net, R (2R target)": e_r2.fmt(1, 3),
+                }
+            )
+            raw.append(
+                {
+                    "entries": label,
+                    "side": side,
+                    "horizon": h,
+                    "stop": name,
+                    "hit": hit,
+                    "e_pct": e_pct,
+                    "e_r": e_r,
+                    "e_r2": e_r2,
+                }
+            )
             if name == "cluster":
                 continue
-            d_hit = bootstrap_ci((base_a["stop_touch"] > 0).astype(float)
-                                 - (a["stop_touch"] > 0).astype(float), blocks, n_boot=N_BOOT)
+            d_hit = bootstrap_ci(
+                (base_a["stop_touch"] > 0).astype(float) - (a["stop_touch"] > 0).astype(float),
+                blocks,
+                n_boot=N_BOOT,
+            )
             d_pct = bootstrap_ci(base_a["net"] - a["net"], blocks, n_boot=N_BOOT)
             d_r = bootstrap_ci(base_a["r"] - a["r"], blocks, n_boot=N_BOOT)
             d_r2 = bootstrap_ci(base_b["r"] - b["r"], blocks, n_boot=N_BOOT)
-            diffs.append({
-                "entries": label, "side": side, "horizon": h, "cluster minus": name,
-                "stop hit, pp": d_hit.fmt(100, 1), "E net, % of notional": d_pct.fmt(100, 3),
-                "E net, R": d_r.fmt(1, 3), "E net, R (2R target)": d_r2.fmt(1, 3),
-            })
-            raw.append({"entries": label, "side": side, "horizon": h, "stop": f"diff {name}",
-                        "hit": d_hit, "e_pct": d_pct, "e_r": d_r, "e_r2": d_r2})
+            diffs.append(
+                {
+                    "entries": label,
+                    "side": side,
+                    "horizon": h,
+                    "cluster minus": name,
+                    "stop hit, pp": d_hit.fmt(100, 1),
+                    "E net, % of notional": d_pct.fmt(100, 3),
+                    "E net, R": d_r.fmt(1, 3),
+                    "E net, R (2R target)": d_r2.fmt(1, 3),
+                }
+            )
+            raw.append(
+                {
+                    "entries": label,
+                    "side": side,
+                    "horizon": h,
+                    "stop": f"diff {name}",
+                    "hit": d_hit,
+                    "e_pct": d_pct,
+                    "e_r": d_r,
+                    "e_r2": d_r2,
+                }
+            )
     return rows, diffs, raw
 
 
@@ -176,15 +236,20 @@ def reach_rows(label: str, side: str, study: dict) -> tuple[list[dict], list[CI]
     for h in STOP_HORIZONS:
         far, placebo, stop = ((t[k] > 0) & (t[k] <= h) for k in ("far edge", "placebo", "stop"))
         d = bootstrap_ci(far.astype(float) - placebo.astype(float), blocks, n_boot=N_BOOT)
-        rows.append({
-            "entries": label, "side": side, "horizon": h, "trades with a cluster": len(far),
-            "median distance to far edge %": f"{reach['far_pct']:.2f}",
-            "far edge reached %": f"{far.mean():.1%}",
-            "same distances by ATR rank reached %": f"{placebo.mean():.1%}",
-            "difference, pp": d.fmt(100, 1),
-            "median buffer %": f"{reach['buffer_pct']:.3f}",
-            "stop hit once the far edge is reached %": f"{stop.sum() / max(far.sum(), 1):.1%}",
-        })
+        rows.append(
+            {
+                "entries": label,
+                "side": side,
+                "horizon": h,
+                "trades with a cluster": len(far),
+                "median distance to far edge %": f"{reach['far_pct']:.2f}",
+                "far edge reached %": f"{far.mean():.1%}",
+                "same distances by ATR rank reached %": f"{placebo.mean():.1%}",
+                "difference, pp": d.fmt(100, 1),
+                "median buffer %": f"{reach['buffer_pct']:.3f}",
+                "stop hit once the far edge is reached %": f"{stop.sum() / max(far.sum(), 1):.1%}",
+            }
+        )
         cis.append(d)
     return rows, cis
 
@@ -196,7 +261,9 @@ def plot_stop_curves(studies: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = list(dict.fromkeys(k[0] for k in studies))
-    fig, axes = plt.subplots(len(labels), 2, figsize=(8, 3.0 * len(labels)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(labels), 2, figsize=(8, 3.0 * len(labels)), sharex=True, squeeze=False
+    )
     colors = {"cluster": "tab:red", "ATR × k": "tab:blue", "ATR, ranked": "tab:gray"}
     h = max(STOP_HORIZONS)
     for i, label in enumerate(labels):
@@ -206,8 +273,13 @@ def plot_stop_curves(studies: dict, path: Path) -> None:
             for name in STOPS:
                 touch = study["sims"][(h, name)][0]["stop_touch"].to_numpy()
                 curve = [(touch > 0) & (touch <= k) for k in range(1, h + 1)]
-                ax.plot(np.arange(1, h + 1), np.mean(curve, axis=1) * 100, color=colors[name],
-                        label=name, lw=1.4)
+                ax.plot(
+                    np.arange(1, h + 1),
+                    np.mean(curve, axis=1) * 100,
+                    color=colors[name],
+                    label=name,
+                    lw=1.4,
+                )
             for hh in STOP_HORIZONS:
                 ax.axvline(hh, color="k", lw=0.5, ls=":")
             ax.set_title(f"{label}, {side}s (n = {len(study['pos']):,})", fontsize=9)
@@ -217,8 +289,9 @@ def plot_stop_curves(studies: dict, path: Path) -> None:
     axes[-1][0].set_xlabel("5m candles since entry", fontsize=8)
     axes[-1][1].set_xlabel("5m candles since entry", fontsize=8)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Share of trades whose stop was touched (same entries, same median distance)",
-                 fontsize=9)
+    fig.suptitle(
+        "Share of trades whose stop was touched (same entries, same median distance)", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -248,9 +321,17 @@ def forward_study(frame: pd.DataFrame) -> tuple[list[dict], list[dict], dict]:
             base_blocks = week_blocks(dates[every])
             base_ci = bootstrap_ci(base, base_blocks, n_boot=N_BOOT)
             raw[(side, h, "all candles")] = base_ci
-            rows.append({"side": side, "horizon": h, "entries": "all candles", "n": len(base),
-                         "mean, bp": base_ci.fmt(1e4, 1), "share > 0": f"{(base > 0).mean():.1%}",
-                         "minus all candles, bp": ""})
+            rows.append(
+                {
+                    "side": side,
+                    "horizon": h,
+                    "entries": "all candles",
+                    "n": len(base),
+                    "mean, bp": base_ci.fmt(1e4, 1),
+                    "share > 0": f"{(base > 0).mean():.1%}",
+                    "minus all candles, bp": "",
+                }
+            )
             by_name: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for name, mask in masks.items():
                 pos = dedupe(in_range(positions(mask, WARMUP), n, h), h)
@@ -261,18 +342,31 @@ def forward_study(frame: pd.DataFrame) -> tuple[list[dict], list[dict], dict]:
                 excess = bootstrap_diff_ci(r, blocks, base, base_blocks, n_boot=N_BOOT)
                 raw[(side, h, name)] = ci
                 raw[(side, h, name, "excess")] = excess
-                rows.append({"side": side, "horizon": h, "entries": name, "n": len(r),
-                             "mean, bp": ci.fmt(1e4, 1),
-                             "share > 0": f"{(r > 0).mean():.1%}" if len(r) else "–",
-                             "minus all candles, bp": excess.fmt(1e4, 1)})
+                rows.append(
+                    {
+                        "side": side,
+                        "horizon": h,
+                        "entries": name,
+                        "n": len(r),
+                        "mean, bp": ci.fmt(1e4, 1),
+                        "share > 0": f"{(r > 0).mean():.1%}" if len(r) else "–",
+                        "minus all candles, bp": excess.fmt(1e4, 1),
+                    }
+                )
             for name in ("exhaustion", "strategy signal"):
                 d = bootstrap_diff_ci(*by_name[name], *by_name["first touch"], n_boot=N_BOOT)
                 e = bootstrap_diff_ci(*by_name[name], *by_name["cascade onset"], n_boot=N_BOOT)
                 raw[(side, h, name, "vs touch")] = d
                 raw[(side, h, name, "vs onset")] = e
-                diffs.append({"side": side, "horizon": h, "entries": name,
-                              "minus first touch, bp": d.fmt(1e4, 1),
-                              "minus cascade onset, bp": e.fmt(1e4, 1)})
+                diffs.append(
+                    {
+                        "side": side,
+                        "horizon": h,
+                        "entries": name,
+                        "minus first touch, bp": d.fmt(1e4, 1),
+                        "minus cascade onset, bp": e.fmt(1e4, 1),
+                    }
+                )
     return rows, diffs, raw
 
 
@@ -296,8 +390,17 @@ def plot_forward(raw: dict, path: Path) -> None:
                 xs.append(j + (i - (len(names) - 1) / 2) * width)
                 ys.append(ci.mean * 1e4)
                 err.append([(ci.mean - ci.low) * 1e4, (ci.high - ci.mean) * 1e4])
-            ax.errorbar(xs, ys, yerr=np.array(err).T, fmt="o", ms=3, color=colors[i], label=name,
-                        capsize=2, lw=1)
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=np.array(err).T,
+                fmt="o",
+                ms=3,
+                color=colors[i],
+                label=name,
+                capsize=2,
+                lw=1,
+            )
         ax.axhline(0, color="k", lw=0.6)
         ax.axhline(2 * TAKER_FEE * 1e4, color="k", lw=0.6, ls=":")  # break-even after fees
         ax.set_xticks(range(len(FWD_HORIZONS)), [f"{h}" for h in FWD_HORIZONS])
@@ -320,9 +423,11 @@ def _tally(cells: list[CI], up_word: str = "higher", down_word: str = "lower") -
     """'higher in 5 of 8 cells (4 with an interval excluding zero), lower in 3 (1)'."""
     up = [c for c in cells if c.mean > 0]
     down = [c for c in cells if c.mean < 0]
-    return (f"{up_word} in {len(up)} of {len(cells)} cells ({sum(c.excludes_zero for c in up)} with "
-            f"an interval excluding zero), {down_word} in {len(down)} "
-            f"({sum(c.excludes_zero for c in down)})")
+    return (
+        f"{up_word} in {len(up)} of {len(cells)} cells ({sum(c.excludes_zero for c in up)} with "
+        f"an interval excluding zero), {down_word} in {len(down)} "
+        f"({sum(c.excludes_zero for c in down)})"
+    )
 
 
 def _cells(raw: list[dict], stop: str, field: str) -> list[CI]:
@@ -344,8 +449,9 @@ def main() -> int:
     studies, stop_table, diff_table, raw_stop = {}, [], [], []
     for is_short, side in SIDES:
         sets = {
-            "strategy signals": dedupe(positions(strategy_entries(frame, is_short, PARAMS), WARMUP),
-                                       STRATEGY_GAP),
+            "strategy signals": dedupe(
+                positions(strategy_entries(frame, is_short, PARAMS), WARMUP), STRATEGY_GAP
+            ),
             f"every {EVERY}th candle": np.arange(WARMUP, n, EVERY),
         }
         for label, pos in sets.items():
@@ -385,10 +491,18 @@ def main() -> int:
     hit_default = _tally(robust_raw, "more often", "less often")
     more = sum(c.mean > 0 and c.excludes_zero for c in hit_cells)
     less = sum(c.mean < 0 and c.excludes_zero for c in hit_cells)
-    verdict = ("no, the opposite" if more > len(hit_cells) / 2 else
-               "yes" if less > len(hit_cells) / 2 else "not consistently")
-    example = {r["stop"]: r["hit"] for r in raw_stop
-               if r["entries"] == "strategy signals" and r["side"] == "long" and r["horizon"] == 48}
+    verdict = (
+        "no, the opposite"
+        if more > len(hit_cells) / 2
+        else "yes"
+        if less > len(hit_cells) / 2
+        else "not consistently"
+    )
+    example = {
+        r["stop"]: r["hit"]
+        for r in raw_stop
+        if r["entries"] == "strategy signals" and r["side"] == "long" and r["horizon"] == 48
+    }
     reach_more = _tally(reach_raw, "more often", "less often")
     follow = [float(r["stop hit once the far edge is reached %"].rstrip("%")) for r in mechanism]
     buffers = [float(r["median buffer %"]) for r in mechanism]
@@ -397,11 +511,16 @@ def main() -> int:
     sig = [fwd_raw[(s, h, "strategy signal", "excess")] for _, s in SIDES for h in FWD_HORIZONS]
     exh_onset = [fwd_raw[(s, h, "exhaustion", "vs onset")] for _, s in SIDES for h in FWD_HORIZONS]
     exh_up = sum(c.mean > 0 and c.excludes_zero for c in exh)
-    claim2 = ("supported" if exh_up > len(exh) / 2 else "not supported" if exh_up == 0 else
-              "weak support")
+    claim2 = (
+        "supported" if exh_up > len(exh) / 2 else "not supported" if exh_up == 0 else "weak support"
+    )
     fee_bp = 2 * TAKER_FEE * 1e4
-    beat_fees = [(s, h) for _, s in SIDES for h in FWD_HORIZONS
-                 if fwd_raw[(s, h, "exhaustion")].low * 1e4 > fee_bp]
+    beat_fees = [
+        (s, h)
+        for _, s in SIDES
+        for h in FWD_HORIZONS
+        if fwd_raw[(s, h, "exhaustion")].low * 1e4 > fee_bp
+    ]
 
     start = frame["date"].iloc[WARMUP]
     end = frame["date"].iloc[-1]
@@ -474,8 +593,10 @@ def main() -> int:
         "",
         "| entries | side | trades | k (ATR multiple) | stop beyond a cluster (not the ATR fallback) |",
         "|---|---|---|---|---|",
-        *[f"| {label} | {side} | {cnt:,} | {k:.1f} | {share:.1%} |"
-          for (label, side), (cnt, k, share) in facts.items()],
+        *[
+            f"| {label} | {side} | {cnt:,} | {k:.1f} | {share:.1%} |"
+            for (label, side), (cnt, k, share) in facts.items()
+        ],
         "",
         "### Cluster stop minus the alternatives (paired, same trades)",
         "",
@@ -510,11 +631,13 @@ def main() -> int:
         f"against first-touch entries: {_tally(exh_touch, 'ahead', 'behind')}; against entering "
         f"on the cascade's first candle: {_tally(exh_onset, 'ahead', 'behind')}. The strategy's "
         f"filtered signals against all candles: {_tally(sig, 'ahead', 'behind')}. "
-        + (f"The lower bound of the exhaustion interval clears the {fee_bp:.0f} bp round-trip fee in "
-           f"{len(beat_fees)} cell(s): {', '.join(f'{s} {h}' for s, h in beat_fees)}."
-           if beat_fees else
-           f"In no cell does the lower bound of the exhaustion interval clear the {fee_bp:.0f} bp "
-           "round-trip taker fee."),
+        + (
+            f"The lower bound of the exhaustion interval clears the {fee_bp:.0f} bp round-trip fee in "
+            f"{len(beat_fees)} cell(s): {', '.join(f'{s} {h}' for s, h in beat_fees)}."
+            if beat_fees
+            else f"In no cell does the lower bound of the exhaustion interval clear the {fee_bp:.0f} bp "
+            "round-trip taker fee."
+        ),
         "",
         "**Design.** Events at the close of candle *t*, trade at the open of *t + 1*, forward "
         "return to the close of *t + h* in the trade's direction (long after a long-liquidation "

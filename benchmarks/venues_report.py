@@ -32,17 +32,24 @@ def load(exchange: str) -> pd.DataFrame:
 
 
 def cluster_table(single: dict[str, pd.DataFrame], both: pd.DataFrame) -> list[str]:
-    rows = ["| map | long cluster found | median distance long % | short cluster found | median distance short % |",
-            "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| map | long cluster found | median distance long % | short cluster found | median distance short % |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, f in [*single.items(), ("binance + bybit", both)]:
-        rows.append(f"| {name} | {f.liq_long_cluster_usd.gt(0).mean():.1%} | {f.liq_long_cluster_dist_pct.median():.2f} "
-                    f"| {f.liq_short_cluster_usd.gt(0).mean():.1%} | {f.liq_short_cluster_dist_pct.median():.2f} |")
+        rows.append(
+            f"| {name} | {f.liq_long_cluster_usd.gt(0).mean():.1%} | {f.liq_long_cluster_dist_pct.median():.2f} "
+            f"| {f.liq_short_cluster_usd.gt(0).mean():.1%} | {f.liq_short_cluster_dist_pct.median():.2f} |"
+        )
     return rows
 
 
 def agreement(single: dict[str, pd.DataFrame], both: pd.DataFrame) -> list[str]:
-    rows = ["| compared with the two-venue map | same long cluster (far edge within 0.5%) | same short cluster | "
-            "Spearman of swept long / hour | Spearman of swept short / hour |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| compared with the two-venue map | same long cluster (far edge within 0.5%) | same short cluster | "
+        "Spearman of swept long / hour | Spearman of swept short / hour |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, f in single.items():
         cells = []
         for side in ("long", "short"):
@@ -56,20 +63,27 @@ def agreement(single: dict[str, pd.DataFrame], both: pd.DataFrame) -> list[str]:
     return rows
 
 
-def map_similarity(ref: pd.DataFrame, other: pd.DataFrame, cfg: HeatmapConfig, n: int = 24) -> list[str]:
+def map_similarity(
+    ref: pd.DataFrame, other: pd.DataFrame, cfg: HeatmapConfig, n: int = 24
+) -> list[str]:
     times = ref.date.iloc[np.linspace(len(ref) // 4, len(ref) - 1, n).astype(int)]
     rhos = {"binance": [], "bybit": []}
     for t in times:
-        both = liquidation_map(ref, at=t, config=cfg, venues=[Venue("bybit", other)], price_range_pct=10)
+        both = liquidation_map(
+            ref, at=t, config=cfg, venues=[Venue("bybit", other)], price_range_pct=10
+        )
         n_tiers = len(cfg.leverages)
         total = both.long + both.short
         for i, name in enumerate(("binance", "bybit")):
-            part = (both.long_by_tier[i * n_tiers:(i + 1) * n_tiers].sum(axis=0)
-                    + both.short_by_tier[i * n_tiers:(i + 1) * n_tiers].sum(axis=0))
+            part = both.long_by_tier[i * n_tiers : (i + 1) * n_tiers].sum(
+                axis=0
+            ) + both.short_by_tier[i * n_tiers : (i + 1) * n_tiers].sum(axis=0)
             rhos[name].append(spearmanr(part, total).statistic)
-    return ["| venue's own map vs the two-venue map (per-bin, within 10% of price) | median Spearman | min |",
-            "|---|---:|---:|",
-            *(f"| {k} | {np.median(v):.3f} | {np.min(v):.3f} |" for k, v in rhos.items())]
+    return [
+        "| venue's own map vs the two-venue map (per-bin, within 10% of price) | median Spearman | min |",
+        "|---|---:|---:|",
+        *(f"| {k} | {np.median(v):.3f} | {np.min(v):.3f} |" for k, v in rhos.items()),
+    ]
 
 
 def main() -> int:
@@ -81,8 +95,10 @@ def main() -> int:
         return 2
     binance, bybit = load("binance"), load("bybit")
     cfg = HeatmapConfig()
-    single = {"binance": liquidation_features(binance, cfg),
-              "bybit": liquidation_features(bybit, cfg.replace(exchange="bybit"))}
+    single = {
+        "binance": liquidation_features(binance, cfg),
+        "bybit": liquidation_features(bybit, cfg.replace(exchange="bybit")),
+    }
     both = liquidation_features(binance, cfg, venues=[Venue("bybit", bybit)])
     found = both.liq_long_cluster_usd.gt(0)
     share = both.loc[found, "liq_long_cluster_share_bybit"]

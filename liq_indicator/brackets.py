@@ -178,7 +178,11 @@ def liquidation_price(
 
 
 def liquidation_ratio(
-    leverage: float, is_short: bool, notional: float, *, exchange: str = "binance",
+    leverage: float,
+    is_short: bool,
+    notional: float,
+    *,
+    exchange: str = "binance",
     symbol: str = DEFAULT_PAIR,
 ) -> float:
     """Liquidation price divided by entry price for a position of ``notional`` USDT.
@@ -187,6 +191,7 @@ def liquidation_ratio(
     the same notional and leverage needs one ratio per (leverage, side): ``LP = EP * ratio``.
     """
     reference = 1.0  # any entry price gives the same ratio once the notional fixes the bracket
-    return liquidation_price(
-        reference, leverage, is_short, notional, exchange=exchange, symbol=symbol
-    ) / reference
+    return (
+        liquidation_price(reference, leverage, is_short, notional, exchange=exchange, symbol=symbol)
+        / reference
+    )

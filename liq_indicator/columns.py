@@ -12,17 +12,48 @@ from typing import NamedTuple
 
 from liq_indicator.config import HeatmapConfig
 
-__all__ = ["ColumnDoc", "ColumnLayout", "column_layout", "feature_columns", "feature_docs", "band_label"]
+__all__ = [
+    "ColumnDoc",
+    "ColumnLayout",
+    "column_layout",
+    "feature_columns",
+    "feature_docs",
+    "band_label",
+]
 
 PREFIX = "liq_"
 
 # the column groups, in output order; the kernel writes them at the offsets column_layout derives
-FLOW_COLUMNS = ("swept_long_usd", "swept_short_usd", "pending_long_usd", "pending_short_usd",
-                "inflow_usd", "decayed_usd", "closed_usd", "dropped_usd", "oi_mode")
-(C_SWEPT_LONG, C_SWEPT_SHORT, C_PENDING_LONG, C_PENDING_SHORT, C_INFLOW, C_DECAYED, C_CLOSED,
- C_DROPPED, C_OI_MODE) = range(len(FLOW_COLUMNS))
+FLOW_COLUMNS = (
+    "swept_long_usd",
+    "swept_short_usd",
+    "pending_long_usd",
+    "pending_short_usd",
+    "inflow_usd",
+    "decayed_usd",
+    "closed_usd",
+    "dropped_usd",
+    "oi_mode",
+)
+(
+    C_SWEPT_LONG,
+    C_SWEPT_SHORT,
+    C_PENDING_LONG,
+    C_PENDING_SHORT,
+    C_INFLOW,
+    C_DECAYED,
+    C_CLOSED,
+    C_DROPPED,
+    C_OI_MODE,
+) = range(len(FLOW_COLUMNS))
 BAND_COLUMNS = ("long_{band}pct_usd", "short_{band}pct_usd", "imbalance_{band}pct")
-CLUSTER_COLUMNS = ("cluster_price", "cluster_near", "cluster_far", "cluster_usd", "cluster_dist_pct")
+CLUSTER_COLUMNS = (
+    "cluster_price",
+    "cluster_near",
+    "cluster_far",
+    "cluster_usd",
+    "cluster_dist_pct",
+)
 (K_PRICE, K_NEAR, K_FAR, K_USD, K_DIST) = range(len(CLUSTER_COLUMNS))
 
 
@@ -53,7 +84,9 @@ def column_layout(n_bands: int, n_venues: int = 1) -> ColumnLayout:
     growth = short_cluster + len(CLUSTER_COLUMNS)
     shares = growth + 1
     per_side = n_venues if n_venues > 1 else 0
-    return ColumnLayout(bands, long_cluster, short_cluster, growth, shares, per_side, shares + 2 * per_side)
+    return ColumnLayout(
+        bands, long_cluster, short_cluster, growth, shares, per_side, shares + 2 * per_side
+    )
 
 
 class ColumnDoc(NamedTuple):
@@ -70,7 +103,9 @@ def band_label(pct: float) -> str:
     return f"{pct:g}".replace(".", "p")
 
 
-def feature_docs(config: HeatmapConfig | None = None, venues: tuple[str, ...] = ()) -> list[ColumnDoc]:
+def feature_docs(
+    config: HeatmapConfig | None = None, venues: tuple[str, ...] = ()
+) -> list[ColumnDoc]:
     """Every column :func:`liquidation_features` adds, in kernel order, with meaning/unit/warm-up.
 
     ``venues``: the exchanges of a multi-venue map (reference first); with two or more, each
@@ -80,36 +115,81 @@ def feature_docs(config: HeatmapConfig | None = None, venues: tuple[str, ...] = 
     p = PREFIX
     flow = "none (the map starts empty at the first candle and fills in over the tiers' half-lives)"
     flows = (  # (meaning, unit, warm-up) of each of FLOW_COLUMNS, in its order
-        ("long notional liquidated by this candle (low reached its levels): cascade intensity", "USD", "none"),
+        (
+            "long notional liquidated by this candle (low reached its levels): cascade intensity",
+            "USD",
+            "none",
+        ),
         ("short notional liquidated by this candle (high reached its levels)", "USD", "none"),
         ("all pending long liquidation notional on the map", "USD", flow),
         ("all pending short liquidation notional on the map", "USD", flow),
-        ("new position notional added this candle (OI rise, or volume x volume_share)", "USD", "none"),
+        (
+            "new position notional added this candle (OI rise, or volume x volume_share)",
+            "USD",
+            "none",
+        ),
         ("notional aged out this candle (per-tier half-lives)", "USD", "none"),
-        ("notional closed this candle by a fall in open interest (net of liquidations)", "USD", "1 candle of OI"),
+        (
+            "notional closed this candle by a fall in open interest (net of liquidations)",
+            "USD",
+            "1 candle of OI",
+        ),
         ("notional that fell off the live grid window this candle (far from price)", "USD", "none"),
-        ("1 when this candle's inflow came from open interest, 0 for the volume rule", "flag", "first OI row is 0"),
+        (
+            "1 when this candle's inflow came from open interest, 0 for the volume rule",
+            "flag",
+            "first OI row is 0",
+        ),
     )
     docs = [ColumnDoc(f"{p}{name}", *doc) for name, doc in zip(FLOW_COLUMNS, flows, strict=True)]
     for b in cfg.bands_pct:
         band = (
-            (f"pending long notional at or above close x (1 - {b:g}%) (incl. levels already above close)", "USD", flow),
+            (
+                f"pending long notional at or above close x (1 - {b:g}%) (incl. levels already above close)",
+                "USD",
+                flow,
+            ),
             (f"pending short notional at or below close x (1 + {b:g}%)", "USD", flow),
-            (f"(short - long) / (short + long) within {b:g}%: +1 all above price, -1 all below, 0 if none", "ratio in [-1, 1]", flow),
+            (
+                f"(short - long) / (short + long) within {b:g}%: +1 all above price, -1 all below, 0 if none",
+                "ratio in [-1, 1]",
+                flow,
+            ),
         )
-        docs += [ColumnDoc(p + name.format(band=band_label(b)), *doc)
-                 for name, doc in zip(BAND_COLUMNS, band, strict=True)]
+        docs += [
+            ColumnDoc(p + name.format(band=band_label(b)), *doc)
+            for name, doc in zip(BAND_COLUMNS, band, strict=True)
+        ]
     for side, where in (("long", "below"), ("short", "above")):
         near = "upper" if side == "long" else "lower"
         far = "lower" if side == "long" else "upper"
         cluster = (
-            (f"peak bin centre of the nearest significant {side} cluster {where} close (within cluster_range_pct={cfg.cluster_range_pct:g}%)", "price", "NaN when no cluster"),
-            (f"near edge of that cluster (its {near} bound, closest to price)", "price", "NaN when no cluster"),
-            (f"far edge of that cluster (its {far} bound): place stops beyond it", "price", "NaN when no cluster"),
+            (
+                f"peak bin centre of the nearest significant {side} cluster {where} close (within cluster_range_pct={cfg.cluster_range_pct:g}%)",
+                "price",
+                "NaN when no cluster",
+            ),
+            (
+                f"near edge of that cluster (its {near} bound, closest to price)",
+                "price",
+                "NaN when no cluster",
+            ),
+            (
+                f"far edge of that cluster (its {far} bound): place stops beyond it",
+                "price",
+                "NaN when no cluster",
+            ),
             ("notional inside that cluster", "USD", "0 when no cluster"),
-            ("distance from close to the cluster peak, % of close (positive = away from price)", "%", "NaN when no cluster"),
+            (
+                "distance from close to the cluster peak, % of close (positive = away from price)",
+                "%",
+                "NaN when no cluster",
+            ),
         )
-        docs += [ColumnDoc(f"{p}{side}_{name}", *doc) for name, doc in zip(CLUSTER_COLUMNS, cluster, strict=True)]
+        docs += [
+            ColumnDoc(f"{p}{side}_{name}", *doc)
+            for name, doc in zip(CLUSTER_COLUMNS, cluster, strict=True)
+        ]
     g = band_label(cfg.growth_band_pct)
     docs.append(
         ColumnDoc(
@@ -122,7 +202,12 @@ def feature_docs(config: HeatmapConfig | None = None, venues: tuple[str, ...] = 
     if len(venues) > 1:
         for side in ("long", "short"):
             docs += [
-                ColumnDoc(f"{p}{side}_cluster_share_{v}", f"share of the nearest {side} cluster's notional that comes from {v} (multi-venue maps only)", "ratio in [0, 1]", "NaN when no cluster")
+                ColumnDoc(
+                    f"{p}{side}_cluster_share_{v}",
+                    f"share of the nearest {side} cluster's notional that comes from {v} (multi-venue maps only)",
+                    "ratio in [0, 1]",
+                    "NaN when no cluster",
+                )
                 for v in venues
             ]
     return docs

@@ -29,8 +29,11 @@ def _finite_numbers(value: Any) -> bool:
     """A finite real number (not a bool), or a tuple/list of them, nested."""
     if isinstance(value, tuple | list):
         return all(_finite_numbers(v) for v in value)
-    return (isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -60,9 +63,15 @@ class Settings:
             elif isinstance(default, str):
                 ok, kind = isinstance(value, str), "a string"
             elif isinstance(default, tuple):
-                ok, kind = isinstance(value, tuple | list) and _finite_numbers(value), "a tuple of finite numbers"
+                ok, kind = (
+                    isinstance(value, tuple | list) and _finite_numbers(value),
+                    "a tuple of finite numbers",
+                )
             else:
-                ok, kind = _finite_numbers(value) and not isinstance(value, tuple | list), "a finite number"
+                ok, kind = (
+                    _finite_numbers(value) and not isinstance(value, tuple | list),
+                    "a finite number",
+                )
             if not ok:
                 raise ConfigError(f"{name}.{f.name} must be {kind}, got {value!r}")
             plain = bool(value) if isinstance(default, bool) else _plain(value)
@@ -73,7 +82,9 @@ class Settings:
         """A copy with ``changes`` applied (validated); an unknown field is a ConfigError."""
         unknown = set(changes) - {f.name for f in fields(self)}  # type: ignore[arg-type]
         if unknown:
-            raise ConfigError(f"unknown {type(self).__name__} field(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(
+                f"unknown {type(self).__name__} field(s): {', '.join(sorted(unknown))}"
+            )
         return replace(self, **changes)  # type: ignore[type-var]
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,21 +172,36 @@ class HeatmapConfig(Settings):
         def positive(name: str) -> None:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"HeatmapConfig.{name} must be a finite number > 0, got {value!r}")
+                raise ConfigError(
+                    f"HeatmapConfig.{name} must be a finite number > 0, got {value!r}"
+                )
 
-        for name in ("bin_bp", "volume_share", "position_notional", "cluster_range_pct",
-                     "cluster_density", "growth_band_pct", "oi_max_age_periods"):
+        for name in (
+            "bin_bp",
+            "volume_share",
+            "position_notional",
+            "cluster_range_pct",
+            "cluster_density",
+            "growth_band_pct",
+            "oi_max_age_periods",
+        ):
             positive(name)
         if self.bin_bp > 500:
             raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")
         if not (isinstance(self.grid_bins, int) and 256 <= self.grid_bins <= 1 << 16):
-            raise ConfigError(f"HeatmapConfig.grid_bins must be an int in [256, 65536], got {self.grid_bins!r}")
+            raise ConfigError(
+                f"HeatmapConfig.grid_bins must be an int in [256, 65536], got {self.grid_bins!r}"
+            )
         if self.volume_share > 1:
             raise ConfigError(f"HeatmapConfig.volume_share must be <= 1, got {self.volume_share}")
         if self.entry_price not in ENTRY_PRICES:
-            raise ConfigError(f"HeatmapConfig.entry_price must be one of {ENTRY_PRICES}, got {self.entry_price!r}")
+            raise ConfigError(
+                f"HeatmapConfig.entry_price must be one of {ENTRY_PRICES}, got {self.entry_price!r}"
+            )
         if not (0 <= self.direction_tilt <= 0.5):
-            raise ConfigError(f"HeatmapConfig.direction_tilt must be in [0, 0.5], got {self.direction_tilt}")
+            raise ConfigError(
+                f"HeatmapConfig.direction_tilt must be in [0, 0.5], got {self.direction_tilt}"
+            )
         if not math.isfinite(self.funding_skew):
             raise ConfigError("HeatmapConfig.funding_skew must be finite")
 
@@ -190,9 +216,13 @@ class HeatmapConfig(Settings):
         if any(not (1 <= lev <= 200) for lev in self.leverages):
             raise ConfigError(f"HeatmapConfig.leverages must be in [1, 200], got {self.leverages}")
         if any(w < 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-9:
-            raise ConfigError(f"HeatmapConfig.weights must be >= 0 and sum to 1, got {self.weights}")
+            raise ConfigError(
+                f"HeatmapConfig.weights must be >= 0 and sum to 1, got {self.weights}"
+            )
         if any(not (math.isfinite(h) and h > 0) for h in self.half_life_hours):
-            raise ConfigError(f"HeatmapConfig.half_life_hours must be > 0, got {self.half_life_hours}")
+            raise ConfigError(
+                f"HeatmapConfig.half_life_hours must be > 0, got {self.half_life_hours}"
+            )
         table = get_brackets(self.exchange, self.symbol)  # raises on an unknown exchange/symbol
         bracket = table.lookup(self.position_notional)
         if max(self.leverages) > bracket.max_leverage:
@@ -215,19 +245,30 @@ class HeatmapConfig(Settings):
             raise ConfigError(
                 f"HeatmapConfig.growth_band_pct={self.growth_band_pct} must be one of bands_pct {self.bands_pct}"
             )
-        if not (isinstance(self.cluster_smooth_bins, int) and self.cluster_smooth_bins >= 1
-                and self.cluster_smooth_bins % 2 == 1):
-            raise ConfigError(f"HeatmapConfig.cluster_smooth_bins must be an odd int >= 1, got {self.cluster_smooth_bins!r}")
+        if not (
+            isinstance(self.cluster_smooth_bins, int)
+            and self.cluster_smooth_bins >= 1
+            and self.cluster_smooth_bins % 2 == 1
+        ):
+            raise ConfigError(
+                f"HeatmapConfig.cluster_smooth_bins must be an odd int >= 1, got {self.cluster_smooth_bins!r}"
+            )
         if not (isinstance(self.growth_candles, int) and 1 <= self.growth_candles <= 10_000):
-            raise ConfigError(f"HeatmapConfig.growth_candles must be an int in [1, 10000], got {self.growth_candles!r}")
+            raise ConfigError(
+                f"HeatmapConfig.growth_candles must be an int in [1, 10000], got {self.growth_candles!r}"
+            )
         reach = math.log1p(self.cluster_range_pct / 100) / math.log1p(self.bin_bp / 1e4)
         if reach + self.cluster_smooth_bins > self.grid_bins / 4:
             raise ConfigError(
                 f"cluster_range_pct={self.cluster_range_pct} needs {reach:.0f} bins but grid_bins/4 = "
                 f"{self.grid_bins // 4}; raise grid_bins or bin_bp"
             )
-        worst = min(liquidation_ratio(lev, False, self.position_notional, exchange=self.exchange,
-                                      symbol=self.symbol) for lev in self.leverages)
+        worst = min(
+            liquidation_ratio(
+                lev, False, self.position_notional, exchange=self.exchange, symbol=self.symbol
+            )
+            for lev in self.leverages
+        )
         if worst <= 0 or -math.log(worst) / math.log1p(self.bin_bp / 1e4) > self.grid_bins / 4:
             raise ConfigError(
                 f"the lowest tier ({min(self.leverages)}x) liquidates too far from entry for "

@@ -63,8 +63,9 @@ __all__ = [
 ]
 
 
-def _run(params: KernelParams, state: MapState, inputs: KernelInputs,
-         heat: HeatRequest | None = None) -> np.ndarray:
+def _run(
+    params: KernelParams, state: MapState, inputs: KernelInputs, heat: HeatRequest | None = None
+) -> np.ndarray:
     """The kernel over ``inputs`` from ``state``; its feature rows. Inputs are made C-contiguous,
     so every call runs the same compiled code (batch == live bit for bit).
     """
@@ -91,9 +92,15 @@ class Venue:
     funding: pd.DataFrame | None = None
 
 
-def kernel_inputs(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: pd.DataFrame | None = None,
-                 mark: pd.DataFrame | None = None, funding: pd.DataFrame | None = None,
-                 venues: tuple[Venue, ...] | list[Venue] = ()) -> tuple[KernelInputs, tuple[str, ...]]:
+def kernel_inputs(
+    candles: pd.DataFrame,
+    cfg: HeatmapConfig,
+    *,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
+    venues: tuple[Venue, ...] | list[Venue] = (),
+) -> tuple[KernelInputs, tuple[str, ...]]:
     """The kernel's per-candle inputs of ``candles`` and of every other venue, aligned on its dates.
 
     What :func:`liquidation_features` feeds :func:`liq_indicator.core.kernels.run` (and the slow
@@ -108,13 +115,20 @@ def kernel_inputs(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: p
         return ref, (cfg.exchange,)
     exchanges = (cfg.exchange, *(v.exchange.lower() for v in venues))
     if len(set(exchanges)) != len(exchanges):
-        raise InputError(f"venues must be distinct exchanges, got {', '.join(exchanges)} "
-                         f"(the reference candles are {cfg.exchange})")
+        raise InputError(
+            f"venues must be distinct exchanges, got {', '.join(exchanges)} "
+            f"(the reference candles are {cfg.exchange})"
+        )
     per_venue = KernelInputs._fields[2:]
     columns = {name: [getattr(ref, name)] for name in per_venue}
     for venue in venues:
-        inp = prepare(venue.candles, cfg.replace(exchange=venue.exchange.lower()),
-                      open_interest=venue.open_interest, mark=venue.mark, funding=venue.funding)
+        inp = prepare(
+            venue.candles,
+            cfg.replace(exchange=venue.exchange.lower()),
+            open_interest=venue.open_interest,
+            mark=venue.mark,
+            funding=venue.funding,
+        )
         pos = np.searchsorted(ref.time_s, inp.time_s)
         ok = (pos < ref.n_candles) & (ref.time_s[np.minimum(pos, ref.n_candles - 1)] == inp.time_s)
         for name, parts in columns.items():
@@ -125,8 +139,9 @@ def kernel_inputs(candles: pd.DataFrame, cfg: HeatmapConfig, *, open_interest: p
     return KernelInputs(time_s=ref.time_s, close=ref.close, **stacked), exchanges
 
 
-def _features_frame(df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig,
-                    venues: tuple[str, ...] = ()) -> pd.DataFrame:
+def _features_frame(
+    df: pd.DataFrame, values: np.ndarray, cfg: HeatmapConfig, venues: tuple[str, ...] = ()
+) -> pd.DataFrame:
     names = feature_columns(cfg, venues)
     stale = [c for c in df.columns if isinstance(c, str) and c.startswith("liq_")]
     base = df.drop(columns=stale) if stale else df.copy(deep=False)
@@ -173,8 +188,9 @@ def liquidation_features(
     names = (cfg.exchange, *(v.exchange.lower() for v in venues)) if venues else ()
     if isinstance(candles, pd.DataFrame) and len(candles) == 0:
         return _features_frame(candles, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
-    inputs, exchanges = kernel_inputs(candles, cfg, open_interest=open_interest, mark=mark,
-                                     funding=funding, venues=venues)
+    inputs, exchanges = kernel_inputs(
+        candles, cfg, open_interest=open_interest, mark=mark, funding=funding, venues=venues
+    )
     values = _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs)
     return _features_frame(candles, values, cfg, names)
 
@@ -183,8 +199,15 @@ def liquidation_features(
 # live use
 
 
-_OPTIONAL_FIELDS = ("open_interest_value", "open_interest_amount", "mark_high", "mark_low",
-                    "taker_buy_volume", "taker_long_short_ratio", "funding_rate")
+_OPTIONAL_FIELDS = (
+    "open_interest_value",
+    "open_interest_amount",
+    "mark_high",
+    "mark_low",
+    "taker_buy_volume",
+    "taker_long_short_ratio",
+    "funding_rate",
+)
 
 
 def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
@@ -196,8 +219,10 @@ def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         unit = epoch_unit(float(value))
         if unit is None:
-            raise InputError(f"candle 'date' {value!r} is a number but no epoch unit (s, ms, us, ns) "
-                             "puts it in 1990-2100; pass a datetime")
+            raise InputError(
+                f"candle 'date' {value!r} is a number but no epoch unit (s, ms, us, ns) "
+                "puts it in 1990-2100; pass a datetime"
+            )
         value = pd.to_datetime(value, unit=unit, utc=True)
     try:
         ts = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
@@ -220,8 +245,15 @@ def _plausible(o: float, h: float, lo: float, c: float, v: float) -> bool:
     """The scalar form of validate_candles' hard checks (finite prices in (0, MAX_PRICE],
     high >= low, volume >= 0 with volume x close <= MAX_USD).
     """
-    return (0 < o <= MAX_PRICE and 0 < h <= MAX_PRICE and 0 < lo <= MAX_PRICE
-            and 0 < c <= MAX_PRICE and h >= lo and v >= 0 and v * c <= MAX_USD)
+    return (
+        0 < o <= MAX_PRICE
+        and 0 < h <= MAX_PRICE
+        and 0 < lo <= MAX_PRICE
+        and 0 < c <= MAX_PRICE
+        and h >= lo
+        and v >= 0
+        and v * c <= MAX_USD
+    )
 
 
 class LiquidationEstimator:
@@ -259,11 +291,15 @@ class LiquidationEstimator:
                 left unchanged, so the caller may skip the candle and continue.
         """
         if not isinstance(candle, Mapping):
-            raise InputError(f"a candle must be a mapping (dict or pandas Series) with "
-                             f"{', '.join(REQUIRED_COLUMNS)}, got {type(candle).__name__}")
+            raise InputError(
+                f"a candle must be a mapping (dict or pandas Series) with "
+                f"{', '.join(REQUIRED_COLUMNS)}, got {type(candle).__name__}"
+            )
         missing = [c for c in REQUIRED_COLUMNS if c not in candle]
         if missing:
-            raise InputError(f"candle lacks {', '.join(missing)}; pass a mapping with {', '.join(REQUIRED_COLUMNS)}")
+            raise InputError(
+                f"candle lacks {', '.join(missing)}; pass a mapping with {', '.join(REQUIRED_COLUMNS)}"
+            )
         seconds, unit = _timestamp_seconds(candle["date"])
         if unit is not None and not self._warned_epoch:
             warn_data(f"candle 'date' is an epoch number; read as {unit} since the epoch (UTC)")
@@ -271,14 +307,26 @@ class LiquidationEstimator:
         time_s = np.array([seconds])
         o, h, lo, c, v = (_scalar(candle, k) for k in ("open", "high", "low", "close", "volume"))
         if not _plausible(o, h, lo, c, v):  # rare: reuse the batch checks for their messages
-            validate_candles(pd.DataFrame({"date": [pd.Timestamp(seconds, unit="s", tz="UTC")], "open": [o], "high": [h],
-                                           "low": [lo], "close": [c], "volume": [v]}))
+            validate_candles(
+                pd.DataFrame(
+                    {
+                        "date": [pd.Timestamp(seconds, unit="s", tz="UTC")],
+                        "open": [o],
+                        "high": [h],
+                        "low": [lo],
+                        "close": [c],
+                        "volume": [v],
+                    }
+                )
+            )
         if max(o, c) > h or min(o, c) < lo:
             warn_data("open/close outside [low, high]; the range is widened to include them")
             h, lo = max(h, o, c), min(lo, o, c)
         block = np.array([[o], [h], [lo], [c], [v]])
         cols = dict(zip(("open", "high", "low", "close", "volume"), block, strict=True))
-        optional = {name: np.array([_scalar(candle, name)]) for name in _OPTIONAL_FIELDS if name in candle}
+        optional = {
+            name: np.array([_scalar(candle, name)]) for name in _OPTIONAL_FIELDS if name in candle
+        }
         values = self._advance(cols, time_s, optional, candle["date"])
         return dict(zip(self._names, values[0].tolist(), strict=True))
 
@@ -306,15 +354,22 @@ class LiquidationEstimator:
             values = self._advance(cols, time_s, optional, candles["date"].iloc[0])
         return pd.DataFrame(values, index=candles.index, columns=self._names, copy=False)
 
-    def _advance(self, cols: dict[str, np.ndarray], time_s: np.ndarray,
-                 optional: dict[str, np.ndarray], first_date: Any) -> np.ndarray:
+    def _advance(
+        self,
+        cols: dict[str, np.ndarray],
+        time_s: np.ndarray,
+        optional: dict[str, np.ndarray],
+        first_date: Any,
+    ) -> np.ndarray:
         if self._last_time is not None and time_s[0] <= self._last_time:
             raise InputError(
                 f"candle {first_date} is not after the previous one; live updates take each "
                 "closed candle once, in order"
             )
         inputs = derive_inputs(
-            cols, time_s, self.config,
+            cols,
+            time_s,
+            self.config,
             oi_value=optional.get("open_interest_value"),
             oi_amount=optional.get("open_interest_amount"),
             mark_high=optional.get("mark_high"),
@@ -350,8 +405,9 @@ class LiquidationEstimator:
         """The current map around the last close (see :class:`LiquidationMap`)."""
         if self._last_time is None:
             raise InputError("no candle has been fed yet; call update() first")
-        return _make_map(self.config, self._state, self._last_close, self._last_time,
-                         price_range_pct)
+        return _make_map(
+            self.config, self._state, self._last_close, self._last_time, price_range_pct
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -359,8 +415,11 @@ class LiquidationEstimator:
 
 
 def _check_range_pct(price_range_pct: Any) -> float:
-    if not (isinstance(price_range_pct, int | float | np.integer | np.floating)
-            and math.isfinite(price_range_pct) and 0 < price_range_pct <= 1000):
+    if not (
+        isinstance(price_range_pct, int | float | np.integer | np.floating)
+        and math.isfinite(price_range_pct)
+        and 0 < price_range_pct <= 1000
+    ):
         raise InputError(f"price_range_pct must be a number in (0, 1000], got {price_range_pct!r}")
     return float(price_range_pct)
 
@@ -371,8 +430,14 @@ def _check_count(name: str, value: Any) -> int:
     return int(value)
 
 
-def _make_map(cfg: HeatmapConfig, state: MapState, price: float, time_s: float | None,
-              price_range_pct: float, exchanges: tuple[str, ...] | None = None) -> LiquidationMap:
+def _make_map(
+    cfg: HeatmapConfig,
+    state: MapState,
+    price: float,
+    time_s: float | None,
+    price_range_pct: float,
+    exchanges: tuple[str, ...] | None = None,
+) -> LiquidationMap:
     price_range_pct = _check_range_pct(price_range_pct)
     base, values = state.tier_values()
     k_price = int(price_to_bin(price, cfg.bin_bp))
@@ -388,8 +453,8 @@ def _make_map(cfg: HeatmapConfig, state: MapState, price: float, time_s: float |
         bin_edges=bin_lower(np.arange(lo, hi + 1), cfg.bin_bp),
         leverages=tuple(cfg.leverages) * len(exchanges or (cfg.exchange,)),
         venues=tuple(ex for ex in (exchanges or (cfg.exchange,)) for _ in cfg.leverages),
-        long_by_tier=values[0, :, lo - base:hi - base].copy(),
-        short_by_tier=values[1, :, lo - base:hi - base].copy(),
+        long_by_tier=values[0, :, lo - base : hi - base].copy(),
+        short_by_tier=values[1, :, lo - base : hi - base].copy(),
     )
 
 
@@ -419,8 +484,9 @@ def liquidation_map(
     Raises:
         InputError: when ``at`` is before the first candle.
     """
-    cursor = MapCursor(candles, config, open_interest=open_interest, mark=mark, funding=funding,
-                       venues=venues)
+    cursor = MapCursor(
+        candles, config, open_interest=open_interest, mark=mark, funding=funding, venues=venues
+    )
     if at is None:
         row = len(cursor) - 1
     else:
@@ -443,12 +509,25 @@ class MapCursor:
         >>> cursor.map_at(cursor.row_dated("2024-03-01")).long  # doctest: +SKIP
     """
 
-    def __init__(self, candles: pd.DataFrame, config: HeatmapConfig | None = None, *,
-                 open_interest: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
-                 funding: pd.DataFrame | None = None, venues: tuple[Venue, ...] | list[Venue] = ()):
+    def __init__(
+        self,
+        candles: pd.DataFrame,
+        config: HeatmapConfig | None = None,
+        *,
+        open_interest: pd.DataFrame | None = None,
+        mark: pd.DataFrame | None = None,
+        funding: pd.DataFrame | None = None,
+        venues: tuple[Venue, ...] | list[Venue] = (),
+    ):
         self.config = config or HeatmapConfig()
-        self._inputs, self._exchanges = kernel_inputs(candles, self.config, open_interest=open_interest,
-                                                     mark=mark, funding=funding, venues=venues)
+        self._inputs, self._exchanges = kernel_inputs(
+            candles,
+            self.config,
+            open_interest=open_interest,
+            mark=mark,
+            funding=funding,
+            venues=venues,
+        )
         if self._inputs.n_candles == 0:
             raise InputError("no candles: the map needs at least one")
         self._params = kernel_params(self.config, self._exchanges)
@@ -463,16 +542,22 @@ class MapCursor:
         try:
             when = candle_time(at)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise InputError(f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'") from exc
+            raise InputError(
+                f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'"
+            ) from exc
         if not math.isfinite(when):
-            raise InputError(f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'")
+            raise InputError(
+                f"at={at!r} is not a date; pass a timestamp such as '2024-03-01 12:00'"
+            )
         return int(np.searchsorted(self._inputs.time_s, when, side="right")) - 1
 
     def map_at(self, row: int, price_range_pct: float = 30.0) -> LiquidationMap:
         """The map at the close of candle ``row`` (0-based; negative counts from the end)."""
         n = len(self)
         if not isinstance(row, int | np.integer) or isinstance(row, bool):
-            raise InputError(f"row must be a whole candle index, got {row!r}; use row_dated(date) for a date")
+            raise InputError(
+                f"row must be a whole candle index, got {row!r}; use row_dated(date) for a date"
+            )
         row = int(row)
         if not -n <= row < n:
             raise InputError(f"row {row} is outside the frame's {n} candles")
@@ -483,8 +568,14 @@ class MapCursor:
         if row > self._row:
             _run(self._params, self._state, self._inputs.rows(self._row + 1, row + 1))
             self._row = row
-        return _make_map(self.config, self._state, float(self._inputs.close[row]),
-                         float(self._inputs.time_s[row]), price_range_pct, self._exchanges)
+        return _make_map(
+            self.config,
+            self._state,
+            float(self._inputs.close[row]),
+            float(self._inputs.time_s[row]),
+            price_range_pct,
+            self._exchanges,
+        )
 
 
 def liquidation_heatmap(
@@ -524,25 +615,37 @@ def liquidation_heatmap(
     max_times = _check_count("max_times", max_times)
     max_price_bins = _check_count("max_price_bins", max_price_bins)
     cfg = config or HeatmapConfig()
-    inputs, exchanges = kernel_inputs(candles, cfg, open_interest=open_interest, mark=mark,
-                                     funding=funding, venues=venues)
+    inputs, exchanges = kernel_inputs(
+        candles, cfg, open_interest=open_interest, mark=mark, funding=funding, venues=venues
+    )
     n = inputs.n_candles
     if n == 0:
         raise InputError("no candles: the heatmap needs at least one")
-    if price_range is not None and (not isinstance(price_range, tuple | list) or len(price_range) != 2):
+    if price_range is not None and (
+        not isinstance(price_range, tuple | list) or len(price_range) != 2
+    ):
         raise InputError(f"price_range must be a (low, high) pair, got {price_range!r}")
-    lo_p, hi_p = price_range or (float(candles["low"].min()) / 1.1, float(candles["high"].max()) * 1.1)
-    if not (isinstance(lo_p, int | float | np.integer | np.floating)
-            and isinstance(hi_p, int | float | np.integer | np.floating)
-            and 0 < lo_p < hi_p <= MAX_PRICE):
-        raise InputError(f"price_range must be finite prices 0 < low < high <= {MAX_PRICE:g}, got {(lo_p, hi_p)}")
+    lo_p, hi_p = price_range or (
+        float(candles["low"].min()) / 1.1,
+        float(candles["high"].max()) * 1.1,
+    )
+    if not (
+        isinstance(lo_p, int | float | np.integer | np.floating)
+        and isinstance(hi_p, int | float | np.integer | np.floating)
+        and 0 < lo_p < hi_p <= MAX_PRICE
+    ):
+        raise InputError(
+            f"price_range must be finite prices 0 < low < high <= {MAX_PRICE:g}, got {(lo_p, hi_p)}"
+        )
     k_lo = int(price_to_bin(lo_p, cfg.bin_bp))
     k_hi = int(price_to_bin(hi_p, cfg.bin_bp)) + 1
     factor = max(1, math.ceil((k_hi - k_lo) / max_price_bins))
     k_hi = k_lo + factor * math.ceil((k_hi - k_lo) / factor)
     every = max(1, math.ceil(n / max_times))
     snap_rows = np.unique(np.r_[np.arange(every - 1, n, every), n - 1]).astype(np.int64)
-    request = HeatRequest(snap_rows, k_lo, np.zeros((2, len(snap_rows), k_hi - k_lo)), reduce == "max")
+    request = HeatRequest(
+        snap_rows, k_lo, np.zeros((2, len(snap_rows), k_hi - k_lo)), reduce == "max"
+    )
     _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs, request)
     heat = request.grid.reshape(2, len(snap_rows), -1, factor).sum(axis=3)
     edges = bin_lower(np.arange(k_lo, k_hi + 1, factor), cfg.bin_bp)

@@ -88,9 +88,13 @@ def stop_beyond_cluster(
         94.5
     """
     if not min_buffer_pct > 0:
-        raise ConfigError(f"min_buffer_pct must be > 0 so a stop is never inside a cluster, got {min_buffer_pct}")
+        raise ConfigError(
+            f"min_buffer_pct must be > 0 so a stop is never inside a cluster, got {min_buffer_pct}"
+        )
     if buffer_atr < 0 or fallback_atr <= 0:
-        raise ConfigError(f"buffer_atr must be >= 0 and fallback_atr > 0, got {buffer_atr}, {fallback_atr}")
+        raise ConfigError(
+            f"buffer_atr must be >= 0 and fallback_atr > 0, got {buffer_atr}, {fallback_atr}"
+        )
     scalar = np.ndim(price) == 0 and np.ndim(cluster_far) == 0 and np.ndim(atr) == 0
     p = np.asarray(price, dtype=np.float64)
     far = np.asarray(cluster_far, dtype=np.float64)
@@ -246,17 +250,25 @@ def choose_leverage(
     """
     dist = stop_distance(entry, stop, is_short)
     if not (math.isfinite(dist) and dist > 0):
-        raise ConfigError(f"stop {stop} is not on the losing side of entry {entry} for a "
-                          f"{'short' if is_short else 'long'}")
+        raise ConfigError(
+            f"stop {stop} is not on the losing side of entry {entry} for a "
+            f"{'short' if is_short else 'long'}"
+        )
     if not max_leverage >= 1:
         raise ConfigError(f"max_leverage must be >= 1, got {max_leverage}")
     if not safety >= 1:
         raise ConfigError(f"safety must be >= 1, got {safety}")
     zones = [tuple(z) for z in avoid]
     for lev in range(int(math.floor(max_leverage)), 0, -1):
-        liq = own_liquidation_price(entry, float(lev), is_short, notional,
-                                    liquidation_buffer=liquidation_buffer, exchange=exchange,
-                                    symbol=symbol)
+        liq = own_liquidation_price(
+            entry,
+            float(lev),
+            is_short,
+            notional,
+            liquidation_buffer=liquidation_buffer,
+            exchange=exchange,
+            symbol=symbol,
+        )
         liq_dist = (liq - entry) / entry if is_short else (entry - liq) / entry
         if liq_dist >= safety * dist and not _inside(liq, zones):
             return float(lev)
@@ -288,7 +300,9 @@ def planned_notional(
         5000.0
     """
     if not (wallet > 0 and 0 < risk_fraction < 1):
-        raise ConfigError(f"wallet must be > 0 and risk_fraction in (0, 1), got {wallet}, {risk_fraction}")
+        raise ConfigError(
+            f"wallet must be > 0 and risk_fraction in (0, 1), got {wallet}, {risk_fraction}"
+        )
     dist = stop_distance(entry, stop, is_short)
     if not (math.isfinite(dist) and dist > 0):
         raise ConfigError(f"stop {stop} is not on the losing side of entry {entry}")
@@ -336,7 +350,12 @@ def tighten_stop(current: float | None, candidate: float, is_short: bool) -> flo
 
 
 def breakeven_stop(
-    entry: float, stop: float, best_price: float, is_short: bool, *, trigger_r: float = 1.0,
+    entry: float,
+    stop: float,
+    best_price: float,
+    is_short: bool,
+    *,
+    trigger_r: float = 1.0,
     lock_r: float = 0.0,
 ) -> float:
     """Move the stop to entry (plus ``lock_r`` R) once price has gone ``trigger_r`` R in favour.
@@ -388,5 +407,11 @@ def dense_zones(
         return []
     if smooth_bins < 1 or smooth_bins % 2 == 0:
         raise ConfigError(f"smooth_bins must be an odd int >= 1, got {smooth_bins}")
-    spans = (held_span(values, *run) for run in dense_runs(values, smooth_bins // 2, float(density * np.nanmean(values))))
-    return [(float(prices[a]), float(prices[b])) for a, b in (span for span in spans if span is not None)]
+    spans = (
+        held_span(values, *run)
+        for run in dense_runs(values, smooth_bins // 2, float(density * np.nanmean(values)))
+    )
+    return [
+        (float(prices[a]), float(prices[b]))
+        for a, b in (span for span in spans if span is not None)
+    ]

@@ -61,12 +61,16 @@ class _Ticker:
 def _freqtrade() -> str:
     exe = Path(sys.executable).with_name("freqtrade")
     if not exe.exists():
-        raise SystemExit("freqtrade is not installed in this environment: run `make demo` (it installs "
-                         "the package with its freqtrade extra) or `pip install -e .[freqtrade]`")
+        raise SystemExit(
+            "freqtrade is not installed in this environment: run `make demo` (it installs "
+            "the package with its freqtrade extra) or `pip install -e .[freqtrade]`"
+        )
     return str(exe)
 
 
-def simulate_market(datadir: Path, days: int, seed: int, scenario: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+def simulate_market(
+    datadir: Path, days: int, seed: int, scenario: str
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Write the simulated datadir; return the first and last candle dates."""
     from liq_indicator.sim.market import simulate
 
@@ -78,8 +82,9 @@ def simulate_market(datadir: Path, days: int, seed: int, scenario: str) -> tuple
             shown[0] = pct
             print(f"      simulating: {pct:3d}%", flush=True)
 
-    result = simulate(days, timeframe="5m", seed=seed, scenario=scenario, start="2024-01-01",
-                      progress=progress)
+    result = simulate(
+        days, timeframe="5m", seed=seed, scenario=scenario, start="2024-01-01", progress=progress
+    )
     result.write(datadir)
     n_liq = len(result.liquidations)
     print(f"      {len(result.candles):,} candles, {n_liq:,} true liquidations -> {datadir}")
@@ -96,20 +101,42 @@ def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, P
     for sub in ("backtest_results", "logs", "data"):
         (userdir / sub).mkdir(parents=True, exist_ok=True)
     demo_cfg = work / "config.demo.json"
-    demo_cfg.write_text(json.dumps({
-        "max_open_trades": 1,
-        "exchange": {"pair_whitelist": [PAIR]},
-    }, indent=2))
+    demo_cfg.write_text(
+        json.dumps(
+            {
+                "max_open_trades": 1,
+                "exchange": {"pair_whitelist": [PAIR]},
+            },
+            indent=2,
+        )
+    )
     with running_exchange(datadir) as exchange:
         overlay = exchange.write_overlay(work / "config.offline.json")
         cmd = [
-            _freqtrade(), "backtesting",
-            "--config", str(REPO / "config.json.example"), "--config", str(overlay),
-            "--config", str(demo_cfg),
-            "--userdir", str(userdir), "--datadir", str(datadir),
-            "--strategy", "LiqClusterStrategy", "--strategy-path", str(REPO / "user_data" / "strategies"),
-            "--timerange", timerange, "--export", "trades", "--backtest-directory", str(results),
-            "--cache", "none",
+            _freqtrade(),
+            "backtesting",
+            "--config",
+            str(REPO / "config.json.example"),
+            "--config",
+            str(overlay),
+            "--config",
+            str(demo_cfg),
+            "--userdir",
+            str(userdir),
+            "--datadir",
+            str(datadir),
+            "--strategy",
+            "LiqClusterStrategy",
+            "--strategy-path",
+            str(REPO / "user_data" / "strategies"),
+            "--timerange",
+            timerange,
+            "--export",
+            "trades",
+            "--backtest-directory",
+            str(results),
+            "--cache",
+            "none",
         ]
         with _Ticker("freqtrade backtesting"):
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -137,17 +164,25 @@ def draw_pictures(datadir: Path, start: str, results: Path, plot_dir: Path) -> l
     shown = feats[feats["date"] >= pd.Timestamp(start, tz="UTC")].reset_index(drop=True)
     lo, hi = float(shown["low"].min()), float(shown["high"].max())
     # as `liq-indicator heatmap`: about 1500 columns over the shown period, 300 price bins
-    heat = liquidation_heatmap(data.candles, **side, max_price_bins=300,
-                               price_range=(lo / 1.1, hi * 1.1),
-                               max_times=-(-1500 * len(feats) // len(shown)))
+    heat = liquidation_heatmap(
+        data.candles,
+        **side,
+        max_price_bins=300,
+        price_range=(lo / 1.1, hi * 1.1),
+        max_times=-(-1500 * len(feats) // len(shown)),
+    )
     trades = load_trades(results, pair=PAIR)
     first, last = shown["date"].iloc[0], shown["date"].iloc[-1]
-    title = (f"{PAIR} 5m liquidation heatmap · {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC"
-             f" · {len(trades)} trades")
+    title = (
+        f"{PAIR} 5m liquidation heatmap · {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC"
+        f" · {len(trades)} trades"
+    )
     stem = plot_dir / f"liq-heatmap-{pair_stem(PAIR)}-5m-{first:%Y%m%d}-{last:%Y%m%d}"
     plot_dir.mkdir(parents=True, exist_ok=True)
-    written = [save_html(heatmap_figure(shown, heat, trades, title=title), stem.with_suffix(".html")),
-               save_png_heatmap(shown, heat, stem.with_suffix(".png"), trades=trades, title=title)]
+    written = [
+        save_html(heatmap_figure(shown, heat, trades, title=title), stem.with_suffix(".html")),
+        save_png_heatmap(shown, heat, stem.with_suffix(".png"), trades=trades, title=title),
+    ]
 
     # the close of the candle before the largest long sweep of the period
     row = int(shown["liq_swept_long_usd"].to_numpy().argmax())
@@ -158,16 +193,21 @@ def draw_pictures(datadir: Path, start: str, results: Path, plot_dir: Path) -> l
     when = pd.Timestamp(liq_map.time)
     title = f"{PAIR} 5m liquidation map at {when:%Y-%m-%d %H:%M} UTC · price {liq_map.price:,.2f}"
     stem = plot_dir / f"liq-map-{pair_stem(PAIR)}-5m-{when:%Y%m%dT%H%M}"
-    written += [save_html(map_figure(liq_map, title=title), stem.with_suffix(".html")),
-                save_png_map(liq_map, stem.with_suffix(".png"), title=title)]
+    written += [
+        save_html(map_figure(liq_map, title=title), stem.with_suffix(".html")),
+        save_png_map(liq_map, stem.with_suffix(".png"), title=title),
+    ]
     for path in written:
         print(f"      wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/demo.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python scripts/demo.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scenario", default="cascade", choices=list(SCENARIOS))
@@ -178,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     datadir = work / "user_data" / "data" / "simulated-binance"
     t_all = time.perf_counter()
 
-    t0 = _step(1, f"simulating {args.days} days of a BTC perpetual market (seed {args.seed}, "
-                  f"scenario {args.scenario}); SIMULATED data, not exchange data")
+    t0 = _step(
+        1,
+        f"simulating {args.days} days of a BTC perpetual market (seed {args.seed}, "
+        f"scenario {args.scenario}); SIMULATED data, not exchange data",
+    )
     first, last = simulate_market(datadir, args.days, args.seed, args.scenario)
     _done(t0)
 
@@ -187,12 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     start = (first + pd.Timedelta(days=8)).strftime("%Y%m%d")
     end = (last + pd.Timedelta(days=1)).strftime("%Y%m%d")
     timerange = f"{start}-{end}"
-    t0 = _step(2, f"freqtrade backtesting LiqClusterStrategy on {PAIR} 5m, {timerange}, offline "
-                  "(loopback exchange on 127.0.0.1)")
+    t0 = _step(
+        2,
+        f"freqtrade backtesting LiqClusterStrategy on {PAIR} 5m, {timerange}, offline "
+        "(loopback exchange on 127.0.0.1)",
+    )
     code, report, results = run_backtest(work, datadir, timerange)
     _done(t0)
     if code != 0:
-        print(f"freqtrade backtesting failed (exit {code}); its log: {work / 'backtesting.log'}", file=sys.stderr)
+        print(
+            f"freqtrade backtesting failed (exit {code}); its log: {work / 'backtesting.log'}",
+            file=sys.stderr,
+        )
         return code
 
     t0 = _step(3, "the backtest report (Freqtrade's own tables)")

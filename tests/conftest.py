@@ -21,22 +21,31 @@ needs_shared_data = pytest.mark.skipif(
 )
 
 
-def make_candles(n: int = 500, seed: int = 0, price: float = 30_000.0, timeframe: str = "5min",
-                 vol: float = 0.004, start: str = "2024-01-01", oi: bool = False) -> pd.DataFrame:
+def make_candles(
+    n: int = 500,
+    seed: int = 0,
+    price: float = 30_000.0,
+    timeframe: str = "5min",
+    vol: float = 0.004,
+    start: str = "2024-01-01",
+    oi: bool = False,
+) -> pd.DataFrame:
     """A random-walk candle frame in Freqtrade's layout (optionally with open_interest_value)."""
     rng = np.random.default_rng(seed)
     ret = rng.normal(0, vol, n) * np.where(rng.random(n) < 0.02, 5, 1)
     close = price * np.exp(np.cumsum(ret))
     open_ = np.r_[price, close[:-1]]
     wick = np.abs(rng.normal(0, vol, (2, n))) * np.maximum(open_, close)
-    frame = pd.DataFrame({
-        "date": pd.date_range(start, periods=n, freq=timeframe, tz="UTC"),
-        "open": open_,
-        "high": np.maximum(open_, close) + wick[0],
-        "low": np.minimum(open_, close) - wick[1],
-        "close": close,
-        "volume": rng.lognormal(5, 1, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range(start, periods=n, freq=timeframe, tz="UTC"),
+            "open": open_,
+            "high": np.maximum(open_, close) + wick[0],
+            "low": np.minimum(open_, close) - wick[1],
+            "close": close,
+            "volume": rng.lognormal(5, 1, n),
+        }
+    )
     if oi:
         frame["open_interest_value"] = 5e9 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
     return frame

@@ -27,39 +27,67 @@ def sample_data(n: int = 720, seed: int = 3):
 def sample_trade_records(candles: pd.DataFrame) -> list[dict]:
     """Freqtrade-style exported trades (as `backtesting --export trades` writes them)."""
     out = []
-    for k, (i, j, short) in enumerate(((40, 120, False), (200, 260, True), (400, 520, False),
-                                        (560, 640, True))):
+    for k, (i, j, short) in enumerate(
+        ((40, 120, False), (200, 260, True), (400, 520, False), (560, 640, True))
+    ):
         o, c = float(candles["close"][i]), float(candles["close"][j])
         ratio = (o - c) / o if short else (c - o) / o
         initial = o * (1.04 if short else 0.96)
-        out.append({
-            "pair": PAIR, "stake_amount": 100.0, "max_stake_amount": 100.0, "amount": 0.01,
-            "open_date": f"{candles['date'][i]:%Y-%m-%d %H:%M:%S}+00:00",
-            "close_date": f"{candles['date'][j]:%Y-%m-%d %H:%M:%S}+00:00",
-            "open_rate": o, "close_rate": c, "fee_open": 0.0005, "fee_close": 0.0005,
-            "trade_duration": (j - i) * 5, "profit_ratio": ratio, "profit_abs": ratio * 100,
-            "exit_reason": "exit_signal" if k % 2 else "stop_loss",
-            "initial_stop_loss_abs": initial, "initial_stop_loss_ratio": -0.04,
-            "stop_loss_abs": initial * (0.99 if short else 1.01), "stop_loss_ratio": -0.03,
-            "min_rate": min(o, c), "max_rate": max(o, c), "is_open": False, "enter_tag": "",
-            "leverage": 3.0, "is_short": short,
-            "open_timestamp": int(candles["date"][i].timestamp() * 1000),
-            "close_timestamp": int(candles["date"][j].timestamp() * 1000),
-            "orders": [], "funding_fees": 0.0,
-        })
+        out.append(
+            {
+                "pair": PAIR,
+                "stake_amount": 100.0,
+                "max_stake_amount": 100.0,
+                "amount": 0.01,
+                "open_date": f"{candles['date'][i]:%Y-%m-%d %H:%M:%S}+00:00",
+                "close_date": f"{candles['date'][j]:%Y-%m-%d %H:%M:%S}+00:00",
+                "open_rate": o,
+                "close_rate": c,
+                "fee_open": 0.0005,
+                "fee_close": 0.0005,
+                "trade_duration": (j - i) * 5,
+                "profit_ratio": ratio,
+                "profit_abs": ratio * 100,
+                "exit_reason": "exit_signal" if k % 2 else "stop_loss",
+                "initial_stop_loss_abs": initial,
+                "initial_stop_loss_ratio": -0.04,
+                "stop_loss_abs": initial * (0.99 if short else 1.01),
+                "stop_loss_ratio": -0.03,
+                "min_rate": min(o, c),
+                "max_rate": max(o, c),
+                "is_open": False,
+                "enter_tag": "",
+                "leverage": 3.0,
+                "is_short": short,
+                "open_timestamp": int(candles["date"][i].timestamp() * 1000),
+                "close_timestamp": int(candles["date"][j].timestamp() * 1000),
+                "orders": [],
+                "funding_fees": 0.0,
+            }
+        )
     return out
 
 
-def write_backtest(folder: Path, trades: list[dict], *, strategies: tuple[str, ...] = (STRATEGY,),
-                   as_zip: bool = True, stem: str = "backtest-result-2024-01-05_10-00-00") -> Path:
+def write_backtest(
+    folder: Path,
+    trades: list[dict],
+    *,
+    strategies: tuple[str, ...] = (STRATEGY,),
+    as_zip: bool = True,
+    stem: str = "backtest-result-2024-01-05_10-00-00",
+) -> Path:
     """A backtest result in Freqtrade's layout: <stem>.zip holding <stem>.json (+ config json),
     <stem>.meta.json beside it, and .last_result.json naming it."""
     folder.mkdir(parents=True, exist_ok=True)
-    stats = {"strategy": {name: {"trades": trades, "locks": [], "timeframe": "5m"}
-                          for name in strategies},
-             "strategy_comparison": [{"key": name} for name in strategies]}
-    (folder / f"{stem}.meta.json").write_text(json.dumps(
-        {name: {"run_id": "x", "backtest_start_time": 0} for name in strategies}))
+    stats = {
+        "strategy": {
+            name: {"trades": trades, "locks": [], "timeframe": "5m"} for name in strategies
+        },
+        "strategy_comparison": [{"key": name} for name in strategies],
+    }
+    (folder / f"{stem}.meta.json").write_text(
+        json.dumps({name: {"run_id": "x", "backtest_start_time": 0} for name in strategies})
+    )
     if as_zip:
         path = folder / f"{stem}.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -25,31 +25,45 @@ def long_setup(**changes) -> pd.DataFrame:
     (5.13% < 6%), target the short cluster's near edge 1,050: reward 75 over risk 50 = 1.5R.
     """
     n = 8
-    df = pd.DataFrame({
-        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
-        "open": [1000.0] * n,
-        "high": [1005.0] * n,
-        "low": [995.0] * n,
-        "close": [1000.0] * n,
-        "volume": [1.0] * n,  # 1,000 USD traded: the floor 0.5% of it is 5, far below the norm
-        "liq_swept_long_usd": [1000.0] * n,
-        "liq_swept_short_usd": [1000.0] * n,
-        "liq_long_cluster_price": [935.0] * n,
-        "liq_long_cluster_near": [940.0] * n,
-        "liq_long_cluster_far": [930.0] * n,
-        "liq_long_cluster_usd": [1e6] * n,
-        "liq_long_cluster_dist_pct": [6.5] * n,
-        "liq_short_cluster_price": [1060.0] * n,
-        "liq_short_cluster_near": [1050.0] * n,
-        "liq_short_cluster_far": [1070.0] * n,
-        "liq_short_cluster_usd": [1e6] * n,
-        "liq_short_cluster_dist_pct": [6.0] * n,
-        "atr_14": [10.0] * n,
-        "funding_rate": [0.0001] * n,
-        "oi_value": [1e9] * n,
-    })
-    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [1000.0, 1001.0, 950.0, 960.0, 50_000.0]
-    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [960.0, 976.0, 955.0, 975.0, 5_000.0]
+    df = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+            "open": [1000.0] * n,
+            "high": [1005.0] * n,
+            "low": [995.0] * n,
+            "close": [1000.0] * n,
+            "volume": [1.0] * n,  # 1,000 USD traded: the floor 0.5% of it is 5, far below the norm
+            "liq_swept_long_usd": [1000.0] * n,
+            "liq_swept_short_usd": [1000.0] * n,
+            "liq_long_cluster_price": [935.0] * n,
+            "liq_long_cluster_near": [940.0] * n,
+            "liq_long_cluster_far": [930.0] * n,
+            "liq_long_cluster_usd": [1e6] * n,
+            "liq_long_cluster_dist_pct": [6.5] * n,
+            "liq_short_cluster_price": [1060.0] * n,
+            "liq_short_cluster_near": [1050.0] * n,
+            "liq_short_cluster_far": [1070.0] * n,
+            "liq_short_cluster_usd": [1e6] * n,
+            "liq_short_cluster_dist_pct": [6.0] * n,
+            "atr_14": [10.0] * n,
+            "funding_rate": [0.0001] * n,
+            "oi_value": [1e9] * n,
+        }
+    )
+    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
+        1000.0,
+        1001.0,
+        950.0,
+        960.0,
+        50_000.0,
+    ]
+    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
+        960.0,
+        976.0,
+        955.0,
+        975.0,
+        5_000.0,
+    ]
     df.loc[SIGNAL_ROW, "liq_long_cluster_dist_pct"] = (975.0 - 935.0) / 975.0 * 100
     for column, value in changes.items():
         df.loc[SIGNAL_ROW, column] = value
@@ -90,6 +104,7 @@ class StubDP:
 
     def __init__(self, analyzed, *, candles=None, runmode=None, book=None, oi=None, funding=None):
         from freqtrade.enums import RunMode
+
         self.analyzed = analyzed
         self.candles = candles if candles is not None else pd.DataFrame()
         self.runmode = RunMode.BACKTEST if runmode is None else runmode
@@ -138,8 +153,15 @@ def make_strategy(cls, analyzed, **dp_kwargs):
     (``dp_kwargs`` go to StubDP) and a 10,000 USDT StubWallets."""
     from freqtrade.enums import RunMode
 
-    strategy = cls({"runmode": RunMode.BACKTEST, "dry_run": True, "trading_mode": "futures",
-                    "margin_mode": "isolated", "stake_currency": "USDT"})
+    strategy = cls(
+        {
+            "runmode": RunMode.BACKTEST,
+            "dry_run": True,
+            "trading_mode": "futures",
+            "margin_mode": "isolated",
+            "stake_currency": "USDT",
+        }
+    )
     strategy.dp = StubDP(analyzed, **dp_kwargs)
     strategy.wallets = StubWallets()
     strategy.minimal_roi = {int(k): v for k, v in strategy.minimal_roi.items()}  # as the resolver
@@ -152,9 +174,19 @@ def make_trade(is_short=False, open_rate=976.0, leverage=10.0, trade_id=1):
     from freqtrade.persistence import LocalTrade
 
     return LocalTrade(
-        id=trade_id, pair=PAIR, open_rate=open_rate, amount=1.0, stake_amount=open_rate / leverage,
-        fee_open=0.0005, fee_close=0.0005, open_date=OPEN_DATE, is_short=is_short,
-        leverage=leverage, exchange="binance", trading_mode=TradingMode.FUTURES, is_open=True,
+        id=trade_id,
+        pair=PAIR,
+        open_rate=open_rate,
+        amount=1.0,
+        stake_amount=open_rate / leverage,
+        fee_open=0.0005,
+        fee_close=0.0005,
+        open_date=OPEN_DATE,
+        is_short=is_short,
+        leverage=leverage,
+        exchange="binance",
+        trading_mode=TradingMode.FUTURES,
+        is_open=True,
     )
 
 

@@ -42,19 +42,29 @@ FEE = TAKER_FEE
 def path(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     """Candles from (open, high, low, close) tuples, 5 minutes apart."""
     o, h, lo, c = (list(x) for x in zip(*rows, strict=True))
-    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=len(rows), freq="5min", tz="UTC"),
-                         "open": o, "high": h, "low": lo, "close": c, "volume": 1.0})
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=len(rows), freq="5min", tz="UTC"),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": 1.0,
+        }
+    )
 
 
 # signal at row 0; the long enters at row 1's open (100) with its stop at 95 and target at 110
-LONG_PATH = path([
-    (99, 100, 98, 100),     # 0: signal candle (its close is not the entry)
-    (100, 101, 98, 99),     # 1: entry at 100
-    (99, 100, 96, 97),      # 2
-    (97, 98, 94.5, 96),     # 3: low 94.5 <= 95: stopped at 95
-    (96, 112, 95.5, 111),   # 4: would have reached the target
-    (111, 112, 110, 111),   # 5
-])
+LONG_PATH = path(
+    [
+        (99, 100, 98, 100),  # 0: signal candle (its close is not the entry)
+        (100, 101, 98, 99),  # 1: entry at 100
+        (99, 100, 96, 97),  # 2
+        (97, 98, 94.5, 96),  # 3: low 94.5 <= 95: stopped at 95
+        (96, 112, 95.5, 111),  # 4: would have reached the target
+        (111, 112, 110, 111),  # 5
+    ]
+)
 
 
 # --- stops, targets, fees ------------------------------------------------------------------
@@ -107,8 +117,12 @@ def test_the_entry_candle_can_stop_the_trade():
 
 
 def test_short_mirror():
-    mirrored = LONG_PATH.assign(open=200 - LONG_PATH["open"], close=200 - LONG_PATH["close"],
-                                high=200 - LONG_PATH["low"], low=200 - LONG_PATH["high"])
+    mirrored = LONG_PATH.assign(
+        open=200 - LONG_PATH["open"],
+        close=200 - LONG_PATH["close"],
+        high=200 - LONG_PATH["low"],
+        low=200 - LONG_PATH["high"],
+    )
     trade = simulate_trades(mirrored, [0], True, stop=105.0, target=90.0, horizon=5).iloc[0]
     assert trade["reason"] == "stop" and trade["held"] == 3 and trade["exit"] == 105.0
     assert trade["gross"] == pytest.approx(-0.05)
@@ -117,8 +131,14 @@ def test_short_mirror():
 
 def test_expectancy_after_fees():
     # one winner (+10% at the target) and one loser (-5% at the stop), 0.05% per side
-    trades = simulate_trades(pd.concat([LONG_PATH, LONG_PATH], ignore_index=True), [0, 6], False,
-                             stop=[94.0, 95.0], target=[110.0, 110.0], horizon=5)
+    trades = simulate_trades(
+        pd.concat([LONG_PATH, LONG_PATH], ignore_index=True),
+        [0, 6],
+        False,
+        stop=[94.0, 95.0],
+        target=[110.0, 110.0],
+        horizon=5,
+    )
     assert trades["reason"].tolist() == ["target", "stop"]
     expected = ((0.10 - FEE * 2.10) + (-0.05 - FEE * 1.95)) / 2
     assert trades["net"].mean() == pytest.approx(expected)
@@ -146,8 +166,9 @@ def test_inputs_are_not_modified():
     assert stop.tolist() == [95.0]
 
 
-def slow_simulation(candles: pd.DataFrame, t: int, is_short: bool, stop: float, target: float,
-                    horizon: int) -> tuple[str, float, int, int]:
+def slow_simulation(
+    candles: pd.DataFrame, t: int, is_short: bool, stop: float, target: float, horizon: int
+) -> tuple[str, float, int, int]:
     """The same exit rule, one candle at a time."""
     touch, result = 0, None
     for k in range(1, horizon + 1):
@@ -159,7 +180,11 @@ def slow_simulation(candles: pd.DataFrame, t: int, is_short: bool, stop: float, 
         if result is None and stop_hit:
             result = ("stop", max(row["open"], stop) if is_short else min(row["open"], stop), k)
         elif result is None and tgt_hit:
-            result = ("target", min(row["open"], target) if is_short else max(row["open"], target), k)
+            result = (
+                "target",
+                min(row["open"], target) if is_short else max(row["open"], target),
+                k,
+            )
     if result is None:
         result = ("time", candles["close"].iloc[t + horizon], horizon)
     return (*result, touch)
@@ -178,8 +203,9 @@ def test_simulation_matches_a_slow_loop(seed: int, is_short: bool):
     target = entry * (1 - sign * rng.uniform(0.002, 0.03, pos.size))
     fast = simulate_trades(candles, pos, is_short, stop, target, horizon, chunk=7)
     for i, t in enumerate(pos):
-        reason, exit_price, held, touch = slow_simulation(candles, int(t), is_short, stop[i], target[i],
-                                                          horizon)
+        reason, exit_price, held, touch = slow_simulation(
+            candles, int(t), is_short, stop[i], target[i], horizon
+        )
         row = fast.iloc[i]
         assert (row["reason"], row["held"], row["stop_touch"]) == (reason, held, touch), (seed, t)
         assert row["exit"] == pytest.approx(exit_price), (seed, t)
@@ -213,22 +239,52 @@ def long_setup() -> pd.DataFrame:
     short cluster 1,050-1,070 above, ATR 10. Row 8 opens at 970: the entry of the row-7 signal.
     (As in tests/test_signals.py, plus the entry candle.)"""
     n = 9
-    df = pd.DataFrame({
-        "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
-        "open": [1000.0] * n, "high": [1005.0] * n, "low": [995.0] * n, "close": [1000.0] * n,
-        "volume": [1.0] * n,
-        "liq_swept_long_usd": [1000.0] * n, "liq_swept_short_usd": [1000.0] * n,
-        "liq_long_cluster_near": [940.0] * n, "liq_long_cluster_far": [930.0] * n,
-        "liq_long_cluster_usd": [1e6] * n, "liq_long_cluster_dist_pct": [6.5] * n,
-        "liq_short_cluster_near": [1050.0] * n, "liq_short_cluster_far": [1070.0] * n,
-        "liq_short_cluster_usd": [1e6] * n, "liq_short_cluster_dist_pct": [6.0] * n,
-        "atr_14": [10.0] * n, "funding_rate": [0.0001] * n, "oi_value": [1e9] * n,
-    })
-    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [1000.0, 1001.0, 950.0, 960.0, 50_000.0]
-    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [960.0, 976.0, 955.0, 975.0, 5_000.0]
+    df = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+            "open": [1000.0] * n,
+            "high": [1005.0] * n,
+            "low": [995.0] * n,
+            "close": [1000.0] * n,
+            "volume": [1.0] * n,
+            "liq_swept_long_usd": [1000.0] * n,
+            "liq_swept_short_usd": [1000.0] * n,
+            "liq_long_cluster_near": [940.0] * n,
+            "liq_long_cluster_far": [930.0] * n,
+            "liq_long_cluster_usd": [1e6] * n,
+            "liq_long_cluster_dist_pct": [6.5] * n,
+            "liq_short_cluster_near": [1050.0] * n,
+            "liq_short_cluster_far": [1070.0] * n,
+            "liq_short_cluster_usd": [1e6] * n,
+            "liq_short_cluster_dist_pct": [6.0] * n,
+            "atr_14": [10.0] * n,
+            "funding_rate": [0.0001] * n,
+            "oi_value": [1e9] * n,
+        }
+    )
+    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
+        1000.0,
+        1001.0,
+        950.0,
+        960.0,
+        50_000.0,
+    ]
+    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
+        960.0,
+        976.0,
+        955.0,
+        975.0,
+        5_000.0,
+    ]
     df.loc[SIGNAL_ROW, "liq_long_cluster_dist_pct"] = (975.0 - 935.0) / 975.0 * 100
     # row 8 still sweeps 40% of the peak: not an exhaustion candle itself
-    df.loc[8, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [970.0, 980.0, 965.0, 978.0, 20_000.0]
+    df.loc[8, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
+        970.0,
+        980.0,
+        965.0,
+        978.0,
+        20_000.0,
+    ]
     return df
 
 
@@ -271,8 +327,15 @@ def test_cluster_levels_are_the_strategys_stop():
 
 
 def test_forward_returns_enter_at_the_next_open():
-    candles = path([(100, 100, 100, 100), (100, 105, 99, 102), (102, 104, 101, 103),
-                    (103, 104, 95, 96), (96, 97, 95, 97)])
+    candles = path(
+        [
+            (100, 100, 100, 100),
+            (100, 105, 99, 102),
+            (102, 104, 101, 103),
+            (103, 104, 95, 96),
+            (96, 97, 95, 97),
+        ]
+    )
     assert forward_returns(candles, [0], 1).tolist() == pytest.approx([0.02])
     assert forward_returns(candles, [0], 2).tolist() == pytest.approx([0.03])
     assert forward_returns(candles, [0, 1], 3).tolist() == pytest.approx([-0.04, 97 / 102 - 1])
@@ -296,8 +359,9 @@ def test_dedupe_keeps_non_overlapping_events():
 
 
 def test_week_blocks():
-    dates = pd.to_datetime(["2024-01-07 23:55", "2024-01-08 00:00", "2024-01-14 23:59",
-                            "2024-01-15 00:00"], utc=True)
+    dates = pd.to_datetime(
+        ["2024-01-07 23:55", "2024-01-08 00:00", "2024-01-14 23:59", "2024-01-15 00:00"], utc=True
+    )
     blocks = week_blocks(dates)
     assert blocks[1] == blocks[2] and blocks[0] == blocks[1] - 1 and blocks[3] == blocks[1] + 1
 
@@ -307,8 +371,12 @@ def test_week_blocks():
 
 def test_bootstrap_ci_of_a_constant_series_is_the_constant():
     ci = bootstrap_ci([0.3] * 50, n_boot=200)
-    assert (ci.mean, ci.low, ci.high, ci.n) == (pytest.approx(0.3), pytest.approx(0.3),
-                                                pytest.approx(0.3), 50)
+    assert (ci.mean, ci.low, ci.high, ci.n) == (
+        pytest.approx(0.3),
+        pytest.approx(0.3),
+        pytest.approx(0.3),
+        50,
+    )
     ci = bootstrap_ci([0.3] * 50, blocks=np.arange(50) // 7, n_boot=200)
     assert ci.low <= ci.mean <= ci.high and ci.high - ci.low == pytest.approx(0.0, abs=1e-12)
 

@@ -56,8 +56,10 @@ NOBODY = 65534
 
 
 def _metrics_text(n: int = 12) -> str:
-    rows = [f"2024-01-01 00:{5 * i:02d}:00,BTCUSDT,{80_000 + i},{(80_000 + i) * 40_000},1.1,1.2,1.3,0.9"
-            for i in range(n)]
+    rows = [
+        f"2024-01-01 00:{5 * i:02d}:00,BTCUSDT,{80_000 + i},{(80_000 + i) * 40_000},1.1,1.2,1.3,0.9"
+        for i in range(n)
+    ]
     return "\n".join([",".join(METRICS_COLUMNS), *rows]) + "\n"
 
 
@@ -67,7 +69,9 @@ def _write_zip(path: Path, member: str, data: bytes) -> Path:
     return path
 
 
-def _set_zip_header(path: Path, *, encrypted: bool = False, declared_size: int | None = None) -> Path:
+def _set_zip_header(
+    path: Path, *, encrypted: bool = False, declared_size: int | None = None
+) -> Path:
     """Rewrite the headers of every member of the zip at ``path``: the 'encrypted' flag bit (what
     `zip -e` sets) and/or a false uncompressed size, in both the local and the central headers."""
     raw = bytearray(path.read_bytes())
@@ -78,7 +82,7 @@ def _set_zip_header(path: Path, *, encrypted: bool = False, declared_size: int |
             if encrypted:
                 raw[start + flag_at] |= 0x01
             if declared_size is not None:
-                raw[start + size_at:start + size_at + 4] = declared_size.to_bytes(4, "little")
+                raw[start + size_at : start + size_at + 4] = declared_size.to_bytes(4, "little")
             start = raw.find(signature, start + 4)
     path.write_bytes(bytes(raw))
     return path
@@ -131,11 +135,19 @@ def places(scratch: Path) -> dict[str, str]:
     latin1_csv = scratch / "latin1.csv"
     latin1_csv.write_bytes(_metrics_text().replace("BTCUSDT", "BTC\xe9USDT").encode("latin-1"))
     latin1_zip = _write_zip(scratch / "latin1.zip", "latin1.csv", latin1_csv.read_bytes())
-    encrypted = _set_zip_header(_write_zip(scratch / "encrypted.zip", "BTCUSDT-metrics-2024-01-01.csv",
-                                           _metrics_text().encode()), encrypted=True)
+    encrypted = _set_zip_header(
+        _write_zip(
+            scratch / "encrypted.zip", "BTCUSDT-metrics-2024-01-01.csv", _metrics_text().encode()
+        ),
+        encrypted=True,
+    )
     # headers that claim 2 KB for a 600 KB member: zipfile stops at the claim, the CRC disagrees
-    lying = _set_zip_header(_write_zip(scratch / "lying.zip", "BTCUSDT-metrics-2024-01-01.csv",
-                                       _metrics_text(6000).encode()), declared_size=2048)
+    lying = _set_zip_header(
+        _write_zip(
+            scratch / "lying.zip", "BTCUSDT-metrics-2024-01-01.csv", _metrics_text(6000).encode()
+        ),
+        declared_size=2048,
+    )
 
     cfg_latin1 = scratch / "config-latin1.json"
     cfg_latin1.write_bytes('{"timeframe": "5m", "bot_name": "caf\xe9"}'.encode("latin-1"))
@@ -143,15 +155,24 @@ def places(scratch: Path) -> dict[str, str]:
     cfg_bad_tf.write_text('{"timeframe": "abc"}')
     bt_latin1 = scratch / "backtest-result-latin1.json"
     bt_latin1.write_bytes('{"strategy": {"S\xe9": {"trades": []}}}'.encode("latin-1"))
-    bt_latin1_zip = _write_zip(scratch / "backtest-result-2024-01-01_00-00-00.zip",
-                               "backtest-result-2024-01-01_00-00-00.json", bt_latin1.read_bytes())
-    bt_encrypted = _set_zip_header(_write_zip(scratch / "backtest-result-2024-01-02_00-00-00.zip",
-                                              "backtest-result-2024-01-02_00-00-00.json",
-                                              b'{"strategy": {}}'), encrypted=True)
+    bt_latin1_zip = _write_zip(
+        scratch / "backtest-result-2024-01-01_00-00-00.zip",
+        "backtest-result-2024-01-01_00-00-00.json",
+        bt_latin1.read_bytes(),
+    )
+    bt_encrypted = _set_zip_header(
+        _write_zip(
+            scratch / "backtest-result-2024-01-02_00-00-00.zip",
+            "backtest-result-2024-01-02_00-00-00.json",
+            b'{"strategy": {}}',
+        ),
+        encrypted=True,
+    )
     truth_latin1 = scratch / "shared_latin1"
     (truth_latin1 / "truth").mkdir(parents=True)
     (truth_latin1 / "truth" / "btc_liquidations_oi_1h_all_exchanges.csv").write_bytes(
-        "date,liquidation_long_usd\n2024-01-01 00:00:00,1\xe9\n".encode("latin-1"))
+        "date,liquidation_long_usd\n2024-01-01 00:00:00,1\xe9\n".encode("latin-1")
+    )
     (scratch / "out.feather").mkdir()  # a folder with a file's name
 
     fifo = scratch / "fifo"
@@ -160,16 +181,29 @@ def places(scratch: Path) -> dict[str, str]:
         os.mkfifo(fifo / name)
 
     places = {
-        "good": good, "user": user, "scratch": scratch, "metrics": metrics,
+        "good": good,
+        "user": user,
+        "scratch": scratch,
+        "metrics": metrics,
         "truncated": _datadir(scratch, "truncated", lambda p: p.write_bytes(good_bytes[:500])),
-        "garbage": _datadir(scratch, "garbage", lambda p: p.write_text("date,open\n2024-01-01,1\n")),
+        "garbage": _datadir(
+            scratch, "garbage", lambda p: p.write_text("date,open\n2024-01-01,1\n")
+        ),
         "empty": _datadir(scratch, "empty", lambda p: p.write_bytes(b"")),
         "dir_as_file": _datadir(scratch, "dir_as_file", lambda p: p.mkdir()),
         "fifo_dd": _datadir(scratch, "fifo_dd", os.mkfifo),
-        "bad_side": bad_side, "bad_oi": bad_oi,
-        "latin1_csv": latin1_csv, "latin1_zip": latin1_zip, "encrypted": encrypted, "lying": lying,
-        "cfg_latin1": cfg_latin1, "cfg_bad_tf": cfg_bad_tf, "bt_latin1": bt_latin1,
-        "bt_latin1_zip": bt_latin1_zip, "bt_encrypted": bt_encrypted, "truth_latin1": truth_latin1,
+        "bad_side": bad_side,
+        "bad_oi": bad_oi,
+        "latin1_csv": latin1_csv,
+        "latin1_zip": latin1_zip,
+        "encrypted": encrypted,
+        "lying": lying,
+        "cfg_latin1": cfg_latin1,
+        "cfg_bad_tf": cfg_bad_tf,
+        "bt_latin1": bt_latin1,
+        "bt_latin1_zip": bt_latin1_zip,
+        "bt_encrypted": bt_encrypted,
+        "truth_latin1": truth_latin1,
         "fifo": fifo,
     }
     for p in scratch.rglob("*"):  # open to all (the permission cases lock one path each)
@@ -197,27 +231,59 @@ def _assert_clean_error(code: int, err: str, command: str, named: str) -> None:
 
 CONTENT_CASES: list[tuple[str, str, str, str]] = [
     # truncated, garbage, empty feather files; a folder where the candle file should be
-    *[(command, f"{{data_of_{name}}}", "BTC_USDT_USDT-5m-futures.feather", word)
-      for command in ("features", "heatmap", "map")
-      for name, word in (("truncated", "truncated or corrupt"), ("garbage", "truncated or corrupt"),
-                         ("empty", "truncated or corrupt"), ("dir_as_file", "is a folder"))],
-    ("features", "--datadir {bad_side}", "BTC_USDT_USDT-1h-funding_rate.feather", "truncated or corrupt"),
-    ("import-oi", "{metrics} --datadir {bad_oi}", "BTC_USDT_USDT-5m-open_interest.feather",
-     "truncated or corrupt"),
+    *[
+        (command, f"{{data_of_{name}}}", "BTC_USDT_USDT-5m-futures.feather", word)
+        for command in ("features", "heatmap", "map")
+        for name, word in (
+            ("truncated", "truncated or corrupt"),
+            ("garbage", "truncated or corrupt"),
+            ("empty", "truncated or corrupt"),
+            ("dir_as_file", "is a folder"),
+        )
+    ],
+    (
+        "features",
+        "--datadir {bad_side}",
+        "BTC_USDT_USDT-1h-funding_rate.feather",
+        "truncated or corrupt",
+    ),
+    (
+        "import-oi",
+        "{metrics} --datadir {bad_oi}",
+        "BTC_USDT_USDT-5m-open_interest.feather",
+        "truncated or corrupt",
+    ),
     # not UTF-8
     ("heatmap", "--config {cfg_latin1} {data}", "config-latin1.json", "not UTF-8"),
     ("map", "--config {cfg_latin1} {data}", "config-latin1.json", "not UTF-8"),
     ("import-oi", "{latin1_csv} --datadir {good}", "latin1.csv", "not UTF-8"),
     ("import-oi", "{latin1_zip} --datadir {good}", "latin1.zip", "not UTF-8"),
-    ("heatmap", "{data} --backtest-filename {bt_latin1}", "backtest-result-latin1.json", "not UTF-8"),
-    ("heatmap", "{data} --backtest-filename {bt_latin1_zip}", "backtest-result-2024-01-01_00-00-00",
-     "not UTF-8"),
-    ("validate", "--data {truth_latin1} --out {scratch}/V.md --img-dir {scratch}/img --sim-days 0",
-     "btc_liquidations_oi_1h_all_exchanges.csv", "not UTF-8"),
+    (
+        "heatmap",
+        "{data} --backtest-filename {bt_latin1}",
+        "backtest-result-latin1.json",
+        "not UTF-8",
+    ),
+    (
+        "heatmap",
+        "{data} --backtest-filename {bt_latin1_zip}",
+        "backtest-result-2024-01-01_00-00-00",
+        "not UTF-8",
+    ),
+    (
+        "validate",
+        "--data {truth_latin1} --out {scratch}/V.md --img-dir {scratch}/img --sim-days 0",
+        "btc_liquidations_oi_1h_all_exchanges.csv",
+        "not UTF-8",
+    ),
     # zips: encrypted, or headers that lie about the size
     ("import-oi", "{encrypted} --datadir {good}", "encrypted.zip", "encrypted"),
-    ("heatmap", "{data} --backtest-filename {bt_encrypted}", "backtest-result-2024-01-02_00-00-00",
-     "encrypted"),
+    (
+        "heatmap",
+        "{data} --backtest-filename {bt_encrypted}",
+        "backtest-result-2024-01-02_00-00-00",
+        "encrypted",
+    ),
     ("import-oi", "{lying} --datadir {good}", "lying.zip", "corrupt"),
     # an output path that is a folder, a config value that is not a timeframe
     ("features", "--datadir {good} --output {scratch}/out.feather", "out.feather", "is a folder"),
@@ -226,13 +292,27 @@ CONTENT_CASES: list[tuple[str, str, str, str]] = [
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("command", "args", "named", "word"), CONTENT_CASES,
-                         ids=[f"{c} {a} ({n})" for c, a, n, _ in CONTENT_CASES])
-def test_bad_content_is_named(command: str, args: str, named: str, word: str, places: dict[str, str],
-                              capsys: pytest.CaptureFixture[str]):
-    fill = {**places, **{f"data_of_{k}": f"--datadir {places[k]}" + (
-        f" --userdir {places['user']}" if command != "features" else "")
-        for k in ("truncated", "garbage", "empty", "dir_as_file")}}
+@pytest.mark.parametrize(
+    ("command", "args", "named", "word"),
+    CONTENT_CASES,
+    ids=[f"{c} {a} ({n})" for c, a, n, _ in CONTENT_CASES],
+)
+def test_bad_content_is_named(
+    command: str,
+    args: str,
+    named: str,
+    word: str,
+    places: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+):
+    fill = {
+        **places,
+        **{
+            f"data_of_{k}": f"--datadir {places[k]}"
+            + (f" --userdir {places['user']}" if command != "features" else "")
+            for k in ("truncated", "garbage", "empty", "dir_as_file")
+        },
+    }
     code, err = _run([command, *args.format(**fill).split()], capsys)
     _assert_clean_error(code, err, command, named)
     assert word in err, err
@@ -252,11 +332,12 @@ FIFO_CASES: list[tuple[str, str, str]] = [
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("command", "args", "named"), FIFO_CASES,
-                         ids=[f"{c} {a}" for c, a, _ in FIFO_CASES])
-def test_a_named_pipe_is_refused_without_blocking(command: str, args: str, named: str,
-                                                  places: dict[str, str],
-                                                  capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize(
+    ("command", "args", "named"), FIFO_CASES, ids=[f"{c} {a}" for c, a, _ in FIFO_CASES]
+)
+def test_a_named_pipe_is_refused_without_blocking(
+    command: str, args: str, named: str, places: dict[str, str], capsys: pytest.CaptureFixture[str]
+):
     code, err = _run([command, *args.format(**places).split()], capsys)
     _assert_clean_error(code, err, command, named)
     assert "named pipe" in err or "not a regular file" in err, err
@@ -265,8 +346,13 @@ def test_a_named_pipe_is_refused_without_blocking(command: str, args: str, named
 @pytest.mark.timeout(30)
 def test_the_installed_command_refuses_a_named_pipe(places: dict[str, str]):
     """Through the console script, as a user runs it: exit 2, one line, no traceback, no hang."""
-    proc = subprocess.run([str(CLI), "features", "--datadir", places["fifo_dd"]], capture_output=True,
-                          text=True, timeout=25, cwd=places["scratch"])
+    proc = subprocess.run(
+        [str(CLI), "features", "--datadir", places["fifo_dd"]],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        cwd=places["scratch"],
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "BTC_USDT_USDT-5m-futures.feather" in proc.stderr and "named pipe" in proc.stderr
@@ -275,9 +361,13 @@ def test_the_installed_command_refuses_a_named_pipe(places: dict[str, str]):
 
 @pytest.mark.timeout(30)
 def test_the_installed_command_reports_a_truncated_feather(places: dict[str, str]):
-    proc = subprocess.run([str(CLI), "heatmap", "--datadir", places["truncated"], "--userdir",
-                           places["user"]], capture_output=True, text=True, timeout=25,
-                          cwd=places["scratch"])
+    proc = subprocess.run(
+        [str(CLI), "heatmap", "--datadir", places["truncated"], "--userdir", places["user"]],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        cwd=places["scratch"],
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"{places['truncated']}/futures/BTC_USDT_USDT-5m-futures.feather" in proc.stderr
@@ -287,14 +377,21 @@ def test_the_installed_command_reports_a_truncated_feather(places: dict[str, str
 # zip members: encrypted, or inflating far beyond a metrics file
 
 
-def test_a_zip_bomb_is_refused_before_it_is_inflated(scratch: Path, capsys: pytest.CaptureFixture[str]):
+def test_a_zip_bomb_is_refused_before_it_is_inflated(
+    scratch: Path, capsys: pytest.CaptureFixture[str]
+):
     """A few hundred KB of zip holding more than MEMBER_LIMIT of CSV: refused from its header,
     with (almost) nothing allocated; the same member under the limit is read."""
-    bomb = _write_zip(scratch / "BTCUSDT-metrics-2024-01-01.zip", "BTCUSDT-metrics-2024-01-01.csv",
-                      _metrics_text().encode() + b"\n" * MEMBER_LIMIT)
+    bomb = _write_zip(
+        scratch / "BTCUSDT-metrics-2024-01-01.zip",
+        "BTCUSDT-metrics-2024-01-01.csv",
+        _metrics_text().encode() + b"\n" * MEMBER_LIMIT,
+    )
     assert bomb.stat().st_size < MEMBER_LIMIT // 100
     tracemalloc.start()
-    with pytest.raises(InputError, match=r"BTCUSDT-metrics-2024-01-01.csv' inflates to more than 64 MiB"):
+    with pytest.raises(
+        InputError, match=r"BTCUSDT-metrics-2024-01-01.csv' inflates to more than 64 MiB"
+    ):
         read_metrics([bomb])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -313,7 +410,10 @@ def test_a_member_header_that_lies_about_its_size(scratch: Path):
         zf.getinfo("m.csv").file_size = 100  # a header that understates what follows
         with pytest.raises(InputError, match="m.zip:m.csv' is corrupt"):
             read_zip_member(zf, "m.csv", path, limit=4000)
-    with zipfile.ZipFile(path) as zf, pytest.raises(InputError, match="m.csv' inflates to more than"):
+    with (
+        zipfile.ZipFile(path) as zf,
+        pytest.raises(InputError, match="m.csv' inflates to more than"),
+    ):
         read_zip_member(zf, "m.csv", path, limit=4000)
 
 
@@ -358,43 +458,113 @@ def _unprivileged() -> Iterator[None]:
 #: (command, arguments, path to lock: (placeholder, relative path, mode), what the message names,
 #: a word it must hold)
 PERMISSION_CASES: list[tuple[str, str, tuple[str, str, int], str, str]] = [
-    ("features", "--datadir {good}", ("good", "futures/BTC_USDT_USDT-5m-futures.feather", 0o000),
-     "BTC_USDT_USDT-5m-futures.feather", "permission denied"),
+    (
+        "features",
+        "--datadir {good}",
+        ("good", "futures/BTC_USDT_USDT-5m-futures.feather", 0o000),
+        "BTC_USDT_USDT-5m-futures.feather",
+        "permission denied",
+    ),
     ("features", "--datadir {good}", ("good", "", 0o000), "good/binance", "permission denied"),
-    ("heatmap", "{data}", ("good", "futures/BTC_USDT_USDT-5m-futures.feather", 0o000),
-     "BTC_USDT_USDT-5m-futures.feather", "permission denied"),
+    (
+        "heatmap",
+        "{data}",
+        ("good", "futures/BTC_USDT_USDT-5m-futures.feather", 0o000),
+        "BTC_USDT_USDT-5m-futures.feather",
+        "permission denied",
+    ),
     ("map", "{data}", ("good", "", 0o000), "good/binance", "permission denied"),
-    ("heatmap", "--config {scratch}/cfg.json {data}", ("scratch", "cfg.json", 0o000), "cfg.json",
-     "permission denied"),
-    ("import-oi", "{metrics} --datadir {good}", ("metrics", "", 0o000), "BTCUSDT-metrics-2024-01-01.zip",
-     "permission denied"),
-    ("heatmap", "{data} --backtest-filename {scratch}/bt.json", ("scratch", "bt.json", 0o000),
-     "bt.json", "permission denied"),
+    (
+        "heatmap",
+        "--config {scratch}/cfg.json {data}",
+        ("scratch", "cfg.json", 0o000),
+        "cfg.json",
+        "permission denied",
+    ),
+    (
+        "import-oi",
+        "{metrics} --datadir {good}",
+        ("metrics", "", 0o000),
+        "BTCUSDT-metrics-2024-01-01.zip",
+        "permission denied",
+    ),
+    (
+        "heatmap",
+        "{data} --backtest-filename {scratch}/bt.json",
+        ("scratch", "bt.json", 0o000),
+        "bt.json",
+        "permission denied",
+    ),
     # read-only outputs
     ("heatmap", "{data} --plot-dir {scratch}/ro", ("scratch", "ro", 0o555), "ro", "not writable"),
     ("map", "{data}", ("user", "plot", 0o555), "plot", "not writable"),
-    ("heatmap", "--userdir {scratch}/ro --datadir {good}", ("scratch", "ro", 0o555), "ro/plot",
-     "not writable"),  # plot/ cannot be made
-    ("features", "--datadir {good} --output {scratch}/ro/out.feather", ("scratch", "ro", 0o555),
-     "out.feather", "not writable"),
-    ("features", "--datadir {good} --output {scratch}/old.csv", ("scratch", "old.csv", 0o444),
-     "old.csv", "cannot be overwritten"),
-    ("simulate", "--days 1 --quiet --datadir {scratch}/ro/sim", ("scratch", "ro", 0o555), "ro",
-     "not writable"),
-    ("validate", "--data {good} --out {scratch}/ro/V.md --img-dir {scratch}/img", ("scratch", "ro", 0o555),
-     "V.md", "not writable"),
-    ("validate", "--data {good} --out {scratch}/V.md --img-dir {scratch}/ro/img", ("scratch", "ro", 0o555),
-     "img", "not writable"),
-    ("import-oi", "{metrics} --datadir {good}", ("good", "futures", 0o555), "binance/futures",
-     "not writable"),
+    (
+        "heatmap",
+        "--userdir {scratch}/ro --datadir {good}",
+        ("scratch", "ro", 0o555),
+        "ro/plot",
+        "not writable",
+    ),  # plot/ cannot be made
+    (
+        "features",
+        "--datadir {good} --output {scratch}/ro/out.feather",
+        ("scratch", "ro", 0o555),
+        "out.feather",
+        "not writable",
+    ),
+    (
+        "features",
+        "--datadir {good} --output {scratch}/old.csv",
+        ("scratch", "old.csv", 0o444),
+        "old.csv",
+        "cannot be overwritten",
+    ),
+    (
+        "simulate",
+        "--days 1 --quiet --datadir {scratch}/ro/sim",
+        ("scratch", "ro", 0o555),
+        "ro",
+        "not writable",
+    ),
+    (
+        "validate",
+        "--data {good} --out {scratch}/ro/V.md --img-dir {scratch}/img",
+        ("scratch", "ro", 0o555),
+        "V.md",
+        "not writable",
+    ),
+    (
+        "validate",
+        "--data {good} --out {scratch}/V.md --img-dir {scratch}/ro/img",
+        ("scratch", "ro", 0o555),
+        "img",
+        "not writable",
+    ),
+    (
+        "import-oi",
+        "{metrics} --datadir {good}",
+        ("good", "futures", 0o555),
+        "binance/futures",
+        "not writable",
+    ),
 ]
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("command", "args", "lock", "named", "word"), PERMISSION_CASES,
-                         ids=[f"{c} {a} ({lk[0]}/{lk[1]} {lk[2]:o})" for c, a, lk, _, _ in PERMISSION_CASES])
-def test_permissions_are_named(command: str, args: str, lock: tuple[str, str, int], named: str, word: str,
-                               places: dict[str, str], capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize(
+    ("command", "args", "lock", "named", "word"),
+    PERMISSION_CASES,
+    ids=[f"{c} {a} ({lk[0]}/{lk[1]} {lk[2]:o})" for c, a, lk, _, _ in PERMISSION_CASES],
+)
+def test_permissions_are_named(
+    command: str,
+    args: str,
+    lock: tuple[str, str, int],
+    named: str,
+    word: str,
+    places: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+):
     scratch = Path(places["scratch"])
     (scratch / "cfg.json").write_text('{"timeframe": "5m"}')
     (scratch / "bt.json").write_text('{"strategy": {"S": {"trades": []}}}')
@@ -420,11 +590,20 @@ def test_permissions_are_named(command: str, args: str, lock: tuple[str, str, in
 
 BAD_VALUES: list[tuple[str, str, str]] = [
     *[("features", "--timeframe", v) for v in ("abc", "5x", "0m", "-5m", "5")],
-    *[(command, option, v) for command in ("heatmap", "map") for option, values in (
-        ("--timeframe", ("abc", "1hour")), ("--warmup-days", ("nan", "inf", "-1", "abc")),
-    ) for v in values],
-    *[("heatmap", option, v) for option in ("--max-times", "--max-price-bins", "--max-candles")
-      for v in ("0", "-3", "1.5", "nan")],
+    *[
+        (command, option, v)
+        for command in ("heatmap", "map")
+        for option, values in (
+            ("--timeframe", ("abc", "1hour")),
+            ("--warmup-days", ("nan", "inf", "-1", "abc")),
+        )
+        for v in values
+    ],
+    *[
+        ("heatmap", option, v)
+        for option in ("--max-times", "--max-price-bins", "--max-candles")
+        for v in ("0", "-3", "1.5", "nan")
+    ],
     *[("heatmap", "--decades", v) for v in ("-1", "0", "nan", "inf", "-inf")],
     *[("map", "--range-pct", v) for v in ("0", "-5", "101", "nan", "inf")],
     *[("simulate", "--days", v) for v in ("nan", "0", "-1", "inf", "x")],
@@ -439,10 +618,12 @@ BAD_VALUES: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("command", "option", "value"), BAD_VALUES,
-                         ids=[f"{c} {o} {v}" for c, o, v in BAD_VALUES])
-def test_bad_option_values_stop_argparse(command: str, option: str, value: str,
-                                         capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize(
+    ("command", "option", "value"), BAD_VALUES, ids=[f"{c} {o} {v}" for c, o, v in BAD_VALUES]
+)
+def test_bad_option_values_stop_argparse(
+    command: str, option: str, value: str, capsys: pytest.CaptureFixture[str]
+):
     code, err = _run([command, f"{option}={value}"], capsys)
     assert code == 2, err
     assert "Traceback" not in err
@@ -458,25 +639,35 @@ def _subparser(command: str):
 def test_every_numeric_option_is_checked():
     """No option of these subcommands is parsed with a bare int/float (which accepts nan, inf, -1).
     (``exchange`` checks its numbers in the server, liq_indicator/offline.)"""
-    bare = [(command, action.option_strings)
-            for command in ("features", "heatmap", "map", "simulate", "validate", "import-oi")
-            for action in _subparser(command)._actions if action.type in (int, float)]
+    bare = [
+        (command, action.option_strings)
+        for command in ("features", "heatmap", "map", "simulate", "validate", "import-oi")
+        for action in _subparser(command)._actions
+        if action.type in (int, float)
+    ]
     assert not bare, f"options parsed without a range check: {bare}"
 
 
 def test_good_option_values_parse():
     p = build_parser()
-    args = p.parse_args(["heatmap", "-i", "1h", "--warmup-days", "0", "--decades", "2.5", "--max-times", "1"])
+    args = p.parse_args(
+        ["heatmap", "-i", "1h", "--warmup-days", "0", "--decades", "2.5", "--max-times", "1"]
+    )
     assert (args.timeframe, args.warmup_days, args.decades, args.max_times) == ("1h", 0.0, 2.5, 1)
     assert p.parse_args(["map", "--range-pct", "100"]).range_pct == 100.0
-    args = p.parse_args(["simulate", "--datadir", "d", "--days", "0.5", "--timeframe", "1m", "--seed", "0"])
+    args = p.parse_args(
+        ["simulate", "--datadir", "d", "--days", "0.5", "--timeframe", "1m", "--seed", "0"]
+    )
     assert (args.days, args.timeframe, args.seed) == (0.5, "1m", 0)
-    assert p.parse_args(["validate", "--sim-scenarios", "calm, cascade", "--sim-days", "0"]).sim_scenarios \
-        == ["calm", "cascade"]
-    assert p.parse_args(["import-oi", "f.zip", "--datadir", "d", "--timeframe", "1h"]).timeframe == "1h"
+    assert p.parse_args(
+        ["validate", "--sim-scenarios", "calm, cascade", "--sim-days", "0"]
+    ).sim_scenarios == ["calm", "cascade"]
+    assert (
+        p.parse_args(["import-oi", "f.zip", "--datadir", "d", "--timeframe", "1h"]).timeframe
+        == "1h"
+    )
 
 
 def test_the_help_still_exits_zero(capsys: pytest.CaptureFixture[str]):
     assert main(["heatmap", "--help"]) == 0
     assert "--warmup-days" in capsys.readouterr().out
-

@@ -22,14 +22,33 @@ def two_datadirs(tmp_path):
 
 @pytest.mark.parametrize("command,extra", [("heatmap", []), ("map", ["--at", "2024-01-02T12:00"])])
 def test_picture_commands_aggregate_exchanges(two_datadirs, command, extra, capsys):
-    args = [command, "--datadir", str(two_datadirs / "data" / "binance"), "--exchanges", "binance", "bybit",
-            "--plot-dir", str(two_datadirs / "plot"), "--format", "png", *extra]
+    args = [
+        command,
+        "--datadir",
+        str(two_datadirs / "data" / "binance"),
+        "--exchanges",
+        "binance",
+        "bybit",
+        "--plot-dir",
+        str(two_datadirs / "plot"),
+        "--format",
+        "png",
+        *extra,
+    ]
     assert main(args) == 0, capsys.readouterr().err
     assert len(list((two_datadirs / "plot").glob(f"liq-{command}-*.png"))) == 1
 
 
 def test_a_missing_venue_is_named(two_datadirs, capsys):
-    args = ["heatmap", "--datadir", str(two_datadirs / "data" / "binance"), "--exchanges", "binance", "okx",
-            "--plot-dir", str(two_datadirs / "plot")]
+    args = [
+        "heatmap",
+        "--datadir",
+        str(two_datadirs / "data" / "binance"),
+        "--exchanges",
+        "binance",
+        "okx",
+        "--plot-dir",
+        str(two_datadirs / "plot"),
+    ]
     assert main(args) == 2
     assert "okx" in capsys.readouterr().err

@@ -13,12 +13,29 @@ from conftest import REPO
 def test_demo_runs_end_to_end(tmp_path):
     plots = tmp_path / "plot"
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "demo.py"), "--days", "20", "--workdir", str(tmp_path / "demo"),
-         "--plot-dir", str(plots)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "demo.py"),
+            "--days",
+            "20",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--plot-dir",
+            str(plots),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "SIMULATED" in (tmp_path / "demo" / "user_data" / "data" / "simulated-binance" / "SIMULATED.txt").read_text()
+    assert (
+        "SIMULATED"
+        in (
+            tmp_path / "demo" / "user_data" / "data" / "simulated-binance" / "SIMULATED.txt"
+        ).read_text()
+    )
     assert "BACKTESTING REPORT" in done.stdout and "LiqClusterStrategy" in done.stdout
     names = sorted(p.name for p in plots.iterdir())
     assert any(n.startswith("liq-heatmap-") and n.endswith(".png") for n in names), names

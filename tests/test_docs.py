@@ -38,7 +38,11 @@ def _robustness_rows() -> list[tuple[str, list[str]]]:
 
 def _test_names(file: str) -> set[str]:
     tree = ast.parse((REPO / "tests" / file).read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }
 
 
 def test_every_robustness_row_names_tests_that_exist():
@@ -48,11 +52,20 @@ def test_every_robustness_row_names_tests_that_exist():
         assert tests, f"README robustness row {event!r} names no test"
         for ref in tests:
             file, name = ref.split("::")
-            assert name in _test_names(file), f"README robustness row {event!r} names {ref}, which does not exist"
+            assert name in _test_names(file), (
+                f"README robustness row {event!r} names {ref}, which does not exist"
+            )
 
 
-@pytest.mark.parametrize("file", ["test_bad_input.py", "test_cli_errors.py", "test_offline_robustness.py"])
+@pytest.mark.parametrize(
+    "file", ["test_bad_input.py", "test_cli_errors.py", "test_offline_robustness.py"]
+)
 def test_every_robustness_test_has_a_readme_row(file):
-    named = {ref.split("::")[1] for _, tests in _robustness_rows() for ref in tests if ref.startswith(file + "::")}
+    named = {
+        ref.split("::")[1]
+        for _, tests in _robustness_rows()
+        for ref in tests
+        if ref.startswith(file + "::")
+    }
     missing = _test_names(file) - named
     assert not missing, f"{file}: tests no README robustness row names: {sorted(missing)}"

@@ -29,8 +29,14 @@ from liq_indicator.core.inputs import prepare
 from liq_indicator.core.model import kernel_params, new_state, no_heat
 
 ONE_TIER = HeatmapConfig(
-    leverages=(10.0,), weights=(1.0,), half_life_hours=(1.0,), volume_share=1.0,
-    entry_price="close", bands_pct=(5.0, 10.0), growth_band_pct=10.0, growth_candles=1,
+    leverages=(10.0,),
+    weights=(1.0,),
+    half_life_hours=(1.0,),
+    volume_share=1.0,
+    entry_price="close",
+    bands_pct=(5.0, 10.0),
+    growth_band_pct=10.0,
+    growth_candles=1,
 )
 
 
@@ -44,6 +50,7 @@ def frame(rows, start="2024-01-01", step="1min", **extra):
 
 
 # --- the liquidation-price formula ----------------------------------------------------------
+
 
 def test_binance_formula_matches_the_issue_check():
     # 1 BTC 10x long at 67,000: (6,700 + 0 - 67,000) / (0.004 - 1) = 60,542.17
@@ -70,6 +77,7 @@ def test_unknown_exchange_is_a_config_error():
 
 
 # --- exact small cases ----------------------------------------------------------------------
+
 
 def _level_bin(price, lev, short, cfg=ONE_TIER):
     lp = liquidation_price(price, lev, short, cfg.position_notional)
@@ -136,8 +144,10 @@ def test_open_interest_inflow_and_proportional_close_out():
 
 def test_oi_fall_pays_for_liquidations_first():
     cfg = ONE_TIER.replace(half_life_hours=(1e12,))
-    df = frame([(100, 100, 100, 100, 0), (100, 100, 100, 100, 0), (100, 100, 90, 100, 0)],
-               open_interest_value=[1000.0, 3000.0, 2200.0])
+    df = frame(
+        [(100, 100, 100, 100, 0), (100, 100, 100, 100, 0), (100, 100, 90, 100, 0)],
+        open_interest_value=[1000.0, 3000.0, 2200.0],
+    )
     out = liquidation_features(df, cfg).iloc[2]
     assert out.liq_swept_long_usd == pytest.approx(1000.0, rel=1e-9)
     # OI fell 800, all of it explained by the 1000 swept: nothing closes voluntarily
@@ -156,10 +166,16 @@ def test_mark_prices_trigger_the_sweep_when_given():
     rows = [(100, 100, 100, 100, 10), (100, 100, 90, 95, 0)]
     df = frame(rows, mark_low=[100.0, 92.0], mark_high=[100.0, 100.0])
     assert liquidation_features(df, ONE_TIER).liq_swept_long_usd.iloc[1] == 0.0
-    assert liquidation_features(df.drop(columns=["mark_low", "mark_high"]), ONE_TIER).liq_swept_long_usd.iloc[1] > 0
+    assert (
+        liquidation_features(
+            df.drop(columns=["mark_low", "mark_high"]), ONE_TIER
+        ).liq_swept_long_usd.iloc[1]
+        > 0
+    )
 
 
 # --- properties -----------------------------------------------------------------------------
+
 
 def _conserved(est_or_totals, pending):
     t = est_or_totals
@@ -178,8 +194,19 @@ def test_conservation(oi):
     assert rhs == pytest.approx(inflow, rel=1e-9)
     # the per-candle columns add up to the same ledger
     out = liquidation_features(df)
-    flows = out[["liq_swept_long_usd", "liq_swept_short_usd", "liq_decayed_usd", "liq_closed_usd",
-                 "liq_dropped_usd"]].to_numpy().sum()
+    flows = (
+        out[
+            [
+                "liq_swept_long_usd",
+                "liq_swept_short_usd",
+                "liq_decayed_usd",
+                "liq_closed_usd",
+                "liq_dropped_usd",
+            ]
+        ]
+        .to_numpy()
+        .sum()
+    )
     assert out.liq_inflow_usd.sum() == pytest.approx(flows + pending, rel=1e-9)
 
 
@@ -190,8 +217,19 @@ def test_conservation_across_a_recentre():
     out = liquidation_features(df)
     assert out.liq_dropped_usd.sum() > 0
     pending = out.liq_pending_long_usd.iloc[-1] + out.liq_pending_short_usd.iloc[-1]
-    flows = out[["liq_swept_long_usd", "liq_swept_short_usd", "liq_decayed_usd", "liq_closed_usd",
-                 "liq_dropped_usd"]].to_numpy().sum()
+    flows = (
+        out[
+            [
+                "liq_swept_long_usd",
+                "liq_swept_short_usd",
+                "liq_decayed_usd",
+                "liq_closed_usd",
+                "liq_dropped_usd",
+            ]
+        ]
+        .to_numpy()
+        .sum()
+    )
     assert out.liq_inflow_usd.sum() == pytest.approx(flows + pending, rel=1e-9)
 
 
@@ -200,7 +238,9 @@ def test_causality_prefixes_equal_the_full_run(oi):
     df = make_candles(1200, seed=7, oi=oi)
     full = liquidation_features(df)
     for k in (1, 2, 13, 100, 577, 1199):
-        pd.testing.assert_frame_equal(liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True)
+        pd.testing.assert_frame_equal(
+            liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True
+        )
 
 
 def test_future_candles_do_not_change_the_past():
@@ -208,8 +248,9 @@ def test_future_candles_do_not_change_the_past():
     full = liquidation_features(df)
     changed = df.copy()
     changed.loc[400:, ["open", "high", "low", "close"]] *= 0.5  # a crash in the future
-    pd.testing.assert_frame_equal(liquidation_features(changed).iloc[:400], full.iloc[:400],
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        liquidation_features(changed).iloc[:400], full.iloc[:400], check_exact=True
+    )
 
 
 @pytest.mark.parametrize("oi", [False, True])
@@ -220,7 +261,7 @@ def test_batch_equals_live_bit_for_bit(oi):
     live = np.array([list(est.update(row).values()) for row in df.to_dict("records")])
     assert np.array_equal(batch, live, equal_nan=True)
     est2 = LiquidationEstimator()
-    chunks = np.vstack([est2.update_frame(df.iloc[a:a + 37]) for a in range(0, len(df), 37)])
+    chunks = np.vstack([est2.update_frame(df.iloc[a : a + 37]) for a in range(0, len(df), 37)])
     assert np.array_equal(batch, chunks, equal_nan=True)
 
 
@@ -236,7 +277,10 @@ def test_map_cursor_equals_the_map_of_the_prefix(oi):
     df = make_candles(900, seed=12, oi=oi)
     cursor = MapCursor(df)
     for row in (0, 1, 250, 251, 600, 120, 899, -1, 5):
-        _same_map(cursor.map_at(row, 20.0), liquidation_map(df.iloc[:row % len(df) + 1], price_range_pct=20.0))
+        _same_map(
+            cursor.map_at(row, 20.0),
+            liquidation_map(df.iloc[: row % len(df) + 1], price_range_pct=20.0),
+        )
     assert cursor.row_dated(df["date"].iloc[250]) == 250
     assert cursor.row_dated(df["date"].iloc[250] + pd.Timedelta(minutes=4)) == 250
     assert cursor.row_dated(df["date"].iloc[250].tz_convert(None)) == 250  # naive: UTC
@@ -273,10 +317,13 @@ def test_live_rejects_a_candle_that_is_not_newer_and_keeps_its_state():
     with pytest.raises(InputError, match="not after the previous"):
         est.update(df.iloc[5].to_dict())
     rest = est.update_frame(df.iloc[10:])
-    assert np.array_equal(rest, liquidation_features(df)[feature_columns()].to_numpy()[10:], equal_nan=True)
+    assert np.array_equal(
+        rest, liquidation_features(df)[feature_columns()].to_numpy()[10:], equal_nan=True
+    )
 
 
 # --- the slow twin --------------------------------------------------------------------------
+
 
 def _edge_frames():
     yield "random", make_candles(250, seed=1)
@@ -309,26 +356,38 @@ def _twin(inputs, cfg, exchanges=None):
 
 
 def est_totals(state):
-    return dict(zip(("inflow", "swept_long", "swept_short", "decayed", "closed", "dropped"),
-                    state.totals.tolist(), strict=True))
+    return dict(
+        zip(
+            ("inflow", "swept_long", "swept_short", "decayed", "closed", "dropped"),
+            state.totals.tolist(),
+            strict=True,
+        )
+    )
 
 
-@pytest.mark.parametrize("name,df", list(_edge_frames()), ids=lambda x: x if isinstance(x, str) else "")
-@pytest.mark.parametrize("cfg", [HeatmapConfig(), HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1)],
-                         ids=["default", "coarse"])
+@pytest.mark.parametrize(
+    "name,df", list(_edge_frames()), ids=lambda x: x if isinstance(x, str) else ""
+)
+@pytest.mark.parametrize(
+    "cfg",
+    [HeatmapConfig(), HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1)],
+    ids=["default", "coarse"],
+)
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)
     expected, totals = _twin(inputs, cfg)
     est = LiquidationEstimator(cfg)
     got = est.update_frame(df)
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6, equal_nan=True,
-                               err_msg=f"case {name}, config {cfg}")
+    np.testing.assert_allclose(
+        got, expected, rtol=1e-9, atol=1e-6, equal_nan=True, err_msg=f"case {name}, config {cfg}"
+    )
     for key, value in totals.items():
         assert est.totals[key] == pytest.approx(value, rel=1e-9, abs=1e-6), (name, key)
 
 
 # --- pictures' data -------------------------------------------------------------------------
+
 
 def test_map_snapshot_equals_the_feature_totals():
     df = make_candles(800, seed=12)
@@ -355,38 +414,57 @@ def test_heatmap_last_column_equals_the_final_map():
 
 # --- bad input ------------------------------------------------------------------------------
 
+
 def _bad(mutate):
     df = make_candles(30, seed=14)
     out = mutate(df)
     return df if out is None else out
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda d: d.drop(columns=["volume"]), "lack column"),
-    (lambda d: d.assign(date=d.date.astype(str) + " UTC?"), "must hold datetimes"),
-    (lambda d: d.__setitem__("close", d.close.where(d.index != 7, 0.0)), "'close' is <= 0 at row 7"),
-    (lambda d: d.__setitem__("open", d.open.where(d.index != 3, np.nan)), "'open' is NaN"),
-    (lambda d: d.__setitem__("low", d.low.where(d.index != 4, d.high * 1.1)), "high < low at row 4"),
-    (lambda d: d.__setitem__("volume", d.volume.where(d.index != 5, -1.0)), "'volume' is negative"),
-    (lambda d: d.iloc[::-1].reset_index(drop=True), "not ascending"),
-    (lambda d: pd.concat([d, d.iloc[[10]]]).sort_values("date").reset_index(drop=True), "duplicate candle dates"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda d: d.drop(columns=["volume"]), "lack column"),
+        (lambda d: d.assign(date=d.date.astype(str) + " UTC?"), "must hold datetimes"),
+        (
+            lambda d: d.__setitem__("close", d.close.where(d.index != 7, 0.0)),
+            "'close' is <= 0 at row 7",
+        ),
+        (lambda d: d.__setitem__("open", d.open.where(d.index != 3, np.nan)), "'open' is NaN"),
+        (
+            lambda d: d.__setitem__("low", d.low.where(d.index != 4, d.high * 1.1)),
+            "high < low at row 4",
+        ),
+        (
+            lambda d: d.__setitem__("volume", d.volume.where(d.index != 5, -1.0)),
+            "'volume' is negative",
+        ),
+        (lambda d: d.iloc[::-1].reset_index(drop=True), "not ascending"),
+        (
+            lambda d: pd.concat([d, d.iloc[[10]]]).sort_values("date").reset_index(drop=True),
+            "duplicate candle dates",
+        ),
+    ],
+)
 def test_bad_candles_raise_input_error_naming_the_fix(mutate, match):
     with pytest.raises(InputError, match=match):
         liquidation_features(_bad(mutate))
 
 
-@pytest.mark.parametrize("changes,match", [
-    ({"bin_bp": 0}, "bin_bp"),
-    ({"weights": (0.5, 0.5, 0.0, 0.0, 0.1)}, "sum to 1"),
-    ({"leverages": (5.0, 10.0)}, "equal length"),
-    ({"entry_price": "vwap"}, "entry_price"),
-    ({"exchange": "kraken"}, "choose one of"),
-    ({"bands_pct": (5.0, 2.0)}, "increasing"),
-    ({"growth_band_pct": 3.0}, "growth_band_pct"),
-    ({"cluster_smooth_bins": 4}, "odd"),
-    ({"leverages": (5.0, 10.0, 25.0, 50.0, 200.0)}, "exceeds"),
-])
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"bin_bp": 0}, "bin_bp"),
+        ({"weights": (0.5, 0.5, 0.0, 0.0, 0.1)}, "sum to 1"),
+        ({"leverages": (5.0, 10.0)}, "equal length"),
+        ({"entry_price": "vwap"}, "entry_price"),
+        ({"exchange": "kraken"}, "choose one of"),
+        ({"bands_pct": (5.0, 2.0)}, "increasing"),
+        ({"growth_band_pct": 3.0}, "growth_band_pct"),
+        ({"cluster_smooth_bins": 4}, "odd"),
+        ({"leverages": (5.0, 10.0, 25.0, 50.0, 200.0)}, "exceeds"),
+    ],
+)
 def test_bad_config_raises_config_error(changes, match):
     with pytest.raises(ConfigError, match=match):
         HeatmapConfig().replace(**changes)
@@ -401,12 +479,15 @@ def test_empty_input_gives_an_empty_result_with_all_columns():
 
 # --- real data ------------------------------------------------------------------------------
 
+
 @needs_shared_data
 def test_real_history_causal_and_finite(real_5m):
     df = real_5m.iloc[-20_000:].reset_index(drop=True)
     full = liquidation_features(df)
     for k in (1, 999, 7_777, 19_999):
-        pd.testing.assert_frame_equal(liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True)
+        pd.testing.assert_frame_equal(
+            liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True
+        )
     values = full[[c for c in feature_columns() if "cluster" not in c and "growth" not in c]]
     assert np.isfinite(values.to_numpy()).all()
     assert full.liq_long_cluster_usd.gt(0).mean() > 0.5  # clusters are found most of the time
@@ -414,18 +495,28 @@ def test_real_history_causal_and_finite(real_5m):
 
 def test_side_frames_with_another_datetime_resolution_merge_causally():
     df = make_candles(48, seed=15, timeframe="1h")
-    oi = pd.DataFrame({"date": df.date.astype("datetime64[ns, UTC]"),
-                       "open_interest_value": np.linspace(1e9, 2e9, len(df))})
-    funding = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=6, freq="8h", tz="UTC").as_unit("ns"),
-                            "open": [1e-4] * 6})
-    out = liquidation_features(df.assign(date=df.date.astype("datetime64[us, UTC]")),
-                               open_interest=oi, funding=funding)
+    oi = pd.DataFrame(
+        {
+            "date": df.date.astype("datetime64[ns, UTC]"),
+            "open_interest_value": np.linspace(1e9, 2e9, len(df)),
+        }
+    )
+    funding = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=6, freq="8h", tz="UTC").as_unit("ns"),
+            "open": [1e-4] * 6,
+        }
+    )
+    out = liquidation_features(
+        df.assign(date=df.date.astype("datetime64[us, UTC]")), open_interest=oi, funding=funding
+    )
     # equal timeframes join exactly: the OI of a candle's own hour drives it from the second row
     assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 47
     assert out.liq_inflow_usd.iloc[1] == pytest.approx(1e9 / 47, rel=1e-9)
 
 
 # --- several venues on one map --------------------------------------------------------------
+
 
 def _two_venues(seed=20, n=600, drop=()):
     ref = make_candles(n, seed=seed, oi=True)
@@ -443,8 +534,15 @@ def test_two_venues_add_up_to_the_single_venue_maps():
     alone_ref = liquidation_features(ref)
     alone_other = liquidation_features(other, HeatmapConfig(exchange="bybit"))
     # pending and swept notional are additive across venues (each venue has its own levels)
-    for col in ("liq_pending_long_usd", "liq_pending_short_usd", "liq_swept_long_usd", "liq_inflow_usd"):
-        np.testing.assert_allclose(both[col], alone_ref[col] + alone_other[col], rtol=1e-9, atol=1e-6)
+    for col in (
+        "liq_pending_long_usd",
+        "liq_pending_short_usd",
+        "liq_swept_long_usd",
+        "liq_inflow_usd",
+    ):
+        np.testing.assert_allclose(
+            both[col], alone_ref[col] + alone_other[col], rtol=1e-9, atol=1e-6
+        )
     shares = both[["liq_long_cluster_share_binance", "liq_long_cluster_share_bybit"]]
     found = both.liq_long_cluster_usd > 0
     assert found.mean() > 0.5
@@ -459,7 +557,9 @@ def test_a_venue_missing_candles_adds_nothing_there():
     both = liquidation_features(ref, venues=[Venue("bybit", other)])
     alone = liquidation_features(ref)
     rows = slice(101, 160)  # (row 100 still sees bybit's OI from row 99: none; row 160 resumes)
-    np.testing.assert_allclose(both.liq_inflow_usd.iloc[rows], alone.liq_inflow_usd.iloc[rows], rtol=1e-12)
+    np.testing.assert_allclose(
+        both.liq_inflow_usd.iloc[rows], alone.liq_inflow_usd.iloc[rows], rtol=1e-12
+    )
 
 
 def test_venues_must_be_distinct():
@@ -476,7 +576,9 @@ def test_two_venue_kernel_matches_the_twin(drop):
 
     inputs, exchanges = kernel_inputs(ref, cfg, venues=[Venue("bybit", other)])
     expected, _ = _twin(inputs, cfg, exchanges)
-    got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[feature_columns(cfg, exchanges)]
+    got = liquidation_features(ref, cfg, venues=[Venue("bybit", other)])[
+        feature_columns(cfg, exchanges)
+    ]
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9, atol=1e-6, equal_nan=True)
 
 
@@ -490,10 +592,26 @@ def test_cli_features_aggregates_exchanges_from_sibling_datadirs(tmp_path, capsy
         path.parent.mkdir(parents=True)
         df.drop(columns="open_interest_value").to_feather(path)
     out = tmp_path / "f.feather"
-    assert main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "bybit",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--datadir",
+                str(tmp_path / "binance"),
+                "--exchanges",
+                "binance",
+                "bybit",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "liq_long_cluster_share_bybit" in pd.read_feather(out).columns
-    assert main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "okx"]) == 2
+    assert (
+        main(["features", "--datadir", str(tmp_path / "binance"), "--exchanges", "binance", "okx"])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -20,16 +20,29 @@ from liq_indicator.io.shared import DATA_ENV, shared_data_dir
 from liq_indicator.io.timeframes import parse_timeframe, timeframe_minutes, timeframe_seconds
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("1s", 1), ("30s", 30), ("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("4h", 14_400),
-    ("1d", 86_400), ("1w", 604_800), ("12h", 43_200),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1),
+        ("30s", 30),
+        ("1m", 60),
+        ("5m", 300),
+        ("15m", 900),
+        ("1h", 3600),
+        ("4h", 14_400),
+        ("1d", 86_400),
+        ("1w", 604_800),
+        ("12h", 43_200),
+    ],
+)
 def test_timeframe_seconds(text, seconds):
     assert timeframe_seconds(text) == seconds
     assert timeframe_minutes(text) == seconds / 60
 
 
-@pytest.mark.parametrize("text", ["", "m", "0m", "05m", "-5m", "5", "5x", "1hour", "5 m", "1.5h", "5M5"])
+@pytest.mark.parametrize(
+    "text", ["", "m", "0m", "05m", "-5m", "5", "5x", "1hour", "5 m", "1.5h", "5M5"]
+)
 def test_bad_timeframes_are_named(text):
     with pytest.raises(InputError, match="is not a Freqtrade timeframe"):
         parse_timeframe(text)
@@ -47,14 +60,16 @@ def _reduceat_reference(frame: pd.DataFrame, per_ms: int) -> pd.DataFrame:
     buckets = ms - ms % per_ms
     starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
     ends = np.r_[starts[1:], len(ms)] - 1
-    return pd.DataFrame({
-        "date": pd.to_datetime(buckets[starts], unit="ms", utc=True),
-        "open": frame["open"].to_numpy()[starts],
-        "high": np.maximum.reduceat(frame["high"].to_numpy(), starts),
-        "low": np.minimum.reduceat(frame["low"].to_numpy(), starts),
-        "close": frame["close"].to_numpy()[ends],
-        "volume": np.add.reduceat(frame["volume"].to_numpy(), starts),
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(buckets[starts], unit="ms", utc=True),
+            "open": frame["open"].to_numpy()[starts],
+            "high": np.maximum.reduceat(frame["high"].to_numpy(), starts),
+            "low": np.minimum.reduceat(frame["low"].to_numpy(), starts),
+            "close": frame["close"].to_numpy()[ends],
+            "volume": np.add.reduceat(frame["volume"].to_numpy(), starts),
+        }
+    )
 
 
 @pytest.mark.parametrize("per", ["15min", "1h", "4h", "24h"])
@@ -63,8 +78,11 @@ def test_resample_ohlcv_keeps_every_extreme_and_skips_gaps(per):
     candles = candles.drop(index=range(400, 700)).reset_index(drop=True)  # a gap of 25 hours
     got = resample_ohlcv(candles, per, origin="epoch")
     want = _reduceat_reference(candles, int(pd.Timedelta(per).total_seconds() * 1000))
-    pd.testing.assert_frame_equal(got[want.columns].assign(date=got["date"].dt.as_unit("ms")),
-                                  want.assign(date=want["date"].dt.as_unit("ms")), rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        got[want.columns].assign(date=got["date"].dt.as_unit("ms")),
+        want.assign(date=want["date"].dt.as_unit("ms")),
+        rtol=1e-12,
+    )
     assert list(got.columns) == ["date", "open", "high", "low", "close", "volume"]
 
 
@@ -91,7 +109,9 @@ def test_pair_stem_is_freqtrades_pair_to_filename(monkeypatch):
     assert [pair_stem(p) for p in pairs] == want
     monkeypatch.setitem(sys.modules, "freqtrade.misc", None)  # as if Freqtrade were not installed
     assert [pair_stem(p) for p in pairs] == want
-    assert pair_file("d", "BTC/USDT:USDT", "5m") == Path("d/futures/BTC_USDT_USDT-5m-futures.feather")
+    assert pair_file("d", "BTC/USDT:USDT", "5m") == Path(
+        "d/futures/BTC_USDT_USDT-5m-futures.feather"
+    )
 
 
 def test_shared_data_dir_honours_the_environment(monkeypatch, tmp_path):
@@ -105,8 +125,11 @@ def test_building_the_command_line_imports_nothing_heavy():
     """`liq-indicator --help` must not wait for numba, pandas, plotly, matplotlib or Freqtrade
     (the timing itself is in benchmarks/bench_cli.py)."""
     heavy = ["numba", "pandas", "plotly", "matplotlib", "freqtrade", "aiohttp", "ccxt"]
-    code = ("import sys; from liq_indicator.cli import build_parser; build_parser(); "
-            f"print([m for m in {heavy!r} if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=True)
+    code = (
+        "import sys; from liq_indicator.cli import build_parser; build_parser(); "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "[]", done.stdout

@@ -79,7 +79,11 @@ ETH_OI_STALE = pd.Timedelta(hours=6)  # at least this old at "now"
 FREQTRADE_ENV = {**os.environ, "COLUMNS": "500"}  # Freqtrade logs through rich, which wraps at 80
 
 # What must never appear in the bot's log: an exception out of a callback or of populate_*.
-ESCAPED = ("Strategy caused the following exception", "Unexpected error", "Unable to analyze candle")
+ESCAPED = (
+    "Strategy caused the following exception",
+    "Unexpected error",
+    "Unable to analyze candle",
+)
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - ", re.M)
 
 
@@ -88,7 +92,7 @@ def tracebacks(log: str) -> list[str]:
     blocks = []
     for start in (m.start() for m in re.finditer("Traceback", log)):
         nxt = LOG_LINE.search(log, start)
-        blocks.append(log[start:nxt.start() if nxt else len(log)])
+        blocks.append(log[start : nxt.start() if nxt else len(log)])
     return blocks
 
 
@@ -103,9 +107,13 @@ class Run:
     log: str = ""
     marks: dict[str, int] = field(default_factory=dict)  # phase -> log offset where it begins
     times: dict[str, float] = field(default_factory=dict)  # phase -> wall clock
-    frames: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # phase -> pair -> frame
+    frames: dict[str, dict[str, pd.DataFrame]] = field(
+        default_factory=dict
+    )  # phase -> pair -> frame
     api: dict[str, Any] = field(default_factory=dict)  # answers of the bot's API
-    exchange: dict[str, Any] = field(default_factory=dict)  # the exchange's /_admin/state at the end
+    exchange: dict[str, Any] = field(
+        default_factory=dict
+    )  # the exchange's /_admin/state at the end
     shift_ms: int = 0
     returncode: int | None = None
     alive_before_stop: bool = False
@@ -113,7 +121,7 @@ class Run:
     def phase(self, name: str, until: str | None = None) -> str:
         """The log lines of phase ``name`` (up to the start of ``until``, or to the end)."""
         end = self.marks[until] if until else len(self.log)
-        return self.log[self.marks[name]:end]
+        return self.log[self.marks[name] : end]
 
 
 def _free_port() -> int:
@@ -147,8 +155,12 @@ class Bot:
 
     def call(self, path: str, method: str = "GET", body: Any = None) -> tuple[int | None, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = Request(self.base + path, data=data, method=method,
-                          headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        request = Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": self.auth, "Content-Type": "application/json"},
+        )
         try:
             with urlopen(request, timeout=20) as response:
                 return response.status, json.loads(response.read())
@@ -178,8 +190,12 @@ ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 def _admin(url: str, method: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = Request(url + "/_admin/faults", data=data, method=method,
-                      headers={"Content-Type": "application/json", "X-Admin-Token": ADMIN_TOKEN})
+    request = Request(
+        url + "/_admin/faults",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "X-Admin-Token": ADMIN_TOKEN},
+    )
     with urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -196,7 +212,9 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, bot: Bot, every: 
         if value is not None and value is not False:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}:\n{bot.log()[-6000:]}")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}:\n{bot.log()[-6000:]}"
+    )
 
 
 def _last_closed() -> pd.Timestamp:
@@ -221,19 +239,32 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     _write_market(rec.datadir)
     (root / "user_data").mkdir()
     port = _free_port()
-    (root / "live.json").write_text(json.dumps({
-        "timeframe": "1m",
-        "fiat_display_currency": "",  # no coingecko.com: nothing leaves 127.0.0.1
-        "exchange": {"pair_whitelist": list(PAIRS), "outdated_offset": 1,
-                     "ccxt_config": {"timeout": 3000}},
-        "entry_pricing": {"price_side": "other"},  # a limit order at the ask fills at once
-        "exit_pricing": {"price_side": "other"},
-        "api_server": {"enabled": True, "listen_ip_address": "127.0.0.1", "listen_port": port,
-                       "username": "live", "password": "faults", "jwt_secret_key": os.urandom(16).hex(),
-                       "ws_token": os.urandom(8).hex()},
-        "force_entry_enable": True,
-        "internals": {"process_throttle_secs": 2, "heartbeat_interval": 0},
-    }))
+    (root / "live.json").write_text(
+        json.dumps(
+            {
+                "timeframe": "1m",
+                "fiat_display_currency": "",  # no coingecko.com: nothing leaves 127.0.0.1
+                "exchange": {
+                    "pair_whitelist": list(PAIRS),
+                    "outdated_offset": 1,
+                    "ccxt_config": {"timeout": 3000},
+                },
+                "entry_pricing": {"price_side": "other"},  # a limit order at the ask fills at once
+                "exit_pricing": {"price_side": "other"},
+                "api_server": {
+                    "enabled": True,
+                    "listen_ip_address": "127.0.0.1",
+                    "listen_port": port,
+                    "username": "live",
+                    "password": "faults",
+                    "jwt_secret_key": os.urandom(16).hex(),
+                    "ws_token": os.urandom(8).hex(),
+                },
+                "force_entry_enable": True,
+                "internals": {"process_throttle_secs": 2, "heartbeat_interval": 0},
+            }
+        )
+    )
     log = root / "freqtrade.log"
     bot = Bot(port, log)
 
@@ -245,49 +276,112 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         rec.frames[name] = {pair: bot.frame(pair) for pair in PAIRS}
 
     started = time.monotonic()
-    with running_exchange(rec.datadir, replay=True, replay_lead=REPLAY_LEAD_S, max_seconds=900,
-                          faults=[Fault("drop_open_interest", symbol="BTCUSDT")],
-                          admin_token=ADMIN_TOKEN) as ex:
+    with running_exchange(
+        rec.datadir,
+        replay=True,
+        replay_lead=REPLAY_LEAD_S,
+        max_seconds=900,
+        faults=[Fault("drop_open_interest", symbol="BTCUSDT")],
+        admin_token=ADMIN_TOKEN,
+    ) as ex:
         rec.shift_ms = ex.server.shift_ms
         overlay = ex.write_overlay(root / "offline.json")
         with log.open("w") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "freqtrade", "trade", "--dry-run",
-                 "--config", str(REPO / "config.json.example"), "--config", str(overlay),
-                 "--config", str(root / "live.json"), "--userdir", str(root / "user_data"),
-                 "--datadir", str(rec.datadir), "--strategy", "LiqClusterStrategy",
-                 "--strategy-path", str(REPO / "user_data" / "strategies"),
-                 "--db-url", f"sqlite:///{root / 'dry.sqlite'}"],
-                cwd=root, env=FREQTRADE_ENV, stdout=sink, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "freqtrade",
+                    "trade",
+                    "--dry-run",
+                    "--config",
+                    str(REPO / "config.json.example"),
+                    "--config",
+                    str(overlay),
+                    "--config",
+                    str(root / "live.json"),
+                    "--userdir",
+                    str(root / "user_data"),
+                    "--datadir",
+                    str(rec.datadir),
+                    "--strategy",
+                    "LiqClusterStrategy",
+                    "--strategy-path",
+                    str(REPO / "user_data" / "strategies"),
+                    "--db-url",
+                    f"sqlite:///{root / 'dry.sqlite'}",
+                ],
+                cwd=root,
+                env=FREQTRADE_ENV,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_ignore_sigint,
             )
             try:
                 mark("start")
-                _wait("both pairs analysed", lambda: all(bot.frame(p) is not None for p in PAIRS),
-                      120, bot)
-                _wait("the volume-mode notice for BTC", lambda: "BTC/USDT:USDT: no open-interest" in bot.log(),
-                      30, bot)
+                _wait(
+                    "both pairs analysed",
+                    lambda: all(bot.frame(p) is not None for p in PAIRS),
+                    120,
+                    bot,
+                )
+                _wait(
+                    "the volume-mode notice for BTC",
+                    lambda: "BTC/USDT:USDT: no open-interest" in bot.log(),
+                    30,
+                    bot,
+                )
                 snapshot("start")
 
                 mark("recover")
                 rec.api["cleared"] = _admin(ex.url, "DELETE")
-                rec.api["stall"] = _admin(ex.url, "POST", {"kind": "stall_candles", "symbol": "ETHUSDT",
-                                                          "seconds": STALL_S})
-                rec.api["enter_btc"] = bot.call("forceenter", "POST", {"pair": PAIRS[0], "side": "long"})
-                _wait("the fill of the BTC long", lambda: "fulfilled for Trade(id=1," in bot.log(), 60, bot)
+                rec.api["stall"] = _admin(
+                    ex.url,
+                    "POST",
+                    {"kind": "stall_candles", "symbol": "ETHUSDT", "seconds": STALL_S},
+                )
+                rec.api["enter_btc"] = bot.call(
+                    "forceenter", "POST", {"pair": PAIRS[0], "side": "long"}
+                )
+                _wait(
+                    "the fill of the BTC long",
+                    lambda: "fulfilled for Trade(id=1," in bot.log(),
+                    60,
+                    bot,
+                )
 
                 mark("faults")
-                rec.api["faults"] = [_admin(ex.url, "POST", body) for body in (
-                    {"kind": "error", "status": 503, "path": "/fapi/v1/klines", "seconds": FAULT_S},
-                    {"kind": "error", "status": 502, "path": "/futures/data", "seconds": FAULT_S},
-                    {"kind": "delay", "delay": 6.0, "path": "/fapi/v1/depth", "seconds": FAULT_S},
-                )]
+                rec.api["faults"] = [
+                    _admin(ex.url, "POST", body)
+                    for body in (
+                        {
+                            "kind": "error",
+                            "status": 503,
+                            "path": "/fapi/v1/klines",
+                            "seconds": FAULT_S,
+                        },
+                        {
+                            "kind": "error",
+                            "status": 502,
+                            "path": "/futures/data",
+                            "seconds": FAULT_S,
+                        },
+                        {
+                            "kind": "delay",
+                            "delay": 6.0,
+                            "path": "/fapi/v1/depth",
+                            "seconds": FAULT_S,
+                        },
+                    )
+                ]
                 time.sleep(FAULT_S + 0.5)
                 rec.api["faults_left"] = [f["kind"] for f in ex.state()["faults"]]
 
                 def btc_in_oi_mode() -> pd.DataFrame | None:
                     frame = _caught_up(bot, PAIRS[0])
-                    return frame if frame is not None and frame["liq_oi_mode"].iloc[-1] == 1 else None
+                    return (
+                        frame if frame is not None and frame["liq_oi_mode"].iloc[-1] == 1 else None
+                    )
 
                 frame = _wait("BTC analysed again, in open-interest mode", btc_in_oi_mode, 150, bot)
                 rec.frames["after_faults"] = {PAIRS[0]: frame}
@@ -295,28 +389,57 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                 mark("stalled")
                 # the stall lasts until the test ends it, so a slow machine cannot let it lapse
                 # before the entry below is tried
-                _wait("Freqtrade to call ETH outdated", lambda: "Outdated history for pair ETH/USDT:USDT"
-                      in bot.log()[rec.marks["recover"]:], 150, bot)
+                _wait(
+                    "Freqtrade to call ETH outdated",
+                    lambda: (
+                        "Outdated history for pair ETH/USDT:USDT"
+                        in bot.log()[rec.marks["recover"] :]
+                    ),
+                    150,
+                    bot,
+                )
                 rec.frames["stalled"] = {PAIRS[1]: bot.frame(PAIRS[1])}
                 # an entry attempted while ETH stalls (its last candle is minutes old by now)
                 rec.times["enter_eth_stalled"] = time.time()
-                rec.api["enter_eth_stalled"] = bot.call("forceenter", "POST", {"pair": PAIRS[1], "side": "long"})
+                rec.api["enter_eth_stalled"] = bot.call(
+                    "forceenter", "POST", {"pair": PAIRS[1], "side": "long"}
+                )
                 time.sleep(3 * 2.0)  # a few bot loops (process_throttle_secs) on the stale candle
                 rec.api["stall_ended"] = _admin(ex.url, "DELETE")
                 stalled_last = rec.frames["stalled"][PAIRS[1]]["date"].iloc[-1]
-                _wait("ETH caught up after the stall", lambda: _caught_up(bot, PAIRS[1], stalled_last),
-                      150, bot)
+                _wait(
+                    "ETH caught up after the stall",
+                    lambda: _caught_up(bot, PAIRS[1], stalled_last),
+                    150,
+                    bot,
+                )
 
                 mark("trades")
-                rec.api["exit_btc"] = bot.call("forceexit", "POST", {"tradeid": "1", "ordertype": "market"})
-                rec.api["enter_eth"] = bot.call("forceenter", "POST", {"pair": PAIRS[1], "side": "short"})
-                _wait("both orders filled", lambda: "fulfilled for Trade(id=2," in bot.log()
-                      and re.search(r"_SELL has been fulfilled for Trade\(id=1,.*is_short=False", bot.log()),
-                      60, bot)
+                rec.api["exit_btc"] = bot.call(
+                    "forceexit", "POST", {"tradeid": "1", "ordertype": "market"}
+                )
+                rec.api["enter_eth"] = bot.call(
+                    "forceenter", "POST", {"pair": PAIRS[1], "side": "short"}
+                )
+                _wait(
+                    "both orders filled",
+                    lambda: (
+                        "fulfilled for Trade(id=2," in bot.log()
+                        and re.search(
+                            r"_SELL has been fulfilled for Trade\(id=1,.*is_short=False", bot.log()
+                        )
+                    ),
+                    60,
+                    bot,
+                )
                 # one more candle for both pairs, so the final frames come from a fresh analysis
                 newest = max(rec.frames["after_faults"][PAIRS[0]]["date"].iloc[-1], stalled_last)
-                _wait("a fresh analysis of both pairs", lambda: all(
-                    _caught_up(bot, p, newest) is not None for p in PAIRS), 90, bot)
+                _wait(
+                    "a fresh analysis of both pairs",
+                    lambda: all(_caught_up(bot, p, newest) is not None for p in PAIRS),
+                    90,
+                    bot,
+                )
                 snapshot("final")
                 rec.api["trades"] = bot.call("trades")  # closed trades
                 rec.api["status"] = bot.call("status")  # open trades
@@ -342,12 +465,16 @@ def _db_trades(run: Run) -> pd.DataFrame:
     with sqlite3.connect(run.root / "dry.sqlite") as db:
         return pd.read_sql_query(
             "SELECT id, pair, is_open, is_short, amount, open_rate, close_rate, exit_reason, "
-            "enter_tag, open_date, close_date FROM trades ORDER BY id", db)
+            "enter_tag, open_date, close_date FROM trades ORDER BY id",
+            db,
+        )
 
 
-_FILLED = re.compile(r"(?P<type>[A-Z_]+)_(?P<side>BUY|SELL) has been fulfilled for Trade\(id=(?P<id>\d+), "
-                     r"pair=(?P<pair>[^,]+), amount=(?P<amount>[\d.]+), is_short=(?P<short>True|False), "
-                     r"leverage=[\d.]+, open_rate=(?P<rate>[\d.]+)")
+_FILLED = re.compile(
+    r"(?P<type>[A-Z_]+)_(?P<side>BUY|SELL) has been fulfilled for Trade\(id=(?P<id>\d+), "
+    r"pair=(?P<pair>[^,]+), amount=(?P<amount>[\d.]+), is_short=(?P<short>True|False), "
+    r"leverage=[\d.]+, open_rate=(?P<rate>[\d.]+)"
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -360,14 +487,18 @@ def test_the_bot_ran_through_every_fault_and_stopped_cleanly(run: Run):
     # Freqtrade's SIGTERM handler (commands/trade_commands.py) raises KeyboardInterrupt: the worker
     # exits cleanly and main.py logs it as a SIGINT and returns 130
     stop = run.phase("stop")
-    assert "worker found ... calling exit" in stop and "SIGINT received, aborting" in stop, stop[-3000:]
+    assert "worker found ... calling exit" in stop and "SIGINT received, aborting" in stop, stop[
+        -3000:
+    ]
     assert run.returncode == 130
     assert run.api["cleared"] == {"cleared": 1}
     errors = run.exchange["errors"]
     assert errors.get("/fapi/v1/klines", 0) > 0, errors  # the 503s were served ...
     assert errors.get("/futures/data/openInterestHist", 0) + errors.get("/fapi/v1/klines", 0) > 1
     faults = run.phase("faults", "stalled")
-    assert re.search(r"503|ExchangeNotAvailable|Internal error", faults), faults[-3000:]  # ... and seen
+    assert re.search(r"503|ExchangeNotAvailable|Internal error", faults), faults[
+        -3000:
+    ]  # ... and seen
     assert re.search(r"RequestTimeout|timed out|Timeout", faults), faults[-3000:]
     assert run.times["total"] < 400, run.times
 
@@ -376,13 +507,16 @@ def test_the_bot_ran_through_every_fault_and_stopped_cleanly(run: Run):
 def test_no_exception_escaped_the_strategy(run: Run):
     assert "liquidation map inflow from open interest" in run.log  # the strategy's log is there
     for needle in ESCAPED:
-        assert needle not in run.log, run.log[max(0, run.log.find(needle) - 2000):][:4000]
+        assert needle not in run.log, run.log[max(0, run.log.find(needle) - 2000) :][:4000]
     # Freqtrade's own exchange layer may log a traceback while the exchange times out (placing the
     # on-exchange stop, which it retries next loop); none may pass through the strategy's code
     ours = [b for b in tracebacks(run.log) if "user_data/strategies" in b or "liq_indicator" in b]
     assert not ours, ours[0][:4000]
-    own = [line for line in run.log.splitlines()
-           if re.search(r" - (LiqClusterStrategy|liq_indicator[.\w]*) - (ERROR|CRITICAL) - ", line)]
+    own = [
+        line
+        for line in run.log.splitlines()
+        if re.search(r" - (LiqClusterStrategy|liq_indicator[.\w]*) - (ERROR|CRITICAL) - ", line)
+    ]
     assert not own, own
 
 
@@ -395,8 +529,10 @@ def test_missing_open_interest_runs_in_volume_mode_then_recovers(run: Run):
     start = run.frames["start"]["BTC/USDT:USDT"]
     assert len(start) > 0
     assert start["liq_oi_mode"].eq(0).all() and start["oi_value"].isna().all()
-    assert "BTC/USDT:USDT: no open-interest data; the liquidation map runs in volume mode" \
+    assert (
+        "BTC/USDT:USDT: no open-interest data; the liquidation map runs in volume mode"
         in run.phase("start", "recover")
+    )
     after = run.frames["after_faults"]["BTC/USDT:USDT"]
     assert after["liq_oi_mode"].iloc[-1] == 1 and np.isfinite(after["oi_value"].iloc[-1])
     assert "BTC/USDT:USDT: liquidation map inflow from open interest" in run.phase("recover")
@@ -418,13 +554,19 @@ def test_stalled_candles_block_entries_and_heal(run: Run):
     assert "Outdated history for pair ETH/USDT:USDT" in stalled, stalled[-3000:]
     # an ETH entry was attempted during the stall, and refused on its stale signal candle
     status, body = run.api["enter_eth_stalled"]
-    assert status != 200 and "Failed to enter position for ETH/USDT:USDT" in str(body), (status, body)
-    assert "ETH/USDT:USDT: long entry skipped, its signal candle is stale" in run.phase("stalled", "trades")
+    assert status != 200 and "Failed to enter position for ETH/USDT:USDT" in str(body), (
+        status,
+        body,
+    )
+    assert "ETH/USDT:USDT: long entry skipped, its signal candle is stale" in run.phase(
+        "stalled", "trades"
+    )
     trades = _db_trades(run)
     assert len(trades) > 0  # the BTC trade of the same window is there: the query sees trades
     opened = pd.to_datetime(trades["open_date"], utc=True)
-    during = (opened >= pd.Timestamp(run.times["recover"], unit="s", tz="UTC")) & \
-        (opened < pd.Timestamp(run.times["trades"], unit="s", tz="UTC"))
+    during = (opened >= pd.Timestamp(run.times["recover"], unit="s", tz="UTC")) & (
+        opened < pd.Timestamp(run.times["trades"], unit="s", tz="UTC")
+    )
     assert (during & (trades["pair"] == "BTC/USDT:USDT")).any(), trades
     assert not (during & (trades["pair"] == "ETH/USDT:USDT")).any(), trades
     final = run.frames["final"]["ETH/USDT:USDT"]
@@ -444,13 +586,17 @@ def test_the_map_is_not_corrupted(run: Run, pair: str):
     served = pd.read_feather(run.datadir / "futures" / f"{stem}-1m-futures.feather")
     served = served.assign(date=served["date"] + shift).set_index("date")
     ohlcv = ["open", "high", "low", "close", "volume"]
-    np.testing.assert_array_equal(frame[ohlcv].to_numpy(), served.loc[frame["date"], ohlcv].to_numpy())
+    np.testing.assert_array_equal(
+        frame[ohlcv].to_numpy(), served.loc[frame["date"], ohlcv].to_numpy()
+    )
     oi = pd.read_feather(run.datadir / "futures" / f"{stem}-1m-open_interest.feather")
     oi = oi[oi["date"].dt.minute == 0].assign(date=lambda d: d["date"] + shift)  # the 1h feed
     oi = oi[oi["date"] <= frame["date"].iloc[-1]].reset_index(drop=True)
     again = strategy_features(frame[["date", *ohlcv]], STRATEGY_HEATMAP, open_interest=oi)
     for column in [*STRATEGY_COLUMNS, "atr_14", "oi_value"]:
-        np.testing.assert_allclose(frame[column], again[column], rtol=1e-9, atol=1e-6, err_msg=column)
+        np.testing.assert_allclose(
+            frame[column], again[column], rtol=1e-9, atol=1e-6, err_msg=column
+        )
 
 
 @pytest.mark.slow
@@ -458,8 +604,9 @@ def test_open_trades_keep_their_stop_on_the_exchange(run: Run):
     # a stop-market order rests on the exchange for every open trade, so it holds while the bot
     # cannot reach the exchange
     with sqlite3.connect(run.root / "dry.sqlite") as db:
-        orders = pd.read_sql_query("SELECT ft_trade_id, ft_order_side, ft_is_open, order_type, stop_price "
-                                   "FROM orders", db)
+        orders = pd.read_sql_query(
+            "SELECT ft_trade_id, ft_order_side, ft_is_open, order_type, stop_price FROM orders", db
+        )
     trades = _db_trades(run)
     open_ids = set(trades.loc[trades["is_open"].astype(bool), "id"])
     stops = orders[(orders["ft_order_side"] == "stoploss") & orders["ft_is_open"].astype(bool)]
@@ -487,8 +634,9 @@ def test_the_database_holds_every_trade(run: Run):
     status, closed = run.api["trades"]
     assert status == 200 and closed["total_trades"] == (~db["is_open"].astype(bool)).sum()
     status, open_trades = run.api["status"]
-    assert status == 200 and sorted(t["trade_id"] for t in open_trades) == \
-        sorted(db.index[db["is_open"].astype(bool)])
+    assert status == 200 and sorted(t["trade_id"] for t in open_trades) == sorted(
+        db.index[db["is_open"].astype(bool)]
+    )
 
 
 @pytest.mark.slow
@@ -509,14 +657,18 @@ def test_stale_open_interest_live_falls_back_to_volume_mode(run: Run):
     stale = eth.loc[eth["date"] >= stale_from, "liq_oi_mode"]
     assert len(stale) >= 4 * 60  # the last four hours at least
     assert stale.eq(0).all()
-    assert eth.loc[eth["date"] < stale_from - pd.Timedelta(hours=4), "liq_oi_mode"].eq(1).any()  # was on OI
+    assert (
+        eth.loc[eth["date"] < stale_from - pd.Timedelta(hours=4), "liq_oi_mode"].eq(1).any()
+    )  # was on OI
 
 
 def test_stale_open_interest_falls_back_to_volume_mode():
     candles = make_candles(576, seed=21)  # two days of 5m candles
     hourly = candles[candles["date"].dt.minute == 0]
     oi = hourly[["date"]].assign(open_interest_value=np.linspace(5e9, 6e9, len(hourly)))
-    oi = oi[oi["date"] <= candles["date"].iloc[-1] - pd.Timedelta(hours=8)]  # the feed stopped 8 h ago
+    oi = oi[
+        oi["date"] <= candles["date"].iloc[-1] - pd.Timedelta(hours=8)
+    ]  # the feed stopped 8 h ago
     frame = strategy_features(candles, STRATEGY_HEATMAP, open_interest=oi)
     fresh = frame["date"] < oi["date"].iloc[-1] + pd.Timedelta(hours=2)
     assert frame.loc[fresh, "liq_oi_mode"].iloc[-1] == 1
@@ -531,8 +683,16 @@ def test_entry_is_refused_on_a_stale_signal_candle():
     book = order_book(1.0, 1.0)
     strategy = make_strategy(strategy_class, frame, runmode=RunMode.DRY_RUN, book=book)
     an_hour_late = datetime(2024, 1, 1, 1, 40, tzinfo=UTC)
-    assert strategy.confirm_trade_entry("BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", an_hour_late,
-                                        "liq_long_exhaustion", "long") is False
+    assert (
+        strategy.confirm_trade_entry(
+            "BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", an_hour_late, "liq_long_exhaustion", "long"
+        )
+        is False
+    )
     in_time = an_hour_late - timedelta(hours=1)
-    assert strategy.confirm_trade_entry("BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", in_time,
-                                        "liq_long_exhaustion", "long") is True
+    assert (
+        strategy.confirm_trade_entry(
+            "BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", in_time, "liq_long_exhaustion", "long"
+        )
+        is True
+    )

@@ -130,8 +130,9 @@ def _request(
 ) -> tuple[int, Any]:
     """(HTTP status, decoded JSON body) of one request to the offline exchange (query: ``params``)."""
     data = None if body is None else json.dumps(body).encode()
-    return http_json(base + path, method=method, data=data, headers=headers, timeout=timeout,
-                     params=params)
+    return http_json(
+        base + path, method=method, data=data, headers=headers, timeout=timeout, params=params
+    )
 
 
 def _admin(ex: RunningExchange, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -35,7 +35,9 @@ def write_zip(path, rows, header=True):
 
 
 def test_header_and_headerless_archives_read_the_same(tmp_path):
-    a = write_zip(tmp_path / "BTCUSDT-metrics-2024-01-01.zip", metrics_rows("2024-01-01"), header=True)
+    a = write_zip(
+        tmp_path / "BTCUSDT-metrics-2024-01-01.zip", metrics_rows("2024-01-01"), header=True
+    )
     b = write_zip(tmp_path / "b.zip", metrics_rows("2024-01-01", ms=True), header=False)
     pd.testing.assert_frame_equal(read_metrics([a]), read_metrics([b]))
     df = read_metrics([a])
@@ -51,8 +53,13 @@ def test_import_writes_freqtrade_layout_and_merges_without_duplicates(tmp_path):
     day1 = write_zip(tmp_path / "d1.zip", metrics_rows("2024-01-01"))
     day2 = write_zip(tmp_path / "d2.zip", metrics_rows("2024-01-02"), header=False)
     # what `download-data` left: the last 2 hours of day 2 and 2 hours beyond
-    existing = pd.DataFrame({"date": pd.date_range("2024-01-02 22:00", periods=48, freq="5min", tz="UTC"),
-                             "open_interest_amount": 1.0, "open_interest_value": 2.0})
+    existing = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-02 22:00", periods=48, freq="5min", tz="UTC"),
+            "open_interest_amount": 1.0,
+            "open_interest_value": 2.0,
+        }
+    )
     oi_path = pair_file(datadir, "BTC/USDT:USDT", "5m", "open_interest")
     oi_path.parent.mkdir(parents=True)
     existing.to_feather(oi_path)
@@ -64,7 +71,12 @@ def test_import_writes_freqtrade_layout_and_merges_without_duplicates(tmp_path):
     assert len(out) == 2 * 288 + 24  # two days + the 2 h only download-data had
     assert summary["open_interest"][1:] == (48, 600)
     # the archive wins where both have a value; download-data's rows beyond it are kept
-    assert out.set_index("date").loc[pd.Timestamp("2024-01-02 22:00", tz="UTC"), "open_interest_amount"] != 1.0
+    assert (
+        out.set_index("date").loc[
+            pd.Timestamp("2024-01-02 22:00", tz="UTC"), "open_interest_amount"
+        ]
+        != 1.0
+    )
     assert out.open_interest_amount.iloc[-1] == 1.0
     taker = pd.read_feather(pair_file(datadir, "BTC/USDT:USDT", "5m", "taker_ratio"))
     assert taker.taker_long_short_ratio.iloc[0] == pytest.approx(0.8)
@@ -73,7 +85,9 @@ def test_import_writes_freqtrade_layout_and_merges_without_duplicates(tmp_path):
 def test_hourly_import_keeps_the_snapshots_on_the_hour(tmp_path):
     datadir = tmp_path / "binance"
     datadir.mkdir()
-    import_metrics([write_zip(tmp_path / "d.zip", metrics_rows("2024-01-01"))], datadir, timeframe="1h")
+    import_metrics(
+        [write_zip(tmp_path / "d.zip", metrics_rows("2024-01-01"))], datadir, timeframe="1h"
+    )
     out = pd.read_feather(pair_file(datadir, "BTC/USDT:USDT", "1h", "open_interest"))
     assert len(out) == 24 and (out.date.dt.minute == 0).all()
 
@@ -87,16 +101,21 @@ def test_the_taker_ratio_feeds_the_long_share(tmp_path):
     data = load_pair(datadir, "BTC/USDT:USDT", "5m")
     assert "taker_long_short_ratio" in data.open_interest.columns
     with_ratio = liquidation_features(data.candles, open_interest=data.open_interest)
-    plain = liquidation_features(data.candles, open_interest=data.open_interest.drop(columns="taker_long_short_ratio"))
+    plain = liquidation_features(
+        data.candles, open_interest=data.open_interest.drop(columns="taker_long_short_ratio")
+    )
     # ratio < 1 (more taker selling): fewer longs than the 50/50 split
     assert with_ratio.liq_pending_long_usd.iloc[-1] < plain.liq_pending_long_usd.iloc[-1]
     assert np.isclose(with_ratio.liq_inflow_usd.sum(), plain.liq_inflow_usd.sum())
 
 
-@pytest.mark.parametrize("content,match", [
-    (None, "does not exist"),
-    ("not,a,metrics,file\n1,2,3,4\n", "not a Binance metrics file"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (None, "does not exist"),
+        ("not,a,metrics,file\n1,2,3,4\n", "not a Binance metrics file"),
+    ],
+)
 def test_bad_archives_are_named(tmp_path, content, match):
     path = tmp_path / "x.csv"
     if content is not None:

@@ -34,8 +34,9 @@ def colourfulness(png: Path) -> tuple[int, float]:
 
 
 def traces(fig, kind: str | None = None, name: str | None = None) -> list:
-    return [t for t in fig.data
-            if (kind is None or t.type == kind) and (name is None or t.name == name)]
+    return [
+        t for t in fig.data if (kind is None or t.type == kind) and (name is None or t.name == name)
+    ]
 
 
 def parse_usd(label: str) -> float:
@@ -57,18 +58,32 @@ def trades(data, tmp_path_factory):
 
 # --- small pieces ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0, "$0"), (950, "$950"), (12_500, "$12.5k"), (999_700, "$1M"), (3e6, "$3M"),
-    (25e6, "$25M"), (1.2e9, "$1.2B"), (-2e6, "$2M"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "$0"),
+        (950, "$950"),
+        (12_500, "$12.5k"),
+        (999_700, "$1M"),
+        (3e6, "$3M"),
+        (25e6, "$25M"),
+        (1.2e9, "$1.2B"),
+        (-2e6, "$2M"),
+    ],
+)
 def test_format_usd(value, text):
     assert format_usd(value) == text
 
 
 def test_downsample_keeps_extremes_and_sums_swept():
     rows = [  # open, high, low, close over six 5m candles from 00:05: periods 00:00, 00:15, 00:30
-        (10, 11, 9, 10.5), (10.5, 14, 10, 13), (13, 13.5, 12, 12.5),
-        (12.5, 12.6, 7, 8), (8, 9, 7.5, 8.8), (8.8, 9.9, 8.1, 9.5),
+        (10, 11, 9, 10.5),
+        (10.5, 14, 10, 13),
+        (13, 13.5, 12, 12.5),
+        (12.5, 12.6, 7, 8),
+        (8, 9, 7.5, 8.8),
+        (8.8, 9.9, 8.1, 9.5),
     ]
     df = pd.DataFrame(rows, columns=["open", "high", "low", "close"])
     df.insert(0, "date", pd.date_range("2024-01-01 00:05", periods=6, freq="5min", tz="UTC"))
@@ -80,7 +95,10 @@ def test_downsample_keeps_extremes_and_sums_swept():
     assert list(out["start"].dt.strftime("%H:%M")) == ["00:05", "00:15", "00:30"]
     assert list(out["end"].dt.strftime("%H:%M")) == ["00:15", "00:30", "00:35"]
     assert out[["open", "high", "low", "close"]].to_numpy().tolist() == [
-        [10, 14, 9, 13], [13, 13.5, 7, 8.8], [8.8, 9.9, 8.1, 9.5]]
+        [10, 14, 9, 13],
+        [13, 13.5, 7, 8.8],
+        [8.8, 9.9, 8.1, 9.5],
+    ]
     assert out["liq_swept_long_usd"].tolist() == [1, 9, 5]
     assert out["liq_swept_short_usd"].tolist() == [10, 0, 20]
 
@@ -97,6 +115,7 @@ def test_downsample_never_loses_the_extremes(data):
 
 
 # --- the heatmap figure ----------------------------------------------------------------------
+
 
 def test_heatmap_figure_content(data):
     _, feats, heat = data
@@ -141,16 +160,18 @@ def test_heatmap_colour_scale_is_logarithmic_in_usd(data):
         # tick positions are linear in log10(USD): a log scale (255 codes over 3 decades)
         slope, icpt = np.polyfit(np.log10(usd), bar.tickvals, 1)
         assert slope == pytest.approx(254 / 3.0, rel=1e-9)
-        np.testing.assert_allclose(np.polyval([slope, icpt], np.log10(usd)), bar.tickvals,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            np.polyval([slope, icpt], np.log10(usd)), bar.tickvals, atol=1e-6
+        )
         assert "USD" in bar.title.text
         # colour codes follow log10 of each cell; cells 3 decades under the top stay clear
         top = max(heat.long.max(), heat.short.max())
         z, usd_cells = np.asarray(trace.z, dtype=float), np.asarray(trace.customdata)
         shown = usd_cells >= top / 1e3
         assert np.all(z[~shown] == 0)
-        np.testing.assert_allclose(z[shown], 1 + (np.log10(usd_cells[shown] / top) + 3) / 3 * 254,
-                                   atol=0.51)
+        np.testing.assert_allclose(
+            z[shown], 1 + (np.log10(usd_cells[shown] / top) + 3) / 3 * 254, atol=0.51
+        )
     # longs and shorts are told apart: different colour scales
     long, short = traces(fig, "heatmap")
     assert long.colorscale[-1][1] != short.colorscale[-1][1]
@@ -164,10 +185,16 @@ def test_heatmap_figure_with_trades(data, trades):
     assert len(entries.x) == len(trades) == 4
     np.testing.assert_allclose(entries.y, trades["open_rate"])
     np.testing.assert_allclose(exits.y, trades["close_rate"])
-    assert list(entries.marker.symbol) == ["triangle-up", "triangle-down", "triangle-up",
-                                           "triangle-down"]
-    for name, column in (("stop (final)", "stop_loss_abs"),
-                         ("stop (initial)", "initial_stop_loss_abs")):
+    assert list(entries.marker.symbol) == [
+        "triangle-up",
+        "triangle-down",
+        "triangle-up",
+        "triangle-down",
+    ]
+    for name, column in (
+        ("stop (final)", "stop_loss_abs"),
+        ("stop (initial)", "initial_stop_loss_abs"),
+    ):
         (stop,) = traces(fig, "scatter", name)
         # one horizontal segment per trade, from its entry to its exit, at its stop
         ys = [y for y in stop.y if y is not None]
@@ -196,6 +223,7 @@ def test_heatmap_figure_bad_input(data):
 
 
 # --- the map figure ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def liq_map(data):
@@ -234,13 +262,16 @@ def test_map_cumulative_curves_are_monotone(liq_map):
 
 # --- inputs are never modified -------------------------------------------------------------------
 
+
 def test_pictures_leave_their_inputs_alone(data, trades, liq_map, tmp_path):
     _, feats, heat = data
     before_f, before_t = feats.copy(), trades.copy()
-    heat_arrays = {k: np.array(v, copy=True) for k, v in vars(heat).items()
-                   if isinstance(v, np.ndarray)}
-    map_arrays = {k: np.array(v, copy=True) for k, v in vars(liq_map).items()
-                  if isinstance(v, np.ndarray)}
+    heat_arrays = {
+        k: np.array(v, copy=True) for k, v in vars(heat).items() if isinstance(v, np.ndarray)
+    }
+    map_arrays = {
+        k: np.array(v, copy=True) for k, v in vars(liq_map).items() if isinstance(v, np.ndarray)
+    }
     assert heat_arrays and map_arrays
     downsample_candles(feats, 100)
     save_png_heatmap(feats, heat, tmp_path / "h.png", trades)
@@ -254,6 +285,7 @@ def test_pictures_leave_their_inputs_alone(data, trades, liq_map, tmp_path):
 
 
 # --- files --------------------------------------------------------------------------------------
+
 
 def test_pngs_are_drawn(data, trades, liq_map, tmp_path):
     _, feats, heat = data
@@ -283,6 +315,7 @@ def test_outputs_need_the_right_suffix_and_folder(data, liq_map, tmp_path):
 
 # --- backtest results --------------------------------------------------------------------------
 
+
 def test_load_trades_zip_json_and_folder(data, tmp_path):
     records = sample_trade_records(data[0])
     zipped = write_backtest(tmp_path / "a", records)
@@ -290,7 +323,7 @@ def test_load_trades_zip_json_and_folder(data, tmp_path):
     for source in (zipped, plain, tmp_path / "a"):
         got = load_trades(source)
         assert len(got) == 4 and set(TRADE_COLUMNS) <= set(got.columns)
-        assert str(got["open_date"].dtype) .startswith("datetime64") and got["open_date"].dt.tz
+        assert str(got["open_date"].dtype).startswith("datetime64") and got["open_date"].dt.tz
         np.testing.assert_allclose(got["stop_loss_abs"], [r["stop_loss_abs"] for r in records])
         assert got["is_short"].tolist() == [False, True, False, True]
     assert len(load_trades(zipped, pair="ETH/USDT:USDT")) == 0
@@ -342,6 +375,7 @@ def test_config_with_comments(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def userdir(tmp_path_factory, data):
     """A Freqtrade user_data dir with data/binance/futures/BTC_USDT_USDT-5m-futures.feather."""
@@ -349,15 +383,25 @@ def userdir(tmp_path_factory, data):
     futures = root / "data" / "binance" / "futures"
     futures.mkdir(parents=True)
     data[0][["date", "open", "high", "low", "close", "volume"]].to_feather(
-        futures / "BTC_USDT_USDT-5m-futures.feather")
+        futures / "BTC_USDT_USDT-5m-futures.feather"
+    )
     write_backtest(root / "backtest_results", sample_trade_records(data[0]))
     return root
 
 
 def test_cli_heatmap_default_datadir_and_names(userdir):
     # 720 candles from 2024-01-01 00:00 to 2024-01-03 11:55
-    rc = main(["heatmap", "--userdir", str(userdir), "--timerange", "20240101T1200-20240103",
-               "--warmup-days", "0.5"])
+    rc = main(
+        [
+            "heatmap",
+            "--userdir",
+            str(userdir),
+            "--timerange",
+            "20240101T1200-20240103",
+            "--warmup-days",
+            "0.5",
+        ]
+    )
     assert rc == 0
     stem = userdir / "plot" / "liq-heatmap-BTC_USDT_USDT-5m-20240101T1200-20240103"
     html, png = stem.with_suffix(".html"), stem.with_suffix(".png")
@@ -369,12 +413,28 @@ def test_cli_heatmap_default_datadir_and_names(userdir):
 
 def test_cli_heatmap_with_config_and_backtest(userdir, tmp_path):
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({
-        "datadir": str(userdir / "data"), "timeframe": "5m",
-        "exchange": {"name": "binance", "pair_whitelist": [PAIR]},
-    }))
-    rc = main(["heatmap", "-c", str(cfg), "--plot-dir", str(tmp_path / "plots"),
-               "--backtest-filename", str(userdir / "backtest_results"), "--format", "html"])
+    cfg.write_text(
+        json.dumps(
+            {
+                "datadir": str(userdir / "data"),
+                "timeframe": "5m",
+                "exchange": {"name": "binance", "pair_whitelist": [PAIR]},
+            }
+        )
+    )
+    rc = main(
+        [
+            "heatmap",
+            "-c",
+            str(cfg),
+            "--plot-dir",
+            str(tmp_path / "plots"),
+            "--backtest-filename",
+            str(userdir / "backtest_results"),
+            "--format",
+            "html",
+        ]
+    )
     assert rc == 0
     (html,) = (tmp_path / "plots").glob("*.html")
     assert html.name == "liq-heatmap-BTC_USDT_USDT-5m-20240101-20240103.html"
@@ -392,15 +452,24 @@ def test_cli_map(userdir):
     assert Image.open(stem.with_suffix(".png")).size == (1430, 715)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["heatmap", "--datadir", "{tmp}/missing"], "datadir '{tmp}/missing' does not exist"),
-    (["heatmap", "--backtest-filename", "{tmp}/bt.zip"], "backtest result '{tmp}/bt.zip' does not"),
-    (["map", "-c", "{tmp}/config.json"], "config '{tmp}/config.json' does not exist"),
-    (["map", "--at", "2025-06-01"], "after the last 5m candle"),
-    (["heatmap", "--timerange", "2024-01-01"], "must look like 20240101-20240301"),
-    (["heatmap", "--pairs", "ETH/USDT:USDT"], "no 5m candles for ETH/USDT:USDT"),
-    (["heatmap", "--timerange", "20250101-"], "no 5m candles of BTC/USDT:USDT in the requested"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["heatmap", "--datadir", "{tmp}/missing"], "datadir '{tmp}/missing' does not exist"),
+        (
+            ["heatmap", "--backtest-filename", "{tmp}/bt.zip"],
+            "backtest result '{tmp}/bt.zip' does not",
+        ),
+        (["map", "-c", "{tmp}/config.json"], "config '{tmp}/config.json' does not exist"),
+        (["map", "--at", "2025-06-01"], "after the last 5m candle"),
+        (["heatmap", "--timerange", "2024-01-01"], "must look like 20240101-20240301"),
+        (["heatmap", "--pairs", "ETH/USDT:USDT"], "no 5m candles for ETH/USDT:USDT"),
+        (
+            ["heatmap", "--timerange", "20250101-"],
+            "no 5m candles of BTC/USDT:USDT in the requested",
+        ),
+    ],
+)
 def test_cli_errors_are_clear(userdir, tmp_path, capsys, args, message):
     argv = [a.format(tmp=tmp_path) for a in args] + ["--userdir", str(userdir)]
     assert main(argv) == 2

@@ -51,8 +51,10 @@ def find_chromium() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("Chromium is not installed (/usr/bin/chromium) and this test may install it "
-                    "only as root with apt-get; run `apt-get install -y chromium` to include it")
+        pytest.skip(
+            "Chromium is not installed (/usr/bin/chromium) and this test may install it "
+            "only as root with apt-get; run `apt-get install -y chromium` to include it"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "chromium"]
     if subprocess.run(install, env=env, capture_output=True, timeout=900).returncode != 0:
@@ -69,10 +71,22 @@ def chromium() -> Path:
 
 
 def browse(chromium: Path, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={tmp / 'profile'}", "--window-size=1400,900",
-           "--virtual-time-budget=10000", *extra, page.resolve().as_uri()]
+    cmd = [
+        str(chromium),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--window-size=1400,900",
+        "--virtual-time-budget=10000",
+        *extra,
+        page.resolve().as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -83,7 +97,7 @@ def probe(chromium: Path, html: Path, tmp: Path) -> dict:
     assert done.returncode == 0, done.stderr[-2000:]
     marker = 'data-probe="'
     start = done.stdout.index(marker) + len(marker)
-    raw = done.stdout[start: done.stdout.index('"', start)]
+    raw = done.stdout[start : done.stdout.index('"', start)]
     return json.loads(raw.replace("&quot;", '"').replace("&amp;", "&"))
 
 
@@ -108,11 +122,15 @@ def share(arr: np.ndarray, hue: str) -> float:
 def test_heatmap_html_renders(chromium, tmp_path):
     candles, feats, heat = sample_data()
     trades = load_trades(write_backtest(tmp_path / "bt", sample_trade_records(candles)))
-    html = save_html(heatmap_figure(feats, heat, trades, title="browser test"),
-                     tmp_path / "heatmap.html")
+    html = save_html(
+        heatmap_figure(feats, heat, trades, title="browser test"), tmp_path / "heatmap.html"
+    )
     seen = probe(chromium, html, tmp_path)
-    assert seen["traces"][:3] == ["heatmap:long pending", "heatmap:short pending",
-                                  "candlestick:price"]
+    assert seen["traces"][:3] == [
+        "heatmap:long pending",
+        "heatmap:short pending",
+        "candlestick:price",
+    ]
     assert {"scatter:entries", "scatter:exits", "scatter:stop (final)"} <= set(seen["traces"])
     assert seen["heatmapImages"] == 2
     assert seen["candles"] > 100 and seen["bars"] > 100

@@ -51,8 +51,9 @@ def test_no_usable_cluster_falls_back_to_atr(far):
 
 
 def test_short_fallback_and_arrays():
-    stops = stop_beyond_cluster(np.array([100.0, 100.0]), True, np.array([np.nan, 103.0]),
-                                np.array([1.0, 1.0]))
+    stops = stop_beyond_cluster(
+        np.array([100.0, 100.0]), True, np.array([np.nan, 103.0]), np.array([1.0, 1.0])
+    )
     np.testing.assert_allclose(stops, [103.0, 103.5])
 
 
@@ -103,15 +104,22 @@ def test_distances_and_reward_risk():
 
 def test_own_liquidation_price_exact():
     # 1 BTC 10x long at 67,000: LP 60,542.1686747; buffer 5% of (67,000 - LP) = 322.8915663
-    assert own_liquidation_price(67_000, 10, False, 67_000) == pytest.approx(60_865.0602410, abs=1e-6)
+    assert own_liquidation_price(67_000, 10, False, 67_000) == pytest.approx(
+        60_865.0602410, abs=1e-6
+    )
     # short: LP = 73,700 / 1.004 = 73,406.3745020; buffer 5% of (LP - 67,000) = 320.3187251
-    assert own_liquidation_price(67_000, 10, True, 67_000) == pytest.approx(73_086.0557769, abs=1e-6)
+    assert own_liquidation_price(67_000, 10, True, 67_000) == pytest.approx(
+        73_086.0557769, abs=1e-6
+    )
     # no buffer: the exchange's price
-    assert own_liquidation_price(67_000, 10, False, 67_000, liquidation_buffer=0.0) == pytest.approx(
-        liquidation_price(67_000, 10, False, 67_000))
+    assert own_liquidation_price(
+        67_000, 10, False, 67_000, liquidation_buffer=0.0
+    ) == pytest.approx(liquidation_price(67_000, 10, False, 67_000))
 
 
-@pytest.mark.parametrize(("lev", "is_short", "buffer"), [(10, False, 0.05), (3, True, 0.05), (25, False, 0.1)])
+@pytest.mark.parametrize(
+    ("lev", "is_short", "buffer"), [(10, False, 0.05), (3, True, 0.05), (25, False, 0.1)]
+)
 def test_own_liquidation_matches_freqtrade(lev, is_short, buffer):
     pytest.importorskip("freqtrade")
     from freqtrade.enums import MarginMode, TradingMode
@@ -120,15 +128,25 @@ def test_own_liquidation_matches_freqtrade(lev, is_short, buffer):
     entry, amount = 67_000.0, 0.5
     stake = amount * entry / lev
     fake = SimpleNamespace(
-        trading_mode=TradingMode.FUTURES, margin_mode=MarginMode.ISOLATED,
-        _config={"dry_run": True, "runmode": "backtest"}, liquidation_buffer=buffer,
+        trading_mode=TradingMode.FUTURES,
+        margin_mode=MarginMode.ISOLATED,
+        _config={"dry_run": True, "runmode": "backtest"},
+        liquidation_buffer=buffer,
         # Binance BTCUSDT bracket 1 (0-300k USDT): MMR 0.4 %, maintenance amount 0
         get_maintenance_ratio_and_amt=lambda pair, value: (0.004, 0.0),
     )
     fake.dry_run_liquidation_price = lambda **kw: Binance.dry_run_liquidation_price(fake, **kw)
     theirs = Exchange.get_liquidation_price(
-        fake, "BTC/USDT:USDT", open_rate=entry, is_short=is_short, amount=amount,
-        stake_amount=stake, leverage=lev, wallet_balance=stake, open_trades=[])
+        fake,
+        "BTC/USDT:USDT",
+        open_rate=entry,
+        is_short=is_short,
+        amount=amount,
+        stake_amount=stake,
+        leverage=lev,
+        wallet_balance=stake,
+        open_trades=[],
+    )
     ours = own_liquidation_price(entry, lev, is_short, amount * entry, liquidation_buffer=buffer)
     assert ours == pytest.approx(theirs, rel=1e-12)
 
@@ -196,7 +214,9 @@ def test_stake_risks_the_fraction():
     # 1% of 10,000 = 100 USDT over a 2% stop: 5,000 notional, 1,000 margin at 5x
     assert stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False) == pytest.approx(1_000.0)
     # fees: 2 x 0.05% added to the 2% distance -> 100 / 0.021 / 5
-    assert stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False, fee=0.0005) == pytest.approx(952.3809524)
+    assert stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False, fee=0.0005) == pytest.approx(
+        952.3809524
+    )
     # short, 0.5% risk, 4% stop at 10x: 50 / 0.04 / 10
     assert stake_for_risk(10_000, 0.005, 100.0, 104.0, 10, True) == pytest.approx(125.0)
 
@@ -204,11 +224,14 @@ def test_stake_risks_the_fraction():
 def test_planned_notional_is_the_stake_times_leverage():
     # 1% of 10,000 = 100 USDT over a 2% stop: 5,000 notional; fees widen the distance to 2.1%
     assert planned_notional(10_000, 0.01, 100.0, 98.0, False) == pytest.approx(5_000.0)
-    assert planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005) == pytest.approx(100 / 0.021)
+    assert planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005) == pytest.approx(
+        100 / 0.021
+    )
     assert planned_notional(10_000, 0.005, 100.0, 104.0, True) == pytest.approx(1_250.0)
     for lev in (1.0, 5.0, 10.0):
-        assert stake_for_risk(10_000, 0.01, 100.0, 98.0, lev, False, fee=0.0005) * lev == pytest.approx(
-            planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005))
+        assert stake_for_risk(
+            10_000, 0.01, 100.0, 98.0, lev, False, fee=0.0005
+        ) * lev == pytest.approx(planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005))
     with pytest.raises(ConfigError, match="losing side"):
         planned_notional(10_000, 0.01, 100.0, 101.0, False)
     with pytest.raises(ConfigError, match="wallet"):
@@ -219,7 +242,10 @@ def test_liquidation_buffer_default_is_freqtrades():
     """The one literal (risk.FREQTRADE_LIQUIDATION_BUFFER) is Freqtrade's own default, as its config
     schema declares it (Freqtrade fills it into every config it loads)."""
     schema = pytest.importorskip("freqtrade.config_schema.config_schema")
-    assert FREQTRADE_LIQUIDATION_BUFFER == schema.CONF_SCHEMA["properties"]["liquidation_buffer"]["default"]
+    assert (
+        FREQTRADE_LIQUIDATION_BUFFER
+        == schema.CONF_SCHEMA["properties"]["liquidation_buffer"]["default"]
+    )
 
 
 def test_stake_is_clamped():

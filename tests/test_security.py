@@ -42,7 +42,9 @@ LOOPBACK = ("127.0.0.1", "localhost")
 def _walk(node: Any, path: str = "") -> list[tuple[str, Any]]:
     """Every (dotted path, value) pair of a parsed JSON document."""
     if isinstance(node, dict):
-        return [item for k, v in node.items() for item in [(f"{path}{k}", v), *_walk(v, f"{path}{k}.")]]
+        return [
+            item for k, v in node.items() for item in [(f"{path}{k}", v), *_walk(v, f"{path}{k}.")]
+        ]
     if isinstance(node, list):
         return [item for i, v in enumerate(node) for item in _walk(v, f"{path}{i}.")]
     return []
@@ -63,20 +65,39 @@ def example() -> dict[str, Any]:
 
 
 def test_credential_names_are_recognised():
-    for name in ("key", "secret", "password", "uid", "walletAddress", "privateKey", "jwt_secret_key",
-                 "ws_token", "token", "apiKey"):
+    for name in (
+        "key",
+        "secret",
+        "password",
+        "uid",
+        "walletAddress",
+        "privateKey",
+        "jwt_secret_key",
+        "ws_token",
+        "token",
+        "apiKey",
+    ):
         assert _is_credential(name), name
-    for name in ("dry_run_wallet", "liquidation_buffer", "pair_blacklist", "chat_id", "listen_port",
-                 "listen_ip_address"):
+    for name in (
+        "dry_run_wallet",
+        "liquidation_buffer",
+        "pair_blacklist",
+        "chat_id",
+        "listen_port",
+        "listen_ip_address",
+    ):
         assert not _is_credential(name), name
 
 
 @pytest.mark.parametrize("path", _config_files(), ids=lambda p: str(p.relative_to(REPO)))
 def test_shipped_configs_hold_no_secret(path: Path):
     found = [
-        (where, value) for where, value in _walk(json.loads(path.read_text()))
-        if _is_credential(where.rsplit(".", 1)[-1]) and not isinstance(value, dict | bool)
-        and value not in ("", [], None) and not (isinstance(value, str) and value.startswith(PLACEHOLDER))
+        (where, value)
+        for where, value in _walk(json.loads(path.read_text()))
+        if _is_credential(where.rsplit(".", 1)[-1])
+        and not isinstance(value, dict | bool)
+        and value not in ("", [], None)
+        and not (isinstance(value, str) and value.startswith(PLACEHOLDER))
     ]
     assert not found, f"{path.name}: credentials that are neither empty nor {PLACEHOLDER}: {found}"
 
@@ -94,24 +115,46 @@ def test_example_config_exposes_nothing_beyond_loopback(example):
     assert example.get("force_entry_enable", False) is False
     exchange = example["exchange"]
     assert exchange["key"] == "" and exchange["secret"] == ""
-    assert not exchange.get("ccxt_config") and not exchange.get("ccxt_async_config"), \
+    assert not exchange.get("ccxt_config") and not exchange.get("ccxt_async_config"), (
         "no proxies, URLs or credentials hidden in the ccxt options"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # the offline exchange: loopback only
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.10", "10.0.0.1", "127.0.0.2",
-                                  "::1", "localhost.example.com", "127.0.0.1 ", "example.com"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "0.0.0.0",
+        "::",
+        "",
+        "192.168.1.10",
+        "10.0.0.1",
+        "127.0.0.2",
+        "::1",
+        "localhost.example.com",
+        "127.0.0.1 ",
+        "example.com",
+    ],
+)
 def test_offline_exchange_refuses_other_hosts(host: str):
     with pytest.raises(ConfigError, match="refusing to listen"):
         check_loopback_host(host)
 
 
-@pytest.mark.parametrize("url", ["http://0.0.0.0:8000", "http://192.168.1.10:8000",
-                                 "https://127.0.0.1:8000", "http://127.0.0.1", "http://example.com:80",
-                                 "http://127.0.0.1.example.com:8000"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0.0.0.0:8000",
+        "http://192.168.1.10:8000",
+        "https://127.0.0.1:8000",
+        "http://127.0.0.1",
+        "http://example.com:80",
+        "http://127.0.0.1.example.com:8000",
+    ],
+)
 def test_overlay_refuses_non_loopback_urls(url: str):
     with pytest.raises(ConfigError, match="loopback"):
         exchange_overlay(url)
@@ -131,8 +174,17 @@ def test_overlay_sends_every_api_to_loopback():
 # nothing read is unpickled or executed
 
 SCANNED = [REPO / "liq_indicator", REPO / "user_data" / "strategies", REPO / "benchmarks"]
-BANNED_MODULES = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "marshal", "shelve",
-                  "joblib", "runpy"}
+BANNED_MODULES = {
+    "pickle",
+    "_pickle",
+    "cPickle",
+    "cloudpickle",
+    "dill",
+    "marshal",
+    "shelve",
+    "joblib",
+    "runpy",
+}
 BANNED_BUILTINS = {"eval", "exec", "compile", "execfile", "__import__"}
 BANNED_ATTRIBUTES = {"read_pickle", "unsafe_load", "full_load", "load_pickle", "eval", "exec"}
 
@@ -141,20 +193,31 @@ def _offences(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [(node.lineno, f"import {n}") for n in names if n.split(".")[0] in BANNED_MODULES]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            found += [
+                (node.lineno, f"import {n}") for n in names if n.split(".")[0] in BANNED_MODULES
+            ]
         elif isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id in BANNED_BUILTINS:
                 found.append((node.lineno, f"{func.id}()"))
             if isinstance(func, ast.Attribute) and func.attr in BANNED_ATTRIBUTES:
                 found.append((node.lineno, f".{func.attr}()"))
-            if isinstance(func, ast.Attribute) and func.attr == "load" and isinstance(
-                    func.value, ast.Name) and func.value.id in {"yaml", "torch"}:
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "load"
+                and isinstance(func.value, ast.Name)
+                and func.value.id in {"yaml", "torch"}
+            ):
                 found.append((node.lineno, f"{func.value.id}.load()"))
             for kw in node.keywords:
                 if kw.arg in {"allow_pickle", "shell"} and not (
-                        isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                    isinstance(kw.value, ast.Constant) and kw.value.value is False
+                ):
                     found.append((node.lineno, f"{kw.arg}={ast.unparse(kw.value)}"))
         elif isinstance(node, ast.Name) and node.id in {"pickle", "marshal"}:
             found.append((node.lineno, node.id))
@@ -166,8 +229,10 @@ def _python_files() -> list[Path]:
 
 
 def test_the_scan_catches_what_it_bans():
-    bad = ("import pickle\nfrom dill import loads\nx = eval(s)\nexec(code)\npd.read_pickle(p)\n"
-           "np.load(p, allow_pickle=True)\nyaml.load(f)\nsubprocess.run(c, shell=True)\ndf.eval('a+b')\n")
+    bad = (
+        "import pickle\nfrom dill import loads\nx = eval(s)\nexec(code)\npd.read_pickle(p)\n"
+        "np.load(p, allow_pickle=True)\nyaml.load(f)\nsubprocess.run(c, shell=True)\ndf.eval('a+b')\n"
+    )
     assert len(_offences(ast.parse(bad))) == 9
     fine = "np.load(p)\nnp.load(p, allow_pickle=False)\nre.compile('x')\npd.read_feather(p)\n"
     assert _offences(ast.parse(fine)) == []
@@ -176,8 +241,11 @@ def test_the_scan_catches_what_it_bans():
 def test_nothing_read_is_unpickled_or_executed():
     files = _python_files()
     assert len(files) > 20, "the scan must see the package"
-    found = {str(p.relative_to(REPO)): hits for p in files
-             if (hits := _offences(ast.parse(p.read_text(encoding="utf-8"), str(p))))}
+    found = {
+        str(p.relative_to(REPO)): hits
+        for p in files
+        if (hits := _offences(ast.parse(p.read_text(encoding="utf-8"), str(p))))
+    }
     assert not found, f"unpickling or code execution in the tools: {found}"
 
 
@@ -203,15 +271,19 @@ PATH_CASES: list[tuple[str, str, str]] = [
     ("exchange", "--datadir {file} --max-seconds 1", "file"),
     ("exchange", "--datadir {datadir} --overlay {folder} --max-seconds 1", "folder"),
     ("exchange", "--datadir {datadir} --overlay {file}/offline.json --max-seconds 1", "file"),
-    *[(command, args, named) for command in ("heatmap", "map") for args, named in [
-        ("--userdir {userdir} --datadir {missing}", "missing"),
-        ("--userdir {userdir} --datadir {file}", "file"),
-        ("--userdir {missing} --datadir {datadir}", "missing"),
-        ("--config {missing} --userdir {userdir}", "missing"),
-        ("--config {folder} --userdir {userdir}", "folder"),
-        ("{data} --plot-dir {file}", "file"),
-        ("{data} --plot-dir {missing}/sub", "missing"),
-    ]],
+    *[
+        (command, args, named)
+        for command in ("heatmap", "map")
+        for args, named in [
+            ("--userdir {userdir} --datadir {missing}", "missing"),
+            ("--userdir {userdir} --datadir {file}", "file"),
+            ("--userdir {missing} --datadir {datadir}", "missing"),
+            ("--config {missing} --userdir {userdir}", "missing"),
+            ("--config {folder} --userdir {userdir}", "folder"),
+            ("{data} --plot-dir {file}", "file"),
+            ("{data} --plot-dir {missing}/sub", "missing"),
+        ]
+    ],
     ("heatmap", "{data} --backtest-filename {missing}", "missing"),
     ("heatmap", "{data} --backtest-filename {folder}", "folder"),
     ("import-oi", "{missing} --datadir {datadir}", "missing"),
@@ -236,18 +308,26 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     make_candles(300).to_feather(datadir / "futures" / "BTC_USDT_USDT-5m-futures.feather")
     (tmp_path / "user_data").mkdir()
     (tmp_path / "a_folder").mkdir()
-    names = {"file": "a_file.txt", "missing": "no_such_thing", "folder": "a_folder",
-             "datadir": "data/binance", "userdir": "user_data"}
+    names = {
+        "file": "a_file.txt",
+        "missing": "no_such_thing",
+        "folder": "a_folder",
+        "datadir": "data/binance",
+        "userdir": "user_data",
+    }
     places = {key: str(tmp_path / name) for key, name in names.items()}
-    places["data"] = (f"--userdir {places['userdir']} --datadir {places['datadir']} "
-                      "--pairs BTC/USDT:USDT -i 5m")
+    places["data"] = (
+        f"--userdir {places['userdir']} --datadir {places['datadir']} --pairs BTC/USDT:USDT -i 5m"
+    )
     return places
 
 
-@pytest.mark.parametrize(("command", "args", "named"), PATH_CASES,
-                         ids=[f"{c} {a} ({n})" for c, a, n in PATH_CASES])
-def test_every_path_argument_is_checked(command: str, args: str, named: str, scratch: dict[str, str],
-                                        capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize(
+    ("command", "args", "named"), PATH_CASES, ids=[f"{c} {a} ({n})" for c, a, n in PATH_CASES]
+)
+def test_every_path_argument_is_checked(
+    command: str, args: str, named: str, scratch: dict[str, str], capsys: pytest.CaptureFixture[str]
+):
     argv = args.format(**scratch).split()
     assert main([command, *argv]) == 2  # a traceback fails this test with the traceback
     err = capsys.readouterr().err

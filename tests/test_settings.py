@@ -18,7 +18,9 @@ CLASSES = [HeatmapConfig, SimConfig, SignalParams]
 
 
 def _first(cls, kind):
-    return next(f for f in fields(cls) if isinstance(f.default, kind) and not isinstance(f.default, bool))
+    return next(
+        f for f in fields(cls) if isinstance(f.default, kind) and not isinstance(f.default, bool)
+    )
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)

@@ -70,15 +70,18 @@ def test_levels_exact():
     assert levels["rr"] == pytest.approx(1.5)
 
 
-@pytest.mark.parametrize(("changes", "failing"), [
-    ({"liq_swept_long_usd": 20_000.0}, "exhausted"),          # 40% of the peak: still cascading
-    ({"close": 958.0}, "exhausted"),                          # 0.8 ATR off the extreme
-    ({"liq_long_cluster_dist_pct": 1.0}, "fuel_spent"),       # 1e6 >= the 50,000 peak, 1% below
-    ({"liq_long_cluster_far": 900.0}, "worth"),               # stop 895: 8.2% away
-    ({"liq_short_cluster_near": 1010.0}, "worth"),            # 35 over 50: 0.7R
-    ({"funding_rate": 0.0006}, "context_ok"),                 # longs crowded
-    ({"oi_value": 1.05e9}, "context_ok"),                     # OI up 5% through the cascade
-])
+@pytest.mark.parametrize(
+    ("changes", "failing"),
+    [
+        ({"liq_swept_long_usd": 20_000.0}, "exhausted"),  # 40% of the peak: still cascading
+        ({"close": 958.0}, "exhausted"),  # 0.8 ATR off the extreme
+        ({"liq_long_cluster_dist_pct": 1.0}, "fuel_spent"),  # 1e6 >= the 50,000 peak, 1% below
+        ({"liq_long_cluster_far": 900.0}, "worth"),  # stop 895: 8.2% away
+        ({"liq_short_cluster_near": 1010.0}, "worth"),  # 35 over 50: 0.7R
+        ({"funding_rate": 0.0006}, "context_ok"),  # longs crowded
+        ({"oi_value": 1.05e9}, "context_ok"),  # OI up 5% through the cascade
+    ],
+)
 def test_each_condition_blocks(changes, failing):
     frame = setup_frame(long_setup(**changes), False, P)
     assert not frame.loc[SIGNAL_ROW, failing]
@@ -105,7 +108,9 @@ def test_cascade_older_than_lookback_is_ignored():
 def test_missing_context_passes():
     df = long_setup(funding_rate=np.nan, oi_value=np.nan)
     assert setup_frame(df, False, P).loc[SIGNAL_ROW, "signal"]
-    assert setup_frame(df.drop(columns=["funding_rate", "oi_value"]), False, P).loc[SIGNAL_ROW, "signal"]
+    assert setup_frame(df.drop(columns=["funding_rate", "oi_value"]), False, P).loc[
+        SIGNAL_ROW, "signal"
+    ]
 
 
 def test_short_mirrors_long():
@@ -115,7 +120,11 @@ def test_short_mirrors_long():
     assert signals["enter_long"].sum() == 0
     assert signals.loc[SIGNAL_ROW, "enter_tag"] == "liq_short_exhaustion"
     levels = trade_levels(df, True, P).iloc[SIGNAL_ROW]
-    assert levels["stop"] == 1075.0 and levels["target"] == 950.0 and levels["rr"] == pytest.approx(1.5)
+    assert (
+        levels["stop"] == 1075.0
+        and levels["target"] == 950.0
+        and levels["rr"] == pytest.approx(1.5)
+    )
     # and its funding filter mirrors too
     crowded = mirror(long_setup(funding_rate=0.0006))
     assert entry_signals(crowded, P)["enter_short"].sum() == 0
@@ -189,7 +198,9 @@ def test_trade_plan_is_trade_levels_of_one_row():
         entry = 1024.0 if is_short else 976.0
         expected = trade_levels(frame.iloc[[SIGNAL_ROW]], is_short, entry=[entry]).iloc[0]
         assert trade_plan(frame.iloc[SIGNAL_ROW].to_dict(), is_short, entry=entry) == (
-            expected["stop"], expected["target"])
+            expected["stop"],
+            expected["target"],
+        )
     row = long_setup().iloc[SIGNAL_ROW].to_dict()
     assert all(math.isnan(v) for v in trade_plan(dict(row, atr_14=math.nan), False))  # no ATR
 
@@ -207,7 +218,9 @@ def test_alerts_on_cascade_start_and_cluster_growth():
 
 
 def test_atr_is_a_simple_mean_of_true_range():
-    df = pd.DataFrame({"high": [11.0, 12.0, 15.0], "low": [9.0, 10.0, 12.0], "close": [10.0, 11.0, 14.0]})
+    df = pd.DataFrame(
+        {"high": [11.0, 12.0, 15.0], "low": [9.0, 10.0, 12.0], "close": [10.0, 11.0, 14.0]}
+    )
     # true ranges: 2, max(2, 2, 0) = 2, max(3, 4, 1) = 4
     assert atr(df, 2).tolist()[1:] == [2.0, 3.0]
     assert math.isnan(atr(df, 2).iloc[0])
@@ -233,15 +246,19 @@ def test_strategy_features_columns_and_side_data():
 def test_strategy_features_accepts_mixed_datetime_units():
     candles = make_candles(300)
     candles["date"] = candles["date"].astype("datetime64[ns, UTC]")
-    funding = pd.DataFrame({"date": candles["date"].iloc[::96].astype("datetime64[us, UTC]").to_numpy(),
-                            "open": 0.0002})
+    funding = pd.DataFrame(
+        {
+            "date": candles["date"].iloc[::96].astype("datetime64[us, UTC]").to_numpy(),
+            "open": 0.0002,
+        }
+    )
     assert strategy_features(candles, funding=funding)["funding_rate"].iloc[-1] == 0.0002
 
 
 @needs_shared_data
 @pytest.mark.realdata
 def test_real_history_gives_both_sides_a_few_times_a_day(real_5m):
-    part = real_5m.iloc[-60 * 288:].reset_index(drop=True)  # the last 60 days
+    part = real_5m.iloc[-60 * 288 :].reset_index(drop=True)  # the last 60 days
     signals = entry_signals(strategy_features(part), SignalParams())
     per_day = signals[["enter_long", "enter_short"]].sum() / 60
     assert (per_day > 0.1).all() and (per_day < 20).all()
@@ -256,7 +273,9 @@ def test_strategy_features_reads_bybit_layout_open_interest():
     bybit = candles[["date"]].assign(open_interest_value=np.nan, open_interest_amount=amount)
     out = strategy_features(candles, open_interest=bybit)
     np.testing.assert_allclose(out["oi_value"], amount * candles["close"], rtol=1e-12)
-    amount_only = strategy_features(candles, open_interest=bybit.drop(columns="open_interest_value"))
+    amount_only = strategy_features(
+        candles, open_interest=bybit.drop(columns="open_interest_value")
+    )
     np.testing.assert_array_equal(out["oi_value"], amount_only["oi_value"])
     mixed = bybit.assign(open_interest_value=np.where(np.arange(len(bybit)) < 300, 7e9, np.nan))
     got = strategy_features(candles, open_interest=mixed)["oi_value"].to_numpy()
@@ -270,16 +289,30 @@ def test_strategy_features_reads_bybit_layout_open_interest():
 def test_strategy_features_does_not_modify_its_inputs():
     candles = make_candles(600, oi=False)
     hourly = candles[candles["date"].dt.minute == 0]
-    oi = hourly[["date"]].assign(open_interest_value=np.nan,
-                                 open_interest_amount=np.linspace(1e5, 2e5, len(hourly)),
-                                 taker_long_short_ratio=1.1)
-    funding = pd.DataFrame({"date": candles["date"].iloc[::96].astype("datetime64[ns, UTC]").to_numpy(),
-                            "open": 0.0001})
+    oi = hourly[["date"]].assign(
+        open_interest_value=np.nan,
+        open_interest_amount=np.linspace(1e5, 2e5, len(hourly)),
+        taker_long_short_ratio=1.1,
+    )
+    funding = pd.DataFrame(
+        {
+            "date": candles["date"].iloc[::96].astype("datetime64[ns, UTC]").to_numpy(),
+            "open": 0.0001,
+        }
+    )
     with_columns = candles.assign(funding_rate=0.0002, open_interest_value=4e9)
-    for frame, side in ((candles, {}), (candles, {"open_interest": oi, "funding": funding}),
-                        (with_columns, {"open_interest": oi, "funding": funding})):
-        before = {"candles": frame.copy(deep=True), **{k: v.copy(deep=True) for k, v in side.items()}}
-        out = strategy_features(frame, open_interest=side.get("open_interest"), funding=side.get("funding"))
+    for frame, side in (
+        (candles, {}),
+        (candles, {"open_interest": oi, "funding": funding}),
+        (with_columns, {"open_interest": oi, "funding": funding}),
+    ):
+        before = {
+            "candles": frame.copy(deep=True),
+            **{k: v.copy(deep=True) for k, v in side.items()},
+        }
+        out = strategy_features(
+            frame, open_interest=side.get("open_interest"), funding=side.get("funding")
+        )
         assert out is not frame
         pd.testing.assert_frame_equal(frame, before["candles"], check_exact=True)
         for name, value in side.items():

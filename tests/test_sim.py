@@ -155,7 +155,10 @@ def test_open_interest_is_the_open_positions(cascade_1m):
     last_oi = res.oi["open_interest_amount"].iloc[-1]
     np.testing.assert_allclose(last_oi, res.positions["qty"].sum(), rtol=1e-9)
     np.testing.assert_allclose(
-        res.oi["open_interest_value"].iloc[-1] / last_oi, res.candles["close"].iloc[-1], rtol=0, atol=0.05 + 1e-9
+        res.oi["open_interest_value"].iloc[-1] / last_oi,
+        res.candles["close"].iloc[-1],
+        rtol=0,
+        atol=0.05 + 1e-9,
     )
 
 
@@ -230,7 +233,10 @@ def test_open_interest_and_funding_file_layout(tmp_path, calm_5m):
     assert (oi["open_interest_amount"] > 0).all()
     np.testing.assert_allclose(
         # OI is valued at the exact simulated close; candles show it on the 0.1 USDT tick
-        oi["open_interest_value"] / oi["open_interest_amount"], calm_5m.candles["close"], rtol=0, atol=0.05 + 1e-9
+        oi["open_interest_value"] / oi["open_interest_amount"],
+        calm_5m.candles["close"],
+        rtol=0,
+        atol=0.05 + 1e-9,
     )
     fr = pd.read_feather(paths["funding_rate"])
     assert list(fr.columns) == ["date", "open", "high", "low", "close", "volume"]

@@ -68,16 +68,23 @@ def assert_close(got: pd.DataFrame, want: pd.DataFrame, columns, where: str) -> 
     """Every column within TOLERANCE, except CLUSTER_USD on at most 1% of the rows (at least one),
     and there only where an edge of that cluster moved by one bin."""
     diffs = {c: rel_diff(got[c], want[c]) for c in columns}
-    bad = {c: float(d.max()) for c, d in diffs.items() if c not in CLUSTER_USD and not d.max() < TOLERANCE}
+    bad = {
+        c: float(d.max())
+        for c, d in diffs.items()
+        if c not in CLUSTER_USD and not d.max() < TOLERANCE
+    }
     assert not bad, f"{where}: relative difference >= {TOLERANCE:.1%}: {bad}"
     for column in set(CLUSTER_USD) & set(columns):
         over = ~(diffs[column] < TOLERANCE)
         assert over.sum() <= max(1, 0.01 * len(over)), f"{where}: {column} off at {over.sum()} rows"
         side = column.split("_")[1]
-        edges = np.maximum(rel_diff(got[f"liq_{side}_cluster_near"], want[f"liq_{side}_cluster_near"]),
-                           rel_diff(got[f"liq_{side}_cluster_far"], want[f"liq_{side}_cluster_far"]))
-        assert (edges[over] > 0).all() and (edges[over] <= 1.01 * ONE_BIN).all(), \
+        edges = np.maximum(
+            rel_diff(got[f"liq_{side}_cluster_near"], want[f"liq_{side}_cluster_near"]),
+            rel_diff(got[f"liq_{side}_cluster_far"], want[f"liq_{side}_cluster_far"]),
+        )
+        assert (edges[over] > 0).all() and (edges[over] <= 1.01 * ONE_BIN).all(), (
             f"{where}: {column} off without its edge moving by one bin: {edges[over]}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -95,7 +102,7 @@ def test_estimator_rebuilt_from_the_startup_window_matches_the_running_one(oi, v
     running = LiquidationEstimator(STRATEGY_HEATMAP)
     running.update_frame(candles.iloc[:restart])
     rebuilt = LiquidationEstimator(STRATEGY_HEATMAP)
-    rebuilt.update_frame(candles.iloc[restart - startup:restart])
+    rebuilt.update_frame(candles.iloc[restart - startup : restart])
     rows_running = pd.DataFrame([running.update(c) for c in live])
     rows_rebuilt = pd.DataFrame([rebuilt.update(c) for c in live])
     assert_close(rows_rebuilt, rows_running, STRATEGY_COLUMNS, "live candles after the restart")
@@ -115,10 +122,16 @@ def test_strategy_features_from_the_startup_window_match_long_history(strategy_c
     hands them over after a restart, against the same on 25 days, at 8 end points."""
     candles = make_candles(7500, seed=12, oi=True, vol=0.0015)
     hourly = candles[candles["date"].dt.minute == 0]
-    oi = hourly[["date"]].assign(open_interest_value=hourly["open_interest_value"].to_numpy(),
-                                 open_interest_amount=(hourly["open_interest_value"] / hourly["close"]).to_numpy())
-    funding = pd.DataFrame({"date": candles["date"].iloc[::96].to_numpy(),
-                            "open": np.random.default_rng(12).normal(1e-4, 3e-4, len(candles) // 96 + 1)})
+    oi = hourly[["date"]].assign(
+        open_interest_value=hourly["open_interest_value"].to_numpy(),
+        open_interest_amount=(hourly["open_interest_value"] / hourly["close"]).to_numpy(),
+    )
+    funding = pd.DataFrame(
+        {
+            "date": candles["date"].iloc[::96].to_numpy(),
+            "open": np.random.default_rng(12).normal(1e-4, 3e-4, len(candles) // 96 + 1),
+        }
+    )
     candles = candles.drop(columns="open_interest_value")
 
     def analyse(frame: pd.DataFrame) -> pd.DataFrame:
@@ -130,11 +143,17 @@ def test_strategy_features_from_the_startup_window_match_long_history(strategy_c
     compared = [*STRATEGY_COLUMNS, "atr_14", "funding_rate", "oi_value"]
     assert set(compared) <= set(full.columns)
     for end in range(len(candles) - 1, len(candles) - 1 - 8 * 250, -250):
-        window = analyse(candles.iloc[end + 1 - startup:end + 1])
-        got, want = window.iloc[[-1]].reset_index(drop=True), full.iloc[[end]].reset_index(drop=True)
+        window = analyse(candles.iloc[end + 1 - startup : end + 1])
+        got, want = (
+            window.iloc[[-1]].reset_index(drop=True),
+            full.iloc[[end]].reset_index(drop=True),
+        )
         assert got["date"].iloc[0] == want["date"].iloc[0]
         assert_close(got, want, compared, f"end point {want['date'].iloc[0]}")
-        assert (got[["enter_long", "enter_short"]].to_numpy() == want[["enter_long", "enter_short"]].to_numpy()).all()
+        assert (
+            got[["enter_long", "enter_short"]].to_numpy()
+            == want[["enter_long", "enter_short"]].to_numpy()
+        ).all()
 
 
 def test_rebuilding_twice_is_bit_identical(startup):
@@ -146,8 +165,9 @@ def test_rebuilding_twice_is_bit_identical(startup):
     for a, b in zip(first.state, second.state, strict=True):
         np.testing.assert_array_equal(a, b)
     features = strategy_features(candles, STRATEGY_HEATMAP)
-    pd.testing.assert_frame_equal(features, strategy_features(candles, STRATEGY_HEATMAP),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        features, strategy_features(candles, STRATEGY_HEATMAP), check_exact=True
+    )
 
 
 _FRESH_PROCESS = """
@@ -189,12 +209,19 @@ def live_chunks(n: int, size: int = 1000, seed: int = 0) -> Iterator[pd.DataFram
         wick = np.abs(rng.normal(0, 0.002, (2, size))) * np.maximum(open_, close)
         ois = oi * np.exp(np.cumsum(rng.normal(0, 0.003, size)))
         price, oi = float(close[-1]), float(ois[-1])
-        yield pd.DataFrame({
-            "date": pd.date_range(start + pd.Timedelta(minutes=5 * first), periods=size, freq="5min"),
-            "open": open_, "high": np.maximum(open_, close) + wick[0],
-            "low": np.minimum(open_, close) - wick[1], "close": close,
-            "volume": rng.lognormal(5, 1, size), "open_interest_value": ois,
-        })
+        yield pd.DataFrame(
+            {
+                "date": pd.date_range(
+                    start + pd.Timedelta(minutes=5 * first), periods=size, freq="5min"
+                ),
+                "open": open_,
+                "high": np.maximum(open_, close) + wick[0],
+                "low": np.minimum(open_, close) - wick[1],
+                "close": close,
+                "volume": rng.lognormal(5, 1, size),
+                "open_interest_value": ois,
+            }
+        )
 
 
 def _state_bytes(est: LiquidationEstimator) -> int:
@@ -226,7 +253,9 @@ def test_memory_is_flat_over_500k_candles():
                 prices.append(float(chunk["close"].iloc[-1]))
     finally:
         tracemalloc.stop()
-    report = json.dumps({"traced_bytes": traced, "rss_kib": rss, "close": [round(p) for p in prices]})
+    report = json.dumps(
+        {"traced_bytes": traced, "rss_kib": rss, "close": [round(p) for p in prices]}
+    )
     assert est.candles_seen == 500_000
     assert _state_bytes(est) == state_bytes, report
     assert max(prices) / min(prices) > 10 and len(bases) > 5, report  # the window moved
@@ -238,7 +267,9 @@ def test_memory_is_flat_over_500k_candles():
 def test_per_candle_updates_do_not_leak():
     """The live path (``update`` with one candle mapping at a time) allocates nothing that stays."""
     est = LiquidationEstimator(STRATEGY_HEATMAP)
-    records = iter([row for chunk in live_chunks(12_000, seed=5) for row in chunk.to_dict("records")])
+    records = iter(
+        [row for chunk in live_chunks(12_000, seed=5) for row in chunk.to_dict("records")]
+    )
     for _ in range(5_000):
         est.update(next(records))
     tracemalloc.start()

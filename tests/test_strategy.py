@@ -88,9 +88,18 @@ def test_stop_is_kept_on_the_trade_and_only_tightens(strategy_class, monkeypatch
     trade.adjust_stop_loss(trade.open_rate, strategy.stoploss, initial=True)
     stops = []
     # later candles: the map moves (a nearer cluster appears) but the stop stays the entry map's
-    moved = pd.concat([long_setup(), long_setup().iloc[[-1]].assign(
-        date=SIGNAL_DATE + pd.Timedelta(minutes=30), liq_long_cluster_far=970.0)], ignore_index=True)
-    for step, (rate, high) in enumerate([(976.0, 976.0), (990.0, 1000.0), (1020.0, 1030.0), (1000.0, 1030.0)]):
+    moved = pd.concat(
+        [
+            long_setup(),
+            long_setup()
+            .iloc[[-1]]
+            .assign(date=SIGNAL_DATE + pd.Timedelta(minutes=30), liq_long_cluster_far=970.0),
+        ],
+        ignore_index=True,
+    )
+    for step, (rate, high) in enumerate(
+        [(976.0, 976.0), (990.0, 1000.0), (1020.0, 1030.0), (1000.0, 1030.0)]
+    ):
         trade.max_rate = max(trade.max_rate or rate, high)
         if step == 1:
             strategy.dp.analyzed = moved
@@ -113,7 +122,8 @@ def test_plan_survives_a_restart_through_custom_data(strategy_class):
     ratio = restarted.custom_stoploss(PAIR, trade, OPEN_DATE, 1000.0, 0.0, after_fill=False)
     assert ratio == pytest.approx(stoploss_from_absolute(925.0, 1000.0, False, 10.0))
     assert restarted.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
-        trade.calc_profit_ratio(1050.0))
+        trade.calc_profit_ratio(1050.0)
+    )
 
 
 def test_hyperopt_epochs_do_not_share_plans(strategy_class, monkeypatch):
@@ -131,12 +141,17 @@ def test_backtests_keep_the_plan_in_memory_only(strategy_class):
     # custom-data store scans every record on each write (quadratic in trades)
     live = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     backtest = make_strategy(strategy_class, long_setup())
-    live_ratio = live.custom_stoploss(PAIR, make_trade(trade_id=1), OPEN_DATE, 976.0, 0.0, after_fill=True)
+    live_ratio = live.custom_stoploss(
+        PAIR, make_trade(trade_id=1), OPEN_DATE, 976.0, 0.0, after_fill=True
+    )
     trade = make_trade(trade_id=2)
-    assert backtest.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) == live_ratio
+    assert (
+        backtest.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) == live_ratio
+    )
     assert trade.get_all_custom_data() == []
     assert backtest.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
-        trade.calc_profit_ratio(1050.0))
+        trade.calc_profit_ratio(1050.0)
+    )
 
 
 def test_stop_through_price_asks_for_an_immediate_exit(strategy_class):
@@ -151,7 +166,9 @@ def test_entry_below_the_cluster_falls_back_to_atr(strategy_class):
     strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade(open_rate=920.0)  # opened below the cluster's far edge (930): it was swept
     ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=True)
-    assert ratio == pytest.approx((1 - 890 / 920) * 10)  # 3 ATR below entry, still below the cluster
+    assert ratio == pytest.approx(
+        (1 - 890 / 920) * 10
+    )  # 3 ATR below entry, still below the cluster
     assert trade.get_custom_data("liq_stop") == 890.0
 
 
@@ -174,10 +191,27 @@ def test_custom_roi_is_the_target_profit(strategy_class):
     assert roi == pytest.approx(trade.calc_profit_ratio(1050.0))
     assert trade.calc_close_rate_for_roi(roi) == pytest.approx(1050.0, rel=1e-9)
     # Freqtrade exits when the candle's best price is beyond it, not before
-    assert strategy.should_exit(trade, 1000.0, OPEN_DATE + timedelta(minutes=10), enter=False,
-                                exit_=False, low=990.0, high=1049.0) == []
-    exits = strategy.should_exit(trade, 1000.0, OPEN_DATE + timedelta(minutes=10), enter=False,
-                                 exit_=False, low=990.0, high=1051.0)
+    assert (
+        strategy.should_exit(
+            trade,
+            1000.0,
+            OPEN_DATE + timedelta(minutes=10),
+            enter=False,
+            exit_=False,
+            low=990.0,
+            high=1049.0,
+        )
+        == []
+    )
+    exits = strategy.should_exit(
+        trade,
+        1000.0,
+        OPEN_DATE + timedelta(minutes=10),
+        enter=False,
+        exit_=False,
+        low=990.0,
+        high=1051.0,
+    )
     assert [e.exit_type.value for e in exits] == ["roi"]
 
 
@@ -197,7 +231,9 @@ def test_custom_roi_time_limit(strategy_class, monkeypatch):
     assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 12, None, "long") == -1.0
     # Freqtrade exits at once, whatever the price
     late = OPEN_DATE + timedelta(minutes=5 * 12)
-    exits = strategy.should_exit(trade, 960.0, late, enter=False, exit_=False, low=955.0, high=965.0)
+    exits = strategy.should_exit(
+        trade, 960.0, late, enter=False, exit_=False, low=955.0, high=965.0
+    )
     assert [e.exit_type.value for e in exits] == ["roi"]
 
 
@@ -244,7 +280,7 @@ def test_leverage_zones_are_the_signal_candles_map(strategy_class):
     for row in (2400, 2000, 2999):  # backwards too (a new backtest, a hyperopt epoch)
         entry = candles["date"].iloc[row] + pd.Timedelta(minutes=5)
         for is_short in (False, True):
-            expected = map_zones(candles.iloc[:row + 1], strategy.heatmap_config, is_short)
+            expected = map_zones(candles.iloc[: row + 1], strategy.heatmap_config, is_short)
             assert strategy.avoid_zones(PAIR, is_short, entry) == expected
             assert expected
     before_first = candles["date"].iloc[0]
@@ -258,17 +294,34 @@ def test_leverage_without_a_stop_is_one(strategy_class):
 
 def test_stake_risks_the_configured_fraction(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long")
-    assert stake == pytest.approx(stake_for_risk(10_000, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005))
+    stake = strategy.custom_stake_amount(
+        PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+    )
+    assert stake == pytest.approx(
+        stake_for_risk(10_000, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005)
+    )
     # 75 USDT at risk over 5.23% + 0.1% fees: 1,407 notional, 140.7 margin at 10x
     assert stake == pytest.approx(75 / (51 / 976 + 0.001) / 10)
-    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 100.0, 10.0, None, "long") == 100.0
-    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 500.0, 5_000.0, 10.0, None, "long") == 500.0
+    assert (
+        strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 100.0, 10.0, None, "long")
+        == 100.0
+    )
+    assert (
+        strategy.custom_stake_amount(
+            PAIR, OPEN_DATE, 976.0, 100.0, 500.0, 5_000.0, 10.0, None, "long"
+        )
+        == 500.0
+    )
 
 
 def test_stake_without_a_stop_is_zero(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
-    assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long") == 0.0
+    assert (
+        strategy.custom_stake_amount(
+            PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+        )
+        == 0.0
+    )
 
 
 # --- callbacks on inputs that must not raise: the documented safe value instead -------------
@@ -283,7 +336,9 @@ def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
     strategy = make_strategy(strategy_class, long_setup())
     strategy.wallets = StubWallets(wallet)
     with caplog.at_level(logging.WARNING):
-        stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long")
+        stake = strategy.custom_stake_amount(
+            PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+        )
     assert stake == 0.0  # Freqtrade's validate_stake_amount turns 0 into "no trade"
     assert f"long entry skipped, the wallet holds {wallet}" in caplog.text
 
@@ -291,15 +346,24 @@ def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
 def test_stake_without_a_stop_is_logged(strategy_class, caplog):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     with caplog.at_level(logging.WARNING):
-        assert strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "short") == 0.0
+        assert (
+            strategy.custom_stake_amount(
+                PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "short"
+            )
+            == 0.0
+        )
     assert "short entry skipped, no cluster stop" in caplog.text
 
 
 @pytest.mark.parametrize("leverage", [math.nan, 0.0])
 def test_stake_with_an_unusable_leverage_is_sized_unleveraged(strategy_class, leverage):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, leverage, None, "long")
-    assert stake == pytest.approx(stake_for_risk(10_000, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005))
+    stake = strategy.custom_stake_amount(
+        PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, leverage, None, "long"
+    )
+    assert stake == pytest.approx(
+        stake_for_risk(10_000, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005)
+    )
 
 
 @pytest.mark.parametrize("wallet", NO_WALLET, ids=["zero", "negative", "nan"])
@@ -309,10 +373,16 @@ def test_leverage_with_no_wallet_is_one(strategy_class, wallet):
     assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
 
 
-@pytest.mark.parametrize(("rate", "max_leverage"), [(math.nan, 125.0), (0.0, 125.0), (976.0, math.nan)])
-def test_leverage_without_a_usable_rate_or_exchange_maximum_is_one(strategy_class, rate, max_leverage):
+@pytest.mark.parametrize(
+    ("rate", "max_leverage"), [(math.nan, 125.0), (0.0, 125.0), (976.0, math.nan)]
+)
+def test_leverage_without_a_usable_rate_or_exchange_maximum_is_one(
+    strategy_class, rate, max_leverage
+):
     strategy = make_strategy(strategy_class, long_setup())
-    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 10.0  # usable: 10x
+    assert (
+        strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 10.0
+    )  # usable: 10x
     assert strategy.leverage(PAIR, OPEN_DATE, rate, 1.0, max_leverage, None, "long") == 1.0
 
 
@@ -320,7 +390,9 @@ def test_leverage_without_a_usable_rate_or_exchange_maximum_is_one(strategy_clas
 def test_custom_stoploss_without_a_usable_rate_keeps_the_stop(strategy_class, rate):
     strategy = make_strategy(strategy_class, long_setup())
     trade = make_trade()
-    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) > 0  # a plan
+    assert (
+        strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) > 0
+    )  # a plan
     assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=True) is None
 
 
@@ -332,9 +404,14 @@ def test_custom_roi_without_a_signal_candle_keeps_only_the_time_limit(strategy_c
 
 
 def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, caplog):
-    strategy = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
+    strategy = make_strategy(
+        strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0)
+    )
     with caplog.at_level(logging.WARNING):
-        assert strategy.confirm_trade_entry(PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, None, "long") is False
+        assert (
+            strategy.confirm_trade_entry(PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, None, "long")
+            is False
+        )
     assert "long entry skipped, its signal candle is stale" in caplog.text
 
 
@@ -342,10 +419,15 @@ def test_staleness_follows_a_timeframe_set_after_init(strategy_class):
     """Freqtrade sets a configured timeframe on the strategy after constructing it (the live-faults
     run trades 1m): the stale-candle rule must read it then, not at __init__."""
     args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
-    strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
+    strategy = make_strategy(
+        strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0)
+    )
     assert strategy.confirm_trade_entry(*args) is True  # 5m: the signal candle closed at OPEN_DATE
     strategy.timeframe = "1m"
-    assert strategy.confirm_trade_entry(*args[:5], OPEN_DATE + timedelta(minutes=4), *args[6:]) is False
+    assert (
+        strategy.confirm_trade_entry(*args[:5], OPEN_DATE + timedelta(minutes=4), *args[6:])
+        is False
+    )
 
 
 def test_confirm_entry_reads_books_with_extra_fields_or_none(strategy_class):
@@ -366,7 +448,9 @@ def test_populate_indicators_on_an_empty_frame(strategy_class, tmp_path):
     strategy.config.update(datadir=str(tmp_path / "binance"), liq_venues=["bybit"])
     frame = strategy.populate_indicators(make_candles(10).iloc[:0], {"pair": PAIR})
     frame = strategy.populate_entry_trend(frame, {"pair": PAIR})
-    assert len(frame) == 0 and {"liq_long_cluster_far", "atr_14", "enter_long"} <= set(frame.columns)
+    assert len(frame) == 0 and {"liq_long_cluster_far", "atr_14", "enter_long"} <= set(
+        frame.columns
+    )
 
 
 # --- live-only entry check, data fallbacks, alerts, plots ------------------------------------
@@ -374,13 +458,21 @@ def test_populate_indicators_on_an_empty_frame(strategy_class, tmp_path):
 
 def test_confirm_entry_checks_the_book_live_only(strategy_class):
     args = (PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, "liq_long_exhaustion", "long")
-    defended = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(5.0, 1.0))
+    defended = make_strategy(
+        strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(5.0, 1.0)
+    )
     assert defended.confirm_trade_entry(*args) is False
-    hollow = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0))
+    hollow = make_strategy(
+        strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0)
+    )
     assert hollow.confirm_trade_entry(*args) is True
-    backtest = make_strategy(strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=order_book(5.0, 1.0))
+    backtest = make_strategy(
+        strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=order_book(5.0, 1.0)
+    )
     assert backtest.confirm_trade_entry(*args) is True
-    broken = make_strategy(strategy_class, long_setup(), runmode=RunMode.LIVE, book=RuntimeError("down"))
+    broken = make_strategy(
+        strategy_class, long_setup(), runmode=RunMode.LIVE, book=RuntimeError("down")
+    )
     assert broken.confirm_trade_entry(*args) is True
 
 
@@ -394,7 +486,9 @@ def test_populate_indicators_without_oi_falls_back_once(strategy_class, caplog):
     assert frame["liq_oi_mode"].eq(0).all() and "atr_14" in frame.columns
     frame = strategy.populate_entry_trend(frame, {"pair": PAIR})
     frame = strategy.populate_exit_trend(frame, {"pair": PAIR})
-    assert {"enter_long", "enter_short", "enter_tag", "exit_long", "exit_short"} <= set(frame.columns)
+    assert {"enter_long", "enter_short", "enter_tag", "exit_long", "exit_short"} <= set(
+        frame.columns
+    )
 
 
 def test_populate_indicators_reads_bybit_layout_open_interest(strategy_class, caplog):
@@ -405,10 +499,14 @@ def test_populate_indicators_reads_bybit_layout_open_interest(strategy_class, ca
     bybit = candles[["date"]].assign(open_interest_value=np.nan, open_interest_amount=amount)
     binance = candles[["date"]].assign(open_interest_value=amount * candles["close"].to_numpy())
     with caplog.at_level(logging.INFO):
-        frame = make_strategy(strategy_class, None, oi=bybit).populate_indicators(candles.copy(), {"pair": PAIR})
+        frame = make_strategy(strategy_class, None, oi=bybit).populate_indicators(
+            candles.copy(), {"pair": PAIR}
+        )
     assert "inflow from open interest" in caplog.text
     np.testing.assert_allclose(frame["oi_value"], amount * candles["close"], rtol=1e-12)
-    want = make_strategy(strategy_class, None, oi=binance).populate_indicators(candles.copy(), {"pair": PAIR})
+    want = make_strategy(strategy_class, None, oi=binance).populate_indicators(
+        candles.copy(), {"pair": PAIR}
+    )
     pd.testing.assert_frame_equal(frame, want, rtol=1e-9)
 
 
@@ -434,7 +532,7 @@ def test_populate_indicators_uses_oi_and_funding(strategy_class):
 
 
 def test_alerts_are_sent_live_and_rate_limited(strategy_class):
-    frame = long_setup().iloc[: SIGNAL_ROW].copy()  # ends on the cascade candle
+    frame = long_setup().iloc[:SIGNAL_ROW].copy()  # ends on the cascade candle
     strategy = make_strategy(strategy_class, None, runmode=RunMode.DRY_RUN)
     params = strategy.signal_params.replace(norm_window=4, lookback=3)
     first = strategy.alerts.check(strategy.dp, PAIR, frame, params)
@@ -464,7 +562,9 @@ def test_plot_annotations_are_valid_freqtrade_annotations(strategy_class):
 
 
 def test_plot_config_names_existing_columns(strategy_class):
-    frame = make_strategy(strategy_class, None).populate_indicators(make_candles(300), {"pair": PAIR})
+    frame = make_strategy(strategy_class, None).populate_indicators(
+        make_candles(300), {"pair": PAIR}
+    )
     config = strategy_class.plot_config
     names = list(config["main_plot"]) + [c for sub in config["subplots"].values() for c in sub]
     names += [v["fill_to"] for v in config["main_plot"].values() if "fill_to" in v]
@@ -499,7 +599,8 @@ def test_hyperopt_finds_the_parameters_as_class_attributes(strategy_class):
 
     found = detect_all_parameters(strategy_class)
     assert {n: s for s, params in found.items() for n in params} == {
-        n: space.space for n, space in PARAMETER_SPACES.items()}
+        n: space.space for n, space in PARAMETER_SPACES.items()
+    }
     assert strategy_class.cascade_mult.value == SignalParams().cascade_mult
 
 
@@ -517,5 +618,8 @@ def test_parse_recursive_analysis_table():
 more noise │ not a row │"""
     headers, rows = parse_recursive_analysis(printed)
     assert headers == ["500", "2000 (from strategy)"]
-    assert rows == {"liq_long_2pct_usd": ["-0.474%", "-0.000%"], "liq_short_cluster_usd": ["nan%", "-"]}
+    assert rows == {
+        "liq_long_2pct_usd": ["-0.474%", "-0.000%"],
+        "liq_short_cluster_usd": ["nan%", "-"],
+    }
     assert parse_recursive_analysis("No variance on indicator(s) found") == ([], {})

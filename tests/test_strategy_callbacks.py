@@ -36,7 +36,13 @@ class IntParam(Param):
 
 class StubTrade:
     def __init__(self, open_rate=976.0, is_short=False, leverage=10.0):
-        self.id, self.pair, self.open_rate, self.is_short, self.leverage = 1, PAIR, open_rate, is_short, leverage
+        self.id, self.pair, self.open_rate, self.is_short, self.leverage = (
+            1,
+            PAIR,
+            open_rate,
+            is_short,
+            leverage,
+        )
         self.open_date = self.open_date_utc = OPEN_DATE
         self.max_rate = self.min_rate = None
 
@@ -70,9 +76,16 @@ def test_parameters_come_from_one_table_with_dataclass_defaults():
     assert list(made) == list(cb.PARAMETER_SPACES)
     for name, space in cb.PARAMETER_SPACES.items():
         p = made[name]
-        owner = SignalParams() if name in {f.name for f in fields(SignalParams)} else cb.TradeParams()
+        owner = (
+            SignalParams() if name in {f.name for f in fields(SignalParams)} else cb.TradeParams()
+        )
         assert p.default == getattr(owner, name), name
-        assert (p.low, p.high, p.space, p.optimize) == (space.low, space.high, space.space, space.optimize)
+        assert (p.low, p.high, p.space, p.optimize) == (
+            space.low,
+            space.high,
+            space.space,
+            space.optimize,
+        )
         assert isinstance(p, IntParam) == (space.decimals is None) and p.decimals == space.decimals
         assert p.low <= p.default <= p.high, name
     assert not any(made[n].optimize for n in ("risk_per_trade", "max_leverage_cap"))
@@ -98,7 +111,9 @@ def test_hyperoptable_sets_class_attributes_and_values_read_back():
 
 def test_stoploss_is_the_plan_stop_as_a_ratio():
     desk, trade = make_desk(), StubTrade()
-    assert desk.stoploss(trade, 976.0, 0.5, 0.0, persist=False) == pytest.approx((1 - 925 / 976) * 10)
+    assert desk.stoploss(trade, 976.0, 0.5, 0.0, persist=False) == pytest.approx(
+        (1 - 925 / 976) * 10
+    )
     assert 0 < desk.stoploss(trade, 920.0, 0.5, 0.0, persist=False) <= 1e-3  # through it: exit now
     for rate in (math.nan, 0.0, -1.0):
         assert desk.stoploss(trade, rate, 0.5, 0.0, persist=False) is None
@@ -108,7 +123,9 @@ def test_stoploss_is_the_plan_stop_as_a_ratio():
 
 def test_roi_is_the_target_profit_then_the_time_limit():
     desk, trade = make_desk(), StubTrade()
-    assert desk.roi(trade, 5, 5, 0.5, 72, persist=False) == pytest.approx(trade.calc_profit_ratio(1050.0))
+    assert desk.roi(trade, 5, 5, 0.5, 72, persist=False) == pytest.approx(
+        trade.calc_profit_ratio(1050.0)
+    )
     assert desk.roi(trade, 5 * 72, 5, 0.5, 72, persist=False) == -1.0
     assert make_desk(None).roi(StubTrade(), 5, 5, 0.5, 72, persist=False) is None
 
@@ -132,10 +149,14 @@ def test_leverage_is_choose_leverage_of_the_planned_notional():
 
 def test_stake_risks_the_fraction_or_skips(caplog):
     want = stake_for_risk(10_000.0, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005)
-    assert cb.entry_stake(PAIR, "long", 925.0, 976.0, 10.0, 5.0, 5e3, money()) == pytest.approx(want)
+    assert cb.entry_stake(PAIR, "long", 925.0, 976.0, 10.0, 5.0, 5e3, money()) == pytest.approx(
+        want
+    )
     assert make_desk().stake(PAIR, "long", 976.0, 10.0, 5.0, 5e3, money()) == pytest.approx(want)
     unlevered = stake_for_risk(10_000.0, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005)
-    assert cb.entry_stake(PAIR, "long", 925.0, 976.0, math.nan, 5.0, 5e3, money()) == pytest.approx(unlevered)
+    assert cb.entry_stake(PAIR, "long", 925.0, 976.0, math.nan, 5.0, 5e3, money()) == pytest.approx(
+        unlevered
+    )
     with caplog.at_level(logging.WARNING):
         assert cb.entry_stake(PAIR, "short", math.nan, 976.0, 10.0, 5.0, 5e3, money()) == 0.0
         assert cb.entry_stake(PAIR, "long", 925.0, 976.0, 10.0, 5.0, 5e3, money(0.0)) == 0.0
@@ -151,8 +172,10 @@ def test_entry_check_is_live_only_and_refuses_stale_or_defended_paths():
     assert desk.confirm(live_dp(), PAIR, "long", 976.0, now, 5, 2.0)  # no book: trade on the map
     assert not desk.confirm(live_dp(), PAIR, "long", 976.0, now + timedelta(minutes=6), 5, 2.0)
     assert not make_desk(None).confirm(live_dp(), PAIR, "long", 976.0, now, 5, 2.0)
-    defended = {"asks": [[976.0 + i, 5.0] for i in range(1, 80)],
-                "bids": [[976.0 - i, 1.0] for i in range(1, 80)]}
+    defended = {
+        "asks": [[976.0 + i, 5.0] for i in range(1, 80)],
+        "bids": [[976.0 - i, 1.0] for i in range(1, 80)],
+    }
     assert not desk.confirm(live_dp(defended), PAIR, "long", 976.0, now, 5, 2.0)
     assert desk.confirm(live_dp(defended), PAIR, "long", 976.0, now, 5, 6.0)
 

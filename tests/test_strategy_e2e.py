@@ -72,16 +72,32 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     pairs.write_text('{"exchange": {"pair_whitelist": ["BTC/USDT:USDT"]}}')
     with running_exchange(datadir, max_seconds=900) as exchange:
         overlay = exchange.write_overlay(root / "offline.json")
-        args = ["--config", str(REPO / "config.json.example"), "--config", str(pairs),
-                "--config", str(overlay), "--userdir", str(root / "user_data"),
-                "--datadir", str(datadir), "--strategy", STRATEGY, "--strategy-path", str(STRATEGIES)]
+        args = [
+            "--config",
+            str(REPO / "config.json.example"),
+            "--config",
+            str(pairs),
+            "--config",
+            str(overlay),
+            "--userdir",
+            str(root / "user_data"),
+            "--datadir",
+            str(datadir),
+            "--strategy",
+            STRATEGY,
+            "--strategy-path",
+            str(STRATEGIES),
+        ]
         yield Workspace(root, datadir, args)
 
 
 def freqtrade(command: str, ws: Workspace, *extra: str, timeout: float = 240) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "freqtrade", command, *ws.args, *extra],
-        cwd=ws.root, capture_output=True, text=True, timeout=timeout,
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "COLUMNS": "200"},
     )
     output = result.stdout + result.stderr
@@ -96,8 +112,9 @@ def _frame(datadir: Path, name: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def backtest(workspace: Workspace) -> pd.DataFrame:
-    freqtrade("backtesting", workspace, "--timerange", TIMERANGE, "--export", "trades",
-              "--cache", "none")
+    freqtrade(
+        "backtesting", workspace, "--timerange", TIMERANGE, "--export", "trades", "--cache", "none"
+    )
     return load_trades(workspace.root / "user_data" / "backtest_results")
 
 
@@ -109,14 +126,19 @@ def test_backtest_makes_trades_on_both_sides(backtest: pd.DataFrame):
     assert set(backtest["enter_tag"]) <= {"liq_long_exhaustion", "liq_short_exhaustion"}
 
 
-def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_plan(workspace: Workspace, backtest: pd.DataFrame):
+def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_plan(
+    workspace: Workspace, backtest: pd.DataFrame
+):
     # recompute the features over exactly the candles Freqtrade loaded (timerange - startup)
     candles = _frame(workspace.datadir, "5m-futures")
     first = pd.Timestamp(TIMERANGE.split("-")[0], tz="UTC") - pd.Timedelta(minutes=5 * STARTUP)
     candles = candles[candles["date"] >= first].reset_index(drop=True)
-    features = strategy_features(candles, STRATEGY_HEATMAP,
-                                 open_interest=_frame(workspace.datadir, "5m-open_interest"),
-                                 funding=_frame(workspace.datadir, "1h-funding_rate"))
+    features = strategy_features(
+        candles,
+        STRATEGY_HEATMAP,
+        open_interest=_frame(workspace.datadir, "5m-open_interest"),
+        funding=_frame(workspace.datadir, "1h-funding_rate"),
+    )
     by_date = features.set_index("date")
     params = SignalParams()
     roi_exits = 0
@@ -139,8 +161,14 @@ def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_p
         if trade.exit_reason == "roi":  # at the time limit, else at (or beyond) the target
             target = trade_levels(row, short, params, entry=[trade.open_rate])["target"].iloc[0]
             held = (trade.close_date - trade.open_date) / pd.Timedelta(minutes=5)
-            at_target = (trade.close_rate <= target + TICK) if short else (trade.close_rate >= target - TICK)
-            assert held == params.max_hold_candles or (held < params.max_hold_candles and at_target), trade
+            at_target = (
+                (trade.close_rate <= target + TICK)
+                if short
+                else (trade.close_rate >= target - TICK)
+            )
+            assert held == params.max_hold_candles or (
+                held < params.max_hold_candles and at_target
+            ), trade
             roi_exits += 1
     assert roi_exits >= 1
 
@@ -151,20 +179,33 @@ def test_leverage_and_size_follow_the_risk_rules(backtest: pd.DataFrame):
     closed_before = backtest.sort_values("close_date")
     for trade in backtest.itertuples():
         dist = abs(trade.open_rate - trade.stop_loss_abs)
-        liq = own_liquidation_price(trade.open_rate, trade.leverage, bool(trade.is_short),
-                                    trade.amount * trade.open_rate)
+        liq = own_liquidation_price(
+            trade.open_rate, trade.leverage, bool(trade.is_short), trade.amount * trade.open_rate
+        )
         assert abs(trade.open_rate - liq) >= 1.5 * dist * (1 - 1e-6), trade
         assert 1 <= trade.leverage <= 10 and trade.leverage == int(trade.leverage)
-        balance = wallet + closed_before.loc[closed_before["close_date"] <= trade.open_date, "profit_abs"].sum()
+        balance = (
+            wallet
+            + closed_before.loc[closed_before["close_date"] <= trade.open_date, "profit_abs"].sum()
+        )
         risked = trade.amount * dist / (0.0075 * balance)
         assert 0.75 <= risked <= 1.0, trade  # 0.75% of the wallet, less fees and Freqtrade's 0.99
 
 
 def test_lookahead_analysis_finds_no_bias(workspace: Workspace):
     csv = workspace.root / "lookahead.csv"
-    freqtrade("lookahead-analysis", workspace, "--timerange", TIMERANGE,
-              "--minimum-trade-amount", "3", "--targeted-trade-amount", "6",
-              "--lookahead-analysis-exportfilename", str(csv))
+    freqtrade(
+        "lookahead-analysis",
+        workspace,
+        "--timerange",
+        TIMERANGE,
+        "--minimum-trade-amount",
+        "3",
+        "--targeted-trade-amount",
+        "6",
+        "--lookahead-analysis-exportfilename",
+        str(csv),
+    )
     report = pd.read_csv(csv)
     row = report.loc[report["strategy"] == STRATEGY].iloc[-1]
     assert row["total_signals"] >= 3
@@ -174,8 +215,15 @@ def test_lookahead_analysis_finds_no_bias(workspace: Workspace):
 
 
 def test_recursive_analysis_converges_at_the_startup_count(workspace: Workspace):
-    output = freqtrade("recursive-analysis", workspace, "--timerange", TIMERANGE,
-                       "--startup-candle", "500", str(STARTUP))
+    output = freqtrade(
+        "recursive-analysis",
+        workspace,
+        "--timerange",
+        TIMERANGE,
+        "--startup-candle",
+        "500",
+        str(STARTUP),
+    )
     assert "No lookahead bias on indicators found" in output
     columns, rows = parse_recursive_analysis(output)
     ours = columns.index(f"{STARTUP} (from strategy)")
@@ -184,17 +232,40 @@ def test_recursive_analysis_converges_at_the_startup_count(workspace: Workspace)
     for indicator, cells in rows.items():
         value = cells[ours]
         match = re.fullmatch(r"(-?\d+\.\d+)%", value)
-        assert match, f"{indicator}: {value!r} (nan: one side 0 or NaN) at {STARTUP} startup candles"
-        assert abs(float(match.group(1))) < 0.5, f"{indicator} differs by {value} at {STARTUP} candles"
+        assert match, (
+            f"{indicator}: {value!r} (nan: one side 0 or NaN) at {STARTUP} startup candles"
+        )
+        assert abs(float(match.group(1))) < 0.5, (
+            f"{indicator} differs by {value} at {STARTUP} candles"
+        )
 
 
 def test_hyperopt_runs(workspace: Workspace):
     pytest.importorskip("optuna", reason="freqtrade[hyperopt] extras are not installed")
-    output = freqtrade("hyperopt", workspace, "--timerange", TIMERANGE, "--hyperopt-loss",
-                       "SharpeHyperOptLoss", "--spaces", "buy", "sell", "-e", "3", "-j", "1",
-                       "--random-state", "1", "--min-trades", "1", "--disable-param-export")
+    output = freqtrade(
+        "hyperopt",
+        workspace,
+        "--timerange",
+        TIMERANGE,
+        "--hyperopt-loss",
+        "SharpeHyperOptLoss",
+        "--spaces",
+        "buy",
+        "sell",
+        "-e",
+        "3",
+        "-j",
+        "1",
+        "--random-state",
+        "1",
+        "--min-trades",
+        "1",
+        "--disable-param-export",
+    )
     assert "Best result" in output or "No good result found" in output
-    assert "static start value" not in output  # no hyperoptable parameter read in populate_indicators
+    assert (
+        "static start value" not in output
+    )  # no hyperoptable parameter read in populate_indicators
     assert not (STRATEGIES / f"{STRATEGY}.json").exists()
 
 
@@ -223,12 +294,24 @@ def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
     log = workspace.root / "dry_run.log"
     with running_exchange(workspace.datadir, replay=True, max_seconds=300) as exchange:
         overlay = exchange.write_overlay(workspace.root / "replay.json")
-        args = [a if a != str(workspace.root / "offline.json") else str(overlay) for a in workspace.args]
+        args = [
+            a if a != str(workspace.root / "offline.json") else str(overlay) for a in workspace.args
+        ]
         with log.open("w") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "freqtrade", "trade", "--dry-run", *args,
-                 "--db-url", f"sqlite:///{workspace.root / 'dry.sqlite'}"],
-                cwd=workspace.root, stdout=sink, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "freqtrade",
+                    "trade",
+                    "--dry-run",
+                    *args,
+                    "--db-url",
+                    f"sqlite:///{workspace.root / 'dry.sqlite'}",
+                ],
+                cwd=workspace.root,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_ignore_sigint,
             )
             try:

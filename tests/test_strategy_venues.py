@@ -28,17 +28,30 @@ def write(datadir, df):
 @pytest.fixture
 def markets(tmp_path):
     ref = make_candles(2500, seed=40)
-    other = ref.assign(volume=ref.volume * 0.5, close=ref.close * 1.0003, high=ref.high * 1.0003,
-                       low=ref.low * 1.0003, open=ref.open * 1.0003)
+    other = ref.assign(
+        volume=ref.volume * 0.5,
+        close=ref.close * 1.0003,
+        high=ref.high * 1.0003,
+        low=ref.low * 1.0003,
+        open=ref.open * 1.0003,
+    )
     write(tmp_path / "binance", ref)
     return tmp_path, ref, other
 
 
 def strategy_for(tmp_path, ref, venues):
     cls = load_strategy_class()
-    strategy = cls({"runmode": RunMode.BACKTEST, "dry_run": True, "trading_mode": "futures",
-                    "margin_mode": "isolated", "stake_currency": "USDT",
-                    "datadir": str(tmp_path / "binance"), "liq_venues": venues})
+    strategy = cls(
+        {
+            "runmode": RunMode.BACKTEST,
+            "dry_run": True,
+            "trading_mode": "futures",
+            "margin_mode": "isolated",
+            "stake_currency": "USDT",
+            "datadir": str(tmp_path / "binance"),
+            "liq_venues": venues,
+        }
+    )
     strategy.dp = StubDP(ref)
     return strategy
 
@@ -48,7 +61,7 @@ def test_the_strategy_map_aggregates_a_fresh_sibling_venue(markets):
     write(tmp_path / "bybit", other)
     alone = strategy_for(tmp_path, ref, []).populate_indicators(ref.copy(), {"pair": PAIR})
     both = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(ref.copy(), {"pair": PAIR})
-    assert (both.liq_swept_long_usd.sum() > alone.liq_swept_long_usd.sum() * 1.2)
+    assert both.liq_swept_long_usd.sum() > alone.liq_swept_long_usd.sum() * 1.2
 
 
 @pytest.mark.parametrize("state", ["absent", "stale"])
@@ -58,7 +71,9 @@ def test_the_strategy_falls_back_to_its_own_exchange(markets, state, caplog):
         write(tmp_path / "bybit", other.iloc[:2000])  # ends 500 candles before the bot's data
     alone = strategy_for(tmp_path, ref, []).populate_indicators(ref.copy(), {"pair": PAIR})
     with caplog.at_level(logging.WARNING):
-        fallback = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(ref.copy(), {"pair": PAIR})
+        fallback = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(
+            ref.copy(), {"pair": PAIR}
+        )
     pd.testing.assert_frame_equal(fallback, alone)
 
 
@@ -67,8 +82,18 @@ def test_venue_frames_logs_each_reason_once(markets, caplog):
     log_once = LogOnce(logging.getLogger("venues-test"))
     with caplog.at_level(logging.WARNING, logger="venues-test"):
         for _ in range(3):
-            assert venue_frames(tmp_path / "binance", ["bybit"], PAIR, "5m", ref.date.iloc[-1],
-                                max_lag=pd.Timedelta("15min"), log_once=log_once) == []
+            assert (
+                venue_frames(
+                    tmp_path / "binance",
+                    ["bybit"],
+                    PAIR,
+                    "5m",
+                    ref.date.iloc[-1],
+                    max_lag=pd.Timedelta("15min"),
+                    log_once=log_once,
+                )
+                == []
+            )
     assert sum("venue bybit" in r.message and "left out" in r.message for r in caplog.records) == 1
 
 
@@ -90,8 +115,11 @@ BAD_VENUE_DATA = [
 ]
 
 
-@pytest.mark.parametrize(("spoil", "words"), [case[1:] for case in BAD_VENUE_DATA],
-                         ids=[case[0] for case in BAD_VENUE_DATA])
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [case[1:] for case in BAD_VENUE_DATA],
+    ids=[case[0] for case in BAD_VENUE_DATA],
+)
 def test_a_bad_sibling_venue_is_left_out_and_logged_once(markets, spoil, words, caplog):
     """README: other venues absent or stale -> left out, logged once; the map falls back to the
     bot's own exchange. A venue file the map would reject is left out the same way instead of
@@ -116,7 +144,9 @@ def test_a_corrupt_venue_file_is_left_out(markets, caplog):
     path.write_bytes(b"not a feather file")
     alone = strategy_for(tmp_path, ref, []).populate_indicators(ref.copy(), {"pair": PAIR})
     with caplog.at_level(logging.WARNING):
-        frame = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(ref.copy(), {"pair": PAIR})
+        frame = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(
+            ref.copy(), {"pair": PAIR}
+        )
     pd.testing.assert_frame_equal(frame, alone)
     assert sum("venue bybit" in r.message and "left out" in r.message for r in caplog.records) == 1
 
@@ -128,7 +158,9 @@ def test_a_venue_with_unusable_open_interest_is_left_out(markets, caplog):
     bad_oi.to_feather(pair_file(tmp_path / "bybit", PAIR, "5m", "open_interest"))
     alone = strategy_for(tmp_path, ref, []).populate_indicators(ref.copy(), {"pair": PAIR})
     with caplog.at_level(logging.WARNING):
-        frame = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(ref.copy(), {"pair": PAIR})
+        frame = strategy_for(tmp_path, ref, ["bybit"]).populate_indicators(
+            ref.copy(), {"pair": PAIR}
+        )
     pd.testing.assert_frame_equal(frame, alone)
     notices = [r.message for r in caplog.records if "venue bybit" in r.message]
     assert len(notices) == 1 and "open_interest" in notices[0], notices
@@ -140,8 +172,15 @@ def test_each_venue_problem_is_logged_once_however_the_file_grows(markets, caplo
 
     def load(df):
         write(tmp_path / "bybit", df.reset_index(drop=True))
-        return venue_frames(tmp_path / "binance", ["bybit"], PAIR, "5m", ref.date.iloc[-1],
-                            max_lag=pd.Timedelta("15min"), log_once=log_once)
+        return venue_frames(
+            tmp_path / "binance",
+            ["bybit"],
+            PAIR,
+            "5m",
+            ref.date.iloc[-1],
+            max_lag=pd.Timedelta("15min"),
+            log_once=log_once,
+        )
 
     with caplog.at_level(logging.WARNING, logger="venues-test"):
         assert load(_nan_close(other)) == []
@@ -149,11 +188,16 @@ def test_each_venue_problem_is_logged_once_however_the_file_grows(markets, caplo
         assert load(_high_below_low(other)) == []  # another problem: one more notice
         assert len(load(other)) == 1  # repaired: the venue is back
     notices = [r.message for r in caplog.records]
-    assert len(notices) == 2 and "'close' is NaN" in notices[0] and "high < low" in notices[1], notices
+    assert len(notices) == 2 and "'close' is NaN" in notices[0] and "high < low" in notices[1], (
+        notices
+    )
 
 
-@pytest.mark.parametrize("venues", [["okx"], ["binance"], ["bybit", "Bybit"], "bybit"],
-                         ids=["no-brackets", "own-exchange", "twice", "not-a-list"])
+@pytest.mark.parametrize(
+    "venues",
+    [["okx"], ["binance"], ["bybit", "Bybit"], "bybit"],
+    ids=["no-brackets", "own-exchange", "twice", "not-a-list"],
+)
 def test_a_bad_liq_venues_setting_stops_the_bot_at_start(markets, venues):
     tmp_path, ref, other = markets
     strategy = strategy_for(tmp_path, ref, venues)

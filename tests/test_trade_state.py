@@ -61,7 +61,9 @@ def make_plans(rows=None, params=None):
 def test_entry_levels_are_trade_plan_and_memoised():
     plans, rows = make_plans()
     assert plans.entry(PAIR, False, 976.0) == (925.0, 1050.0, ROW["date"])
-    assert plans.levels(PAIR, ROW, False, 976.0, SignalParams()) == trade_plan(ROW, False, entry=976.0)
+    assert plans.levels(PAIR, ROW, False, 976.0, SignalParams()) == trade_plan(
+        ROW, False, entry=976.0
+    )
     # the memo holds the result: a changed row under the same key gives the first answer
     moved = ROW.copy()
     moved["liq_long_cluster_far"] = 900.0
@@ -84,7 +86,9 @@ def test_memo_stays_bounded_and_right():
     plans, _ = make_plans()
     for k in range(200):
         entry = 960.0 + k / 10
-        assert plans.levels(PAIR, ROW, False, entry, SignalParams()) == trade_plan(ROW, False, entry=entry)
+        assert plans.levels(PAIR, ROW, False, entry, SignalParams()) == trade_plan(
+            ROW, False, entry=entry
+        )
     assert plans.levels(PAIR, ROW, False, 976.0, SignalParams()) == (925.0, 1050.0)
 
 
@@ -102,7 +106,9 @@ def test_plan_is_persisted_live_and_read_back_after_a_restart():
     plans, _ = make_plans()
     trade = StubTrade()
     plans.plan(trade, 0.5, persist=True)
-    assert trade.data == dict(zip(CUSTOM_DATA_KEYS, (925.0, 1050.0, 925.0, str(ROW["date"])), strict=True))
+    assert trade.data == dict(
+        zip(CUSTOM_DATA_KEYS, (925.0, 1050.0, 925.0, str(ROW["date"])), strict=True)
+    )
     restarted, rows = make_plans(Rows(None))  # no signal candle after the restart
     assert restarted.plan(trade, 0.5, persist=True) == TradePlan(925.0, 1050.0, 925.0)
     assert rows.calls == 0
@@ -144,8 +150,12 @@ def test_breakeven_moves_the_stop_once_and_never_back():
     assert plan.stop == 976.0 and trade.data == {"liq_stop": 976.0}
     trade.max_rate = 990.0
     assert TradePlans.tighten(trade, plan, 1.0, persist=True) == 976.0
-    assert TradePlans.tighten(StubTrade(max_rate=2000.0), TradePlan(925.0, 1050.0, 925.0), 0.0,
-                              persist=True) == 925.0  # 0: off
+    assert (
+        TradePlans.tighten(
+            StubTrade(max_rate=2000.0), TradePlan(925.0, 1050.0, 925.0), 0.0, persist=True
+        )
+        == 925.0
+    )  # 0: off
     short = StubTrade(open_rate=1024.0, is_short=True, min_rate=970.0)
     assert TradePlans.tighten(short, TradePlan(1075.0, 950.0, 1075.0), 1.0, persist=False) == 1024.0
     assert short.data == {}

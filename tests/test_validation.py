@@ -88,7 +88,9 @@ def test_oos_r2_gain_of_noise_is_not_positive():
 
 def test_oos_r2_gain_refuses_overlapping_parts():
     with pytest.raises(InputError, match="overlap"):
-        oos_r2_gain(np.arange(8.0), np.arange(8.0), np.arange(8.0), np.ones(8, bool), np.ones(8, bool))
+        oos_r2_gain(
+            np.arange(8.0), np.arange(8.0), np.arange(8.0), np.ones(8, bool), np.ones(8, bool)
+        )
 
 
 def test_top_overlap_on_a_known_set():
@@ -133,8 +135,12 @@ def test_adverse_range_exact():
 
 
 def test_hourly_sum_keeps_complete_hours_only():
-    frame = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=24, freq="5min", tz="UTC"),
-                          "x": np.arange(24.0)})
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2025-01-01", periods=24, freq="5min", tz="UTC"),
+            "x": np.arange(24.0),
+        }
+    )
     out = hourly_sum(frame, ["x"])
     assert out["x"].tolist() == [sum(range(12)), sum(range(12, 24))]
     partial = hourly_sum(frame.iloc[:-1], ["x"])
@@ -143,11 +149,24 @@ def test_hourly_sum_keeps_complete_hours_only():
 
 def _truth_and_candles():
     dates = pd.date_range("2025-01-01", periods=4, freq="1h", tz="UTC")
-    candles = pd.DataFrame({"date": dates, "open": [100.0, 100, 100, 100], "high": [101.0, 110, 100, 102],
-                            "low": [99.0, 100, 90, 98], "close": [100.0, 105, 95, 100],
-                            "volume": [1.0, 2, 3, 4]})
-    truth = pd.DataFrame({"date": dates, "liquidation_long_usd": [1.0, 2, 30, 4],
-                          "liquidation_short_usd": [5.0, 60, 7, 8], "oi_open": [1000.0, 1000, 2000, 2000]})
+    candles = pd.DataFrame(
+        {
+            "date": dates,
+            "open": [100.0, 100, 100, 100],
+            "high": [101.0, 110, 100, 102],
+            "low": [99.0, 100, 90, 98],
+            "close": [100.0, 105, 95, 100],
+            "volume": [1.0, 2, 3, 4],
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "date": dates,
+            "liquidation_long_usd": [1.0, 2, 30, 4],
+            "liquidation_short_usd": [5.0, 60, 7, 8],
+            "oi_open": [1000.0, 1000, 2000, 2000],
+        }
+    )
     estimate = pd.DataFrame({"est_long": [0.0, 0, 9, 1], "est_short": [0.0, 9, 0, 1]}, index=dates)
     return truth, candles, estimate
 
@@ -167,13 +186,22 @@ def test_score_hours_on_a_perfect_estimate():
     n = 200
     dates = pd.date_range("2025-01-01", periods=n, freq="1h", tz="UTC")
     real = rng.lognormal(12, 2, (2, n))
-    table = pd.DataFrame({
-        "real_long": real[0], "real_short": real[1], "est_long": real[0] * 3, "est_short": real[1] * 3,
-        "adv_long": rng.random(n), "adv_short": rng.random(n),
-        "base_vol_long": rng.random(n), "base_vol_short": rng.random(n),
-        "base_oi_long": rng.random(n), "base_oi_short": rng.random(n),
-        "part": np.where(np.arange(n) < n // 2, "select", "test"),
-    }, index=dates)
+    table = pd.DataFrame(
+        {
+            "real_long": real[0],
+            "real_short": real[1],
+            "est_long": real[0] * 3,
+            "est_short": real[1] * 3,
+            "adv_long": rng.random(n),
+            "adv_short": rng.random(n),
+            "base_vol_long": rng.random(n),
+            "base_vol_short": rng.random(n),
+            "base_oi_long": rng.random(n),
+            "base_oi_short": rng.random(n),
+            "part": np.where(np.arange(n) < n // 2, "select", "test"),
+        },
+        index=dates,
+    )
     s = score_hours(table, min_real_usd=0)
     assert s["hours_select"] == s["hours_test"] == 100
     for side in ("long", "short"):
@@ -199,10 +227,15 @@ def test_estimate_hourly_does_not_modify_its_inputs():
 
 def test_walk_forward_select_adopts_only_clear_gains():
     def objective(c: HeatmapConfig) -> float:
-        return (0.1 * (c.entry_price == "close") - abs(c.bin_bp - 5) / 1000
-                + 0.001 * (c.direction_tilt == 0.1))  # the tilt's gain is below min_gain
+        return (
+            0.1 * (c.entry_price == "close")
+            - abs(c.bin_bp - 5) / 1000
+            + 0.001 * (c.direction_tilt == 0.1)
+        )  # the tilt's gain is below min_gain
 
-    sel = walk_forward_select(objective, HeatmapConfig(), candidate_axes(HeatmapConfig()), min_gain=0.004)
+    sel = walk_forward_select(
+        objective, HeatmapConfig(), candidate_axes(HeatmapConfig()), min_gain=0.004
+    )
     assert sel.config.entry_price == "close"
     assert sel.config.bin_bp == 5.0  # +0.005 over 10 bp
     assert sel.config.direction_tilt == 0.0
@@ -233,15 +266,18 @@ def test_on_buckets_sums_into_the_global_grid():
     d = math.log1p(50 / 1e4)
     k = 2000
     inside = math.exp((k + 0.5) * d)
-    vals = on_buckets([inside, inside, math.exp((k + 1.5) * d), math.exp((k + 9.5) * d)], [1, 2, 4, 8], k, 3, 50)
+    vals = on_buckets(
+        [inside, inside, math.exp((k + 1.5) * d), math.exp((k + 9.5) * d)], [1, 2, 4, 8], k, 3, 50
+    )
     np.testing.assert_allclose(vals, [3, 4, 0])
 
 
 def test_sim_accuracy_runs_on_a_short_simulation():
     from liq_indicator.sim.market import SimConfig, simulate
 
-    result = simulate(3, timeframe="5m", seed=2, scenario="cascade",
-                      config=SimConfig(snapshot_every_hours=6.0))
+    result = simulate(
+        3, timeframe="5m", seed=2, scenario="cascade", config=SimConfig(snapshot_every_hours=6.0)
+    )
     acc = sim_accuracy(result, HeatmapConfig(), skip="1D")
     assert acc["bars"] == 48 and acc["snapshots"] >= 7
     for side in ("long", "short"):
@@ -274,10 +310,31 @@ def test_validate_report_on_real_data(tmp_path):
 
     out = tmp_path / "VALIDATION.md"
     img = tmp_path / "img"
-    assert main(["validate", "--data", str(SHARED_DATA), "--out", str(out), "--img-dir", str(img),
-                 "--sim-days", "4", "--sim-scenarios", "cascade"]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--data",
+                str(SHARED_DATA),
+                "--out",
+                str(out),
+                "--img-dir",
+                str(img),
+                "--sim-days",
+                "4",
+                "--sim-scenarios",
+                "cascade",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
-    for heading in ("## Headline", "## Choosing the settings", "## Individual fills", "## Ground truth"):
+    for heading in (
+        "## Headline",
+        "## Choosing the settings",
+        "## Individual fills",
+        "## Ground truth",
+    ):
         assert heading in text
     pngs = sorted(img.glob("validation_*.png"))
     assert len(pngs) == 5

@@ -16,12 +16,36 @@ from liq_indicator.errors import LiqIndicatorError
 # (command module, subcommand name, one-line help); a bare name is a module of liq_indicator.cli
 COMMANDS: list[tuple[str, str, str]] = [
     ("features", "features", "compute the liq_ feature columns for a Freqtrade datadir pair"),
-    ("simulate", "simulate", "write a simulated BTC perpetual market with true liquidations as a Freqtrade datadir"),
-    ("validate", "validate", "measure the map against real and simulated liquidations; write docs/VALIDATION.md"),
-    ("liq_indicator.offline.command", "exchange", "serve a Freqtrade datadir as an offline Binance futures exchange"),
-    ("heatmap", "heatmap", "draw the liquidation heatmap with candles, cascades and backtest trades"),
-    ("map", "map", "draw the liquidation map at one moment, by leverage tier, with cumulative curves"),
-    ("import_oi", "import-oi", "import Binance metrics archives as Freqtrade open_interest candles"),
+    (
+        "simulate",
+        "simulate",
+        "write a simulated BTC perpetual market with true liquidations as a Freqtrade datadir",
+    ),
+    (
+        "validate",
+        "validate",
+        "measure the map against real and simulated liquidations; write docs/VALIDATION.md",
+    ),
+    (
+        "liq_indicator.offline.command",
+        "exchange",
+        "serve a Freqtrade datadir as an offline Binance futures exchange",
+    ),
+    (
+        "heatmap",
+        "heatmap",
+        "draw the liquidation heatmap with candles, cascades and backtest trades",
+    ),
+    (
+        "map",
+        "map",
+        "draw the liquidation map at one moment, by leverage tier, with cumulative curves",
+    ),
+    (
+        "import_oi",
+        "import-oi",
+        "import Binance metrics archives as Freqtrade open_interest candles",
+    ),
 ]
 
 

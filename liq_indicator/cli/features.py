@@ -10,12 +10,21 @@ from liq_indicator.io.argtypes import timeframe
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``liq-indicator features`` to ``parser``."""
-    parser.add_argument("--doc", action="store_true",
-                        help="print the Markdown documentation of every column and exit")
-    parser.add_argument("--datadir", help="Freqtrade datadir of one exchange, e.g. user_data/data/binance")
-    parser.add_argument("--exchanges", nargs="+", metavar="EXCHANGE",
-                        help="aggregate these exchanges into one map (the first is the reference); "
-                             "their datadirs are siblings of --datadir, e.g. user_data/data/bybit")
+    parser.add_argument(
+        "--doc",
+        action="store_true",
+        help="print the Markdown documentation of every column and exit",
+    )
+    parser.add_argument(
+        "--datadir", help="Freqtrade datadir of one exchange, e.g. user_data/data/binance"
+    )
+    parser.add_argument(
+        "--exchanges",
+        nargs="+",
+        metavar="EXCHANGE",
+        help="aggregate these exchanges into one map (the first is the reference); "
+        "their datadirs are siblings of --datadir, e.g. user_data/data/bybit",
+    )
     parser.add_argument("--pair", default=DEFAULT_PAIR, help=f"Freqtrade pair ({DEFAULT_PAIR})")
     parser.add_argument("--timeframe", type=timeframe(), default="5m", help="candle timeframe (5m)")
     parser.add_argument("--output", help="write the features here (.feather, .csv or .parquet)")
@@ -27,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.doc:
         print("# Feature columns\n")
-        print("Every column `liquidation_features` adds (default `HeatmapConfig`; names with a band or "
-              "look-back change with the config). Each value at a candle is known at that candle's close.\n")
+        print(
+            "Every column `liquidation_features` adds (default `HeatmapConfig`; names with a band or "
+            "look-back change with the config). Each value at a candle is known at that candle's close.\n"
+        )
         print(markdown_table())
         return 0
     from liq_indicator.errors import InputError
@@ -36,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from liq_indicator.io.datadir import load_pair
 
     if not args.datadir:
-        raise InputError("--datadir is required (a Freqtrade datadir such as user_data/data/binance)")
+        raise InputError(
+            "--datadir is required (a Freqtrade datadir such as user_data/data/binance)"
+        )
     from pathlib import Path
 
     from liq_indicator.config import HeatmapConfig
@@ -54,11 +67,19 @@ def run(args: argparse.Namespace) -> int:
     dirs = [datadir / e for e in exchanges] if exchanges else [datadir]
     data = [load_pair(d, args.pair, args.timeframe) for d in dirs]
     ref = data[0]
-    venues = [Venue(e, d.candles, d.open_interest, d.mark, d.funding)
-              for e, d in zip(exchanges[1:], data[1:], strict=True)]
+    venues = [
+        Venue(e, d.candles, d.open_interest, d.mark, d.funding)
+        for e, d in zip(exchanges[1:], data[1:], strict=True)
+    ]
     cfg = HeatmapConfig(exchange=exchanges[0]) if exchanges else HeatmapConfig()
-    out = liquidation_features(ref.candles, cfg, open_interest=ref.open_interest, mark=ref.mark,
-                               funding=ref.funding, venues=venues)
+    out = liquidation_features(
+        ref.candles,
+        cfg,
+        open_interest=ref.open_interest,
+        mark=ref.mark,
+        funding=ref.funding,
+        venues=venues,
+    )
     if args.output:
         from liq_indicator.io.datadir import write_frame
 

@@ -15,11 +15,19 @@ from liq_indicator.io.argtypes import real
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``liq-indicator map`` to ``parser``."""
-    parser.add_argument("--at", metavar="TIME",
-                        help="the moment, UTC: 2024-06-01T12:00, 20240601T1200, epoch seconds "
-                             "(default: the last candle of the timerange)")
-    parser.add_argument("--range-pct", type=real(0, 100, low_open=True), default=15.0, metavar="PCT",
-                        help="price range drawn around the price, in %% (default 15)")
+    parser.add_argument(
+        "--at",
+        metavar="TIME",
+        help="the moment, UTC: 2024-06-01T12:00, 20240601T1200, epoch seconds "
+        "(default: the last candle of the timerange)",
+    )
+    parser.add_argument(
+        "--range-pct",
+        type=real(0, 100, low_open=True),
+        default=15.0,
+        metavar="PCT",
+        help="price range drawn around the price, in %% (default 15)",
+    )
     add_data_arguments(parser)
 
 
@@ -49,14 +57,19 @@ def run(args: argparse.Namespace) -> int:
         last = pd.Timestamp(candles["date"].iloc[-1])
         tf = infer_timeframe(candles["date"]) or pd.Timedelta(0)
         if at is not None and pd.Timestamp(at) > last + tf:
-            raise InputError(f"--at {args.at} is after the last {opts.timeframe} candle of {pair} "
-                             f"in the period ({last:%Y-%m-%d %H:%M} UTC)")
+            raise InputError(
+                f"--at {args.at} is after the last {opts.timeframe} candle of {pair} "
+                f"in the period ({last:%Y-%m-%d %H:%M} UTC)"
+            )
         liq_map = liquidation_map(candles, at=at, price_range_pct=args.range_pct, **window.side)
         when = pd.Timestamp(liq_map.time)
-        title = (f"{pair} {opts.timeframe} liquidation map at {when:%Y-%m-%d %H:%M} UTC · "
-                 f"price {liq_map.price:,.2f}")
+        title = (
+            f"{pair} {opts.timeframe} liquidation map at {when:%Y-%m-%d %H:%M} UTC · "
+            f"price {liq_map.price:,.2f}"
+        )
         write_outputs(
-            opts, f"liq-map-{pair_stem(pair)}-{opts.timeframe}-{when:%Y%m%dT%H%M}",
+            opts,
+            f"liq-map-{pair_stem(pair)}-{opts.timeframe}-{when:%Y%m%dT%H%M}",
             partial(map_figure, liq_map, title=title),
             partial(save_png_map, liq_map, title=title),
         )

@@ -20,8 +20,17 @@ from typing import Any
 from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.io.argtypes import real, timeframe
 
-__all__ = ["DataOptions", "Window", "add_data_arguments", "load_window", "parse_moment",
-           "parse_timerange", "resolve_data_options", "scenario_names", "write_outputs"]
+__all__ = [
+    "DataOptions",
+    "Window",
+    "add_data_arguments",
+    "load_window",
+    "parse_moment",
+    "parse_timerange",
+    "resolve_data_options",
+    "scenario_names",
+    "write_outputs",
+]
 
 DEFAULT_EXCHANGE = "binance"
 DEFAULT_TIMEFRAME = "5m"
@@ -60,39 +69,82 @@ def scenario_names() -> Sequence[str]:
     return _LazyNames("liq_indicator.sim.market", "SCENARIOS")
 
 
-
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The Freqtrade-style data options (and output options) of ``heatmap`` and ``map``."""
     g = parser.add_argument_group("data (as in Freqtrade)")
-    g.add_argument("-c", "--config", action="append", metavar="PATH",
-                   help="Freqtrade config file(s): datadir, exchange.name, exchange.pair_whitelist, "
-                        "timeframe, timerange and user_data_dir are read from it; options given "
-                        "here win. May be repeated (later files win).")
-    g.add_argument("--userdir", "--user-data-dir", dest="userdir", metavar="PATH",
-                   help="Freqtrade user data dir (default: the config's user_data_dir, else "
-                        "user_data); plots go to its plot/ folder")
-    g.add_argument("-d", "--datadir", "--data-dir", dest="datadir", metavar="PATH",
-                   help="datadir of one exchange, e.g. user_data/data/binance (default: "
-                        "<userdir>/data/<exchange>); a folder holding <exchange>/ is accepted too")
-    g.add_argument("--exchange", help=f"exchange name (default: the config's, else {DEFAULT_EXCHANGE})")
-    g.add_argument("--exchanges", nargs="+", metavar="EXCHANGE",
-                   help="aggregate several exchanges into one map: the first is the reference, the "
-                        "others are read from sibling datadirs (user_data/data/<exchange>)")
-    g.add_argument("-p", "--pairs", nargs="+", metavar="PAIR",
-                   help=f"pairs, e.g. {DEFAULT_PAIR} (default: the config's pair_whitelist, "
-                        f"else {DEFAULT_PAIR})")
-    g.add_argument("-i", "--timeframe", type=timeframe(),
-                   help=f"candle timeframe (default: the config's, else {DEFAULT_TIMEFRAME})")
-    g.add_argument("--timerange", help="period to draw, Freqtrade's format: 20240101-20240301, "
-                                       "20240101-, -20240301, 20240101T1200-... (UTC, inclusive)")
-    g.add_argument("--warmup-days", type=real(0), default=14.0, metavar="DAYS",
-                   help="days of candles before the timerange used to fill the map (it starts "
-                        "empty; default 14, the slowest tier's half-life)")
+    g.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        metavar="PATH",
+        help="Freqtrade config file(s): datadir, exchange.name, exchange.pair_whitelist, "
+        "timeframe, timerange and user_data_dir are read from it; options given "
+        "here win. May be repeated (later files win).",
+    )
+    g.add_argument(
+        "--userdir",
+        "--user-data-dir",
+        dest="userdir",
+        metavar="PATH",
+        help="Freqtrade user data dir (default: the config's user_data_dir, else "
+        "user_data); plots go to its plot/ folder",
+    )
+    g.add_argument(
+        "-d",
+        "--datadir",
+        "--data-dir",
+        dest="datadir",
+        metavar="PATH",
+        help="datadir of one exchange, e.g. user_data/data/binance (default: "
+        "<userdir>/data/<exchange>); a folder holding <exchange>/ is accepted too",
+    )
+    g.add_argument(
+        "--exchange", help=f"exchange name (default: the config's, else {DEFAULT_EXCHANGE})"
+    )
+    g.add_argument(
+        "--exchanges",
+        nargs="+",
+        metavar="EXCHANGE",
+        help="aggregate several exchanges into one map: the first is the reference, the "
+        "others are read from sibling datadirs (user_data/data/<exchange>)",
+    )
+    g.add_argument(
+        "-p",
+        "--pairs",
+        nargs="+",
+        metavar="PAIR",
+        help=f"pairs, e.g. {DEFAULT_PAIR} (default: the config's pair_whitelist, "
+        f"else {DEFAULT_PAIR})",
+    )
+    g.add_argument(
+        "-i",
+        "--timeframe",
+        type=timeframe(),
+        help=f"candle timeframe (default: the config's, else {DEFAULT_TIMEFRAME})",
+    )
+    g.add_argument(
+        "--timerange",
+        help="period to draw, Freqtrade's format: 20240101-20240301, "
+        "20240101-, -20240301, 20240101T1200-... (UTC, inclusive)",
+    )
+    g.add_argument(
+        "--warmup-days",
+        type=real(0),
+        default=14.0,
+        metavar="DAYS",
+        help="days of candles before the timerange used to fill the map (it starts "
+        "empty; default 14, the slowest tier's half-life)",
+    )
     o = parser.add_argument_group("output")
-    o.add_argument("--plot-dir", metavar="PATH",
-                   help="where to write the files (default: <userdir>/plot)")
-    o.add_argument("--format", choices=("html", "png", "both"), default="both",
-                   help="interactive HTML (plotly, self-contained), static PNG, or both (default)")
+    o.add_argument(
+        "--plot-dir", metavar="PATH", help="where to write the files (default: <userdir>/plot)"
+    )
+    o.add_argument(
+        "--format",
+        choices=("html", "png", "both"),
+        default="both",
+        help="interactive HTML (plotly, self-contained), static PNG, or both (default)",
+    )
 
 
 @dataclass(frozen=True)
@@ -123,9 +175,11 @@ def _timerange(text: str) -> Any:
         return TimeRange.parse_timerange(text)
     except Exception as exc:  # Freqtrade's ConfigurationError
         reason = " ".join(str(exc).split())
-        raise InputError(f"--timerange {text!r} must look like 20240101-20240301 (either side may "
-                         "be left out: 20240101- or -20240301; each side yyyymmdd, yyyymmddThhmm, "
-                         f"yyyymmddThhmmss or epoch seconds, UTC): {reason}") from None
+        raise InputError(
+            f"--timerange {text!r} must look like 20240101-20240301 (either side may "
+            "be left out: 20240101- or -20240301; each side yyyymmdd, yyyymmddThhmm, "
+            f"yyyymmddThhmmss or epoch seconds, UTC): {reason}"
+        ) from None
 
 
 def parse_timerange(text: str | None) -> tuple[datetime | None, datetime | None]:
@@ -165,8 +219,9 @@ def parse_moment(text: str) -> datetime:
     try:
         ts = pd.Timestamp(text)
     except (ValueError, TypeError):
-        raise InputError(f"cannot read time {text!r}; use e.g. 2024-06-01T12:00 or "
-                         "20240601T1200 (UTC)") from None
+        raise InputError(
+            f"cannot read time {text!r}; use e.g. 2024-06-01T12:00 or 20240601T1200 (UTC)"
+        ) from None
     if ts is pd.NaT:
         raise InputError(f"cannot read time {text!r}")
     ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
@@ -198,8 +253,12 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     if not isinstance(exchange_cfg, dict):
         exchange_cfg = {}
     listed_exchanges = [e.lower() for e in (getattr(args, "exchanges", None) or ())]
-    exchange = (listed_exchanges[0] if listed_exchanges else None) or args.exchange \
-        or exchange_cfg.get("name") or DEFAULT_EXCHANGE
+    exchange = (
+        (listed_exchanges[0] if listed_exchanges else None)
+        or args.exchange
+        or exchange_cfg.get("name")
+        or DEFAULT_EXCHANGE
+    )
     userdir = Path(args.userdir or config.get("user_data_dir") or "user_data").expanduser()
     if args.datadir or config.get("datadir"):
         datadir = Path(args.datadir or config["datadir"]).expanduser()
@@ -214,8 +273,10 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         listed = [p for p in exchange_cfg.get("pair_whitelist") or () if isinstance(p, str)]
         literal = [p for p in listed if not _REGEX_CHARS.search(p)]
         if listed and not literal:
-            raise InputError(f"the config's pair_whitelist holds only patterns ({listed}); "
-                             "name the pairs with --pairs")
+            raise InputError(
+                f"the config's pair_whitelist holds only patterns ({listed}); "
+                "name the pairs with --pairs"
+            )
         pairs = tuple(literal) or (DEFAULT_PAIR,)
     timerange = args.timerange or config.get("timerange")
     start, stop = parse_timerange(timerange)
@@ -226,15 +287,24 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
         except argparse.ArgumentTypeError as exc:
             raise InputError(f"config timeframe: {exc}") from None
     if not args.plot_dir and not is_present(userdir, "user data dir"):
-        raise InputError(f"user data dir {str(userdir)!r} does not exist; create it with "
-                         "`freqtrade create-userdir` or pass --userdir")
+        raise InputError(
+            f"user data dir {str(userdir)!r} does not exist; create it with "
+            "`freqtrade create-userdir` or pass --userdir"
+        )
     plot_dir = Path(args.plot_dir).expanduser() if args.plot_dir else userdir / "plot"
     output_dir(plot_dir, "--plot-dir" if args.plot_dir else "plot folder", parents=False)
     return DataOptions(
-        userdir=userdir, datadir=datadir, exchange=exchange, pairs=pairs,
+        userdir=userdir,
+        datadir=datadir,
+        exchange=exchange,
+        pairs=pairs,
         timeframe=tf,
-        timerange=timerange, start=start, stop=stop, warmup_days=args.warmup_days,
-        plot_dir=plot_dir, formats=("html", "png") if args.format == "both" else (args.format,),
+        timerange=timerange,
+        start=start,
+        stop=stop,
+        warmup_days=args.warmup_days,
+        plot_dir=plot_dir,
+        formats=("html", "png") if args.format == "both" else (args.format,),
         venues=tuple(e for e in listed_exchanges[1:] if e != exchange),
     )
 
@@ -261,7 +331,9 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
     from liq_indicator.io.datadir import load_pair
 
     data = load_pair(opts.datadir, pair, opts.timeframe)
-    others = [(name, load_pair(opts.datadir.parent / name, pair, opts.timeframe)) for name in opts.venues]
+    others = [
+        (name, load_pair(opts.datadir.parent / name, pair, opts.timeframe)) for name in opts.venues
+    ]
     candles = data.candles
     dates = candles["date"]
     stop = pd.Timestamp(opts.stop) if opts.stop else None
@@ -272,25 +344,44 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
     keep = (dates >= first) & ((dates <= stop) if stop is not None else True)
     history = candles[keep].reset_index(drop=True)
     if not (history["date"] >= start).any():
-        have = f"{dates.iloc[0]:%Y-%m-%d %H:%M} .. {dates.iloc[-1]:%Y-%m-%d %H:%M}" if len(dates) else "none"
-        raise InputError(f"no {opts.timeframe} candles of {pair} in the requested period "
-                         f"({opts.timerange or 'all'}); the datadir holds {have} UTC")
+        have = (
+            f"{dates.iloc[0]:%Y-%m-%d %H:%M} .. {dates.iloc[-1]:%Y-%m-%d %H:%M}"
+            if len(dates)
+            else "none"
+        )
+        raise InputError(
+            f"no {opts.timeframe} candles of {pair} in the requested period "
+            f"({opts.timerange or 'all'}); the datadir holds {have} UTC"
+        )
     # side files may store dates at another resolution (us vs ns); merge_asof needs one dtype
-    side = {name: None if frame is None else frame.assign(date=frame["date"].astype(dates.dtype))
-            for name, frame in (("open_interest", data.open_interest), ("mark", data.mark),
-                                ("funding", data.funding))}
+    side = {
+        name: None if frame is None else frame.assign(date=frame["date"].astype(dates.dtype))
+        for name, frame in (
+            ("open_interest", data.open_interest),
+            ("mark", data.mark),
+            ("funding", data.funding),
+        )
+    }
     if others:  # other exchanges, cut to the same window (the map matches their rows by date)
         side["venues"] = [
-            Venue(name, d.candles[(d.candles["date"] >= history["date"].iloc[0])
-                                  & (d.candles["date"] <= history["date"].iloc[-1])].reset_index(drop=True),
-                  d.open_interest, d.mark, d.funding)
+            Venue(
+                name,
+                d.candles[
+                    (d.candles["date"] >= history["date"].iloc[0])
+                    & (d.candles["date"] <= history["date"].iloc[-1])
+                ].reset_index(drop=True),
+                d.open_interest,
+                d.mark,
+                d.funding,
+            )
             for name, d in others
         ]
     return Window(history=history, side=side, shown_from=start)
 
 
-def write_outputs(opts: DataOptions, stem: str, html_figure: Callable[[], Any],
-                  png_writer: Callable[[Path], Path]) -> list[Path]:
+def write_outputs(
+    opts: DataOptions, stem: str, html_figure: Callable[[], Any], png_writer: Callable[[Path], Path]
+) -> list[Path]:
     """Write ``<plot_dir>/<stem>.html`` (from the figure ``html_figure()`` builds) and
     ``<stem>.png`` (``png_writer(path)``) as ``opts.formats`` asks; print each path.
     """

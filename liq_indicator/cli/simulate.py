@@ -13,13 +13,21 @@ from liq_indicator.io.argtypes import integer, real, timeframe, utc_date
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``liq-indicator simulate`` to ``parser``."""
-    parser.add_argument("--days", type=real(0, low_open=True), default=30.0,
-                        help="length in days (default 30)")
-    parser.add_argument("--timeframe", type=timeframe(multiple_of_minutes=1), default="5m",
-                        help="candle timeframe, 1m or longer (5m)")
+    parser.add_argument(
+        "--days", type=real(0, low_open=True), default=30.0, help="length in days (default 30)"
+    )
+    parser.add_argument(
+        "--timeframe",
+        type=timeframe(multiple_of_minutes=1),
+        default="5m",
+        help="candle timeframe, 1m or longer (5m)",
+    )
     parser.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, help="random seed (0)")
     parser.add_argument(
-        "--scenario", choices=scenario_names(), default="calm", metavar="SCENARIO",
+        "--scenario",
+        choices=scenario_names(),
+        default="calm",
+        metavar="SCENARIO",
         help="market regime, a name of liq_indicator.sim.market.SCENARIOS (default: calm)",
     )
     parser.add_argument(

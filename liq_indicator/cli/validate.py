@@ -29,22 +29,47 @@ HISTORY_5M = Path("history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``liq-indicator validate`` to ``parser``."""
-    parser.add_argument("--data", type=Path, default=None,
-                        help=f"shared data directory (default: ${DATA_ENV} or ../shared/data beside the repo)")
-    parser.add_argument("--out", type=Path, default=Path("docs/VALIDATION.md"),
-                        help="Markdown report to write (default: docs/VALIDATION.md)")
-    parser.add_argument("--img-dir", type=Path, default=Path("docs/img"),
-                        help="directory for the PNG figures (default: docs/img)")
-    parser.add_argument("--split", type=utc_date, default="2026-01-16",
-                        help="first UTC day of the test part; settings are chosen before it (default: 2026-01-16)")
-    parser.add_argument("--sim-days", type=real(0), default=60.0,
-                        help="days simulated per scenario for the ground-truth section (0 skips it; default 60)")
-    parser.add_argument("--sim-scenarios", type=choice_list(scenario_names()), default=None,
-                        metavar="NAMES",
-                        help="comma-separated simulator scenarios (default: all of "
-                             "liq_indicator.sim.market.SCENARIOS)")
-    parser.add_argument("--seed", type=integer(0, 2**62), default=7,
-                        help="simulator and placebo seed (default 7)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"shared data directory (default: ${DATA_ENV} or ../shared/data beside the repo)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/VALIDATION.md"),
+        help="Markdown report to write (default: docs/VALIDATION.md)",
+    )
+    parser.add_argument(
+        "--img-dir",
+        type=Path,
+        default=Path("docs/img"),
+        help="directory for the PNG figures (default: docs/img)",
+    )
+    parser.add_argument(
+        "--split",
+        type=utc_date,
+        default="2026-01-16",
+        help="first UTC day of the test part; settings are chosen before it (default: 2026-01-16)",
+    )
+    parser.add_argument(
+        "--sim-days",
+        type=real(0),
+        default=60.0,
+        help="days simulated per scenario for the ground-truth section (0 skips it; default 60)",
+    )
+    parser.add_argument(
+        "--sim-scenarios",
+        type=choice_list(scenario_names()),
+        default=None,
+        metavar="NAMES",
+        help="comma-separated simulator scenarios (default: all of "
+        "liq_indicator.sim.market.SCENARIOS)",
+    )
+    parser.add_argument(
+        "--seed", type=integer(0, 2**62), default=7, help="simulator and placebo seed (default 7)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,9 +163,15 @@ def run(args: argparse.Namespace) -> int:
     chosen = res.selection.config
     fig_spearman(res.scores, image("spearman"))
     head = res.runner.table(chosen, "5m", "volume")
-    fig_scatter(head, "chosen settings, 5m candles, volume inflow: test-part hours", image("scatter"))
-    fig_timeline(head, window.split, "real vs estimated liquidations per day (chosen settings, 5m candles, volume inflow)",
-                 image("timeline"))
+    fig_scatter(
+        head, "chosen settings, 5m candles, volume inflow: test-part hours", image("scatter")
+    )
+    fig_timeline(
+        head,
+        window.split,
+        "real vs estimated liquidations per day (chosen settings, 5m candles, volume inflow)",
+        image("timeline"),
+    )
 
     fills_res = None
     meta: dict[str, Any] = {}
@@ -156,18 +187,31 @@ def run(args: argparse.Namespace) -> int:
     sim_rows: list[dict[str, Any]] = []
     scenarios = list(scenario_names()) if args.sim_scenarios is None else args.sim_scenarios
     if args.sim_days > 0 and scenarios:
-        print(f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days", flush=True)
-        sim_rows, sim_note, pic = run_sim([("defaults", HeatmapConfig()), ("chosen", chosen)],
-                                          args.sim_days, scenarios, args.seed, image("sim"))
+        print(
+            f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days",
+            flush=True,
+        )
+        sim_rows, sim_note, pic = run_sim(
+            [("defaults", HeatmapConfig()), ("chosen", chosen)],
+            args.sim_days,
+            scenarios,
+            args.seed,
+            image("sim"),
+        )
         if pic is None:
             images.pop("sim", None)
     else:
         sim_note = "Skipped (`--sim-days 0`)."
 
-    meta.update(generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"), seconds=time.time() - t0)
+    meta.update(
+        generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+        seconds=time.time() - t0,
+    )
     text = render(res, fills_res, sim_rows, sim_note, images, meta)
     with writing(out, "--out"):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
-    print(f"validate: wrote {out} and {len(images)} figure(s) in {img_dir} ({time.time() - t0:.0f} s)")
+    print(
+        f"validate: wrote {out} and {len(images)} figure(s) in {img_dir} ({time.time() - t0:.0f} s)"
+    )
     return 0

@@ -43,5 +43,7 @@ def dense_runs(profile: np.ndarray, half: int, threshold: float) -> list[tuple[i
 
 def held_span(profile: np.ndarray, first: int, last: int) -> tuple[int, int] | None:
     """A run trimmed to the bins that hold notional (``> 0``): the cluster; None when none does."""
-    held = np.flatnonzero(np.nan_to_num(np.asarray(profile, dtype=np.float64)[first:last + 1]) > 0)
+    held = np.flatnonzero(
+        np.nan_to_num(np.asarray(profile, dtype=np.float64)[first : last + 1]) > 0
+    )
     return (first + int(held[0]), first + int(held[-1])) if len(held) else None

@@ -53,8 +53,10 @@ def _where(df: pd.DataFrame, mask: np.ndarray) -> str:
 def _check_unique_columns(df: pd.DataFrame, what: str) -> None:
     dup = df.columns[df.columns.duplicated()]
     if len(dup):
-        raise InputError(f"{what} have duplicate column(s) {', '.join(map(str, dict.fromkeys(dup)))}; "
-                         "keep one of each, e.g. df.loc[:, ~df.columns.duplicated()]")
+        raise InputError(
+            f"{what} have duplicate column(s) {', '.join(map(str, dict.fromkeys(dup)))}; "
+            "keep one of each, e.g. df.loc[:, ~df.columns.duplicated()]"
+        )
 
 
 def utc_us(dates: Any) -> pd.DatetimeIndex:
@@ -94,7 +96,12 @@ def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
 
 
 # epoch numbers: the unit whose values put a date between 1990 and 2100
-_EPOCH_UNITS = (("s", 6.3e8, 4.2e9), ("ms", 6.3e11, 4.2e12), ("us", 6.3e14, 4.2e15), ("ns", 6.3e17, 4.2e18))
+_EPOCH_UNITS = (
+    ("s", 6.3e8, 4.2e9),
+    ("ms", 6.3e11, 4.2e12),
+    ("us", 6.3e14, 4.2e15),
+    ("ns", 6.3e17, 4.2e18),
+)
 
 
 def _epoch_unit(values: pd.Series) -> str | None:
@@ -122,8 +129,9 @@ def coerce_dates(dates: pd.Series, what: str = "candles") -> pd.Series:
     if pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
         unit = _epoch_unit(dates)
         if unit is not None:
-            warn_data(f"{what} column 'date' holds epoch numbers; read as {unit} since the epoch "
-                          "(UTC)")
+            warn_data(
+                f"{what} column 'date' holds epoch numbers; read as {unit} since the epoch (UTC)"
+            )
             return pd.to_datetime(dates, unit=unit, utc=True)
     raise InputError(
         f"{what} column 'date' must hold datetimes, got dtype {dates.dtype}; convert it with "
@@ -136,7 +144,9 @@ def _check_dates(df: pd.DataFrame) -> pd.Series:
     if not pd.api.types.is_datetime64_any_dtype(dates):
         raise InputError(f"column 'date' must hold datetimes, got dtype {dates.dtype}")
     if dates.isna().any():
-        raise InputError(f"column 'date' is missing at {_where(df, dates.isna().to_numpy())}; drop those rows")
+        raise InputError(
+            f"column 'date' is missing at {_where(df, dates.isna().to_numpy())}; drop those rows"
+        )
     if pd.DatetimeIndex(dates).tz is None:
         warn_data("column 'date' is timezone-naive; it is taken as UTC")
     t = candle_times(dates)
@@ -188,37 +198,58 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
             )
         bad = cols[c] <= 0
         if bad.any():
-            raise InputError(f"column {c!r} is <= 0 at {_where(df, bad)}; prices must be positive, drop those rows")
+            raise InputError(
+                f"column {c!r} is <= 0 at {_where(df, bad)}; prices must be positive, drop those rows"
+            )
         bad = cols[c] > MAX_PRICE
         if bad.any():
-            raise InputError(f"column {c!r} is above {MAX_PRICE:g} at {_where(df, bad)}; the price is "
-                             "corrupt (drop those rows) or in the wrong unit (rescale the column)")
+            raise InputError(
+                f"column {c!r} is above {MAX_PRICE:g} at {_where(df, bad)}; the price is "
+                "corrupt (drop those rows) or in the wrong unit (rescale the column)"
+            )
     bad = cols["high"] < cols["low"]
     if bad.any():
-        raise InputError(f"high < low at {_where(df, bad)}; the candle is corrupt, drop or repair it")
+        raise InputError(
+            f"high < low at {_where(df, bad)}; the candle is corrupt, drop or repair it"
+        )
     vol = cols["volume"]
     if np.isnan(vol).any():
-        raise InputError(f"column 'volume' is NaN at {_where(df, np.isnan(vol))}; fill with 0 (df['volume'].fillna(0))")
+        raise InputError(
+            f"column 'volume' is NaN at {_where(df, np.isnan(vol))}; fill with 0 (df['volume'].fillna(0))"
+        )
     if (vol < 0).any():
-        raise InputError(f"column 'volume' is negative at {_where(df, vol < 0)}; volume must be >= 0")
+        raise InputError(
+            f"column 'volume' is negative at {_where(df, vol < 0)}; volume must be >= 0"
+        )
     bad = ~(vol * cols["close"] <= MAX_USD)  # inf, or a traded notional no market has
     if bad.any():
-        raise InputError(f"column 'volume' is inf or implausibly large (volume x close above {MAX_USD:g} "
-                         f"USD) at {_where(df, bad)}; the candle is corrupt, drop or repair it")
+        raise InputError(
+            f"column 'volume' is inf or implausibly large (volume x close above {MAX_USD:g} "
+            f"USD) at {_where(df, bad)}; the candle is corrupt, drop or repair it"
+        )
     outside = (np.maximum(cols["open"], cols["close"]) > cols["high"]) | (
         np.minimum(cols["open"], cols["close"]) < cols["low"]
     )
     if outside.any():
-        warn_data(f"open/close outside [low, high] at {_where(df, outside)}; the range is widened to "
-            "include them")
+        warn_data(
+            f"open/close outside [low, high] at {_where(df, outside)}; the range is widened to "
+            "include them"
+        )
         cols["high"] = np.maximum(cols["high"], np.maximum(cols["open"], cols["close"]))
         cols["low"] = np.minimum(cols["low"], np.minimum(cols["open"], cols["close"]))
     return cols
 
 
 # optional columns the kernel inputs are derived from, read from the candles or merged side frames
-_SIDE_COLUMNS = ("open_interest_value", "open_interest_amount", "mark_high", "mark_low",
-                 "taker_buy_volume", "taker_long_short_ratio", "funding_rate")
+_SIDE_COLUMNS = (
+    "open_interest_value",
+    "open_interest_amount",
+    "mark_high",
+    "mark_low",
+    "taker_buy_volume",
+    "taker_long_short_ratio",
+    "funding_rate",
+)
 
 
 def _optional(df: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -238,8 +269,9 @@ def _finite_or_nan(name: str, values: np.ndarray | None) -> np.ndarray | None:
     return np.where(inf, np.nan, values)
 
 
-def open_interest_usd(close: np.ndarray, value: np.ndarray | None = None,
-                      amount: np.ndarray | None = None) -> np.ndarray:
+def open_interest_usd(
+    close: np.ndarray, value: np.ndarray | None = None, amount: np.ndarray | None = None
+) -> np.ndarray:
     """Open interest in USD per candle, NaN where unknown; elementwise, so batch and live agree.
 
     ``value`` (USD, ``open_interest_value``) is used where it is given; where it is NaN, ``amount``
@@ -256,17 +288,21 @@ def open_interest_usd(close: np.ndarray, value: np.ndarray | None = None,
             usd = value.astype(np.float64, copy=True)
             coins = (usd > 0) & (usd < 10.0 * close)
             if coins.any():
-                warn_data(f"{int(coins.sum())} open_interest_value(s) are under 10x the price, "
-                              "i.e. coin amounts; they are multiplied by close. Pass coin amounts "
-                              "as open_interest_amount")
+                warn_data(
+                    f"{int(coins.sum())} open_interest_value(s) are under 10x the price, "
+                    "i.e. coin amounts; they are multiplied by close. Pass coin amounts "
+                    "as open_interest_amount"
+                )
                 usd[coins] *= close[coins]
             oi = np.where(np.isnan(usd), oi, usd)
     # an OI of zero or below is a feed error, not a market where every position closed
     bad = ~np.isnan(oi) & ~((oi > 0) & (oi <= MAX_USD))
     if bad.any():
-        warn_data(f"{int(bad.sum())} open-interest value(s) are <= 0, infinite or above "
-                      f"{MAX_USD:g} USD; they are treated as missing (the volume rule is used for "
-                      "those candles)")
+        warn_data(
+            f"{int(bad.sum())} open-interest value(s) are <= 0, infinite or above "
+            f"{MAX_USD:g} USD; they are treated as missing (the volume rule is used for "
+            "those candles)"
+        )
         oi[bad] = np.nan
     return oi
 
@@ -293,12 +329,21 @@ def derive_inputs(
     else:
         entry = c.copy()
     vol_inflow = v * entry * config.volume_share
-    optional = {name: _finite_or_nan(name, a) for name, a in (
-        ("open_interest_value", oi_value), ("open_interest_amount", oi_amount),
-        ("mark_high", mark_high), ("mark_low", mark_low), ("taker_buy_volume", taker_buy_volume),
-        ("taker_long_short_ratio", taker_ratio), ("funding_rate", funding_rate))}
+    optional = {
+        name: _finite_or_nan(name, a)
+        for name, a in (
+            ("open_interest_value", oi_value),
+            ("open_interest_amount", oi_amount),
+            ("mark_high", mark_high),
+            ("mark_low", mark_low),
+            ("taker_buy_volume", taker_buy_volume),
+            ("taker_long_short_ratio", taker_ratio),
+            ("funding_rate", funding_rate),
+        )
+    }
     oi_value, oi_amount, mark_high, mark_low, taker_buy_volume, taker_ratio, funding_rate = (
-        optional.values())
+        optional.values()
+    )
     oi = open_interest_usd(c, oi_value, oi_amount)
 
     # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
@@ -326,8 +371,14 @@ def derive_inputs(
         long_share = long_share + skew
     long_share = np.clip(long_share, 0.0, 1.0)
 
-    return KernelInputs(time_s, c, *(np.ascontiguousarray(a[:, None]) for a in (
-        sweep_high, sweep_low, entry, vol_inflow, oi, long_share)))
+    return KernelInputs(
+        time_s,
+        c,
+        *(
+            np.ascontiguousarray(a[:, None])
+            for a in (sweep_high, sweep_low, entry, vol_inflow, oi, long_share)
+        ),
+    )
 
 
 def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
@@ -343,8 +394,9 @@ def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ())
             or non-numeric values.
     """
     if not isinstance(other, pd.DataFrame):
-        raise InputError(f"{name} must be a pandas DataFrame with a 'date' column, got "
-                         f"{type(other).__name__}")
+        raise InputError(
+            f"{name} must be a pandas DataFrame with a 'date' column, got {type(other).__name__}"
+        )
     _check_unique_columns(other, name)
     missing = [c for c in ("date", *columns) if c not in other.columns]
     if missing:
@@ -352,8 +404,10 @@ def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ())
     frame = other[["date", *columns]]
     dates = coerce_dates(frame["date"], name)
     if dates.isna().any():
-        raise InputError(f"{name} column 'date' is missing (NaT) at {_where(frame, dates.isna().to_numpy())}; "
-                         f"drop those rows ({name}.dropna(subset=['date']))")
+        raise InputError(
+            f"{name} column 'date' is missing (NaT) at {_where(frame, dates.isna().to_numpy())}; "
+            f"drop those rows ({name}.dropna(subset=['date']))"
+        )
     index = pd.DatetimeIndex(dates)
     if index.tz is None:
         warn_data(f"{name} column 'date' is timezone-naive; it is taken as UTC")
@@ -361,8 +415,10 @@ def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ())
     values = {c: _float_column(frame, c) for c in columns}
     out = pd.DataFrame({"date": index.tz_convert("UTC").as_unit("us"), **values})
     if not out["date"].is_monotonic_increasing:
-        warn_data(f"{name} rows are not sorted by date; they are sorted before merging (unsorted, "
-                      "a later row would be used early)")
+        warn_data(
+            f"{name} rows are not sorted by date; they are sorted before merging (unsorted, "
+            "a later row would be used early)"
+        )
         out = out.sort_values("date", kind="stable", ignore_index=True)
     dup = out["date"].duplicated(keep="last")
     if dup.any():
@@ -402,9 +458,15 @@ def merge_causal(
         A copy of ``candles`` with the new columns (NaN before the first known row, and where
         the latest row is stale); ``attrs["stale_rows"]`` counts the rows blanked as stale.
     """
-    values, stale_rows = _merge_values(candles["date"], other, columns, timeframe=timeframe,
-                                       other_timeframe=other_timeframe,
-                                       max_age_periods=max_age_periods, name=name)
+    values, stale_rows = _merge_values(
+        candles["date"],
+        other,
+        columns,
+        timeframe=timeframe,
+        other_timeframe=other_timeframe,
+        max_age_periods=max_age_periods,
+        name=name,
+    )
     out = candles.copy()
     for target, column in values.items():
         out[target] = column
@@ -429,7 +491,11 @@ def _merge_values(
         return {target: np.full(len(dates), np.nan) for target in columns.values()}, 0
     right = side_frame(other, name, tuple(columns))
     tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(dates)
-    otf = pd.Timedelta(other_timeframe) if other_timeframe is not None else infer_timeframe(right["date"])
+    otf = (
+        pd.Timedelta(other_timeframe)
+        if other_timeframe is not None
+        else infer_timeframe(right["date"])
+    )
     tf = tf if tf is not None else pd.Timedelta(0)
     otf = otf if otf is not None else pd.Timedelta(0)
     # a row is known at its close; the candle sees the last row known by its own close
@@ -455,8 +521,9 @@ def _merge_values(
 
 def _columns_of(frame: Any, name: str, wanted: tuple[str, ...]) -> tuple[str, ...]:
     if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"{name} must be a pandas DataFrame with a 'date' column, got "
-                         f"{type(frame).__name__}")
+        raise InputError(
+            f"{name} must be a pandas DataFrame with a 'date' column, got {type(frame).__name__}"
+        )
     return tuple(c for c in wanted if c in frame.columns)
 
 
@@ -477,42 +544,75 @@ def prepare(
     a mark frame is used only when it has the candles' timeframe (a coarser mark high is not known
     until its own close).
     """
-    if isinstance(df, pd.DataFrame) and "date" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["date"]):
+    if (
+        isinstance(df, pd.DataFrame)
+        and "date" in df.columns
+        and not pd.api.types.is_datetime64_any_dtype(df["date"])
+    ):
         df = df.assign(date=coerce_dates(df["date"]))
     cols = validate_candles(df)
     time_s = candle_times(df["date"])
     side = {name: _optional(df, name) for name in _SIDE_COLUMNS}  # columns on the candles first
     if open_interest is not None:
-        if "taker_long_short_ratio" in _columns_of(open_interest, "open_interest", ("taker_long_short_ratio",)):
-            side.update(_merge_values(df["date"], open_interest,
-                                      {"taker_long_short_ratio": "taker_long_short_ratio"},
-                                      name="open_interest")[0])
+        if "taker_long_short_ratio" in _columns_of(
+            open_interest, "open_interest", ("taker_long_short_ratio",)
+        ):
+            side.update(
+                _merge_values(
+                    df["date"],
+                    open_interest,
+                    {"taker_long_short_ratio": "taker_long_short_ratio"},
+                    name="open_interest",
+                )[0]
+            )
         # both columns when both are there: Bybit's layout leaves the value NaN, the amount filled
-        oi_columns = _columns_of(open_interest, "open_interest", ("open_interest_value", "open_interest_amount"))
+        oi_columns = _columns_of(
+            open_interest, "open_interest", ("open_interest_value", "open_interest_amount")
+        )
         if not oi_columns:
             raise InputError(
                 "open_interest frame needs 'open_interest_value' (USD) or 'open_interest_amount' "
                 "(coin), as Freqtrade's open_interest candles have"
             )
-        merged, stale_rows = _merge_values(df["date"], open_interest, {c: c for c in oi_columns},
-                                           max_age_periods=config.oi_max_age_periods, name="open_interest")
+        merged, stale_rows = _merge_values(
+            df["date"],
+            open_interest,
+            {c: c for c in oi_columns},
+            max_age_periods=config.oi_max_age_periods,
+            name="open_interest",
+        )
         side.update(merged)
         if stale_rows:
-            warn_data(f"open interest is stale for {stale_rows} candle(s) (older than "
-                      "oi_max_age_periods of its timeframe); the volume rule is used there")
+            warn_data(
+                f"open interest is stale for {stale_rows} candle(s) (older than "
+                "oi_max_age_periods of its timeframe); the volume rule is used there"
+            )
     if funding is not None:
-        side.update(_merge_values(df["date"], funding, {funding_column(funding): "funding_rate"},
-                                  name="funding")[0])
+        side.update(
+            _merge_values(
+                df["date"], funding, {funding_column(funding): "funding_rate"}, name="funding"
+            )[0]
+        )
     if mark is not None:
         _columns_of(mark, "mark", ())
         mark = side_frame(mark, "mark", ("high", "low"))
         tf, mtf = infer_timeframe(df["date"]), infer_timeframe(mark["date"])
         if tf is not None and mtf is not None and tf != mtf:
-            warn_data(f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
-                      "candle is not known at the finer close, so the traded high/low are used")
+            warn_data(
+                f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
+                "candle is not known at the finer close, so the traded high/low are used"
+            )
         else:
-            side.update(_merge_values(df["date"], mark, {"high": "mark_high", "low": "mark_low"},
-                                      timeframe=tf, other_timeframe=tf, name="mark")[0])
+            side.update(
+                _merge_values(
+                    df["date"],
+                    mark,
+                    {"high": "mark_high", "low": "mark_low"},
+                    timeframe=tf,
+                    other_timeframe=tf,
+                    name="mark",
+                )[0]
+            )
     return derive_inputs(
         cols,
         time_s,
@@ -543,4 +643,6 @@ def funding_column(funding: Any, *, default: str | None = None) -> str:
         return src[0]
     if default is not None:
         return default
-    raise InputError("funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding the rate")
+    raise InputError(
+        "funding frame needs 'funding_rate' (or Freqtrade's legacy 'open') holding the rate"
+    )

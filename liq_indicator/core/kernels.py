@@ -255,8 +255,25 @@ def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_know
 
 
 @njit(cache=True, inline="always")
-def _inflow(oi_in, vol_inflow, entry_in, long_share, i, tier_venue, weights, ln_ratio_long,
-            ln_ratio_short, delta, raw, scale, sums, tops, base, prev_oi, oi_known):
+def _inflow(
+    oi_in,
+    vol_inflow,
+    entry_in,
+    long_share,
+    i,
+    tier_venue,
+    weights,
+    ln_ratio_long,
+    ln_ratio_short,
+    delta,
+    raw,
+    scale,
+    sums,
+    tops,
+    base,
+    prev_oi,
+    oi_known,
+):
     """5. Inflow: the rise in OI when known on this and the previous candle, else the volume rule;
     opened at the entry price, split long/short and over the tiers. Returns (USD, venues on OI).
     """
@@ -310,16 +327,16 @@ def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, sc
     """
     j0 = j_close - (n_prof - 1)
     st = scale[0]
-    rl = raw[0, 0, j0:j_close + 1]
-    rs = raw[1, 0, j_close:j_close + n_short]
+    rl = raw[0, 0, j0 : j_close + 1]
+    rs = raw[1, 0, j_close : j_close + n_short]
     for m in range(n_prof):
         lwin[m] = rl[m] * st
     for m in range(n_short):
         sprof[m] = rs[m] * st
     for t in range(1, scale.shape[0]):
         st = scale[t]
-        rl = raw[0, t, j0:j_close + 1]
-        rs = raw[1, t, j_close:j_close + n_short]
+        rl = raw[0, t, j0 : j_close + 1]
+        rs = raw[1, t, j_close : j_close + n_short]
         for m in range(n_prof):
             lwin[m] += rl[m] * st
         for m in range(n_short):
@@ -419,8 +436,22 @@ def nearest_cluster(prof, cum, n_prof, half, thr, out):
 
 
 @njit(cache=True, inline="always")
-def _cluster_columns(c_side, c_share, n_shares, delta, tier_venue, raw, scale, close, k_close,
-                     j_close, side, found, share, row):
+def _cluster_columns(
+    c_side,
+    c_share,
+    n_shares,
+    delta,
+    tier_venue,
+    raw,
+    scale,
+    close,
+    k_close,
+    j_close,
+    side,
+    found,
+    share,
+    row,
+):
     """The nearest cluster's columns on one side (0: long, below price; 1: short, above), from
     column ``c_side`` (and ``n_shares`` venue shares from ``c_share``).
     """
@@ -455,13 +486,48 @@ def _cluster_columns(c_side, c_share, n_shares, delta, tier_venue, raw, scale, c
 
 
 @njit(cache=True, inline="always")
-def _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
-              k_close, lwin, lprof, sprof, lcum, scum, found, share, row):
+def _features(
+    params,
+    raw,
+    scale,
+    sums,
+    tops,
+    base,
+    ring,
+    ring_count,
+    ring_pos,
+    close,
+    ln_close,
+    k_close,
+    lwin,
+    lprof,
+    sprof,
+    lcum,
+    scum,
+    found,
+    share,
+    row,
+):
     """6. Pending totals, bands, nearest clusters and growth, measured from the close (the flows
     are written by :func:`run`).
     """
-    (delta, tier_venue, _, _, _, _, band_ln_lo, band_ln_hi, n_prof, n_short, smooth_half, density,
-     growth_band, growth_n, columns) = params
+    (
+        delta,
+        tier_venue,
+        _,
+        _,
+        _,
+        _,
+        band_ln_lo,
+        band_ln_hi,
+        n_prof,
+        n_short,
+        smooth_half,
+        density,
+        growth_band,
+        growth_n,
+        columns,
+    ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
     pend_s = 0.0
@@ -492,11 +558,39 @@ def _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, 
     thr = density * (lcum[n_prof - 1] + scum[n_short - 1]) / (n_prof + n_short)
     n_shares = columns.n_venue_shares
     nearest_cluster(lprof, lcum, n_prof, smooth_half, thr, found)
-    _cluster_columns(columns.long_cluster, columns.shares, n_shares, delta, tier_venue, raw, scale,
-                     close, k_close, j_close, 0, found, share, row)
+    _cluster_columns(
+        columns.long_cluster,
+        columns.shares,
+        n_shares,
+        delta,
+        tier_venue,
+        raw,
+        scale,
+        close,
+        k_close,
+        j_close,
+        0,
+        found,
+        share,
+        row,
+    )
     nearest_cluster(sprof, scum, n_short, smooth_half, thr, found)
-    _cluster_columns(columns.short_cluster, columns.shares + n_shares, n_shares, delta, tier_venue,
-                     raw, scale, close, k_close, j_close, 1, found, share, row)
+    _cluster_columns(
+        columns.short_cluster,
+        columns.shares + n_shares,
+        n_shares,
+        delta,
+        tier_venue,
+        raw,
+        scale,
+        close,
+        k_close,
+        j_close,
+        1,
+        found,
+        share,
+        row,
+    )
 
     # growth of near-price pending notional over growth_n candles, in [-1, 1]
     pos = ring_pos[0]
@@ -579,12 +673,29 @@ def run(inputs, params, state, out, heat):
             _start(raw, base, prev_time, k_close, time_s[i])
         decayed = _decay(decay_rate, scale, sums, time_s[i] - prev_time[0], decay_f, last_dt)
         dropped = _keep_centred(raw, scale, sums, tops, base, totals, k_close)
-        swept_l, swept_s = _sweep(sweep_high, sweep_low, i, delta, tier_venue,
-                                  raw, scale, sums, tops, base, swept_v)
+        swept_l, swept_s = _sweep(
+            sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v
+        )
         closed = _close_out(oi, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known)
-        inflow, n_oi = _inflow(oi, vol_inflow, entry, long_share, i, tier_venue, weights,
-                               ln_ratio_long, ln_ratio_short, delta, raw, scale, sums, tops, base,
-                               prev_oi, oi_known)
+        inflow, n_oi = _inflow(
+            oi,
+            vol_inflow,
+            entry,
+            long_share,
+            i,
+            tier_venue,
+            weights,
+            ln_ratio_long,
+            ln_ratio_short,
+            delta,
+            raw,
+            scale,
+            sums,
+            tops,
+            base,
+            prev_oi,
+            oi_known,
+        )
         totals[T_INFLOW] += inflow
         totals[T_SWEPT_LONG] += swept_l
         totals[T_SWEPT_SHORT] += swept_s
@@ -600,7 +711,27 @@ def run(inputs, params, state, out, heat):
         row[C_CLOSED] = closed
         row[C_DROPPED] = dropped
         row[C_OI_MODE] = n_oi / n_venues
-        _features(params, raw, scale, sums, tops, base, ring, ring_count, ring_pos, close, ln_close,
-                  k_close, lwin, lprof, sprof, lcum, scum, found, share, row)
+        _features(
+            params,
+            raw,
+            scale,
+            sums,
+            tops,
+            base,
+            ring,
+            ring_count,
+            ring_pos,
+            close,
+            ln_close,
+            k_close,
+            lwin,
+            lprof,
+            sprof,
+            lcum,
+            scum,
+            found,
+            share,
+            row,
+        )
         if snap_i < n_snap:
             snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)

@@ -172,8 +172,12 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
     exchanges = exchanges or (cfg.exchange,)
 
     def ratios(exchange: str, short: bool) -> list[float]:
-        return [liquidation_ratio(lev, short, cfg.position_notional, exchange=exchange, symbol=cfg.symbol)
-                for lev in cfg.leverages]
+        return [
+            liquidation_ratio(
+                lev, short, cfg.position_notional, exchange=exchange, symbol=cfg.symbol
+            )
+            for lev in cfg.leverages
+        ]
 
     n_lev = len(cfg.leverages)
     delta = bin_width(cfg.bin_bp)

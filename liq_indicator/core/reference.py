@@ -21,8 +21,9 @@ from liq_indicator.core.model import TOTALS, HeatRequest, KernelInputs, KernelPa
 __all__ = ["run"]
 
 
-def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.ndarray,
-        heat: HeatRequest) -> None:
+def run(
+    inputs: KernelInputs, params: KernelParams, state: MapState, out: np.ndarray, heat: HeatRequest
+) -> None:
     """The kernel's features (into ``out``) and heatmap (into ``heat.grid``), computed the slow way.
 
     Raises:
@@ -35,7 +36,8 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
     n_venues = p.n_venues
     venue = [int(v) for v in p.tier_venue]
     sweep_high, sweep_low, entry, vol_inflow, oi_in, long_share = (
-        np.asarray(a, dtype=np.float64) for a in inputs[2:])
+        np.asarray(a, dtype=np.float64) for a in inputs[2:]
+    )
     n_bands = len(p.band_ln_lo)
     W = state.raw.shape[2]
     snap_i = 0
@@ -85,14 +87,24 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
         for v in range(n_venues):
             if not math.isnan(sweep_low[i, v]):
                 g = math.ceil(math.log(sweep_low[i, v]) / p.delta - 0.5)
-                part = sum(levels[0][t].pop(k) for t in range(n_tiers) if venue[t] == v
-                           for k in list(levels[0][t]) if k >= g)
+                part = sum(
+                    levels[0][t].pop(k)
+                    for t in range(n_tiers)
+                    if venue[t] == v
+                    for k in list(levels[0][t])
+                    if k >= g
+                )
                 swept_l += part
                 swept_v[v] += part
             if not math.isnan(sweep_high[i, v]):
                 g = math.floor(math.log(sweep_high[i, v]) / p.delta - 0.5)
-                part = sum(levels[1][t].pop(k) for t in range(n_tiers) if venue[t] == v
-                           for k in list(levels[1][t]) if k <= g)
+                part = sum(
+                    levels[1][t].pop(k)
+                    for t in range(n_tiers)
+                    if venue[t] == v
+                    for k in list(levels[1][t])
+                    if k <= g
+                )
                 swept_s += part
                 swept_v[v] += part
 
@@ -131,7 +143,10 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
                 x = x_v * p.weights[t]
                 if x <= 0:
                     continue
-                for s_, ln_ratio, share in ((0, p.ln_ratio_long[t], ls), (1, p.ln_ratio_short[t], 1 - ls)):
+                for s_, ln_ratio, share in (
+                    (0, p.ln_ratio_long[t], ls),
+                    (1, p.ln_ratio_short[t], 1 - ls),
+                ):
                     k = math.floor((ln_entry + ln_ratio) / p.delta)
                     k = min(max(k, base), base + W - 1)
                     levels[s_][t][k] = levels[s_][t].get(k, 0.0) + x * share
@@ -155,8 +170,17 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
         sprof = [at(1, k_close + d) for d in range(p.n_prof)]
         long_past = sum(v for lv in levels[0] for k, v in lv.items() if k > k_close)
         short_past = sum(v for lv in levels[1] for k, v in lv.items() if k < k_close)
-        row = [swept_l, swept_s, max(side_total(0), 0.0), max(side_total(1), 0.0), inflow, decayed,
-               closed, dropped, sum(known) / n_venues]
+        row = [
+            swept_l,
+            swept_s,
+            max(side_total(0), 0.0),
+            max(side_total(1), 0.0),
+            inflow,
+            decayed,
+            closed,
+            dropped,
+            sum(known) / n_venues,
+        ]
         near_growth = 0.0
         ln_close = math.log(close)
         for b in range(n_bands):
@@ -174,8 +198,15 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
             row += found[0]
             if n_venues > 1:  # venue shares of the cluster's bins
                 bins = found[1]
-                by_venue = [sum(levels[s][t].get(k, 0.0) for t in range(n_tiers) if venue[t] == v
-                                for k in bins) for v in range(n_venues)]
+                by_venue = [
+                    sum(
+                        levels[s][t].get(k, 0.0)
+                        for t in range(n_tiers)
+                        if venue[t] == v
+                        for k in bins
+                    )
+                    for v in range(n_venues)
+                ]
                 shares += [b / found[0][3] if bins else math.nan for b in by_venue]
         if len(history) >= p.growth_n:
             old = history[-p.growth_n]
@@ -193,7 +224,9 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
                     for k in range(max(heat.lo, base), min(heat.lo + heat.grid.shape[2], base + W)):
                         value = at(s, k)
                         cell = heat.grid[s, snap_i, k - heat.lo]
-                        heat.grid[s, snap_i, k - heat.lo] = max(cell, value) if heat.keep_max else value
+                        heat.grid[s, snap_i, k - heat.lo] = (
+                            max(cell, value) if heat.keep_max else value
+                        )
             if heat.rows[snap_i] == i:
                 snap_i += 1
 
@@ -210,8 +243,15 @@ def run(inputs: KernelInputs, params: KernelParams, state: MapState, out: np.nda
     state.totals[:] = [totals[k] for k in TOTALS]
 
 
-def _cluster(prof: Sequence[float], half: int, thr: float, side: int, k_close: int, close: float,
-             delta: float) -> tuple[list[float], list[int]]:
+def _cluster(
+    prof: Sequence[float],
+    half: int,
+    thr: float,
+    side: int,
+    k_close: int,
+    close: float,
+    delta: float,
+) -> tuple[list[float], list[int]]:
     """The nearest dense run (:func:`~liq_indicator.core.clusters.dense_runs`), trimmed."""
     none: tuple[list[float], list[int]] = ([math.nan, math.nan, math.nan, 0.0, math.nan], [])
     runs = dense_runs(np.asarray(prof), half, thr)

@@ -20,8 +20,14 @@ from liq_indicator.io.timeframes import TIMEFRAME_EXAMPLES, parse_timeframe, tim
 
 __all__ = ["real", "integer", "timeframe", "utc_date", "choice_list"]
 
-def real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-         high_open: bool = False) -> Callable[[str], float]:
+
+def real(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], float]:
     """A finite float in [low, high] (``low_open``/``high_open``: that end excluded)."""
     lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
     hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
@@ -36,7 +42,8 @@ def real(low: float | None = None, high: float | None = None, *, low_open: bool 
         bad_high = high is not None and (value >= high if high_open else value > high)
         if not math.isfinite(value) or bad_low or bad_high:
             raise argparse.ArgumentTypeError(
-                f"{text!r} is out of range; give a finite number{' ' + wanted if wanted else ''}")
+                f"{text!r} is out of range; give a finite number{' ' + wanted if wanted else ''}"
+            )
         return value
 
     parse.__name__ = "number"
@@ -45,8 +52,11 @@ def real(low: float | None = None, high: float | None = None, *, low_open: bool 
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """A whole number in [low, high]."""
-    wanted = " and ".join(s for s in (f">= {low}" if low is not None else "",
-                                      f"<= {high}" if high is not None else "") if s)
+    wanted = " and ".join(
+        s
+        for s in (f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "")
+        if s
+    )
 
     def parse(text: str) -> int:
         try:
@@ -54,14 +64,18 @@ def integer(low: int | None = None, high: int | None = None) -> Callable[[str], 
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range; give a whole number {wanted}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range; give a whole number {wanted}"
+            )
         return value
 
     parse.__name__ = "integer"
     return parse
 
 
-def timeframe(multiple_of_minutes: int | None = None, *, months: bool = True) -> Callable[[str], str]:
+def timeframe(
+    multiple_of_minutes: int | None = None, *, months: bool = True
+) -> Callable[[str], str]:
     """A Freqtrade timeframe (``5m``, ``1h``, ``1d``, ...); optionally a whole multiple of
     ``multiple_of_minutes`` minutes (which excludes seconds and months), and without months.
     """
@@ -73,11 +87,14 @@ def timeframe(multiple_of_minutes: int | None = None, *, months: bool = True) ->
             raise argparse.ArgumentTypeError(str(exc)) from None
         if not months and unit == "M":
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a Freqtrade timeframe; use {TIMEFRAME_EXAMPLES}")
+                f"{text!r} is not a Freqtrade timeframe; use {TIMEFRAME_EXAMPLES}"
+            )
         if multiple_of_minutes is not None and (
-                unit == "M" or timeframe_minutes(text) % multiple_of_minutes):
+            unit == "M" or timeframe_minutes(text) % multiple_of_minutes
+        ):
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a multiple of {multiple_of_minutes}m; use {TIMEFRAME_EXAMPLES}")
+                f"{text!r} is not a multiple of {multiple_of_minutes}m; use {TIMEFRAME_EXAMPLES}"
+            )
         return text
 
     parse.__name__ = "timeframe"
@@ -105,7 +122,8 @@ def choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
         unknown = [s for s in items if s not in choices]
         if unknown:
             raise argparse.ArgumentTypeError(
-                f"{text!r}: {', '.join(unknown)} not known; choose from {', '.join(choices)}")
+                f"{text!r}: {', '.join(unknown)} not known; choose from {', '.join(choices)}"
+            )
         return items
 
     parse.__name__ = "list"

@@ -35,9 +35,22 @@ __all__ = ["TRADE_COLUMNS", "load_trades", "load_freqtrade_config", "resolve_bac
 
 # the columns load_trades guarantees (NaN / False / "" when a result lacks one)
 TRADE_COLUMNS = (
-    "pair", "is_short", "open_date", "close_date", "open_rate", "close_rate", "amount",
-    "stake_amount", "leverage", "profit_ratio", "profit_abs", "exit_reason", "enter_tag",
-    "stop_loss_abs", "initial_stop_loss_abs", "trade_duration",
+    "pair",
+    "is_short",
+    "open_date",
+    "close_date",
+    "open_rate",
+    "close_rate",
+    "amount",
+    "stake_amount",
+    "leverage",
+    "profit_ratio",
+    "profit_abs",
+    "exit_reason",
+    "enter_tag",
+    "stop_loss_abs",
+    "initial_stop_loss_abs",
+    "trade_duration",
 )
 _LAST_RESULT = ".last_result.json"
 #: cap on the inflated size of the result json in a zip (a 10 000-trade result is ~30 MB)
@@ -70,8 +83,9 @@ def resolve_backtest_file(path: str | Path) -> Path:
             try:
                 latest = btanalysis.get_latest_backtest_filename(p)
             except ValueError as exc:  # no or a wrong 'latest_backtest' entry, or not JSON
-                raise InputError(f"{marker} has no 'latest_backtest' entry ({exc}); pass a result "
-                                 "file instead") from None
+                raise InputError(
+                    f"{marker} has no 'latest_backtest' entry ({exc}); pass a result file instead"
+                ) from None
         p = p / latest
         if not is_present(p, "backtest result"):
             raise InputError(f"{marker} names {latest!r}, which does not exist in {str(path)!r}")
@@ -94,14 +108,19 @@ def _read_result(p: Path) -> Any:
             )
         return _read_json_text(read_text(p, "backtest result"), p)
     if p.suffix != ".zip":
-        raise InputError(f"backtest result {str(p)!r} must be a .zip or .json file written by "
-                         "`freqtrade backtesting --export trades`")
+        raise InputError(
+            f"backtest result {str(p)!r} must be a .zip or .json file written by "
+            "`freqtrade backtesting --export trades`"
+        )
     with reading(p, "backtest result"), zipfile.ZipFile(p) as zf:
         names = zf.namelist()
         member = p.with_suffix(".json").name  # Freqtrade's naming
         if member not in names:  # a renamed zip: the one stats json inside
-            candidates = [n for n in names if n.endswith(".json")
-                          and not n.endswith(("_config.json", ".meta.json"))]
+            candidates = [
+                n
+                for n in names
+                if n.endswith(".json") and not n.endswith(("_config.json", ".meta.json"))
+            ]
             if len(candidates) != 1:
                 raise InputError(f"{p} holds no backtest-result json (members: {names})")
             member = candidates[0]
@@ -110,8 +129,9 @@ def _read_result(p: Path) -> Any:
         return _read_json_text(raw.decode("utf-8"), f"{p}:{member}")
 
 
-def load_trades(path: str | Path, *, strategy: str | None = None,
-                pair: str | None = None) -> pd.DataFrame:
+def load_trades(
+    path: str | Path, *, strategy: str | None = None, pair: str | None = None
+) -> pd.DataFrame:
     """The trades of a Freqtrade backtest result, one row per trade, sorted by ``open_date``.
 
     Args:
@@ -139,8 +159,10 @@ def load_trades(path: str | Path, *, strategy: str | None = None,
     results = data["strategy"]
     if strategy is None:
         if len(results) != 1:
-            raise InputError(f"{p} holds {len(results)} strategies ({', '.join(results)}); "
-                             "choose one with --strategy")
+            raise InputError(
+                f"{p} holds {len(results)} strategies ({', '.join(results)}); "
+                "choose one with --strategy"
+            )
         strategy = next(iter(results))
     if strategy not in results:
         raise InputError(f"strategy {strategy!r} is not in {p}; it holds: {', '.join(results)}")
@@ -150,8 +172,11 @@ def load_trades(path: str | Path, *, strategy: str | None = None,
     df = pd.DataFrame.from_records(trades)
     for col in TRADE_COLUMNS:
         if col not in df.columns:
-            df[col] = False if col == "is_short" else ("" if col in ("exit_reason", "enter_tag",
-                                                                     "pair") else float("nan"))
+            df[col] = (
+                False
+                if col == "is_short"
+                else ("" if col in ("exit_reason", "enter_tag", "pair") else float("nan"))
+            )
     df["open_date"] = pd.to_datetime(df["open_date"], utc=True)
     df["close_date"] = pd.to_datetime(df["close_date"], utc=True)
     df["is_short"] = df["is_short"].fillna(False).astype(bool)

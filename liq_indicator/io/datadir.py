@@ -15,8 +15,15 @@ import pandas as pd
 from liq_indicator.errors import InputError
 from liq_indicator.io.paths import input_dir, input_file, is_present, output_file, reading, writing
 
-__all__ = ["PairData", "pair_stem", "pair_file", "load_pair", "read_candles", "write_frame",
-           "existing_dir"]
+__all__ = [
+    "PairData",
+    "pair_stem",
+    "pair_file",
+    "load_pair",
+    "read_candles",
+    "write_frame",
+    "existing_dir",
+]
 
 # the timeframes tried, in order, for side series whose timeframe differs from the candles'
 _SIDE_TIMEFRAMES = ("5m", "15m", "1h", "4h", "8h", "1d")
@@ -63,7 +70,9 @@ def read_candles(path: str | Path) -> pd.DataFrame:
     """
     p = Path(path)
     if p.suffix != ".feather":
-        raise InputError(f"{p} is not a .feather file; liq-indicator reads Freqtrade's feather layout")
+        raise InputError(
+            f"{p} is not a .feather file; liq-indicator reads Freqtrade's feather layout"
+        )
     input_file(p, "candle file")
     with reading(p, "candle file"):
         df = pd.read_feather(p)
@@ -72,8 +81,10 @@ def read_candles(path: str | Path) -> pd.DataFrame:
     try:
         df["date"] = pd.to_datetime(df["date"], utc=True).dt.as_unit("us")
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{p}: column 'date' cannot be read as datetimes ({exc}); download the "
-                         "file again with freqtrade download-data") from exc
+        raise InputError(
+            f"{p}: column 'date' cannot be read as datetimes ({exc}); download the "
+            "file again with freqtrade download-data"
+        ) from exc
     return df
 
 
@@ -109,16 +120,21 @@ def load_pair(datadir: str | Path, pair: str, timeframe: str) -> PairData:
             f"--trading-mode futures --pairs {pair} --timeframes {timeframe} --candle-types futures mark "
             "funding_rate open_interest` or run `liq-indicator simulate`"
         )
-    side = {kind: _first_existing(root, pair, kind, timeframe)
-            for kind in ("open_interest", "mark", "funding_rate")}
+    side = {
+        kind: _first_existing(root, pair, kind, timeframe)
+        for kind in ("open_interest", "mark", "funding_rate")
+    }
     mark_path = pair_file(root, pair, timeframe, "mark")
     open_interest = read_candles(side["open_interest"]) if side["open_interest"] else None
     taker_path = side["open_interest"] and side["open_interest"].with_name(
-        side["open_interest"].name.replace("-open_interest.", "-taker_ratio."))
+        side["open_interest"].name.replace("-open_interest.", "-taker_ratio.")
+    )
     if open_interest is not None and taker_path and is_present(taker_path, "candle file"):
         # written by `liq-indicator import-oi` beside the OI candles, on the same dates
         taker = read_candles(taker_path)
-        open_interest = open_interest.merge(taker[["date", "taker_long_short_ratio"]], on="date", how="left")
+        open_interest = open_interest.merge(
+            taker[["date", "taker_long_short_ratio"]], on="date", how="left"
+        )
     return PairData(
         candles=read_candles(path),
         open_interest=open_interest,

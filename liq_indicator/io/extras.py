@@ -19,5 +19,7 @@ def freqtrade_module(name: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise InputError(f"{purpose} uses Freqtrade, which is not installed here ({exc}); "
-                         "install it with pip install 'liq-indicator[freqtrade]'") from None
+        raise InputError(
+            f"{purpose} uses Freqtrade, which is not installed here ({exc}); "
+            "install it with pip install 'liq-indicator[freqtrade]'"
+        ) from None

@@ -9,12 +9,22 @@ import pandas as pd
 __all__ = ["OHLCV_AGG", "resample_ohlcv"]
 
 #: How each candle column combines into a coarser candle.
-OHLCV_AGG: dict[str, str] = {"open": "first", "high": "max", "low": "min", "close": "last",
-                             "volume": "sum"}
+OHLCV_AGG: dict[str, str] = {
+    "open": "first",
+    "high": "max",
+    "low": "min",
+    "close": "last",
+    "volume": "sum",
+}
 
 
-def resample_ohlcv(candles: pd.DataFrame, per: str | pd.Timedelta, *,
-                   extra: Mapping[str, str] | None = None, origin: str = "start_day") -> pd.DataFrame:
+def resample_ohlcv(
+    candles: pd.DataFrame,
+    per: str | pd.Timedelta,
+    *,
+    extra: Mapping[str, str] | None = None,
+    origin: str = "start_day",
+) -> pd.DataFrame:
     """``candles`` (a ``date`` column and OHLCV) aggregated to periods of ``per``.
 
     Args:

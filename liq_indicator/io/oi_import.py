@@ -52,9 +52,14 @@ from liq_indicator.io.timeframes import timeframe_seconds
 __all__ = ["METRICS_COLUMNS", "read_metrics", "import_metrics"]
 
 METRICS_COLUMNS = [
-    "create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
-    "count_toptrader_long_short_ratio", "sum_toptrader_long_short_ratio",
-    "count_long_short_ratio", "sum_taker_long_short_vol_ratio",
+    "create_time",
+    "symbol",
+    "sum_open_interest",
+    "sum_open_interest_value",
+    "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio",
+    "count_long_short_ratio",
+    "sum_taker_long_short_vol_ratio",
 ]
 OI_COLUMNS = ["date", "open_interest_amount", "open_interest_value"]
 TAKER_COLUMN = "taker_long_short_ratio"
@@ -66,11 +71,20 @@ def _parse_csv(text: str, source: str) -> pd.DataFrame:
     first = text.lstrip().split("\n", 1)[0]
     has_header = "create_time" in first
     if not has_header and len(first.split(",")) != len(METRICS_COLUMNS):
-        raise InputError(f"{source}: not a Binance metrics file (expected {len(METRICS_COLUMNS)} "
-                         f"columns: {', '.join(METRICS_COLUMNS)})")
-    df = pd.read_csv(io.StringIO(text), header=0 if has_header else None,
-                     names=None if has_header else METRICS_COLUMNS)
-    missing = [c for c in ("create_time", "sum_open_interest", "sum_open_interest_value") if c not in df.columns]
+        raise InputError(
+            f"{source}: not a Binance metrics file (expected {len(METRICS_COLUMNS)} "
+            f"columns: {', '.join(METRICS_COLUMNS)})"
+        )
+    df = pd.read_csv(
+        io.StringIO(text),
+        header=0 if has_header else None,
+        names=None if has_header else METRICS_COLUMNS,
+    )
+    missing = [
+        c
+        for c in ("create_time", "sum_open_interest", "sum_open_interest_value")
+        if c not in df.columns
+    ]
     if missing:
         raise InputError(f"{source}: not a Binance metrics file (missing {', '.join(missing)})")
     raw = df["create_time"]
@@ -78,12 +92,14 @@ def _parse_csv(text: str, source: str) -> pd.DataFrame:
         dates = pd.to_datetime(raw, unit="ms", utc=True)
     else:
         dates = pd.to_datetime(raw, utc=True, format="mixed")
-    out = pd.DataFrame({
-        "date": dates.dt.as_unit("us"),
-        "open_interest_amount": pd.to_numeric(df["sum_open_interest"], errors="coerce"),
-        "open_interest_value": pd.to_numeric(df["sum_open_interest_value"], errors="coerce"),
-        TAKER_COLUMN: pd.to_numeric(df.get("sum_taker_long_short_vol_ratio"), errors="coerce"),
-    })
+    out = pd.DataFrame(
+        {
+            "date": dates.dt.as_unit("us"),
+            "open_interest_amount": pd.to_numeric(df["sum_open_interest"], errors="coerce"),
+            "open_interest_value": pd.to_numeric(df["sum_open_interest_value"], errors="coerce"),
+            TAKER_COLUMN: pd.to_numeric(df.get("sum_taker_long_short_vol_ratio"), errors="coerce"),
+        }
+    )
     return out
 
 
@@ -111,13 +127,19 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
                 with p.open("rb") as fh:
                     raw = fh.read(MEMBER_LIMIT + 1)
                 if len(raw) > MEMBER_LIMIT:
-                    raise InputError(f"metrics file {str(path)!r} is larger than "
-                                     f"{MEMBER_LIMIT / 2**20:g} MiB; it is not a daily metrics CSV")
+                    raise InputError(
+                        f"metrics file {str(path)!r} is larger than "
+                        f"{MEMBER_LIMIT / 2**20:g} MiB; it is not a daily metrics CSV"
+                    )
             frames.append(_parse_csv(raw.decode("utf-8"), p.name))
     if not frames:
         raise InputError("no metrics files given")
     df = pd.concat(frames, ignore_index=True).dropna(subset=["date"])
-    return df.sort_values("date", kind="stable").drop_duplicates("date", keep="last").reset_index(drop=True)
+    return (
+        df.sort_values("date", kind="stable")
+        .drop_duplicates("date", keep="last")
+        .reset_index(drop=True)
+    )
 
 
 def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int, int]:
@@ -130,11 +152,17 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
             old = pd.read_feather(path)
         missing = [c for c in columns if c not in old.columns]
         if missing:
-            raise InputError(f"{path} exists but lacks {', '.join(missing)}; move it aside and retry")
+            raise InputError(
+                f"{path} exists but lacks {', '.join(missing)}; move it aside and retry"
+            )
         before = len(old)
         old["date"] = pd.to_datetime(old["date"], utc=True).dt.as_unit("us")
         frame = pd.concat([old[columns], frame], ignore_index=True)
-    frame = frame.sort_values("date", kind="stable").drop_duplicates("date", keep="last").reset_index(drop=True)
+    frame = (
+        frame.sort_values("date", kind="stable")
+        .drop_duplicates("date", keep="last")
+        .reset_index(drop=True)
+    )
     tmp = path.with_suffix(".feather.tmp")
     with writing(path, "open-interest file"):
         frame.to_feather(tmp)
@@ -142,8 +170,12 @@ def _merge_into(path: Path, new: pd.DataFrame, columns: list[str]) -> tuple[int,
     return before, len(frame)
 
 
-def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str = DEFAULT_PAIR,
-                   timeframe: str = "5m") -> dict[str, Any]:
+def import_metrics(
+    paths: Iterable[str | Path],
+    datadir: str | Path,
+    pair: str = DEFAULT_PAIR,
+    timeframe: str = "5m",
+) -> dict[str, Any]:
     """Convert metrics archives into ``pair``'s open-interest (and taker-ratio) files in ``datadir``.
 
     Args:
@@ -162,7 +194,9 @@ def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str =
     except InputError:
         step = None
     if step is None or step < pd.Timedelta("5min") or step % pd.Timedelta("5min"):
-        raise InputError(f"timeframe {timeframe!r} must be a multiple of 5m (the archives' spacing)")
+        raise InputError(
+            f"timeframe {timeframe!r} must be a multiple of 5m (the archives' spacing)"
+        )
     output_dir(root / "futures", "datadir folder", parents=False)  # before reading the archives
     df = read_metrics(paths)
     on_grid = (df["date"] - df["date"].dt.floor("D")) % step == pd.Timedelta(0)
@@ -175,5 +209,8 @@ def import_metrics(paths: Iterable[str | Path], datadir: str | Path, pair: str =
     taker = df.dropna(subset=[TAKER_COLUMN])
     if len(taker):
         taker_path = pair_file(root, pair, timeframe, "taker_ratio")
-        summary["taker_ratio"] = (taker_path, *_merge_into(taker_path, taker, ["date", TAKER_COLUMN]))
+        summary["taker_ratio"] = (
+            taker_path,
+            *_merge_into(taker_path, taker, ["date", TAKER_COLUMN]),
+        )
     return summary

@@ -29,11 +29,25 @@ from pathlib import Path
 
 from liq_indicator.errors import InputError
 
-__all__ = ["input_file", "input_dir", "is_present", "is_folder", "reading", "read_text", "read_zip_member",
-           "output_dir", "output_file", "writing"]
+__all__ = [
+    "input_file",
+    "input_dir",
+    "is_present",
+    "is_folder",
+    "reading",
+    "read_text",
+    "read_zip_member",
+    "output_dir",
+    "output_file",
+    "writing",
+]
 
-_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-          (stat.S_ISBLK, "a device"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
 
 
 def _name(path: str | Path) -> str:
@@ -47,10 +61,14 @@ def _stat(path: Path, what: str, shown: str | Path) -> os.stat_result | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except PermissionError:
-        raise InputError(f"{what} {_name(shown)} cannot be reached: permission denied on a folder "
-                         "above it; make the folders readable (chmod +rx) or run as their owner") from None
+        raise InputError(
+            f"{what} {_name(shown)} cannot be reached: permission denied on a folder "
+            "above it; make the folders readable (chmod +rx) or run as their owner"
+        ) from None
     except OSError as exc:
-        raise InputError(f"{what} {_name(shown)} cannot be looked up ({exc.strerror or exc})") from None
+        raise InputError(
+            f"{what} {_name(shown)} cannot be looked up ({exc.strerror or exc})"
+        ) from None
 
 
 def is_present(path: str | Path, what: str = "file") -> bool:
@@ -110,22 +128,30 @@ def input_dir(path: str | Path, what: str = "folder") -> Path:
 
 def _read_error(exc: BaseException, what: str, path: str | Path) -> InputError:
     if isinstance(exc, PermissionError):
-        return InputError(f"{what} {_name(path)} cannot be read: permission denied; make it readable "
-                          "(chmod +r, and +x for a folder) or run as its owner")
+        return InputError(
+            f"{what} {_name(path)} cannot be read: permission denied; make it readable "
+            "(chmod +r, and +x for a folder) or run as its owner"
+        )
     if isinstance(exc, IsADirectoryError):
         return InputError(f"{what} {_name(path)} is a folder; pass a file")
     if isinstance(exc, OSError):
         return InputError(f"{what} {_name(path)} cannot be read ({exc.strerror or exc})")
     if isinstance(exc, UnicodeDecodeError):
-        return InputError(f"{what} {_name(path)} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
-                          f"at offset {exc.start}); save it as UTF-8")
+        return InputError(
+            f"{what} {_name(path)} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start}); save it as UTF-8"
+        )
     if isinstance(exc, zipfile.BadZipFile | EOFError):
-        return InputError(f"{what} {_name(path)} is not a valid zip archive ({exc}); download it again")
+        return InputError(
+            f"{what} {_name(path)} is not a valid zip archive ({exc}); download it again"
+        )
     text = str(exc).strip().splitlines()
     detail = text[0] if text else type(exc).__name__
     if _is_arrow_error(exc):
-        return InputError(f"{what} {_name(path)} is not a readable feather file, truncated or corrupt "
-                          f"({detail}); download or write it again")
+        return InputError(
+            f"{what} {_name(path)} is not a readable feather file, truncated or corrupt "
+            f"({detail}); download or write it again"
+        )
     return InputError(f"{what} {_name(path)} cannot be parsed ({detail})")
 
 
@@ -141,8 +167,16 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     import pandas as pd
     import pyarrow
 
-    return (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile, EOFError,
-            pyarrow.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError)
+    return (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        zipfile.BadZipFile,
+        EOFError,
+        pyarrow.ArrowException,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    )
 
 
 @contextmanager
@@ -176,18 +210,28 @@ def read_zip_member(zf: zipfile.ZipFile, name: str, source: str | Path, *, limit
     where = f"{source}:{name}"
     if info.flag_bits & 0x1:
         raise InputError(f"zip member {where!r} is encrypted; pass an archive without a password")
-    too_big = (f"zip member {where!r} inflates to more than {limit / 2**20:g} MiB; "
-               "this is not the expected file (extract and check it, or pass the right archive)")
+    too_big = (
+        f"zip member {where!r} inflates to more than {limit / 2**20:g} MiB; "
+        "this is not the expected file (extract and check it, or pass the right archive)"
+    )
     if info.file_size > limit:
         raise InputError(too_big)
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
     except NotImplementedError as exc:
-        raise InputError(f"zip member {where!r} uses an unsupported compression ({exc}); "
-                         "re-zip it with deflate") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:  # ValueError: zlib/lzma errors
-        raise InputError(f"zip member {where!r} is corrupt ({exc}); download the archive again") from None
+        raise InputError(
+            f"zip member {where!r} uses an unsupported compression ({exc}); re-zip it with deflate"
+        ) from None
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as exc:  # ValueError: zlib/lzma errors
+        raise InputError(
+            f"zip member {where!r} is corrupt ({exc}); download the archive again"
+        ) from None
     if len(data) > limit:
         raise InputError(too_big)
     return data
@@ -203,9 +247,13 @@ def _probe_writable(folder: Path) -> str | None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        return ("on a read-only file system" if exc.errno == errno.EROFS
-                else "permission denied" if isinstance(exc, PermissionError)
-                else exc.strerror or str(exc))
+        return (
+            "on a read-only file system"
+            if exc.errno == errno.EROFS
+            else "permission denied"
+            if isinstance(exc, PermissionError)
+            else exc.strerror or str(exc)
+        )
     return None
 
 
@@ -222,12 +270,13 @@ def _check_folder(p: Path, label: str, missing_ok: int | None, label_is_p: bool)
                 raise InputError(f"{label}: folder {_name(q)} does not exist; create it first")
             continue
         if not stat.S_ISDIR(st.st_mode):
-            raise InputError(f"{label}: {where} is a file, not a folder; "
-                             "choose another path")
+            raise InputError(f"{label}: {where} is a file, not a folder; choose another path")
         reason = _probe_writable(q)
         if reason is not None:
-            raise InputError(f"{label} cannot be written: {where} is not writable ({reason}); "
-                             "choose a writable folder")
+            raise InputError(
+                f"{label} cannot be written: {where} is not writable ({reason}); "
+                "choose a writable folder"
+            )
         return
     raise AssertionError("unreachable: the file system root exists")  # pragma: no cover
 
@@ -250,8 +299,9 @@ def output_dir(path: str | Path, what: str = "output folder", *, parents: bool =
     return p
 
 
-def output_file(path: str | Path, what: str = "output", *, suffixes: tuple[str, ...] = (),
-                parents: bool = False) -> Path:
+def output_file(
+    path: str | Path, what: str = "output", *, suffixes: tuple[str, ...] = (), parents: bool = False
+) -> Path:
     """Check that ``path`` can be written as a file (its folder exists or may be created, accepts
     new files, and ``path`` is not a folder or a pipe); create nothing.
 
@@ -263,7 +313,9 @@ def output_file(path: str | Path, what: str = "output", *, suffixes: tuple[str, 
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise InputError(f"{what} {_name(path)} is a folder; name the file to write")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{what} {_name(path)} exists and is not a regular file; choose another path")
+        raise InputError(
+            f"{what} {_name(path)} exists and is not a regular file; choose another path"
+        )
     if suffixes and p.suffix not in suffixes:
         raise InputError(f"{what} {_name(path)} must end in {', '.join(suffixes)}")
     _check_folder(p.parent, f"{what} {_name(path)}", None if parents else 0, label_is_p=False)
@@ -271,8 +323,10 @@ def output_file(path: str | Path, what: str = "output", *, suffixes: tuple[str, 
         try:
             os.close(os.open(p, os.O_WRONLY))  # no O_TRUNC: the file is left as it is
         except OSError as exc:
-            raise InputError(f"{what} {_name(path)} exists and cannot be overwritten "
-                             f"({exc.strerror or exc}); choose another path") from None
+            raise InputError(
+                f"{what} {_name(path)} exists and cannot be overwritten "
+                f"({exc.strerror or exc}); choose another path"
+            ) from None
     return p
 
 
@@ -282,5 +336,7 @@ def writing(path: str | Path, what: str = "output") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise InputError(f"cannot write {what} {_name(path)} ({exc.strerror or exc}); choose a "
-                         "writable folder with free space") from None
+        raise InputError(
+            f"cannot write {what} {_name(path)} ({exc.strerror or exc}); choose a "
+            "writable folder with free space"
+        ) from None

@@ -44,8 +44,10 @@ def _ccxt_apis() -> dict[str, str]:
     try:
         import ccxt
     except ImportError as exc:
-        raise ConfigError(f"the offline exchange's overlay needs ccxt ({exc}); install it with "
-                          "pip install 'liq-indicator[freqtrade]'") from None
+        raise ConfigError(
+            f"the offline exchange's overlay needs ccxt ({exc}); install it with "
+            "pip install 'liq-indicator[freqtrade]'"
+        ) from None
     return dict(ccxt.binance().urls["api"])
 
 
@@ -85,8 +87,12 @@ def ccxt_api_urls(base_url: str) -> dict[str, str]:
             not installed.
     """
     base = _check_base_url(base_url)
-    return {family: base + urlsplit(url).path if urlsplit(url).hostname == SERVED_HOST
-            else f"{base}/unsupported/{family}" for family, url in _ccxt_apis().items()}
+    return {
+        family: base + urlsplit(url).path
+        if urlsplit(url).hostname == SERVED_HOST
+        else f"{base}/unsupported/{family}"
+        for family, url in _ccxt_apis().items()
+    }
 
 
 def exchange_overlay(base_url: str) -> dict[str, Any]:
@@ -113,7 +119,7 @@ def exchange_overlay(base_url: str) -> dict[str, Any]:
                     "fetchMargins": False,
                 },
             },
-        }
+        },
     }
 
 

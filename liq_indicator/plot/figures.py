@@ -69,6 +69,7 @@ __all__ = [
     "save_png_map",
 ]
 
+
 def _nice_step(span: float, n: int = 3) -> float:
     """A 1-2-5 step that cuts ``span`` into about ``n`` parts."""
     if not span > 0:
@@ -109,12 +110,31 @@ def _timeframe(candles: pd.DataFrame) -> pd.Timedelta:
 
 
 # display candle periods tried, shortest first: merged candles line up with the clock
-_PERIODS = tuple(pd.Timedelta(p) for p in ("1min", "3min", "5min", "15min", "30min", "1h", "2h",
-                                           "4h", "6h", "8h", "12h", "1D", "2D", "3D", "7D"))
+_PERIODS = tuple(
+    pd.Timedelta(p)
+    for p in (
+        "1min",
+        "3min",
+        "5min",
+        "15min",
+        "30min",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1D",
+        "2D",
+        "3D",
+        "7D",
+    )
+)
 
 
-def _display_period(t0: pd.Timestamp, t1: pd.Timestamp, tf: pd.Timedelta, max_candles: int
-                    ) -> pd.Timedelta:
+def _display_period(
+    t0: pd.Timestamp, t1: pd.Timestamp, tf: pd.Timedelta, max_candles: int
+) -> pd.Timedelta:
     """The shortest clock period, a multiple of ``tf``, giving at most ``max_candles`` periods."""
     span = t1 - t0
     for period in _PERIODS:
@@ -161,8 +181,9 @@ def _heat_edges(heatmap: Heatmap, tf: pd.Timedelta) -> pd.DatetimeIndex:
     return pd.DatetimeIndex([first]).append(right)
 
 
-def _crop_heatmap(heatmap: Heatmap, tf: pd.Timedelta, t0: pd.Timestamp, t1: pd.Timestamp
-                  ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+def _crop_heatmap(
+    heatmap: Heatmap, tf: pd.Timedelta, t0: pd.Timestamp, t1: pd.Timestamp
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
     """Edges and [time, bin] long/short of the columns overlapping [t0, t1]."""
     edges = _heat_edges(heatmap, tf)
     keep = np.asarray((edges[1:] > t0) & (edges[:-1] < t1))
@@ -172,11 +193,12 @@ def _crop_heatmap(heatmap: Heatmap, tf: pd.Timedelta, t0: pd.Timestamp, t1: pd.T
             f"({t0} .. {t1}); compute both from the same frame"
         )
     idx = np.flatnonzero(keep)
-    return edges[idx[0]: idx[-1] + 2], heatmap.long[idx], heatmap.short[idx]
+    return edges[idx[0] : idx[-1] + 2], heatmap.long[idx], heatmap.short[idx]
 
 
-def _colour_range(long: np.ndarray, short: np.ndarray, decades: float | None
-                  ) -> tuple[float, float]:
+def _colour_range(
+    long: np.ndarray, short: np.ndarray, decades: float | None
+) -> tuple[float, float]:
     """(floor, top) USD of the shared log colour scale. ``top`` is the largest cell. ``floor`` is
     ``decades`` below it or, when None, the 1st percentile of the non-empty cells (kept within
     1 to 4 decades below the top). Cells under the floor are drawn clear.
@@ -209,7 +231,9 @@ def _usd_code_position(usd: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
 
 def _swept_label(frame: pd.DataFrame) -> str:
     period, tf = frame.attrs["period"], frame.attrs["timeframe"]
-    return f"swept per candle ({_duration(tf)})" if period == tf else f"swept per {_duration(period)}"
+    return (
+        f"swept per candle ({_duration(tf)})" if period == tf else f"swept per {_duration(period)}"
+    )
 
 
 def _duration(td: pd.Timedelta) -> str:
@@ -230,8 +254,9 @@ def _trade_frame(trades: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp
     need = ("open_date", "close_date", "open_rate", "close_rate")
     missing = [c for c in need if c not in trades.columns]
     if missing:
-        raise InputError(f"trades lack column(s) {missing}; load them with "
-                         "liq_indicator.io.backtest.load_trades")
+        raise InputError(
+            f"trades lack column(s) {missing}; load them with liq_indicator.io.backtest.load_trades"
+        )
     tr = trades.copy()
     tr["open_date"] = _naive_utc(pd.to_datetime(tr["open_date"], utc=True))
     tr["close_date"] = _naive_utc(pd.to_datetime(tr["close_date"], utc=True))
@@ -261,8 +286,10 @@ def _trade_text(tr: pd.DataFrame) -> list[str]:
         side = "short" if row.is_short else "long"
         profit = f"{row.profit_ratio:+.2%}" if pd.notna(row.profit_ratio) else "?"
         stop = getattr(row, "stop_loss_abs", np.nan)
-        out.append(f"{side} {profit}<br>entry {row.open_rate:,.2f} exit {row.close_rate:,.2f}"
-                   f"<br>stop {stop:,.2f}<br>{getattr(row, 'exit_reason', '')}")
+        out.append(
+            f"{side} {profit}<br>entry {row.open_rate:,.2f} exit {row.close_rate:,.2f}"
+            f"<br>stop {stop:,.2f}<br>{getattr(row, 'exit_reason', '')}"
+        )
     return out
 
 
@@ -279,8 +306,13 @@ def _base_layout(fig: go.Figure, title: str | None, height: int) -> None:
         title={"text": title or "", "x": 0.01, "xanchor": "left"},
         height=height,
         margin={"l": 70, "r": 150, "t": 70, "b": 50},
-        legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom",
-                "bgcolor": "rgba(0,0,0,0)"},
+        legend={
+            "orientation": "h",
+            "x": 0.0,
+            "y": 1.0,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(0,0,0,0)",
+        },
         hovermode="closest",
     )
     fig.update_xaxes(gridcolor=GRID, zeroline=False)
@@ -293,7 +325,12 @@ def _colorbar(label: str, vmin: float, vmax: float, y: float) -> dict:
         "title": {"text": label, "side": "right"},
         "tickvals": _usd_code_position(ticks, vmin, vmax).tolist(),
         "ticktext": [format_usd(t) for t in ticks],
-        "x": 1.01, "xanchor": "left", "y": y, "yanchor": "middle", "len": 0.36, "thickness": 14,
+        "x": 1.01,
+        "xanchor": "left",
+        "y": y,
+        "yanchor": "middle",
+        "len": 0.36,
+        "thickness": 14,
     }
 
 
@@ -303,8 +340,9 @@ def _plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:
     return [[0.0, "rgba(0,0,0,0)"]] + [[first + p * (1.0 - first), c] for p, c in stops]
 
 
-def _heatmap_inputs(candles: pd.DataFrame, heatmap: Heatmap, max_candles: int,
-                    decades: float | None) -> tuple:
+def _heatmap_inputs(
+    candles: pd.DataFrame, heatmap: Heatmap, max_candles: int, decades: float | None
+) -> tuple:
     """What both heatmap renderers draw: merged candles, their timeframe, the heatmap cropped to
     them, and the colour range.
     """
@@ -355,40 +393,84 @@ def heatmap_figure(
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(candles, heatmap, max_candles, decades)
+    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(
+        candles, heatmap, max_candles, decades
+    )
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
     mid = bars["start"] + (bars["end"] - bars["start"]) / 2
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
-                        vertical_spacing=0.03)
-    for side, values, scale, y in (("long", long, LONG_SCALE, 0.28),
-                                   ("short", short, SHORT_SCALE, 0.74)):
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.03
+    )
+    for side, values, scale, y in (
+        ("long", long, LONG_SCALE, 0.28),
+        ("short", short, SHORT_SCALE, 0.74),
+    ):
         usd = np.ascontiguousarray(values.T, dtype=np.float32)
-        fig.add_trace(go.Heatmap(
-            x=edges, y=heatmap.price_edges, z=_usd_codes(usd, vmin, vmax), customdata=usd,
-            zmin=0, zmax=255, colorscale=_plotly_scale(scale),
-            colorbar=_colorbar(f"{side} liquidations pending (USD / bin)", vmin, vmax, y),
-            name=f"{side} pending", meta={"usd_range": [vmin, vmax]},
-            hovertemplate=(f"%{{x|%Y-%m-%d %H:%M}} UTC<br>price %{{y:,.0f}}<br>{side} "
-                           "liquidations pending %{customdata:$.3s}<extra></extra>"),
-        ), row=1, col=1)
-    fig.add_trace(go.Candlestick(
-        x=mid, open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"],
-        name="price", increasing={"line": {"color": CANDLE_UP, "width": 1}, "fillcolor": CANDLE_UP},
-        decreasing={"line": {"color": CANDLE_DOWN, "width": 1}, "fillcolor": CANDLE_DOWN},
-        whiskerwidth=0,
-    ), row=1, col=1)
+        fig.add_trace(
+            go.Heatmap(
+                x=edges,
+                y=heatmap.price_edges,
+                z=_usd_codes(usd, vmin, vmax),
+                customdata=usd,
+                zmin=0,
+                zmax=255,
+                colorscale=_plotly_scale(scale),
+                colorbar=_colorbar(f"{side} liquidations pending (USD / bin)", vmin, vmax, y),
+                name=f"{side} pending",
+                meta={"usd_range": [vmin, vmax]},
+                hovertemplate=(
+                    f"%{{x|%Y-%m-%d %H:%M}} UTC<br>price %{{y:,.0f}}<br>{side} "
+                    "liquidations pending %{customdata:$.3s}<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Candlestick(
+            x=mid,
+            open=bars["open"],
+            high=bars["high"],
+            low=bars["low"],
+            close=bars["close"],
+            name="price",
+            increasing={"line": {"color": CANDLE_UP, "width": 1}, "fillcolor": CANDLE_UP},
+            decreasing={"line": {"color": CANDLE_DOWN, "width": 1}, "fillcolor": CANDLE_DOWN},
+            whiskerwidth=0,
+        ),
+        row=1,
+        col=1,
+    )
 
     label = _swept_label(bars)
     long_sw = bars["liq_swept_long_usd"].to_numpy(dtype=float)
     short_sw = bars["liq_swept_short_usd"].to_numpy(dtype=float)
-    fig.add_trace(go.Bar(x=mid, y=short_sw, name=f"shorts {label}", marker_color=SHORT_COLOR,
-                         marker_line_width=0, hovertemplate="shorts swept %{y:$.3s}<extra></extra>"),
-                  row=2, col=1)
-    fig.add_trace(go.Bar(x=mid, y=-long_sw, customdata=long_sw, name=f"longs {label}",
-                         marker_color=LONG_COLOR, marker_line_width=0,
-                         hovertemplate="longs swept %{customdata:$.3s}<extra></extra>"),
-                  row=2, col=1)
+    fig.add_trace(
+        go.Bar(
+            x=mid,
+            y=short_sw,
+            name=f"shorts {label}",
+            marker_color=SHORT_COLOR,
+            marker_line_width=0,
+            hovertemplate="shorts swept %{y:$.3s}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=mid,
+            y=-long_sw,
+            customdata=long_sw,
+            name=f"longs {label}",
+            marker_color=LONG_COLOR,
+            marker_line_width=0,
+            hovertemplate="longs swept %{customdata:$.3s}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
 
     tr = _trade_frame(trades, t0, t1)
     if len(tr):
@@ -398,19 +480,33 @@ def heatmap_figure(
     fig.update_layout(barmode="relative", bargap=0.0, xaxis_rangeslider_visible=False)
     lo, hi = float(bars["low"].min()), float(bars["high"].max())
     pad = (hi - lo) * 0.04 or hi * 0.01
-    fig.update_yaxes(range=[lo - pad, hi + pad], title_text="price", tickformat=",.0f",
-                     row=1, col=1)
+    fig.update_yaxes(
+        range=[lo - pad, hi + pad], title_text="price", tickformat=",.0f", row=1, col=1
+    )
     top = float(max(long_sw.max(initial=0.0), short_sw.max(initial=0.0))) or 1.0
     step = _nice_step(top, 2)
     ticks = np.arange(-math.floor(top / step), math.floor(top / step) + 1) * step
-    fig.update_yaxes(range=[-top * 1.08, top * 1.08], tickvals=ticks.tolist(),
-                     ticktext=[format_usd(t) if t else "0" for t in ticks],
-                     title_text="swept (USD)", row=2, col=1)
+    fig.update_yaxes(
+        range=[-top * 1.08, top * 1.08],
+        tickvals=ticks.tolist(),
+        ticktext=[format_usd(t) if t else "0" for t in ticks],
+        title_text="swept (USD)",
+        row=2,
+        col=1,
+    )
     fig.update_xaxes(range=[t0, t1], row=1, col=1)
     fig.update_xaxes(range=[t0, t1], title_text="UTC", row=2, col=1)
-    fig.add_annotation(text="▲ shorts liquidated  ▼ longs liquidated", xref="x2 domain",
-                       yref="y2 domain", x=0.005, y=0.98, showarrow=False, xanchor="left",
-                       yanchor="top", font={"size": 11, "color": TEXT})
+    fig.add_annotation(
+        text="▲ shorts liquidated  ▼ longs liquidated",
+        xref="x2 domain",
+        yref="y2 domain",
+        x=0.005,
+        y=0.98,
+        showarrow=False,
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": TEXT},
+    )
     return fig
 
 
@@ -418,25 +514,60 @@ def _add_plotly_trades(fig: go.Figure, tr: pd.DataFrame) -> None:
     import plotly.graph_objects as go
 
     text = _trade_text(tr)
-    for column, name, dash in (("stop_loss_abs", "stop (final)", "solid"),
-                               ("initial_stop_loss_abs", "stop (initial)", "dot")):
+    for column, name, dash in (
+        ("stop_loss_abs", "stop (final)", "solid"),
+        ("initial_stop_loss_abs", "stop (initial)", "dot"),
+    ):
         xs, ys = _stop_segments(tr, column)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip",
-                                 line={"color": STOP_COLOR, "width": 2, "dash": dash}),
-                      row=1, col=1)
-    fig.add_trace(go.Scatter(
-        x=tr["open_date"], y=tr["open_rate"], mode="markers", name="entries", text=text,
-        hovertemplate="entry %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
-        marker={"symbol": np.where(tr["is_short"], "triangle-down", "triangle-up").tolist(),
-                "size": 11, "color": "#ffffff", "line": {"color": "#000000", "width": 1}},
-    ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=name,
+                hoverinfo="skip",
+                line={"color": STOP_COLOR, "width": 2, "dash": dash},
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=tr["open_date"],
+            y=tr["open_rate"],
+            mode="markers",
+            name="entries",
+            text=text,
+            hovertemplate="entry %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+            marker={
+                "symbol": np.where(tr["is_short"], "triangle-down", "triangle-up").tolist(),
+                "size": 11,
+                "color": "#ffffff",
+                "line": {"color": "#000000", "width": 1},
+            },
+        ),
+        row=1,
+        col=1,
+    )
     win = tr["profit_ratio"].fillna(0) > 0
-    fig.add_trace(go.Scatter(
-        x=tr["close_date"], y=tr["close_rate"], mode="markers", name="exits", text=text,
-        hovertemplate="exit %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
-        marker={"symbol": "x", "size": 10, "color": np.where(win, CANDLE_UP, CANDLE_DOWN).tolist(),
-                "line": {"color": "#000000", "width": 1}},
-    ), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=tr["close_date"],
+            y=tr["close_rate"],
+            mode="markers",
+            name="exits",
+            text=text,
+            hovertemplate="exit %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+            marker={
+                "symbol": "x",
+                "size": 10,
+                "color": np.where(win, CANDLE_UP, CANDLE_DOWN).tolist(),
+                "line": {"color": "#000000", "width": 1},
+            },
+        ),
+        row=1,
+        col=1,
+    )
 
 
 def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.ndarray]:
@@ -454,8 +585,9 @@ def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.n
     return levs, fold(liq_map.long_by_tier), fold(liq_map.short_by_tier)
 
 
-def map_figure(liq_map: LiquidationMap, *, title: str | None = None, height: int = 650
-               ) -> go.Figure:
+def map_figure(
+    liq_map: LiquidationMap, *, title: str | None = None, height: int = 650
+) -> go.Figure:
     """The liquidation map at one moment as an interactive plotly figure.
 
     Bars: pending notional per price bin, stacked by leverage tier (longs blue, shorts orange).
@@ -473,53 +605,105 @@ def map_figure(liq_map: LiquidationMap, *, title: str | None = None, height: int
     prices = liq_map.bin_prices
     widths = np.diff(liq_map.bin_edges)
     levs, long_by, short_by = _by_leverage(liq_map)
-    for side, by_tier, colors in (("long", long_by, LONG_TIER_COLORS),
-                                  ("short", short_by, SHORT_TIER_COLORS)):
+    for side, by_tier, colors in (
+        ("long", long_by, LONG_TIER_COLORS),
+        ("short", short_by, SHORT_TIER_COLORS),
+    ):
         for k, (lev, values) in enumerate(zip(levs, by_tier, strict=True)):
-            fig.add_trace(go.Bar(
-                x=prices, y=values, width=widths, name=f"{side} {lev:g}x",
-                legendgroup=side, marker_color=colors[k % len(colors)], marker_line_width=0,
-                hovertemplate=f"%{{x:,.0f}}<br>{side} {lev:g}x %{{y:$.3s}}<extra></extra>",
-            ), secondary_y=False)
+            fig.add_trace(
+                go.Bar(
+                    x=prices,
+                    y=values,
+                    width=widths,
+                    name=f"{side} {lev:g}x",
+                    legendgroup=side,
+                    marker_color=colors[k % len(colors)],
+                    marker_line_width=0,
+                    hovertemplate=f"%{{x:,.0f}}<br>{side} {lev:g}x %{{y:$.3s}}<extra></extra>",
+                ),
+                secondary_y=False,
+            )
     below = prices <= liq_map.price
     above = prices >= liq_map.price
-    fig.add_trace(go.Scatter(
-        x=prices[below], y=liq_map.cumulative_long[below], name="cumulative long", mode="lines",
-        line={"color": CUM_LONG_COLOR, "width": 2.5},
-        hovertemplate="fall to %{x:,.0f}: longs liquidated %{y:$.3s}<extra></extra>",
-    ), secondary_y=True)
-    fig.add_trace(go.Scatter(
-        x=prices[above], y=liq_map.cumulative_short[above], name="cumulative short", mode="lines",
-        line={"color": CUM_SHORT_COLOR, "width": 2.5},
-        hovertemplate="rise to %{x:,.0f}: shorts liquidated %{y:$.3s}<extra></extra>",
-    ), secondary_y=True)
-    fig.add_vline(x=liq_map.price, line={"color": "#ffffff", "width": 1.5, "dash": "dash"},
-                  annotation_text=f"price {liq_map.price:,.0f}", annotation_position="top",
-                  annotation_font_color="#ffffff")
+    fig.add_trace(
+        go.Scatter(
+            x=prices[below],
+            y=liq_map.cumulative_long[below],
+            name="cumulative long",
+            mode="lines",
+            line={"color": CUM_LONG_COLOR, "width": 2.5},
+            hovertemplate="fall to %{x:,.0f}: longs liquidated %{y:$.3s}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=prices[above],
+            y=liq_map.cumulative_short[above],
+            name="cumulative short",
+            mode="lines",
+            line={"color": CUM_SHORT_COLOR, "width": 2.5},
+            hovertemplate="rise to %{x:,.0f}: shorts liquidated %{y:$.3s}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.add_vline(
+        x=liq_map.price,
+        line={"color": "#ffffff", "width": 1.5, "dash": "dash"},
+        annotation_text=f"price {liq_map.price:,.0f}",
+        annotation_position="top",
+        annotation_font_color="#ffffff",
+    )
     _base_layout(fig, title, height)
-    fig.update_layout(barmode="stack", bargap=0.0, margin={"r": 80, "b": 110},
-                      legend={"orientation": "h", "traceorder": "normal", "x": 0.5,
-                              "xanchor": "center", "y": -0.12, "yanchor": "top"})
-    fig.update_xaxes(title_text="price", tickformat=",.0f",
-                     range=[float(liq_map.bin_edges[0]), float(liq_map.bin_edges[-1])])
+    fig.update_layout(
+        barmode="stack",
+        bargap=0.0,
+        margin={"r": 80, "b": 110},
+        legend={
+            "orientation": "h",
+            "traceorder": "normal",
+            "x": 0.5,
+            "xanchor": "center",
+            "y": -0.12,
+            "yanchor": "top",
+        },
+    )
+    fig.update_xaxes(
+        title_text="price",
+        tickformat=",.0f",
+        range=[float(liq_map.bin_edges[0]), float(liq_map.bin_edges[-1])],
+    )
     per_bin = float((liq_map.long + liq_map.short).max(initial=0.0)) or 1.0
-    cum = float(max(liq_map.cumulative_long.max(initial=0.0),
-                    liq_map.cumulative_short.max(initial=0.0))) or 1.0
-    for top, secondary, label in ((per_bin, False, "pending per bin (USD)"),
-                                  (cum, True, "cumulative (USD)")):
+    cum = (
+        float(
+            max(liq_map.cumulative_long.max(initial=0.0), liq_map.cumulative_short.max(initial=0.0))
+        )
+        or 1.0
+    )
+    for top, secondary, label in (
+        (per_bin, False, "pending per bin (USD)"),
+        (cum, True, "cumulative (USD)"),
+    ):
         ticks = np.arange(0, top * 1.05, _nice_step(top, 4))
-        fig.update_yaxes(range=[0, top * 1.05], tickvals=ticks.tolist(),
-                         ticktext=[format_usd(t) if t else "0" for t in ticks],
-                         title_text=label, secondary_y=secondary,
-                         showgrid=not secondary)
+        fig.update_yaxes(
+            range=[0, top * 1.05],
+            tickvals=ticks.tolist(),
+            ticktext=[format_usd(t) if t else "0" for t in ticks],
+            title_text=label,
+            secondary_y=secondary,
+            showgrid=not secondary,
+        )
     return fig
 
 
 def save_html(fig: go.Figure, path: str | Path) -> Path:
     """Write ``fig`` as one self-contained HTML file (plotly.js embedded: opens offline)."""
     p = _output_path(path, ".html")
-    html = fig.to_html(include_plotlyjs=True, full_html=True,
-                       config={"scrollZoom": True, "displaylogo": False, "responsive": True})
+    html = fig.to_html(
+        include_plotlyjs=True,
+        full_html=True,
+        config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+    )
     style = f"<style>body {{ background: {BACKGROUND}; margin: 0; }}</style>"
     p.write_text(html.replace("<head>", "<head>" + style, 1), encoding="utf-8")
     return p
@@ -553,15 +737,29 @@ def _style_axes(ax: Axes) -> None:
     ax.set_axisbelow(True)
 
 
-def _rects(ax: Axes, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, colors: Any,
-           zorder: float = 2) -> None:
+def _rects(
+    ax: Axes,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    y0: np.ndarray,
+    y1: np.ndarray,
+    colors: Any,
+    zorder: float = 2,
+) -> None:
     """Filled rectangles as one collection (much faster than ``ax.bar`` for thousands)."""
     from matplotlib.collections import PolyCollection
 
     verts = np.stack([np.c_[x0, y0], np.c_[x0, y1], np.c_[x1, y1], np.c_[x1, y0]], axis=1)
     # matplotlib's stub asks a Sequence, but an (n, 4, 2) array is PolyCollection's fast path
-    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none",  # type: ignore[arg-type]
-                                     zorder=zorder), autolim=False)
+    ax.add_collection(
+        PolyCollection(
+            verts,  # type: ignore[arg-type]
+            facecolors=colors,
+            edgecolors="none",
+            zorder=zorder,
+        ),
+        autolim=False,
+    )
 
 
 def _usd_formatter() -> FuncFormatter:
@@ -601,14 +799,29 @@ def save_png_heatmap(
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     p = _output_path(path, ".png")
-    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(candles, heatmap, max_candles, decades)
+    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(
+        candles, heatmap, max_candles, decades
+    )
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
     norm = LogNorm(vmin=vmin, vmax=vmax)
-    cmaps = {"long": _mpl_cmap(LONG_SCALE, "liq_long"), "short": _mpl_cmap(SHORT_SCALE, "liq_short")}
+    cmaps = {
+        "long": _mpl_cmap(LONG_SCALE, "liq_long"),
+        "short": _mpl_cmap(SHORT_SCALE, "liq_short"),
+    }
 
     fig = Figure(figsize=size, dpi=dpi, facecolor=BACKGROUND)  # no pyplot: no global state
-    grid = fig.add_gridspec(2, 2, height_ratios=[4, 1], width_ratios=[60, 1], hspace=0.06,
-                            wspace=0.02, left=0.07, right=0.9, top=0.9, bottom=0.08)
+    grid = fig.add_gridspec(
+        2,
+        2,
+        height_ratios=[4, 1],
+        width_ratios=[60, 1],
+        hspace=0.06,
+        wspace=0.02,
+        left=0.07,
+        right=0.9,
+        top=0.9,
+        bottom=0.08,
+    )
     ax = fig.add_subplot(grid[0, 0])
     ax2 = fig.add_subplot(grid[1, 0], sharex=ax)
     for a in (ax, ax2):
@@ -617,8 +830,15 @@ def save_png_heatmap(
     meshes = {}
     for side, values in (("long", long), ("short", short)):
         masked = np.ma.masked_less(values.T, vmin)
-        meshes[side] = ax.pcolormesh(x_edges, heatmap.price_edges, masked, cmap=cmaps[side],
-                                     norm=norm, shading="flat", rasterized=True)
+        meshes[side] = ax.pcolormesh(
+            x_edges,
+            heatmap.price_edges,
+            masked,
+            cmap=cmaps[side],
+            norm=norm,
+            shading="flat",
+            rasterized=True,
+        )
 
     x0 = mdates.date2num(bars["start"].to_numpy())
     x1 = mdates.date2num(bars["end"].to_numpy())
@@ -633,9 +853,11 @@ def save_png_heatmap(
     open_ = bars["open"].to_numpy()
     _rects(ax, xm - width / 2, xm + width / 2, open_, open_ + body, colors, zorder=3)
 
-    legend = [Patch(color=LONG_SCALE[3][1], label="long liquidations pending"),
-              Patch(color=SHORT_SCALE[3][1], label="short liquidations pending"),
-              Line2D([], [], color=CANDLE_UP, lw=2, label="price")]
+    legend = [
+        Patch(color=LONG_SCALE[3][1], label="long liquidations pending"),
+        Patch(color=SHORT_SCALE[3][1], label="short liquidations pending"),
+        Line2D([], [], color=CANDLE_UP, lw=2, label="price"),
+    ]
     tr = _trade_frame(trades, t0, t1)
     if len(tr):
         legend += _mpl_trades(ax, tr, mdates)
@@ -647,8 +869,16 @@ def save_png_heatmap(
     ax.yaxis.set_major_formatter(_price_formatter())
     ax.set_ylabel("price", color=TEXT)
     ax.tick_params(labelbottom=False)
-    ax.legend(handles=legend, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(legend),
-              frameon=False, fontsize=9, labelcolor=TEXT, borderaxespad=0.2)
+    ax.legend(
+        handles=legend,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=len(legend),
+        frameon=False,
+        fontsize=9,
+        labelcolor=TEXT,
+        borderaxespad=0.2,
+    )
 
     label = _swept_label(bars)
     zero = np.zeros(len(bars))
@@ -660,9 +890,17 @@ def save_png_heatmap(
     ax2.yaxis.set_major_formatter(_usd_formatter())
     ax2.yaxis.set_major_locator(MaxNLocator(5, symmetric=True))
     ax2.set_ylabel(label, color=TEXT, fontsize=9)
-    ax2.text(0.005, 0.95, "▲ shorts liquidated   ▼ longs liquidated", transform=ax2.transAxes,
-             color=TEXT, fontsize=8.5, va="top", zorder=5,
-             bbox={"facecolor": BACKGROUND, "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+    ax2.text(
+        0.005,
+        0.95,
+        "▲ shorts liquidated   ▼ longs liquidated",
+        transform=ax2.transAxes,
+        color=TEXT,
+        fontsize=8.5,
+        va="top",
+        zorder=5,
+        bbox={"facecolor": BACKGROUND, "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+    )
     locator = mdates.AutoDateLocator(minticks=5, maxticks=12)
     ax2.xaxis.set_major_locator(locator)
     ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -689,23 +927,42 @@ def _mpl_trades(ax: Axes, tr: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
 
     o = mdates.date2num(tr["open_date"].to_numpy())
     c = mdates.date2num(tr["close_date"].to_numpy())
-    stops: tuple[tuple[str, Literal[":", "-"]], ...] = (("initial_stop_loss_abs", ":"),
-                                                        ("stop_loss_abs", "-"))
+    stops: tuple[tuple[str, Literal[":", "-"]], ...] = (
+        ("initial_stop_loss_abs", ":"),
+        ("stop_loss_abs", "-"),
+    )
     for column, style in stops:
         s = tr[column].to_numpy(dtype=float)
         ok = np.isfinite(s) & (s > 0)
-        ax.hlines(s[ok], o[ok], c[ok], colors=STOP_COLOR, linestyles=style, linewidth=1.6,
-                  zorder=4)
+        ax.hlines(s[ok], o[ok], c[ok], colors=STOP_COLOR, linestyles=style, linewidth=1.6, zorder=4)
     short = tr["is_short"].to_numpy()
     for mask, marker in ((~short, "^"), (short, "v")):
-        ax.scatter(o[mask], tr["open_rate"][mask], marker=marker, s=46, color="#ffffff",
-                   edgecolors="#000000", linewidths=0.7, zorder=5)
+        ax.scatter(
+            o[mask],
+            tr["open_rate"][mask],
+            marker=marker,
+            s=46,
+            color="#ffffff",
+            edgecolors="#000000",
+            linewidths=0.7,
+            zorder=5,
+        )
     win = (tr["profit_ratio"].fillna(0) > 0).to_numpy()
-    ax.scatter(c, tr["close_rate"], marker="X", s=46, color=np.where(win, CANDLE_UP, CANDLE_DOWN),
-               edgecolors="#000000", linewidths=0.7, zorder=5)
-    return [Line2D([], [], marker="^", ls="", color="#ffffff", label="entry (▲ long / ▼ short)"),
-            Line2D([], [], marker="X", ls="", color=CANDLE_UP, label="exit (green win / red loss)"),
-            Line2D([], [], color=STOP_COLOR, lw=1.6, label="stop (dotted: initial)")]
+    ax.scatter(
+        c,
+        tr["close_rate"],
+        marker="X",
+        s=46,
+        color=np.where(win, CANDLE_UP, CANDLE_DOWN),
+        edgecolors="#000000",
+        linewidths=0.7,
+        zorder=5,
+    )
+    return [
+        Line2D([], [], marker="^", ls="", color="#ffffff", label="entry (▲ long / ▼ short)"),
+        Line2D([], [], marker="X", ls="", color=CANDLE_UP, label="exit (green win / red loss)"),
+        Line2D([], [], color=STOP_COLOR, lw=1.6, label="stop (dotted: initial)"),
+    ]
 
 
 def save_png_map(
@@ -733,8 +990,10 @@ def save_png_map(
     handles: list[Artist] = []
     bottom = np.zeros(len(prices))  # shorts stack on longs where a bin holds both, as in plotly
     levs, long_by, short_by = _by_leverage(liq_map)
-    for side, by_tier, colors in (("long", long_by, LONG_TIER_COLORS),
-                                  ("short", short_by, SHORT_TIER_COLORS)):
+    for side, by_tier, colors in (
+        ("long", long_by, LONG_TIER_COLORS),
+        ("short", short_by, SHORT_TIER_COLORS),
+    ):
         for k, (lev, values) in enumerate(zip(levs, by_tier, strict=True)):
             color = colors[k % len(colors)]
             _rects(ax, left, left + widths, bottom, bottom + values, color)
@@ -751,10 +1010,20 @@ def save_png_map(
     ax_cum.tick_params(colors=TEXT, labelsize=9)
     below, above = prices <= liq_map.price, prices >= liq_map.price
     outline = [patheffects.withStroke(linewidth=4.2, foreground=BACKGROUND)]
-    ax_cum.plot(prices[below], liq_map.cumulative_long[below], color=CUM_LONG_COLOR, lw=2.2,
-                path_effects=outline)
-    ax_cum.plot(prices[above], liq_map.cumulative_short[above], color=CUM_SHORT_COLOR, lw=2.2,
-                path_effects=outline)
+    ax_cum.plot(
+        prices[below],
+        liq_map.cumulative_long[below],
+        color=CUM_LONG_COLOR,
+        lw=2.2,
+        path_effects=outline,
+    )
+    ax_cum.plot(
+        prices[above],
+        liq_map.cumulative_short[above],
+        color=CUM_SHORT_COLOR,
+        lw=2.2,
+        path_effects=outline,
+    )
     top = max(liq_map.cumulative_long.max(initial=0.0), liq_map.cumulative_short.max(initial=0.0))
     ax_cum.set_ylim(0, float(top) * 1.08 or 1.0)
     ax_cum.yaxis.set_major_formatter(_usd_formatter())
@@ -762,12 +1031,29 @@ def save_png_map(
     for spine in ax_cum.spines.values():
         spine.set_color(GRID)
     ax.axvline(liq_map.price, color="#ffffff", lw=1.2, ls="--")
-    ax.text(liq_map.price, 1.01, f"price {liq_map.price:,.0f}", transform=ax.get_xaxis_transform(),
-            color="#ffffff", ha="center", va="bottom", fontsize=9)
-    handles += [Line2D([], [], color=CUM_LONG_COLOR, lw=2.2, label="cumulative long (fall to)"),
-                Line2D([], [], color=CUM_SHORT_COLOR, lw=2.2, label="cumulative short (rise to)")]
-    ax.legend(handles=handles, loc="upper center", ncol=6, frameon=False, fontsize=8.5,
-              labelcolor=TEXT, bbox_to_anchor=(0.5, -0.09))
+    ax.text(
+        liq_map.price,
+        1.01,
+        f"price {liq_map.price:,.0f}",
+        transform=ax.get_xaxis_transform(),
+        color="#ffffff",
+        ha="center",
+        va="bottom",
+        fontsize=9,
+    )
+    handles += [
+        Line2D([], [], color=CUM_LONG_COLOR, lw=2.2, label="cumulative long (fall to)"),
+        Line2D([], [], color=CUM_SHORT_COLOR, lw=2.2, label="cumulative short (rise to)"),
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=6,
+        frameon=False,
+        fontsize=8.5,
+        labelcolor=TEXT,
+        bbox_to_anchor=(0.5, -0.09),
+    )
     fig.subplots_adjust(bottom=0.2)
     if title:
         fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.97)

@@ -33,10 +33,20 @@ LONG_COLOR = "#2f8cff"
 SHORT_COLOR = "#ff8a1f"
 GREY = "#8a8f98"  # baselines and real data beside the estimate (report figures)
 # (position, colour) stops; most of each scale stays dark so that only dense clusters glow
-LONG_SCALE = ((0.0, "#0b1a3a"), (0.45, "#133d86"), (0.72, "#2f7fe0"), (0.9, "#7fd0ff"),
-              (1.0, "#effcff"))
-SHORT_SCALE = ((0.0, "#2e1004"), (0.45, "#74300a"), (0.72, "#de6a12"), (0.9, "#ffb347"),
-               (1.0, "#fff4d0"))
+LONG_SCALE = (
+    (0.0, "#0b1a3a"),
+    (0.45, "#133d86"),
+    (0.72, "#2f7fe0"),
+    (0.9, "#7fd0ff"),
+    (1.0, "#effcff"),
+)
+SHORT_SCALE = (
+    (0.0, "#2e1004"),
+    (0.45, "#74300a"),
+    (0.72, "#de6a12"),
+    (0.9, "#ffb347"),
+    (1.0, "#fff4d0"),
+)
 CANDLE_UP = "#3ddc97"
 CANDLE_DOWN = "#ff4d6d"
 STOP_COLOR = "#e879f9"

@@ -82,8 +82,9 @@ def _side(is_short: bool) -> str:
 # events (boolean Series on the frame's index; True at the signal candle)
 
 
-def exhaustion_events(frame: pd.DataFrame, is_short: bool,
-                      params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
+def exhaustion_events(
+    frame: pd.DataFrame, is_short: bool, params: SignalParams = DEFAULT_PARAMS
+) -> pd.Series:
     """Cascade exhaustion as the strategy detects it: conditions 1 and 2 of
     :mod:`liq_indicator.strategy.signals` (a cascade within ``lookback`` candles, and this candle swept at most
     ``exhaust_ratio`` of its peak and closed ``rebound_atr`` ATRs off the extreme), without the fuel,
@@ -93,16 +94,21 @@ def exhaustion_events(frame: pd.DataFrame, is_short: bool,
     return (setup["cascade"] & setup["exhausted"]).rename(f"exhaustion_{_side(is_short)}")
 
 
-def strategy_entries(frame: pd.DataFrame, is_short: bool,
-                     params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
+def strategy_entries(
+    frame: pd.DataFrame, is_short: bool, params: SignalParams = DEFAULT_PARAMS
+) -> pd.Series:
     """The strategy's entry signals (all five conditions; :func:`~liq_indicator.strategy.signals.entry_signals`)."""
     signals = entry_signals(frame, params)
-    return signals["enter_short" if is_short else "enter_long"].astype(bool).rename(
-        f"strategy_{_side(is_short)}")
+    return (
+        signals["enter_short" if is_short else "enter_long"]
+        .astype(bool)
+        .rename(f"strategy_{_side(is_short)}")
+    )
 
 
-def cascade_onsets(frame: pd.DataFrame, is_short: bool,
-                   params: SignalParams = DEFAULT_PARAMS) -> pd.Series:
+def cascade_onsets(
+    frame: pd.DataFrame, is_short: bool, params: SignalParams = DEFAULT_PARAMS
+) -> pd.Series:
     """The first candle of a cascade: swept notional >= ``cascade_mult`` x its norm, and the candle
     before was not a cascade candle (entering *during* the cascade, the opposite of waiting for it to
     exhaust).
@@ -192,8 +198,9 @@ def _check_positions(pos: np.ndarray, n: int, horizon: int) -> None:
         )
 
 
-def forward_returns(candles: pd.DataFrame, pos: Sequence[int] | np.ndarray, horizon: int,
-                    is_short: bool = False) -> np.ndarray:
+def forward_returns(
+    candles: pd.DataFrame, pos: Sequence[int] | np.ndarray, horizon: int, is_short: bool = False
+) -> np.ndarray:
     """Return of a trade entered at the open of ``t + 1`` and closed at the close of ``t + horizon``,
     signed for the side (a short earns when price falls); before fees, as a fraction.
 
@@ -226,8 +233,12 @@ def net_return(entry: Any, exit_price: Any, is_short: bool, fee: float = TAKER_F
 # stops and targets
 
 
-def cluster_levels(frame: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_short: bool,
-                   params: SignalParams = DEFAULT_PARAMS) -> pd.DataFrame:
+def cluster_levels(
+    frame: pd.DataFrame,
+    pos: Sequence[int] | np.ndarray,
+    is_short: bool,
+    params: SignalParams = DEFAULT_PARAMS,
+) -> pd.DataFrame:
     """The strategy's trade plan for a trade signalled at each position: entry at the next open, stop
     beyond the nearest same-side cluster's far edge (with the ATR buffer; 3 ATR without a usable
     cluster) and target at the opposite cluster's near edge (2R without one), from the signal
@@ -239,20 +250,24 @@ def cluster_levels(frame: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_shor
     """
     arr = np.asarray(pos, dtype=np.int64)
     if arr.size and arr.max() + 1 >= len(frame):
-        raise InputError("a signal position has no next candle to enter on; drop the last row's signals")
+        raise InputError(
+            "a signal position has no next candle to enter on; drop the last row's signals"
+        )
     rows = frame.iloc[arr].reset_index(drop=True)
     entry = frame["open"].to_numpy(dtype=np.float64)[arr + 1]
     levels = trade_levels(rows, is_short, params, entry=entry)
     far = rows[f"liq_{_side(is_short)}_cluster_far"].to_numpy(dtype=np.float64)
     has_cluster = np.isfinite(far) & ((far > entry) if is_short else (far < entry))
-    return pd.DataFrame({
-        "entry": entry,
-        "stop": levels["stop"].to_numpy(),
-        "target": levels["target"].to_numpy(),
-        "stop_pct": levels["stop_pct"].to_numpy(),
-        "atr": rows[f"atr_{params.atr_window}"].to_numpy(dtype=np.float64),
-        "has_cluster": has_cluster,
-    })
+    return pd.DataFrame(
+        {
+            "entry": entry,
+            "stop": levels["stop"].to_numpy(),
+            "target": levels["target"].to_numpy(),
+            "stop_pct": levels["stop_pct"].to_numpy(),
+            "atr": rows[f"atr_{params.atr_window}"].to_numpy(dtype=np.float64),
+            "has_cluster": has_cluster,
+        }
+    )
 
 
 def atr_multiple_for_median(stop_frac: Any, atr_frac: Any) -> float:
@@ -291,7 +306,11 @@ def rank_matched_stop(entry: Any, atr: Any, is_short: bool, stop_frac: Any) -> n
     e = np.asarray(entry, dtype=np.float64)
     a = np.asarray(atr, dtype=np.float64)
     d = np.asarray(stop_frac, dtype=np.float64)
-    if not (e.shape == a.shape == d.shape) or not np.all(np.isfinite(d)) or not np.all(np.isfinite(a / e)):
+    if (
+        not (e.shape == a.shape == d.shape)
+        or not np.all(np.isfinite(d))
+        or not np.all(np.isfinite(a / e))
+    ):
         raise InputError("entry, atr and stop_frac must be finite arrays of one length")
     dist = np.empty_like(d)
     dist[np.argsort(a / e, kind="stable")] = np.sort(d)
@@ -305,15 +324,28 @@ def fixed_r_target(entry: Any, stop: Any, is_short: bool, r_multiple: float = 2.
     return e - r_multiple * risk if is_short else e + r_multiple * risk
 
 
-def opposite_cluster_target(frame: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_short: bool,
-                            entry: Any, stop: Any, fallback_rr: float = 2.0) -> np.ndarray:
+def opposite_cluster_target(
+    frame: pd.DataFrame,
+    pos: Sequence[int] | np.ndarray,
+    is_short: bool,
+    entry: Any,
+    stop: Any,
+    fallback_rr: float = 2.0,
+) -> np.ndarray:
     """The strategy's target for any stop: the opposite cluster's near edge at the signal candle, or
     ``fallback_rr`` times this stop's distance without one (:func:`liq_indicator.risk.target_price`).
     """
     arr = np.asarray(pos, dtype=np.int64)
     near = frame[f"liq_{_side(not is_short)}_cluster_near"].to_numpy(dtype=np.float64)[arr]
-    return np.asarray(target_price(np.asarray(entry, dtype=np.float64), np.asarray(stop, dtype=np.float64),
-                                   is_short, near, fallback_rr=fallback_rr))
+    return np.asarray(
+        target_price(
+            np.asarray(entry, dtype=np.float64),
+            np.asarray(stop, dtype=np.float64),
+            is_short,
+            near,
+            fallback_rr=fallback_rr,
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,9 +358,17 @@ def _first_true(cond: np.ndarray) -> np.ndarray:
     return np.where(cond.any(axis=1), first, cond.shape[1])
 
 
-def simulate_trades(candles: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_short: bool,
-                    stop: Any, target: Any | None, horizon: int, *, fee: float = TAKER_FEE,
-                    chunk: int = 4096) -> pd.DataFrame:
+def simulate_trades(
+    candles: pd.DataFrame,
+    pos: Sequence[int] | np.ndarray,
+    is_short: bool,
+    stop: Any,
+    target: Any | None,
+    horizon: int,
+    *,
+    fee: float = TAKER_FEE,
+    chunk: int = 4096,
+) -> pd.DataFrame:
     """Trades signalled at ``pos``: entry at the open of ``t + 1``, exit at the stop, the target or the
     close of ``t + horizon``, whichever comes first.
 
@@ -367,14 +407,19 @@ def simulate_trades(candles: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_s
     _check_positions(arr, len(open_), horizon)
     entry = open_[arr + 1]
     stop_a = np.broadcast_to(np.asarray(stop, dtype=np.float64), arr.shape).copy()
-    tgt_a = (np.full(arr.shape, np.nan) if target is None
-             else np.broadcast_to(np.asarray(target, dtype=np.float64), arr.shape).copy())
+    tgt_a = (
+        np.full(arr.shape, np.nan)
+        if target is None
+        else np.broadcast_to(np.asarray(target, dtype=np.float64), arr.shape).copy()
+    )
     with np.errstate(invalid="ignore"):
         ok = (stop_a > entry) if is_short else (stop_a < entry)
     if not np.all(ok):
         bad = int(np.flatnonzero(~ok)[0])
-        raise InputError(f"stop {stop_a[bad]} of position {arr[bad]} is not on the losing side of the "
-                         f"entry {entry[bad]} (open of the next candle); drop such trades first")
+        raise InputError(
+            f"stop {stop_a[bad]} of position {arr[bad]} is not on the losing side of the "
+            f"entry {entry[bad]} (open of the next candle); drop such trades first"
+        )
     n_pos = arr.size
     k_stop = np.empty(n_pos, dtype=np.int64)
     k_tgt = np.empty(n_pos, dtype=np.int64)
@@ -408,20 +453,22 @@ def simulate_trades(candles: pd.DataFrame, pos: Sequence[int] | np.ndarray, is_s
     stop_frac = np.abs(stop_a - entry) / entry
     net = net_return(entry, exit_price, is_short, fee)
     gross = (entry - exit_price) / entry if is_short else (exit_price - entry) / entry
-    return pd.DataFrame({
-        "pos": arr,
-        "entry": entry,
-        "stop": stop_a,
-        "target": tgt_a,
-        "exit": exit_price,
-        "reason": reason,
-        "held": held,
-        "stop_touch": np.where(k_stop < horizon, k_stop + 1, 0),
-        "stop_frac": stop_frac,
-        "gross": gross,
-        "net": net,
-        "r": net / (stop_frac + 2.0 * fee),
-    })
+    return pd.DataFrame(
+        {
+            "pos": arr,
+            "entry": entry,
+            "stop": stop_a,
+            "target": tgt_a,
+            "exit": exit_price,
+            "reason": reason,
+            "held": held,
+            "stop_touch": np.where(k_stop < horizon, k_stop + 1, 0),
+            "stop_frac": stop_frac,
+            "gross": gross,
+            "net": net,
+            "r": net / (stop_frac + 2.0 * fee),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -443,8 +490,10 @@ class CI:
         if self.n == 0 or not math.isfinite(self.mean):
             return "–"
         f = f"{{:{'+' if sign else ''}.{digits}f}}"
-        return (f"{f.format(self.mean * scale)} [{f.format(self.low * scale)}, "
-                f"{f.format(self.high * scale)}]")
+        return (
+            f"{f.format(self.mean * scale)} [{f.format(self.low * scale)}, "
+            f"{f.format(self.high * scale)}]"
+        )
 
     @property
     def excludes_zero(self) -> bool:
@@ -452,8 +501,9 @@ class CI:
         return self.n > 0 and (self.low > 0 or self.high < 0)
 
 
-def bootstrap_means(groups: Sequence[tuple[Any, Any]], *, n_boot: int = 2000,
-                    seed: int = 0) -> np.ndarray:
+def bootstrap_means(
+    groups: Sequence[tuple[Any, Any]], *, n_boot: int = 2000, seed: int = 0
+) -> np.ndarray:
     """Block-bootstrap means of several groups resampled together.
 
     The blocks of all groups are pooled; each replicate draws as many blocks as the pool holds, with
@@ -476,14 +526,20 @@ def bootstrap_means(groups: Sequence[tuple[Any, Any]], *, n_boot: int = 2000,
     prepared = []
     for values, blocks in groups:
         v = np.asarray(values, dtype=np.float64)
-        ids = np.arange(v.size, dtype=np.int64) if blocks is None else np.asarray(blocks, dtype=np.int64)
+        ids = (
+            np.arange(v.size, dtype=np.int64)
+            if blocks is None
+            else np.asarray(blocks, dtype=np.int64)
+        )
         if blocks is None and len(groups) > 1:
             raise ConfigError("groups resampled together need block ids (e.g. claims.week_blocks)")
         if ids.shape != v.shape:
             raise InputError(f"values and blocks differ in length ({v.size} vs {ids.size})")
         keep = np.isfinite(v)
         prepared.append((v[keep], ids[keep]))
-    pool = np.unique(np.concatenate([b for _, b in prepared])) if prepared else np.array([], np.int64)
+    pool = (
+        np.unique(np.concatenate([b for _, b in prepared])) if prepared else np.array([], np.int64)
+    )
     if pool.size == 0:
         return np.full((n_boot, len(groups)), np.nan)
     sums = np.zeros((len(prepared), pool.size))
@@ -516,8 +572,9 @@ def _interval(mean: float, reps: np.ndarray, n: int, level: float) -> CI:
     return CI(float(mean), float(lo), float(hi), n)
 
 
-def bootstrap_ci(values: Any, blocks: Any = None, *, level: float = 0.95, n_boot: int = 2000,
-                 seed: int = 0) -> CI:
+def bootstrap_ci(
+    values: Any, blocks: Any = None, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> CI:
     """Mean of ``values`` (NaNs dropped) with a percentile block-bootstrap interval.
 
     Args:
@@ -539,8 +596,16 @@ def bootstrap_ci(values: Any, blocks: Any = None, *, level: float = 0.95, n_boot
     return _interval(mean, reps, int(finite.size), level)
 
 
-def bootstrap_diff_ci(a: Any, a_blocks: Any, b: Any, b_blocks: Any, *, level: float = 0.95,
-                      n_boot: int = 2000, seed: int = 0) -> CI:
+def bootstrap_diff_ci(
+    a: Any,
+    a_blocks: Any,
+    b: Any,
+    b_blocks: Any,
+    *,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> CI:
     """``mean(a) - mean(b)`` for two groups observed over the same calendar (e.g. events against all
     candles), both resampled by the same drawn blocks. ``n`` is the size of ``a``.
 
@@ -551,6 +616,9 @@ def bootstrap_diff_ci(a: Any, a_blocks: Any, b: Any, b_blocks: Any, *, level: fl
     bv = np.asarray(b, dtype=np.float64)
     reps = bootstrap_means([(av, a_blocks), (bv, b_blocks)], n_boot=n_boot, seed=seed)
     diff = reps[:, 0] - reps[:, 1]
-    mean = float(np.nanmean(av) - np.nanmean(bv)) if np.isfinite(av).any() and np.isfinite(bv).any() \
+    mean = (
+        float(np.nanmean(av) - np.nanmean(bv))
+        if np.isfinite(av).any() and np.isfinite(bv).any()
         else math.nan
+    )
     return _interval(mean, diff, int(np.isfinite(av).sum()), level)

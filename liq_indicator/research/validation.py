@@ -140,7 +140,9 @@ def oos_r2_gain(y: Any, base: Any, extra: Any, fit: Any, test: Any) -> R2Gain:
     if not (yv.size == bv.size == ev.size == fm.size == tm.size):
         raise InputError("y, base, extra, fit and test must have one length")
     if (fm & tm).any():
-        raise InputError("the fit and test rows overlap; an out-of-sample score needs disjoint parts")
+        raise InputError(
+            "the fit and test rows overlap; an out-of-sample score needs disjoint parts"
+        )
     ok = np.isfinite(yv) & np.isfinite(bv) & np.isfinite(ev)
     fm, tm = fm & ok, tm & ok
     if fm.sum() < 4 or tm.sum() < 3:
@@ -196,15 +198,18 @@ class DirectionHits:
     n: int
 
 
-def direction_hit_rate(est_long: Any, est_short: Any, real_long: Any, real_short: Any,
-                       mask: Any = None) -> DirectionHits:
+def direction_hit_rate(
+    est_long: Any, est_short: Any, real_long: Any, real_short: Any, mask: Any = None
+) -> DirectionHits:
     """Share of rows where ``est_long > est_short`` agrees with ``real_long > real_short``.
 
     Rows where the estimate ties (no call, e.g. both zero) or the real sides tie are left out, as
     are rows outside ``mask`` (e.g. hours with trivial real liquidations).
     """
-    el, es, rl, rs = (np.asarray(v, dtype=np.float64).ravel() for v in
-                      (est_long, est_short, real_long, real_short))
+    el, es, rl, rs = (
+        np.asarray(v, dtype=np.float64).ravel()
+        for v in (est_long, est_short, real_long, real_short)
+    )
     keep = (el != es) & (rl != rs) & np.isfinite(el + es + rl + rs)
     if mask is not None:
         keep &= np.asarray(mask, dtype=bool).ravel()
@@ -232,8 +237,13 @@ def adverse_range(candles: pd.DataFrame, side: str) -> np.ndarray:
     raise InputError(f"side must be 'long' or 'short', got {side!r}")
 
 
-def hourly_sum(frame: pd.DataFrame, columns: Sequence[str], *, per: str = "1h",
-               timeframe: str | pd.Timedelta | None = None) -> pd.DataFrame:
+def hourly_sum(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    per: str = "1h",
+    timeframe: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
     """Sum ``columns`` of candle rows into ``per`` buckets, keeping only complete buckets.
 
     Args:
@@ -246,7 +256,11 @@ def hourly_sum(frame: pd.DataFrame, columns: Sequence[str], *, per: str = "1h",
         A frame indexed by bucket start (``date``) with the summed columns; a bucket missing any
         of its candles is dropped (a partial last hour would otherwise look quiet).
     """
-    tf = pd.Timedelta(timeframe) if timeframe is not None else pd.Series(frame["date"]).diff().mode().iloc[0]
+    tf = (
+        pd.Timedelta(timeframe)
+        if timeframe is not None
+        else pd.Series(frame["date"]).diff().mode().iloc[0]
+    )
     expect = pd.Timedelta(per) / tf
     if expect != int(expect) or expect < 1:
         raise InputError(f"{per} is not a whole number of {tf} candles")
@@ -266,8 +280,12 @@ def _with_us_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def estimate_hourly(candles: pd.DataFrame, config: HeatmapConfig | None = None, *,
-                    open_interest: pd.DataFrame | None = None) -> pd.DataFrame:
+def estimate_hourly(
+    candles: pd.DataFrame,
+    config: HeatmapConfig | None = None,
+    *,
+    open_interest: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Run the estimator over ``candles`` and sum its swept notional per complete hour.
 
     Returns:
@@ -276,11 +294,14 @@ def estimate_hourly(candles: pd.DataFrame, config: HeatmapConfig | None = None, 
     oi = _with_us_dates(open_interest) if open_interest is not None else None
     feats = liquidation_features(_with_us_dates(candles), config, open_interest=oi)
     hours = hourly_sum(feats, ["liq_swept_long_usd", "liq_swept_short_usd"])
-    return hours.rename(columns={"liq_swept_long_usd": "est_long", "liq_swept_short_usd": "est_short"})
+    return hours.rename(
+        columns={"liq_swept_long_usd": "est_long", "liq_swept_short_usd": "est_short"}
+    )
 
 
-def hour_table(truth: pd.DataFrame, candles_1h: pd.DataFrame, estimate: pd.DataFrame,
-               split: pd.Timestamp) -> pd.DataFrame:
+def hour_table(
+    truth: pd.DataFrame, candles_1h: pd.DataFrame, estimate: pd.DataFrame, split: pd.Timestamp
+) -> pd.DataFrame:
     """One row per hour held by all three inputs: real liquidations, estimate and baselines.
 
     Args:
@@ -314,8 +335,9 @@ def hour_table(truth: pd.DataFrame, candles_1h: pd.DataFrame, estimate: pd.DataF
     return out
 
 
-def score_hours(table: pd.DataFrame, *, top_share: float = 0.05,
-                min_real_usd: float = 1e6) -> dict[str, Any]:
+def score_hours(
+    table: pd.DataFrame, *, top_share: float = 0.05, min_real_usd: float = 1e6
+) -> dict[str, Any]:
     """Every accuracy figure of one estimate on the test part of an hour table.
 
     R² gains are fitted on the 'select' part and scored on the 'test' part, on
@@ -358,15 +380,23 @@ def score_hours(table: pd.DataFrame, *, top_share: float = 0.05,
             if name == "vol":
                 pred = _design(base[test], est[test]) @ np.asarray(g.coef)
                 out[f"{side}_spearman_combined"] = spearman(pred, real_t)
-        for name, col in (("map", f"est_{side}"), ("vol", f"base_vol_{side}"), ("oi", f"base_oi_{side}")):
+        for name, col in (
+            ("map", f"est_{side}"),
+            ("vol", f"base_vol_{side}"),
+            ("oi", f"base_oi_{side}"),
+        ):
             ov = top_overlap(tt[col], real_t, top_share)
             out[f"{side}_top_precision_{name}"] = ov.precision
             out[f"{side}_top_recall_{name}"] = ov.recall
     real_total = tt["real_long"].to_numpy() + tt["real_short"].to_numpy()
     called = (tt["est_long"].to_numpy() + tt["est_short"].to_numpy()) > 0
     mask = called & (real_total >= min_real_usd)
-    d_map = direction_hit_rate(tt["est_long"], tt["est_short"], tt["real_long"], tt["real_short"], mask)
-    d_candle = direction_hit_rate(tt["adv_long"], tt["adv_short"], tt["real_long"], tt["real_short"], mask)
+    d_map = direction_hit_rate(
+        tt["est_long"], tt["est_short"], tt["real_long"], tt["real_short"], mask
+    )
+    d_candle = direction_hit_rate(
+        tt["adv_long"], tt["adv_short"], tt["real_long"], tt["real_short"], mask
+    )
     out["direction_map"] = d_map.hit_rate
     out["direction_candle"] = d_candle.hit_rate
     out["direction_n"] = d_map.n
@@ -383,7 +413,10 @@ HIGHER_TIER = 125.0
 
 
 def _tilt(weights: Sequence[float], leverages: Sequence[float], power: float) -> tuple[float, ...]:
-    w = np.asarray(weights, dtype=np.float64) * (np.asarray(leverages, dtype=np.float64) / 10.0) ** power
+    w = (
+        np.asarray(weights, dtype=np.float64)
+        * (np.asarray(leverages, dtype=np.float64) / 10.0) ** power
+    )
     return _exact(w / w.sum())
 
 
@@ -394,8 +427,11 @@ def _with_extra_tier(cfg: HeatmapConfig) -> HeatmapConfig:
     # highest tier's in proportion to leverage (12 h at 100x -> 9.6 h at 125x)
     weights = tuple(w * 0.9 for w in cfg.weights) + (0.1,)
     half = min(cfg.half_life_hours) * max(cfg.leverages) / HIGHER_TIER
-    return cfg.replace(leverages=(*cfg.leverages, HIGHER_TIER), weights=_exact(weights),
-                       half_life_hours=(*cfg.half_life_hours, round(half, 6)))
+    return cfg.replace(
+        leverages=(*cfg.leverages, HIGHER_TIER),
+        weights=_exact(weights),
+        half_life_hours=(*cfg.half_life_hours, round(half, 6)),
+    )
 
 
 def _exact(weights: Sequence[float]) -> tuple[float, ...]:
@@ -414,6 +450,7 @@ def candidate_axes(base: HeatmapConfig) -> list[tuple[str, list[Option]]]:
     Changes are functions of the current config so they compose (a weight tilt applies to
     whichever tiers are in use).
     """
+
     def keep(c: HeatmapConfig) -> HeatmapConfig:
         return c
 
@@ -428,20 +465,54 @@ def candidate_axes(base: HeatmapConfig) -> list[tuple[str, list[Option]]]:
 
     return [
         ("tiers", [("5x..100x", keep), (f"+ a {HIGHER_TIER:g}x tier", _with_extra_tier)]),
-        ("leverage weights", [("as is", keep), ("tilted to high (x (lev/10)^0.5)", tilt(0.5)),
-                              ("tilted to low (x (lev/10)^-0.5)", tilt(-0.5))]),
+        (
+            "leverage weights",
+            [
+                ("as is", keep),
+                ("tilted to high (x (lev/10)^0.5)", tilt(0.5)),
+                ("tilted to low (x (lev/10)^-0.5)", tilt(-0.5)),
+            ],
+        ),
         ("half-lives", [("x1", keep), ("x0.5", scale_half(0.5)), ("x2", scale_half(2.0))]),
-        ("entry_price", [(base.entry_price, keep)]
-         + [(e, set_(entry_price=e)) for e in ("hlc3", "close", "ohlc4") if e != base.entry_price]),
-        ("bin_bp", [(f"{base.bin_bp:g}", keep)]
-         + [(f"{b:g}", set_(bin_bp=b)) for b in (5.0, 10.0, 20.0) if b != base.bin_bp]),
-        ("direction_tilt", [(f"{base.direction_tilt:g}", keep)]
-         + [(f"{t:g}", set_(direction_tilt=t)) for t in (0.0, 0.1, 0.25) if t != base.direction_tilt]),
-        ("position_notional", [(f"{base.position_notional:,.0f}", keep)]
-         + [(f"{p:,.0f}", set_(position_notional=p)) for p in (10_000.0, 500_000.0)
-            if p != base.position_notional]),
-        ("volume_share", [(f"{base.volume_share:g}", keep)]
-         + [(f"{v:g}", set_(volume_share=v)) for v in (0.05, 0.1, 0.2) if v != base.volume_share]),
+        (
+            "entry_price",
+            [(base.entry_price, keep)]
+            + [
+                (e, set_(entry_price=e))
+                for e in ("hlc3", "close", "ohlc4")
+                if e != base.entry_price
+            ],
+        ),
+        (
+            "bin_bp",
+            [(f"{base.bin_bp:g}", keep)]
+            + [(f"{b:g}", set_(bin_bp=b)) for b in (5.0, 10.0, 20.0) if b != base.bin_bp],
+        ),
+        (
+            "direction_tilt",
+            [(f"{base.direction_tilt:g}", keep)]
+            + [
+                (f"{t:g}", set_(direction_tilt=t))
+                for t in (0.0, 0.1, 0.25)
+                if t != base.direction_tilt
+            ],
+        ),
+        (
+            "position_notional",
+            [(f"{base.position_notional:,.0f}", keep)]
+            + [
+                (f"{p:,.0f}", set_(position_notional=p))
+                for p in (10_000.0, 500_000.0)
+                if p != base.position_notional
+            ],
+        ),
+        (
+            "volume_share",
+            [(f"{base.volume_share:g}", keep)]
+            + [
+                (f"{v:g}", set_(volume_share=v)) for v in (0.05, 0.1, 0.2) if v != base.volume_share
+            ],
+        ),
     ]
 
 
@@ -457,8 +528,13 @@ class Selection:
     """(axis, option) adopted, in order."""
 
 
-def walk_forward_select(objective: Callable[[HeatmapConfig], float], base: HeatmapConfig,
-                        axes: list[tuple[str, list[Option]]], *, min_gain: float = 0.005) -> Selection:
+def walk_forward_select(
+    objective: Callable[[HeatmapConfig], float],
+    base: HeatmapConfig,
+    axes: list[tuple[str, list[Option]]],
+    *,
+    min_gain: float = 0.005,
+) -> Selection:
     """One pass of coordinate ascent over ``axes`` starting from ``base``.
 
     For each axis in order, every option is applied to the current config and scored with
@@ -469,8 +545,9 @@ def walk_forward_select(objective: Callable[[HeatmapConfig], float], base: Heatm
     """
     current = base
     score = objective(current)
-    rows: list[dict[str, Any]] = [{"axis": "start", "option": "defaults", "objective": score,
-                                   "chosen": True}]
+    rows: list[dict[str, Any]] = [
+        {"axis": "start", "option": "defaults", "objective": score, "chosen": True}
+    ]
     changes: list[tuple[str, str]] = []
     for axis, options in axes:
         scored: list[tuple[str, HeatmapConfig | None, float]] = []
@@ -482,7 +559,8 @@ def walk_forward_select(objective: Callable[[HeatmapConfig], float], base: Heatm
                 continue
             scored.append((label, cand, score if cand == current else objective(cand)))
         valid: list[tuple[str, HeatmapConfig, float]] = [
-            (lab, c, v) for lab, c, v in scored if c is not None]
+            (lab, c, v) for lab, c, v in scored if c is not None
+        ]
         best = max(valid, key=lambda s: s[2])
         adopt = best[1] != current and best[2] >= score + min_gain
         for label, tried, value in scored:
@@ -497,8 +575,12 @@ def walk_forward_select(objective: Callable[[HeatmapConfig], float], base: Heatm
 # ================================================================================================
 # the truth window: every cell, defaults and the walk-forward choice
 # ================================================================================================
-CELLS: tuple[tuple[str, str], ...] = (("1h", "volume"), ("1h", "open interest"),
-                                      ("5m", "volume"), ("5m", "open interest"))
+CELLS: tuple[tuple[str, str], ...] = (
+    ("1h", "volume"),
+    ("1h", "open interest"),
+    ("5m", "volume"),
+    ("5m", "open interest"),
+)
 """(candle timeframe, inflow mode) combinations the truth window is scored in."""
 
 
@@ -560,8 +642,9 @@ class TruthWindowResult:
     info: dict[str, Any]
 
 
-def truth_window_experiment(window: TruthWindow, base: HeatmapConfig | None = None, *,
-                            min_gain: float = 0.005) -> TruthWindowResult:
+def truth_window_experiment(
+    window: TruthWindow, base: HeatmapConfig | None = None, *, min_gain: float = 0.005
+) -> TruthWindowResult:
     """Choose settings on the selection part, then score defaults and choice on the test part.
 
     Returns:
@@ -577,18 +660,23 @@ def truth_window_experiment(window: TruthWindow, base: HeatmapConfig | None = No
             rows.append({"config": label, "timeframe": tf, "mode": mode, **score_hours(t)})
             if label == "defaults":
                 all_hours = t.assign(part="test")
-                whole.append({"config": label, "timeframe": tf, "mode": mode, **score_hours(all_hours)})
+                whole.append(
+                    {"config": label, "timeframe": tf, "mode": mode, **score_hours(all_hours)}
+                )
     truth_dates = pd.DatetimeIndex(window.truth["date"])
     first_candle = pd.DatetimeIndex(window.candles_1h["date"])[0]
     t1h = runner.table(base, "1h", "volume")
     t5m = runner.table(base, "5m", "volume")
     info = {
-        "first_truth": truth_dates.min(), "last_truth": truth_dates.max(), "split": window.split,
+        "first_truth": truth_dates.min(),
+        "last_truth": truth_dates.max(),
+        "split": window.split,
         "first_candle": first_candle,
         "warmup_hours": (truth_dates.min() - first_candle) / pd.Timedelta("1h"),
         "first_5m": pd.DatetimeIndex(window.candles_5m["date"])[0],
         "last_5m_hour": t5m.index.max(),
-        "hours_1h": len(t1h), "hours_5m": len(t5m),
+        "hours_1h": len(t1h),
+        "hours_5m": len(t5m),
         "first_oi": pd.DatetimeIndex(window.open_interest["date"]).min(),
     }
     return TruthWindowResult(selection, pd.DataFrame(rows), pd.DataFrame(whole), runner, info)
@@ -604,8 +692,9 @@ def _prior_rows(candle_dates: pd.Series, timeframe: pd.Timedelta, times: pd.Seri
     return np.searchsorted(close, t, side="right") - 1
 
 
-def _maps_at(candles: pd.DataFrame, rows: np.ndarray, config: HeatmapConfig,
-             range_pct: float) -> dict[int, Any]:
+def _maps_at(
+    candles: pd.DataFrame, rows: np.ndarray, config: HeatmapConfig, range_pct: float
+) -> dict[int, Any]:
     """The estimated map (a LiquidationMap) at the close of each candle in ``rows``."""
     cursor = MapCursor(candles, config)
     return {int(r): cursor.map_at(int(r), price_range_pct=range_pct) for r in np.unique(rows)}
@@ -620,9 +709,17 @@ def _density(m: Any, side: str, prices: np.ndarray, half_width_pct: float) -> np
     return cum[hi] - cum[lo]
 
 
-def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: HeatmapConfig | None = None,
-                       *, side: str = "short", warmup: str = "30D", placebo: int = 200,
-                       half_width_pct: float = 0.25, seed: int = 0) -> dict[str, Any]:
+def fill_cluster_stats(
+    fills: pd.DataFrame,
+    candles: pd.DataFrame,
+    config: HeatmapConfig | None = None,
+    *,
+    side: str = "short",
+    warmup: str = "30D",
+    placebo: int = 200,
+    half_width_pct: float = 0.25,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Do real liquidation fills happen where the map (as it stood before them) put notional?
 
     For every fill the map is taken at the close of the last candle that closed before the fill
@@ -661,7 +758,9 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
     times = pd.to_datetime(fills["timestamp"], utc=True, format="ISO8601")
     first, last = times.min(), times.max()
     c = _with_us_dates(candles)
-    c = c[(c["date"] >= first.floor("h") - pd.Timedelta(warmup)) & (c["date"] <= last)].reset_index(drop=True)
+    c = c[(c["date"] >= first.floor("h") - pd.Timedelta(warmup)) & (c["date"] <= last)].reset_index(
+        drop=True
+    )
     if len(c) == 0 or c["date"].iloc[0] > first - pd.Timedelta(warmup) + pd.Timedelta("1D"):
         raise InputError(f"the candles do not cover {warmup} before the first fill ({first})")
     tf = pd.Series(c["date"]).diff().mode().iloc[0]
@@ -677,8 +776,10 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
     usd = fills["size_usd"].to_numpy(dtype=np.float64)
     lo_same = np.where(price >= close, close, np.minimum(hour_lo, price))
     hi_same = np.where(price >= close, np.maximum(hour_hi, price), close)
-    bounds = {"range": (np.minimum(hour_lo, price), np.maximum(hour_hi, price)),
-              "same_side": (lo_same, hi_same)}
+    bounds = {
+        "range": (np.minimum(hour_lo, price), np.maximum(hour_hi, price)),
+        "same_side": (lo_same, hi_same),
+    }
     near = feats[f"liq_{side}_cluster_near"].to_numpy()[rows]
     far = feats[f"liq_{side}_cluster_far"].to_numpy()[rows]
     edge_lo, edge_hi = np.fmin(near, far), np.fmax(near, far)
@@ -692,16 +793,32 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
     position = (price - c_lo) / np.where(c_hi > c_lo, c_hi - c_lo, np.nan)
     by_hour = pd.Series(usd).groupby(np.asarray(hour)).sum()
     out: dict[str, Any] = {
-        "fills": int(price.size), "usd": float(usd.sum()),
-        "hours": int(pd.Series(hour).nunique()), "map_times": int(np.unique(rows).size),
-        "first": first, "last": last, "warmup": warmup, "side": side,
-        "top_hour": pd.Timestamp(by_hour.idxmax()), "top_hour_usd_share": float(by_hour.max() / usd.sum()),
+        "fills": int(price.size),
+        "usd": float(usd.sum()),
+        "hours": int(pd.Series(hour).nunique()),
+        "map_times": int(np.unique(rows).size),
+        "first": first,
+        "last": last,
+        "warmup": warmup,
+        "side": side,
+        "top_hour": pd.Timestamp(by_hour.idxmax()),
+        "top_hour_usd_share": float(by_hour.max() / usd.sum()),
         "position_in_candle": float(np.nanmedian(position)),
         "fills_with_cluster": float(has_cluster.mean()),
-        "fills_in_cluster": float(inside.mean()), "usd_in_cluster": float(w @ inside),
-        "cluster_distance_pct": (float(np.median(np.where(price >= close, edge_lo, edge_hi)
-                                                     [has_cluster] / close[has_cluster] * 100 - 100))
-                                 if has_cluster.any() else math.nan),
+        "fills_in_cluster": float(inside.mean()),
+        "usd_in_cluster": float(w @ inside),
+        "cluster_distance_pct": (
+            float(
+                np.median(
+                    np.where(price >= close, edge_lo, edge_hi)[has_cluster]
+                    / close[has_cluster]
+                    * 100
+                    - 100
+                )
+            )
+            if has_cluster.any()
+            else math.nan
+        ),
         "fill_distance_pct": float(np.median(price / close * 100 - 100)),
         "rows": rows,
         "maps": maps,
@@ -714,7 +831,7 @@ def fill_cluster_stats(fills: pd.DataFrame, candles: pd.DataFrame, config: Heatm
             pct = np.empty(price.size)
             for i in range(price.size):
                 m = maps[int(rows[i])]
-                d_real = _density(m, s, price[i:i + 1], half_width_pct)[0]
+                d_real = _density(m, s, price[i : i + 1], half_width_pct)[0]
                 d_fake = _density(m, s, fake[i], half_width_pct)
                 pct[i] = (d_fake < d_real).mean() + 0.5 * (d_fake == d_real).mean()
             out[f"percentile_{key}_{name}"] = float(pct.mean())
@@ -767,9 +884,17 @@ def resample_candles(candles: pd.DataFrame, per: str) -> pd.DataFrame:
     return resample_ohlcv(candles[["date", *OHLCV_AGG]], per)
 
 
-def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bool = True,
-                 skip: str = "7D", per: str = "1h", bucket_bp: float = 50.0,
-                 range_pct: float = 15.0, top_share: float = 0.2) -> dict[str, Any]:
+def sim_accuracy(
+    result: Any,
+    config: HeatmapConfig | None = None,
+    *,
+    use_oi: bool = True,
+    skip: str = "7D",
+    per: str = "1h",
+    bucket_bp: float = 50.0,
+    range_pct: float = 15.0,
+    top_share: float = 0.2,
+) -> dict[str, Any]:
     """Accuracy of the estimator against a :class:`~liq_indicator.sim.market.SimResult`'s exact truth.
 
     * **Swept per hour** (``per``): Spearman of the estimated swept notional against the
@@ -795,23 +920,32 @@ def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bo
     candles = _with_us_dates(result.candles)
     tf = pd.Series(candles["date"]).diff().mode().iloc[0]
     oi = _with_us_dates(result.oi) if use_oi else None
-    frame = merge_causal(candles, oi, {"open_interest_value": "open_interest_value"}) if use_oi else candles
+    frame = (
+        merge_causal(candles, oi, {"open_interest_value": "open_interest_value"})
+        if use_oi
+        else candles
+    )
     feats = liquidation_features(frame, cfg)
     truth = result.truth
     start = candles["date"].iloc[0] + pd.Timedelta(skip)
-    per_candle = pd.DataFrame({
-        "date": candles["date"],
-        "est_long": feats["liq_swept_long_usd"].to_numpy(),
-        "est_short": feats["liq_swept_short_usd"].to_numpy(),
-        "real_long": truth["liq_long_usd"].to_numpy(dtype=np.float64),
-        "real_short": truth["liq_short_usd"].to_numpy(dtype=np.float64),
-    })
-    hours = hourly_sum(per_candle, ["est_long", "est_short", "real_long", "real_short"], per=per,
-                       timeframe=tf)
+    per_candle = pd.DataFrame(
+        {
+            "date": candles["date"],
+            "est_long": feats["liq_swept_long_usd"].to_numpy(),
+            "est_short": feats["liq_swept_short_usd"].to_numpy(),
+            "real_long": truth["liq_long_usd"].to_numpy(dtype=np.float64),
+            "real_short": truth["liq_short_usd"].to_numpy(dtype=np.float64),
+        }
+    )
+    hours = hourly_sum(
+        per_candle, ["est_long", "est_short", "real_long", "real_short"], per=per, timeframe=tf
+    )
     bars = resample_candles(candles, per).set_index("date").reindex(hours.index)
     # open interest at each bar's open: the value at the close of the bar before
-    oi_close = pd.Series(result.oi["open_interest_value"].to_numpy(dtype=np.float64),
-                         index=pd.DatetimeIndex(result.oi["date"]).as_unit("us") + tf)
+    oi_close = pd.Series(
+        result.oi["open_interest_value"].to_numpy(dtype=np.float64),
+        index=pd.DatetimeIndex(result.oi["date"]).as_unit("us") + tf,
+    )
     later = hours.index >= start
     oi_open = oi_close.reindex(hours.index).to_numpy()[later]
     hours, bars = hours[later], bars[later]
@@ -847,7 +981,9 @@ def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bo
     mark_lo = truth["mark_low"].to_numpy(dtype=np.float64)
     mark_hi = truth["mark_high"].to_numpy(dtype=np.float64)
     rho: dict[str, list[float]] = {s: [] for s in SIDES}
-    cap = {s: {"est": 0.0, "true": 0.0, "chance": 0.0, "chance_true": 0.0, "total": 0.0} for s in SIDES}
+    cap = {
+        s: {"est": 0.0, "true": 0.0, "chance": 0.0, "chance_true": 0.0, "total": 0.0} for s in SIDES
+    }
     d = bucket_bp
     reach = int(math.ceil(math.log1p(range_pct / 100) / math.log1p(d / 1e4)))
     liq_side = {s: (liq["side"] == s).to_numpy() for s in SIDES}
@@ -866,8 +1002,12 @@ def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bo
         for side in SIDES:
             # buckets on the side's half: longs from close - reach up to close, shorts upwards
             first = k_close - reach if side == "long" else k_close
-            est_b = on_buckets(m.bin_prices, m.long if side == "long" else m.short, first, reach + 1, d)
-            true_b = on_buckets(tm["price"].to_numpy(), tm[f"{side}_usd"].to_numpy(), first, reach + 1, d)
+            est_b = on_buckets(
+                m.bin_prices, m.long if side == "long" else m.short, first, reach + 1, d
+            )
+            true_b = on_buckets(
+                tm["price"].to_numpy(), tm[f"{side}_usd"].to_numpy(), first, reach + 1, d
+            )
             rho[side].append(spearman(est_b, true_b))
             if nxt.stop <= nxt.start:
                 continue
@@ -892,8 +1032,12 @@ def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bo
     out["snapshots"] = len(rows)
     for side in SIDES:
         vals = np.asarray(rho[side], dtype=np.float64)
-        out[f"{side}_map_spearman_mean"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
-        out[f"{side}_map_spearman_median"] = float(np.nanmedian(vals)) if np.isfinite(vals).any() else math.nan
+        out[f"{side}_map_spearman_mean"] = (
+            float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
+        )
+        out[f"{side}_map_spearman_median"] = (
+            float(np.nanmedian(vals)) if np.isfinite(vals).any() else math.nan
+        )
         c = cap[side]
         tot = c["total"]
         out[f"{side}_liquidated_usd"] = tot
@@ -904,9 +1048,15 @@ def sim_accuracy(result: Any, config: HeatmapConfig | None = None, *, use_oi: bo
     return out
 
 
-def sim_map_profiles(result: Any, config: HeatmapConfig | None = None, *, snapshot: int = -1,
-                     use_oi: bool = True, bucket_bp: float = 50.0,
-                     range_pct: float = 15.0) -> pd.DataFrame:
+def sim_map_profiles(
+    result: Any,
+    config: HeatmapConfig | None = None,
+    *,
+    snapshot: int = -1,
+    use_oi: bool = True,
+    bucket_bp: float = 50.0,
+    range_pct: float = 15.0,
+) -> pd.DataFrame:
     """True and estimated pending maps at one truth snapshot, in ``bucket_bp`` buckets.
 
     Args:
@@ -925,8 +1075,13 @@ def sim_map_profiles(result: Any, config: HeatmapConfig | None = None, *, snapsh
     cfg = config or HeatmapConfig()
     candles = _with_us_dates(result.candles)
     tf = pd.Series(candles["date"]).diff().mode().iloc[0]
-    frame = (merge_causal(candles, _with_us_dates(result.oi),
-                          {"open_interest_value": "open_interest_value"}) if use_oi else candles)
+    frame = (
+        merge_causal(
+            candles, _with_us_dates(result.oi), {"open_interest_value": "open_interest_value"}
+        )
+        if use_oi
+        else candles
+    )
     times = np.unique(pd.DatetimeIndex(result.liq_map["date"]).as_unit("us").asi8)
     if times.size == 0:
         raise InputError("the simulation holds no true map snapshot; simulate with snapshots")
@@ -938,12 +1093,14 @@ def sim_map_profiles(result: Any, config: HeatmapConfig | None = None, *, snapsh
     reach = int(math.ceil(math.log1p(range_pct / 100) / math.log1p(bucket_bp / 1e4)))
     first = int(price_to_bin(close, bucket_bp)) - reach
     n = 2 * reach + 1
-    out = pd.DataFrame({
-        "price": np.exp((np.arange(first, first + n) + 0.5) * math.log1p(bucket_bp / 1e4)),
-        "est_long": on_buckets(m.bin_prices, m.long, first, n, bucket_bp),
-        "est_short": on_buckets(m.bin_prices, m.short, first, n, bucket_bp),
-        "true_long": on_buckets(tm["price"], tm["long_usd"], first, n, bucket_bp),
-        "true_short": on_buckets(tm["price"], tm["short_usd"], first, n, bucket_bp),
-    })
+    out = pd.DataFrame(
+        {
+            "price": np.exp((np.arange(first, first + n) + 0.5) * math.log1p(bucket_bp / 1e4)),
+            "est_long": on_buckets(m.bin_prices, m.long, first, n, bucket_bp),
+            "est_short": on_buckets(m.bin_prices, m.short, first, n, bucket_bp),
+            "true_long": on_buckets(tm["price"], tm["long_usd"], first, n, bucket_bp),
+            "true_short": on_buckets(tm["price"], tm["short_usd"], first, n, bucket_bp),
+        }
+    )
     out.attrs.update(close=close, time=pd.Timestamp(at, unit="us", tz="UTC") + tf)
     return out

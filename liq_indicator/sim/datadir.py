@@ -122,8 +122,11 @@ def write_datadir(res: SimResult, datadir: str | Path) -> dict[str, Path]:
     paths = datadir_paths(root, res.timeframe)
     fut = root / "futures"
     with writing(fut, "datadir folder"):  # listing an unreadable folder fails like writing to it
-        real = (is_folder(fut, "datadir folder") and not is_present(root / MARKER, "datadir")
-                and any(fut.glob(f"{PAIR_FILE}-*")))
+        real = (
+            is_folder(fut, "datadir folder")
+            and not is_present(root / MARKER, "datadir")
+            and any(fut.glob(f"{PAIR_FILE}-*"))
+        )
     if real:
         raise ConfigError(
             f"{fut} already holds {PAIR_FILE} files but no {MARKER} marker, so they may be real "

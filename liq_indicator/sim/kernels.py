@@ -193,7 +193,13 @@ F_ENTRY, F_QTY, F_NOTIONAL, F_LEV, F_LIQ, F_LO, F_HI = 0, 1, 2, 3, 4, 5, 6
 N_POS = 7
 # --- SimState.slots columns: list links first (one row per slot keeps them in one or two cache
 # lines): next, previous and key (bin or minute) for each of the five lists, then the position
-L_LLIQ, L_SLIQ, L_LO, L_HI, L_EXP = 0, 1, 2, 3, 4  # long/short liquidation, lower/upper trigger, expiry
+L_LLIQ, L_SLIQ, L_LO, L_HI, L_EXP = (
+    0,
+    1,
+    2,
+    3,
+    4,
+)  # long/short liquidation, lower/upper trigger, expiry
 C_NXT, C_PRV, C_KEY = 0, 5, 10
 I_SIDE, I_ENTRY_MIN, I_PID, I_ALIVE = 15, 16, 17, 18
 N_SLOT = 19
@@ -210,7 +216,9 @@ K_NEXT_PID, K_NLIVE, K_NFREE, K_WM = 0, 1, 2, 3
 K_NEV, K_DROPPED, K_NSNAP, K_DONE = 7, 8, 9, 10
 N_COUNTERS = 11
 
-LIQ_FLOOR = 1e-6  # a long whose level is below 1e-6 x entry (1x: rounding dust) cannot be liquidated
+LIQ_FLOOR = (
+    1e-6  # a long whose level is below 1e-6 x entry (1x: rounding dust) cannot be liquidated
+)
 MAX_NEW = 512  # cap of new entries per sub-step (far above any rate used)
 EMA_FAST, EMA_SLOW, VAR_ALPHA = 1.0 / 15.0, 1.0 / 240.0, 1.0 / 120.0
 
@@ -467,8 +475,19 @@ def _mark(market, fund_est, t_left):
 
 @njit(cache=True, inline="always")
 def _scan_down(
-    li, thresh, col, mark_b, market, counters, positions, slots, free_slots, bin_heads,
-    expiry_heads, hit, n_hit,
+    li,
+    thresh,
+    col,
+    mark_b,
+    market,
+    counters,
+    positions,
+    slots,
+    free_slots,
+    bin_heads,
+    expiry_heads,
+    hit,
+    n_hit,
 ):
     """Close every position of list ``li`` with level ``>= thresh`` (bins ``mark_b..watermark``)."""
     wm = K_WM + li
@@ -492,8 +511,19 @@ def _scan_down(
 
 @njit(cache=True, inline="always")
 def _scan_up(
-    li, thresh, col, mark_b, market, counters, positions, slots, free_slots, bin_heads,
-    expiry_heads, hit, n_hit,
+    li,
+    thresh,
+    col,
+    mark_b,
+    market,
+    counters,
+    positions,
+    slots,
+    free_slots,
+    bin_heads,
+    expiry_heads,
+    hit,
+    n_hit,
 ):
     """Close every position of list ``li`` with level ``<= thresh`` (bins ``watermark..mark_b``)."""
     wm = K_WM + li
@@ -571,7 +601,17 @@ def _open_minute(market, minute):
 
 @njit(cache=True, inline="always")
 def _time_exits(
-    t, ksub, last, rng, market, counters, positions, slots, free_slots, bin_heads, expiry_heads,
+    t,
+    ksub,
+    last,
+    rng,
+    market,
+    counters,
+    positions,
+    slots,
+    free_slots,
+    bin_heads,
+    expiry_heads,
     exit_flow,
 ):
     """Close the positions whose time exit is this minute; each exit's market order lands in a
@@ -612,9 +652,9 @@ def _signals(t, act, fund_est, prm, schedule, market, n_live, rng):
     rate = prm.entry_rate * schedule[t, SCHED_RATE] * act**prm.entry_rate_exp
     rate *= min(max(2.0 - fill, 0.05), 3.0)
     # background volume of the minute (two-sided; log-normal around activity ** volume_exp)
-    market[M_VOLUME_NOISE] = (
-        prm.volume_noise_phi * market[M_VOLUME_NOISE] + prm.volume_noise_sd * _normal(rng)
-    )
+    market[M_VOLUME_NOISE] = prm.volume_noise_phi * market[
+        M_VOLUME_NOISE
+    ] + prm.volume_noise_sd * _normal(rng)
     bg_minute = (
         prm.background_volume
         * act**prm.volume_exp
@@ -646,8 +686,24 @@ def _relax_and_shock(t, sub, ksub, sigma, imbalance, prm, schedule, market, rng)
 
 @njit(cache=True, inline="always")
 def _draw_entries(
-    t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, schedule, lev_levels,
-    lev_cdf_base, lev_cdf_crowded, brackets, rng, new_side, new_not, new_lev,
+    t,
+    n_new,
+    flow,
+    mom,
+    mr,
+    fund_tilt,
+    lev_top,
+    size_tail,
+    prm,
+    schedule,
+    lev_levels,
+    lev_cdf_base,
+    lev_cdf_crowded,
+    brackets,
+    rng,
+    new_side,
+    new_not,
+    new_lev,
 ):
     """Side, notional and leverage of ``n_new`` new positions; returns ``flow`` plus their orders
     (USD, buys positive), added one by one.
@@ -686,8 +742,24 @@ def _draw_entries(
 
 @njit(cache=True, inline="always")
 def _open_positions(
-    t, n_new, entry, volume, new_side, new_not, new_lev, prm, n_total, brackets, rng, market,
-    counters, positions, slots, free_slots, bin_heads, expiry_heads,
+    t,
+    n_new,
+    entry,
+    volume,
+    new_side,
+    new_not,
+    new_lev,
+    prm,
+    n_total,
+    brackets,
+    rng,
+    market,
+    counters,
+    positions,
+    slots,
+    free_slots,
+    bin_heads,
+    expiry_heads,
 ):
     """Open the drawn positions at ``entry`` (the post-impact price): levels, stop, target, expiry.
     Returns ``volume`` plus theirs (coins).
@@ -788,8 +860,26 @@ def _record_liquidations(t, sub, rnd, n_liq, mark, last, counters, positions, sl
 
 @njit(cache=True, inline="always")
 def _sweep(
-    t, sub, t_left, fund_est, depth, hi, lo, volume, mark_ohlc, liq_sums, prm, market, counters,
-    positions, slots, free_slots, bin_heads, expiry_heads, hit, events,
+    t,
+    sub,
+    t_left,
+    fund_est,
+    depth,
+    hi,
+    lo,
+    volume,
+    mark_ohlc,
+    liq_sums,
+    prm,
+    market,
+    counters,
+    positions,
+    slots,
+    free_slots,
+    bin_heads,
+    expiry_heads,
+    hit,
+    events,
 ):
     """Liquidations on the mark, then stops/targets on the last price, round after round until a
     round triggers nothing; each round's forced orders move the price.
@@ -818,22 +908,66 @@ def _sweep(
         mb = _bin(mark, d, k0, n_bins)
         # longs are liquidated when mark <= level, shorts when mark >= level
         n_hit = _scan_down(
-            L_LLIQ, mark, F_LIQ, mb, market, counters, positions, slots, free_slots, bin_heads,
-            expiry_heads, hit, n_hit,
+            L_LLIQ,
+            mark,
+            F_LIQ,
+            mb,
+            market,
+            counters,
+            positions,
+            slots,
+            free_slots,
+            bin_heads,
+            expiry_heads,
+            hit,
+            n_hit,
         )
         n_hit = _scan_up(
-            L_SLIQ, mark, F_LIQ, mb, market, counters, positions, slots, free_slots, bin_heads,
-            expiry_heads, hit, n_hit,
+            L_SLIQ,
+            mark,
+            F_LIQ,
+            mb,
+            market,
+            counters,
+            positions,
+            slots,
+            free_slots,
+            bin_heads,
+            expiry_heads,
+            hit,
+            n_hit,
         )
         n_liq = n_hit  # hits [0, n_liq) are liquidations, the rest stops/targets
         lb = _bin(last, d, k0, n_bins)
         n_hit = _scan_down(
-            L_LO, last, F_LO, lb, market, counters, positions, slots, free_slots, bin_heads,
-            expiry_heads, hit, n_hit,
+            L_LO,
+            last,
+            F_LO,
+            lb,
+            market,
+            counters,
+            positions,
+            slots,
+            free_slots,
+            bin_heads,
+            expiry_heads,
+            hit,
+            n_hit,
         )
         n_hit = _scan_up(
-            L_HI, last, F_HI, lb, market, counters, positions, slots, free_slots, bin_heads,
-            expiry_heads, hit, n_hit,
+            L_HI,
+            last,
+            F_HI,
+            lb,
+            market,
+            counters,
+            positions,
+            slots,
+            free_slots,
+            bin_heads,
+            expiry_heads,
+            hit,
+            n_hit,
         )
         if n_hit == 0:
             break
@@ -983,7 +1117,10 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
     """
     # unpacked once: the steps take plain arrays (see the note above _list_insert)
     schedule, lev_levels, lev_cdf_base, lev_cdf_crowded = (
-        inputs.schedule, inputs.lev_levels, inputs.lev_cdf_base, inputs.lev_cdf_crowded
+        inputs.schedule,
+        inputs.lev_levels,
+        inputs.lev_cdf_base,
+        inputs.lev_cdf_crowded,
     )
     brackets, snapshot_at = inputs.brackets, inputs.snapshot_at
     rng, market, counters, positions = st.rng, st.market, st.counters, st.positions
@@ -1015,8 +1152,18 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
         hi = last
         lo = last
         volume = _time_exits(
-            t, ksub, last, rng, market, counters, positions, slots, free_slots, bin_heads,
-            expiry_heads, exit_flow,
+            t,
+            ksub,
+            last,
+            rng,
+            market,
+            counters,
+            positions,
+            slots,
+            free_slots,
+            bin_heads,
+            expiry_heads,
+            exit_flow,
         )
         mom, mr, imbalance, fund_tilt, rate, bg_minute = _signals(
             t, act, fund_est, prm, schedule, market, counters[K_NLIVE], rng
@@ -1033,15 +1180,47 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
             flow += exit_flow[sub]
             n_new = min(_poisson(rng, rate / ksub), MAX_NEW)
             flow = _draw_entries(
-                t, n_new, flow, mom, mr, fund_tilt, lev_top, size_tail, prm, schedule, lev_levels,
-                lev_cdf_base, lev_cdf_crowded, brackets, rng, new_side, new_not, new_lev,
+                t,
+                n_new,
+                flow,
+                mom,
+                mr,
+                fund_tilt,
+                lev_top,
+                size_tail,
+                prm,
+                schedule,
+                lev_levels,
+                lev_cdf_base,
+                lev_cdf_crowded,
+                brackets,
+                rng,
+                new_side,
+                new_not,
+                new_lev,
             )
             last = _move_price(flow, depth, prm, market)
             hi = max(hi, last)
             lo = min(lo, last)
             volume = _open_positions(
-                t, n_new, last, volume, new_side, new_not, new_lev, prm, n_total, brackets, rng,
-                market, counters, positions, slots, free_slots, bin_heads, expiry_heads,
+                t,
+                n_new,
+                last,
+                volume,
+                new_side,
+                new_not,
+                new_lev,
+                prm,
+                n_total,
+                brackets,
+                rng,
+                market,
+                counters,
+                positions,
+                slots,
+                free_slots,
+                bin_heads,
+                expiry_heads,
             )
             # mark's basis average (Binance: 5-minute moving average of last - index)
             index = math.exp(market[M_LOG_INDEX])
@@ -1050,8 +1229,26 @@ def run(t0, t1, inputs, prm, st, out, events, snapshots):
             if events.shape[0] - counters[K_NEV] < cap + 1:
                 events = _grown(events, counters[K_NEV], cap)  # room for every position
             hi, lo, volume, mark_ohlc, liq_sums = _sweep(
-                t, sub, t_left, fund_est, depth, hi, lo, volume, mark_ohlc, liq_sums, prm, market,
-                counters, positions, slots, free_slots, bin_heads, expiry_heads, hit, events,
+                t,
+                sub,
+                t_left,
+                fund_est,
+                depth,
+                hi,
+                lo,
+                volume,
+                mark_ohlc,
+                liq_sums,
+                prm,
+                market,
+                counters,
+                positions,
+                slots,
+                free_slots,
+                bin_heads,
+                expiry_heads,
+                hit,
+                events,
             )
 
         minute[O_HIGH] = hi

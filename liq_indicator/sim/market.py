@@ -566,10 +566,14 @@ def _schedule(scn: Scenario, n_min: int, rng: np.random.Generator) -> np.ndarray
             prof = np.concatenate([ramp, relax])
             seg = slice(t, t + len(prof))
             sched[seg, K.SCHED_BIAS] += scn.crowd_bias * prof
-            sched[seg, K.SCHED_LEVMIX] = np.maximum(sched[seg, K.SCHED_LEVMIX], scn.crowd_levmix * prof)
+            sched[seg, K.SCHED_LEVMIX] = np.maximum(
+                sched[seg, K.SCHED_LEVMIX], scn.crowd_levmix * prof
+            )
             sched[seg, K.SCHED_RATE] *= 1.0 + (scn.crowd_rate - 1.0) * prof
             shock = rng.uniform(*scn.shock)
-            sched[shock_at : shock_at + scn.shock_minutes, K.SCHED_JUMP] += shock / scn.shock_minutes
+            sched[shock_at : shock_at + scn.shock_minutes, K.SCHED_JUMP] += (
+                shock / scn.shock_minutes
+            )
             # the news is absorbed: the index drifts back most of the shock over the next day
             rec = slice(shock_at + scn.shock_minutes, shock_at + scn.shock_minutes + 1440)
             sched[rec, K.SCHED_DRIFT] -= scn.recovery * shock / 1440
@@ -880,9 +884,11 @@ def _assemble(
     # traded prices on the exchange's tick (0.1 USDT for BTCUSDT), as real candles are: Freqtrade
     # fills a limit order at a candle's high/low only when the prices compare equal on that grid
     candles = pd.DataFrame(
-        {"date": c_dates,
-         **{k: np.round(cand[k], PRICE_DECIMALS) for k in ("open", "high", "low", "close")},
-         "volume": cand["volume"]}
+        {
+            "date": c_dates,
+            **{k: np.round(cand[k], PRICE_DECIMALS) for k in ("open", "high", "low", "close")},
+            "volume": cand["volume"],
+        }
     )
     mark = pd.DataFrame(
         {

@@ -86,10 +86,14 @@ class TradeParams(Settings):
     def __post_init__(self) -> None:
         self.check_types()
         if not 0 < self.risk_per_trade < 1:
-            raise ConfigError(f"TradeParams.risk_per_trade must be in (0, 1), got {self.risk_per_trade}")
+            raise ConfigError(
+                f"TradeParams.risk_per_trade must be in (0, 1), got {self.risk_per_trade}"
+            )
         if not (self.max_leverage_cap >= 1 and self.leverage_safety >= 1):
-            raise ConfigError("TradeParams.max_leverage_cap and leverage_safety must be >= 1, got "
-                              f"{self.max_leverage_cap}, {self.leverage_safety}")
+            raise ConfigError(
+                "TradeParams.max_leverage_cap and leverage_safety must be >= 1, got "
+                f"{self.max_leverage_cap}, {self.leverage_safety}"
+            )
 
 
 class Space(NamedTuple):
@@ -132,8 +136,9 @@ PARAMETER_SPACES: dict[str, Space] = {
 _DEFAULTS: dict[str, Any] = {**SignalParams().to_dict(), **TradeParams().to_dict()}
 
 
-def hyperopt_parameters(int_parameter: Callable[..., Any],
-                        decimal_parameter: Callable[..., Any]) -> dict[str, Any]:
+def hyperopt_parameters(
+    int_parameter: Callable[..., Any], decimal_parameter: Callable[..., Any]
+) -> dict[str, Any]:
     """One hyperopt parameter per :data:`PARAMETER_SPACES` entry, with its dataclass default.
 
     Args:
@@ -143,23 +148,29 @@ def hyperopt_parameters(int_parameter: Callable[..., Any],
     made = {}
     for name, s in PARAMETER_SPACES.items():
         common = {"default": _DEFAULTS[name], "space": s.space, "optimize": s.optimize}
-        made[name] = (int_parameter(int(s.low), int(s.high), **common) if s.decimals is None
-                      else decimal_parameter(s.low, s.high, decimals=s.decimals, **common))
+        made[name] = (
+            int_parameter(int(s.low), int(s.high), **common)
+            if s.decimals is None
+            else decimal_parameter(s.low, s.high, decimals=s.decimals, **common)
+        )
     return made
 
 
 Strategy = TypeVar("Strategy", bound=type)
 
 
-def hyperoptable(int_parameter: Callable[..., Any],
-                 decimal_parameter: Callable[..., Any]) -> Callable[[Strategy], Strategy]:
+def hyperoptable(
+    int_parameter: Callable[..., Any], decimal_parameter: Callable[..., Any]
+) -> Callable[[Strategy], Strategy]:
     """Class decorator: :func:`hyperopt_parameters` as class attributes, where Freqtrade's hyperopt
     looks for them (``detect_all_parameters`` scans the class's attributes).
     """
+
     def attach(cls: Strategy) -> Strategy:
         for name, parameter in hyperopt_parameters(int_parameter, decimal_parameter).items():
             setattr(cls, name, parameter)
         return cls
+
     return attach
 
 
@@ -171,8 +182,13 @@ def parameter_values(strategy: Any, kind: type[P]) -> P:
     a hyperopt parameter of ``strategy`` (``strategy.<name>.value``, cast to the field's type).
     """
     default = kind()
-    return kind(**{f.name: type(getattr(default, f.name))(getattr(strategy, f.name).value)
-                   for f in fields(kind) if f.name in PARAMETER_SPACES})  # type: ignore[arg-type]
+    return kind(
+        **{
+            f.name: type(getattr(default, f.name))(getattr(strategy, f.name).value)
+            for f in fields(kind)  # type: ignore[arg-type]
+            if f.name in PARAMETER_SPACES
+        }
+    )
 
 
 class Sizing(NamedTuple):
@@ -188,14 +204,20 @@ class Sizing(NamedTuple):
     currency: str
 
 
-def sizing(params: TradeParams, wallets: Any, config: Mapping[str, Any], taker_fee: float,
-           fallback: float) -> Sizing:
+def sizing(
+    params: TradeParams, wallets: Any, config: Mapping[str, Any], taker_fee: float, fallback: float
+) -> Sizing:
     """The :class:`Sizing` of a strategy: ``wallets`` (``fallback`` when there are none, see
     :func:`~liq_indicator.strategy.trade_state.total_wallet`), the config's ``fee`` or
     ``taker_fee``, its ``liquidation_buffer`` and ``stake_currency``.
     """
-    return Sizing(params, total_wallet(wallets, fallback), float(config.get("fee") or taker_fee),
-                  liquidation_buffer(config), str(config.get("stake_currency", "")))
+    return Sizing(
+        params,
+        total_wallet(wallets, fallback),
+        float(config.get("fee") or taker_fee),
+        liquidation_buffer(config),
+        str(config.get("stake_currency", "")),
+    )
 
 
 def mark_entries(frame: pd.DataFrame, params: SignalParams) -> pd.DataFrame:
@@ -208,8 +230,12 @@ def mark_entries(frame: pd.DataFrame, params: SignalParams) -> pd.DataFrame:
     return frame
 
 
-def stoploss_ratio(stop: float, rate: float, trade: Any,
-                   from_absolute: Callable[[float, float, bool, float], float]) -> float | None:
+def stoploss_ratio(
+    stop: float,
+    rate: float,
+    trade: Any,
+    from_absolute: Callable[[float, float, bool, float], float],
+) -> float | None:
     """The stop price as Freqtrade's ``custom_stoploss`` ratio at the trade's leverage
     (``from_absolute`` is Freqtrade's ``stoploss_from_absolute``). None (the stop stays where it
     is) for a NaN stop (no plan) or no usable ``rate``; a tiny positive ratio (exit now) once
@@ -222,8 +248,14 @@ def stoploss_ratio(stop: float, rate: float, trade: Any,
     return 1e-4 * leverage if ratio <= 0 else ratio
 
 
-def entry_leverage(stop: float, rate: float, is_short: bool, max_leverage: float, money: Sizing,
-                   avoid: Callable[[], list[tuple[float, float]]]) -> float:
+def entry_leverage(
+    stop: float,
+    rate: float,
+    is_short: bool,
+    max_leverage: float,
+    money: Sizing,
+    avoid: Callable[[], list[tuple[float, float]]],
+) -> float:
     """The leverage of an entry at ``rate`` with its stop at ``stop``:
     :func:`~liq_indicator.risk.choose_leverage` for the position the stake will open
     (:func:`~liq_indicator.risk.planned_notional`), capped by ``max_leverage_cap`` and
@@ -235,29 +267,57 @@ def entry_leverage(stop: float, rate: float, is_short: bool, max_leverage: float
         return 1.0
     params = money.params
     cap = max(1.0, min(float(params.max_leverage_cap), float(max_leverage)))
-    notional = planned_notional(money.wallet, params.risk_per_trade, rate, stop, is_short,
-                                fee=money.fee)
-    return choose_leverage(rate, stop, is_short, max_leverage=cap, notional=notional,
-                           safety=params.leverage_safety, avoid=avoid(),
-                           liquidation_buffer=money.liquidation_buffer)
+    notional = planned_notional(
+        money.wallet, params.risk_per_trade, rate, stop, is_short, fee=money.fee
+    )
+    return choose_leverage(
+        rate,
+        stop,
+        is_short,
+        max_leverage=cap,
+        notional=notional,
+        safety=params.leverage_safety,
+        avoid=avoid(),
+        liquidation_buffer=money.liquidation_buffer,
+    )
 
 
-def entry_stake(pair: str, side: str, stop: float, rate: float, leverage: float,
-                min_stake: float | None, max_stake: float, money: Sizing) -> float:
+def entry_stake(
+    pair: str,
+    side: str,
+    stop: float,
+    rate: float,
+    leverage: float,
+    min_stake: float | None,
+    max_stake: float,
+    money: Sizing,
+) -> float:
     """The margin that loses ``risk_per_trade`` of the wallet at the stop
     (:func:`~liq_indicator.risk.stake_for_risk`; a NaN or < 1 leverage sizes as unleveraged).
     0 (skip the trade, logged) without a stop or a positive wallet; it never raises, or Freqtrade
     would stake the proposed amount unsized.
     """
     if not (math.isfinite(stop) and money.wallet > 0):
-        why = (f"no cluster stop at rate {rate} (signal candle unavailable or stop on the wrong "
-               "side)" if not math.isfinite(stop) else f"the wallet holds {money.wallet} "
-               f"{money.currency}: no stake risks a fraction of it")
+        why = (
+            f"no cluster stop at rate {rate} (signal candle unavailable or stop on the wrong side)"
+            if not math.isfinite(stop)
+            else f"the wallet holds {money.wallet} "
+            f"{money.currency}: no stake risks a fraction of it"
+        )
         logger.warning("%s: %s entry skipped, %s", pair, side, why)
         return 0.0
     lev = float(leverage) if leverage >= 1 else 1.0
-    return stake_for_risk(money.wallet, money.params.risk_per_trade, rate, stop, lev,
-                          side == "short", min_stake=min_stake, max_stake=max_stake, fee=money.fee)
+    return stake_for_risk(
+        money.wallet,
+        money.params.risk_per_trade,
+        rate,
+        stop,
+        lev,
+        side == "short",
+        min_stake=min_stake,
+        max_stake=max_stake,
+        fee=money.fee,
+    )
 
 
 class Desk:
@@ -276,12 +336,18 @@ class Desk:
         alert_interval_s: at most one alert per pair and kind in this many seconds.
     """
 
-    def __init__(self, heatmap: HeatmapConfig, timeframe: str,
-                 signal_row: Callable[[str, datetime | None], Any],
-                 params: Callable[[], SignalParams],
-                 from_absolute: Callable[[float, float, bool, float], float], *,
-                 log: logging.Logger = logger, oi_timeframes: Sequence[str] = ("1h",),
-                 alert_interval_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        heatmap: HeatmapConfig,
+        timeframe: str,
+        signal_row: Callable[[str, datetime | None], Any],
+        params: Callable[[], SignalParams],
+        from_absolute: Callable[[float, float, bool, float], float],
+        *,
+        log: logging.Logger = logger,
+        oi_timeframes: Sequence[str] = ("1h",),
+        alert_interval_s: float = 3600.0,
+    ) -> None:
         self.log_once = LogOnce(log)
         self.alerts = AlertLimiter(alert_interval_s)
         self.maps = SignalMaps(heatmap, timeframes.timeframe_minutes(timeframe))
@@ -290,38 +356,66 @@ class Desk:
         self.from_absolute = from_absolute
         self.oi_timeframes = tuple(oi_timeframes)
 
-    def analyse(self, candles: pd.DataFrame, pair: str, dp: Any, config: Mapping[str, Any],
-                timeframe: str) -> pd.DataFrame:
+    def analyse(
+        self, candles: pd.DataFrame, pair: str, dp: Any, config: Mapping[str, Any], timeframe: str
+    ) -> pd.DataFrame:
         """``populate_indicators``: side data (:func:`~liq_indicator.strategy.glue.side_frames`),
         other venues (``config["liq_venues"]`` next to ``config["datadir"]``, at most 3 candles
         behind), the strategy's features; the frame is remembered for the leverage check, and,
         live only, alerts are sent (``params()`` is read only then: hyperopt flags parameters
         read while indicators are computed).
         """
-        oi, funding = side_frames(dp, pair, timeframe, oi_timeframes=self.oi_timeframes,
-                                  log_once=self.log_once)
+        oi, funding = side_frames(
+            dp, pair, timeframe, oi_timeframes=self.oi_timeframes, log_once=self.log_once
+        )
         heatmap = self.maps.config
         max_lag = pd.Timedelta(minutes=3 * timeframes.timeframe_minutes(timeframe))
-        venues = venue_frames(config.get("datadir"), config.get("liq_venues", []), pair, timeframe,
-                              candles["date"].iloc[-1], max_lag=max_lag, config=heatmap,
-                              log_once=self.log_once) if len(candles) else []
-        frame = strategy_features(candles, heatmap, open_interest=oi, funding=funding,
-                                  atr_window=SignalParams().atr_window, venues=venues)
+        venues = (
+            venue_frames(
+                config.get("datadir"),
+                config.get("liq_venues", []),
+                pair,
+                timeframe,
+                candles["date"].iloc[-1],
+                max_lag=max_lag,
+                config=heatmap,
+                log_once=self.log_once,
+            )
+            if len(candles)
+            else []
+        )
+        frame = strategy_features(
+            candles,
+            heatmap,
+            open_interest=oi,
+            funding=funding,
+            atr_window=SignalParams().atr_window,
+            venues=venues,
+        )
         self.maps.remember(pair, candles, venues, open_interest=oi, funding=funding)
         if is_live(dp):
             self.alerts.check(dp, pair, frame, self.params())
         return frame
 
-    def stoploss(self, trade: Any, rate: float, stop_buffer: float, breakeven_r: float, *,
-                 persist: bool) -> float | None:
+    def stoploss(
+        self, trade: Any, rate: float, stop_buffer: float, breakeven_r: float, *, persist: bool
+    ) -> float | None:
         """``custom_stoploss``: the trade's stop (:meth:`TradePlans.stop`) as Freqtrade's ratio
         (:func:`stoploss_ratio`).
         """
         stop = self.plans.stop(trade, stop_buffer, float(breakeven_r), persist=persist)
         return stoploss_ratio(stop, rate, trade, self.from_absolute)
 
-    def roi(self, trade: Any, minutes_open: float, timeframe_minutes: float, stop_buffer: float,
-            max_hold_candles: int, *, persist: bool) -> float | None:
+    def roi(
+        self,
+        trade: Any,
+        minutes_open: float,
+        timeframe_minutes: float,
+        stop_buffer: float,
+        max_hold_candles: int,
+        *,
+        persist: bool,
+    ) -> float | None:
         """``custom_roi``: the trade's profit ratio at its plan's target, or -1 at the time limit
         (:func:`~liq_indicator.strategy.signals.exit_roi`).
         """
@@ -329,22 +423,45 @@ class Desk:
         profit = trade.calc_profit_ratio(target) if math.isfinite(target) else math.nan
         return exit_roi(profit, minutes_open, timeframe_minutes, int(max_hold_candles))
 
-    def leverage(self, pair: str, side: str, rate: float, max_leverage: float, money: Sizing,
-                 avoid: Callable[[], list[tuple[float, float]]]) -> float:
+    def leverage(
+        self,
+        pair: str,
+        side: str,
+        rate: float,
+        max_leverage: float,
+        money: Sizing,
+        avoid: Callable[[], list[tuple[float, float]]],
+    ) -> float:
         """``leverage``: :func:`entry_leverage` with the stop of the pair's last signal candle."""
         stop = self.plans.entry(pair, side == "short", rate)[0]
         return entry_leverage(stop, rate, side == "short", max_leverage, money, avoid)
 
-    def stake(self, pair: str, side: str, rate: float, leverage: float, min_stake: float | None,
-              max_stake: float, money: Sizing) -> float:
+    def stake(
+        self,
+        pair: str,
+        side: str,
+        rate: float,
+        leverage: float,
+        min_stake: float | None,
+        max_stake: float,
+        money: Sizing,
+    ) -> float:
         """``custom_stake_amount``: :func:`entry_stake` with the stop of the pair's last signal
         candle.
         """
         stop = self.plans.entry(pair, side == "short", rate)[0]
         return entry_stake(pair, side, stop, rate, leverage, min_stake, max_stake, money)
 
-    def confirm(self, dp: Any, pair: str, side: str, rate: float, now: datetime,
-                timeframe_minutes: float, book_ratio: float) -> bool:
+    def confirm(
+        self,
+        dp: Any,
+        pair: str,
+        side: str,
+        rate: float,
+        now: datetime,
+        timeframe_minutes: float,
+        book_ratio: float,
+    ) -> bool:
         """``confirm_trade_entry``, live only (True otherwise): no entry on a stale signal candle
         (:func:`~liq_indicator.strategy.trade_state.signal_is_stale`; none at all counts as
         stale), nor on a path to the plan's target defended by thick orders
@@ -354,8 +471,12 @@ class Desk:
             return True
         _, target, signal_date = self.plans.entry(pair, side == "short", rate)
         if signal_date is None or signal_is_stale(signal_date, now, timeframe_minutes):
-            self.log_once(f"stale:{pair}:{signal_date}", f"{pair}: {side} entry skipped, its "
-                          "signal candle is stale", logging.WARNING)
+            self.log_once(
+                f"stale:{pair}:{signal_date}",
+                f"{pair}: {side} entry skipped, its signal candle is stale",
+                logging.WARNING,
+            )
             return False
-        return not defended_entry(dp, pair, rate, target, side == "short", ratio=float(book_ratio),
-                                  log_once=self.log_once)
+        return not defended_entry(
+            dp, pair, rate, target, side == "short", ratio=float(book_ratio), log_once=self.log_once
+        )

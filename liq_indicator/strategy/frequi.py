@@ -41,11 +41,15 @@ def plot_config() -> dict[str, Any]:
     main: dict[str, Any] = {}
     for side in ("long", "short"):
         main[f"liq_{side}_cluster_near"] = {
-            "color": _rgba(side, 0.6), "fill_to": f"liq_{side}_cluster_far",
-            "fill_label": f"{side} cluster", "fill_color": _rgba(side, 0.2),
+            "color": _rgba(side, 0.6),
+            "fill_to": f"liq_{side}_cluster_far",
+            "fill_label": f"{side} cluster",
+            "fill_color": _rgba(side, 0.2),
         }
         main[f"liq_{side}_cluster_far"] = {"color": _rgba(side, 0.6)}
-    swept = {f"liq_swept_{side}_usd": {"color": _rgba(side), "type": "bar"} for side in ("long", "short")}
+    swept = {
+        f"liq_swept_{side}_usd": {"color": _rgba(side), "type": "bar"} for side in ("long", "short")
+    }
     return {"main_plot": main, "subplots": {"swept notional (USD)": swept}}
 
 
@@ -98,15 +102,17 @@ def cluster_annotations(
             j = i
             while j + 1 < len(sub) and near[j + 1] == near[i] and far[j + 1] == far[i]:
                 j += 1
-            boxes.append({
-                "type": "area",
-                "label": f"{side} cluster",
-                "start": d[i].to_pydatetime(),
-                "end": (d[j] + step).to_pydatetime(),
-                "y_start": float(min(near[i], far[i])),
-                "y_end": float(max(near[i], far[i])),
-                "color": _rgba(side, 0.25),
-            })
+            boxes.append(
+                {
+                    "type": "area",
+                    "label": f"{side} cluster",
+                    "start": d[i].to_pydatetime(),
+                    "end": (d[j] + step).to_pydatetime(),
+                    "y_start": float(min(near[i], far[i])),
+                    "y_end": float(max(near[i], far[i])),
+                    "color": _rgba(side, 0.25),
+                }
+            )
             i = j + 1
         out.extend(boxes[-max_areas:])
     return out

@@ -77,7 +77,8 @@ def informative_pairs(dp: Any, oi_timeframe: str) -> list[tuple[str, str, str]]:
         return []
     pairs, funding_tf = dp.current_whitelist(), dp.get_funding_rate_timeframe()
     return [(p, oi_timeframe, "open_interest") for p in pairs] + [
-        (p, funding_tf, "funding_rate") for p in pairs]
+        (p, funding_tf, "funding_rate") for p in pairs
+    ]
 
 
 @dataclass
@@ -156,14 +157,22 @@ def side_frames(
     for tf in dict.fromkeys((*oi_timeframes, timeframe)):
         oi = _fetch(dp, pair, tf, "open_interest")
         if oi is not None and not _has_open_interest(oi):
-            log_once(f"oi-unusable:{pair}:{tf}", f"{pair}: the {tf} open-interest candles hold no "
-                     "positive open_interest_value or open_interest_amount; not used", logging.WARNING)
+            log_once(
+                f"oi-unusable:{pair}:{tf}",
+                f"{pair}: the {tf} open-interest candles hold no "
+                "positive open_interest_value or open_interest_amount; not used",
+                logging.WARNING,
+            )
             oi = None
         if oi is not None:
             break
     if oi is None:
-        log_once(f"no-oi:{pair}", f"{pair}: no open-interest data; the liquidation map runs in "
-                 "volume mode (new positions = volume x volume_share)", logging.WARNING)
+        log_once(
+            f"no-oi:{pair}",
+            f"{pair}: no open-interest data; the liquidation map runs in "
+            "volume mode (new positions = volume x volume_share)",
+            logging.WARNING,
+        )
     else:
         log_once(f"oi:{pair}", f"{pair}: liquidation map inflow from open interest")
     if funding_timeframe is None:
@@ -216,14 +225,22 @@ def venue_frames(
         except (InputError, OSError) as exc:  # io turns a parser's errors into InputError
             # one notice per venue and kind of problem (row numbers and dates change as the file grows)
             problem = re.sub(r"\d+", "#", f"{type(exc).__name__}: {exc}")
-            log_once(f"venue-bad:{exchange}:{pair}:{problem}", f"{pair}: venue {exchange} "
-                     f"({root / exchange}) left out of the liquidation map: {exc}", logging.WARNING)
+            log_once(
+                f"venue-bad:{exchange}:{pair}:{problem}",
+                f"{pair}: venue {exchange} "
+                f"({root / exchange}) left out of the liquidation map: {exc}",
+                logging.WARNING,
+            )
             continue
         lag = last_date - data.candles["date"].iloc[-1]
         if lag > max_lag:
-            log_once(f"venue-stale:{exchange}:{pair}", f"{pair}: venue {exchange} left out of the "
-                     f"liquidation map: its data ends {lag} before the current candle (refresh it "
-                     f"with freqtrade download-data --exchange {exchange})", logging.WARNING)
+            log_once(
+                f"venue-stale:{exchange}:{pair}",
+                f"{pair}: venue {exchange} left out of the "
+                f"liquidation map: its data ends {lag} before the current candle (refresh it "
+                f"with freqtrade download-data --exchange {exchange})",
+                logging.WARNING,
+            )
             continue
         log_once(f"venue:{exchange}:{pair}", f"{pair}: liquidation map aggregates {exchange}")
         venues.append(Venue(exchange, data.candles, data.open_interest, data.mark, data.funding))
@@ -239,16 +256,21 @@ def check_venue_names(exchanges: Any, config: HeatmapConfig) -> None:
     """
     known = available_exchanges()
     if isinstance(exchanges, str) or not isinstance(exchanges, Sequence):
-        raise ConfigError(f"liq_venues must be a list of exchange names (e.g. [\"bybit\"]), got "
-                          f"{exchanges!r}")
+        raise ConfigError(
+            f'liq_venues must be a list of exchange names (e.g. ["bybit"]), got {exchanges!r}'
+        )
     seen: set[str] = set()
     for name in exchanges:
         if not isinstance(name, str) or name.lower() not in known:
-            raise ConfigError(f"liq_venues entry {name!r} is not an exchange the map has brackets "
-                              f"for; use one of {', '.join(known)}")
+            raise ConfigError(
+                f"liq_venues entry {name!r} is not an exchange the map has brackets "
+                f"for; use one of {', '.join(known)}"
+            )
         if name.lower() == config.exchange or name.lower() in seen:
-            raise ConfigError(f"liq_venues lists {name!r} twice or as the map's own exchange "
-                              f"({config.exchange}); list each other exchange once")
+            raise ConfigError(
+                f"liq_venues lists {name!r} twice or as the map's own exchange "
+                f"({config.exchange}); list each other exchange once"
+            )
         seen.add(name.lower())
 
 
@@ -257,16 +279,24 @@ def _check_venue(data: PairData, config: HeatmapConfig, datadir: Any) -> None:
     input preparation itself, so the two cannot drift apart).
     """
     if len(data.candles) == 0:
-        raise InputError(f"its candle file in {datadir} holds no candles; download them again with "
-                         "freqtrade download-data")
+        raise InputError(
+            f"its candle file in {datadir} holds no candles; download them again with "
+            "freqtrade download-data"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the map run itself warns about repairs
-        prepare(data.candles, config, open_interest=data.open_interest, mark=data.mark,
-                funding=data.funding)
+        prepare(
+            data.candles,
+            config,
+            open_interest=data.open_interest,
+            mark=data.mark,
+            funding=data.funding,
+        )
 
 
-def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
-               before: datetime | pd.Timestamp | None = None) -> pd.Series | None:
+def signal_row(
+    analyzed: pd.DataFrame, timeframe_minutes: float, before: datetime | pd.Timestamp | None = None
+) -> pd.Series | None:
     """The candle a trade was decided on: the last row of ``analyzed`` that closed at or before
     ``before`` (a trade's open date), or the last row when ``before`` is None. None if there is none.
     """
@@ -284,8 +314,13 @@ def signal_row(analyzed: pd.DataFrame, timeframe_minutes: float,
     return analyzed.iloc[int(ok[-1])] if len(ok) else None
 
 
-def analysed_signal_row(dp: Any, pair: str, timeframe: str, timeframe_minutes: float,
-                        before: datetime | pd.Timestamp | None = None) -> pd.Series | None:
+def analysed_signal_row(
+    dp: Any,
+    pair: str,
+    timeframe: str,
+    timeframe_minutes: float,
+    before: datetime | pd.Timestamp | None = None,
+) -> pd.Series | None:
     """:func:`signal_row` on the pair's analysed frame (``dp.get_analyzed_dataframe``); None
     without a DataProvider.
     """
@@ -308,17 +343,23 @@ def map_zones(
     clusters for a short (see :func:`liq_indicator.risk.dense_zones`). ``candles`` should span the
     strategy's start-up window, over which the map converges.
     """
-    snap = liquidation_map(candles, config=config, price_range_pct=price_range_pct,
-                           **_map_side(config, side))
+    snap = liquidation_map(
+        candles, config=config, price_range_pct=price_range_pct, **_map_side(config, side)
+    )
     return snapshot_zones(snap, config, is_short, density=density)
 
 
-def snapshot_zones(snap: LiquidationMap, config: HeatmapConfig, is_short: bool, *,
-                   density: float | None = None) -> list[tuple[float, float]]:
+def snapshot_zones(
+    snap: LiquidationMap, config: HeatmapConfig, is_short: bool, *, density: float | None = None
+) -> list[tuple[float, float]]:
     """Dense zones of one side of ``snap`` with the estimator's cluster rule (see :func:`map_zones`)."""
     values = snap.short if is_short else snap.long
-    return dense_zones(snap.bin_prices, values, density=density or config.cluster_density,
-                       smooth_bins=config.cluster_smooth_bins)
+    return dense_zones(
+        snap.bin_prices,
+        values,
+        density=density or config.cluster_density,
+        smooth_bins=config.cluster_smooth_bins,
+    )
 
 
 def _map_side(config: HeatmapConfig, side: dict) -> dict:
@@ -344,13 +385,20 @@ class SignalMaps:
         self._frames: dict[str, tuple[pd.DataFrame, dict, list]] = {}
         self._cursors: dict[str, MapCursor] = {}
 
-    def remember(self, pair: str, candles: pd.DataFrame, venues: list | tuple = (),
-                 **side: pd.DataFrame | None) -> None:
+    def remember(
+        self,
+        pair: str,
+        candles: pd.DataFrame,
+        venues: list | tuple = (),
+        **side: pd.DataFrame | None,
+    ) -> None:
         """Keep ``pair``'s analysed candles, side frames and venues (references); drop its old map."""
         self._frames[pair] = (candles, _map_side(self.config, side), list(venues))
         self._cursors.pop(pair, None)  # the previous frame's map is done with
 
-    def zones(self, pair: str, current_time: datetime, is_short: bool) -> list[tuple[float, float]] | None:
+    def zones(
+        self, pair: str, current_time: datetime, is_short: bool
+    ) -> list[tuple[float, float]] | None:
         """Zones at the signal candle of an entry at ``current_time``; None when the pair's frame
         is unknown or holds no closed candle by then.
         """
@@ -365,9 +413,14 @@ class SignalMaps:
             return None
         return snapshot_zones(cursor.map_at(row), self.config, is_short)
 
-    def avoid_zones(self, pair: str, current_time: datetime, is_short: bool,
-                    candles: Callable[[], pd.DataFrame], log_once: LogOnce = _LOG_ONCE
-                    ) -> list[tuple[float, float]]:
+    def avoid_zones(
+        self,
+        pair: str,
+        current_time: datetime,
+        is_short: bool,
+        candles: Callable[[], pd.DataFrame],
+        log_once: LogOnce = _LOG_ONCE,
+    ) -> list[tuple[float, float]]:
         """All dense same-side zones a leverage check should avoid: :meth:`zones` at the signal
         candle; without it (no frame remembered, or none closed by then), the map over
         ``candles()`` (e.g. the last start-up window) with the pair's remembered side data. On any
@@ -380,8 +433,11 @@ class SignalMaps:
             side = self._frames[pair][1] if pair in self._frames else {}
             return map_zones(candles(), self.config, is_short, **side)
         except Exception as exc:  # noqa: BLE001 - fall back to the stop/liquidation rule alone
-            log_once(f"zones:{pair}", f"{pair}: map zones unavailable ({exc}); leverage "
-                     "only checks the stop distance", logging.WARNING)
+            log_once(
+                f"zones:{pair}",
+                f"{pair}: map zones unavailable ({exc}); leverage only checks the stop distance",
+                logging.WARNING,
+            )
             return []
 
 
@@ -403,8 +459,9 @@ class BookPath:
     defended: bool
 
 
-def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_short: bool,
-              *, ratio: float = 2.0) -> BookPath:
+def book_path(
+    orderbook: Mapping[str, Any], price: float, target: float, is_short: bool, *, ratio: float = 2.0
+) -> BookPath:
     """Is the way from ``price`` to ``target`` defended by thick resting orders, or hollow?
 
     For a long the path is the asks between price and the target; it is compared with the bids
@@ -433,8 +490,16 @@ def book_path(orderbook: Mapping[str, Any], price: float, target: float, is_shor
     return BookPath(path, support, band * 100.0, bool(path > 0 and path >= ratio * support))
 
 
-def defended_entry(dp: Any, pair: str, rate: float, target: float, is_short: bool, *,
-                   ratio: float = 2.0, log_once: LogOnce = _LOG_ONCE) -> bool:
+def defended_entry(
+    dp: Any,
+    pair: str,
+    rate: float,
+    target: float,
+    is_short: bool,
+    *,
+    ratio: float = 2.0,
+    log_once: LogOnce = _LOG_ONCE,
+) -> bool:
     """True when the order book (``dp.orderbook(pair, 1000)``) defends the way from ``rate`` to
     ``target`` (:func:`book_path`); the skipped entry is logged. False without a target or without
     a book (a failed fetch is logged once per pair): the entry then trades on the map alone.
@@ -448,9 +513,15 @@ def defended_entry(dp: Any, pair: str, rate: float, target: float, is_short: boo
         return False
     path = book_path(book, rate, target, is_short, ratio=ratio)
     if path.defended:
-        logger.info("%s: %s entry skipped, path to %.2f defended (%.0f vs %.0f USD within %.2f%%)",
-                    pair, "short" if is_short else "long", target, path.path_usd, path.support_usd,
-                    path.band_pct)
+        logger.info(
+            "%s: %s entry skipped, path to %.2f defended (%.0f vs %.0f USD within %.2f%%)",
+            pair,
+            "short" if is_short else "long",
+            target,
+            path.path_usd,
+            path.support_usd,
+            path.band_pct,
+        )
     return path.defended
 
 
@@ -489,7 +560,7 @@ class AlertLimiter:
         if dp is None or not is_live(dp) or len(frame) < 2:
             return []
         sent = []
-        tail = frame.iloc[-(params.norm_window + params.lookback + 2):]
+        tail = frame.iloc[-(params.norm_window + params.lookback + 2) :]
         for key, text in alert_messages(tail, params):
             if self.allow(pair, key):
                 message = f"{pair}: {text}"
@@ -512,7 +583,7 @@ def parse_recursive_analysis(output: str) -> tuple[list[str], dict[str, list[str
         return [], {}
     headers: list[str] = []
     rows: dict[str, list[str]] = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         text = line.strip()
         if "┃" in text and "Indicators" in text:
             headers = [c.strip() for c in text.strip("┃").split("┃")][1:]

@@ -136,12 +136,15 @@ class SignalParams(Settings):
         for f in fields(self):
             value = getattr(self, f.name)
             if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"SignalParams.{f.name} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(
+                    f"SignalParams.{f.name} must be a finite number >= 0, got {value!r}"
+                )
         if not 0 < self.exhaust_ratio <= 1:
-            raise ConfigError(f"SignalParams.exhaust_ratio must be in (0, 1], got {self.exhaust_ratio}")
+            raise ConfigError(
+                f"SignalParams.exhaust_ratio must be in (0, 1], got {self.exhaust_ratio}"
+            )
         if not self.stop_min_buffer_pct > 0 or not self.fallback_stop_atr > 0:
             raise ConfigError("SignalParams.stop_min_buffer_pct and fallback_stop_atr must be > 0")
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -196,15 +199,22 @@ def strategy_features(
     funding = None if funding is None or len(funding) == 0 else funding
     side = _merged_side(candles, config, open_interest, funding)
     # the map reads merged side columns as they are (core.inputs.prepare): no second merge
-    out = liquidation_features(candles.assign(**side) if side else candles, config, venues=list(venues))
+    out = liquidation_features(
+        candles.assign(**side) if side else candles, config, venues=list(venues)
+    )
     for name in side:  # the output keeps the candles' own columns, as without side data
         if name in candles.columns:
             out[name] = candles[name]
         else:
             del out[name]
     if keep is not None:
-        out = out.drop(columns=[c for c in out.columns
-                                if isinstance(c, str) and c.startswith("liq_") and c not in keep])
+        out = out.drop(
+            columns=[
+                c
+                for c in out.columns
+                if isinstance(c, str) and c.startswith("liq_") and c not in keep
+            ]
+        )
     out[f"atr_{atr_window}"] = atr(out, atr_window)
     if funding is not None:
         out["funding_rate"] = side["funding_rate"]
@@ -214,18 +224,26 @@ def strategy_features(
         out["oi_value"] = np.nan
     else:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)  # the map, reading the same columns, warned
-            out["oi_value"] = open_interest_usd(out["close"].to_numpy(dtype=np.float64),
-                                                side.get("open_interest_value"),
-                                                side.get("open_interest_amount"))
+            warnings.simplefilter(
+                "ignore", DataWarning
+            )  # the map, reading the same columns, warned
+            out["oi_value"] = open_interest_usd(
+                out["close"].to_numpy(dtype=np.float64),
+                side.get("open_interest_value"),
+                side.get("open_interest_amount"),
+            )
     return out
 
 
 _OI_COLUMNS = ("open_interest_value", "open_interest_amount")
 
 
-def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd.DataFrame | None,
-                 funding: pd.DataFrame | None) -> dict[str, np.ndarray]:
+def _merged_side(
+    candles: pd.DataFrame,
+    config: HeatmapConfig,
+    open_interest: pd.DataFrame | None,
+    funding: pd.DataFrame | None,
+) -> dict[str, np.ndarray]:
     """The side data merged onto the candles' dates exactly as :func:`liquidation_features` would
     merge it (:func:`~liq_indicator.core.inputs.merge_causal`): open interest (both columns, as
     Bybit's layout leaves the value NaN and fills the amount; stale rows NaN) and its taker ratio,
@@ -233,7 +251,8 @@ def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd
     column, which the map then reports).
     """
     if (open_interest is None and funding is None) or not (
-            isinstance(candles, pd.DataFrame) and "date" in candles.columns):
+        isinstance(candles, pd.DataFrame) and "date" in candles.columns
+    ):
         return {}
     dates = candles[["date"]]
     if not pd.api.types.is_datetime64_any_dtype(dates["date"]):
@@ -241,30 +260,47 @@ def _merged_side(candles: pd.DataFrame, config: HeatmapConfig, open_interest: pd
     side: dict[str, np.ndarray] = {}
     if open_interest is not None:
         if not isinstance(open_interest, pd.DataFrame):
-            raise InputError(f"open_interest must be a pandas DataFrame with a 'date' column, got "
-                             f"{type(open_interest).__name__}")
+            raise InputError(
+                f"open_interest must be a pandas DataFrame with a 'date' column, got "
+                f"{type(open_interest).__name__}"
+            )
         if "taker_long_short_ratio" in open_interest.columns:
-            merged = merge_causal(dates, open_interest, {"taker_long_short_ratio": "taker_long_short_ratio"},
-                                  name="open_interest")
+            merged = merge_causal(
+                dates,
+                open_interest,
+                {"taker_long_short_ratio": "taker_long_short_ratio"},
+                name="open_interest",
+            )
             side["taker_long_short_ratio"] = merged["taker_long_short_ratio"].to_numpy()
         columns = [c for c in _OI_COLUMNS if c in open_interest.columns]
         if not columns:
-            raise InputError("open_interest frame needs 'open_interest_value' (USD) or "
-                             "'open_interest_amount' (coin), as Freqtrade's open_interest candles have")
-        merged = merge_causal(dates, open_interest, {c: c for c in columns},
-                              max_age_periods=config.oi_max_age_periods, name="open_interest")
+            raise InputError(
+                "open_interest frame needs 'open_interest_value' (USD) or "
+                "'open_interest_amount' (coin), as Freqtrade's open_interest candles have"
+            )
+        merged = merge_causal(
+            dates,
+            open_interest,
+            {c: c for c in columns},
+            max_age_periods=config.oi_max_age_periods,
+            name="open_interest",
+        )
         if merged.attrs.get("stale_rows"):
-            warn_data(f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
-                      "(older than oi_max_age_periods of its timeframe); the volume rule is used there")
+            warn_data(
+                f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
+                "(older than oi_max_age_periods of its timeframe); the volume rule is used there"
+            )
         side.update({c: merged[c].to_numpy() for c in columns})
     if funding is not None:
-        side["funding_rate"] = merge_causal(dates, funding, {funding_column(funding): "funding_rate"},
-                                            name="funding")["funding_rate"].to_numpy()
+        side["funding_rate"] = merge_causal(
+            dates, funding, {funding_column(funding): "funding_rate"}, name="funding"
+        )["funding_rate"].to_numpy()
     return side
 
 
-def cascade_intensity(df: pd.DataFrame, side: str, norm_window: int = 288,
-                      norm_floor: float = 0.005) -> pd.Series:
+def cascade_intensity(
+    df: pd.DataFrame, side: str, norm_window: int = 288, norm_floor: float = 0.005
+) -> pd.Series:
     """Swept notional of ``side`` ('long'/'short') over its norm: the mean swept notional of the
     ``norm_window`` candles before this one, floored at ``norm_floor`` x their mean traded notional
     (``volume * close``). NaN until the window is half full.
@@ -286,8 +322,12 @@ def _need(df: pd.DataFrame, columns: list[str]) -> None:
         )
 
 
-def trade_levels(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams(),
-                 entry: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
+def trade_levels(
+    df: pd.DataFrame,
+    is_short: bool,
+    params: SignalParams = SignalParams(),
+    entry: pd.Series | np.ndarray | None = None,
+) -> pd.DataFrame:
     """Stop, target and reward/risk of a trade opened at each row (entry = close unless given).
 
     Stop: :func:`liq_indicator.risk.stop_beyond_cluster` beyond the nearest same-side cluster's far
@@ -299,28 +339,59 @@ def trade_levels(df: pd.DataFrame, is_short: bool, params: SignalParams = Signal
     side, other = ("short", "long") if is_short else ("long", "short")
     atr_col = f"atr_{params.atr_window}"
     _need(df, ["close", atr_col, f"liq_{side}_cluster_far", f"liq_{other}_cluster_near"])
-    price = df["close"].to_numpy(dtype=np.float64) if entry is None else np.asarray(entry, dtype=np.float64)
-    stop = stop_beyond_cluster(price, is_short, df[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64),
-                               df[atr_col].to_numpy(dtype=np.float64), buffer_atr=params.stop_buffer_atr,
-                               min_buffer_pct=params.stop_min_buffer_pct,
-                               fallback_atr=params.fallback_stop_atr)
-    target = target_price(price, stop, is_short, df[f"liq_{other}_cluster_near"].to_numpy(dtype=np.float64),
-                          fallback_rr=params.fallback_rr)
-    return pd.DataFrame({
-        "stop": stop,
-        "target": target,
-        "stop_pct": stop_distance(price, stop, is_short) * 100.0,
-        "rr": reward_risk(price, stop, target, is_short),
-    }, index=df.index)
+    price = (
+        df["close"].to_numpy(dtype=np.float64)
+        if entry is None
+        else np.asarray(entry, dtype=np.float64)
+    )
+    stop = stop_beyond_cluster(
+        price,
+        is_short,
+        df[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64),
+        df[atr_col].to_numpy(dtype=np.float64),
+        buffer_atr=params.stop_buffer_atr,
+        min_buffer_pct=params.stop_min_buffer_pct,
+        fallback_atr=params.fallback_stop_atr,
+    )
+    target = target_price(
+        price,
+        stop,
+        is_short,
+        df[f"liq_{other}_cluster_near"].to_numpy(dtype=np.float64),
+        fallback_rr=params.fallback_rr,
+    )
+    return pd.DataFrame(
+        {
+            "stop": stop,
+            "target": target,
+            "stop_pct": stop_distance(price, stop, is_short) * 100.0,
+            "rr": reward_risk(price, stop, target, is_short),
+        },
+        index=df.index,
+    )
 
 
-def setup_frame(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams()) -> pd.DataFrame:
+def setup_frame(
+    df: pd.DataFrame, is_short: bool, params: SignalParams = SignalParams()
+) -> pd.DataFrame:
     """Each condition of the setup as a boolean column (for tests, plots and tuning), plus
     ``signal``, their conjunction. See the module docstring for the conditions.
     """
     side = "short" if is_short else "long"
-    _need(df, ["open", "high", "low", "close", "volume", f"liq_swept_{side}_usd",
-               f"liq_{side}_cluster_usd", f"liq_{side}_cluster_dist_pct", f"atr_{params.atr_window}"])
+    _need(
+        df,
+        [
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            f"liq_swept_{side}_usd",
+            f"liq_{side}_cluster_usd",
+            f"liq_{side}_cluster_dist_pct",
+            f"atr_{params.atr_window}",
+        ],
+    )
     look = params.lookback
     swept = df[f"liq_swept_{side}_usd"]
     intensity = cascade_intensity(df, side, params.norm_window, params.norm_floor)
@@ -336,22 +407,31 @@ def setup_frame(df: pd.DataFrame, is_short: bool, params: SignalParams = SignalP
         extreme = df["low"].rolling(look + 1, min_periods=1).min()
         rebound = (df["close"] - extreme) >= params.rebound_atr * atr_now
     fuel = (df[f"liq_{side}_cluster_dist_pct"] <= params.fuel_dist_pct) & (
-        df[f"liq_{side}_cluster_usd"] >= params.fuel_ratio * peak)
+        df[f"liq_{side}_cluster_usd"] >= params.fuel_ratio * peak
+    )
     levels = trade_levels(df, is_short, params)
-    worth = (levels["stop_pct"] > 0) & (levels["stop_pct"] <= params.max_stop_pct) & (
-        levels["rr"] >= params.min_rr)
-    funding = df["funding_rate"] if "funding_rate" in df.columns else pd.Series(np.nan, index=df.index)
+    worth = (
+        (levels["stop_pct"] > 0)
+        & (levels["stop_pct"] <= params.max_stop_pct)
+        & (levels["rr"] >= params.min_rr)
+    )
+    funding = (
+        df["funding_rate"] if "funding_rate" in df.columns else pd.Series(np.nan, index=df.index)
+    )
     crowded = (funding <= -params.funding_max) if is_short else (funding >= params.funding_max)
     oi = df["oi_value"] if "oi_value" in df.columns else pd.Series(np.nan, index=df.index)
     oi_change = oi / oi.shift(look + 1) - 1.0
     oi_piling = oi_change > params.oi_max_change
-    out = pd.DataFrame({
-        "cascade": recent,
-        "exhausted": collapsed & rebound,
-        "fuel_spent": ~fuel,
-        "worth": worth,
-        "context_ok": ~crowded & ~oi_piling,
-    }, index=df.index)
+    out = pd.DataFrame(
+        {
+            "cascade": recent,
+            "exhausted": collapsed & rebound,
+            "fuel_spent": ~fuel,
+            "worth": worth,
+            "context_ok": ~crowded & ~oi_piling,
+        },
+        index=df.index,
+    )
     out["signal"] = out.all(axis=1)
     return out
 
@@ -366,14 +446,20 @@ def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd
     both = long_ & short
     long_, short = long_ & ~both, short & ~both
     # numpy's stub refuses None as a np.where value; here it is the object array's "no tag"
-    tag = pd.Series(np.where(long_, "liq_long_exhaustion", np.where(short, "liq_short_exhaustion", None)),  # type: ignore[call-overload]
-                    index=df.index, dtype=object)
-    return pd.DataFrame({"enter_long": long_.astype(int), "enter_short": short.astype(int),
-                         "enter_tag": tag}, index=df.index)
+    tag = pd.Series(
+        np.where(long_, "liq_long_exhaustion", np.where(short, "liq_short_exhaustion", None)),  # type: ignore[call-overload]
+        index=df.index,
+        dtype=object,
+    )
+    return pd.DataFrame(
+        {"enter_long": long_.astype(int), "enter_short": short.astype(int), "enter_tag": tag},
+        index=df.index,
+    )
 
 
-def exit_roi(target_profit: float, minutes_open: float, timeframe_minutes: float,
-             max_hold_candles: int) -> float | None:
+def exit_roi(
+    target_profit: float, minutes_open: float, timeframe_minutes: float, max_hold_candles: int
+) -> float | None:
     """What ``custom_roi`` returns: the exit at the target and the time limit as one ROI.
 
     ``-1`` (exit now, at any price) once the trade has been open ``max_hold_candles`` candles;
@@ -392,8 +478,9 @@ def exit_roi(target_profit: float, minutes_open: float, timeframe_minutes: float
     return None
 
 
-def trade_plan(row: Any, is_short: bool, params: SignalParams = SignalParams(),
-               entry: float | None = None) -> tuple[float, float]:
+def trade_plan(
+    row: Any, is_short: bool, params: SignalParams = SignalParams(), entry: float | None = None
+) -> tuple[float, float]:
     """(stop, target) of one trade entered at ``entry`` on the signal candle ``row``.
 
     The one-row form of :func:`trade_levels` (same rules, same numbers) for a strategy's callbacks;
@@ -402,19 +489,30 @@ def trade_plan(row: Any, is_short: bool, params: SignalParams = SignalParams(),
     """
     side, other = ("short", "long") if is_short else ("long", "short")
     price = float(row["close"] if entry is None else entry)
-    stop = stop_beyond_cluster(price, is_short, float(row[f"liq_{side}_cluster_far"]),
-                               float(row[f"atr_{params.atr_window}"]),
-                               buffer_atr=params.stop_buffer_atr,
-                               min_buffer_pct=params.stop_min_buffer_pct,
-                               fallback_atr=params.fallback_stop_atr)
+    stop = stop_beyond_cluster(
+        price,
+        is_short,
+        float(row[f"liq_{side}_cluster_far"]),
+        float(row[f"atr_{params.atr_window}"]),
+        buffer_atr=params.stop_buffer_atr,
+        min_buffer_pct=params.stop_min_buffer_pct,
+        fallback_atr=params.fallback_stop_atr,
+    )
     if not (price > 0 and math.isfinite(stop) and (stop > price if is_short else stop < price)):
         return math.nan, math.nan
-    target = target_price(price, stop, is_short, float(row[f"liq_{other}_cluster_near"]),
-                          fallback_rr=params.fallback_rr)
+    target = target_price(
+        price,
+        stop,
+        is_short,
+        float(row[f"liq_{other}_cluster_near"]),
+        fallback_rr=params.fallback_rr,
+    )
     return stop, target
 
 
-def alert_messages(df: pd.DataFrame, params: SignalParams = SignalParams()) -> list[tuple[str, str]]:
+def alert_messages(
+    df: pd.DataFrame, params: SignalParams = SignalParams()
+) -> list[tuple[str, str]]:
     """Alert conditions at the last row: ``[(key, text), ...]`` (the key is for rate limiting).
 
     * ``cascade_long`` / ``cascade_short``: the last candle is a cascade candle (swept notional
@@ -427,21 +525,38 @@ def alert_messages(df: pd.DataFrame, params: SignalParams = SignalParams()) -> l
     out: list[tuple[str, str]] = []
     last = df.iloc[-1]
     for side in ("long", "short"):
-        intensity = cascade_intensity(df.iloc[-(params.norm_window + 2):], side, params.norm_window,
-                                      params.norm_floor)
+        intensity = cascade_intensity(
+            df.iloc[-(params.norm_window + 2) :], side, params.norm_window, params.norm_floor
+        )
         now, before = intensity.iloc[-1], intensity.iloc[-2]
         if now >= params.cascade_mult and not before >= params.cascade_mult:
-            out.append((f"cascade_{side}",
-                        f"{side} liquidation cascade: {last[f'liq_swept_{side}_usd'] / 1e6:,.1f}M USD "
-                        f"swept ({now:,.0f}x norm) at {last['close']:,.2f}"))
+            out.append(
+                (
+                    f"cascade_{side}",
+                    f"{side} liquidation cascade: {last[f'liq_swept_{side}_usd'] / 1e6:,.1f}M USD "
+                    f"swept ({now:,.0f}x norm) at {last['close']:,.2f}",
+                )
+            )
         dist = last[f"liq_{side}_cluster_dist_pct"]
         usd = float(last[f"liq_{side}_cluster_usd"])
         back = df.iloc[max(0, len(df) - 1 - params.lookback)]
-        was = float(back[f"liq_{side}_cluster_usd"]) if np.isfinite(back[f"liq_{side}_cluster_usd"]) else 0.0
-        if np.isfinite(dist) and dist <= params.alert_dist_pct and usd > (1 + params.alert_growth) * was:
+        was = (
+            float(back[f"liq_{side}_cluster_usd"])
+            if np.isfinite(back[f"liq_{side}_cluster_usd"])
+            else 0.0
+        )
+        if (
+            np.isfinite(dist)
+            and dist <= params.alert_dist_pct
+            and usd > (1 + params.alert_growth) * was
+        ):
             where = "below" if side == "long" else "above"
-            out.append((f"cluster_{side}",
-                        f"{side} liquidation cluster {where} price: {usd / 1e6:,.1f}M USD at "
-                        f"{last[f'liq_{side}_cluster_near']:,.2f}-{last[f'liq_{side}_cluster_far']:,.2f} "
-                        f"({dist:.2f}% away, was {was / 1e6:,.1f}M)"))
+            out.append(
+                (
+                    f"cluster_{side}",
+                    f"{side} liquidation cluster {where} price: {usd / 1e6:,.1f}M USD at "
+                    f"{last[f'liq_{side}_cluster_near']:,.2f}-{last[f'liq_{side}_cluster_far']:,.2f} "
+                    f"({dist:.2f}% away, was {was / 1e6:,.1f}M)",
+                )
+            )
     return out

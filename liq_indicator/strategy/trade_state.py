@@ -61,8 +61,12 @@ class TradePlans:
     signal candle; ``tighten`` applies the break-even rule to it.
     """
 
-    def __init__(self, signal_row: Callable[[str, datetime | None], Any],
-                 params: Callable[[], SignalParams], log_once: LogOnce | None = None) -> None:
+    def __init__(
+        self,
+        signal_row: Callable[[str, datetime | None], Any],
+        params: Callable[[], SignalParams],
+        log_once: LogOnce | None = None,
+    ) -> None:
         """No plan yet; plans are made from the signal candles ``signal_row`` returns.
 
         Args:
@@ -81,8 +85,9 @@ class TradePlans:
         # (pair, signal date, side, entry, stop buffer) -> (stop, target)
         self._levels: dict[tuple, tuple[float, float]] = {}
 
-    def levels(self, pair: str, row: Any, is_short: bool, entry: float,
-               params: SignalParams) -> tuple[float, float]:
+    def levels(
+        self, pair: str, row: Any, is_short: bool, entry: float, params: SignalParams
+    ) -> tuple[float, float]:
         """(stop, target) of a trade entered at ``entry`` on the signal candle ``row``
         (:func:`~liq_indicator.strategy.signals.trade_plan`); NaNs when the row is missing or the
         stop is not on the losing side of ``entry``. Leverage, stake and the first stop of one entry
@@ -98,8 +103,9 @@ class TradePlans:
             levels = self._levels[key] = trade_plan(row, is_short, params, entry=float(entry))
         return levels
 
-    def entry(self, pair: str, is_short: bool, rate: float,
-              before: datetime | None = None) -> tuple[float, float, Any]:
+    def entry(
+        self, pair: str, is_short: bool, rate: float, before: datetime | None = None
+    ) -> tuple[float, float, Any]:
         """(stop, target, signal date) of an entry at ``rate`` on the pair's signal candle (the
         last one, or the last closed by ``before``); NaN, NaN when there is no plan, and the date
         None when there is no signal candle.
@@ -128,14 +134,21 @@ class TradePlans:
             if plan is not None:
                 self._plans[key] = plan
                 return plan
-        stop, target, signal_date = self.entry(trade.pair, trade.is_short, float(trade.open_rate),
-                                               trade.open_date_utc)
+        stop, target, signal_date = self.entry(
+            trade.pair, trade.is_short, float(trade.open_rate), trade.open_date_utc
+        )
         if not math.isfinite(stop):
-            self.log_once(f"noplan:{trade.id}", f"{trade.pair} trade {trade.id}: no cluster stop "
-                          "(signal candle unavailable); the hard stoploss applies", logging.WARNING)
+            self.log_once(
+                f"noplan:{trade.id}",
+                f"{trade.pair} trade {trade.id}: no cluster stop "
+                "(signal candle unavailable); the hard stoploss applies",
+                logging.WARNING,
+            )
             return None
         if persist:
-            for name, value in zip(CUSTOM_DATA_KEYS, (stop, target, stop, str(signal_date)), strict=True):
+            for name, value in zip(
+                CUSTOM_DATA_KEYS, (stop, target, stop, str(signal_date)), strict=True
+            ):
                 trade.set_custom_data(name, value)
         plan = self._plans[key] = TradePlan(stop, target, stop)
         return plan
@@ -158,8 +171,13 @@ class TradePlans:
         """
         if breakeven_r > 0:
             best = trade.min_rate if trade.is_short else trade.max_rate
-            moved = breakeven_stop(float(trade.open_rate), plan.initial_stop,
-                                   float(best or trade.open_rate), trade.is_short, trigger_r=breakeven_r)
+            moved = breakeven_stop(
+                float(trade.open_rate),
+                plan.initial_stop,
+                float(best or trade.open_rate),
+                trade.is_short,
+                trigger_r=breakeven_r,
+            )
             stop = tighten_stop(plan.stop, moved, trade.is_short)
             if stop != plan.stop:
                 plan.stop = stop
@@ -173,8 +191,11 @@ def _read_plan(trade: Any) -> TradePlan | None:
     if stop is None:
         return None
     target = trade.get_custom_data("liq_target")
-    return TradePlan(float(stop), float(target) if target is not None else math.nan,
-                     float(trade.get_custom_data("liq_initial_stop", stop)))
+    return TradePlan(
+        float(stop),
+        float(target) if target is not None else math.nan,
+        float(trade.get_custom_data("liq_initial_stop", stop)),
+    )
 
 
 def signal_is_stale(signal_date: Any, now: datetime, timeframe_minutes: float) -> bool:

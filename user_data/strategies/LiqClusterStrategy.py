@@ -49,8 +49,13 @@ class LiqClusterStrategy(IStrategy):
     use_exit_signal = False  # the exits are price levels
     trailing_stop = False
     # the stop rests on the exchange (stop-market, moved when it tightens): it fires without the bot
-    order_types = {"entry": "limit", "exit": "limit", "stoploss": "market",
-                   "stoploss_on_exchange": True, "stoploss_on_exchange_interval": 60}
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": True,
+        "stoploss_on_exchange_interval": 60,
+    }
     heatmap_config = signals.STRATEGY_HEATMAP
     oi_timeframes = ("1h",)  # then the strategy's timeframe; live refreshes the first one
     alert_interval_s = 3600.0
@@ -60,9 +65,16 @@ class LiqClusterStrategy(IStrategy):
     def __init__(self, config: dict) -> None:
         super().__init__(config)
         self.dp = getattr(self, "dp", None)  # Freqtrade attaches the DataProvider after __init__
-        self.desk = cb.Desk(self.heatmap_config, self.timeframe, self._signal_row,
-                            lambda: self.signal_params, stoploss_from_absolute, log=logger,
-                            oi_timeframes=self.oi_timeframes, alert_interval_s=self.alert_interval_s)
+        self.desk = cb.Desk(
+            self.heatmap_config,
+            self.timeframe,
+            self._signal_row,
+            lambda: self.signal_params,
+            stoploss_from_absolute,
+            log=logger,
+            oi_timeframes=self.oi_timeframes,
+            alert_interval_s=self.alert_interval_s,
+        )
         self.maps, self.alerts, self.log_once = self.desk.maps, self.desk.alerts, self.desk.log_once
 
     # read each time: Freqtrade sets a configured timeframe, and hyperopt the values, after __init__
@@ -105,41 +117,87 @@ class LiqClusterStrategy(IStrategy):
         """Dense same-side clusters of the signal candle's map (without the analysed frame: of
         the last start-up window): the leverage check avoids them.
         """
+
         def window() -> pd.DataFrame:
             candles = self.dp.get_pair_dataframe(pair, self.timeframe)
-            return candles.iloc[-self.startup_candle_count:]
+            return candles.iloc[-self.startup_candle_count :]
+
         return self.maps.avoid_zones(pair, current_time, is_short, window, self.log_once)
 
     # --- callbacks (custom_stoploss and custom_roi run per open trade per candle: lean) ------
 
-    def custom_stoploss(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
-                        current_profit: float, after_fill: bool, **kwargs) -> float | None:
+    def custom_stoploss(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        after_fill: bool,
+        **kwargs,
+    ) -> float | None:
         buffer, breakeven, live = self.stop_buffer_atr.value, self.breakeven_r.value, self._live
         return self.desk.stoploss(trade, current_rate, buffer, breakeven, persist=live)
 
-    def custom_roi(self, pair: str, trade: Trade, current_time: datetime, trade_duration: int,
-                   entry_tag: str | None, side: str, **kwargs) -> float | None:
+    def custom_roi(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        trade_duration: int,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float | None:
         buffer, limit = self.stop_buffer_atr.value, self.max_hold_candles.value
         return self.desk.roi(trade, trade_duration, self.minutes, buffer, limit, persist=self._live)
 
-    def leverage(self, pair: str, current_time: datetime, current_rate: float,
-                 proposed_leverage: float, max_leverage: float, entry_tag: str | None, side: str,
-                 **kwargs) -> float:
+    def leverage(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_leverage: float,
+        max_leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
         avoid = lambda: self.avoid_zones(pair, side == "short", current_time)  # noqa: E731
         return self.desk.leverage(pair, side, current_rate, max_leverage, self._sizing(1e3), avoid)
 
-    def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float,
-                            proposed_stake: float, min_stake: float | None, max_stake: float,
-                            leverage: float, entry_tag: str | None, side: str, **kwargs) -> float:
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
         money = self._sizing(proposed_stake)
         return self.desk.stake(pair, side, current_rate, leverage, min_stake, max_stake, money)
 
-    def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float,
-                            time_in_force: str, current_time: datetime, entry_tag: str | None,
-                            side: str, **kwargs) -> bool:
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> bool:
         ratio = self.book_defended_ratio.value
         return self.desk.confirm(self.dp, pair, side, rate, current_time, self.minutes, ratio)
 
-    def plot_annotations(self, pair: str, start_date: datetime, end_date: datetime,
-                         dataframe: pd.DataFrame, **kwargs) -> list[dict]:
+    def plot_annotations(
+        self, pair: str, start_date: datetime, end_date: datetime, dataframe: pd.DataFrame, **kwargs
+    ) -> list[dict]:
         return frequi.cluster_annotations(dataframe, start_date, end_date)
