@@ -29,6 +29,7 @@ from liq_indicator.core.inputs import (
     MAX_PRICE,
     MAX_USD,
     REQUIRED_COLUMNS,
+    SIDE_COLUMNS,
     candle_time,
     candle_times,
     coerce_dates,
@@ -199,17 +200,6 @@ def liquidation_features(
 # live use
 
 
-_OPTIONAL_FIELDS = (
-    "open_interest_value",
-    "open_interest_amount",
-    "mark_high",
-    "mark_low",
-    "taker_buy_volume",
-    "taker_long_short_ratio",
-    "funding_rate",
-)
-
-
 def _timestamp_seconds(value: Any) -> tuple[float, str | None]:
     """Seconds since the epoch exactly as :func:`candle_times` computes them (naive = UTC), and
     the unit an epoch number was read in (as :func:`~liq_indicator.core.inputs.coerce_dates` reads a
@@ -325,7 +315,7 @@ class LiquidationEstimator:
         block = np.array([[o], [h], [lo], [c], [v]])
         cols = dict(zip(("open", "high", "low", "close", "volume"), block, strict=True))
         optional = {
-            name: np.array([_scalar(candle, name)]) for name in _OPTIONAL_FIELDS if name in candle
+            name: np.array([_scalar(candle, name)]) for name in SIDE_COLUMNS if name in candle
         }
         values = self._advance(cols, time_s, optional, candle["date"])
         return dict(zip(self._names, values[0].tolist(), strict=True))
@@ -348,7 +338,7 @@ class LiquidationEstimator:
             time_s = candle_times(candles["date"])
             optional = {
                 name: candles[name].to_numpy(dtype=np.float64, na_value=np.nan)
-                for name in _OPTIONAL_FIELDS
+                for name in SIDE_COLUMNS
                 if name in candles.columns
             }
             values = self._advance(cols, time_s, optional, candles["date"].iloc[0])

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_PRICE",
     "MAX_USD",
     "REQUIRED_COLUMNS",
+    "SIDE_COLUMNS",
     "KernelInputs",
     "candle_times",
     "derive_inputs",
@@ -241,7 +242,8 @@ def validate_candles(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 # optional columns the kernel inputs are derived from, read from the candles or merged side frames
-_SIDE_COLUMNS = (
+# (batch) or from one candle's mapping (live)
+SIDE_COLUMNS = (
     "open_interest_value",
     "open_interest_amount",
     "mark_high",
@@ -552,7 +554,7 @@ def prepare(
         df = df.assign(date=coerce_dates(df["date"]))
     cols = validate_candles(df)
     time_s = candle_times(df["date"])
-    side = {name: _optional(df, name) for name in _SIDE_COLUMNS}  # columns on the candles first
+    side = {name: _optional(df, name) for name in SIDE_COLUMNS}  # columns on the candles first
     if open_interest is not None:
         if "taker_long_short_ratio" in _columns_of(
             open_interest, "open_interest", ("taker_long_short_ratio",)
