@@ -133,3 +133,36 @@ def test_building_the_command_line_imports_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize(
+    ("function", "module"),
+    [
+        ("heatmap_figure", "plotly"),
+        ("map_figure", "plotly"),
+        ("save_html", "plotly"),
+        ("save_png_heatmap", "matplotlib"),
+        ("save_png_map", "matplotlib"),
+    ],
+)
+def test_a_missing_plot_extra_names_the_install_command(monkeypatch, function, module):
+    import importlib.util
+    import inspect
+
+    from liq_indicator.errors import InputError
+    from liq_indicator.plot import figures
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
+    )
+    with pytest.raises(
+        InputError, match=rf"{function} needs {module}.*pip install 'liq-indicator\[plot\]'"
+    ):
+        fn = getattr(figures, function)
+        required = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD
+        ]
+        fn(*[None] * len(required))  # the check comes before anything reads the arguments

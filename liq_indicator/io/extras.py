@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from liq_indicator.errors import InputError
 
-__all__ = ["freqtrade_module"]
+__all__ = ["freqtrade_module", "require"]
 
 
 def freqtrade_module(name: str, purpose: str) -> ModuleType:
@@ -23,3 +24,18 @@ def freqtrade_module(name: str, purpose: str) -> ModuleType:
             f"{purpose} uses Freqtrade, which is not installed here ({exc}); "
             "install it with pip install 'liq-indicator[freqtrade]'"
         ) from None
+
+
+def require(modules: tuple[str, ...], extra: str, purpose: str) -> None:
+    """Check that the optional ``modules`` ``purpose`` needs are installed, without importing them.
+
+    Raises:
+        InputError: naming the missing modules and the extra that installs them
+            (``pip install 'liq-indicator[extra]'``).
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(
+            f"{purpose} needs {', '.join(missing)}, which is not installed here; "
+            f"install it with pip install 'liq-indicator[{extra}]'"
+        )

@@ -27,6 +27,7 @@ import pandas as pd
 from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.core.maps import Heatmap, LiquidationMap
 from liq_indicator.errors import InputError
+from liq_indicator.io.extras import require
 from liq_indicator.plot.style import (
     BACKGROUND,
     CANDLE_DOWN,
@@ -390,6 +391,7 @@ def heatmap_figure(
     Raises:
         InputError: when the candles lack OHLC or swept columns, or do not overlap the heatmap.
     """
+    require(("plotly",), "plot", "heatmap_figure")
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -598,6 +600,7 @@ def map_figure(
         A figure with one bar trace per side and tier (``long 10x`` ...) and the traces
         ``cumulative long`` (prices at or below the price, ascending) and ``cumulative short``.
     """
+    require(("plotly",), "plot", "map_figure")
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -698,6 +701,7 @@ def map_figure(
 
 def save_html(fig: go.Figure, path: str | Path) -> Path:
     """Write ``fig`` as one self-contained HTML file (plotly.js embedded: opens offline)."""
+    require(("plotly",), "plot", "save_html")
     p = _output_path(path, ".html")
     html = fig.to_html(
         include_plotlyjs=True,
@@ -791,6 +795,7 @@ def save_png_heatmap(
     ``max_candles`` is lower than for the interactive figure: on paper a candle narrower than about
     three pixels is only noise. Highs and lows are kept when candles are merged.
     """
+    require(("matplotlib",), "plot", "save_png_heatmap")
     import matplotlib.dates as mdates
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
@@ -974,6 +979,7 @@ def save_png_map(
     dpi: int = 110,
 ) -> Path:
     """The liquidation map at one moment as a static PNG, same content as :func:`map_figure`."""
+    require(("matplotlib",), "plot", "save_png_map")
     from matplotlib import patheffects
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
