@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_candles
+from strategy_helpers import CASCADE_ROW, SIGNAL_ROW
+from strategy_helpers import long_setup as strategy_long_setup
 
 from liq_indicator import ConfigError, InputError
 from liq_indicator.research.claims import (
@@ -230,54 +232,15 @@ def test_rank_matched_stops_keep_the_distances():
 # --- the strategy's stop on a hand-built feature frame --------------------------------------
 
 P = SignalParams(norm_window=4, lookback=3)
-CASCADE_ROW, SIGNAL_ROW = 6, 7
 
 
 def long_setup() -> pd.DataFrame:
-    """Nine candles at 1,000; a long cascade at row 6 (sweeps 50,000, 50x the norm; low 950) and its
-    exhaustion at row 7 (sweeps 5,000, closes 975, 2.5 ATRs off the low). Long cluster 940-930 below,
-    short cluster 1,050-1,070 above, ATR 10. Row 8 opens at 970: the entry of the row-7 signal.
-    (As in tests/test_signals.py, plus the entry candle.)"""
-    n = 9
-    df = pd.DataFrame(
-        {
-            "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
-            "open": [1000.0] * n,
-            "high": [1005.0] * n,
-            "low": [995.0] * n,
-            "close": [1000.0] * n,
-            "volume": [1.0] * n,
-            "liq_swept_long_usd": [1000.0] * n,
-            "liq_swept_short_usd": [1000.0] * n,
-            "liq_long_cluster_near": [940.0] * n,
-            "liq_long_cluster_far": [930.0] * n,
-            "liq_long_cluster_usd": [1e6] * n,
-            "liq_long_cluster_dist_pct": [6.5] * n,
-            "liq_short_cluster_near": [1050.0] * n,
-            "liq_short_cluster_far": [1070.0] * n,
-            "liq_short_cluster_usd": [1e6] * n,
-            "liq_short_cluster_dist_pct": [6.0] * n,
-            "atr_14": [10.0] * n,
-            "funding_rate": [0.0001] * n,
-            "oi_value": [1e9] * n,
-        }
-    )
-    df.loc[CASCADE_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
-        1000.0,
-        1001.0,
-        950.0,
-        960.0,
-        50_000.0,
-    ]
-    df.loc[SIGNAL_ROW, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
-        960.0,
-        976.0,
-        955.0,
-        975.0,
-        5_000.0,
-    ]
-    df.loc[SIGNAL_ROW, "liq_long_cluster_dist_pct"] = (975.0 - 935.0) / 975.0 * 100
-    # row 8 still sweeps 40% of the peak: not an exhaustion candle itself
+    """The strategy tests' eight-candle long setup (tests/strategy_helpers.long_setup: a cascade at
+    row 6, its exhaustion at row 7) plus row 8, the entry candle of the row-7 signal: it opens at 970
+    and still sweeps 40% of the peak, so it is not an exhaustion candle itself."""
+    df = strategy_long_setup()
+    entry = df.iloc[[0]].assign(date=df["date"].iloc[-1] + pd.Timedelta("5min"))
+    df = pd.concat([df, entry], ignore_index=True)
     df.loc[8, ["open", "high", "low", "close", "liq_swept_long_usd"]] = [
         970.0,
         980.0,
