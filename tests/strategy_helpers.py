@@ -148,20 +148,24 @@ class StubWallets:
         return self.total
 
 
+def backtest_config(**extra) -> dict:
+    """The config a strategy is built with in these tests: an isolated USDT futures backtest."""
+    from freqtrade.enums import RunMode
+
+    return {
+        "runmode": RunMode.BACKTEST,
+        "dry_run": True,
+        "trading_mode": "futures",
+        "margin_mode": "isolated",
+        "stake_currency": "USDT",
+        **extra,
+    }
+
+
 def make_strategy(cls, analyzed, **dp_kwargs):
     """An instance of strategy class ``cls`` on a backtest config, a StubDP serving ``analyzed``
     (``dp_kwargs`` go to StubDP) and a 10,000 USDT StubWallets."""
-    from freqtrade.enums import RunMode
-
-    strategy = cls(
-        {
-            "runmode": RunMode.BACKTEST,
-            "dry_run": True,
-            "trading_mode": "futures",
-            "margin_mode": "isolated",
-            "stake_currency": "USDT",
-        }
-    )
+    strategy = cls(backtest_config())
     strategy.dp = StubDP(analyzed, **dp_kwargs)
     strategy.wallets = StubWallets()
     strategy.minimal_roi = {int(k): v for k, v in strategy.minimal_roi.items()}  # as the resolver

@@ -11,8 +11,7 @@ import pytest
 from conftest import make_candles
 
 pytest.importorskip("freqtrade")
-from freqtrade.enums import RunMode  # noqa: E402
-from strategy_helpers import PAIR, StubDP, load_strategy_class  # noqa: E402
+from strategy_helpers import PAIR, StubDP, backtest_config, load_strategy_class  # noqa: E402
 
 from liq_indicator.errors import ConfigError  # noqa: E402
 from liq_indicator.io.datadir import pair_file  # noqa: E402
@@ -41,17 +40,7 @@ def markets(tmp_path):
 
 def strategy_for(tmp_path, ref, venues):
     cls = load_strategy_class()
-    strategy = cls(
-        {
-            "runmode": RunMode.BACKTEST,
-            "dry_run": True,
-            "trading_mode": "futures",
-            "margin_mode": "isolated",
-            "stake_currency": "USDT",
-            "datadir": str(tmp_path / "binance"),
-            "liq_venues": venues,
-        }
-    )
+    strategy = cls(backtest_config(datadir=str(tmp_path / "binance"), liq_venues=venues))
     strategy.dp = StubDP(ref)
     return strategy
 
