@@ -29,6 +29,7 @@ from liq_indicator.core.inputs import merge_causal
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
+from liq_indicator.research.metrics import TopOverlap, _pair, bar_sums, spearman, top_overlap
 
 __all__ = [
     "CELLS",
@@ -67,27 +68,6 @@ SIDES = ("long", "short")
 # ================================================================================================
 # metrics on arrays
 # ================================================================================================
-def _pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(x, dtype=np.float64).ravel()
-    b = np.asarray(y, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise InputError(f"the two series differ in length ({a.size} vs {b.size})")
-    ok = np.isfinite(a) & np.isfinite(b)
-    return a[ok], b[ok]
-
-
-def spearman(x: Any, y: Any) -> float:
-    """Spearman rank correlation: Pearson correlation of average ranks (ties share their rank).
-
-    Pairs with a NaN/inf in either series are dropped. Returns NaN for fewer than 3 pairs or
-    when either series is constant (no ranking to compare).
-    """
-    a, b = _pair(x, y)
-    if a.size < 3 or a.min() == a.max() or b.min() == b.max():
-        return math.nan
-    return float(pd.Series(a).corr(pd.Series(b), method="spearman"))
-
-
 def r2_score(y: Any, pred: Any) -> float:
     """Coefficient of determination ``1 - SSE / SST`` with SST around the mean of ``y`` itself
     (for an out-of-sample score: the test part's own mean, as scikit-learn's ``r2_score``).
@@ -155,42 +135,6 @@ def oos_r2_gain(y: Any, base: Any, extra: Any, fit: Any, test: Any) -> R2Gain:
 
 
 @dataclass(frozen=True)
-class TopOverlap:
-    """Detection of the largest values: the predicted top set against the real top set."""
-
-    precision: float
-    """Share of predicted top rows that are real top rows."""
-    recall: float
-    """Share of real top rows that were predicted."""
-    n_predicted: int
-    n_real: int
-
-
-def top_overlap(estimate: Any, real: Any, share: float = 0.05) -> TopOverlap:
-    """Precision and recall of ``estimate``'s top ``share`` of rows as a detector of ``real``'s.
-
-    ``k = ceil(share * n)``. The real top set is the ``k`` largest real values (ties at the
-    boundary broken by position, earliest first); the predicted set is every row whose estimate
-    is at least the ``k``-th largest estimate and above zero (so it can exceed ``k`` on ties, and
-    an estimate of zero never counts as a detection).
-    """
-    if not 0 < share < 1:
-        raise InputError(f"share must be in (0, 1), got {share}")
-    e, r = _pair(estimate, real)
-    n = e.size
-    if n == 0:
-        raise InputError("no rows to compare")
-    k = max(1, math.ceil(share * n))
-    real_top = np.zeros(n, dtype=bool)
-    real_top[np.argsort(-r, kind="stable")[:k]] = True
-    threshold = np.sort(e)[::-1][k - 1]
-    pred_top = (e >= threshold) & (e > 0)
-    hits = int((pred_top & real_top).sum())
-    n_pred = int(pred_top.sum())
-    return TopOverlap(hits / n_pred if n_pred else math.nan, hits / k, n_pred, k)
-
-
-@dataclass(frozen=True)
 class DirectionHits:
     """How often a side call matches the side that really liquidated more."""
 
@@ -244,29 +188,8 @@ def hourly_sum(
     per: str = "1h",
     timeframe: str | pd.Timedelta | None = None,
 ) -> pd.DataFrame:
-    """Sum ``columns`` of candle rows into ``per`` buckets, keeping only complete buckets.
-
-    Args:
-        frame: rows with a ``date`` column (candle open times).
-        columns: columns to sum.
-        per: bucket length.
-        timeframe: candle length; inferred from the most common spacing when omitted.
-
-    Returns:
-        A frame indexed by bucket start (``date``) with the summed columns; a bucket missing any
-        of its candles is dropped (a partial last hour would otherwise look quiet).
-    """
-    tf = (
-        pd.Timedelta(timeframe)
-        if timeframe is not None
-        else pd.Series(frame["date"]).diff().mode().iloc[0]
-    )
-    expect = pd.Timedelta(per) / tf
-    if expect != int(expect) or expect < 1:
-        raise InputError(f"{per} is not a whole number of {tf} candles")
-    g = frame.set_index("date")[list(columns)].resample(per)
-    out = g.sum()
-    return out[g.size() == int(expect)]
+    """:func:`~liq_indicator.research.metrics.bar_sums` with the bar length as ``per``."""
+    return bar_sums(frame, per, columns=columns, timeframe=timeframe)
 
 
 def _with_us_dates(frame: pd.DataFrame) -> pd.DataFrame:
