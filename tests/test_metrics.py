@@ -59,6 +59,13 @@ def test_top_precision_counts_hits_of_the_top_share():
     assert math.isnan(top_precision(np.zeros(10), real, 0.2))
 
 
+def test_top_set_size_ignores_float_error():
+    # 0.1 * 30 = 3.0000000000000004 in floats: the top 10% of 30 rows is 3 rows, not 4
+    assert top_overlap(np.arange(30.0), np.arange(30.0), 0.1).n_real == 3
+    truth = np.r_[np.zeros(27), 1.0, 1.0, 1.0]
+    assert densest_capture(np.arange(30.0), truth, 0.1) == (1.0, 0.1)
+
+
 # ------------------------------------------------------------------------------------------------
 # bar sums
 def _candles(n: int, freq: str = "5min", start: str = "2024-01-01") -> pd.DataFrame:

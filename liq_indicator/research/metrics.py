@@ -80,6 +80,15 @@ def _average_ranks(a: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _top_count(share: float, n: int, what: str) -> int:
+    """``ceil(share * n)``, at least 1, robust to float error (``0.1 * 30`` is 3, not 4)."""
+    if not 0 < share < 1:
+        raise InputError(f"share must be in (0, 1), got {share}")
+    if n == 0:
+        raise InputError(f"no {what} to compare")
+    return max(1, math.ceil(share * n - 1e-9))
+
+
 @dataclass(frozen=True)
 class TopOverlap:
     """Detection of the largest values: the predicted top set against the real top set."""
@@ -100,13 +109,9 @@ def top_overlap(estimate: Any, real: Any, share: float = 0.05) -> TopOverlap:
     is at least the ``k``-th largest estimate and above zero (so it can exceed ``k`` on ties, and
     an estimate of zero never counts as a detection).
     """
-    if not 0 < share < 1:
-        raise InputError(f"share must be in (0, 1), got {share}")
     e, r = _pair(estimate, real)
     n = e.size
-    if n == 0:
-        raise InputError("no rows to compare")
-    k = max(1, math.ceil(share * n))
+    k = _top_count(share, n, "rows")
     real_top = np.zeros(n, dtype=bool)
     real_top[np.argsort(-r, kind="stable")[:k]] = True
     threshold = np.sort(e)[::-1][k - 1]
@@ -411,13 +416,9 @@ def densest_capture(est: Any, truth: Any, share: float = 0.2) -> tuple[float, fl
         >>> densest_capture([1, 1, 1, 1, 1], [10, 0, 0, 0, 30], 0.2)
         (0.2, 0.2)
     """
-    if not 0 < share < 1:
-        raise InputError(f"share must be in (0, 1), got {share}")
     e, t = _distributions(est, truth)
     n = e.size
-    if n == 0:
-        raise InputError("no bins to compare")
-    k = math.ceil(share * n - 1e-9)
+    k = _top_count(share, n, "bins")
     kth = np.sort(e)[::-1][k - 1]
     above = e > kth
     tied = e == kth
