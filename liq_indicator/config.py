@@ -13,7 +13,7 @@ from liq_indicator.errors import ConfigError
 
 __all__ = ["DEFAULT_PAIR", "ENTRY_PRICES", "HeatmapConfig", "Settings"]
 
-ENTRY_PRICES = ("hlc3", "close", "ohlc4")
+ENTRY_PRICES = ("hlc3", "close", "ohlc4", "range")
 
 
 def _plain(value: Any) -> Any:
@@ -112,7 +112,21 @@ class HeatmapConfig(Settings):
     volume_share: float = 0.10
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
     entry_price: str = "hlc3"
-    """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4'."""
+    """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
+    point), or 'range': spread evenly (in log price) over the candle's low .. high, a
+    volume-at-price proxy for a candle whose trades happened all over its range."""
+    intracandle_sweep: float = 0.0
+    """Share of a candle's new positions whose liquidation price lies beyond the candle's own low
+    (longs) or high (shorts) that are liquidated within that candle: the ones opened before the
+    extreme. 0 = new positions survive their own candle (right for fine candles); 0.5 = nothing
+    known of the order of prices inside the candle. Matters for coarse (1h, 4h) candles."""
+    turnover_share: float = 0.0
+    """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
+    in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
+    0 = OI changes only."""
+    oi_scale: float = 1.0
+    """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
+    aggregate over exchanges) or of which only part is leveraged. Calibrated per venue."""
 
     oi_max_age_periods: float = 2.0
     """Open interest merged from a side frame counts as stale once it is older than this many of
@@ -131,6 +145,14 @@ class HeatmapConfig(Settings):
     # --- leverage tiers ---------------------------------------------------------------------
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     """Leverage of each tier."""
+    leverage_edges: tuple[float, ...] = ()
+    """Empty: every tier's positions sit at exactly its leverage (five spikes). Otherwise one more
+    edge than tiers, increasing: tier ``t`` covers the leverages ``leverage_edges[t] ..
+    leverage_edges[t + 1]`` and its notional is spread evenly (in log price) over the liquidation
+    prices between them, a piecewise-continuous leverage distribution with no empty band. Edges
+    are effective leverage (a position that is under water liquidates nearer than its nominal
+    leverage says), so they may exceed the exchange's cap, up to where maintenance margin alone
+    liquidates at entry."""
     weights: tuple[float, ...] = (0.10, 0.25, 0.30, 0.20, 0.15)
     """Share of new notional opened at each tier (must sum to 1)."""
     half_life_hours: tuple[float, ...] = (336.0, 168.0, 72.0, 36.0, 12.0)
@@ -184,8 +206,17 @@ class HeatmapConfig(Settings):
             "cluster_density",
             "growth_band_pct",
             "oi_max_age_periods",
+            "oi_scale",
         ):
             positive(name)
+        if not (0 <= self.intracandle_sweep <= 1):
+            raise ConfigError(
+                f"HeatmapConfig.intracandle_sweep must be in [0, 1], got {self.intracandle_sweep}"
+            )
+        if not (0 <= self.turnover_share <= 1):
+            raise ConfigError(
+                f"HeatmapConfig.turnover_share must be in [0, 1], got {self.turnover_share}"
+            )
         if self.bin_bp > 500:
             raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")
         if not (isinstance(self.grid_bins, int) and 256 <= self.grid_bins <= 1 << 16):
@@ -222,6 +253,23 @@ class HeatmapConfig(Settings):
         if any(not (math.isfinite(h) and h > 0) for h in self.half_life_hours):
             raise ConfigError(
                 f"HeatmapConfig.half_life_hours must be > 0, got {self.half_life_hours}"
+            )
+        edges = self.leverage_edges
+        if edges and (
+            len(edges) != n + 1
+            or any(b <= a for a, b in zip(edges, edges[1:], strict=False))
+            or edges[0] < 1
+        ):
+            raise ConfigError(
+                f"HeatmapConfig.leverage_edges must be empty or {n + 1} increasing values >= 1 "
+                f"(one more than leverages), got {edges}"
+            )
+        if edges and liquidation_ratio(
+            edges[-1], False, self.position_notional, exchange=self.exchange, symbol=self.symbol
+        ) >= 1:
+            raise ConfigError(
+                f"HeatmapConfig.leverage_edges top {edges[-1]:g}x liquidates at or beyond entry "
+                f"with {self.exchange}'s maintenance margin; lower it"
             )
         table = get_brackets(self.exchange, self.symbol)  # raises on an unknown exchange/symbol
         bracket = table.lookup(self.position_notional)
@@ -267,11 +315,11 @@ class HeatmapConfig(Settings):
             liquidation_ratio(
                 lev, False, self.position_notional, exchange=self.exchange, symbol=self.symbol
             )
-            for lev in self.leverages
+            for lev in (*self.leverages, *self.leverage_edges[:1])
         )
         if worst <= 0 or -math.log(worst) / math.log1p(self.bin_bp / 1e4) > self.grid_bins / 4:
             raise ConfigError(
-                f"the lowest tier ({min(self.leverages)}x) liquidates too far from entry for "
+                f"the lowest tier ({min(self.leverages + self.leverage_edges[:1])}x) liquidates too far from entry for "
                 f"grid_bins={self.grid_bins} at bin_bp={self.bin_bp}; raise grid_bins"
             )
 

@@ -370,8 +370,18 @@ def est_totals(state):
 )
 @pytest.mark.parametrize(
     "cfg",
-    [HeatmapConfig(), HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1)],
-    ids=["default", "coarse"],
+    [
+        HeatmapConfig(),
+        HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1),
+        HeatmapConfig(
+            entry_price="range",
+            leverage_edges=(3.0, 7.0, 15.0, 35.0, 75.0, 200.0),
+            turnover_share=0.05,
+            oi_scale=0.3,
+            intracandle_sweep=0.4,
+        ),
+    ],
+    ids=["default", "coarse", "continuous"],
 )
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)

@@ -324,13 +324,16 @@ def derive_inputs(
 ) -> KernelInputs:
     """The kernel's per-candle arrays from checked columns (elementwise only: see module doc)."""
     o, h, lo, c, v = cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"]
-    if config.entry_price == "hlc3":
+    if config.entry_price in ("hlc3", "range"):
         entry = (h + lo + c) / 3.0
     elif config.entry_price == "ohlc4":
         entry = (o + h + lo + c) / 4.0
     else:
         entry = c.copy()
-    vol_inflow = v * entry * config.volume_share
+    entry_low, entry_high = (lo, h) if config.entry_price == "range" else (entry, entry)
+    traded_usd = v * entry
+    vol_inflow = traded_usd * config.volume_share
+    turnover = traded_usd * config.turnover_share
     optional = {
         name: _finite_or_nan(name, a)
         for name, a in (
@@ -347,6 +350,8 @@ def derive_inputs(
         optional.values()
     )
     oi = open_interest_usd(c, oi_value, oi_amount)
+    if config.oi_scale != 1.0:
+        oi = oi * config.oi_scale
 
     # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
     sweep_high = h.copy()
@@ -378,7 +383,16 @@ def derive_inputs(
         c,
         *(
             np.ascontiguousarray(a[:, None])
-            for a in (sweep_high, sweep_low, entry, vol_inflow, oi, long_share)
+            for a in (
+                sweep_high,
+                sweep_low,
+                entry_low,
+                entry_high,
+                vol_inflow,
+                turnover,
+                oi,
+                long_share,
+            )
         ),
     )
 

@@ -14,7 +14,8 @@ Each candle goes through the steps below, in this order (one njit function each)
 2. :func:`_keep_centred` - recentre the window when price nears an edge.
 3. :func:`_sweep` - liquidate the levels the candle's range reached.
 4. :func:`_close_out` - a fall in open interest closes positions proportionally.
-5. :func:`_inflow` - new positions open at the candle's entry price.
+5. :func:`_inflow` - new positions open at the candle's entry prices.
+5b. :func:`_resweep` - a share of them liquidates within the candle (``intracandle``).
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
 7. :func:`_snapshot` - the heatmap columns requested.
 """
@@ -223,18 +224,62 @@ def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, 
 
 
 @njit(cache=True, inline="always")
-def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known):
+def _resweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, frac):
+    """5b. Same-candle liquidations: ``frac`` of the notional the candle itself opened beyond its
+    own low (longs) or high (shorts) is liquidated within it (those positions opened before the
+    extreme; 0.5 = nothing known of the order inside the candle). Older levels there were swept
+    in step 3, so only this candle's inflow is touched. Returns (long, short) swept.
+    """
+    width = raw.shape[2]
+    b0 = base[0]
+    swept_l = 0.0
+    swept_s = 0.0
+    for v in range(tops.shape[1]):
+        low = sweep_low[i, v]
+        if not math.isnan(low):
+            lo = max(int(math.ceil(math.log(low) / delta - 0.5)) - b0, 0)
+            for t in range(raw.shape[1]):
+                if tier_venue[t] != v:
+                    continue
+                row = raw[0, t]
+                part = 0.0
+                for j in range(lo, min(tops[0, v], width - 1) + 1):
+                    x = row[j] * frac
+                    row[j] -= x
+                    part += x
+                sums[0, t] -= part
+                swept_l += part * scale[t]
+        high = sweep_high[i, v]
+        if not math.isnan(high):
+            hi = min(int(math.floor(math.log(high) / delta - 0.5)) - b0, width - 1)
+            for t in range(raw.shape[1]):
+                if tier_venue[t] != v:
+                    continue
+                row = raw[1, t]
+                part = 0.0
+                for j in range(max(tops[1, v], 0), hi + 1):
+                    x = row[j] * frac
+                    row[j] -= x
+                    part += x
+                sums[1, t] -= part
+                swept_s += part * scale[t]
+    return swept_l, swept_s
+
+
+@njit(cache=True, inline="always")
+def _close_out(oi_in, turnover, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known):
     """4. Open interest: a fall first pays for this candle's liquidations on that venue (they reduce
-    OI too); the rest closes the venue's positions proportionally at every level. Sets
-    ``oi_known[v]`` (OI known now and at the previous candle); returns the USD closed.
+    OI too); the rest, plus the venue's turnover (positions closed to make room for as many
+    opened), closes the venue's positions proportionally at every level. Sets ``oi_known[v]`` (OI
+    known now and at the previous candle); returns the USD closed.
     """
     closed = 0.0
     for v in range(oi_known.shape[0]):
         before = prev_oi[v]
         oi = oi_in[i, v]
         oi_known[v] = not (math.isnan(oi) or math.isnan(before)) and before > 0.0
-        if oi_known[v] and oi < before:
-            voluntary = (before - oi) - swept_v[v]
+        if oi_known[v]:
+            voluntary = max((before - oi) - swept_v[v], 0.0) + turnover[i, v]
             if voluntary > 0.0:
                 frac = min(voluntary / before, 1.0)
                 for t in range(scale.shape[0]):
@@ -255,16 +300,45 @@ def _close_out(oi_in, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_know
 
 
 @njit(cache=True, inline="always")
+def _deposit(row, a, b, x, delta, b0):
+    """Add ``x`` spread evenly over the log prices ``a .. b`` (``a <= b``) to one tier-side ``row``
+    of the window (bin ``j`` holds global bin ``b0 + j``; levels beyond an edge go to the edge
+    bin). Each bin gets ``x`` times the share of ``a .. b`` it covers; a point (``a == b``) goes
+    to one bin. Returns (lowest, highest) window bin written.
+    """
+    width = row.shape[0]
+    g_a = int(math.floor(a / delta))
+    g_b = int(math.floor(b / delta))
+    if g_b <= g_a:
+        j = min(max(g_a - b0, 0), width - 1)
+        row[j] += x
+        return j, j
+    per = x / (b - a)
+    j_lo = min(max(g_a - b0, 0), width - 1)
+    j_hi = min(max(g_b - b0, 0), width - 1)
+    row[j_lo] += per * ((g_a + 1) * delta - a)
+    for g in range(g_a + 1, g_b):
+        j = min(max(g - b0, 0), width - 1)
+        row[j] += per * delta
+    row[j_hi] += per * (b - g_b * delta)
+    return j_lo, j_hi
+
+
+@njit(cache=True, inline="always")
 def _inflow(
     oi_in,
     vol_inflow,
-    entry_in,
+    turnover,
+    entry_low,
+    entry_high,
     long_share,
     i,
     tier_venue,
     weights,
     ln_ratio_long,
     ln_ratio_short,
+    ln_near_long,
+    ln_near_short,
     delta,
     raw,
     scale,
@@ -274,26 +348,29 @@ def _inflow(
     prev_oi,
     oi_known,
 ):
-    """5. Inflow: the rise in OI when known on this and the previous candle, else the volume rule;
-    opened at the entry price, split long/short and over the tiers. Returns (USD, venues on OI).
+    """5. Inflow: the rise in OI plus the turnover when OI is known on this and the previous
+    candle, else the volume rule; opened evenly over the entry prices, split long/short and over
+    the tiers, each tier spread over the liquidation prices of its leverages. Returns (USD,
+    venues on OI).
     """
-    width = raw.shape[2]
     b0 = base[0]
     inflow = 0.0
     n_oi = 0
     for v in range(oi_known.shape[0]):
         oi = oi_in[i, v]
         if oi_known[v]:
-            x_v = max(oi - prev_oi[v], 0.0)
+            x_v = max(oi - prev_oi[v], 0.0) + turnover[i, v]
             n_oi += 1
         else:
             x_v = vol_inflow[i, v]
         prev_oi[v] = oi
-        entry = entry_in[i, v]
-        if not (x_v > 0.0) or math.isnan(entry):
+        e_lo = entry_low[i, v]
+        e_hi = entry_high[i, v]
+        if not (x_v > 0.0) or math.isnan(e_lo) or math.isnan(e_hi):
             continue
         inflow += x_v
-        ln_entry = math.log(entry)
+        ln_lo = math.log(e_lo)
+        ln_hi = math.log(e_hi)
         ls = long_share[i, v]
         for t in range(scale.shape[0]):
             if tier_venue[t] != v:
@@ -301,17 +378,17 @@ def _inflow(
             x = x_v * weights[t]
             if x <= 0.0:
                 continue
-            j = int(math.floor((ln_entry + ln_ratio_long[t]) / delta)) - b0
-            j = min(max(j, 0), width - 1)
             val = x * ls / scale[t]
-            raw[0, t, j] += val
+            _, j = _deposit(
+                raw[0, t], ln_lo + ln_ratio_long[t], ln_hi + ln_near_long[t], val, delta, b0
+            )
             sums[0, t] += val
             if ls > 0.0 and j > tops[0, v]:
                 tops[0, v] = j
-            j = int(math.floor((ln_entry + ln_ratio_short[t]) / delta)) - b0
-            j = min(max(j, 0), width - 1)
             val = x * (1.0 - ls) / scale[t]
-            raw[1, t, j] += val
+            j, _ = _deposit(
+                raw[1, t], ln_lo + ln_near_short[t], ln_hi + ln_ratio_short[t], val, delta, b0
+            )
             sums[1, t] += val
             if ls < 1.0 and j < tops[1, v]:
                 tops[1, v] = j
@@ -518,6 +595,8 @@ def _features(
         _,
         _,
         _,
+        _,
+        _,
         band_ln_lo,
         band_ln_hi,
         n_prof,
@@ -527,6 +606,7 @@ def _features(
         growth_band,
         growth_n,
         columns,
+        _,
     ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
@@ -647,10 +727,22 @@ def run(inputs, params, state, out, heat):
     """
     # unpacked once: the steps take plain arrays (a NamedTuple field read in a hot loop costs a
     # reference count each time)
-    time_s, closes, sweep_high, sweep_low, entry, vol_inflow, oi, long_share = inputs
+    (
+        time_s,
+        closes,
+        sweep_high,
+        sweep_low,
+        entry_low,
+        entry_high,
+        vol_inflow,
+        turnover,
+        oi,
+        long_share,
+    ) = inputs
     raw, scale, sums, tops, base, prev_time, prev_oi, ring, ring_count, ring_pos, totals = state
     heat_rows, heat_lo, grid, keep_max = heat
-    delta, tier_venue, ln_ratio_long, ln_ratio_short, weights, decay_rate = params[:6]
+    delta, tier_venue, ln_ratio_long, ln_ratio_short, ln_near_long, ln_near_short = params[:6]
+    weights, decay_rate = params.weights, params.decay_rate
     n = closes.shape[0]
     n_tiers = scale.shape[0]
     n_venues = tops.shape[1]
@@ -676,17 +768,23 @@ def run(inputs, params, state, out, heat):
         swept_l, swept_s = _sweep(
             sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v
         )
-        closed = _close_out(oi, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known)
+        closed = _close_out(
+            oi, turnover, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known
+        )
         inflow, n_oi = _inflow(
             oi,
             vol_inflow,
-            entry,
+            turnover,
+            entry_low,
+            entry_high,
             long_share,
             i,
             tier_venue,
             weights,
             ln_ratio_long,
             ln_ratio_short,
+            ln_near_long,
+            ln_near_short,
             delta,
             raw,
             scale,
@@ -696,6 +794,22 @@ def run(inputs, params, state, out, heat):
             prev_oi,
             oi_known,
         )
+        if params.intracandle > 0.0:
+            more_l, more_s = _resweep(
+                sweep_high,
+                sweep_low,
+                i,
+                delta,
+                tier_venue,
+                raw,
+                scale,
+                sums,
+                tops,
+                base,
+                params.intracandle,
+            )
+            swept_l += more_l
+            swept_s += more_s
         totals[T_INFLOW] += inflow
         totals[T_SWEPT_LONG] += swept_l
         totals[T_SWEPT_SHORT] += swept_s

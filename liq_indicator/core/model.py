@@ -49,10 +49,15 @@ class KernelInputs(NamedTuple):
     """price that triggers a venue's short levels (mark high, else traded high)"""
     sweep_low: np.ndarray
     """price that triggers a venue's long levels (mark low, else traded low)"""
-    entry: np.ndarray
-    """price at which the venue's new positions open (NaN: none open)"""
+    entry_low: np.ndarray
+    """lowest price at which the venue's new positions open (NaN: none open)"""
+    entry_high: np.ndarray
+    """highest such price: new notional is spread evenly in log price over entry_low ..
+    entry_high (equal: one entry price)"""
     vol_inflow: np.ndarray
     """new notional (USD) under the volume rule"""
+    turnover: np.ndarray
+    """notional (USD) opened and, as much, closed on top of the OI change where OI is known"""
     oi: np.ndarray
     """open interest in USD, NaN where unknown"""
     long_share: np.ndarray
@@ -76,8 +81,13 @@ class KernelParams(NamedTuple):
     tier_venue: np.ndarray
     """venue index of each tier (int64)"""
     ln_ratio_long: np.ndarray
-    """ln(liquidation price / entry price) of a long, per tier, with its venue's brackets"""
+    """ln(liquidation price / entry price) of a long, per tier, with its venue's brackets, at the
+    tier's lowest leverage (farthest from entry)"""
     ln_ratio_short: np.ndarray
+    """the same for a short"""
+    ln_near_long: np.ndarray
+    """the same at the tier's highest leverage (equal to ``ln_ratio_long`` for a spike tier)"""
+    ln_near_short: np.ndarray
     """the same for a short"""
     weights: np.ndarray
     """share of a venue's new notional opened at each tier (summing to 1 per venue)"""
@@ -101,6 +111,8 @@ class KernelParams(NamedTuple):
     """growth look-back in candles"""
     columns: ColumnLayout
     """where each column group starts in the feature matrix"""
+    intracandle: float
+    """share of a candle's new notional beyond its own extremes liquidated within it"""
 
     @property
     def n_venues(self) -> int:
@@ -171,12 +183,15 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
     """
     exchanges = exchanges or (cfg.exchange,)
 
-    def ratios(exchange: str, short: bool) -> list[float]:
+    far = cfg.leverage_edges[:-1] or cfg.leverages
+    near = cfg.leverage_edges[1:] or cfg.leverages
+
+    def ratios(exchange: str, short: bool, leverages: tuple[float, ...]) -> list[float]:
         return [
             liquidation_ratio(
                 lev, short, cfg.position_notional, exchange=exchange, symbol=cfg.symbol
             )
-            for lev in cfg.leverages
+            for lev in leverages
         ]
 
     n_lev = len(cfg.leverages)
@@ -187,8 +202,10 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
     return KernelParams(
         delta=delta,
         tier_venue=np.repeat(np.arange(len(exchanges), dtype=np.int64), n_lev),
-        ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False)]),
-        ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True)]),
+        ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False, far)]),
+        ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True, far)]),
+        ln_near_long=np.log([r for ex in exchanges for r in ratios(ex, False, near)]),
+        ln_near_short=np.log([r for ex in exchanges for r in ratios(ex, True, near)]),
         weights=np.tile(np.asarray(cfg.weights, dtype=np.float64), len(exchanges)),
         decay_rate=np.tile(decay, len(exchanges)),
         band_ln_lo=np.log1p(-np.minimum(bands, 0.99)),
@@ -200,6 +217,7 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         growth_band=list(cfg.bands_pct).index(cfg.growth_band_pct),
         growth_n=int(cfg.growth_candles),
         columns=column_layout(len(cfg.bands_pct), len(exchanges)),
+        intracandle=float(cfg.intracandle_sweep),
     )
 
 

@@ -35,7 +35,7 @@ def run(
     n_tiers = len(p.weights)
     n_venues = p.n_venues
     venue = [int(v) for v in p.tier_venue]
-    sweep_high, sweep_low, entry, vol_inflow, oi_in, long_share = (
+    sweep_high, sweep_low, entry_low, entry_high, vol_inflow, turnover, oi_in, long_share = (
         np.asarray(a, dtype=np.float64) for a in inputs[2:]
     )
     n_bands = len(p.band_ln_lo)
@@ -115,8 +115,8 @@ def run(
             oi = float(oi_in[i, v])
             oi_known = not (math.isnan(oi) or math.isnan(prev_oi[v])) and prev_oi[v] > 0
             known.append(oi_known)
-            if oi_known and oi < prev_oi[v]:
-                voluntary = (prev_oi[v] - oi) - swept_v[v]
+            if oi_known:
+                voluntary = max((prev_oi[v] - oi) - swept_v[v], 0.0) + turnover[i, v]
                 if voluntary > 0:
                     frac = min(voluntary / prev_oi[v], 1.0)
                     for _, t, lv in all_levels():
@@ -130,12 +130,16 @@ def run(
         inflow = 0.0
         for v in range(n_venues):
             oi = float(oi_in[i, v])
-            x_v = max(oi - prev_oi[v], 0.0) if known[v] else float(vol_inflow[i, v])
+            x_v = (
+                max(oi - prev_oi[v], 0.0) + float(turnover[i, v])
+                if known[v]
+                else float(vol_inflow[i, v])
+            )
             prev_oi[v] = oi
-            if not (x_v > 0) or math.isnan(entry[i, v]):
+            if not (x_v > 0) or math.isnan(entry_low[i, v]) or math.isnan(entry_high[i, v]):
                 continue
             inflow += x_v
-            ln_entry = math.log(entry[i, v])
+            ln_lo, ln_hi = math.log(entry_low[i, v]), math.log(entry_high[i, v])
             ls = float(long_share[i, v])
             for t in range(n_tiers):
                 if venue[t] != v:
@@ -143,14 +147,34 @@ def run(
                 x = x_v * p.weights[t]
                 if x <= 0:
                     continue
-                for s_, ln_ratio, share in (
-                    (0, p.ln_ratio_long[t], ls),
-                    (1, p.ln_ratio_short[t], 1 - ls),
+                # liquidation log prices: entries low .. high, leverages far .. near
+                for s_, a, b, share in (
+                    (0, ln_lo + p.ln_ratio_long[t], ln_hi + p.ln_near_long[t], ls),
+                    (1, ln_lo + p.ln_near_short[t], ln_hi + p.ln_ratio_short[t], 1 - ls),
                 ):
-                    k = math.floor((ln_entry + ln_ratio) / p.delta)
-                    k = min(max(k, base), base + W - 1)
-                    levels[s_][t][k] = levels[s_][t].get(k, 0.0) + x * share
+                    for k, part in _spread(a, b, p.delta):
+                        k = min(max(k, base), base + W - 1)
+                        levels[s_][t][k] = levels[s_][t].get(k, 0.0) + x * share * part
 
+        # same-candle liquidations: a share of what this candle opened beyond its own extremes
+        if p.intracandle > 0:
+            for v in range(n_venues):
+                if not math.isnan(sweep_low[i, v]):
+                    g = math.ceil(math.log(sweep_low[i, v]) / p.delta - 0.5)
+                    for t in range(n_tiers):
+                        if venue[t] == v:
+                            for k in levels[0][t]:
+                                if k >= g:
+                                    swept_l += levels[0][t][k] * p.intracandle
+                                    levels[0][t][k] *= 1 - p.intracandle
+                if not math.isnan(sweep_high[i, v]):
+                    g = math.floor(math.log(sweep_high[i, v]) / p.delta - 0.5)
+                    for t in range(n_tiers):
+                        if venue[t] == v:
+                            for k in levels[1][t]:
+                                if k <= g:
+                                    swept_s += levels[1][t][k] * p.intracandle
+                                    levels[1][t][k] *= 1 - p.intracandle
         totals["inflow"] += inflow
         totals["swept_long"] += swept_l
         totals["swept_short"] += swept_s
@@ -241,6 +265,17 @@ def run(
         state.sums[:] = state.raw.sum(axis=2)
         state.prev_oi[:] = prev_oi
     state.totals[:] = [totals[k] for k in TOTALS]
+
+
+def _spread(a: float, b: float, delta: float) -> list[tuple[int, float]]:
+    """(global bin, share) of the log prices ``a .. b`` each bin covers; a point is one bin."""
+    first, last = math.floor(a / delta), math.floor(b / delta)
+    if last <= first:
+        return [(first, 1.0)]
+    return [
+        (k, (min(b, (k + 1) * delta) - max(a, k * delta)) / (b - a))
+        for k in range(first, last + 1)
+    ]
 
 
 def _cluster(
