@@ -46,6 +46,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "import-oi",
         "import Binance metrics archives as Freqtrade open_interest candles",
     ),
+    ("calibrate", "calibrate", "fit the map to real liquidations; write a versioned preset"),
 ]
 
 
