@@ -382,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``liq-indicator calibrate`` with the parsed ``args``; returns the exit code."""
     from liq_indicator.errors import InputError
     from liq_indicator.io.datadir import load_pair, pair_file, pair_stem
-    from liq_indicator.io.paths import output_file
+    from liq_indicator.io.paths import output_file, writing
     from liq_indicator.io.presets import preset_document, write_preset
     from liq_indicator.research.calibration import calibrate, candidate_grid, fold_blocks
 
@@ -468,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
             "folds": folds,
         },
     )
+    with writing(out, "preset file"):
+        out.parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the fit
     path = write_preset(out, doc)
 
     oos_bars = int(cal.report["bars"])
@@ -477,7 +479,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_report(cal.report, open_interest=args.open_interest))
     print("\nfolds:")
-    print(_format_folds(folds))
+    print(_format_folds(folds if len(folds) <= 12 else [*folds[:5], *folds[-5:]]))
+    if len(folds) > 12:
+        print(f"  ({len(folds) - 10} more folds in the preset file)")
     print(f"\nfitted on all {n_bars} bars:")
     for key, value in cal.changes.items():
         was = getattr(base, key)
