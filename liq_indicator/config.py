@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -11,7 +14,18 @@ import numpy as np
 from liq_indicator.brackets import DEFAULT_PAIR, get_brackets, liquidation_ratio
 from liq_indicator.errors import ConfigError
 
-__all__ = ["DEFAULT_PAIR", "ENTRY_PRICES", "HeatmapConfig", "Settings"]
+__all__ = [
+    "DEFAULT_PAIR",
+    "ENTRY_PRICES",
+    "PRESET_FORMAT",
+    "HeatmapConfig",
+    "Settings",
+    "preset_names",
+    "read_preset",
+]
+
+PRESET_FORMAT = 1
+"""Version of the preset file layout (``format`` in the JSON) this package reads and writes."""
 
 ENTRY_PRICES = ("hlc3", "close", "ohlc4", "range")
 
@@ -96,6 +110,13 @@ class Settings:
 class HeatmapConfig(Settings):
     """Every modelling choice of the liquidation map, with its default.
 
+    The defaults are the ``btc-binance`` preset (``liq_indicator/data/presets/btc-binance.json``,
+    rebuilt by ``scripts/calibrate_default.py``): the inflow's magnitude (``volume_share``,
+    ``turnover_share``, ``oi_scale``) fitted walk-forward to Binance's reported BTC liquidations,
+    which undercount (public feeds are throttled). The first design's settings are the ``design``
+    preset: ``HeatmapConfig.preset("design")``. For another pair or venue, calibrate your own
+    (``liq-indicator calibrate``) and load it with :meth:`preset`.
+
     Construct with keywords and change with :meth:`replace`; values are checked on construction
     and a bad one raises :class:`~liq_indicator.errors.ConfigError` naming the field.
     """
@@ -109,22 +130,22 @@ class HeatmapConfig(Settings):
     as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
 
     # --- inflow of new positions -------------------------------------------------------------
-    volume_share: float = 0.10
+    volume_share: float = 0.00435
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
-    entry_price: str = "hlc3"
+    entry_price: str = "range"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
     point), or 'range': spread evenly (in log price) over the candle's low .. high, a
     volume-at-price proxy for a candle whose trades happened all over its range."""
-    intracandle_sweep: float = 0.0
+    intracandle_sweep: float = 0.5
     """Share of a candle's new positions whose liquidation price lies beyond the candle's own low
     (longs) or high (shorts) that are liquidated within that candle: the ones opened before the
     extreme. 0 = new positions survive their own candle (right for fine candles); 0.5 = nothing
     known of the order of prices inside the candle. Matters for coarse (1h, 4h) candles."""
-    turnover_share: float = 0.0
+    turnover_share: float = 0.00444
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 1.0
+    oi_scale: float = 0.00444
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
     aggregate over exchanges) or of which only part is leveraged. Calibrated per venue."""
 
@@ -145,7 +166,7 @@ class HeatmapConfig(Settings):
     # --- leverage tiers ---------------------------------------------------------------------
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     """Leverage of each tier."""
-    leverage_edges: tuple[float, ...] = ()
+    leverage_edges: tuple[float, ...] = (3.0, 7.0, 15.0, 35.0, 75.0, 200.0)
     """Empty: every tier's positions sit at exactly its leverage (five spikes). Otherwise one more
     edge than tiers, increasing: tier ``t`` covers the leverages ``leverage_edges[t] ..
     leverage_edges[t + 1]`` and its notional is spread evenly (in log price) over the liquidation
@@ -262,7 +283,8 @@ class HeatmapConfig(Settings):
         ):
             raise ConfigError(
                 f"HeatmapConfig.leverage_edges must be empty or {n + 1} increasing values >= 1 "
-                f"(one more than leverages), got {edges}"
+                f"(one more than leverages), got {edges}; with other leverages pass their edges "
+                "too, or leverage_edges=() for one leverage per tier"
             )
         if edges and liquidation_ratio(
             edges[-1], False, self.position_notional, exchange=self.exchange, symbol=self.symbol
@@ -324,17 +346,69 @@ class HeatmapConfig(Settings):
             )
 
     @classmethod
-    def validated(cls, **changes: Any) -> HeatmapConfig:
-        """The settings chosen by walk-forward on real liquidations (docs/VALIDATION.md).
+    def preset(cls, name_or_path: str | Path, **changes: Any) -> HeatmapConfig:
+        """The settings of a named preset shipped with the package (:func:`preset_names`) or of a
+        preset file written by ``liq-indicator calibrate``, with ``changes`` applied.
 
-        Chosen on the first half of the truth window only and reported on the second: a sixth,
-        125x tier (Binance allows it for a 10k position; Bybit does not) and entry at the close.
-        The plain defaults stay those of the design; this is the measured alternative.
+        Raises:
+            ConfigError: unknown name, unreadable or malformed file, or a bad setting in it.
         """
-        base = dict(
-            entry_price="close",
-            leverages=(5.0, 10.0, 25.0, 50.0, 100.0, 125.0),
-            weights=(0.09, 0.225, 0.27, 0.18, 0.135, 0.10),
-            half_life_hours=(336.0, 168.0, 72.0, 36.0, 12.0, 9.6),
+        fields_in_file = read_preset(name_or_path)["config"]
+        unknown = set(fields_in_file) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(
+                f"preset {name_or_path!s} sets unknown field(s) {', '.join(sorted(unknown))}; "
+                "it was written by a newer liq-indicator, upgrade"
+            )
+        return cls(**{**fields_in_file, **changes})
+
+
+def _preset_dir() -> Any:
+    return resources.files("liq_indicator") / "data" / "presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with the package (``liq_indicator/data/presets/*.json``)."""
+    return sorted(
+        p.name.removesuffix(".json") for p in _preset_dir().iterdir() if p.name.endswith(".json")
+    )
+
+
+def read_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """The whole preset document: ``format``, ``name``, ``version``, ``description``,
+    ``calibrated_to``, ``out_of_sample`` and ``config`` (the :class:`HeatmapConfig` fields).
+
+    ``name_or_path``: a shipped preset's name, or the path of a preset JSON file.
+
+    Raises:
+        ConfigError: unknown name, unreadable file, not a preset, or a newer format.
+    """
+    text = str(name_or_path)
+    if text in preset_names():
+        raw = (_preset_dir() / f"{text}.json").read_text(encoding="utf-8")
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(
+                f"no preset named {text!r} and no such file; shipped presets: "
+                f"{', '.join(preset_names())}, or pass the path of a JSON file written by "
+                "'liq-indicator calibrate'"
+            )
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read preset file {path}: {exc}") from exc
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"preset {text} is not valid JSON ({exc})") from exc
+    if not (isinstance(doc, dict) and isinstance(doc.get("config"), dict)):
+        raise ConfigError(
+            f"preset {text} has no 'config' object; is it a file written by 'liq-indicator calibrate'?"
         )
-        return cls(**{**base, **changes})
+    if doc.get("format", PRESET_FORMAT) != PRESET_FORMAT:
+        raise ConfigError(
+            f"preset {text} has format {doc.get('format')!r}; this liq-indicator reads format "
+            f"{PRESET_FORMAT}"
+        )
+    return doc

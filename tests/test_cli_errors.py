@@ -589,6 +589,10 @@ def test_permissions_are_named(
 # option values: refused by argparse, naming the option and the value
 
 BAD_VALUES: list[tuple[str, str, str]] = [
+    *[("calibrate", "--folds", v) for v in ("0", "1.5", "x")],
+    *[("calibrate", "--warmup-days", v) for v in ("nan", "-1")],
+    ("calibrate", "--timeframe", "abc"),
+    ("calibrate", "--start", "abc"),
     *[("features", "--timeframe", v) for v in ("abc", "5x", "0m", "-5m", "5")],
     *[
         (command, option, v)
@@ -641,7 +645,15 @@ def test_every_numeric_option_is_checked():
     (``exchange`` checks its numbers in the server, liq_indicator/offline.)"""
     bare = [
         (command, action.option_strings)
-        for command in ("features", "heatmap", "map", "simulate", "validate", "import-oi")
+        for command in (
+            "features",
+            "heatmap",
+            "map",
+            "simulate",
+            "validate",
+            "import-oi",
+            "calibrate",
+        )
         for action in _subparser(command)._actions
         if action.type in (int, float)
     ]

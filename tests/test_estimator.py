@@ -28,7 +28,8 @@ from liq_indicator.core.grid import bin_center, bin_lower, bin_upper, bin_width
 from liq_indicator.core.inputs import prepare
 from liq_indicator.core.model import kernel_params, new_state, no_heat
 
-ONE_TIER = HeatmapConfig(
+ONE_TIER = HeatmapConfig.preset(
+    "design",
     leverages=(10.0,),
     weights=(1.0,),
     half_life_hours=(1.0,),
@@ -121,6 +122,89 @@ def test_new_positions_open_after_the_sweep_within_a_candle():
     out = liquidation_features(df, cfg)
     assert out.liq_swept_long_usd.tolist()[:2] == [0.0, 0.0]
     assert out.liq_swept_long_usd.iloc[2] > 0
+
+
+def _one_candle_map(cfg, row):
+    df = frame([row])
+    m = liquidation_map(df, cfg, price_range_pct=80)
+    return m, liquidation_features(df, cfg).iloc[0]
+
+
+def test_a_leverage_band_spreads_evenly_over_its_liquidation_prices():
+    # one band 5x..20x, one entry price: the longs lie between the 5x and the 20x liquidation prices,
+    # evenly in log price (each full bin holds the same), and sum to the long inflow
+    cfg = ONE_TIER.replace(leverage_edges=(5.0, 20.0), leverages=(10.0,))
+    m, out = _one_candle_map(cfg, (100, 100, 100, 100, 10))
+    far, near = (liquidation_price(100, lev, False, cfg.position_notional) for lev in (5, 20))
+    held = m.long > 0
+    assert m.long.sum() == pytest.approx(500.0, rel=1e-12) == out.liq_pending_long_usd
+    assert m.bin_edges[:-1][held].min() <= far < m.bin_edges[1:][held].min()
+    assert m.bin_edges[:-1][held].max() <= near < m.bin_edges[1:][held].max()
+    inner = m.long[held][1:-1]
+    assert len(inner) > 50 and np.allclose(inner, inner[0], rtol=1e-9)
+    assert m.long[held][0] <= inner[0] and m.long[held][-1] <= inner[0]
+
+
+def test_range_entries_spread_the_levels_over_the_candle_range():
+    cfg = ONE_TIER.replace(entry_price="range")
+    m, out = _one_candle_map(cfg, (100, 110, 90, 100, 10))
+    lo, hi = (liquidation_price(p, 10, False, cfg.position_notional) for p in (90, 110))
+    held = m.long > 0
+    assert m.bin_edges[:-1][held].min() <= lo < m.bin_edges[1:][held].min()
+    assert m.bin_edges[:-1][held].max() <= hi < m.bin_edges[1:][held].max()
+    # the USD of the volume is valued at hlc3, as in the other entry modes
+    assert out.liq_inflow_usd == pytest.approx(10 * 100.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_a_share_of_a_candles_own_positions_liquidates_within_it(share):
+    # 100x longs opened evenly over 95..105 liquidate 0.6% below their entry; those whose level
+    # lies at or above the candle's low (95) are swept by it: share x that part, at once
+    cfg = ONE_TIER.replace(leverages=(100.0,), entry_price="range", intracandle_sweep=share)
+    m, out = _one_candle_map(cfg, (100, 105, 95, 100, 10))
+    ratio = liquidation_price(100, 100, False, cfg.position_notional) / 100
+    beyond = (math.log(105) - math.log(95 / ratio)) / (math.log(105) - math.log(95))
+    bin_share = bin_width(cfg.bin_bp) / (math.log(105) - math.log(95))  # rounding to bin centres
+    assert out.liq_swept_long_usd == pytest.approx(share * 500 * beyond, abs=share * 500 * bin_share)
+    assert out.liq_pending_long_usd + out.liq_swept_long_usd == pytest.approx(500.0, rel=1e-12)
+    if share == 0.0:
+        assert out.liq_swept_long_usd == 0.0
+
+
+def test_turnover_opens_and_closes_while_open_interest_stays_flat():
+    cfg = ONE_TIER.replace(turnover_share=0.5, half_life_hours=(1e6,))
+    rows = [(100, 100, 100, 100, 10)] * 3
+    oi = [1000.0, 1000.0, 1000.0]
+    out = liquidation_features(frame(rows, open_interest_value=oi), cfg)
+    # candle 0: volume rule (no previous OI); then 0.5 x 1000 USD traded opens, as much closes
+    assert out.liq_inflow_usd.tolist()[1:] == [500.0, 500.0]
+    # 500 closed out of ~1000 pending (a 1e6-hour half-life ages it a hair)
+    assert out.liq_closed_usd.iloc[1] == pytest.approx(500.0, rel=1e-6)
+    assert out.liq_pending_long_usd.iloc[2] + out.liq_pending_short_usd.iloc[2] == pytest.approx(
+        1000.0, rel=1e-6
+    )
+
+
+def test_oi_scale_scales_every_flow_of_the_open_interest_mode():
+    rows = [(100, 101, 99, 100, 10), (100, 102, 97, 98, 10), (98, 99, 95, 96, 10)] * 20
+    oi = np.linspace(5e4, 8e4, len(rows))
+    df = frame(rows, step="5min", open_interest_value=oi)
+    cfg = HeatmapConfig(turnover_share=0.01, oi_scale=0.2)
+    a = liquidation_features(df, cfg)
+    # the first candle has no previous OI (volume rule): scale volume_share with the rest
+    triple = dict(turnover_share=0.03, oi_scale=0.6, volume_share=3 * cfg.volume_share)
+    b = liquidation_features(df, cfg.replace(**triple))
+    for col in ("liq_swept_long_usd", "liq_swept_short_usd", "liq_pending_long_usd"):
+        np.testing.assert_allclose(b[col], 3 * a[col], rtol=1e-9, atol=1e-9)
+
+
+def test_leverage_edges_must_fit_the_tiers():
+    with pytest.raises(ConfigError, match="one more than leverages"):
+        HeatmapConfig(leverages=(10.0, 20.0), weights=(0.5, 0.5), half_life_hours=(1.0, 1.0))
+    with pytest.raises(ConfigError, match="liquidates at or beyond entry"):
+        HeatmapConfig.preset("design", leverage_edges=(3.0, 7.0, 15.0, 35.0, 75.0, 400.0))
+    with pytest.raises(ConfigError, match="intracandle_sweep"):
+        HeatmapConfig(intracandle_sweep=1.5)
 
 
 def test_decay_halves_after_one_half_life_in_wall_clock_time():
@@ -372,16 +456,11 @@ def est_totals(state):
     "cfg",
     [
         HeatmapConfig(),
-        HeatmapConfig(grid_bins=512, bin_bp=25, cluster_smooth_bins=1),
-        HeatmapConfig(
-            entry_price="range",
-            leverage_edges=(3.0, 7.0, 15.0, 35.0, 75.0, 200.0),
-            turnover_share=0.05,
-            oi_scale=0.3,
-            intracandle_sweep=0.4,
-        ),
+        HeatmapConfig.preset("design"),
+        HeatmapConfig.preset("design", grid_bins=512, bin_bp=25, cluster_smooth_bins=1),
+        HeatmapConfig(turnover_share=0.05, oi_scale=0.3, intracandle_sweep=0.4),
     ],
-    ids=["default", "coarse", "continuous"],
+    ids=["default", "design", "coarse", "turnover"],
 )
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)

@@ -257,6 +257,11 @@ def test_nothing_read_is_unpickled_or_executed():
 #: {missing} a path that does not exist, {folder} an empty folder, {datadir} a datadir with 5m BTC
 #: candles, {userdir} an existing user dir; {data} the data options of heatmap/map.
 PATH_CASES: list[tuple[str, str, str]] = [
+    ("calibrate", "--truth {missing}.csv --datadir {datadir}", "missing"),
+    ("calibrate", "--truth {folder} --datadir {datadir}", "folder"),
+    ("calibrate", "--truth binance_4h --datadir {missing}", "missing"),
+    ("calibrate", "--truth binance_4h --datadir {file}", "file"),
+    ("calibrate", "--truth binance_4h --datadir {datadir} --out {folder}", "folder"),
     ("features", "--datadir {missing}", "missing"),
     ("features", "--datadir {file}", "file"),
     ("features", "--datadir {datadir} --output {file}/out.feather", "file"),

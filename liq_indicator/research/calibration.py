@@ -27,7 +27,7 @@ calibrated to the *reported* series it names.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +181,13 @@ def candidate_grid(base: HeatmapConfig, open_interest: bool) -> list[dict[str, A
     return [
         {"intracandle_sweep": ic, "turnover_share": tv, "oi_scale": 1.0}
         for ic in intracandle
-        for tv in (0.02, 0.1, 0.3)
+        for tv in (0.03, 0.1, 0.3, 1.0)
     ]
+
+
+def _significant(x: float, digits: int = 3) -> float:
+    """``x`` rounded to ``digits`` significant digits (a fitted multiplier is not known better)."""
+    return float(f"{x:.{digits - 1}e}")
 
 
 def _scaled(config: HeatmapConfig, factor: float, open_interest: bool) -> HeatmapConfig:
@@ -240,7 +245,7 @@ class Calibration:
 
 def calibrate(
     truth: TruthSeries,
-    candles: pd.DataFrame,
+    candles: pd.DataFrame | Mapping[str, pd.DataFrame],
     base: HeatmapConfig | None = None,
     *,
     open_interest: pd.DataFrame | None = None,
@@ -252,7 +257,10 @@ def calibrate(
 
     Args:
         truth: real liquidations per bar, of the venue whose candles are given.
-        candles: that venue's candles, from some weeks before the truth starts (warm-up).
+        candles: that venue's candles, from some weeks before the truth starts (warm-up); or
+            several timeframes of them by name (``{"5m": ..., "1h": ...}``): the shape is then
+            chosen by the mean rank score over them, the magnitude is fitted on the first, and the
+            out-of-sample figures are the first's.
         base: the settings whose other fields are kept (``HeatmapConfig()`` when None).
         open_interest: Freqtrade ``open_interest`` candles to calibrate the OI inflow; None
             calibrates the volume inflow.
@@ -268,23 +276,39 @@ def calibrate(
     grid = list(candidates) if candidates is not None else candidate_grid(base, use_oi)
     if not grid:
         raise InputError("no candidates to try")
-    tables = []
-    for k, change in enumerate(grid):
-        cfg = base.replace(**change)
-        tables.append(bar_table(truth, candles, cfg, open_interest=open_interest))
-        if progress is not None:
-            progress(k + 1, len(grid), ", ".join(f"{a}={b}" for a, b in change.items()))
-    index = tables[0].index
-    for t in tables[1:]:
-        index = index.intersection(t.index)
-    tables = [t.loc[index] for t in tables]
+    frames = dict(candles) if isinstance(candles, Mapping) else {"candles": candles}
+    if not frames:
+        raise InputError("no candles to calibrate on")
+    # tables[frame][candidate]
+    all_tables: list[list[pd.DataFrame]] = [[] for _ in frames]
+    done, total = 0, len(grid) * len(frames)
+    for f, (label, frame) in enumerate(frames.items()):
+        for change in grid:
+            cfg = base.replace(**change)
+            all_tables[f].append(bar_table(truth, frame, cfg, open_interest=open_interest))
+            done += 1
+            if progress is not None:
+                what = ", ".join(f"{a}={b}" for a, b in change.items())
+                progress(done, total, what if len(frames) == 1 else f"{label}: {what}")
+    index = all_tables[0][0].index
+    for per_frame in all_tables:
+        for t in per_frame:
+            index = index.intersection(t.index)
+    all_tables = [[t.loc[index] for t in per_frame] for per_frame in all_tables]
+    tables = all_tables[0]
+
+    def choose(rows: np.ndarray) -> int:
+        scores = np.mean(
+            [[_rank_score(t, rows) for t in per_frame] for per_frame in all_tables], axis=0
+        )
+        return int(np.nanargmax(scores))
+
     blocks = fold_blocks(len(index), folds)
     scored, rows = [], []
     for k in range(1, len(blocks)):
         fit = np.zeros(len(index), dtype=bool)
         fit[np.concatenate(blocks[:k])] = True
-        scores = [_rank_score(t, fit) for t in tables]
-        best = int(np.nanargmax(scores))
+        best = choose(fit)
         scale = magnitude(tables[best], fit)
         test = tables[best].iloc[blocks[k]].copy()
         for s in SIDES:
@@ -303,10 +327,9 @@ def calibrate(
             }
         )
     everything = np.ones(len(index), dtype=bool)
-    scores = [_rank_score(t, everything) for t in tables]
-    best = int(np.nanargmax(scores))
+    best = choose(everything)
     shaped = base.replace(**grid[best])
-    final = _scaled(shaped, magnitude(tables[best], everything), use_oi)
+    final = _scaled(shaped, _significant(magnitude(tables[best], everything)), use_oi)
     fitted = {
         name: getattr(final, name)
         for name in (*grid[best], "volume_share", "oi_scale", "turnover_share")

@@ -1,0 +1,129 @@
+"""Rebuild the shipped presets: ``design`` (the first design's settings) and ``btc-binance`` (the
+default: the design's model with a continuous leverage distribution, range entries and same-candle
+liquidations, fitted to Binance's reported BTC liquidations).
+
+    python scripts/calibrate_default.py [--data ../shared/data]
+
+``btc-binance`` is fitted on the Binance 4h liquidation bars up to ``FIT_END`` only; the later bars,
+and every other truth series, stay out of sample for ``liq-indicator validate``. Volume inflow:
+the shape is chosen on 5m, 1h and 4h candles together and the magnitude fitted on the 5m. Open
+interest inflow: the aggregated 4h OI over all exchanges (the only OI over those dates), fitted on
+the 5m candles with the volume fit's shape (how much turnover rides on the OI change, and the
+magnitude).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from liq_indicator.config import HeatmapConfig
+from liq_indicator.io.ohlcv import resample_ohlcv
+from liq_indicator.io.presets import preset_document, write_preset
+from liq_indicator.io.shared import shared_data_dir
+from liq_indicator.research.calibration import calibrate
+from liq_indicator.research.truth import shared_truth
+
+FIT_END = "2025-06-01"
+WARMUP = pd.Timedelta("30D")
+PRESETS = Path(__file__).resolve().parents[1] / "liq_indicator" / "data" / "presets"
+
+DESIGN = HeatmapConfig(
+    volume_share=0.10,
+    entry_price="hlc3",
+    leverage_edges=(),
+    intracandle_sweep=0.0,
+    turnover_share=0.0,
+    oi_scale=1.0,
+)
+"""The first design's map: five leverage spikes, entries at hlc3, 10% of volume as new positions."""
+
+MODEL = DESIGN.replace(entry_price="range", leverage_edges=(3.0, 7.0, 15.0, 35.0, 75.0, 200.0))
+"""The calibrated model before fitting: each tier spread over a band of leverages (3x .. 200x
+effective, no empty band near price), entries over the candle's range."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="shared data directory")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    data = Path(args.data) if args.data else shared_data_dir()
+    truth = shared_truth("binance_4h", data).between(None, FIT_END)
+    first = truth.frame.index[0]
+    c5 = pd.read_feather(data / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
+    c5 = c5[(c5["date"] >= first - WARMUP) & (c5["date"] < pd.Timestamp(FIT_END, tz="UTC"))]
+    c5 = c5.reset_index(drop=True)
+    frames = {"5m": c5, "1h": resample_ohlcv(c5, "1h"), "4h": resample_ohlcv(c5, "4h")}
+    oi = pd.read_csv(data / "truth/coinglass_btc_open_interest_4h_all_exchanges.csv")
+    oi_frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(oi["date"], utc=True),
+            "open_interest_value": oi["oi_close_usd"].astype(float),
+        }
+    )
+
+    def progress(done: int, total: int, what: str) -> None:
+        print(f"  [{done}/{total}] {what}", file=sys.stderr, flush=True)
+
+    print("volume inflow", file=sys.stderr)
+    vol = calibrate(truth, frames, MODEL, progress=progress)
+    print("open-interest inflow", file=sys.stderr)
+    oi_cal = calibrate(
+        truth,
+        c5,
+        vol.config,
+        open_interest=oi_frame,
+        candidates=[{"turnover_share": tv, "oi_scale": 1.0} for tv in (0.03, 0.1, 0.3, 1.0)],
+        progress=progress,
+    )
+    config = oi_cal.config
+    span = {"first_bar": truth.frame.index[0], "last_bar": truth.frame.index[-1]}
+    calibrated_to = {
+        "truth": truth.source,
+        "series": truth.name,
+        "venue": truth.venue,
+        "bar": str(truth.bar),
+        **span,
+        "candles": "Binance USDT-M BTC/USDT:USDT 5m (shape also on 1h and 4h)",
+        "open_interest": "CoinGlass aggregated BTC OI over all exchanges, 4h",
+        "note": "reported liquidations: public feeds are throttled (Binance pushes at most one "
+        "order per symbol per second), so this is calibrated to an undercount",
+    }
+    write_preset(
+        PRESETS / "btc-binance.json",
+        preset_document(
+            config,
+            name="btc-binance",
+            description="Default. Continuous leverage bands 3x..200x, entries over the candle's "
+            "range, half of a candle's own new positions beyond its extremes liquidated within "
+            "it; inflow magnitude fitted to Binance's reported BTC liquidations.",
+            calibrated_to=calibrated_to,
+            fitted={"volume": vol.changes, "open_interest": oi_cal.changes},
+            out_of_sample={
+                "method": "walk-forward inside the fitting span (4 folds, expanding)",
+                "volume_5m": vol.report,
+                "open_interest_5m": oi_cal.report,
+            },
+        ),
+    )
+    write_preset(
+        PRESETS / "design.json",
+        preset_document(
+            DESIGN,
+            name="design",
+            description="The first design: five leverage spikes (5x..100x), entries at hlc3, 10% "
+            "of traded volume as new positions; not calibrated (its USD is 10-35x the reported "
+            "liquidations, see docs/VALIDATION.md).",
+        ),
+    )
+    print(config, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
