@@ -1,9 +1,11 @@
-"""``liq-indicator validate``: measure the map against real and simulated liquidations.
+"""``liq-indicator validate``: measure the map against real liquidations, out of sample.
 
 Reads the shared data (never copied into the repository), runs the experiments of
-:mod:`liq_indicator.research.validation` and writes docs/VALIDATION.md with its figures under docs/img/.
-Every number in the document comes from this run; the narrative sentences are chosen by the
-numbers, so a rerun on other data cannot leave a stale claim behind.
+:mod:`liq_indicator.research.accuracy` on every truth series (when, how much) and on the fill files
+(where), and writes docs/VALIDATION.md with its figures under docs/img/. Every number in the
+document comes from this run; the sentences are chosen by the numbers, so a rerun on other data
+cannot leave a stale claim behind. A series whose files are absent is skipped and named in the
+report; a file that is present but unreadable is an error.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liq_indicator.cli.options import scenario_names
-from liq_indicator.io.argtypes import choice_list, integer, real, utc_date
+from liq_indicator.io.argtypes import choice_list, integer, real
 from liq_indicator.io.shared import DATA_ENV, shared_data_dir
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TRUTHWINDOW = Path("truthwindow/binance/futures")
-HOURLY_TRUTH = Path("truth/btc_liquidations_oi_1h_all_exchanges.csv")
-FILLS = Path("truth/btc_liquidation_events_hyperliquid_2025-05.csv")
 HISTORY_5M = Path("history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
+TRUTHWINDOW = Path("truthwindow/binance/futures")
+OI_4H = Path("truth/coinglass_btc_open_interest_4h_all_exchanges.csv")
+HISTORY_START = "2023-01-01"
+"""First day of the 5m Binance history: the daily series are scored from here (plus warm-up)."""
+SHIPPED = "btc-binance"
+FILL_TOLERANCE = {"hyperliquid_2025_05": 0.0, "whalebot_2025_09": 0.003}
+"""How far beyond the traded range a fill's price may lie: the whale-alert feed gives the
+liquidation order's price, about 0.3% beyond the candle (research.truth.load_fills)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +55,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory for the PNG figures (default: docs/img)",
     )
     parser.add_argument(
-        "--split",
-        type=utc_date,
-        default="2026-01-16",
-        help="first UTC day of the test part; settings are chosen before it (default: 2026-01-16)",
+        "--preset",
+        default=SHIPPED,
+        help=f"the shipped default's preset, name or JSON path (default {SHIPPED}); its "
+        "calibrated_to bars are left out of the scores",
+    )
+    parser.add_argument(
+        "--boot",
+        type=integer(20, 100_000),
+        default=300,
+        help="bootstrap replicates per interval (default 300)",
     )
     parser.add_argument(
         "--sim-days",
         type=real(0),
-        default=60.0,
-        help="days simulated per scenario for the ground-truth section (0 skips it; default 60)",
+        default=0.0,
+        help="days simulated per scenario for the simulator section (default 0: skipped)",
     )
     parser.add_argument(
         "--sim-scenarios",
@@ -68,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "liq_indicator.sim.market.SCENARIOS)",
     )
     parser.add_argument(
-        "--seed", type=integer(0, 2**62), default=7, help="simulator and placebo seed (default 7)"
+        "--seed", type=integer(0, 2**62), default=7, help="simulator and bootstrap seed (default 7)"
     )
 
 
@@ -99,46 +112,134 @@ def read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
 
 
-def load_truth_window(data: Path, split: str) -> Any:
-    """The real truth window under ``data`` (see :class:`~liq_indicator.research.validation.TruthWindow`).
+def _present(path: Path) -> bool:
+    from liq_indicator.io.paths import is_present
+
+    return is_present(path, "data file")
+
+
+def _candles(path: Path) -> pd.DataFrame:
+    from liq_indicator.io.datadir import read_candles
+
+    return read_candles(_need(path))
+
+
+def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any], list[str]]:
+    """The inputs of every truth series under ``data`` whose files exist.
+
+    Returns:
+        ``(inputs, notes)``: :class:`~liq_indicator.research.accuracy.SeriesInputs` per series,
+        and a sentence per series skipped for a missing file.
 
     Raises:
-        InputError: naming a missing or unreadable file and where to point ``--data``.
+        InputError: a file that exists but cannot be read.
     """
     import pandas as pd
 
-    from liq_indicator.io.datadir import read_candles
-    from liq_indicator.research.validation import TruthWindow
+    from liq_indicator.research.accuracy import SeriesInputs, candle_set, oi_frame
+    from liq_indicator.research.truth import SHARED_TRUTH, shared_truth
 
-    d = data / TRUTHWINDOW
-    truth = read_csv(data / HOURLY_TRUTH)
-    truth["date"] = pd.to_datetime(truth["date"], utc=True)
-    return TruthWindow(
-        candles_1h=read_candles(_need(d / "BTC_USDT_USDT-1h-futures.feather")),
-        candles_5m=read_candles(_need(d / "BTC_USDT_USDT-5m-futures.feather")),
-        open_interest=read_candles(_need(d / "BTC_USDT_USDT-1h-open_interest.feather")),
-        truth=truth[["date", "liquidation_long_usd", "liquidation_short_usd", "oi_open"]],
-        split=pd.Timestamp(split, tz="UTC"),
+    exclude = _calibrated_window(preset_doc)
+    out, notes = [], []
+    hist: pd.DataFrame | None = None
+
+    def history() -> pd.DataFrame:
+        nonlocal hist
+        if hist is None:
+            hist = _candles(data / HISTORY_5M)
+        return hist
+
+    for name in ("binance_4h", "all_1h", "binance_1d", "coinalyze_binance_1d"):
+        file = data / "truth" / SHARED_TRUTH[name][0]
+        if not _present(file):
+            notes.append(f"{name}: {file} not found, skipped")
+            continue
+        truth = shared_truth(name, data)
+        series_notes: list[str] = []
+        if name == "all_1h":
+            tw = data / TRUTHWINDOW
+            needed = [tw / f"BTC_USDT_USDT-{tf}-futures.feather" for tf in ("5m", "1h")]
+            needed.append(tw / "BTC_USDT_USDT-1h-open_interest.feather")
+            if not all(_present(p) for p in needed):
+                notes.append(f"{name}: truthwindow candles or open interest not found, skipped")
+                continue
+            candles = candle_set(_candles(needed[0]), _candles(needed[1]))
+            oi = _candles(needed[2])
+            series_notes.append(
+                "Binance candles against liquidations summed over all major exchanges: the map's "
+                "USD is expected below the truth by about Binance's share"
+            )
+        else:
+            if not _present(data / HISTORY_5M):
+                notes.append(f"{name}: {data / HISTORY_5M} not found, skipped")
+                continue
+            first = max(truth.frame.index[0], pd.Timestamp(HISTORY_START, tz="UTC"))
+            c5 = history()
+            c5 = c5[c5["date"] >= first - pd.Timedelta("30D")]
+            truth = truth.between(HISTORY_START)
+            candles = candle_set(c5)
+            oi = None
+            if name == "binance_4h" and _present(data / OI_4H):
+                oi = oi_frame(read_csv(data / OI_4H))
+        ex = exclude.get(name)
+        if ex is not None:
+            series_notes.append(f"bars {ex[0]} .. {ex[1]} left out: the preset was fitted on them")
+        out.append(SeriesInputs(truth, candles, oi, exclude=ex, notes=series_notes))
+    return out, notes
+
+
+def _calibrated_window(doc: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
+    """Series name -> (first_bar, last_bar) the preset was fitted on (binance_4h unless named)."""
+    if not doc:
+        return {}
+    cal = doc.get("calibrated_to") or {}
+    if not (cal.get("first_bar") or cal.get("last_bar")):
+        return {}
+    from liq_indicator.research.truth import SHARED_TRUTH
+
+    named = str(cal.get("series") or cal.get("truth") or cal.get("name") or "")
+    series = next(
+        (k for k, (f, _) in SHARED_TRUTH.items() if named in (k, f) or (named and named.endswith(f))),
+        "binance_4h",
     )
+    return {series: (cal.get("first_bar"), cal.get("last_bar"))}
+
+
+def load_models(preset: str) -> tuple[list[tuple[str, Any]], dict[str, Any] | None, list[str]]:
+    """The shipped default (``preset`` if it exists, else ``HeatmapConfig()``) and the design preset."""
+    from liq_indicator.config import HeatmapConfig, preset_names, read_preset
+    from liq_indicator.errors import ConfigError
+
+    notes = []
+    try:
+        doc: dict[str, Any] | None = read_preset(preset)
+        shipped = HeatmapConfig.preset(preset)
+        label = f"shipped ({preset})"
+    except ConfigError:
+        if preset != SHIPPED:
+            raise
+        doc, shipped, label = None, HeatmapConfig(), "shipped (HeatmapConfig())"
+        notes.append(
+            f"preset {preset!r} not found: the shipped default HeatmapConfig() is scored and no "
+            "calibration window is left out"
+        )
+    models = [(label, shipped)]
+    if "design" in preset_names():
+        models.append(("design", HeatmapConfig.preset("design")))
+    else:
+        notes.append("no 'design' preset in this build: the comparison row is missing")
+    return models, doc, notes
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``liq-indicator validate`` with the parsed ``args``; returns the exit code."""
     import pandas as pd
 
-    from liq_indicator.cli.validate_report import (
-        fig_fills,
-        fig_scatter,
-        fig_spearman,
-        fig_timeline,
-        render,
-        run_sim,
-    )
-    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.cli.validate_report import fig_fills, fig_spearman, render, run_sim
     from liq_indicator.errors import InputError
-    from liq_indicator.io.datadir import read_candles
     from liq_indicator.io.paths import input_dir, is_present, output_dir, output_file, writing
-    from liq_indicator.research.validation import fill_cluster_stats, truth_window_experiment
+    from liq_indicator.research.accuracy import fill_summary, fill_windows, series_scores
+    from liq_indicator.research.truth import SHARED_FILLS, shared_fills
 
     t0 = time.time()
     data = (args.data or shared_data_dir()).expanduser()
@@ -157,57 +258,59 @@ def run(args: argparse.Namespace) -> int:
         images[key] = (img_rel / f"validation_{key}.png").as_posix()
         return img_dir / f"validation_{key}.png"
 
-    print(f"validate: truth window from {data}", flush=True)
-    window = load_truth_window(data, args.split)
-    res = truth_window_experiment(window)
-    chosen = res.selection.config
-    fig_spearman(res.scores, image("spearman"))
-    head = res.runner.table(chosen, "5m", "volume")
-    fig_scatter(
-        head, "chosen settings, 5m candles, volume inflow: test-part hours", image("scatter")
-    )
-    fig_timeline(
-        head,
-        window.split,
-        "real vs estimated liquidations per day (chosen settings, 5m candles, volume inflow)",
-        image("timeline"),
-    )
-
-    fills_res = None
-    meta: dict[str, Any] = {}
-    if is_present(data / FILLS, "data file") and is_present(data / HISTORY_5M, "data file"):
-        print("validate: Hyperliquid fills", flush=True)
-        fills = read_csv(data / FILLS)
-        hist = read_candles(data / HISTORY_5M)
-        fills_res = fill_cluster_stats(fills, hist, chosen, side="short", seed=args.seed)
-        fig_fills(fills, fills_res, image("fills"))
-    else:
-        meta["fills_note"] = f"{data / FILLS} or {data / HISTORY_5M} not found"
-
+    models, doc, notes = load_models(args.preset)
+    inputs, skipped = load_series(data, doc)
+    frames, series_notes = [], {}
+    for inp in inputs:
+        print(f"validate: {inp.truth.name}", flush=True)
+        scores, cant = series_scores(inp, models, n_boot=args.boot, seed=args.seed)
+        frames.append(scores)
+        skipped += cant
+        series_notes[inp.truth.name] = inp.notes
+    if not frames:
+        raise InputError(
+            f"no truth series found under {data}; point --data (or ${DATA_ENV}) at the shared "
+            "data directory (it holds truth/, history/ and truthwindow/, see its README.md)"
+        )
+    scores = pd.concat(frames, ignore_index=True)
+    fills: list[dict[str, Any]] = []
+    for name, file in SHARED_FILLS.items():
+        if not (_present(data / "truth" / file) and _present(data / HISTORY_5M)):
+            skipped.append(f"fills {name}: its file or the 5m history not found")
+            continue
+        print(f"validate: fills {name}", flush=True)
+        f = shared_fills(name, data)
+        hist = _candles(data / HISTORY_5M)
+        for label, cfg in models:
+            w, pf = fill_windows(f, hist, cfg, tolerance=FILL_TOLERANCE.get(name, 0.0))
+            fills.append(
+                {"fills_file": name, "model": label, **fill_summary(w, pf, n_boot=args.boot, seed=args.seed)}
+            )
+    fills_df = pd.DataFrame(fills)
+    fig_spearman(scores, models[0][0], image("spearman"))
+    if len(fills_df):
+        fig_fills(fills_df, image("fills"))
     sim_rows: list[dict[str, Any]] = []
     scenarios = list(scenario_names()) if args.sim_scenarios is None else args.sim_scenarios
+    sim_note = "Skipped (`--sim-days 0`, the default)."
     if args.sim_days > 0 and scenarios:
-        print(
-            f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days",
-            flush=True,
-        )
-        sim_rows, sim_note, pic = run_sim(
-            [("defaults", HeatmapConfig()), ("chosen", chosen)],
-            args.sim_days,
-            scenarios,
-            args.seed,
-            image("sim"),
-        )
+        print(f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days", flush=True)
+        sim_rows, sim_note, pic = run_sim(models, args.sim_days, scenarios, args.seed, image("sim"))
         if pic is None:
             images.pop("sim", None)
-    else:
-        sim_note = "Skipped (`--sim-days 0`)."
-
-    meta.update(
-        generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
-        seconds=time.time() - t0,
-    )
-    text = render(res, fills_res, sim_rows, sim_note, images, meta)
+    meta = {
+        "generated": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": time.time() - t0,
+        "boot": args.boot,
+        "preset": args.preset,
+        "preset_doc": doc,
+        "notes": notes,
+        "skipped": skipped,
+        "series_notes": series_notes,
+        "tolerance": FILL_TOLERANCE,
+        "models": [m[0] for m in models],
+    }
+    text = render(scores, fills_df, sim_rows, sim_note, images, meta)
     with writing(out, "--out"):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)

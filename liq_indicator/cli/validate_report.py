@@ -1,12 +1,11 @@
-"""The report of ``liq-indicator validate``: docs/VALIDATION.md's text and figures, and the simulator
-section's runs. Imported by :func:`liq_indicator.cli.validate.run` only (it loads pandas and
+"""The report of ``liq-indicator validate``: docs/VALIDATION.md's text and figures (when, how much,
+where; the optional simulator section's runs). Imported by :func:`liq_indicator.cli.validate.run` only (it loads pandas and
 matplotlib).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.io.shared import DATA_ENV
-from liq_indicator.plot.style import GREY, LONG_COLOR, SHORT_COLOR, format_usd
+from liq_indicator.plot.style import GREY, LONG_COLOR, SHORT_COLOR
 
 # ------------------------------------------------------------------------------------------------
 # formatting
@@ -44,17 +43,11 @@ def _day(ts: Any) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def _config_diff(base: Any, cfg: Any) -> list[str]:
-    out = []
-    for f in fields(cfg):
-        a, b = getattr(base, f.name), getattr(cfg, f.name)
-        if a != b:
-            out.append(f"{f.name}={b!r}")
-    return out
-
-
-def _cell(row: pd.Series) -> list[str]:
-    return [row["config"], row["timeframe"], row["mode"]]
+def _ci(row: Any, key: str, nd: int = 2) -> str:
+    p, lo, hi = row[key], row[f"{key}_lo"], row[f"{key}_hi"]
+    if not (isinstance(p, float) and math.isfinite(p)):
+        return "–"
+    return f"{p:.{nd}f} [{_f(lo, nd)}, {_f(hi, nd)}]"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,138 +84,58 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def fig_spearman(scores: pd.DataFrame, path: Path) -> Path:
-    """Spearman per (candles, inflow) cell, map (defaults, chosen) beside the baselines; to ``path``."""
+def fig_spearman(scores: pd.DataFrame, model: str, path: Path) -> Path:
+    """Spearman of the map and of the better baseline per cell (90% intervals), one model."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    cells = scores[scores["config"] == "chosen"][["timeframe", "mode"]].to_numpy().tolist()
-    series = [
-        ("map, defaults", "defaults", "spearman_map", "#9ec9ff"),
-        ("map, chosen", "chosen", "spearman_map", LONG_COLOR),
-        ("range x volume", "chosen", "spearman_vol", GREY),
-        ("range x OI", "chosen", "spearman_oi", "#c8ccd2"),
-        ("range x volume + map (fit)", "chosen", "spearman_combined", "#3cb371"),
-    ]
-    width = 0.16
-    for ax, side in zip(axes, ("long", "short"), strict=True):
-        x = np.arange(len(cells))
-        for i, (label, cfg, key, color) in enumerate(series):
-            vals = [
-                scores[
-                    (scores["config"] == cfg)
-                    & (scores["timeframe"] == tf)
-                    & (scores["mode"] == mode)
-                ][f"{side}_{key}"].iloc[0]
-                for tf, mode in cells
-            ]
-            ax.bar(x + (i - 2) * width, vals, width, label=label, color=color)
-        ax.set_xticks(x, [f"{tf}\n{mode}" for tf, mode in cells])
-        ax.set_ylim(0.4, 0.95)
-        ax.set_title(f"{side}s: Spearman vs real liquidations (test part)")
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("Spearman rank correlation")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=5, bbox_to_anchor=(0.5, -0.06))
-    return _save(fig, path)
-
-
-def fig_scatter(table: pd.DataFrame, title: str, path: Path) -> Path:
-    """Real liquidations per test-part hour vs the estimate and vs range x volume (log); to ``path``."""
-    plt = _plt()
-    t = table[table["part"] == "test"]
-    fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
-    for r, side in enumerate(("long", "short")):
-        color = LONG_COLOR if side == "long" else SHORT_COLOR
-        y = np.log10(1 + t[f"real_{side}"])
-        for c, (col, label) in enumerate(
-            (
-                (f"est_{side}", "estimated swept notional"),
-                (f"base_vol_{side}", "adverse range x volume (USD)"),
-            )
-        ):
-            ax = axes[r, c]
-            ax.scatter(np.log10(1 + t[col]), y, s=4, alpha=0.35, color=color, linewidths=0)
-            ax.set_xlabel(f"log10(1 + {label})")
-            ax.set_ylabel(f"log10(1 + real {side} liquidations, USD)")
-            ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=9)
+    sc = scores[scores["model"] == model].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x = np.arange(len(sc))
+    base_col = np.where(
+        sc["rho_oi"].fillna(-np.inf) > sc["rho_vol"], "rho_oi", "rho_vol"
+    )
+    for off, label, color, cols in (
+        (-0.18, f"map ({model})", LONG_COLOR, ["rho_map"] * len(sc)),
+        (0.18, "better baseline (range x volume or x OI)", GREY, list(base_col)),
+    ):
+        p = np.array([sc.loc[i, c] for i, c in enumerate(cols)])
+        lo = np.array([sc.loc[i, f"{c}_lo"] for i, c in enumerate(cols)])
+        hi = np.array([sc.loc[i, f"{c}_hi"] for i, c in enumerate(cols)])
+        ax.errorbar(x + off, p, yerr=[p - lo, hi - p], fmt="o", ms=3, color=color, label=label, lw=1)
+    ax.set_xticks(
+        x,
+        [
+            f"{r.series}\n{r.timeframe} {'OI' if r.inflow == 'open interest' else 'vol'} {r.side[0]}"
+            for r in sc.itertuples()
+        ],
+        fontsize=5.5,
+        rotation=90,
+    )
+    ax.set_ylabel("Spearman vs real liquidations (90% CI)")
+    ax.set_title("When: rank correlation per cell, out of sample (l = longs, s = shorts)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return _save(fig, path)
 
 
-def fig_timeline(table: pd.DataFrame, split: pd.Timestamp, title: str, path: Path) -> Path:
-    """Daily real vs scaled estimated liquidations per side, the split marked; saved to ``path``."""
+def fig_fills(fills: pd.DataFrame, path: Path) -> Path:
+    """USD-weighted EMD of the map and the baselines per fill file and model (90% intervals)."""
     plt = _plt()
-    daily = table.drop(columns="part").resample("1D").sum(min_count=1)
-    sel = table[table["part"] == "select"]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), sharex=True)
-    for ax, side in zip(axes, ("long", "short"), strict=True):
-        color = LONG_COLOR if side == "long" else SHORT_COLOR
-        scale = sel[f"real_{side}"].sum() / max(sel[f"est_{side}"].sum(), 1.0)
-        ax.bar(
-            daily.index,
-            daily[f"real_{side}"] / 1e6,
-            width=0.8,
-            color=GREY,
-            alpha=0.6,
-            label=f"real {side} liquidations (all exchanges)",
-        )
-        ax.plot(
-            daily.index,
-            daily[f"est_{side}"] * scale / 1e6,
-            color=color,
-            lw=1.4,
-            label=f"estimated swept x {scale:.2g} (scale fitted on the selection part)",
-        )
-        ax.axvline(split, color="k", lw=0.8, ls="--")
-        ax.set_ylabel("USD m per day")
-        ax.legend(fontsize=7, loc="upper left")
-        ax.grid(alpha=0.3)
-    axes[0].set_title(title)
-    axes[1].annotate(
-        "selection | test",
-        (split, 0.95),
-        xycoords=("data", "axes fraction"),
-        ha="center",
-        fontsize=7,
-    )
-    return _save(fig, path)
-
-
-def fig_fills(fills: pd.DataFrame, res: dict[str, Any], path: Path) -> Path:
-    """The map at the map time followed by the most fill USD, beside those fills; saved to ``path``."""
-    plt = _plt()
-    rows = res["rows"]
-    usd = fills["size_usd"].to_numpy()
-    row = int(pd.Series(usd).groupby(rows).sum().idxmax())  # the map time followed by the most USD
-    m = res["maps"][row]
-    sel = rows == row
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True, width_ratios=(2, 1))
-    h = np.diff(m.bin_edges)
-    ax.barh(
-        m.bin_prices, m.short / 1e6, height=h, color=SHORT_COLOR, label="estimated short levels"
-    )
-    ax.barh(m.bin_prices, -m.long / 1e6, height=h, color=LONG_COLOR, label="estimated long levels")
-    ax.set_xlabel("estimated pending notional (USD m per bin; longs to the left)")
-    ax.set_ylabel("price")
-    ax.legend(fontsize=7, loc="lower right")
-    price = fills["price"].to_numpy()[sel]
-    edges = m.bin_edges[(m.bin_edges >= price.min() * 0.998) & (m.bin_edges <= price.max() * 1.002)]
-    ax2.hist(
-        price, bins=edges, weights=usd[sel] / 1e6, orientation="horizontal", color="k", alpha=0.6
-    )
-    ax2.set_xlabel("real Hyperliquid fills (USD m per bin)")
-    for a in (ax, ax2):
-        a.axhline(m.price, color="k", lw=0.8, ls="--")
-        a.grid(alpha=0.3)
-    lo, hi = fills["price"].min(), fills["price"].max()
-    ax.set_ylim(min(lo, m.price) * 0.99, max(hi, m.price) * 1.012)
-    closed = m.time + pd.Timedelta("5min")  # LiquidationMap.time is the candle's open time
-    fig.suptitle(
-        f"estimated map at {closed:%Y-%m-%d %H:%M} UTC (close of a Binance 5m candle, dashed) and the "
-        f"{int(sel.sum())} Hyperliquid liquidation fills of the next 5 minutes",
-        fontsize=9,
-    )
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    names = ["map", "uniform", "same_side", "profile"]
+    colors = [LONG_COLOR, GREY, "#c8ccd2", SHORT_COLOR]
+    width = 0.8 / len(names)
+    x = np.arange(len(fills))
+    for i, (n, col) in enumerate(zip(names, colors, strict=True)):
+        p = fills[f"emd_{n}"].to_numpy(dtype=float)
+        lo, hi = fills[f"emd_{n}_lo"].to_numpy(dtype=float), fills[f"emd_{n}_hi"].to_numpy(dtype=float)
+        err = np.nan_to_num(np.vstack([p - lo, hi - p]))
+        ax.bar(x + (i - 1.5) * width, p, width, yerr=err, color=col, label=n.replace("_", " "))
+    ax.set_xticks(x, [f"{r.fills_file}\n{r.model}" for r in fills.itertuples()], fontsize=7)
+    ax.set_ylabel("EMD to real fills (bp, lower is better)")
+    ax.set_title("Where: the map's per-bin shape vs the fills, over the bins price crossed")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -253,396 +166,317 @@ def fig_sim(prof: pd.DataFrame, title: str, path: Path) -> Path:
 # ------------------------------------------------------------------------------------------------
 # the report
 
+CALIBRATED_LIMIT = 0.15
+"""Target |median log10(estimate / real)| on the series the shipped preset was calibrated to."""
+OTHER_LIMIT = 0.3
+"""Target on every other series."""
+NO_SWEEP_LIMIT = 0.10
+"""Target share of bars with movement but no sweep."""
+CAPTURE_TARGET = 2.0
+"""Target densest-20% capture as a multiple of chance."""
 
-def _headline(res: Any) -> list[str]:
-    """Sentences chosen by the numbers (test part, chosen settings)."""
-    sc = res.scores
-    ch = sc[sc["config"] == "chosen"]
-    lines = []
-    wins = []
-    for _, r in ch.iterrows():
-        for side in ("long", "short"):
-            wins.append(
-                (
-                    r[f"{side}_spearman_map"] - r[f"{side}_spearman_vol"],
-                    r["timeframe"],
-                    r["mode"],
-                    side,
-                    r[f"{side}_spearman_map"],
-                    r[f"{side}_spearman_vol"],
-                )
+
+def _cell_name(r: Any) -> str:
+    inflow = "OI" if r["inflow"] == "open interest" else "volume"
+    return f"{r['series']} {r['timeframe']} {inflow} {r['side']}s"
+
+
+def _headline(scores: pd.DataFrame, fills: pd.DataFrame, model: str, calibrated: set[str]) -> list[str]:
+    """One bullet per Target of issue #16, each sentence chosen by the figures."""
+    sc = scores[scores["model"] == model]
+    out = []
+    wins = sc[sc["win"]]
+    losers = sc[~sc["win"]]
+    verdict = "**met**" if losers.empty else "**not met**"
+    line = (
+        f"* **When: the map ranks at least as well as the better naive baseline in every cell** - "
+        f"{verdict}: {len(wins)} of {len(sc)} cells."
+    )
+    if not losers.empty:
+        worst = losers.assign(gap=losers["rho_map"] - losers["rho_best_base"]).sort_values("gap")
+        parts = [
+            f"{_cell_name(r)} {r['rho_map']:.3f} vs {r['rho_best_base']:.3f}"
+            for _, r in worst.head(6).iterrows()
+        ]
+        line += f" Below the baseline: {'; '.join(parts)}" + (" ..." if len(worst) > 6 else "") + "."
+    out.append(line)
+    lim = np.where(sc["series"].isin(calibrated), CALIBRATED_LIMIT, OTHER_LIMIT)
+    ok = np.abs(sc["log_ratio"].to_numpy(dtype=float)) <= lim
+    verdict = "**met**" if ok.all() else "**not met**"
+    line = (
+        f"* **How much: |median log10(estimate / real)| <= {CALIBRATED_LIMIT} on the calibration "
+        f"series ({', '.join(sorted(calibrated)) or 'none named'}), <= {OTHER_LIMIT} elsewhere** - "
+        f"{verdict}: {int(ok.sum())} of {len(sc)} cells."
+    )
+    for series, g in sc.groupby("series", sort=False):
+        lr = g["log_ratio"].to_numpy(dtype=float)
+        line += f" {series}: {np.nanmin(lr):+.2f} to {np.nanmax(lr):+.2f}."
+    out.append(line)
+    ns = sc["no_sweep"].to_numpy(dtype=float)
+    verdict = "**met**" if np.nanmax(ns) <= NO_SWEEP_LIMIT else "**not met**"
+    out.append(
+        f"* **Bars with price movement but no sweep <= {NO_SWEEP_LIMIT:.0%}** - {verdict}: "
+        f"{_p(float(np.nanmin(ns)))} to {_p(float(np.nanmax(ns)))} over the cells."
+    )
+    fm = fills[fills["model"] == model] if len(fills) else fills
+    if fm.empty:
+        out.append("* **Fills** - not measured: no fill file found.")
+    else:
+        for _, r in fm.iterrows():
+            emd_ok = r["emd_map"] < r["emd_uniform"] and r["emd_map"] < r["emd_profile"]
+            cap_ok = r["capture_ratio"] >= CAPTURE_TARGET
+            verdict = "**met**" if emd_ok and cap_ok else "**not met**"
+            out.append(
+                f"* **Fills ({r['fills_file']}): EMD below the uniform spread and the volume profile; "
+                f"densest 20% of bins catch >= {CAPTURE_TARGET:g}x their share** - {verdict}: EMD "
+                f"{r['emd_map']:.1f} bp vs {r['emd_uniform']:.1f} (uniform) and {r['emd_profile']:.1f} "
+                f"(7-day volume profile); capture {_p(r['capture_map'])} vs {_p(r['chance'])} chance "
+                f"({r['capture_ratio']:.1f}x)."
             )
-    n_win = sum(w[0] > 0 for w in wins)
-    best = max(wins)
-    worst = min(wins)
-    lines.append(
-        f"* **Ranking on its own.** With the chosen settings the map out-ranks the range x volume baseline "
-        f"in {n_win} of {len(wins)} (timeframe, inflow, side) cells of the test part. Best: "
-        f"{best[1]} {best[2]} {best[3]}s, {best[4]:.3f} vs {best[5]:.3f}; worst: {worst[1]} {worst[2]} "
-        f"{worst[3]}s, {worst[4]:.3f} vs {worst[5]:.3f}."
-    )
-    gains = [
-        (r[f"{s}_r2_gain_vol"], r["timeframe"], r["mode"], s)
-        for _, r in ch.iterrows()
-        for s in ("long", "short")
-    ]
-    n_pos = sum(g[0] > 0 for g in gains)
-    lines.append(
-        f"* **Information beyond the baseline.** Adding the map's swept notional to the range x volume "
-        f"regression (fitted on the selection part) changes the test-part R² by "
-        f"{min(g[0] for g in gains):+.3f} to {max(g[0] for g in gains):+.3f}; positive in {n_pos} of {len(gains)} cells."
-    )
-    comb = [
-        (r[f"{s}_spearman_combined"], r[f"{s}_spearman_vol"])
-        for _, r in ch.iterrows()
-        for s in ("long", "short")
-    ]
-    n_c = sum(a > b for a, b in comb)
-    lines.append(
-        f"* **Baseline + map** (the fitted combination) ranks better than the baseline alone in {n_c} of {len(comb)} cells."
-    )
-    prec = [
-        (r[f"{s}_top_precision_map"], r[f"{s}_top_precision_vol"])
-        for _, r in ch.iterrows()
-        for s in ("long", "short")
-    ]
-    n_p = sum(a > b for a, b in prec)
-    lines.append(
-        f"* **Cascades (top 5% of hours).** The map's precision beats the range x volume baseline in "
-        f"{n_p} of {len(prec)} cells (chance: 5%)."
-    )
-    dirs = [(r["direction_map"], r["direction_candle"], r["direction_n"]) for _, r in ch.iterrows()]
-    n_d = sum(a > b for a, b, _ in dirs)
-    lines.append(
-        f"* **Direction.** The side with the larger estimated sweep is the side that liquidated more in "
-        f"{min(d[0] for d in dirs):.0%}–{max(d[0] for d in dirs):.0%} of the hours it makes a call, "
-        f"against {min(d[1] for d in dirs):.0%}–{max(d[1] for d in dirs):.0%} for the candle's own shape "
-        f"(larger adverse move) on the same hours; the map is ahead in {n_d} of {len(dirs)} cells."
-    )
-    # where it loses
-    loses = [w for w in wins if w[0] <= 0]
-    if loses:
-        by_tf = {tf: [w for w in loses if w[1] == tf] for tf in ("1h", "5m")}
-        parts = [f"{len(v)} of 4 {tf} cells" for tf, v in by_tf.items() if v]
-        lines.append(
-            f"* **Where it loses.** The map ranks below range x volume in {', '.join(parts)}."
-        )
-    oi_vs_vol = [
-        (
-            r[f"{s}_spearman_map"],
-            ch[(ch["timeframe"] == r["timeframe"]) & (ch["mode"] == "volume")][
-                f"{s}_spearman_map"
-            ].iloc[0],
-        )
-        for _, r in ch[ch["mode"] == "open interest"].iterrows()
-        for s in ("long", "short")
-    ]
-    n_oi = sum(a < b for a, b in oi_vs_vol)
-    if n_oi:
-        lines.append(
-            f"  Open-interest inflow ranks worse than volume inflow in {n_oi} of {len(oi_vs_vol)} "
-            "(timeframe, side) pairs: the hourly, all-exchange OI changes make a poorer record of "
-            "where positions opened than traded volume does."
-        )
-    zeros = [r[f"{s}_zero_share"] for _, r in ch.iterrows() for s in ("long", "short")]
-    lines.append(
-        f"  In {min(zeros):.0%}–{max(zeros):.0%} of the test hours the map sweeps nothing on a side "
-        "(price did not reach any estimated level), while some real liquidation happens in nearly "
-        "every hour: those hours tie at the bottom of its ranking, and that is what costs it against "
-        "the baselines, which are never zero when price moves."
-    )
-    return lines
+    return out
 
 
 def render(
-    res: Any,
-    fills_res: dict[str, Any] | None,
+    scores: pd.DataFrame,
+    fills: pd.DataFrame,
     sim_rows: list[dict[str, Any]] | None,
     sim_note: str,
     images: dict[str, str],
     meta: dict[str, Any],
 ) -> str:
-    """docs/VALIDATION.md's Markdown from the validation results, the fills and simulator sections.
+    """docs/VALIDATION.md's Markdown from the experiments' tidy frames.
 
     Args:
-        res: the real-data validation (``scores``, ``whole``, ``selection``, ``info``).
-        fills_res: the fills comparison, or None when its data is missing (``meta['fills_note']``).
-        sim_rows: one row per (scenario, settings, inflow) of :func:`run_sim`, or None when skipped.
-        sim_note: the simulator section's text (its setup, or why it was skipped).
-        images: figure name -> path relative to the report, for the figures drawn.
-        meta: ``generated`` (date) and ``seconds`` of the run, optional ``fills_note``.
+        scores: :func:`~liq_indicator.research.accuracy.series_scores` rows of every series.
+        fills: one row per (fill file, model) of
+            :func:`~liq_indicator.research.accuracy.fill_summary` (``fills_file``, ``model``).
+        sim_rows: the simulator section's rows (:func:`run_sim`), or None/empty when skipped.
+        sim_note: the simulator section's text.
+        images: figure name -> path relative to the report.
+        meta: ``generated``, ``seconds``, ``boot``, ``preset``, ``preset_doc``, ``notes``,
+            ``skipped``, ``series_notes``, ``tolerance``, ``models``.
     """
-    from liq_indicator.config import HeatmapConfig
-
-    base = HeatmapConfig()
-    info = res.info
-    sc = res.scores
-    chosen_diff = _config_diff(base, res.selection.config) or ["(none: the defaults were kept)"]
     out: list[str] = []
     w = out.append
-    w("# Validation: the map against what really got liquidated\n")
+    model = meta["models"][0]
+    doc = meta.get("preset_doc") or {}
+    cal = doc.get("calibrated_to") or {}
+    calibrated = {
+        s for s, n in meta["series_notes"].items() if any("preset was fitted" in x for x in n)
+    }
+    w("# Validation: when, how much and where the map is right\n")
     w(
-        f"Generated by `liq-indicator validate` (`make validate`) on {meta['generated']} in {meta['seconds']:.0f} s. "
-        "Every number and figure below comes from that run on the shared data (`../shared/data`, never "
-        "copied into this repository); sentences that compare numbers are chosen by the numbers. "
-        "Where the estimator loses, the tables say so.\n"
+        f"Generated by `liq-indicator validate` on {meta['generated']} in {meta['seconds']:.0f} s. Every "
+        "figure is out of sample: the bars the shipped preset was fitted on are left out of its "
+        "series, and no other series took part in any fit. Models: "
+        + ", ".join(f"**{m}**" for m in meta["models"])
+        + ". Intervals are 90% moving-block bootstrap intervals "
+        f"({meta['boot']} replicates, blocks of n^(1/3) bars).\n"
     )
-    w("## Headline (test part, settings chosen before it)\n")
-    w(
-        f"Real hourly liquidations summed over the major exchanges, {_day(info['first_truth'])} → "
-        f"{_day(info['last_truth'])} UTC. Settings were chosen on the **selection part** (before "
-        f"{info['split']:%Y-%m-%d}) and every figure in this section is measured on the **test part** "
-        f"(from {info['split']:%Y-%m-%d}; 5m candles end {_day(info['last_5m_hour'])}, so the 5m rows have fewer hours). "
-        "What is compared is an hour's estimated swept notional with the same hour's real liquidations: the "
-        "estimate uses that hour's candles (the map itself only the past), as the baselines use that hour's range, "
-        "so this measures how well the map explains a move's liquidations, not a forecast of them.\n"
-    )
-    out.extend(_headline(res))
+    for n in meta.get("notes", []):
+        w(f"> Note: {n}.\n")
+    if cal:
+        w(
+            "Shipped preset calibrated to: "
+            + ", ".join(f"{k} = {v}" for k, v in cal.items() if not isinstance(v, dict | list))
+            + ".\n"
+        )
+    w("## Headline: the targets of issue #16, shipped default\n")
+    out.extend(_headline(scores, fills, model, calibrated))
     w("")
     w(
-        f"Chosen settings (walk-forward, see below): `{', '.join(chosen_diff)}`; every other field at its default.\n"
+        "Caveat for every USD figure: exchanges' public liquidation feeds are throttled (Binance and "
+        "OKX push at most one order per symbol per second), so every reported series undercounts; a "
+        "preset is calibrated to the *reported* series it names, and reproduces that series, not the "
+        "true liquidated USD.\n"
     )
+    w("## Data\n")
+    rows = []
+    first = scores.drop_duplicates("series")
+    for _, r in first.iterrows():
+        cells = scores[(scores["series"] == r["series"]) & (scores["model"] == model)]
+        notes = "; ".join(meta["series_notes"].get(r["series"], [])) or "out of sample by construction"
+        rows.append(
+            [
+                r["series"],
+                r["venue"],
+                r["bar"],
+                str(r["bars"]),
+                f"{_day(r['first'])} → {_day(r['last'])}",
+                ", ".join(sorted(cells["timeframe"].unique())),
+                ", ".join(sorted(cells["inflow"].unique())),
+                notes,
+            ]
+        )
+    w(_table(["series", "venue", "bar", "bars scored", "scored", "candles", "inflow", "notes"], rows))
+    w(
+        "\nCandles: Binance USDT-M BTCUSDT (5m history for binance_*/coinalyze_*, the truthwindow 5m "
+        "and 1h for all_1h; 1h and 4h cut from them, 4h anchored at midnight UTC). Each series is "
+        "scored on the bars every one of its cells holds, from 30 days after its first candle (and "
+        "first open-interest row), so its cells compare bar for bar. Open interest: the aggregated "
+        "all-exchange 4h CoinGlass OI for binance_4h (a row dated at a bar's start holds the bar's "
+        "closing OI, known at its close), the truthwindow 1h OI for all_1h; none exists over the daily "
+        "series' dates. Baselines: adverse range ((open - low) / open for longs, (high - open) / open "
+        "for shorts) x traded USD, and x the open interest known at the bar's open.\n"
+    )
+    if meta.get("skipped"):
+        w("Cells and series not scored: " + "; ".join(meta["skipped"]) + ".\n")
+
+    w("## When: does the map rank real liquidations?\n")
     if "spearman" in images:
         w(f"![Spearman per cell]({images['spearman']})\n")
-
-    w("### Rank correlation with real liquidations (Spearman, test part)\n")
     rows = []
-    for _, r in sc.iterrows():
+    for _, r in scores.iterrows():
         rows.append(
-            _cell(r)
-            + [str(r["hours_test"])]
-            + [
-                x
-                for s in ("long", "short")
-                for x in (
-                    f"**{_f(r[f'{s}_spearman_map'])}**",
-                    _f(r[f"{s}_spearman_vol"]),
-                    _f(r[f"{s}_spearman_oi"]),
-                    _f(r[f"{s}_spearman_combined"]),
-                    _p(r[f"{s}_zero_share"]),
-                )
+            [
+                r["series"],
+                r["timeframe"],
+                "OI" if r["inflow"] == "open interest" else "volume",
+                r["side"],
+                r["model"],
+                _ci(r, "rho_map"),
+                _ci(r, "rho_vol"),
+                _ci(r, "rho_oi"),
+                "**WIN**" if r["win"] else "",
+                f"{_f(r['top_map'], 2)} / {_f(r['top_vol'], 2)} / {_f(r['top_oi'], 2)}",
+                _p(r["no_sweep"]),
             ]
         )
     w(
         _table(
             [
-                "settings",
+                "series",
                 "candles",
                 "inflow",
-                "hours",
-                "long: map",
-                "long: range×vol",
-                "long: range×OI",
-                "long: range×vol + map",
-                "long: map = 0",
-                "short: map",
-                "short: range×vol",
-                "short: range×OI",
-                "short: range×vol + map",
-                "short: map = 0",
+                "side",
+                "model",
+                "map ρ",
+                "range×vol ρ",
+                "range×OI ρ",
+                "map ≥ best",
+                "top-5% precision map / vol / OI",
+                "moved, no sweep",
             ],
             rows,
         )
     )
     w(
-        "\n*map = 0*: share of hours in which the map swept nothing (all such hours tie at the bottom of its ranking). "
-        "*range×vol + map*: the regression of the next table, fitted on the selection part, used as a ranking.\n"
+        "\nρ: Spearman rank correlation of the bar's value with the real liquidated USD of the side. "
+        "WIN: the map's ρ is at least the better baseline's (point estimates; the intervals show "
+        "which differences are within noise). Top-5% precision: share of the bars a column puts in "
+        "its top 5% that are in the real top 5% (chance 0.05). Moved, no sweep: share of bars that "
+        "moved at least 0.1% against the side in which the map swept nothing.\n"
     )
 
-    w("### Incremental information: out-of-sample R² (log1p–log1p regression)\n")
+    w("## How much: is the map's USD the reported USD?\n")
     rows = []
-    for _, r in sc.iterrows():
+    for _, r in scores.iterrows():
+        ratio = 10 ** r["log_ratio"] if math.isfinite(r["log_ratio"]) else math.nan
         rows.append(
-            _cell(r)
-            + [
-                x
-                for s in ("long", "short")
-                for x in (
-                    _f(r[f"{s}_r2_vol"]),
-                    _f(r[f"{s}_r2_vol_map"]),
-                    f"**{_s(r[f'{s}_r2_gain_vol'])}**",
-                    _s(r[f"{s}_r2_gain_oi"]),
-                )
+            [
+                r["series"],
+                r["timeframe"],
+                "OI" if r["inflow"] == "open interest" else "volume",
+                r["side"],
+                r["model"],
+                _ci(r, "log_ratio"),
+                _f(ratio, 2),
+                _f(r["slope"], 2),
+                str(r["ratio_bars"]),
             ]
         )
     w(
         _table(
             [
-                "settings",
+                "series",
                 "candles",
                 "inflow",
-                "long: R² range×vol",
-                "long: + map",
-                "long: gain",
-                "long: gain over range×OI",
-                "short: R² range×vol",
-                "short: + map",
-                "short: gain",
-                "short: gain over range×OI",
+                "side",
+                "model",
+                "median log10(est / real)",
+                "ratio",
+                "log-log slope",
+                "bars",
             ],
             rows,
         )
     )
     w(
-        "\nOLS of log1p(real) on log1p(baseline) [+ log1p(estimated swept)] fitted on the selection part; "
-        "R² on the test part around the test part's own mean.\n"
+        "\nMedian of log10(map's swept USD / reported USD) over the bars where both are positive; "
+        "ratio = 10^median; slope: OLS slope of log10(estimate) on log10(real) (1 = proportional, "
+        "below 1 = the map varies less than the truth)."
     )
-
-    w("### Cascade hours: the top 5% of hours (precision / recall, test part)\n")
-    rows = []
-    for _, r in sc.iterrows():
-        rows.append(
-            _cell(r)
-            + [
-                x
-                for s in ("long", "short")
-                for x in (
-                    f"{_f(r[f'{s}_top_precision_map'], 2)} / {_f(r[f'{s}_top_recall_map'], 2)}",
-                    f"{_f(r[f'{s}_top_precision_vol'], 2)} / {_f(r[f'{s}_top_recall_vol'], 2)}",
-                    f"{_f(r[f'{s}_top_precision_oi'], 2)} / {_f(r[f'{s}_top_recall_oi'], 2)}",
-                )
-            ]
+    allx = scores[(scores["series"] == "all_1h") & (scores["model"] == model)]
+    if len(allx):
+        r = allx["log_ratio"].to_numpy(dtype=float)
+        w(
+            f" all_1h compares Binance candles with liquidations summed over all major exchanges: the "
+            f"map's USD is {_p(float(10 ** np.nanmin(r)))} to {_p(float(10 ** np.nanmax(r)))} of the "
+            "all-exchange truth over its cells, which is the share of it the Binance-calibrated map "
+            "implies for Binance."
         )
-    w(
-        _table(
-            [
-                "settings",
-                "candles",
-                "inflow",
-                "long: map",
-                "long: range×vol",
-                "long: range×OI",
-                "short: map",
-                "short: range×vol",
-                "short: range×OI",
-            ],
-            rows,
+    w("\n")
+
+    w("## Where: do real fills happen where the map put notional?\n")
+    if fills.empty:
+        w("Not measured: no fill file found.\n")
+    else:
+        tol = meta.get("tolerance", {})
+        w(
+            "One window per clock hour holding fills. The map is the one at the close of the last 5m "
+            "Binance candle before the hour (strictly causal). Compared over the map's bins "
+            "overlapping the range the candles traded in the hour (widened by the file's tolerance: "
+            + ", ".join(f"{k} {v:.1%}" for k, v in tol.items())
+            + "; the whale-alert feed gives order prices about 0.3% beyond the candle; a fill still "
+            "outside counts in the edge bin, *clipped*). EMD: earth mover's distance between the "
+            "normalised per-bin notional of the fill's side and the fills' USD per bin, in bp, "
+            "USD-weighted over windows. Baselines: *uniform* (flat over the crossed bins), *same side* "
+            "(flat over the crossed bins beyond the close on the side's own side: the trivial "
+            "knowledge that levels behind the price are swept) and *volume profile* (the previous 7 "
+            "days' traded USD spread over each candle's range). Capture: share of the fill USD in "
+            "the densest 20% of the crossed bins, against chance.\n"
         )
-    )
-    w(
-        "\nPredicted: hours whose estimate is at least the k-th largest (k = 5% of the test hours) and above "
-        "zero; real: the k hours with the most real liquidations of that side. A detector with no information "
-        "scores 0.05.\n"
-    )
-
-    w("### Direction: which side liquidated more (test part)\n")
-    rows = [
-        _cell(r)
-        + [str(r["direction_n"]), f"**{_p(r['direction_map'])}**", _p(r["direction_candle"])]
-        for _, r in sc.iterrows()
-    ]
-    w(_table(["settings", "candles", "inflow", "hours", "map", "candle shape"], rows))
-    w(
-        "\nHours where the map swept something on either side and real long + short liquidations were at least "
-        "$1M. *map*: the side with the larger estimated sweep; *candle shape*: the side with the larger adverse "
-        "move ((open − low) vs (high − open)), which is also the call of both naive baselines. Same hours for both.\n"
-    )
-
-    if "scatter" in images:
-        w(f"![estimate vs real, test part]({images['scatter']})\n")
-    if "timeline" in images:
-        w(f"![daily real vs estimated]({images['timeline']})\n")
-
-    w("## Data and method\n")
-    w(
-        f"* **Truth**: `truth/btc_liquidations_oi_1h_all_exchanges.csv`, hourly long and short liquidated notional "
-        f"(USD) summed over the major exchanges (a CoinGlass export), {_day(info['first_truth'])} → "
-        f"{_day(info['last_truth'])}. Aggregate figures only are reported here."
-    )
-    w(
-        f"* **Candles**: Binance BTCUSDT perpetual 1h ({info['hours_1h']} scored hours) and 5m candles (summed per "
-        f"complete hour; {info['hours_5m']} scored hours, to {_day(info['last_5m_hour'])}). Sweeps trigger on the "
-        "traded high/low (the mark candles stop before the window ends)."
-    )
-    w(
-        f"* **Inflow modes**: *volume* (no open interest; new notional = volume × price × volume_share) and *open "
-        f"interest* (`open_interest=` the aggregated OI candles, from {_day(info['first_oi'])}; before that the "
-        "estimator falls back to volume, and at 5m the hourly OI arrives as one step per hour)."
-    )
-    halves = ", ".join(
-        f"{lev:g}x {info['warmup_hours'] / h:.1f}"
-        for lev, h in zip(base.leverages, base.half_life_hours, strict=True)
-    )
-    w(
-        f"* **Warm-up**: the estimator starts on the first candle, {_day(info['first_candle'])}, "
-        f"{info['warmup_hours']:.0f} h before the first truth hour (no earlier candles join the window). In "
-        f"half-lives of the default tiers that is {halves}, so the first selection weeks see the long-lived tiers "
-        f"still filling; the test part starts {(info['split'] - info['first_candle']) / pd.Timedelta('1D'):.0f} "
-        "days after the first candle."
-    )
-    w(
-        "* **Baselines** (same hours, same 1h candles): *range×vol* = adverse range × volume in USD; *range×OI* = "
-        "adverse range × open interest at the hour's open (`oi_open` of the truth file). Adverse range: longs "
-        "(open − low) / open, shorts (high − open) / open. (The full range (high − low) / open is the same for "
-        "both sides and ranked worse on the selection part, so it is not used.)"
-    )
-    w(
-        "* **Split**: one walk-forward split. Settings are chosen and regressions fitted on the selection part; "
-        "every headline figure is measured on the test part only. Nothing is picked by its score on the whole window.\n"
-    )
-
-    w("## Choosing the settings (selection part only)\n")
-    w(
-        f"Objective: mean Spearman of the map's swept notional with real liquidations over both sides and all four "
-        f"(candles, inflow) cells, on the {int(sc['hours_select'].max())} selection-part hours. One pass of coordinate "
-        "ascent over the axes below, in this order, starting from the defaults; an option is adopted only if it raises "
-        "the objective by at least 0.005 (smaller differences are noise at this sample size). '–': rejected by "
-        "HeatmapConfig (a 500k USDT position allows at most 100x, so it conflicts with a 125x tier).\n"
-    )
-    tr = res.selection.trace
-    rows = [
-        [r["axis"], r["option"], _f(r["objective"]), "✔" if r["chosen"] else ""]
-        for _, r in tr.iterrows()
-    ]
-    w(_table(["axis", "option", "objective (selection part)", "kept"], rows))
-    w(
-        "\nIn volume mode every flow is proportional to `volume_share`, so it cannot change a rank correlation; "
-        "it only matters in open-interest mode before the first OI value. Leverage weights, half-lives and the "
-        "direction tilt barely move the ranking: which hours sweep anything at all is set by the nearest tier "
-        "(the highest leverage), and that is what the map's ranking mostly measures.\n"
-    )
-
-    w("### The defaults on every truth hour\n")
-    w(
-        "No fitting and no choice is involved, so the defaults can be scored on the whole window (the team's earlier "
-        "measurement of a plain map on this window: Spearman 0.73 map vs 0.81 range×vol for longs).\n"
-    )
-    rows = []
-    for _, r in res.whole.iterrows():
-        rows.append(
-            [r["timeframe"], r["mode"], str(r["hours_test"])]
-            + [
-                x
-                for s in ("long", "short")
-                for x in (
-                    _f(r[f"{s}_spearman_map"]),
-                    _f(r[f"{s}_spearman_vol"]),
-                    _f(r[f"{s}_spearman_oi"]),
-                    _p(r[f"{s}_zero_share"]),
-                )
-            ]
+        if "fills" in images:
+            w(f"![EMD per fill file]({images['fills']})\n")
+        rows = []
+        for _, r in fills.iterrows():
+            rows.append(
+                [
+                    r["fills_file"],
+                    r["model"],
+                    f"{r['fills']} / {r['windows']} / {r['clipped']}",
+                    _ci(r, "emd_map", 1),
+                    _ci(r, "emd_uniform", 1),
+                    _ci(r, "emd_same_side", 1),
+                    _ci(r, "emd_profile", 1),
+                    f"{_p(r['emd_map_beats_uniform'])} / {_p(r['emd_map_beats_profile'])}",
+                    f"{_p(r['capture_map'])} / {_p(r['capture_profile'])} / {_p(r['chance'])}",
+                    f"{_f(r['fill_pct'], 2)}% / {_f(r['cluster_pct'], 2)}% ({_p(r['with_cluster'])})",
+                ]
+            )
+        w(
+            _table(
+                [
+                    "fills",
+                    "model",
+                    "fills / windows / clipped",
+                    "EMD map (bp)",
+                    "EMD uniform",
+                    "EMD same side",
+                    "EMD volume profile",
+                    "windows map < uniform / < profile",
+                    "capture map / profile / chance",
+                    "fills from close / nearest cluster from close (fills with one)",
+                ],
+                rows,
+            )
         )
-    w(
-        _table(
-            [
-                "candles",
-                "inflow",
-                "hours",
-                "long: map",
-                "long: range×vol",
-                "long: range×OI",
-                "long: map = 0",
-                "short: map",
-                "short: range×vol",
-                "short: range×OI",
-                "short: map = 0",
-            ],
-            rows,
+        w(
+            "\nDistances: medians over fills of |price / close - 1| and of the nearest estimated "
+            "cluster of the fill's side (`liq_<side>_cluster_near`) from the same close; a fill "
+            "without a cluster on its side within the search range counts only in the first. Few "
+            "windows (two or three days per file), so the intervals are wide.\n"
         )
-    )
-    w("")
-
-    out.extend(_fills_section(fills_res, images, meta))
     out.extend(_sim_section(sim_rows, sim_note, images))
     w("## Reproduce\n")
     w(
@@ -650,81 +484,13 @@ def render(
         "--out docs/VALIDATION.md --img-dir docs/img\n```\n"
     )
     w(
-        f"Options: `--split` (first day of the test part), `--sim-days`, `--sim-scenarios`, `--seed`; the data "
-        f"directory can also be given as `${DATA_ENV}`. The metric functions are in `liq_indicator/research/validation.py` "
-        "and tested on hand-built frames in `tests/test_validation.py`.\n"
+        f"Options: `--preset` (the shipped default's preset, default `{meta['preset']}`), `--boot`, "
+        f"`--seed`, `--sim-days` / `--sim-scenarios` (the simulator section, off by default); the "
+        f"data directory can also be given as `${DATA_ENV}`. The experiments are in "
+        "`liq_indicator/research/accuracy.py` (tests: `tests/test_accuracy.py`), the metrics in "
+        "`liq_indicator/research/metrics.py`.\n"
     )
     return "\n".join(out)
-
-
-def _fills_section(
-    fills_res: dict[str, Any] | None, images: dict[str, str], meta: dict[str, Any]
-) -> list[str]:
-    """The report's section on the Hyperliquid fills (or why it was skipped)."""
-    out: list[str] = []
-    w = out.append
-    w("## Individual fills: do real liquidations happen where the map put them?\n")
-    if fills_res is None:
-        w(f"Skipped: {meta.get('fills_note', 'data not found')}.\n")
-    else:
-        f = fills_res
-        w(
-            f"`truth/btc_liquidation_events_hyperliquid_2025-05.csv`: {f['fills']} liquidation fills on **Hyperliquid** "
-            f"({format_usd(f['usd'])}, {_day(f['first'])} → {_day(f['last'])}, {f['hours']} distinct hours, {f['map_times']} "
-            f"distinct 5-minute map times), against the map estimated from **Binance** 5m candles (volume mode; "
-            f"{f['warmup']} warm-up; chosen settings). Every fill is compared with the map at the close of the last "
-            "5m candle that closed before it. The source marks every fill 'S'. The fills sit near the tops of the "
-            f"Binance 5m candles they happen in (median position {f['position_in_candle']:.2f} of the candle's "
-            f"low-to-high range) and {f['top_hour_usd_share']:.0%} of the notional falls in one rising hour "
-            f"({_day(f['top_hour'])}), so they are read as **short** liquidations and compared with the short side "
-            "of the map.\n"
-        )
-        rows = []
-        for name, label in (
-            ("range", "uniform in the hour's traded range"),
-            (
-                "same_side",
-                "uniform between the map's close and the hour's extreme on the fill's side",
-            ),
-        ):
-            rows.append(
-                [
-                    label,
-                    _f(f[f"percentile_side_{name}"], 2),
-                    _f(f[f"percentile_side_{name}_usd"], 2),
-                    f"{f[f'map_times_above_half_side_{name}']} / {f['map_times']}",
-                    _f(f[f"percentile_both_{name}"], 2),
-                    _p(f[f"placebo_in_cluster_{name}"]),
-                ]
-            )
-        w(
-            _table(
-                [
-                    "placebo prices",
-                    "short-map notional ±0.25%: percentile (fills)",
-                    "same, USD-weighted",
-                    "map times above 0.5",
-                    "long+short map: percentile",
-                    "placebo inside nearest short cluster",
-                ],
-                rows,
-            )
-        )
-        w(
-            f"\nPercentile: where the map's notional within ±0.25% of the fill price ranks among 200 placebo prices "
-            "per fill (0.5 = no better than random). "
-            f"Fills inside the nearest estimated short cluster: {_p(f['fills_in_cluster'])} "
-            f"(USD-weighted {_p(f['usd_in_cluster'])}). The nearest 'significant' short cluster sat a median "
-            f"{f['cluster_distance_pct']:.1f}% above the close, while the fills "
-            f"happened a median {f['fill_distance_pct']:+.2f}% from the close, in the thinner band in between; so the cluster "
-            "feature said nothing about these fills, and whatever information there is sits in the finer map (the "
-            "percentiles above). Caveats: another venue, two days, "
-            "one squeeze; fills of one 5-minute map time are not independent, hence the count of map times.\n"
-        )
-        if "fills" in images:
-            w(f"![map and fills]({images['fills']})\n")
-    return out
-
 
 def _sim_section(
     sim_rows: list[dict[str, Any]] | None, sim_note: str, images: dict[str, str]
