@@ -130,7 +130,7 @@ class HeatmapConfig(Settings):
     as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
 
     # --- inflow of new positions -------------------------------------------------------------
-    volume_share: float = 0.00435
+    volume_share: float = 0.00552
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
     entry_price: str = "range"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
@@ -141,11 +141,11 @@ class HeatmapConfig(Settings):
     (longs) or high (shorts) that are liquidated within that candle: the ones opened before the
     extreme. 0 = new positions survive their own candle (right for fine candles); 0.5 = nothing
     known of the order of prices inside the candle. Matters for coarse (1h, 4h) candles."""
-    turnover_share: float = 0.00444
+    turnover_share: float = 0.005
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 0.00444
+    oi_scale: float = 0.0167
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
     aggregate over exchanges) or of which only part is leveraged. Calibrated per venue."""
 
@@ -166,7 +166,7 @@ class HeatmapConfig(Settings):
     # --- leverage tiers ---------------------------------------------------------------------
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
     """Leverage of each tier."""
-    leverage_edges: tuple[float, ...] = (3.0, 7.0, 15.0, 35.0, 75.0, 200.0)
+    leverage_edges: tuple[float, ...] = (3.0, 7.0, 15.0, 35.0, 75.0, 150.0)
     """Empty: every tier's positions sit at exactly its leverage (five spikes). Otherwise one more
     edge than tiers, increasing: tier ``t`` covers the leverages ``leverage_edges[t] ..
     leverage_edges[t + 1]`` and its notional is spread evenly (in log price) over the liquidation
@@ -195,9 +195,10 @@ class HeatmapConfig(Settings):
     """How far from close (%) the nearest significant cluster is searched for."""
     cluster_smooth_bins: int = 5
     """Width (bins, odd) of the box filter applied before cluster detection; merges neighbours."""
-    cluster_density: float = 2.0
+    cluster_density: float = 1.3
     """A bin belongs to a cluster when its smoothed notional is at least this multiple of the
-    mean notional per bin within ``cluster_range_pct`` on both sides of price."""
+    mean notional per bin within ``cluster_range_pct`` on both sides of price. The calibrated map
+    is smooth (leverage bands, range entries), so 1.3; the design's five spikes used 2."""
     growth_band_pct: float = 2.0
     """Band (one of ``bands_pct``) whose pending notional (both sides) the growth column tracks."""
     growth_candles: int = 12

@@ -231,11 +231,13 @@ RECOVERIES = [
         "a 99% wick sweeps every long level",
         lambda d: at(d, 200, "low", d.close[200] * 0.01),
         False,
-        # everything pending before (less 5 minutes of decay) is swept; that candle's own new longs remain
+        # everything pending before (less 5 minutes of decay) is swept, and part of that candle's
+        # own new longs (those opened before the wick); the rest of them remain
         lambda out: (
             0.99 * out.liq_pending_long_usd[199]
             <= out.liq_swept_long_usd[200]
-            <= out.liq_pending_long_usd[199]
+            <= out.liq_pending_long_usd[199] + out.liq_inflow_usd[200]
+            and out.liq_pending_long_usd[200] > 0
         ),
     ),
     (

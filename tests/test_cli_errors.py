@@ -616,7 +616,6 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("simulate", "--start", "abc"),
     *[("validate", "--sim-days", v) for v in ("nan", "-1", "inf")],
     *[("validate", "--seed", v) for v in ("-1", "x")],
-    ("validate", "--split", "abc"),
     ("validate", "--sim-scenarios", "calm,bogus"),
     *[("import-oi", "--timeframe", v) for v in ("abc", "3m", "1M", "1")],
 ]

@@ -480,7 +480,7 @@ def test_kernel_matches_the_plain_python_twin(name, df, cfg):
 
 def test_map_snapshot_equals_the_feature_totals():
     df = make_candles(800, seed=12)
-    m = liquidation_map(df, at=df.date.iloc[500], price_range_pct=60)
+    m = liquidation_map(df, at=df.date.iloc[500], price_range_pct=95)
     row = liquidation_features(df).iloc[500]
     assert m.time == df.date.iloc[500]
     assert m.long.sum() == pytest.approx(row.liq_pending_long_usd, rel=1e-9)
@@ -597,7 +597,10 @@ def test_side_frames_with_another_datetime_resolution_merge_causally():
         }
     )
     out = liquidation_features(
-        df.assign(date=df.date.astype("datetime64[us, UTC]")), open_interest=oi, funding=funding
+        df.assign(date=df.date.astype("datetime64[us, UTC]")),
+        HeatmapConfig.preset("design"),  # inflow = the OI rise alone
+        open_interest=oi,
+        funding=funding,
     )
     # equal timeframes join exactly: the OI of a candle's own hour drives it from the second row
     assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 47
@@ -713,9 +716,14 @@ def test_stale_side_data_is_not_carried_forward():
     # old); from candle 22 it is stale and the volume rule takes over
     assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 21 + [0.0] * 26
     assert (out.liq_inflow_usd.iloc[22:] > 0).all()
-    loose = liquidation_features(df, HeatmapConfig(oi_max_age_periods=1000), open_interest=oi)
-    assert loose.liq_oi_mode.iloc[22:].eq(1.0).all()  # a frozen OI: no inflow at all
-    assert loose.liq_inflow_usd.iloc[22:].eq(0.0).all()
+    loose_cfg = HeatmapConfig(oi_max_age_periods=1000)
+    loose = liquidation_features(df, loose_cfg, open_interest=oi)
+    assert loose.liq_oi_mode.iloc[22:].eq(1.0).all()
+    # a frozen OI: no rise, only the turnover of the traded volume
+    traded = df.volume * (df.high + df.low + df.close) / 3
+    np.testing.assert_allclose(
+        loose.liq_inflow_usd.iloc[22:], loose_cfg.turnover_share * traded.iloc[22:], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("keep_max", [True, False], ids=["max", "last"])

@@ -60,3 +60,45 @@ def test_numpy_scalars_become_python_numbers(cls):
     field = _first(cls, float)
     made = cls(**{field.name: np.float64(getattr(cls(), field.name))})
     assert type(getattr(made, field.name)) is float and made == cls()
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+
+def test_the_default_is_the_calibrated_btc_binance_preset():
+    from liq_indicator.config import preset_names, read_preset
+
+    assert {"btc-binance", "design"} <= set(preset_names())
+    assert HeatmapConfig() == HeatmapConfig.preset("btc-binance")
+    doc = read_preset("btc-binance")
+    assert doc["calibrated_to"]["venue"] == "binance"
+    assert doc["calibrated_to"]["last_bar"] < "2025-06-01"  # later bars stay out of sample
+    design = HeatmapConfig.preset("design")
+    assert (design.volume_share, design.entry_price, design.leverage_edges) == (0.1, "hlc3", ())
+    assert HeatmapConfig.preset("design", volume_share=0.2).volume_share == 0.2
+
+
+def test_a_written_preset_loads_by_path_and_names_its_problems(tmp_path):
+    from liq_indicator.io.presets import preset_document, write_preset
+
+    cfg = HeatmapConfig(volume_share=0.002, intracandle_sweep=0.25)
+    path = write_preset(tmp_path / "sub" / "mine.json", preset_document(cfg, name="mine"))
+    assert HeatmapConfig.preset(path) == cfg == HeatmapConfig.preset(str(path))
+    with pytest.raises(ConfigError, match="no preset named 'nope'.*btc-binance"):
+        HeatmapConfig.preset("nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        HeatmapConfig.preset(bad)
+    bad.write_text(json.dumps({"name": "x"}))
+    with pytest.raises(ConfigError, match="no 'config' object"):
+        HeatmapConfig.preset(bad)
+    bad.write_text(json.dumps({"format": 99, "config": {}}))
+    with pytest.raises(ConfigError, match="format 99"):
+        HeatmapConfig.preset(bad)
+    bad.write_text(json.dumps({"config": {"volume_share": 0.1, "warp_drive": 1}}))
+    with pytest.raises(ConfigError, match="unknown field.*warp_drive"):
+        HeatmapConfig.preset(bad)
+    bad.write_text(json.dumps({"config": {"volume_share": -1}}))
+    with pytest.raises(ConfigError, match="volume_share"):
+        HeatmapConfig.preset(bad)

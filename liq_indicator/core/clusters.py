@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dense_runs", "held_span"]
+__all__ = ["PEAK_TIE", "dense_runs", "held_span", "peak_bin"]
+
+PEAK_TIE = 1e-9
+"""Bins within this relative distance of a cluster's largest bin tie for its peak (the nearest
+wins): a leverage band spreads its notional evenly, so many bins are equal but for rounding."""
 
 
 def dense_runs(profile: np.ndarray, half: int, threshold: float) -> list[tuple[int, int]]:
@@ -47,3 +51,10 @@ def held_span(profile: np.ndarray, first: int, last: int) -> tuple[int, int] | N
         np.nan_to_num(np.asarray(profile, dtype=np.float64)[first : last + 1]) > 0
     )
     return (first + int(held[0]), first + int(held[-1])) if len(held) else None
+
+
+def peak_bin(profile: np.ndarray, near: int, far: int) -> int:
+    """The peak of the cluster ``near .. far``: the nearest bin holding at least ``1 - PEAK_TIE``
+    of the cluster's largest bin."""
+    prof = np.nan_to_num(np.asarray(profile, dtype=np.float64)[near : far + 1])
+    return near + int(np.flatnonzero(prof >= prof.max() * (1.0 - PEAK_TIE))[0])

@@ -43,6 +43,7 @@ from liq_indicator.columns import (
     K_PRICE,
     K_USD,
 )
+from liq_indicator.core.clusters import PEAK_TIE
 from liq_indicator.core.model import (
     T_CLOSED,
     T_DECAYED,
@@ -314,12 +315,24 @@ def _deposit(row, a, b, x, delta, b0):
         row[j] += x
         return j, j
     per = x / (b - a)
+    inc = per * delta
     j_lo = min(max(g_a - b0, 0), width - 1)
     j_hi = min(max(g_b - b0, 0), width - 1)
     row[j_lo] += per * ((g_a + 1) * delta - a)
-    for g in range(g_a + 1, g_b):
-        j = min(max(g - b0, 0), width - 1)
-        row[j] += per * delta
+    # the whole bins between, in window bins i0 .. i1; those beyond an edge go to the edge bin
+    i0 = g_a + 1 - b0
+    i1 = g_b - 1 - b0
+    if i1 >= i0:
+        n_below = min(i1, -1) - i0 + 1
+        if n_below > 0:
+            row[0] += n_below * inc
+        n_above = i1 - max(i0, width) + 1
+        if n_above > 0:
+            row[width - 1] += n_above * inc
+        # a slice indexed from 0: numba drops the negative-index checks and vectorises
+        seg = row[max(i0, 0) : min(i1, width - 1) + 1]
+        for k in range(seg.shape[0]):
+            seg[k] += inc
     row[j_hi] += per * (b - g_b * delta)
     return j_lo, j_hi
 
@@ -503,9 +516,14 @@ def nearest_cluster(prof, cum, n_prof, half, thr, out):
             notional += v
             if v > best:
                 best = v
-                peak = d
     if near < 0:
         return
+    # the peak: the nearest bin within PEAK_TIE of the largest (a leverage band spreads evenly, so
+    # many bins are equal but for rounding; the tolerance makes the choice not depend on it)
+    for d in range(near, far + 1):
+        if prof[d] >= best * (1.0 - PEAK_TIE):
+            peak = d
+            break
     out[0] = peak
     out[1] = near
     out[2] = far

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from liq_indicator.core.clusters import dense_runs, held_span
+from liq_indicator.core.clusters import dense_runs, held_span, peak_bin
 from liq_indicator.core.model import TOTALS, HeatRequest, KernelInputs, KernelParams, MapState
 
 __all__ = ["run"]
@@ -295,7 +295,7 @@ def _cluster(
         return none
     near, far = span
     held = [d for d in range(near, far + 1) if prof[d] > 0]
-    peak = max(held, key=lambda d: (prof[d], -d))
+    peak = peak_bin(np.asarray(prof), near, far)
     notional = sum(prof[d] for d in held)
     sign = -1 if side == 0 else 1
     kp, kn, kf = k_close + sign * peak, k_close + sign * near, k_close + sign * far

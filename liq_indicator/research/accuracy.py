@@ -35,7 +35,7 @@ from liq_indicator.config import HeatmapConfig
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import resample_ohlcv
-from liq_indicator.research.calibration import bar_table
+from liq_indicator.research.calibration import bar_table, causal_value_at
 from liq_indicator.research.metrics import (
     bootstrap_ci,
     densest_capture,
@@ -105,21 +105,6 @@ def oi_frame(bars: pd.DataFrame, *, value: str = "oi_close_usd") -> pd.DataFrame
         {"date": _us(pd.to_datetime(bars["date"], utc=True)), "open_interest_value": v}
     )
     return out.sort_values("date", kind="stable").reset_index(drop=True)
-
-
-def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
-    """The latest ``column`` value of ``frame`` known at each of ``times`` (NaN when none).
-
-    A row dated ``T`` is known at ``T + spacing`` (its period's close; spacing = the most common
-    gap of ``frame``'s dates), the convention of Freqtrade's side frames.
-    """
-    dates = _us(frame["date"])
-    tf = pd.Series(dates).diff().mode().iloc[0] if len(dates) > 1 else pd.Timedelta(0)
-    known = (dates + tf).asi8
-    order = np.argsort(known, kind="stable")
-    vals = frame[column].to_numpy(dtype=np.float64)[order]
-    pos = np.searchsorted(known[order], _us(times).asi8, side="right") - 1
-    return np.where(pos >= 0, vals[np.maximum(pos, 0)], np.nan)
 
 
 def candle_set(
@@ -217,7 +202,8 @@ def score_bars(
 
 
 def _causal_oi_baseline(table: pd.DataFrame, open_interest: pd.DataFrame | None) -> pd.DataFrame:
-    """``table`` with ``base_oi_<side>`` = adverse range x the OI known at the bar's open."""
+    """``table`` with ``base_oi_<side>`` = adverse range x the OI known at the bar's open, in the
+    volume cells too (where :func:`bar_table` has no OI)."""
     t = table.copy()
     if open_interest is None or "open_interest_value" not in open_interest.columns:
         for s in SIDES:

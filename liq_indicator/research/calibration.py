@@ -53,6 +53,7 @@ __all__ = [
     "bar_table",
     "calibrate",
     "candidate_grid",
+    "causal_value_at",
     "fold_blocks",
     "magnitude",
     "score_table",
@@ -100,7 +101,7 @@ def bar_table(
     Returns:
         Indexed by bar start: ``real_<side>``, ``est_<side>`` (the map's swept USD summed over the
         bar's candles; each candle's map uses only the past), ``base_vol_<side>`` (adverse range
-        x traded USD), ``base_oi_<side>`` (adverse range x open interest at the bar's open, NaN
+        x traded USD), ``base_oi_<side>`` (adverse range x the open interest known at the bar's open, NaN
         without OI), ``moved_<side>`` (the bar moved against the side by >= 0.1%) and the bar's
         ``open``, ``high``, ``low``, ``vol_usd``.
     """
@@ -125,10 +126,7 @@ def bar_table(
         out[col] = b[col].to_numpy()
     oi_open = np.full(len(idx), np.nan)
     if oi is not None and "open_interest_value" in oi.columns:
-        # the last OI value dated at or before the bar's open
-        s = oi.set_index("date")["open_interest_value"].astype(float).sort_index()
-        pos = np.searchsorted(s.index.asi8, idx.asi8, side="right") - 1
-        oi_open = np.where(pos >= 0, s.to_numpy()[np.maximum(pos, 0)], np.nan)
+        oi_open = causal_value_at(oi, "open_interest_value", idx)
     for side in SIDES:
         out[f"real_{side}"] = real.loc[idx, f"{side}_usd"].to_numpy(dtype=np.float64)
         out[f"est_{side}"] = est.loc[idx, f"liq_swept_{side}_usd"].to_numpy()
@@ -141,6 +139,21 @@ def bar_table(
         out[f"base_oi_{side}"] = adv * oi_open
         out[f"moved_{side}"] = moved_bars(b, side)
     return out
+
+
+def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
+    """The latest ``column`` value of ``frame`` known at each of ``times`` (NaN when none).
+
+    A row dated ``T`` is known at ``T + spacing`` (its period's close; spacing = the most common
+    gap of ``frame``'s dates), the convention of Freqtrade's side frames.
+    """
+    dates = _us(frame["date"])
+    tf = pd.Series(dates).diff().mode().iloc[0] if len(dates) > 1 else pd.Timedelta(0)
+    known = (dates + tf).asi8
+    order = np.argsort(known, kind="stable")
+    vals = frame[column].to_numpy(dtype=np.float64)[order]
+    pos = np.searchsorted(known[order], _us(times).asi8, side="right") - 1
+    return np.where(pos >= 0, vals[np.maximum(pos, 0)], np.nan)
 
 
 def magnitude(table: pd.DataFrame, rows: np.ndarray | None = None) -> float:
@@ -193,14 +206,16 @@ def _significant(x: float, digits: int = 3) -> float:
 def _scaled(config: HeatmapConfig, factor: float, open_interest: bool) -> HeatmapConfig:
     """``config`` with its inflow multiplied by ``factor`` (the map is linear in it)."""
     if open_interest:
-        turnover = config.turnover_share * factor
+        turnover = _significant(config.turnover_share * factor)
         if turnover > 1:
             raise InputError(
                 f"the fit asks for turnover_share {turnover:.3g} > 1: the estimate is far below "
                 "the truth; check that the truth and the candles are the same market"
             )
-        return config.replace(oi_scale=config.oi_scale * factor, turnover_share=turnover)
-    share = config.volume_share * factor
+        return config.replace(
+            oi_scale=_significant(config.oi_scale * factor), turnover_share=turnover
+        )
+    share = _significant(config.volume_share * factor)
     if share > 1:
         raise InputError(
             f"the fit asks for volume_share {share:.3g} > 1: the estimate is far below the truth; "
@@ -329,7 +344,7 @@ def calibrate(
     everything = np.ones(len(index), dtype=bool)
     best = choose(everything)
     shaped = base.replace(**grid[best])
-    final = _scaled(shaped, _significant(magnitude(tables[best], everything)), use_oi)
+    final = _scaled(shaped, magnitude(tables[best], everything), use_oi)
     fitted = {
         name: getattr(final, name)
         for name in (*grid[best], "volume_share", "oi_scale", "turnover_share")

@@ -55,12 +55,13 @@ __all__ = [
     "trade_plan",
 ]
 
-#: The map the strategy trades on: the default model with half-lives of 18/12/8/4/2 hours instead
-#: of 336/168/72/36/12. Freqtrade live loads at most ~2,500 candles at start (Binance futures: 5
+#: The map the strategy trades on: the ``design`` preset's model (five leverage spikes: the
+#: strategy's cluster rules were built and tested on its clusters; moving the strategy to the
+#: calibrated map is issue #18) with half-lives of 18/12/8/4/2 hours instead of 336/168/72/36/12. Freqtrade live loads at most ~2,500 candles at start (Binance futures: 5
 #: calls of 499), and a level's weight after N hours is 2**(-N/H): with H <= 18 h, what is older
 #: than the 2,000-candle (6.9-day) start-up window weighs 2**(-9.3) = 0.16% at most, so the features
 #: computed from the start-up window match those from full history (see docs/STRATEGY.md).
-STRATEGY_HEATMAP = HeatmapConfig(half_life_hours=(18.0, 12.0, 8.0, 4.0, 2.0))
+STRATEGY_HEATMAP = HeatmapConfig.preset("design", half_life_hours=(18.0, 12.0, 8.0, 4.0, 2.0))
 
 #: The ``liq_`` columns the strategy keeps (and reads); the others are dropped from its dataframe.
 STRATEGY_COLUMNS: tuple[str, ...] = (
