@@ -167,7 +167,9 @@ def liquidation_features(
         candles: Freqtrade-style candles: ``date`` (UTC), ``open``, ``high``, ``low``,
             ``close``, ``volume`` (base currency), ascending and unique by date. Optional columns
             used when present: ``open_interest_value`` (USD) or ``open_interest_amount`` (coin),
-            ``mark_high``/``mark_low``, ``taker_buy_volume``, ``funding_rate``.
+            ``mark_high``/``mark_low``, ``taker_buy_volume``, ``funding_rate``, ``long_share``
+            (your own share of new positions that are long, in [0, 1], e.g. from positioning
+            ratios; it takes precedence over the taker split).
         config: model settings; :class:`HeatmapConfig` defaults when omitted.
         open_interest: Freqtrade ``open_interest`` candles, merged causally (see
             :func:`liq_indicator.core.inputs.merge_causal`).
@@ -367,6 +369,7 @@ class LiquidationEstimator:
             taker_buy_volume=optional.get("taker_buy_volume"),
             taker_ratio=optional.get("taker_long_short_ratio"),
             funding_rate=optional.get("funding_rate"),
+            long_share=optional.get("long_share"),
         )
         values = _run(self._params, self._state, inputs)
         self._last_time = float(time_s[-1])

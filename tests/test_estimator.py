@@ -198,6 +198,22 @@ def test_oi_scale_scales_every_flow_of_the_open_interest_mode():
         np.testing.assert_allclose(b[col], 3 * a[col], rtol=1e-9, atol=1e-9)
 
 
+def test_a_long_share_column_sets_the_split_and_bad_rows_keep_half():
+    rows = [(100, 100, 100, 100, 10)] * 3
+    out = liquidation_features(
+        frame(rows, long_share=[0.8, np.nan, 1.7], taker_buy_volume=[1.0, 1.0, 1.0]), ONE_TIER
+    )
+    # 0.8 beats the taker split (which would say 0.1); NaN and 1.7 rows are ignored: 0.5
+    inflow = out.liq_inflow_usd.to_numpy()
+    assert out.liq_pending_long_usd.iloc[0] == pytest.approx(0.8 * inflow[0], rel=1e-12)
+    f = 2 ** (-1 / 60)  # one minute of ONE_TIER's one-hour half-life
+    long = out.liq_pending_long_usd.to_numpy()
+    assert long[1] == pytest.approx(long[0] * f + 0.5 * inflow[1], rel=1e-12)
+    assert long[2] == pytest.approx(long[1] * f + 0.5 * inflow[2], rel=1e-12)
+    short = liquidation_features(frame(rows, long_share=[0.8, np.nan, 1.7]), ONE_TIER)
+    assert short.liq_pending_short_usd.iloc[0] == pytest.approx(0.2 * inflow[0], rel=1e-12)
+
+
 def test_leverage_edges_must_fit_the_tiers():
     with pytest.raises(ConfigError, match="one more than leverages"):
         HeatmapConfig(leverages=(10.0, 20.0), weights=(0.5, 0.5), half_life_hours=(1.0, 1.0))

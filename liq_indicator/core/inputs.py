@@ -251,6 +251,7 @@ SIDE_COLUMNS = (
     "taker_buy_volume",
     "taker_long_short_ratio",
     "funding_rate",
+    "long_share",
 )
 
 
@@ -321,6 +322,7 @@ def derive_inputs(
     taker_buy_volume: np.ndarray | None = None,
     taker_ratio: np.ndarray | None = None,
     funding_rate: np.ndarray | None = None,
+    long_share: np.ndarray | None = None,
 ) -> KernelInputs:
     """The kernel's per-candle arrays from checked columns (elementwise only: see module doc)."""
     o, h, lo, c, v = cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"]
@@ -344,11 +346,19 @@ def derive_inputs(
             ("taker_buy_volume", taker_buy_volume),
             ("taker_long_short_ratio", taker_ratio),
             ("funding_rate", funding_rate),
+            ("long_share", long_share),
         )
     }
-    oi_value, oi_amount, mark_high, mark_low, taker_buy_volume, taker_ratio, funding_rate = (
-        optional.values()
-    )
+    (
+        oi_value,
+        oi_amount,
+        mark_high,
+        mark_low,
+        taker_buy_volume,
+        taker_ratio,
+        funding_rate,
+        given_share,
+    ) = optional.values()
     oi = open_interest_usd(c, oi_value, oi_amount)
     if config.oi_scale != 1.0:
         oi = oi * config.oi_scale
@@ -364,7 +374,12 @@ def derive_inputs(
         sweep_low[ok] = mark_low[ok]
 
     long_share = np.full(c.shape, 0.5)
-    if config.use_taker_split and taker_buy_volume is not None:
+    if given_share is not None:
+        # the caller's own long share of new positions (e.g. from positioning ratios), known at
+        # the candle's close; NaN or outside [0, 1] rows keep 0.5
+        ok = np.isfinite(given_share) & (given_share >= 0) & (given_share <= 1)
+        long_share[ok] = given_share[ok]
+    elif config.use_taker_split and taker_buy_volume is not None:
         ok = (v > 0) & np.isfinite(taker_buy_volume)
         long_share[ok] = taker_buy_volume[ok] / v[ok]
     elif config.use_taker_split and taker_ratio is not None:
@@ -640,6 +655,7 @@ def prepare(
         taker_buy_volume=side["taker_buy_volume"],
         taker_ratio=side["taker_long_short_ratio"],
         funding_rate=side["funding_rate"],
+        long_share=side["long_share"],
     )
 
 
