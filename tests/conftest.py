@@ -11,6 +11,29 @@ import pytest
 from liq_indicator.io.shared import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def strategy_copy(dest_root: Path, source: Path | None = None) -> Path:
+    """The project's strategy files (``*.py`` only) copied to ``dest_root/user_data/strategies``.
+
+    Freqtrade reads a hyperopt result ``<Strategy>.json`` that sits beside the strategy file, so the
+    README's hyperopt (which writes one into ``user_data/strategies``) would otherwise change what
+    every Freqtrade run of the test suite trades.
+    """
+    import shutil
+
+    source = source or REPO / "user_data" / "strategies"
+    target = dest_root / "user_data" / "strategies"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.py"):
+        shutil.copy2(path, target / path.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def clean_strategies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the strategies folder without any hyperopt parameter file (see strategy_copy)."""
+    return strategy_copy(tmp_path_factory.mktemp("clean"))
 SHARED_DATA = shared_data_dir()  # $LIQ_INDICATOR_DATA or ../shared/data
 HISTORY_5M = SHARED_DATA / "history" / "binance" / "futures" / "BTC_USDT_USDT-5m-futures.feather"
 

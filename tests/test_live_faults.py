@@ -58,7 +58,7 @@ from urllib.request import Request, urlopen
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, make_candles
+from conftest import REPO, make_candles, strategy_copy
 
 pytest.importorskip("freqtrade")
 
@@ -307,7 +307,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                     "--strategy",
                     "LiqClusterStrategy",
                     "--strategy-path",
-                    str(REPO / "user_data" / "strategies"),
+                    str(strategy_copy(root)),
                     "--db-url",
                     f"sqlite:///{root / 'dry.sqlite'}",
                 ],

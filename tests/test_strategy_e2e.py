@@ -40,7 +40,6 @@ from liq_indicator.strategy.signals import (  # noqa: E402
 pytestmark = pytest.mark.slow
 
 STRATEGY = "LiqClusterStrategy"
-STRATEGIES = REPO / "user_data" / "strategies"
 PAIR = "BTC/USDT:USDT"
 TIMERANGE = "20240108-20240125"
 STARTUP = 2000  # the strategy's startup_candle_count
@@ -55,7 +54,7 @@ class Workspace:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory):
+def workspace(tmp_path_factory: pytest.TempPathFactory, clean_strategies: Path):
     root = tmp_path_factory.mktemp("liqcluster")
     datadir = root / "data" / "binance"
     simulate(24, timeframe="5m", seed=3, scenario="cascade", start="2024-01-01").write(datadir)
@@ -86,7 +85,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
             "--strategy",
             STRATEGY,
             "--strategy-path",
-            str(STRATEGIES),
+            str(clean_strategies),
         ]
         yield Workspace(root, datadir, args)
 
@@ -240,7 +239,7 @@ def test_recursive_analysis_converges_at_the_startup_count(workspace: Workspace)
         )
 
 
-def test_hyperopt_runs(workspace: Workspace):
+def test_hyperopt_runs(workspace: Workspace, clean_strategies: Path):
     pytest.importorskip("optuna", reason="freqtrade[hyperopt] extras are not installed")
     output = freqtrade(
         "hyperopt",
@@ -266,7 +265,7 @@ def test_hyperopt_runs(workspace: Workspace):
     assert (
         "static start value" not in output
     )  # no hyperoptable parameter read in populate_indicators
-    assert not (STRATEGIES / f"{STRATEGY}.json").exists()
+    assert not (clean_strategies / f"{STRATEGY}.json").exists()
 
 
 def test_plot_dataframe_shows_clusters_and_sweeps(workspace: Workspace, backtest: pd.DataFrame):
@@ -335,3 +334,16 @@ def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
     # exits cleanly and main.py logs it as a SIGINT and returns 130
     assert "worker found ... calling exit" in output and "SIGINT received, aborting" in output
     assert returncode == 130
+
+
+def test_a_hyperopt_result_beside_the_strategy_does_not_reach_the_tests(tmp_path: Path):
+    # what the README's hyperopt leaves in user_data/strategies: the suite runs on a copy without it
+    from conftest import strategy_copy
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / f"{STRATEGY}.py").write_text("# strategy\n")
+    (source / f"{STRATEGY}.json").write_text('{"params": {"buy": {"x": 1}}}')
+    copy = strategy_copy(tmp_path / "dest", source)
+    assert sorted(p.name for p in copy.iterdir()) == [f"{STRATEGY}.py"]
+    assert copy.parts[-2:] == ("user_data", "strategies")
