@@ -69,3 +69,22 @@ def test_every_robustness_test_has_a_readme_row(file):
     }
     missing = _test_names(file) - named
     assert not missing, f"{file}: tests no README robustness row names: {sorted(missing)}"
+
+
+def test_the_readme_downloads_every_pair_the_example_config_trades():
+    import json
+
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"freqtrade download-data((?:[^\n]*\\\n)*[^\n]*)", readme)
+    assert commands, "the README shows no download-data command"
+    downloaded = set()
+    for command in commands:
+        words = command.replace("\\\n", " ").split()
+        if "--pairs" in words:
+            for word in words[words.index("--pairs") + 1 :]:
+                if word.startswith("--"):
+                    break
+                downloaded.add(word)
+    config = json.loads((REPO / "config.json.example").read_text())
+    whitelist = set(config["exchange"]["pair_whitelist"])
+    assert whitelist <= downloaded, f"whitelisted but not downloaded: {sorted(whitelist - downloaded)}"
