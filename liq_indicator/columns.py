@@ -124,13 +124,15 @@ def feature_docs(
         ("all pending long liquidation notional on the map", "USD", flow),
         ("all pending short liquidation notional on the map", "USD", flow),
         (
-            "new position notional added this candle (OI rise, or volume x volume_share)",
+            "new position notional added this candle (oi_scale x OI rise + turnover_share x traded "
+            "USD, or volume x volume_share)",
             "USD",
             "none",
         ),
         ("notional aged out this candle (per-tier half-lives)", "USD", "none"),
         (
-            "notional closed this candle by a fall in open interest (net of liquidations)",
+            "notional closed this candle by a fall in open interest (net of liquidations) and by "
+            "the turnover",
             "USD",
             "1 candle of OI",
         ),
