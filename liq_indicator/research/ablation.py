@@ -437,7 +437,7 @@ def ablation_summary(scores: pd.DataFrame, variants: Sequence[Variant]) -> pd.Da
     """One row per scored variant: its figures averaged over every cell and the verdict.
 
     Returns:
-        Indexed by variant name, in ``variants`` order: ``group``, ``change``, ``kept``,
+        Indexed by variant name, in ``variants`` order: ``group``, ``change``, ``reference``, ``kept``,
         ``cells``; means over cells of ``rho_map``, ``rho_best_base``, ``top_map``,
         ``abs_log_ratio``, ``no_sweep``, ``abs_balance``; ``d_rho`` (mean Spearman difference
         with the reference), ``gain`` (the change's effect: ``d_rho``, or ``-d_rho`` for a
@@ -471,6 +471,7 @@ def ablation_summary(scores: pd.DataFrame, variants: Sequence[Variant]) -> pd.Da
                 "variant": v.name,
                 "group": v.group,
                 "change": v.change,
+                "reference": v.reference,
                 "kept": v.kept,
                 "cells": len(g),
                 "rho_map": float(g["rho_map"].mean()),
@@ -507,13 +508,32 @@ def _verdict_sentence(name: str, r: pd.Series) -> str:
         if r["outcome"] == "wins":
             return f"**{name}**: {what} wins out of sample ({by}); kept."
         if r["outcome"] == "ties":
-            return f"**{name}**: {what} neither wins nor loses on ranks ({by}); kept."
+            return f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); kept."
         return f"**{name}**: FINDING: {what} is in the default but loses out of sample ({by})."
     if r["outcome"] == "wins":
         return f"**{name}**: FINDING: {what} is not in the default but wins out of sample ({by})."
     if r["outcome"] == "ties":
-        return f"**{name}**: {what} makes no difference on ranks ({by}); dropped."
+        return f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); dropped."
     return f"**{name}**: {what} loses out of sample ({by}); dropped."
+
+
+def _usd_clause(summary: pd.DataFrame, r: pd.Series) -> str:
+    """How the variant's USD error and no-sweep share compare with its reference's."""
+    ref = _reference_of(summary, r)
+    if ref is None:
+        return ""
+    return (
+        f" Mean abs log10 ratio {_f(r['abs_log_ratio'], 2)} vs {_f(ref['abs_log_ratio'], 2)}, "
+        f"no-sweep {_f(r['no_sweep'], 3)} vs {_f(ref['no_sweep'], 3)}, abs balance "
+        f"{_f(r['abs_balance'], 2)} vs {_f(ref['abs_balance'], 2)} (this variant vs its comparison)."
+    )
+
+
+def _reference_of(summary: pd.DataFrame, r: pd.Series) -> pd.Series | None:
+    ref = r.get("reference")
+    if not isinstance(ref, str) or ref not in summary.index:
+        return None
+    return summary.loc[ref]
 
 
 def render_model_changes(
@@ -584,7 +604,7 @@ def render_model_changes(
         if g.empty:
             continue
         out += [f"### {heading}", ""]
-        out += [f"- {_verdict_sentence(str(n), r)}" for n, r in g.iterrows()]
+        out += [f"- {_verdict_sentence(str(n), r)}{_usd_clause(summary, r)}" for n, r in g.iterrows()]
         per = [c for c in summary.columns if c.startswith("gain_")]
         out += [
             "",
