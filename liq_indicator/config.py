@@ -11,7 +11,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from liq_indicator.brackets import DEFAULT_PAIR, get_brackets, liquidation_ratio
+from liq_indicator.brackets import DEFAULT_PAIR, liquidation_ratio, tier_leverages
 from liq_indicator.errors import ConfigError
 
 __all__ = [
@@ -287,21 +287,20 @@ class HeatmapConfig(Settings):
                 f"(one more than leverages), got {edges}; with other leverages pass their edges "
                 "too, or leverage_edges=() for one leverage per tier"
             )
-        if edges and liquidation_ratio(
-            edges[-1], False, self.position_notional, exchange=self.exchange, symbol=self.symbol
-        ) >= 1:
-            raise ConfigError(
-                f"HeatmapConfig.leverage_edges top {edges[-1]:g}x liquidates at or beyond entry "
-                f"with {self.exchange}'s maintenance margin; lower it"
-            )
-        table = get_brackets(self.exchange, self.symbol)  # raises on an unknown exchange/symbol
-        bracket = table.lookup(self.position_notional)
-        if max(self.leverages) > bracket.max_leverage:
-            raise ConfigError(
-                f"leverage {max(self.leverages)}x exceeds the {bracket.max_leverage:g}x allowed by "
-                f"{self.exchange} for a {self.position_notional:,.0f} USDT position; lower the tier "
-                "or position_notional"
-            )
+        # raises on an unknown exchange or pair, or when even the lowest level is past the
+        # maintenance limit; tiers above the pair's maximum are capped, not refused (model.py)
+        self._tier_levels()
+
+    def _tier_levels(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(farthest, nearest) leverage of each tier on this config's own venue, capped by its tiers."""
+        return tier_leverages(
+            self.leverages,
+            self.leverage_edges,
+            self.position_notional,
+            math.log1p(self.bin_bp / 1e4),
+            exchange=self.exchange,
+            pair=self.symbol,
+        )
 
     def _check_bands_and_reach(self) -> None:
         """The bands and the cluster search, and whether the grid reaches every level they need."""
@@ -334,15 +333,13 @@ class HeatmapConfig(Settings):
                 f"cluster_range_pct={self.cluster_range_pct} needs {reach:.0f} bins but grid_bins/4 = "
                 f"{self.grid_bins // 4}; raise grid_bins or bin_bp"
             )
-        worst = min(
-            liquidation_ratio(
-                lev, False, self.position_notional, exchange=self.exchange, symbol=self.symbol
-            )
-            for lev in (*self.leverages, *self.leverage_edges[:1])
+        lowest = min(self._tier_levels()[0])
+        worst = liquidation_ratio(
+            lowest, False, self.position_notional, exchange=self.exchange, pair=self.symbol
         )
         if worst <= 0 or -math.log(worst) / math.log1p(self.bin_bp / 1e4) > self.grid_bins / 4:
             raise ConfigError(
-                f"the lowest tier ({min(self.leverages + self.leverage_edges[:1])}x) liquidates too far from entry for "
+                f"the lowest tier ({lowest:g}x) liquidates too far from entry for "
                 f"grid_bins={self.grid_bins} at bin_bp={self.bin_bp}; raise grid_bins"
             )
 

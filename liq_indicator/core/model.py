@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from liq_indicator.brackets import liquidation_ratio
+from liq_indicator.brackets import liquidation_ratio, tier_leverages
 from liq_indicator.columns import ColumnLayout, column_layout
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import bin_width
@@ -179,33 +179,41 @@ def no_heat() -> HeatRequest:
 
 def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) -> KernelParams:
     """Parameters for ``cfg``; with several venues, one set of tiers per venue, each with that
-    exchange's brackets (the first venue is the reference: ``cfg.exchange``).
+    exchange's tiers for ``cfg.symbol`` (the first venue is the reference: ``cfg.exchange``).
+
+    Each venue's own tiers cap the map's (:func:`~liq_indicator.brackets.tier_leverages`): a spike
+    tier above the pair's maximum leverage for ``cfg.position_notional`` sits at that maximum, and
+    leverage-band edges are clipped to where the venue's maintenance margin still liquidates at
+    least one grid bin before entry.
     """
     exchanges = exchanges or (cfg.exchange,)
+    delta = bin_width(cfg.bin_bp)
 
-    far = cfg.leverage_edges[:-1] or cfg.leverages
-    near = cfg.leverage_edges[1:] or cfg.leverages
-
-    def ratios(exchange: str, short: bool, leverages: tuple[float, ...]) -> list[float]:
+    def ratios(exchange: str, short: bool, near: bool) -> list[float]:
+        levels = tier_leverages(
+            cfg.leverages,
+            cfg.leverage_edges,
+            cfg.position_notional,
+            delta,
+            exchange=exchange,
+            pair=cfg.symbol,
+        )[int(near)]
         return [
-            liquidation_ratio(
-                lev, short, cfg.position_notional, exchange=exchange, symbol=cfg.symbol
-            )
-            for lev in leverages
+            liquidation_ratio(lev, short, cfg.position_notional, exchange=exchange, pair=cfg.symbol)
+            for lev in levels
         ]
 
     n_lev = len(cfg.leverages)
-    delta = bin_width(cfg.bin_bp)
     bands = np.asarray(cfg.bands_pct, dtype=np.float64) / 100.0
     reach = -math.log(1.0 - min(cfg.cluster_range_pct / 100.0, 0.99))
     decay = math.log(2.0) / (np.asarray(cfg.half_life_hours, dtype=np.float64) * 3600.0)
     return KernelParams(
         delta=delta,
         tier_venue=np.repeat(np.arange(len(exchanges), dtype=np.int64), n_lev),
-        ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False, far)]),
-        ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True, far)]),
-        ln_near_long=np.log([r for ex in exchanges for r in ratios(ex, False, near)]),
-        ln_near_short=np.log([r for ex in exchanges for r in ratios(ex, True, near)]),
+        ln_ratio_long=np.log([r for ex in exchanges for r in ratios(ex, False, False)]),
+        ln_ratio_short=np.log([r for ex in exchanges for r in ratios(ex, True, False)]),
+        ln_near_long=np.log([r for ex in exchanges for r in ratios(ex, False, True)]),
+        ln_near_short=np.log([r for ex in exchanges for r in ratios(ex, True, True)]),
         weights=np.tile(np.asarray(cfg.weights, dtype=np.float64), len(exchanges)),
         decay_rate=np.tile(decay, len(exchanges)),
         band_ln_lo=np.log1p(-np.minimum(bands, 0.99)),
