@@ -240,7 +240,8 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     """
     from liq_indicator.errors import InputError
     from liq_indicator.io.backtest import load_freqtrade_config
-    from liq_indicator.io.paths import is_folder, is_present, output_dir
+    from liq_indicator.io.datadir import resolve_datadir
+    from liq_indicator.io.paths import is_present, output_dir
 
     config: dict[str, Any] = {}
     if args.config:  # Freqtrade's rule: later files win, key by key
@@ -261,10 +262,8 @@ def resolve_data_options(args: argparse.Namespace) -> DataOptions:
     )
     userdir = Path(args.userdir or config.get("user_data_dir") or "user_data").expanduser()
     if args.datadir or config.get("datadir"):
-        datadir = Path(args.datadir or config["datadir"]).expanduser()
-        nested = datadir / exchange
-        if is_folder(nested, "datadir") and not is_folder(datadir / "futures", "datadir"):
-            datadir = nested  # a folder of exchange folders, like Freqtrade's user_data/data
+        # the exchange's folder, or a folder of exchange folders like Freqtrade's user_data/data
+        datadir = resolve_datadir(args.datadir or config["datadir"], exchange)
     else:
         datadir = userdir / "data" / exchange
     if args.pairs:
@@ -319,10 +318,17 @@ class Window:
 
 
 def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> Window:
-    """Load ``pair`` from the datadir, cut to the timerange plus the warm-up before it.
+    """Load ``pair`` from the datadir, cut to the timerange plus the warm-up before it, and print
+    the data's notes (inflow mode, candles built from a finer timeframe).
+
+    Args:
+        opts: the resolved data options.
+        pair: the pair to load.
+        until: the last moment wanted (``map --at``); None: the timerange's end.
 
     Raises:
-        InputError: when the data is missing or the timerange holds no candles.
+        InputError: when the data is missing, the timerange holds no candles, or ``until`` lies
+            before the data or the timerange starts.
     """
     import pandas as pd
 
@@ -334,10 +340,25 @@ def load_window(opts: DataOptions, pair: str, until: datetime | None = None) -> 
     others = [
         (name, load_pair(opts.datadir.parent / name, pair, opts.timeframe)) for name in opts.venues
     ]
+    for name, other in [("", data), *others]:
+        for note in other.notes:
+            print(f"note: {name + ': ' if name else ''}{note}", flush=True)
     candles = data.candles
     dates = candles["date"]
     stop = pd.Timestamp(opts.stop) if opts.stop else None
     if until is not None:
+        if len(dates) and pd.Timestamp(until) < dates.iloc[0]:
+            raise InputError(
+                f"--at {pd.Timestamp(until):%Y-%m-%d %H:%M} UTC is before the first "
+                f"{opts.timeframe} candle of {pair} ({dates.iloc[0]:%Y-%m-%d %H:%M} UTC); the "
+                f"datadir holds {dates.iloc[0]:%Y-%m-%d %H:%M} .. {dates.iloc[-1]:%Y-%m-%d %H:%M}"
+                " UTC: pass a later --at"
+            )
+        if opts.start is not None and pd.Timestamp(until) < pd.Timestamp(opts.start):
+            raise InputError(
+                f"--at {pd.Timestamp(until):%Y-%m-%d %H:%M} UTC is before the start of "
+                f"--timerange {opts.timerange}; pass an --at inside it, or widen the timerange"
+            )
         stop = min(stop, pd.Timestamp(until)) if stop is not None else pd.Timestamp(until)
     start = pd.Timestamp(opts.start) if opts.start else dates.iloc[0]
     first = start - pd.Timedelta(days=opts.warmup_days) if opts.start else start

@@ -12,11 +12,39 @@ import re
 
 from liq_indicator.errors import InputError
 
-__all__ = ["TIMEFRAME_EXAMPLES", "parse_timeframe", "timeframe_seconds", "timeframe_minutes"]
+__all__ = [
+    "TIMEFRAME_EXAMPLES",
+    "parse_timeframe",
+    "suggest_timeframe",
+    "timeframe_seconds",
+    "timeframe_minutes",
+]
 
 _TIMEFRAME = re.compile(r"([1-9][0-9]*)([smhdwM])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 TIMEFRAME_EXAMPLES = "e.g. 5m, 15m, 1h, 4h or 1d"
+#: Other spellings of a unit (pandas' ``5min``/``1H``/``15T``, words) -> Freqtrade's letter.
+_UNIT_ALIASES = {
+    **dict.fromkeys(("sec", "secs", "second", "seconds", "S"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes", "t", "T"), "m"),
+    **dict.fromkeys(("hr", "hrs", "hour", "hours", "H"), "h"),
+    **dict.fromkeys(("day", "days", "D"), "d"),
+    **dict.fromkeys(("wk", "wks", "week", "weeks", "W"), "w"),
+    **dict.fromkeys(("mo", "mon", "month", "months", "ME", "MS"), "M"),
+}
+_SPELLED = re.compile(r"([1-9][0-9]*)\s*([A-Za-z]+)")
+
+
+def suggest_timeframe(text: str) -> str | None:
+    """Freqtrade's spelling of a timeframe written another way (``"5min"`` -> ``"5m"``,
+    ``"1H"`` -> ``"1h"``, ``"4 hours"`` -> ``"4h"``); None when there is no obvious one.
+    """
+    match = _SPELLED.fullmatch(str(text).strip())
+    if match is None:
+        return None
+    unit = _UNIT_ALIASES.get(match[2]) or _UNIT_ALIASES.get(match[2].lower())
+    suggestion = f"{match[1]}{unit}" if unit else None
+    return suggestion if suggestion != text else None
 
 
 def parse_timeframe(timeframe: str) -> tuple[int, str]:
@@ -27,7 +55,11 @@ def parse_timeframe(timeframe: str) -> tuple[int, str]:
     """
     match = _TIMEFRAME.fullmatch(str(timeframe))
     if match is None:
-        raise InputError(f"{timeframe!r} is not a Freqtrade timeframe; use {TIMEFRAME_EXAMPLES}")
+        suggestion = suggest_timeframe(timeframe)
+        hint = f"did you mean {suggestion!r}? " if suggestion else ""
+        raise InputError(
+            f"{timeframe!r} is not a Freqtrade timeframe; {hint}use {TIMEFRAME_EXAMPLES}"
+        )
     return int(match[1]), match[2]
 
 
