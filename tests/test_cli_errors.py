@@ -618,6 +618,7 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     *[("validate", "--seed", v) for v in ("-1", "x")],
     ("validate", "--sim-scenarios", "calm,bogus"),
     *[("import-oi", "--timeframe", v) for v in ("abc", "3m", "1M", "1")],
+    *[("tiers", "--exchange", v) for v in ("kraken", "")],
 ]
 
 
@@ -652,6 +653,7 @@ def test_every_numeric_option_is_checked():
             "validate",
             "import-oi",
             "calibrate",
+            "tiers",
         )
         for action in _subparser(command)._actions
         if action.type in (int, float)

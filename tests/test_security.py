@@ -295,6 +295,8 @@ PATH_CASES: list[tuple[str, str, str]] = [
     ("import-oi", "{folder} --datadir {datadir}", "folder"),
     ("import-oi", "{file} --datadir {missing}", "missing"),
     ("import-oi", "{file} --datadir {file}", "file"),
+    ("tiers", "--exchange bybit --pairs ETH/USDT:USDT --datadir {file}", "file"),
+    ("tiers", "--exchange okx --pairs ETH/USDT:USDT --datadir {file}/sub", "file"),
 ]
 
 

@@ -47,6 +47,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "import Binance metrics archives as Freqtrade open_interest candles",
     ),
     ("calibrate", "calibrate", "fit the map to real liquidations; write a versioned preset"),
+    ("tiers", "tiers", "fetch a venue's maintenance-margin tiers and cache them in the datadir"),
 ]
 
 
