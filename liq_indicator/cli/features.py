@@ -309,8 +309,8 @@ def _parallel(backend: str, jobs: int) -> Iterator[None]:
 
     def missing(exc: ImportError) -> InputError:
         return InputError(
-            f"--backend {backend} needs {exc.name or backend}, which is not installed: "
-            f"{BACKENDS[backend]}; or use --backend loky (local processes)"
+            f"--backend {backend} needs {backend} installed ({exc}): {BACKENDS[backend]}; "
+            "or use --backend loky (local processes)"
         )
 
     if backend == "dask":
