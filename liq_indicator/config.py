@@ -141,13 +141,16 @@ class HeatmapConfig(Settings):
     (longs) or high (shorts) that are liquidated within that candle: the ones opened before the
     extreme. 0 = new positions survive their own candle (right for fine candles); 0.5 = nothing
     known of the order of prices inside the candle. Matters for coarse (1h, 4h) candles."""
-    turnover_share: float = 0.005
+    turnover_share: float = 0.00818
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 0.0167
+    oi_scale: float = 0.000818
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
-    aggregate over exchanges) or of which only part is leveraged. Calibrated per venue."""
+    aggregate over exchanges) or of which only part is leveraged. Calibrated per venue: the
+    default was fitted with OI aggregated over all exchanges (the only OI history there is), where
+    the turnover of traded volume, not the OI change, carries the ranking (turnover_share is 10x
+    oi_scale). With one exchange's OI, recalibrate (``liq-indicator calibrate --open-interest``)."""
 
     oi_max_age_periods: float = 2.0
     """Open interest merged from a side frame counts as stale once it is older than this many of

@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         c5,
         vol.config,
         open_interest=oi_frame,
-        candidates=[{"turnover_share": tv, "oi_scale": 1.0} for tv in (0.03, 0.1, 0.3, 1.0)],
+        # turnover relative to the OI change: 0.03 .. 10 (shares must stay <= 1 before scaling)
+        candidates=[
+            {"turnover_share": min(r, 1.0), "oi_scale": min(1.0, 1.0 / r)}
+            for r in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+        ],
         progress=progress,
     )
     config = oi_cal.config
