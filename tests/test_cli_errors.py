@@ -594,6 +594,8 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("calibrate", "--timeframe", "abc"),
     ("calibrate", "--start", "abc"),
     *[("features", "--timeframe", v) for v in ("abc", "5x", "0m", "-5m", "5")],
+    *[("features", "--jobs", v) for v in ("0", "-2", "1.5", "x", "nan")],
+    ("features", "--backend", "spark"),
     *[
         (command, option, v)
         for command in ("heatmap", "map")

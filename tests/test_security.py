@@ -182,9 +182,11 @@ BANNED_MODULES = {
     "dill",
     "marshal",
     "shelve",
-    "joblib",
     "runpy",
 }
+#: names that unpickle, from modules that are otherwise fine (joblib's Parallel pickles only the
+#: package's own tasks between its own processes; joblib.load unpickles a file)
+BANNED_FROM = {"joblib": {"load"}}
 BANNED_BUILTINS = {"eval", "exec", "compile", "execfile", "__import__"}
 BANNED_ATTRIBUTES = {"read_pickle", "unsafe_load", "full_load", "load_pickle", "eval", "exec"}
 
@@ -201,6 +203,12 @@ def _offences(tree: ast.AST) -> list[tuple[int, str]]:
             found += [
                 (node.lineno, f"import {n}") for n in names if n.split(".")[0] in BANNED_MODULES
             ]
+            if isinstance(node, ast.ImportFrom):
+                found += [
+                    (node.lineno, f"from {node.module} import {a.name}")
+                    for a in node.names
+                    if a.name in BANNED_FROM.get(node.module or "", ())
+                ]
         elif isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id in BANNED_BUILTINS:
@@ -211,7 +219,7 @@ def _offences(tree: ast.AST) -> list[tuple[int, str]]:
                 isinstance(func, ast.Attribute)
                 and func.attr == "load"
                 and isinstance(func.value, ast.Name)
-                and func.value.id in {"yaml", "torch"}
+                and func.value.id in {"yaml", "torch", "joblib"}
             ):
                 found.append((node.lineno, f"{func.value.id}.load()"))
             for kw in node.keywords:
@@ -232,9 +240,13 @@ def test_the_scan_catches_what_it_bans():
     bad = (
         "import pickle\nfrom dill import loads\nx = eval(s)\nexec(code)\npd.read_pickle(p)\n"
         "np.load(p, allow_pickle=True)\nyaml.load(f)\nsubprocess.run(c, shell=True)\ndf.eval('a+b')\n"
+        "from joblib import load\njoblib.load(p)\n"
     )
-    assert len(_offences(ast.parse(bad))) == 9
-    fine = "np.load(p)\nnp.load(p, allow_pickle=False)\nre.compile('x')\npd.read_feather(p)\n"
+    assert len(_offences(ast.parse(bad))) == 11
+    fine = (
+        "np.load(p)\nnp.load(p, allow_pickle=False)\nre.compile('x')\npd.read_feather(p)\n"
+        "from joblib import Parallel, delayed\n"
+    )
     assert _offences(ast.parse(fine)) == []
 
 
@@ -265,6 +277,12 @@ PATH_CASES: list[tuple[str, str, str]] = [
     ("features", "--datadir {missing}", "missing"),
     ("features", "--datadir {file}", "file"),
     ("features", "--datadir {datadir} --output {file}/out.feather", "file"),
+    ("features", "--datadir {datadir} --pairs-file {missing}", "missing"),
+    ("features", "--datadir {datadir} --pairs-file {folder}", "folder"),
+    ("features", "--datadir {datadir} --all --output-dir {file}", "file"),
+    ("features", "--datadir {datadir} --all --output-dir {file}/sub", "file"),
+    ("features", "--datadir {datadir} --all --cache-dir {file}", "file"),
+    ("features", "--datadir {datadir} --all --cache-dir {file}/sub", "file"),
     ("simulate", "--days 1 --quiet --datadir {file}", "file"),
     ("simulate", "--days 1 --quiet --datadir {file}/sub", "file"),
     ("validate", "--data {missing}", "missing"),
