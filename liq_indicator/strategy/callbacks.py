@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -55,6 +55,7 @@ __all__ = [
     "TradeParams",
     "entry_leverage",
     "entry_stake",
+    "exit_reason",
     "hyperopt_parameters",
     "hyperoptable",
     "mark_entries",
@@ -122,8 +123,11 @@ PARAMETER_SPACES: dict[str, Space] = {
     "max_stop_pct": Space(1.0, 10.0, 1, "buy"),
     "funding_max": Space(0.0001, 0.002, 4, "buy"),
     "oi_max_change": Space(0.0, 0.1, 3, "buy"),
-    # stop and exit (breakeven_r 0: no break-even move)
-    "stop_buffer_atr": Space(0.0, 2, 2, "sell"),
+    # stop and exit (breakeven_r 0: no break-even move). The stop clears the sweep zone, a
+    # quantile of the pair's past overshoots (stop_overshoot_q 0: off), floored by stop_buffer_atr
+    # ATRs: on Binance BTC 5m the median overshoot is about 2 ATR, its 90th percentile 7-8 ATR
+    "stop_overshoot_q": Space(0.0, 0.95, 2, "sell"),
+    "stop_buffer_atr": Space(0.0, 12.0, 1, "sell"),
     "max_hold_candles": Space(12, 288, None, "sell"),
     "breakeven_r": Space(0.0, 3.0, 1, "sell"),
     # risk (not optimised by default)
@@ -221,13 +225,39 @@ def sizing(
 
 
 def mark_entries(frame: pd.DataFrame, params: SignalParams) -> pd.DataFrame:
-    """``populate_entry_trend``: ``enter_long``, ``enter_short`` and ``enter_tag`` of
-    :func:`~liq_indicator.strategy.signals.entry_signals` set on ``frame``, which is returned.
+    """``populate_entry_trend``: ``enter_long``, ``enter_short``, ``enter_tag`` and
+    ``sweep_zone_pct`` (the stop's sweep zone, read back from the signal candle by the trade plan)
+    of :func:`~liq_indicator.strategy.signals.entry_signals` set on ``frame``, which is returned.
     """
-    entries = entry_signals(frame, params)
-    for column in ("enter_long", "enter_short", "enter_tag"):
+    entries = entry_signals(frame.drop(columns="sweep_zone_pct", errors="ignore"), params)
+    for column in ("enter_long", "enter_short", "enter_tag", "sweep_zone_pct"):
         frame[column] = entries[column]
     return frame
+
+
+#: The names :func:`exit_reason` gives the two exits of ``custom_roi``.
+TARGET_EXIT, TIME_EXIT = "target", "time_limit"
+
+
+def exit_reason(
+    reason: str | None, minutes_open: float, timeframe_minutes: float, max_hold_candles: int
+) -> str | None:
+    """The exit reason a filled exit should carry: Freqtrade reports both ``custom_roi`` exits
+    (:func:`~liq_indicator.strategy.signals.exit_roi`) as ``roi``; this tells them apart,
+    ``"time_limit"`` once the trade is ``max_hold_candles`` old (the rule ``exit_roi`` applies),
+    ``"target"`` before. Any other reason is returned as it is: the stops keep Freqtrade's
+    ``stop_loss`` / ``trailing_stop_loss`` / ``stoploss_on_exchange``, which its
+    ``StoplossGuard`` protection counts.
+
+    Called from ``order_filled`` (once per filled order: no cost per candle).
+
+    Example:
+        >>> exit_reason("roi", 10.0, 5.0, 72), exit_reason("roi", 360.0, 5.0, 72)
+        ('target', 'time_limit')
+    """
+    if reason != "roi":
+        return reason
+    return TIME_EXIT if minutes_open >= max_hold_candles * timeframe_minutes else TARGET_EXIT
 
 
 def stoploss_ratio(
@@ -351,10 +381,26 @@ class Desk:
         self.log_once = LogOnce(log)
         self.alerts = AlertLimiter(alert_interval_s)
         self.maps = SignalMaps(heatmap, timeframes.timeframe_minutes(timeframe))
-        self.plans = TradePlans(signal_row, params, self.log_once)
+        self.plans = TradePlans(signal_row, params, self.log_once, zones=self._plan_zones)
         self.params = params
         self.from_absolute = from_absolute
         self.oi_timeframes = tuple(oi_timeframes)
+
+    def _plan_zones(self, pair: str, is_short: bool, signal_date: Any) -> list[tuple[float, float]]:
+        """The dense same-side zones of the signal candle's map (a plan's stop stays out of them);
+        none when the pair's analysed frame is unknown or the map fails (logged once).
+        """
+        try:
+            when = pd.Timestamp(signal_date) + self.maps.candle
+            return self.maps.zones(pair, when.to_pydatetime(), is_short) or []
+        except Exception as exc:  # noqa: BLE001 - the stop beyond the nearest cluster still holds
+            self.log_once(
+                f"planzones:{pair}",
+                f"{pair}: map zones unavailable for the stop ({exc}); stop beyond the nearest "
+                "cluster only",
+                logging.WARNING,
+            )
+            return []
 
     def analyse(
         self, candles: pd.DataFrame, pair: str, dp: Any, config: Mapping[str, Any], timeframe: str
@@ -398,10 +444,11 @@ class Desk:
         return frame
 
     def stoploss(
-        self, trade: Any, rate: float, stop_buffer: float, breakeven_r: float, *, persist: bool
+        self, trade: Any, rate: float, stop_buffer: Hashable, breakeven_r: float, *, persist: bool
     ) -> float | None:
         """``custom_stoploss``: the trade's stop (:meth:`TradePlans.stop`) as Freqtrade's ratio
-        (:func:`stoploss_ratio`).
+        (:func:`stoploss_ratio`). ``stop_buffer``: the stop's hyperoptable settings in force (a
+        plan's key, e.g. ``(stop_buffer_atr, stop_overshoot_q)``).
         """
         stop = self.plans.stop(trade, stop_buffer, float(breakeven_r), persist=persist)
         return stoploss_ratio(stop, rate, trade, self.from_absolute)
@@ -411,7 +458,7 @@ class Desk:
         trade: Any,
         minutes_open: float,
         timeframe_minutes: float,
-        stop_buffer: float,
+        stop_buffer: Hashable,
         max_hold_candles: int,
         *,
         persist: bool,
@@ -422,6 +469,19 @@ class Desk:
         target = self.plans.target(trade, stop_buffer, persist=persist)
         profit = trade.calc_profit_ratio(target) if math.isfinite(target) else math.nan
         return exit_roi(profit, minutes_open, timeframe_minutes, int(max_hold_candles))
+
+    def filled(
+        self, trade: Any, order: Any, now: datetime, timeframe_minutes: float, max_hold: int
+    ) -> None:
+        """``order_filled``: a filled exit of the whole position gets its :func:`exit_reason`
+        (``target`` or ``time_limit`` instead of ``roi``). Entries and other exits are left alone.
+        """
+        if getattr(order, "ft_order_side", None) != getattr(trade, "exit_side", object()):
+            return
+        minutes = (pd.Timestamp(now) - pd.Timestamp(trade.open_date_utc)).total_seconds() / 60.0
+        reason = exit_reason(trade.exit_reason, minutes, timeframe_minutes, int(max_hold))
+        if reason != trade.exit_reason:
+            trade.exit_reason = reason
 
     def leverage(
         self,

@@ -38,10 +38,18 @@ from liq_indicator.config import HeatmapConfig, Settings
 from liq_indicator.core.inputs import coerce_dates, funding_column, merge_causal, open_interest_usd
 from liq_indicator.errors import ConfigError, DataWarning, InputError, warn_data
 from liq_indicator.estimator import Venue, liquidation_features
-from liq_indicator.risk import reward_risk, stop_beyond_cluster, stop_distance, target_price
+from liq_indicator.risk import (
+    reward_risk,
+    stop_beyond_cluster,
+    stop_distance,
+    stop_outside_zones,
+    target_price,
+)
 
 __all__ = [
     "STRATEGY_COLUMNS",
+    "OVERSHOOT_HORIZON",
+    "OVERSHOOT_REACH",
     "STRATEGY_HEATMAP",
     "SignalParams",
     "alert_messages",
@@ -49,8 +57,11 @@ __all__ = [
     "cascade_intensity",
     "entry_signals",
     "exit_roi",
+    "overshoot_quantile",
     "setup_frame",
     "strategy_features",
+    "sweep_overshoots",
+    "sweep_zone",
     "trade_levels",
     "trade_plan",
 ]
@@ -82,6 +93,14 @@ STRATEGY_COLUMNS: tuple[str, ...] = (
     "liq_oi_mode",
 )
 
+#: A swept far edge's overshoot is how far price ran past it within this many candles from the
+#: candle that reached it (12 x 5m = one hour) ...
+OVERSHOOT_HORIZON = 12
+#: ... counting edges reached within this many candles after they were the nearest cluster's far
+#: edge (144 x 5m = 12 h). Both stay well inside the 2,000-candle start-up window with the
+#: quantile's window (:attr:`SignalParams.overshoot_window`), so live and backtest agree.
+OVERSHOOT_REACH = 144
+
 
 @dataclass(frozen=True)
 class SignalParams(Settings):
@@ -105,8 +124,16 @@ class SignalParams(Settings):
     """... when it holds at least this multiple of the cascade's peak swept notional."""
     atr_window: int = 14
     """Candles of the average true range (simple mean, so it converges in finite time)."""
+    stop_overshoot_q: float = 0.9
+    """Stop beyond the cluster's far edge by this quantile of the pair's recent sweep overshoots
+    (:func:`overshoot_quantile`; 0: off) ..."""
+    overshoot_window: int = 1440
+    """... over the overshoots that became known in the last this many candles (1440 x 5m = 5
+    days) ..."""
+    overshoot_min_events: int = 5
+    """... when at least this many are known (else the ATR and % floors alone apply) ..."""
     stop_buffer_atr: float = 0.5
-    """Stop beyond the cluster's far edge by this many ATRs ..."""
+    """... and by at least this many ATRs ..."""
     stop_min_buffer_pct: float = 0.1
     """... and at least this % of price."""
     fallback_stop_atr: float = 3.0
@@ -130,7 +157,14 @@ class SignalParams(Settings):
 
     def __post_init__(self) -> None:
         self.check_types()
-        for name in ("norm_window", "lookback", "atr_window", "max_hold_candles"):
+        for name in (
+            "norm_window",
+            "lookback",
+            "atr_window",
+            "max_hold_candles",
+            "overshoot_window",
+            "overshoot_min_events",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | np.integer) and value >= 1):
                 raise ConfigError(f"SignalParams.{name} must be an int >= 1, got {value!r}")
@@ -143,6 +177,11 @@ class SignalParams(Settings):
         if not 0 < self.exhaust_ratio <= 1:
             raise ConfigError(
                 f"SignalParams.exhaust_ratio must be in (0, 1], got {self.exhaust_ratio}"
+            )
+        if not self.stop_overshoot_q < 1:
+            raise ConfigError(
+                f"SignalParams.stop_overshoot_q must be in [0, 1) (a quantile; 0 turns it off), "
+                f"got {self.stop_overshoot_q}"
             )
         if not self.stop_min_buffer_pct > 0 or not self.fallback_stop_atr > 0:
             raise ConfigError("SignalParams.stop_min_buffer_pct and fallback_stop_atr must be > 0")
@@ -179,7 +218,7 @@ def strategy_features(
     """Everything the strategy's ``populate_indicators`` adds, in one call.
 
     Adds the liquidation features (only ``keep`` of them; all when None), ``atr_<window>``,
-    ``funding_rate`` (the last settled rate, causally merged; NaN without funding data) and
+    ``overshoot_long_pct`` / ``overshoot_short_pct`` (:func:`sweep_overshoots`), ``funding_rate`` (the last settled rate, causally merged; NaN without funding data) and
     ``oi_value`` (open interest in USD, causally merged and read as the map reads it; NaN without
     it). The side data is merged once (:func:`_merged_side`) and serves both the map and these
     columns.
@@ -217,6 +256,9 @@ def strategy_features(
             ]
         )
     out[f"atr_{atr_window}"] = atr(out, atr_window)
+    for is_short in (False, True):
+        overshoot = sweep_overshoots(out, is_short)
+        out[overshoot.name] = overshoot
     if funding is not None:
         out["funding_rate"] = side["funding_rate"]
     elif "funding_rate" not in out.columns:
@@ -299,6 +341,116 @@ def _merged_side(
     return side
 
 
+def sweep_overshoots(
+    df: pd.DataFrame,
+    is_short: bool,
+    *,
+    reach: int = OVERSHOOT_REACH,
+    horizon: int = OVERSHOOT_HORIZON,
+) -> pd.Series:
+    """How far price ran past each swept far edge of the nearest same-side cluster, in % of the
+    edge, on the row where that became known (NaN elsewhere).
+
+    An edge is the far edge (``liq_long_cluster_far`` for longs) on the first row of each run of
+    equal values: the nearest cluster's edge once it appears. It is *swept* by the first candle
+    ``k`` within the next ``reach`` candles whose low reaches it (high, for shorts). Its overshoot
+    is the distance from the edge to the lowest low (highest high) of candles ``k .. k + horizon
+    - 1``, known at the close of ``k + horizon - 1``: the value sits on that row, so the series is
+    causal. Two edges known on one row keep the larger overshoot.
+
+    Args:
+        df: Frame with ``low``, ``high`` and the side's ``liq_<side>_cluster_far``.
+        is_short: True for short clusters (edges above price, swept upwards).
+        reach: Candles after an edge appears within which it counts as swept.
+        horizon: Candles, from the sweeping one, over which the overshoot is measured.
+
+    Returns:
+        Overshoot in % of the edge price (>= 0), on ``df``'s index.
+
+    Example:
+        >>> frame = pd.DataFrame({"low": [99.0, 96.0, 94.0, 95.5], "high": [101.0] * 4,
+        ...                       "liq_long_cluster_far": [95.0, 95.0, np.nan, np.nan]})
+        >>> sweep_overshoots(frame, False, horizon=2).round(6).tolist()   # 95 -> 94: 1.05% past, known at row 3
+        [nan, nan, nan, 1.052632]
+    """
+    side = "short" if is_short else "long"
+    _need(df, ["low", "high", f"liq_{side}_cluster_far"])
+    if reach < 1 or horizon < 1:
+        raise ConfigError(f"reach and horizon must be >= 1 candle, got {reach}, {horizon}")
+    far = df[f"liq_{side}_cluster_far"].to_numpy(dtype=np.float64)
+    extreme = df["high" if is_short else "low"].to_numpy(dtype=np.float64)
+    n = len(far)
+    out = np.full(n, np.nan)
+    prev = np.r_[np.nan, far[:-1]]
+    anchors = np.flatnonzero(np.isfinite(far) & (far > 0) & (far != prev))
+    if anchors.size == 0 or n < horizon:
+        return pd.Series(out, index=df.index, name=f"overshoot_{side}_pct")
+    # the most adverse price over candles k .. k + horizon - 1, for every k with a full window
+    windows = np.lib.stride_tricks.sliding_window_view(extreme, horizon)
+    worst = windows.max(axis=1) if is_short else windows.min(axis=1)
+    steps = np.arange(1, reach + 1)
+    for a in range(0, anchors.size, 4096):  # chunks: memory is chunk x reach
+        anc = anchors[a : a + 4096]
+        rows = anc[:, None] + steps
+        valid = rows < n
+        rows = np.minimum(rows, n - 1)
+        edge = far[anc][:, None]
+        with np.errstate(invalid="ignore"):
+            hit = valid & ((extreme[rows] >= edge) if is_short else (extreme[rows] <= edge))
+        touched = hit.any(axis=1)
+        k = rows[np.arange(anc.size), hit.argmax(axis=1)]
+        keep = touched & (k + horizon - 1 < n)
+        k, edge_k = k[keep], far[anc][keep]
+        over = ((worst[k] - edge_k) if is_short else (edge_k - worst[k])) / edge_k * 100.0
+        known = k + horizon - 1
+        # an edge swept once counts once; two on one row keep the larger (fmax ignores NaN)
+        np.fmax.at(out, known, np.maximum(over, 0.0))
+    return pd.Series(out, index=df.index, name=f"overshoot_{side}_pct")
+
+
+def overshoot_quantile(
+    df: pd.DataFrame, q: float, window: int = 1440, min_events: int = 5
+) -> pd.Series:
+    """The ``q`` quantile of the pair's sweep overshoots known in the last ``window`` rows (this
+    one included), long and short pooled: the sweep zone a stop beyond a cluster should clear.
+
+    Reads ``overshoot_long_pct`` and ``overshoot_short_pct`` (:func:`sweep_overshoots`, as
+    :func:`strategy_features` adds them). Causal: row ``t`` uses only overshoots known at its
+    close. The quantile interpolates linearly (``numpy.quantile``'s default). Measured per pair, in
+    % of price, so it means the same on a volatile altcoin as on BTC.
+
+    Args:
+        df: Frame with the two overshoot columns.
+        q: Quantile in [0, 1); 0 turns the sweep zone off (all NaN).
+        window: Rows looked back over.
+        min_events: NaN while fewer overshoots are known in the window.
+
+    Returns:
+        The quantile in % of price, NaN where unknown, on ``df``'s index.
+
+    Example:
+        >>> frame = pd.DataFrame({"overshoot_long_pct": [1.0, np.nan, 3.0],
+        ...                       "overshoot_short_pct": [np.nan, 2.0, np.nan]})
+        >>> overshoot_quantile(frame, 0.5, window=2, min_events=1).tolist()
+        [1.0, 1.5, 2.5]
+    """
+    _need(df, ["overshoot_long_pct", "overshoot_short_pct"])
+    if not 0 <= q < 1 or window < 1 or min_events < 1:
+        raise ConfigError(
+            f"need 0 <= q < 1, window >= 1 and min_events >= 1, got {q}, {window}, {min_events}"
+        )
+    if q == 0:
+        return pd.Series(np.nan, index=df.index, name="overshoot_q_pct")
+    both = np.column_stack(
+        [
+            df["overshoot_long_pct"].to_numpy(dtype=np.float64),
+            df["overshoot_short_pct"].to_numpy(dtype=np.float64),
+        ]
+    ).ravel()  # long, short of row 0, long, short of row 1, ...: 2 * window values = window rows
+    rolled = pd.Series(both).rolling(2 * window, min_periods=min_events).quantile(q)
+    return pd.Series(rolled.to_numpy()[1::2], index=df.index, name="overshoot_q_pct")
+
+
 def cascade_intensity(
     df: pd.DataFrame, side: str, norm_window: int = 288, norm_floor: float = 0.005
 ) -> pd.Series:
@@ -332,7 +484,11 @@ def trade_levels(
     """Stop, target and reward/risk of a trade opened at each row (entry = close unless given).
 
     Stop: :func:`liq_indicator.risk.stop_beyond_cluster` beyond the nearest same-side cluster's far
-    edge; target: :func:`liq_indicator.risk.target_price` at the nearest opposite cluster's near edge.
+    edge and its sweep zone (the ``stop_overshoot_q`` quantile of :func:`overshoot_quantile`, when
+    ``df`` has the overshoot columns); target: :func:`liq_indicator.risk.target_price` at the
+    nearest opposite cluster's near edge. A ``sweep_zone_pct`` column, when ``df`` has one (as
+    :func:`entry_signals` returns it), is the sweep zone as it stands: on a subset of rows the
+    rolling quantile cannot be recomputed.
 
     Returns:
         Columns ``stop``, ``target``, ``stop_pct`` (distance, % of entry) and ``rr``.
@@ -353,6 +509,11 @@ def trade_levels(
         buffer_atr=params.stop_buffer_atr,
         min_buffer_pct=params.stop_min_buffer_pct,
         fallback_atr=params.fallback_stop_atr,
+        overshoot_pct=(
+            df["sweep_zone_pct"].to_numpy(dtype=np.float64)
+            if "sweep_zone_pct" in df.columns
+            else sweep_zone(df, params)
+        ),
     )
     target = target_price(
         price,
@@ -370,6 +531,18 @@ def trade_levels(
         },
         index=df.index,
     )
+
+
+def sweep_zone(df: pd.DataFrame, params: SignalParams = SignalParams()) -> np.ndarray:
+    """The sweep zone of each row, % of price: :func:`overshoot_quantile` at the params'
+    ``stop_overshoot_q``, or NaN when it is 0 or ``df`` lacks the overshoot columns (a frame not
+    built by :func:`strategy_features`).
+    """
+    if params.stop_overshoot_q == 0 or "overshoot_long_pct" not in df.columns:
+        return np.full(len(df), np.nan)
+    return overshoot_quantile(
+        df, params.stop_overshoot_q, params.overshoot_window, params.overshoot_min_events
+    ).to_numpy()
 
 
 def setup_frame(
@@ -438,10 +611,14 @@ def setup_frame(
 
 
 def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd.DataFrame:
-    """``enter_long``, ``enter_short`` (0/1) and ``enter_tag`` for each candle.
+    """``enter_long``, ``enter_short`` (0/1), ``enter_tag`` and ``sweep_zone_pct`` (the stop's
+    sweep zone, :func:`sweep_zone`, which :func:`trade_plan` reads from the signal candle) for each
+    candle.
 
     A candle with both setups (possible only in a whipsaw that swept both sides) gets neither.
     """
+    if "sweep_zone_pct" not in df.columns:
+        df = df.assign(sweep_zone_pct=sweep_zone(df, params))  # once for both sides
     long_ = setup_frame(df, False, params)["signal"]
     short = setup_frame(df, True, params)["signal"]
     both = long_ & short
@@ -453,7 +630,12 @@ def entry_signals(df: pd.DataFrame, params: SignalParams = SignalParams()) -> pd
         dtype=object,
     )
     return pd.DataFrame(
-        {"enter_long": long_.astype(int), "enter_short": short.astype(int), "enter_tag": tag},
+        {
+            "enter_long": long_.astype(int),
+            "enter_short": short.astype(int),
+            "enter_tag": tag,
+            "sweep_zone_pct": df["sweep_zone_pct"],
+        },
         index=df.index,
     )
 
@@ -480,16 +662,28 @@ def exit_roi(
 
 
 def trade_plan(
-    row: Any, is_short: bool, params: SignalParams = SignalParams(), entry: float | None = None
+    row: Any,
+    is_short: bool,
+    params: SignalParams = SignalParams(),
+    entry: float | None = None,
+    avoid: Sequence[Sequence[float]] = (),
 ) -> tuple[float, float]:
     """(stop, target) of one trade entered at ``entry`` on the signal candle ``row``.
 
     The one-row form of :func:`trade_levels` (same rules, same numbers) for a strategy's callbacks;
-    ``row`` is anything indexable by column name (a ``pd.Series``, a dict). ``entry`` defaults to
-    the row's close. NaNs when the stop is not on the losing side of ``entry`` (or is missing).
+    ``row`` is anything indexable by column name (a ``pd.Series``, a dict); its ``sweep_zone_pct``
+    (from :func:`entry_signals`), when it has one, is the stop's sweep zone. ``entry`` defaults to
+    the row's close. A stop that lands inside one of the ``avoid`` zones (the dense same-side zones
+    of the signal candle's map, beyond the nearest cluster) moves past it
+    (:func:`~liq_indicator.risk.stop_outside_zones`, by the same floor of ``stop_min_buffer_pct``).
+    NaNs when the stop is not on the losing side of ``entry`` (or is missing).
     """
     side, other = ("short", "long") if is_short else ("long", "short")
     price = float(row["close"] if entry is None else entry)
+    try:
+        zone = float(row["sweep_zone_pct"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        zone = math.nan
     stop = stop_beyond_cluster(
         price,
         is_short,
@@ -498,7 +692,10 @@ def trade_plan(
         buffer_atr=params.stop_buffer_atr,
         min_buffer_pct=params.stop_min_buffer_pct,
         fallback_atr=params.fallback_stop_atr,
+        overshoot_pct=zone if params.stop_overshoot_q > 0 else math.nan,
     )
+    if avoid:
+        stop = stop_outside_zones(stop, is_short, avoid, buffer_pct=params.stop_min_buffer_pct)
     if not (price > 0 and math.isfinite(stop) and (stop > price if is_short else stop < price)):
         return math.nan, math.nan
     target = target_price(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "TradePlans",
     "liquidation_buffer",
     "signal_is_stale",
+    "stop_settings",
     "total_wallet",
 ]
 
@@ -66,6 +67,7 @@ class TradePlans:
         signal_row: Callable[[str, datetime | None], Any],
         params: Callable[[], SignalParams],
         log_once: LogOnce | None = None,
+        zones: Callable[[str, bool, Any], Sequence[Sequence[float]]] | None = None,
     ) -> None:
         """No plan yet; plans are made from the signal candles ``signal_row`` returns.
 
@@ -75,14 +77,18 @@ class TradePlans:
                 on the strategy's analysed frame; None when there is none.
             params: the signal parameters in force (read when a plan is made).
             log_once: where "no plan" notices go.
+            zones: ``(pair, is_short, signal date) -> [(low, high), ...]``: the dense same-side
+                zones of the signal candle's map; a plan's stop moves out of them
+                (:func:`~liq_indicator.strategy.signals.trade_plan`). None: not checked.
         """
         self.signal_row = signal_row
         self.params = params
         self.log_once = log_once or LogOnce()
+        self.zones = zones
         # (trade id, open date, stop buffer) -> plan: hyperopt replays trades with the same id and
         # date under other parameters, and the stop buffer is the only hyperoptable input of a plan
         self._plans: dict[tuple, TradePlan] = {}
-        # (pair, signal date, side, entry, stop buffer) -> (stop, target)
+        # (pair, signal date, side, entry, stop settings) -> (stop, target)
         self._levels: dict[tuple, tuple[float, float]] = {}
 
     def levels(
@@ -95,12 +101,15 @@ class TradePlans:
         """
         if row is None or not (entry > 0):
             return math.nan, math.nan
-        key = (pair, row["date"], is_short, float(entry), params.stop_buffer_atr)
+        key = (pair, row["date"], is_short, float(entry), stop_settings(params))
         levels = self._levels.get(key)
         if levels is None:
             if len(self._levels) >= MEMO_SIZE:
                 self._levels.clear()
-            levels = self._levels[key] = trade_plan(row, is_short, params, entry=float(entry))
+            avoid = () if self.zones is None else self.zones(pair, is_short, row["date"])
+            levels = self._levels[key] = trade_plan(
+                row, is_short, params, entry=float(entry), avoid=avoid
+            )
         return levels
 
     def entry(
@@ -114,13 +123,14 @@ class TradePlans:
         stop, target = self.levels(pair, row, is_short, rate, self.params())
         return stop, target, None if row is None else row["date"]
 
-    def plan(self, trade: Any, stop_buffer: float, *, persist: bool) -> TradePlan | None:
+    def plan(self, trade: Any, stop_buffer: Hashable, *, persist: bool) -> TradePlan | None:
         """The trade's plan, made once and kept; None when no plan can be made (the strategy's hard
         stoploss then applies, logged once per trade).
 
         Args:
             trade: a Freqtrade trade.
-            stop_buffer: the stop buffer in force (part of the key, see ``__init__``).
+            stop_buffer: the stop's hyperoptable settings in force, e.g. the buffer or
+                ``(stop_buffer_atr, stop_overshoot_q)`` (part of the key, see ``__init__``).
             persist: read the plan from, and write it to, the trade's custom data (live: a
                 restarted bot reads it back; backtests never restart, and Freqtrade's in-memory
                 custom-data store scans every record on each write).
@@ -153,12 +163,14 @@ class TradePlans:
         plan = self._plans[key] = TradePlan(stop, target, stop)
         return plan
 
-    def stop(self, trade: Any, stop_buffer: float, breakeven_r: float, *, persist: bool) -> float:
+    def stop(
+        self, trade: Any, stop_buffer: Hashable, breakeven_r: float, *, persist: bool
+    ) -> float:
         """The trade's stop now: its :meth:`plan`'s, moved by :meth:`tighten`; NaN without a plan."""
         plan = self.plan(trade, stop_buffer, persist=persist)
         return math.nan if plan is None else self.tighten(trade, plan, breakeven_r, persist=persist)
 
-    def target(self, trade: Any, stop_buffer: float, *, persist: bool) -> float:
+    def target(self, trade: Any, stop_buffer: Hashable, *, persist: bool) -> float:
         """The trade's target: its :meth:`plan`'s; NaN without a plan (or a target)."""
         plan = self.plan(trade, stop_buffer, persist=persist)
         return math.nan if plan is None else plan.target
@@ -184,6 +196,17 @@ class TradePlans:
                 if persist:
                     trade.set_custom_data("liq_stop", stop)
         return plan.stop
+
+
+def stop_settings(params: SignalParams) -> tuple[float, ...]:
+    """The settings a plan's stop depends on (a memo key): the buffers and the sweep zone's."""
+    return (
+        params.stop_buffer_atr,
+        params.stop_min_buffer_pct,
+        params.stop_overshoot_q,
+        params.overshoot_window,
+        params.overshoot_min_events,
+    )
 
 
 def _read_plan(trade: Any) -> TradePlan | None:

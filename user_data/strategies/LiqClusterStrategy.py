@@ -41,7 +41,8 @@ class LiqClusterStrategy(IStrategy):
     startup_candle_count = 2000
     process_only_new_candles = True
     # exits: stop (custom_stoploss), target and time limit (custom_roi). Each such callback costs
-    # a Freqtrade deep copy of the trade per open trade per candle, so there is no third one
+    # a Freqtrade deep copy of the trade per open trade per candle, so there is no third one;
+    # order_filled (once per fill) names the two custom_roi exits "target" and "time_limit"
     minimal_roi = {"0": 100.0}
     stoploss = -0.30  # hard backstop (fraction of margin), used only if the custom stop fails
     use_custom_stoploss = True
@@ -85,6 +86,10 @@ class LiqClusterStrategy(IStrategy):
     @property
     def _live(self) -> bool:
         return glue.is_live(self.dp)
+
+    @property
+    def _stop_key(self) -> tuple[float, float]:  # the hyperoptable settings a trade's stop uses
+        return self.stop_buffer_atr.value, self.stop_overshoot_q.value
 
     @property
     def signal_params(self) -> signals.SignalParams:
@@ -136,8 +141,8 @@ class LiqClusterStrategy(IStrategy):
         after_fill: bool,
         **kwargs,
     ) -> float | None:
-        buffer, breakeven, live = self.stop_buffer_atr.value, self.breakeven_r.value, self._live
-        return self.desk.stoploss(trade, current_rate, buffer, breakeven, persist=live)
+        breakeven, live = self.breakeven_r.value, self._live
+        return self.desk.stoploss(trade, current_rate, self._stop_key, breakeven, persist=live)
 
     def custom_roi(
         self,
@@ -149,8 +154,14 @@ class LiqClusterStrategy(IStrategy):
         side: str,
         **kwargs,
     ) -> float | None:
-        buffer, limit = self.stop_buffer_atr.value, self.max_hold_candles.value
-        return self.desk.roi(trade, trade_duration, self.minutes, buffer, limit, persist=self._live)
+        key, limit = self._stop_key, self.max_hold_candles.value
+        return self.desk.roi(trade, trade_duration, self.minutes, key, limit, persist=self._live)
+
+    def order_filled(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs
+    ) -> None:
+        # once per fill: the custom_roi exits become "target" or "time_limit" instead of "roi"
+        self.desk.filled(trade, order, current_time, self.minutes, self.max_hold_candles.value)
 
     def leverage(
         self,
