@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from liq_indicator.errors import InputError
 from liq_indicator.io.timeframes import TIMEFRAME_EXAMPLES, parse_timeframe, timeframe_minutes
 
-__all__ = ["real", "integer", "timeframe", "utc_date", "choice_list"]
+__all__ = ["real", "integer", "timeframe", "duration", "utc_date", "choice_list"]
 
 
 def real(
@@ -98,6 +98,38 @@ def timeframe(
         return text
 
     parse.__name__ = "timeframe"
+    return parse
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def duration(limit_s: float | None = None) -> Callable[[str], float]:
+    """A length of time > 0, as seconds: a number (``3600``) or a count with a unit ``s``, ``m``,
+    ``h``, ``d`` or ``w`` (``90m``, ``24h``, ``7d``, ``1w``); at most ``limit_s`` seconds.
+    """
+
+    def parse(text: str) -> float:
+        number, unit = text.strip(), "s"
+        if number[-1:] in _DURATION_UNITS:
+            number, unit = number[:-1], number[-1]
+        try:
+            seconds = float(number) * _DURATION_UNITS[unit]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a duration; give seconds or a count with a unit: 3600, 90m, "
+                "24h, 7d, 1w"
+            ) from None
+        if not (math.isfinite(seconds) and seconds > 0) or (
+            limit_s is not None and seconds > limit_s
+        ):
+            most = f" and at most {limit_s:g} s" if limit_s is not None else ""
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range; give a finite duration > 0{most} (e.g. 24h, 7d)"
+            )
+        return seconds
+
+    parse.__name__ = "duration"
     return parse
 
 

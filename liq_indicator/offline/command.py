@@ -3,14 +3,18 @@
 Prints ``offline exchange listening on http://127.0.0.1:<port>`` and ``admin token: <TOKEN>`` (the
 ``X-Admin-Token`` header value of ``/_admin/*`` requests) once it accepts connections and, with
 ``--overlay PATH``, writes the Freqtrade config overlay there first (atomically, so a script may
-wait for the file to appear). Runs until ``--max-seconds`` or SIGINT/SIGTERM; requests in flight
-then get at most a few seconds.
+wait for the file to appear); with ``--replay``, a line saying which data time is "now" and
+when the data runs out. Runs until SIGINT/SIGTERM, or ``--max-seconds``; requests in flight then
+get at most a few seconds. ``--speed`` must be 1: Freqtrade's bot runs on the wall clock (see
+docs/OFFLINE.md).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from liq_indicator.io.argtypes import duration, real
 
 HELP = "serve a Freqtrade datadir as an offline (127.0.0.1-only) Binance USDT-M futures exchange"
 
@@ -48,22 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=float,
+        type=real(0, low_open=True),
         default=1.0,
-        help="replay: seconds of data published per wall-clock second (default 1)",
+        help="replay: seconds of data per wall-clock second; only 1 (the default) is accepted: "
+        "a Freqtrade bot runs on the wall clock and would skip candles at any other speed (for "
+        "fast runs over history use freqtrade backtesting against this exchange without --replay)",
     )
     parser.add_argument(
         "--replay-lead",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="replay: seconds of data still to come at startup (default 3600)",
+        type=duration(),
+        default=86_400.0,
+        metavar="DURATION",
+        help="replay: data still to come at startup, i.e. how long the dry run lasts: seconds or "
+        "90m, 24h, 7d, 1w (default 1d); the data before it is the bot's history",
     )
     parser.add_argument(
         "--max-seconds",
-        type=float,
-        default=3600.0,
-        help="shut down by itself after this many seconds (default 3600)",
+        type=duration(),
+        default=None,
+        metavar="DURATION",
+        help="shut down by itself after this long: seconds or 90m, 24h, 7d (default: run until "
+        "Ctrl-C or SIGTERM)",
     )
     parser.add_argument(
         "--log-level",
@@ -85,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_loopback_host(args.host)  # fail before loading any data
     check_port(args.port)
+    if args.speed != 1:
+        raise ConfigError(
+            f"--speed {args.speed:g}: a Freqtrade bot runs on the wall clock and fetches candles "
+            "only at its own candle boundaries, so a faster (or slower) replay makes it skip (or "
+            "wait for) candles; replay at --speed 1 for freqtrade trade --dry-run (--replay-lead 7d "
+            "lasts a week), or run freqtrade backtesting against this exchange without --replay "
+            "to go through history fast"
+        )
     if args.overlay is not None and (
         args.overlay.is_dir() or any(p.exists() and not p.is_dir() for p in args.overlay.parents)
     ):
@@ -108,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
             write_overlay(args.overlay, url)
         print(f"offline exchange listening on {url}", flush=True)
         print(f"admin token: {server.admin_token}", flush=True)
+        if server.replay:
+            print(server.replay_summary(), flush=True)
+        stops = f"after {args.max_seconds:g} s" if args.max_seconds else "on Ctrl-C or SIGTERM"
+        print(f"stops {stops}", flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()

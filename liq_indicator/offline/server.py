@@ -31,7 +31,9 @@ Anything else gets a Binance-style ``{"code": ..., "msg": ...}`` body with a 4xx
 that the data's end lies ``replay_lead`` seconds ahead of the wall clock, and only what has happened
 by "now" is published, as on the real exchange: closed candles plus the candle that is forming,
 which is served flat at its open (a candle that just opened) because Freqtrade drops the last
-candle as incomplete. "Now" advances with the wall clock, ``speed`` times as fast. The shift is a
+candle as incomplete. "Now" advances with the wall clock, ``speed`` times as fast (a Freqtrade
+bot runs on the wall clock, so for ``trade --dry-run`` only speed 1 is right, and the CLI allows
+only that; other speeds serve clients that follow the served time). The shift is a
 whole multiple of 8 hours (or of the longest timeframe on disk), so candles, funding times
 (00/08/16 UTC) and resampling buckets stay aligned.
 
@@ -682,8 +684,18 @@ class ExchangeServer:
         # Data time when every traded market has candles: from the latest first to the earliest end.
         self._data_start_ms = max(int(s.dates[0]) for s in futures.values())
         self._data_end_ms = min(int(s.dates[-1]) + s.interval_ms for s in futures.values())
+        self._spans = {
+            sym: (int(s.dates[0]), int(s.dates[-1]) + s.interval_ms) for sym, s in futures.items()
+        }
         if replay:
             self.shift_ms = self._replay_shift(replay_lead)
+            if speed != 1:
+                logger.warning(
+                    "replay at %g x the wall clock: a Freqtrade bot runs on the wall clock and "
+                    "fetches candles only at its own candle boundaries, so it would skip or wait "
+                    "for candles; use speed 1 for freqtrade trade --dry-run",
+                    speed,
+                )
         for fault in faults:
             self.add_fault(fault)
 
@@ -695,15 +707,45 @@ class ExchangeServer:
             )
         align = max(_FUNDING_INTERVAL_MS, self._store.max_interval_ms())
         first = self._data_start_ms
+        if self._data_end_ms <= first:
+            ends = min(self._spans, key=lambda sym: self._spans[sym][1])
+            starts = max(self._spans, key=lambda sym: self._spans[sym][0])
+            day = "%Y-%m-%d"
+            raise ConfigError(
+                "replay needs a period where every market of the datadir has candles, and there "
+                f"is none: {ends} ends {pd.Timestamp(self._spans[ends][1], unit='ms'):{day}}, "
+                f"before {starts} starts {pd.Timestamp(self._spans[starts][0], unit='ms'):{day}}. "
+                "Serve a datadir holding only the pairs the bot trades."
+            )
         if self._data_end_ms - replay_lead * 1000 - align <= first:  # float: 1e308 s is refused too
+            longest = max(0.0, (self._data_end_ms - first - align) / 1000)
             raise ConfigError(
                 f"replay needs more data than replay_lead ({replay_lead:g} s) plus the "
                 f"{align // _HOUR_MS} h alignment; the futures candles cover only "
-                f"{(self._data_end_ms - first) / 1000:g} s. Lower replay_lead or add data."
+                f"{(self._data_end_ms - first) / 1000:g} s. Lower replay_lead (this data allows "
+                f"at most {longest:g} s = {longest / 86_400:.1f} days, less the strategy's "
+                "start-up candles, which must lie before 'now') or add data."
             )
         target = self._data_end_ms - int(replay_lead * 1000)
         # ceil((wall0 - target) / align) * align: "now" maps to at most replay_lead before the end
         return -((target - self._wall0_ms) // align) * align
+
+    def replay_summary(self) -> str | None:
+        """Replay mode: one line saying which data time is "now", how much history lies before it
+        and when (wall clock, UTC) the data runs out; None outside replay mode.
+        """
+        if not self.replay:
+            return None
+        now_data = self._wall0_ms - self.shift_ms
+        ends_wall = self._wall0_ms + (self._data_end_ms - now_data) / self.speed
+        fmt = "%Y-%m-%d %H:%M"
+        return (
+            f"replay: 'now' is the data's {pd.Timestamp(now_data, unit='ms'):{fmt}} UTC, with "
+            f"{(now_data - self._data_start_ms) / _DAY_MS:.1f} days of history before it; the "
+            f"data runs out at {pd.Timestamp(ends_wall, unit='ms'):{fmt}} UTC wall clock "
+            f"(in {(ends_wall - self._wall0_ms) / _HOUR_MS:.1f} h), after which no new candles "
+            "appear"
+        )
 
     # -- clock and faults ---------------------------------------------------------------------
 
@@ -727,7 +769,9 @@ class ExchangeServer:
         cutoff = min([cutoff, *frozen])
         if cutoff - self.shift_ms > self._data_end_ms:
             self._warn_once(
-                ("replay-end",), "replay reached the end of the data; no new candles will appear"
+                ("replay-end",),
+                "replay reached the end of the data; no new candles will appear (stop the bot, "
+                "or restart the exchange with a longer --replay-lead)",
             )
         return cutoff
 
@@ -1446,6 +1490,8 @@ async def serve(
             url,
             f"replay x{server.speed:g}" if server.replay else "static",
         )
+        if server.replay:
+            logger.info("%s", server.replay_summary())
         if on_ready is not None:
             on_ready(url)
         try:
