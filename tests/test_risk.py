@@ -20,6 +20,7 @@ from liq_indicator.risk import (
     stake_for_risk,
     stop_beyond_cluster,
     stop_distance,
+    stop_outside_zones,
     target_price,
     tighten_stop,
 )
@@ -303,3 +304,35 @@ def test_dense_zones_bad_input():
         dense_zones(np.arange(3.0), np.arange(4.0))
     with pytest.raises(ConfigError, match="odd"):
         dense_zones(np.arange(3.0), np.arange(3.0), smooth_bins=2)
+
+
+# --- the sweep zone and the zones beyond the nearest cluster ------------------------------------
+
+
+def test_stop_clears_the_overshoot_band_floored_by_atr():
+    # band 2% of the edge 95 (1.9) beats 0.5 ATR (0.5): stop 93.1; a band inside the floor: 94.5
+    assert stop_beyond_cluster(100.0, False, 95.0, 1.0, overshoot_pct=2.0) == pytest.approx(93.1)
+    assert stop_beyond_cluster(100.0, False, 95.0, 1.0, overshoot_pct=0.1) == pytest.approx(94.5)
+    assert stop_beyond_cluster(100.0, True, 105.0, 1.0, overshoot_pct=2.0) == pytest.approx(107.1)
+    # unknown band (NaN): the floors alone; arrays mix both
+    got = stop_beyond_cluster(
+        np.array([100.0, 100.0]), False, np.array([95.0, 95.0]), np.array([1.0, 1.0]),
+        overshoot_pct=np.array([np.nan, 4.0]),
+    )
+    np.testing.assert_allclose(got, [94.5, 95.0 * 0.96])
+    # the ATR fallback (no cluster) ignores the band
+    assert stop_beyond_cluster(100.0, False, np.nan, 1.0, overshoot_pct=2.0) == pytest.approx(97.0)
+    with pytest.raises(ConfigError, match="overshoot_pct"):
+        stop_beyond_cluster(100.0, False, 95.0, 1.0, overshoot_pct=-1.0)
+
+
+def test_stop_moves_past_every_zone_it_lands_in():
+    zones = [(93.0, 95.0), (91.5, 92.5), (80.0, 81.0)]
+    assert stop_outside_zones(94.5, False, zones, buffer_pct=1.0) == pytest.approx(90.585)
+    assert stop_outside_zones(96.0, False, zones) == 96.0  # outside: unchanged
+    assert stop_outside_zones(106.0, True, [(105.0, 107.0)], buffer_pct=1.0) == pytest.approx(
+        108.07
+    )
+    assert math.isnan(stop_outside_zones(math.nan, False, zones))
+    with pytest.raises(ConfigError, match="buffer_pct"):
+        stop_outside_zones(94.5, False, zones, buffer_pct=0.0)

@@ -20,8 +20,10 @@ from liq_indicator.strategy.signals import (
     cascade_intensity,
     entry_signals,
     exit_roi,
+    overshoot_quantile,
     setup_frame,
     strategy_features,
+    sweep_overshoots,
     trade_levels,
     trade_plan,
 )
@@ -333,3 +335,144 @@ def test_setup_frame_does_not_modify_its_input(is_short):
     levels = trade_levels(df, is_short, P)
     assert levels.index.equals(df.index)
     pd.testing.assert_frame_equal(df, before, check_exact=True)
+
+
+# --- the sweep zone: overshoots past swept far edges, their rolling quantile ---------------------
+
+
+def _sweep_frame() -> pd.DataFrame:
+    """Long edge 95 from row 0 (swept at row 2, low 94 then 93.5: 1.5789% past it, known at row
+    3 with horizon 2); short edge 110 from row 4 (swept at row 5, high 111 then 110.5: 0.9091%,
+    known at row 6); a second long edge 90 at row 6 that is never reached.
+    """
+    return pd.DataFrame(
+        {
+            "low": [99.0, 96.0, 94.0, 93.5, 98.0, 99.0, 100.0, 100.0],
+            "high": [101.0, 101.0, 100.0, 99.0, 105.0, 111.0, 110.5, 101.0],
+            "liq_long_cluster_far": [95.0, 95.0, np.nan, np.nan, np.nan, np.nan, 90.0, 90.0],
+            "liq_short_cluster_far": [np.nan] * 4 + [110.0, np.nan, np.nan, np.nan],
+        }
+    )
+
+
+def test_sweep_overshoots_exact_on_a_hand_built_frame():
+    df = _sweep_frame()
+    long_ = sweep_overshoots(df, False, horizon=2)
+    short = sweep_overshoots(df, True, horizon=2)
+    expected_long = np.full(8, np.nan)
+    expected_long[3] = (95.0 - 93.5) / 95.0 * 100
+    expected_short = np.full(8, np.nan)
+    expected_short[6] = (111.0 - 110.0) / 110.0 * 100
+    np.testing.assert_allclose(long_.to_numpy(), expected_long, rtol=1e-12)
+    np.testing.assert_allclose(short.to_numpy(), expected_short, rtol=1e-12)
+    # an edge reached only after `reach` candles is not a sweep of that cluster
+    assert sweep_overshoots(df, False, reach=1, horizon=2).isna().all()
+
+
+def test_sweep_overshoots_keep_the_larger_of_two_edges_swept_together():
+    df = pd.DataFrame(
+        {
+            "low": [100.0, 100.0, 90.0, 95.0],
+            "high": [101.0] * 4,
+            "liq_long_cluster_far": [96.0, 94.0, np.nan, np.nan],  # two edges, one candle sweeps both
+        }
+    )
+    got = sweep_overshoots(df, False, horizon=1)
+    assert got.iloc[2] == pytest.approx((96.0 - 90.0) / 96.0 * 100)
+    assert got.drop(index=2).isna().all()
+
+
+def test_overshoot_quantile_exact_and_pooled():
+    df = pd.DataFrame(
+        {
+            "overshoot_long_pct": [1.0, np.nan, 3.0, np.nan, 0.5],
+            "overshoot_short_pct": [np.nan, 2.0, np.nan, 4.0, np.nan],
+        }
+    )
+    got = overshoot_quantile(df, 0.75, window=3, min_events=2)
+    known = [[1.0], [1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0], [3.0, 4.0, 0.5]]
+    expected = [np.nan] + [np.quantile(k, 0.75) for k in known[1:]]
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-12)
+    assert overshoot_quantile(df, 0.0).isna().all()  # 0: off
+    with pytest.raises(ConfigError, match="0 <= q < 1"):
+        overshoot_quantile(df, 1.0)
+
+
+def test_sweep_zone_is_causal():
+    # the overshoots and their quantile at row t are the same whatever follows t
+    rng = np.random.default_rng(5)
+    n = 400
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    df = pd.DataFrame(
+        {
+            "low": close * (1 - rng.uniform(0, 0.006, n)),
+            "high": close * (1 + rng.uniform(0, 0.006, n)),
+            "liq_long_cluster_far": np.repeat(close[::20] * 0.99, 20),
+            "liq_short_cluster_far": np.repeat(close[::25] * 1.01, 25),
+        }
+    )
+    for side in (False, True):
+        df[sweep_overshoots(df, side).name] = sweep_overshoots(df, side)
+    assert df["overshoot_long_pct"].notna().sum() >= 3
+    full = overshoot_quantile(df, 0.9, window=100, min_events=2)
+    for cut in (150, 260, 333):
+        head = df.iloc[:cut].drop(columns=["overshoot_long_pct", "overshoot_short_pct"])
+        for side in (False, True):
+            part = sweep_overshoots(head, side)
+            np.testing.assert_array_equal(part.to_numpy(), df[part.name].iloc[:cut].to_numpy())
+            head[part.name] = part
+        np.testing.assert_array_equal(
+            overshoot_quantile(head, 0.9, window=100, min_events=2).to_numpy(),
+            full.iloc[:cut].to_numpy(),
+        )
+
+
+def test_stop_clears_the_sweep_zone_floored_by_atr():
+    df = long_setup()
+    zone = pd.Series(np.nan, index=df.index)
+    zone.iloc[SIGNAL_ROW] = 3.0  # 3% of the far edge
+    with_zone = df.assign(sweep_zone_pct=zone)
+    far = df["liq_long_cluster_far"].iloc[SIGNAL_ROW]
+    stop = trade_levels(with_zone, False, P)["stop"].iloc[SIGNAL_ROW]
+    assert stop == pytest.approx(far * 0.97)
+    # a zone inside the ATR floor leaves the floor: 0.5 ATR
+    zone.iloc[SIGNAL_ROW] = 0.01
+    floor = trade_levels(df.assign(sweep_zone_pct=zone), False, P)["stop"].iloc[SIGNAL_ROW]
+    assert floor == pytest.approx(far - 0.5 * df["atr_14"].iloc[SIGNAL_ROW])
+    # the one-row plan reads the same zone from the signal candle
+    row = with_zone.assign(sweep_zone_pct=3.0).iloc[SIGNAL_ROW]
+    assert trade_plan(row, False, P)[0] == pytest.approx(far * 0.97)
+    assert trade_plan(row, False, SignalParams(stop_overshoot_q=0.0))[0] == pytest.approx(floor)
+
+
+def test_plan_stop_moves_out_of_a_dense_zone_beyond_the_cluster():
+    row = long_setup().iloc[SIGNAL_ROW]
+    stop, _ = trade_plan(row, False, P)
+    zone = (stop - 5.0, stop + 1.0)
+    moved, _ = trade_plan(row, False, P, avoid=[zone])
+    assert moved == pytest.approx(zone[0] * (1 - P.stop_min_buffer_pct / 100))
+    assert moved < zone[0]
+
+
+def test_entry_signals_carry_the_sweep_zone_and_it_filters_setups():
+    df = long_setup()
+    entries = entry_signals(df, P)
+    assert "sweep_zone_pct" in entries.columns
+    assert entries["sweep_zone_pct"].isna().all()  # the hand-built frame has no overshoot columns
+
+
+@needs_shared_data
+def test_overshoots_on_real_history_are_past_the_old_buffer():
+    from liq_indicator.io.shared import shared_data_dir
+
+    path = shared_data_dir() / "history" / "binance" / "futures"
+    candles = pd.read_feather(path / "BTC_USDT_USDT-5m-futures.feather").iloc[-20_000:]
+    frame = strategy_features(candles.reset_index(drop=True))
+    events = np.r_[frame["overshoot_long_pct"].dropna(), frame["overshoot_short_pct"].dropna()]
+    assert len(events) >= 100
+    old_buffer_pct = 0.5 * frame["atr_14"] / frame["close"] * 100
+    # the issue's finding: the old 0.5 ATR buffer lies inside a typical sweep's overshoot
+    assert np.median(events) > np.nanmedian(old_buffer_pct)
+    zone = overshoot_quantile(frame, 0.9)
+    assert zone.iloc[5000:].notna().mean() > 0.5
+    assert (zone.dropna() >= 0).all()

@@ -188,3 +188,30 @@ def test_trade_params_are_checked():
 def test_no_freqtrade_import():
     source = open(cb.__file__, encoding="utf-8").read()
     assert "import freqtrade" not in source and "from freqtrade" not in source
+
+
+def test_exit_reasons_tell_target_from_time_limit():
+    assert cb.exit_reason("roi", 355.0, 5.0, 72) == "target"
+    assert cb.exit_reason("roi", 360.0, 5.0, 72) == "time_limit"
+    for kept in ("stop_loss", "trailing_stop_loss", "stoploss_on_exchange", "force_exit", None):
+        assert cb.exit_reason(kept, 400.0, 5.0, 72) == kept
+
+
+def test_filled_exit_orders_get_their_reason_entries_do_not():
+    desk = make_desk()
+    trade = StubTrade()
+    trade.exit_side, trade.exit_reason = "sell", "roi"
+    desk.filled(trade, SimpleNamespace(ft_order_side="buy"), OPEN_DATE, 5.0, 72)
+    assert trade.exit_reason == "roi"  # an entry fill
+    desk.filled(trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=1), 5.0, 72)
+    assert trade.exit_reason == "target"
+    trade.exit_reason = "roi"
+    desk.filled(trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=6), 5.0, 72)
+    assert trade.exit_reason == "time_limit"
+
+
+def test_hyperopt_ranges_reach_the_sweep_zone():
+    # the old 0-2 ATR range stayed inside the median overshoot (about 2 ATR on BTC 5m)
+    assert cb.PARAMETER_SPACES["stop_buffer_atr"].high >= 8
+    q = cb.PARAMETER_SPACES["stop_overshoot_q"]
+    assert q.low == 0 and q.high >= 0.9 and q.space == "sell"

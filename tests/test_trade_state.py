@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 from strategy_helpers import OPEN_DATE, PAIR, SIGNAL_ROW, long_setup
 
 from liq_indicator.risk import FREQTRADE_LIQUIDATION_BUFFER
@@ -185,3 +186,29 @@ def test_no_freqtrade_import():
 
     source = open(module.__file__, encoding="utf-8").read()
     assert "import freqtrade" not in source and "from freqtrade" not in source
+
+
+def test_plan_stops_stay_out_of_the_signal_candles_zones():
+    stop, _ = trade_plan(ROW, False, SignalParams(), entry=976.0)
+    asked = []
+
+    def zones(pair, is_short, date):
+        asked.append((pair, is_short, date))
+        return [(stop - 10.0, stop + 2.0)]
+
+    plans = TradePlans(Rows(), SignalParams, zones=zones)
+    moved, _ = plans.levels(PAIR, ROW, False, 976.0, SignalParams())
+    assert moved < stop - 10.0
+    assert asked == [(PAIR, False, ROW["date"])]
+    plans.levels(PAIR, ROW, False, 976.0, SignalParams())
+    assert len(asked) == 1  # memoised with the plan
+
+
+def test_plans_of_other_sweep_zone_settings_are_apart():
+    row = ROW.copy()
+    row["sweep_zone_pct"] = 8.0
+    plans = TradePlans(lambda pair, before: row, SignalParams)
+    wide = plans.levels(PAIR, row, False, 976.0, SignalParams())[0]
+    off = plans.levels(PAIR, row, False, 976.0, SignalParams(stop_overshoot_q=0.0))[0]
+    assert off == trade_plan(ROW, False, SignalParams(), entry=976.0)[0]
+    assert wide == pytest.approx(row["liq_long_cluster_far"] * 0.92)
