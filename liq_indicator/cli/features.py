@@ -337,28 +337,38 @@ def _parallel(backend: str, jobs: int) -> Iterator[None]:
 def compute_pairs(
     tasks: Sequence[PairTask], *, jobs: int = 1, backend: str = "loky"
 ) -> Iterator[PairResult]:
-    """Run :func:`run_pair` on every task through joblib, yielding the results in task order as
-    they complete.
+    """Run :func:`run_pair` on every task: cache hits here first (a copy each), then the rest
+    through joblib, yielding their results in task order as they complete.
 
     Args:
         tasks: one per pair (distinct outputs).
-        jobs: tasks run at once; -1 = every core (loky) or every worker (dask, ray). With 1 and
-            loky everything runs in this process.
+        jobs: tasks run at once; -1 = every core (loky) or every worker (dask, ray). With loky,
+            never more processes than tasks to compute, and one runs them in this process.
         backend: ``"loky"``, ``"dask"`` or ``"ray"`` (see :data:`BACKENDS`).
 
     Raises:
         InputError: an unknown backend, or one whose package is not installed.
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, cpu_count, delayed
 
     from liq_indicator.errors import InputError
 
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if not tasks:
-        return
-    with _parallel(backend, jobs):
-        yield from Parallel(return_as="generator")(delayed(run_pair)(t) for t in tasks)
+    with _parallel(backend, jobs):  # checks that the backend is there, even if all hit
+        pending = []
+        for task in tasks:
+            if task.cache is not None and task.cache.get(_cache_key(task)) is not None:
+                yield run_pair(task)  # starting a worker would cost more than the copy
+            else:
+                pending.append(task)
+        if backend == "loky":
+            jobs = min(cpu_count() if jobs == -1 else jobs, len(pending))
+        if jobs == 1:
+            yield from (run_pair(t) for t in pending)
+        elif pending:
+            calls = (delayed(run_pair)(t) for t in pending)
+            yield from Parallel(n_jobs=jobs, return_as="generator")(calls)
 
 
 def pairs_in_datadir(datadir: str | Path, timeframe: str) -> list[str]:
