@@ -620,6 +620,10 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     *[("validate", "--seed", v) for v in ("-1", "x")],
     ("validate", "--sim-scenarios", "calm,bogus"),
     *[("import-oi", "--timeframe", v) for v in ("abc", "3m", "1M", "1")],
+    *[("features", "--timeframe", v) for v in ("5min", "1H")],
+    *[("exchange", "--replay-lead", v) for v in ("7 days", "0", "-1h", "inf", "nan")],
+    *[("exchange", "--max-seconds", v) for v in ("nan", "-1", "0", "x")],
+    *[("exchange", "--speed", v) for v in ("0", "nan", "inf")],
     *[("tiers", "--exchange", v) for v in ("kraken", "")],
 ]
 
@@ -686,3 +690,141 @@ def test_good_option_values_parse():
 def test_the_help_still_exits_zero(capsys: pytest.CaptureFixture[str]):
     assert main(["heatmap", "--help"]) == 0
     assert "--warmup-days" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------
+# data the user meant: the pair's Freqtrade spelling, a timeframe's, a coarser timeframe, --at
+
+
+@pytest.mark.parametrize(("value", "meant"), [("5min", "5m"), ("1H", "1h"), ("4 hours", "4h")])
+def test_a_misspelled_timeframe_gets_freqtrades_spelling(
+    value: str, meant: str, capsys: pytest.CaptureFixture[str]
+):
+    code, err = _run(["map", "--timeframe", value], capsys)
+    assert code == 2 and f"did you mean {meant!r}?" in err, err
+
+
+@pytest.mark.parametrize("pair", ["BTC/USDT", "BTCUSDT", "btc/usdt:usdt"])
+def test_a_pair_in_another_spelling_gets_did_you_mean(
+    pair: str, scratch: Path, capsys: pytest.CaptureFixture[str]
+):
+    datadir = _datadir(scratch, "good")
+    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys)
+    _assert_clean_error(code, err, "map", f"no candles for {pair}")
+    assert "did you mean BTC/USDT:USDT?" in err and "5m candles there" in err, err
+
+
+@pytest.mark.parametrize("pair", ["LTC/USDT", "LTCUSDT", "LTC/USDT:USDT"])
+def test_the_download_command_uses_freqtrades_pair(
+    pair: str, scratch: Path, capsys: pytest.CaptureFixture[str]
+):
+    datadir = _datadir(scratch, "good")
+    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys)
+    _assert_clean_error(code, err, "map", "freqtrade download-data")
+    assert "--pairs LTC/USDT:USDT --timeframes 5m" in err and "did you mean" not in err, err
+    assert "it holds BTC/USDT:USDT" in err, err
+
+
+def test_a_timeframe_no_finer_file_divides_lists_the_timeframes_there(
+    scratch: Path, capsys: pytest.CaptureFixture[str]
+):
+    datadir = _datadir(scratch, "good")
+    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "-i", "3m"], capsys)
+    _assert_clean_error(code, err, "map", "no 3m candles for BTC/USDT:USDT")
+    assert "the datadir holds 5m" in err and "--timeframes 3m" in err, err
+
+
+def test_a_coarser_timeframe_is_built_from_finer_candles(
+    scratch: Path, capsys: pytest.CaptureFixture[str]
+):
+    from liq_indicator.io.datadir import load_pair
+    from liq_indicator.io.ohlcv import resample_ohlcv
+
+    datadir = _datadir(scratch, "good")
+    data = load_pair(datadir, PAIR, "15m")
+    five = load_pair(datadir, PAIR, "5m").candles
+    expected = resample_ohlcv(five, "15min", origin="epoch")
+    # 300 candles of 5m from midnight: 100 whole quarter hours, none left partial
+    assert len(data.candles) == len(expected) == 100
+    columns = ["date", "open", "high", "low", "close", "volume"]
+    assert data.candles[columns].equals(expected[columns])
+    assert any("15m candles built from BTC_USDT_USDT-5m-futures.feather" in n for n in data.notes)
+    # 300 5m candles = 25 h: the 26th hour has not closed, so it is left out as an exchange would
+    assert len(load_pair(datadir, PAIR, "1h").candles) == 25
+    assert len(load_pair(datadir, PAIR, "2h").candles) == 12
+    with pytest.raises(InputError, match="none finer"):
+        load_pair(datadir, PAIR, "15m", resample=False)
+
+    (scratch / "user_data" / "plot").mkdir(parents=True)
+    argv = ["map", "--datadir", str(datadir), "-i", "15m", "--format", "png"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "note: BTC/USDT:USDT: no 15m candle file; 15m candles built from" in out, out
+    assert "liq-map-BTC_USDT_USDT-15m-" in out, out
+
+
+def test_the_cli_says_which_inflow_mode_runs(scratch: Path, capsys: pytest.CaptureFixture[str]):
+    from liq_indicator.io.datadir import load_pair
+
+    datadir = _datadir(scratch, "good")
+    assert load_pair(datadir, PAIR, "5m").inflow_mode == "volume"
+    (scratch / "user_data" / "plot").mkdir(parents=True)
+    assert main(["map", "--datadir", str(datadir), "--format", "png"]) == 0
+    out = capsys.readouterr().out
+    assert "note: BTC/USDT:USDT: inflow from volume (no open-interest file" in out, out
+
+    candles = make_candles(300)
+    oi = candles[["date"]].assign(
+        open_interest_amount=1e4, open_interest_value=1e4 * candles["close"]
+    )
+    oi_path = pair_file(datadir, PAIR, "5m", "open_interest")
+    oi.to_feather(oi_path)
+    assert load_pair(datadir, PAIR, "5m").inflow_mode == "open interest"
+    assert main(["map", "--datadir", str(datadir), "--format", "png"]) == 0
+    out = capsys.readouterr().out
+    assert "note: BTC/USDT:USDT: inflow from open interest (BTC_USDT_USDT-5m-open_interest" in out
+    oi.assign(open_interest_amount=0.0, open_interest_value=0.0).to_feather(oi_path)
+    data = load_pair(datadir, PAIR, "5m")
+    assert data.inflow_mode == "volume"
+    assert any("its open interest holds no positive value" in n for n in data.notes)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--at", "2023-06-01"], "is before the first 5m candle of BTC/USDT:USDT (2024-01-01 00:00"),
+        (
+            ["--at", "20240101T0500", "--timerange", "20240101T1000-"],
+            "is before the start of --timerange",
+        ),
+    ],
+)
+def test_map_at_before_the_data_is_named(
+    extra: list[str], named: str, scratch: Path, capsys: pytest.CaptureFixture[str]
+):
+    datadir = _datadir(scratch, "good")
+    (scratch / "user_data" / "plot").mkdir(parents=True)
+    code, err = _run(["map", "--datadir", str(datadir), *extra], capsys)
+    _assert_clean_error(code, err, "map", named)
+    assert "(all)" not in err, err
+
+
+def test_datadir_may_be_the_folder_above_or_the_user_data_dir(scratch: Path):
+    from liq_indicator.io.datadir import resolve_datadir
+
+    binance = _datadir(scratch, "user_data/data")
+    data = binance.parent
+    for given in (binance, data, data.parent):
+        assert resolve_datadir(given) == binance
+        assert resolve_datadir(given, "binance") == binance
+    bybit = data / "bybit"
+    pair_file(bybit, PAIR, "5m").parent.mkdir(parents=True)
+    make_candles(10).to_feather(pair_file(bybit, PAIR, "5m"))
+    assert resolve_datadir(data, "bybit") == bybit
+    assert resolve_datadir(data) == binance  # several, binance among them: Freqtrade's default
+    shutil.rmtree(binance)
+    okx = data / "okx"
+    pair_file(okx, PAIR, "5m").parent.mkdir(parents=True)
+    make_candles(10).to_feather(pair_file(okx, PAIR, "5m"))
+    with pytest.raises(InputError, match=r"several exchanges \(bybit, okx\)"):
+        resolve_datadir(data)
