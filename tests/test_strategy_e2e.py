@@ -33,6 +33,7 @@ from liq_indicator.strategy.glue import parse_recursive_analysis  # noqa: E402
 from liq_indicator.strategy.signals import (  # noqa: E402
     STRATEGY_HEATMAP,
     SignalParams,
+    entry_signals,
     strategy_features,
     trade_levels,
 )
@@ -120,8 +121,10 @@ def backtest(workspace: Workspace) -> pd.DataFrame:
 def test_backtest_makes_trades_on_both_sides(backtest: pd.DataFrame):
     assert len(backtest) >= 4
     assert backtest["is_short"].any() and (~backtest["is_short"]).any()
-    # target and time limit are both custom_roi exits ("roi"); stops are "stop_loss"
-    assert set(backtest["exit_reason"]) <= {"roi", "stop_loss", "trailing_stop_loss", "force_exit"}
+    # custom_roi's exits: order_filled names them target / time_limit (unit-tested); in this
+    # Freqtrade backtest they still report as "roi" (open, #18 item 5). Stops keep Freqtrade's names
+    reasons = {"roi", "target", "time_limit", "stop_loss", "trailing_stop_loss", "force_exit"}
+    assert set(backtest["exit_reason"]) <= reasons, set(backtest["exit_reason"])
     assert set(backtest["enter_tag"]) <= {"liq_long_exhaustion", "liq_short_exhaustion"}
 
 
@@ -138,8 +141,9 @@ def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_p
         open_interest=_frame(workspace.datadir, "5m-open_interest"),
         funding=_frame(workspace.datadir, "1h-funding_rate"),
     )
-    by_date = features.set_index("date")
     params = SignalParams()
+    features = features.join(entry_signals(features, params)[["sweep_zone_pct"]])
+    by_date = features.set_index("date")
     roi_exits = 0
     for trade in backtest.itertuples():
         row = by_date.loc[[trade.open_date - pd.Timedelta(minutes=5)]].reset_index()
@@ -147,7 +151,8 @@ def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_p
         side = "short" if short else "long"
         stop = trade.stop_loss_abs
         expected = trade_levels(row, short, params, entry=[trade.open_rate])["stop"].iloc[0]
-        assert stop == pytest.approx(expected, abs=TICK), trade
+        # the plan's stop, or farther when it moved out of a dense zone beyond the cluster
+        assert (stop >= expected - TICK) if short else (stop <= expected + TICK), trade
         near, far = row[f"liq_{side}_cluster_near"].iloc[0], row[f"liq_{side}_cluster_far"].iloc[0]
         if short:
             assert stop > trade.open_rate
@@ -157,7 +162,7 @@ def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_p
             assert stop < trade.open_rate
             if np.isfinite(far) and far < trade.open_rate:
                 assert stop < far < near, trade  # below the long cluster, not inside it
-        if trade.exit_reason == "roi":  # at the time limit, else at (or beyond) the target
+        if trade.exit_reason in ("roi", "target", "time_limit"):
             target = trade_levels(row, short, params, entry=[trade.open_rate])["target"].iloc[0]
             held = (trade.close_date - trade.open_date) / pd.Timedelta(minutes=5)
             at_target = (
@@ -168,6 +173,7 @@ def test_every_stop_is_outside_the_entry_candles_clusters_and_exits_follow_the_p
             assert held == params.max_hold_candles or (
                 held < params.max_hold_candles and at_target
             ), trade
+            assert trade.exit_reason != "time_limit" or held == params.max_hold_candles, trade
             roi_exits += 1
     assert roi_exits >= 1
 

@@ -38,6 +38,7 @@ from liq_indicator.strategy.signals import (
     cascade_intensity,
     entry_signals,
     setup_frame,
+    sweep_zone,
     trade_levels,
 )
 
@@ -240,8 +241,9 @@ def cluster_levels(
     params: SignalParams = DEFAULT_PARAMS,
 ) -> pd.DataFrame:
     """The strategy's trade plan for a trade signalled at each position: entry at the next open, stop
-    beyond the nearest same-side cluster's far edge (with the ATR buffer; 3 ATR without a usable
-    cluster) and target at the opposite cluster's near edge (2R without one), from the signal
+    beyond the nearest same-side cluster's far edge and its sweep zone (the ``stop_overshoot_q``
+    quantile of past overshoots over the whole ``frame``, floored by the ATR buffer; 3 ATR without
+    a usable cluster) and target at the opposite cluster's near edge (2R without one), from the signal
     candle's features: :func:`liq_indicator.strategy.signals.trade_levels` with ``entry = open[t + 1]``.
 
     Returns:
@@ -254,6 +256,8 @@ def cluster_levels(
             "a signal position has no next candle to enter on; drop the last row's signals"
         )
     rows = frame.iloc[arr].reset_index(drop=True)
+    if "sweep_zone_pct" not in rows.columns:  # the rolling quantile needs the whole frame
+        rows["sweep_zone_pct"] = sweep_zone(frame, params)[arr]
     entry = frame["open"].to_numpy(dtype=np.float64)[arr + 1]
     levels = trade_levels(rows, is_short, params, entry=entry)
     far = rows[f"liq_{_side(is_short)}_cluster_far"].to_numpy(dtype=np.float64)
