@@ -3,9 +3,11 @@
 1. simulate a BTC perpetual market (seeded; clearly marked as simulated, in its own datadir);
 2. serve it as a Binance futures exchange on 127.0.0.1 (Freqtrade needs markets even to backtest);
 3. run ``freqtrade backtesting`` of LiqClusterStrategy against it and print Freqtrade's report;
-4. draw the liquidation heatmap of the period with the trades and their stops on it.
+4. draw the liquidation heatmap of the period, on the map the strategy trades on, with the trades,
+   their stops, targets and cluster edges; and the map at one trade's entry.
 
-Everything is written below ``.demo/`` except the pictures, which go to ``user_data/plot/``.
+Everything is written below ``.demo/`` except the pictures, which go to ``user_data/plot/demo/``
+as ``SIMULATED-liq-*`` files, watermarked and titled SIMULATED (never mistaken for real ones).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -144,10 +147,16 @@ def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, P
     return done.returncode, done.stdout, results
 
 
+#: what the demo's pictures say about themselves: titles, watermark and file names
+MARK = "SIMULATED"
+
+
 def draw_pictures(datadir: Path, start: str, results: Path, plot_dir: Path) -> list[Path]:
-    """The heatmap of the backtest period (from ``start``) with the backtest's trades and stops,
-    and the liquidation map just before the period's largest long sweep, as HTML and PNG."""
-    from liq_indicator.estimator import liquidation_features, liquidation_heatmap, liquidation_map
+    """The heatmap of the backtest period (from ``start``) on the strategy's map with the
+    backtest's trades, stops, targets and cluster edges, and the map at the signal candle of the
+    most profitable trade (its clusters, stop and target marked), as HTML and PNG, all marked
+    SIMULATED."""
+    from liq_indicator.estimator import liquidation_heatmap, liquidation_map
     from liq_indicator.io.backtest import load_trades
     from liq_indicator.io.datadir import load_pair, pair_stem
     from liq_indicator.plot.figures import (
@@ -156,46 +165,84 @@ def draw_pictures(datadir: Path, start: str, results: Path, plot_dir: Path) -> l
         save_html,
         save_png_heatmap,
         save_png_map,
+        trades_in_period,
     )
+    from liq_indicator.strategy.frequi import trade_levels_at_entry
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP, strategy_features
 
     data = load_pair(datadir, PAIR, "5m")
-    side = {"open_interest": data.open_interest, "mark": data.mark, "funding": data.funding}
-    feats = liquidation_features(data.candles, **side)
+    side: dict[str, Any] = {"open_interest": data.open_interest, "funding": data.funding}
+    # the map the strategy trades on, so its stops and targets sit where it saw the clusters
+    feats = strategy_features(data.candles, STRATEGY_HEATMAP, **side)
     shown = feats[feats["date"] >= pd.Timestamp(start, tz="UTC")].reset_index(drop=True)
     lo, hi = float(shown["low"].min()), float(shown["high"].max())
     # as `liq-indicator heatmap`: about 1500 columns over the shown period, 300 price bins
     heat = liquidation_heatmap(
         data.candles,
+        STRATEGY_HEATMAP,
         **side,
         max_price_bins=300,
         price_range=(lo / 1.1, hi * 1.1),
         max_times=-(-1500 * len(feats) // len(shown)),
     )
-    trades = load_trades(results, pair=PAIR)
     first, last = shown["date"].iloc[0], shown["date"].iloc[-1]
-    title = (
-        f"{PAIR} 5m liquidation heatmap · {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC"
-        f" · {len(trades)} trades"
+    trades = trade_levels_at_entry(
+        load_trades(results, pair=PAIR, period=(first, last + pd.Timedelta(minutes=5))), feats
     )
-    stem = plot_dir / f"liq-heatmap-{pair_stem(PAIR)}-5m-{first:%Y%m%d}-{last:%Y%m%d}"
+    drawn = len(trades_in_period(trades, first, last + pd.Timedelta(minutes=5)))
+    title = (
+        f"{MARK} {PAIR} 5m liquidation heatmap, strategy map · {first:%Y-%m-%d} → "
+        f"{last:%Y-%m-%d} (simulated dates) · {drawn} trades"
+    )
+    stem = plot_dir / f"{MARK}-liq-heatmap-{pair_stem(PAIR)}-5m-{first:%Y%m%d}-{last:%Y%m%d}"
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = [
-        save_html(heatmap_figure(shown, heat, trades, title=title), stem.with_suffix(".html")),
-        save_png_heatmap(shown, heat, stem.with_suffix(".png"), trades=trades, title=title),
+        save_html(
+            heatmap_figure(shown, heat, trades, title=title, watermark=MARK),
+            stem.with_suffix(".html"),
+        ),
+        save_png_heatmap(
+            shown, heat, stem.with_suffix(".png"), trades=trades, title=title, watermark=MARK
+        ),
     ]
 
-    # the close of the candle before the largest long sweep of the period
-    row = int(shown["liq_swept_long_usd"].to_numpy().argmax())
-    at = pd.Timestamp(shown["date"].iloc[max(row - 1, 0)])
-    print(f"      the liquidation map just before the period's largest long cascade ({at}):")
+    # the map at the signal candle of the best trade: what the strategy saw when it entered
+    marks: dict = {}
+    if len(trades):
+        best = trades.loc[trades["profit_ratio"].idxmax()]
+        at = pd.Timestamp(best["open_date"]) - pd.Timedelta(minutes=5)
+        kind = "short" if best["is_short"] else "long"
+        print(f"      the map at the signal candle of the best trade (a {kind}, {at}):")
+        row = feats[feats["date"] <= at].iloc[-1]
+        marks = {
+            "clusters": {
+                f"{s} cluster": (row[f"liq_{s}_cluster_near"], row[f"liq_{s}_cluster_far"])
+                for s in ("long", "short")
+            },
+            "levels": {
+                f"stop ({kind})": float(best["initial_stop_loss_abs"]),
+                f"target ({kind})": float(best["target_rate"]),
+            },
+        }
+    else:  # no trade: the close of the candle before the largest long sweep of the period
+        row_i = int(shown["liq_swept_long_usd"].to_numpy().argmax())
+        at = pd.Timestamp(shown["date"].iloc[max(row_i - 1, 0)])
+        print(f"      the map just before the period's largest long cascade ({at}):")
     history = data.candles[data.candles["date"] <= at].reset_index(drop=True)
-    liq_map = liquidation_map(history, at=at.to_pydatetime(), price_range_pct=15.0, **side)
+    liq_map = liquidation_map(
+        history, STRATEGY_HEATMAP, at=at.to_pydatetime(), price_range_pct=15.0, **side
+    )
     when = pd.Timestamp(liq_map.time)
-    title = f"{PAIR} 5m liquidation map at {when:%Y-%m-%d %H:%M} UTC · price {liq_map.price:,.2f}"
-    stem = plot_dir / f"liq-map-{pair_stem(PAIR)}-5m-{when:%Y%m%dT%H%M}"
+    title = (
+        f"{MARK} {PAIR} 5m liquidation map, strategy map, at {when:%Y-%m-%d %H:%M} "
+        f"(simulated) · price {liq_map.price:,.2f}"
+    )
+    stem = plot_dir / f"{MARK}-liq-map-{pair_stem(PAIR)}-5m-{when:%Y%m%dT%H%M}"
     written += [
-        save_html(map_figure(liq_map, title=title), stem.with_suffix(".html")),
-        save_png_map(liq_map, stem.with_suffix(".png"), title=title),
+        save_html(
+            map_figure(liq_map, title=title, watermark=MARK, **marks), stem.with_suffix(".html")
+        ),
+        save_png_map(liq_map, stem.with_suffix(".png"), title=title, watermark=MARK, **marks),
     ]
     for path in written:
         print(f"      wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -212,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scenario", default="cascade", choices=list(SCENARIOS))
     parser.add_argument("--workdir", default=str(REPO / ".demo"))
-    parser.add_argument("--plot-dir", default=str(REPO / "user_data" / "plot"))
+    parser.add_argument("--plot-dir", default=str(REPO / "user_data" / "plot" / "demo"))
     args = parser.parse_args(argv)
     work = Path(args.workdir)
     datadir = work / "user_data" / "data" / "simulated-binance"
@@ -247,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = _step(3, "the backtest report (Freqtrade's own tables)")
     print(report.strip())
 
-    t0 = _step(4, "the liquidation heatmap of the period, with the trades and their stops")
+    t0 = _step(
+        4,
+        "the liquidation heatmap of the period on the strategy's map, with the trades, their "
+        "stops, targets and cluster edges (pictures marked SIMULATED)",
+    )
     draw_pictures(datadir, start, results, Path(args.plot_dir))
     _done(t0)
     print(f"\ndemo finished in {time.perf_counter() - t_all:.0f} s; pictures in {args.plot_dir}")

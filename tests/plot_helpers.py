@@ -75,18 +75,35 @@ def write_backtest(
     strategies: tuple[str, ...] = (STRATEGY,),
     as_zip: bool = True,
     stem: str = "backtest-result-2024-01-05_10-00-00",
+    period: tuple[str, str] | None = None,
+    period_in_meta: bool = True,
 ) -> Path:
     """A backtest result in Freqtrade's layout: <stem>.zip holding <stem>.json (+ config json),
-    <stem>.meta.json beside it, and .last_result.json naming it."""
+    <stem>.meta.json beside it, and .last_result.json naming it. ``period`` (start, end dates)
+    is written as Freqtrade does: seconds in the meta file (unless not ``period_in_meta``),
+    milliseconds in the result."""
     folder.mkdir(parents=True, exist_ok=True)
+    span = {}
+    if period is not None:
+        a, b = (int(pd.Timestamp(t, tz="UTC").timestamp()) for t in period)
+        span = {"backtest_start_ts": a, "backtest_end_ts": b}
     stats = {
         "strategy": {
-            name: {"trades": trades, "locks": [], "timeframe": "5m"} for name in strategies
+            name: {
+                "trades": trades,
+                "locks": [],
+                "timeframe": "5m",
+                **{k: v * 1000 for k, v in span.items()},
+            }
+            for name in strategies
         },
         "strategy_comparison": [{"key": name} for name in strategies],
     }
+    meta_span = span if period_in_meta else {}
     (folder / f"{stem}.meta.json").write_text(
-        json.dumps({name: {"run_id": "x", "backtest_start_time": 0} for name in strategies})
+        json.dumps(
+            {name: {"run_id": "x", "backtest_start_time": 0, **meta_span} for name in strategies}
+        )
     )
     if as_zip:
         path = folder / f"{stem}.zip"

@@ -14,8 +14,15 @@ from plot_helpers import PAIR, sample_data, sample_trade_records, write_backtest
 
 from liq_indicator import InputError, liquidation_map
 from liq_indicator.cli import main
-from liq_indicator.io.backtest import TRADE_COLUMNS, load_freqtrade_config, load_trades
+from liq_indicator.io.backtest import (
+    TRADE_COLUMNS,
+    load_freqtrade_config,
+    load_trades,
+    result_period,
+)
 from liq_indicator.plot.figures import (
+    SCALES,
+    SWEPT_BARS,
     downsample_candles,
     format_usd,
     heatmap_figure,
@@ -180,17 +187,22 @@ def test_heatmap_colour_scale_is_logarithmic_in_usd(data):
 def test_heatmap_figure_with_trades(data, trades):
     _, feats, heat = data
     fig = heatmap_figure(feats, heat, trades)
-    (entries,) = traces(fig, "scatter", "entries")
-    (exits,) = traces(fig, "scatter", "exits")
-    assert len(entries.x) == len(trades) == 4
-    np.testing.assert_allclose(entries.y, trades["open_rate"])
-    np.testing.assert_allclose(exits.y, trades["close_rate"])
-    assert list(entries.marker.symbol) == [
-        "triangle-up",
-        "triangle-down",
-        "triangle-up",
-        "triangle-down",
-    ]
+    # one legend entry per kind of marker: both entry sides, winning and losing exits
+    (longs,) = traces(fig, "scatter", "entry long")
+    (shorts,) = traces(fig, "scatter", "entry short")
+    assert (longs.marker.symbol, shorts.marker.symbol) == ("triangle-up", "triangle-down")
+    assert len(longs.x) + len(shorts.x) == len(trades) == 4
+    is_short = trades["is_short"].to_numpy()
+    np.testing.assert_allclose(longs.y, trades["open_rate"][~is_short])
+    np.testing.assert_allclose(shorts.y, trades["open_rate"][is_short])
+    win = (trades["profit_ratio"] > 0).to_numpy()
+    exits = {t.name: t for t in traces(fig, "scatter") if t.name.startswith("exit")}
+    for name, mask in (("exit win", win), ("exit loss", ~win)):
+        assert (name in exits) == bool(mask.any())
+        if mask.any():
+            np.testing.assert_allclose(exits[name].y, trades["close_rate"][mask])
+    assert all(t.showlegend is not False for t in (longs, shorts, *exits.values()))
+    assert not traces(fig, "scatter", "target")  # no target column: none drawn
     for name, column in (
         ("stop (final)", "stop_loss_abs"),
         ("stop (initial)", "initial_stop_loss_abs"),
@@ -439,7 +451,7 @@ def test_cli_heatmap_with_config_and_backtest(userdir, tmp_path):
     (html,) = (tmp_path / "plots").glob("*.html")
     assert html.name == "liq-heatmap-BTC_USDT_USDT-5m-20240101-20240103.html"
     text = html.read_text()
-    for name in ("entries", "exits", "stop (final)", "stop (initial)", "long pending"):
+    for name in ("entry long", "exit win", "stop (final)", "stop (initial)", "target"):
         assert f'"name":"{name}"' in text
     assert not list((tmp_path / "plots").glob("*.png"))
 
@@ -476,3 +488,293 @@ def test_cli_errors_are_clear(userdir, tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert f"liq-indicator {args[0]}: error:" in err
     assert message.format(tmp=tmp_path) in err
+
+
+# --- the strategy's story: stops, targets, cluster edges (#20) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def levelled(trades):
+    """The sample trades with hand-set targets and cluster edges (as trade_levels_at_entry adds)."""
+    out = trades.copy()
+    sign = np.where(out["is_short"], -1.0, 1.0)
+    out["target_rate"] = out["open_rate"] * (1 + 0.05 * sign)
+    out["stop_cluster_near"] = out["open_rate"] * (1 - 0.02 * sign)
+    out["stop_cluster_far"] = out["open_rate"] * (1 - 0.03 * sign)
+    out["target_cluster_near"] = out["open_rate"] * (1 + 0.05 * sign)
+    out["target_cluster_far"] = out["open_rate"] * (1 + 0.06 * sign)
+    return out
+
+
+def test_trade_targets_and_cluster_edges_from_entry_to_exit(data, levelled):
+    _, feats, heat = data
+    fig = heatmap_figure(feats, heat, levelled)
+    opens = [t.tz_localize(None) for t in levelled["open_date"]]
+    closes = [t.tz_localize(None) for t in levelled["close_date"]]
+    (target,) = traces(fig, "scatter", "target")
+    assert [y for y in target.y if y is not None] == pytest.approx(
+        np.repeat(levelled["target_rate"].to_numpy(), 2)
+    )
+    xs = [pd.Timestamp(x) for x in target.x if x is not None]
+    assert xs[0::2] == opens and xs[1::2] == closes
+    for name, near, far in (
+        ("cluster edges: beyond the stop", "stop_cluster_near", "stop_cluster_far"),
+        ("cluster edges: at the target", "target_cluster_near", "target_cluster_far"),
+    ):
+        boxes = traces(fig, "scatter", name)
+        assert boxes and sum(t.showlegend is not False for t in boxes) == 1
+        ys = sorted(y for t in boxes for y in t.y if y is not None)
+        want = sorted(np.r_[np.repeat(levelled[near], 3), np.repeat(levelled[far], 2)])
+        assert ys == pytest.approx(want)
+    # a bracket per trade at its entry, from its lowest to its highest level
+    (bracket,) = traces(fig, "scatter", "trade (stop to target)")
+    lows = [y for y in bracket.y[0::3]]
+    levels = levelled[["stop_loss_abs", "initial_stop_loss_abs", "target_rate", "open_rate"]]
+    assert lows == pytest.approx(levels.min(axis=1).tolist())
+    # the price axis holds every stop and target
+    y0, y1 = fig.layout.yaxis.range
+    assert y0 < levels.min().min() and y1 > levels.max().max()
+
+
+def test_trade_levels_at_entry_follow_the_strategy_rules(data):
+    from liq_indicator.plot.figures import TRADE_LEVEL_COLUMNS
+    from liq_indicator.strategy.frequi import LEVEL_COLUMNS, trade_levels_at_entry
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP, strategy_features, trade_plan
+
+    assert LEVEL_COLUMNS == TRADE_LEVEL_COLUMNS  # the strategy's names are the picture's
+    candles = data[0]
+    feats = strategy_features(candles, STRATEGY_HEATMAP)
+    records = sample_trade_records(candles)
+    trades = load_trades(write_backtest(Path(candles.attrs.get("tmp", "/tmp")) / "lv", records))
+    before = trades.copy()
+    out = trade_levels_at_entry(trades, feats)
+    pd.testing.assert_frame_equal(trades, before)
+    # sample trades open at the close of candle i, i.e. at candle i's date + 5m? no: at its date,
+    # so the signal candle is the one before (closed at the entry)
+    for k, row in out.iterrows():
+        i = int(np.flatnonzero(feats["date"] == row["open_date"])[0]) - 1
+        sig = feats.iloc[i]
+        side, other = ("short", "long") if row["is_short"] else ("long", "short")
+        _, target = trade_plan(sig, bool(row["is_short"]), entry=row["open_rate"])
+        assert row["target_rate"] == pytest.approx(target, nan_ok=True), k
+        assert row["stop_cluster_far"] == pytest.approx(sig[f"liq_{side}_cluster_far"], nan_ok=True)
+        assert row["target_cluster_near"] == pytest.approx(
+            sig[f"liq_{other}_cluster_near"], nan_ok=True
+        )
+    assert np.isfinite(out["target_rate"]).any()
+    # a trade before the features' first candle gets no levels
+    early = trades.assign(open_date=trades["open_date"] - pd.Timedelta(days=30))
+    assert trade_levels_at_entry(early, feats)[list(LEVEL_COLUMNS)].isna().all().all()
+
+
+def test_swept_panel_is_the_same_whatever_the_candle_count(data):
+    # the PNG draws fewer candles than the HTML; the swept panel must not change with them
+    _, feats, heat = data
+    many, few = heatmap_figure(feats, heat, max_candles=1500), heatmap_figure(feats, heat, max_candles=60)
+    for fig_a, fig_b in ((many, few),):
+        bars_a = [t for t in traces(fig_a, "bar")]
+        bars_b = [t for t in traces(fig_b, "bar")]
+        assert [t.name for t in bars_a] == [t.name for t in bars_b]
+        for a, b in zip(bars_a, bars_b, strict=True):
+            np.testing.assert_array_equal(a.y, b.y)
+            assert len(a.y) <= SWEPT_BARS
+    assert len(traces(many, "candlestick")[0].x) > len(traces(few, "candlestick")[0].x)
+
+
+def test_cluster_scale_leaves_the_thin_cells_clear(data):
+    _, feats, heat = data
+    shares = {}
+    for scale in SCALES:
+        fig = heatmap_figure(feats, heat, scale=scale)
+        z = np.concatenate([np.asarray(t.z).ravel() for t in traces(fig, "heatmap")])
+        usd = np.concatenate([np.asarray(t.customdata).ravel() for t in traces(fig, "heatmap")])
+        shares[scale] = (z > 0).sum() / (usd > 0).sum()
+        if scale == "clusters":  # floor: the 80th percentile, 0.5 to 4 decades under the top
+            top, cells = usd.max(), usd[usd > 0]
+            span = np.log10(top) - np.percentile(np.log10(cells), 80.0)
+            floor = top / 10 ** min(max(span, 0.5), 4.0)
+            np.testing.assert_array_equal(z > 0, usd >= floor * (1 + 1e-6))
+    assert shares["full"] > 0.95
+    assert shares["clusters"] < 0.5 * shares["full"]
+    with pytest.raises(InputError, match="scale must be one of"):
+        heatmap_figure(feats, heat, scale="loud")
+
+
+def test_price_axis_turns_logarithmic_for_wide_ranges(data):
+    _, feats, heat = data
+    assert heatmap_figure(feats, heat).layout.yaxis.type == "linear"  # a few % of range
+    fig = heatmap_figure(feats, heat, price_axis="log")
+    lo, hi = feats["low"].min(), feats["high"].max()
+    y0, y1 = fig.layout.yaxis.range
+    assert fig.layout.yaxis.type == "log" and 10**y0 < lo and 10**y1 > hi
+    doubled = feats.copy()
+    ramp = np.linspace(1.0, 3.0, len(doubled))
+    for col in ("open", "high", "low", "close"):
+        doubled[col] = doubled[col] * ramp
+    wide = liquidation_heatmap_of(doubled)
+    assert heatmap_figure(doubled, wide).layout.yaxis.type == "log"
+
+
+def liquidation_heatmap_of(frame):
+    from liq_indicator import liquidation_heatmap
+
+    return liquidation_heatmap(frame[["date", "open", "high", "low", "close", "volume"]], max_times=60)
+
+
+def test_cold_map_is_shaded_and_watermark_drawn(data, tmp_path):
+    _, feats, heat = data
+    start = feats["date"].iloc[0].tz_localize(None)
+    cold = feats["date"].iloc[100]
+    fig = heatmap_figure(feats, heat, cold_until=cold, watermark="SIMULATED")
+    (shade,) = [s for s in fig.layout.shapes if s.name == "warming up"]
+    assert pd.Timestamp(shade.x0) == start and pd.Timestamp(shade.x1) == cold.tz_localize(None)
+    texts = [a.text for a in fig.layout.annotations]
+    assert any("warming up" in t for t in texts) and "SIMULATED" in texts
+    # a map warm before the first candle: no shade
+    warm = heatmap_figure(feats, heat, cold_until=feats["date"].iloc[0] - pd.Timedelta(hours=1))
+    assert not [s for s in warm.layout.shapes if s.name == "warming up"]
+    plain, marked = tmp_path / "plain.png", tmp_path / "marked.png"
+    save_png_heatmap(feats, heat, plain)
+    save_png_heatmap(feats, heat, marked, cold_until=cold, watermark="SIMULATED")
+    a = np.asarray(Image.open(plain).convert("RGB"), dtype=int)
+    b = np.asarray(Image.open(marked).convert("RGB"), dtype=int)
+    assert (np.abs(a - b).sum(axis=2) > 30).mean() > 0.02  # the shade and watermark show
+
+
+def test_map_marks_clusters_stop_and_target(liq_map, tmp_path):
+    p = liq_map.price
+    clusters = {"long cluster": (p * 0.97, p * 0.96), "short cluster": (p * 1.02, np.nan)}
+    levels = {"stop (long)": p * 0.955, "target (long)": p * 1.03}
+    fig = map_figure(liq_map, clusters=clusters, levels=levels, watermark="NOT WARMED UP")
+    shapes = {s.name: s for s in fig.layout.shapes if s.name}
+    assert set(shapes) == {"long cluster", "stop (long)", "target (long)"}  # NaN edge skipped
+    assert (shapes["long cluster"].x0, shapes["long cluster"].x1) == pytest.approx(
+        (p * 0.96, p * 0.97)
+    )
+    assert shapes["stop (long)"].x0 == pytest.approx(p * 0.955)
+    assert shapes["target (long)"].line.color != shapes["stop (long)"].line.color
+    assert "NOT WARMED UP" in [a.text for a in fig.layout.annotations]
+    png = save_png_map(liq_map, tmp_path / "m.png", clusters=clusters, levels=levels)
+    assert colourfulness(png)[0] > 500
+
+
+# --- FreqUI / plot-dataframe --------------------------------------------------------------------
+
+
+def test_plot_config_draws_no_wedges_in_the_heatmap_colours():
+    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
+    from liq_indicator.strategy.frequi import COLORS, plot_config
+
+    for side, hexa in (("long", LONG_COLOR), ("short", SHORT_COLOR)):
+        assert "#{:02x}{:02x}{:02x}".format(*COLORS[side]) == hexa
+    main_plot = plot_config()["main_plot"]
+    assert not any("fill_to" in conf for conf in main_plot.values())
+    for conf in main_plot.values():
+        assert conf["plotly"]["connectgaps"] is False and conf["plotly"]["line"]["shape"] == "hv"
+
+
+def test_plot_dataframe_breaks_the_cluster_lines_where_there_is_none():
+    plotting = pytest.importorskip("freqtrade.plot.plotting")
+    from liq_indicator.strategy.frequi import plot_config
+
+    n = 60
+    dates = pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC")
+    near = np.r_[np.full(20, 56_000.0), np.full(20, np.nan), np.full(20, 70_000.0)]
+    frame = pd.DataFrame(
+        {"date": dates, "open": 60e3, "high": 61e3, "low": 59e3, "close": 60e3, "volume": 1.0}
+    )
+    for side in ("long", "short"):
+        frame[f"liq_{side}_cluster_near"] = near
+        frame[f"liq_{side}_cluster_far"] = near * 0.99
+    frame["liq_swept_long_usd"] = frame["liq_swept_short_usd"] = 0.0
+    fig = plotting.generate_candlestick_graph(
+        "BTC/USDT:USDT", frame, pd.DataFrame(), plot_config=plot_config()
+    )
+    cluster = [t for t in fig.data if t.name and "cluster" in t.name]
+    assert len(cluster) == 4
+    for t in cluster:
+        assert t.fill in (None, "none") and t.connectgaps is False and t.line.shape == "hv"
+
+
+# --- backtest results: the one covering the picture ---------------------------------------------
+
+
+def test_folder_form_picks_the_result_covering_the_period(data, tmp_path):
+    records = sample_trade_records(data[0])
+    folder = tmp_path / "bt"
+    older = write_backtest(
+        folder, records, stem="backtest-result-2024-01-05_10-00-00", period=("2024-01-01", "2024-01-04")
+    )
+    write_backtest(  # written last: the folder's latest, another period
+        folder,
+        records[:1],
+        stem="backtest-result-2024-06-01_10-00-00",
+        period=("2024-05-01", "2024-06-01"),
+        period_in_meta=False,
+    )
+    assert result_period(older) == (
+        pd.Timestamp("2024-01-01", tz="UTC"),
+        pd.Timestamp("2024-01-04", tz="UTC"),
+    )
+    assert len(load_trades(folder)) == 1  # no period: the latest, as Freqtrade
+    with pytest.warns(UserWarning, match="covers 2024-05-01 .. 2024-06-01, not the drawn period"):
+        got = load_trades(folder, period=("2024-01-02", "2024-01-03"))
+    assert len(got) == 4 and got.attrs["source"] == str(older)
+    assert len(load_trades(folder, period=("2024-05-10", "2024-05-11"))) == 1
+    with pytest.raises(InputError, match="no backtest result in .* covers the drawn period"):
+        load_trades(folder, period=("2023-01-01", "2023-02-01"))
+
+
+def test_cli_title_counts_the_drawn_trades_and_warns_of_warm_up(userdir, tmp_path, capsys):
+    plots = tmp_path / "p"
+    rc = main(
+        [
+            "heatmap",
+            "--userdir",
+            str(userdir),
+            "--plot-dir",
+            str(plots),
+            "--timerange",
+            "20240102T1200-20240103",
+            "--warmup-days",
+            "0.25",
+            "--backtest-filename",
+            str(userdir / "backtest_results"),
+            "--format",
+            "html",
+        ]
+    )
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "warms up over 0 days 18:00:00" in err and "shaded in the picture" in err
+    text = next(plots.glob("*.html")).read_text()
+    # trades at candles 40..640 (5m from 2024-01-01): those open after 2024-01-02 12:00 are
+    # the ones at 400..520 and 560..640
+    assert "· 2 trades (of 4)" in text and "strategy map (half-lives 2-18 h)" in text
+    assert "map warming up until" in text
+
+
+def test_cli_map_marks_clusters_and_a_trade(userdir, tmp_path, capsys):
+    plots = tmp_path / "m"
+    rc = main(
+        [
+            "map",
+            "--userdir",
+            str(userdir),
+            "--plot-dir",
+            str(plots),
+            "--at",
+            "2024-01-01T06:00",
+            "--map",
+            "strategy",
+            "--trade",
+            "long",
+            "--format",
+            "html",
+        ]
+    )
+    assert rc == 0
+    assert "less than its slowest half-life (0 days 18:00:00)" in capsys.readouterr().err
+    text = next(plots.glob("*.html")).read_text()
+    for name in ("long cluster", "stop (long)", "target (long)", "NOT WARMED UP"):
+        assert name in text

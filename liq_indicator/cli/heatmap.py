@@ -3,15 +3,22 @@
 Reads data the way Freqtrade commands do (``--config``, ``--datadir``, ``--exchange``, ``--pairs``,
 ``--timeframe``, ``--timerange``; see :mod:`liq_indicator.cli.options`) and writes
 ``<userdir>/plot/liq-heatmap-<pair>-<tf>-<period>.html`` and ``.png``; with ``--backtest-filename``
-a backtest's trades and stops are drawn on top.
+a backtest's trades are drawn on top, each with its stop, its target and the cluster edges they
+were set from, on the map the strategy trades on (``STRATEGY_HEATMAP``).
+
+The map starts empty and fills over its slowest tier's half-life: the part of the picture drawn
+before that much history is shaded and a warning names it.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from liq_indicator.cli.options import add_data_arguments
 from liq_indicator.io.argtypes import integer, real
+
+MAPS = ("auto", "strategy", "default")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +30,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--export-filename",
         dest="backtest_filename",
         metavar="PATH",
-        help="a result of `freqtrade backtesting --export trades` (.zip or .json, or "
-        "the backtest_results folder for its latest): draw entries, exits, stops",
+        help="a result of `freqtrade backtesting --export trades` (.zip or .json, or the "
+        "backtest_results folder: its newest result covering the drawn period): draw entries, "
+        "exits, stops, targets and the cluster edges behind them",
     )
     b.add_argument("-s", "--strategy", help="strategy to take from a multi-strategy result")
     d = parser.add_argument_group("drawing")
+    d.add_argument(
+        "--map",
+        choices=MAPS,
+        default="auto",
+        help="which map: 'strategy' (the one LiqClusterStrategy trades on: short half-lives, "
+        "sharp clusters), 'default' (HeatmapConfig(), the calibrated smooth map); 'auto' "
+        "(default): the strategy's with --backtest-filename, else the default",
+    )
+    d.add_argument(
+        "--scale",
+        choices=("clusters", "full"),
+        default="clusters",
+        help="colour scale: 'clusters' (default) leaves the thinner 80%% of cells clear so "
+        "clusters stay apart over weeks; 'full' colours nearly every non-empty cell",
+    )
+    d.add_argument(
+        "--price-axis",
+        choices=("auto", "log", "linear"),
+        default="auto",
+        help="price axis (default auto: logarithmic when the high is twice the low or more)",
+    )
     d.add_argument(
         "--max-times",
         type=integer(1),
@@ -52,8 +81,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=real(0, low_open=True),
         default=None,
         help="span of the log colour scale below its top, in decades (default: from "
-        "the data, 1 to 4)",
+        "the data and --scale)",
     )
+
+
+def warm_up(config: Any) -> Any:
+    """How much history the map needs before it is drawn as warm: its slowest tier's half-life
+    (by then every tier holds at least half of its steady-state notional), a ``pd.Timedelta``.
+    """
+    import pandas as pd
+
+    return pd.Timedelta(hours=max(config.half_life_hours))
+
+
+def cold_until(history_start: Any, shown_start: Any, config: Any) -> Any:
+    """The time until which a map built from ``history_start`` is still warming up, or None when
+    it is warm at ``shown_start``.
+    """
+    import pandas as pd
+
+    warm = pd.Timestamp(history_start) + warm_up(config)
+    return warm if warm > pd.Timestamp(shown_start) else None
+
+
+def map_name(config: Any, strategy: bool) -> str:
+    """How a title names the map: whose it is and its half-lives."""
+    hl = config.half_life_hours
+    span = f"half-lives {min(hl):g}-{max(hl):g} h"
+    return f"strategy map ({span})" if strategy else f"default map ({span})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,57 +121,97 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from liq_indicator.cli.options import load_window, resolve_data_options, write_outputs
-    from liq_indicator.estimator import liquidation_features, liquidation_heatmap
-    from liq_indicator.io.backtest import load_trades
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.core.inputs import infer_timeframe
+    from liq_indicator.estimator import liquidation_heatmap
+    from liq_indicator.io.backtest import load_trades, resolve_backtest_file
     from liq_indicator.io.datadir import pair_stem
-    from liq_indicator.plot.figures import heatmap_figure, save_png_heatmap
+    from liq_indicator.plot.figures import heatmap_figure, save_png_heatmap, trades_in_period
+    from liq_indicator.strategy.frequi import trade_levels_at_entry
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP, strategy_features
 
     opts = resolve_data_options(args)
-    all_trades = None
-    if args.backtest_filename:  # read it before the (slower) computation: fail early
-        all_trades = load_trades(args.backtest_filename, strategy=args.strategy)
+    if args.backtest_filename:  # a missing file fails before the (slower) computation
+        resolve_backtest_file(args.backtest_filename)
+    strategy_map = args.map == "strategy" or (args.map == "auto" and bool(args.backtest_filename))
+    config = STRATEGY_HEATMAP if strategy_map else HeatmapConfig()
     for pair in opts.pairs:
         window = load_window(opts, pair)
-        feats = liquidation_features(window.history, **window.side)
+        history = window.history
+        side = {k: v for k, v in window.side.items() if k != "mark" or not strategy_map}
+        if strategy_map:  # exactly the strategy's features (it reads no mark prices)
+            feats = strategy_features(
+                history,
+                config,
+                open_interest=side.get("open_interest"),
+                funding=side.get("funding"),
+                venues=side.get("venues", ()),
+            )
+        else:
+            from liq_indicator.estimator import liquidation_features
+
+            feats = liquidation_features(history, config, **side)
         shown = feats[feats["date"] >= window.shown_from].reset_index(drop=True)
+        first, last = pd.Timestamp(shown["date"].iloc[0]), pd.Timestamp(shown["date"].iloc[-1])
         lo, hi = float(shown["low"].min()), float(shown["high"].max())
         heat = liquidation_heatmap(
-            window.history,
+            history,
+            config,
             max_price_bins=args.max_price_bins,
             price_range=(lo / 1.1, hi * 1.1),
-            max_times=math.ceil(args.max_times * len(window.history) / len(shown)),
-            **window.side,
+            max_times=math.ceil(args.max_times * len(history) / len(shown)),
+            **side,
         )
-        trades = None
-        if all_trades is not None:
+        cold = cold_until(history["date"].iloc[0], first, config)
+        if cold is not None:
+            print(
+                f"warning: the {pair} map has {first - history['date'].iloc[0]} of history "
+                f"before {first:%Y-%m-%d %H:%M}; it warms up over {warm_up(config)} (its slowest "
+                f"half-life), so until {cold:%Y-%m-%d %H:%M} UTC its clusters are understated "
+                "(shaded in the picture). Give more --warmup-days or a later --timerange start.",
+                file=sys.stderr,
+            )
+        trades, counted = None, ""
+        if args.backtest_filename:
+            tf = infer_timeframe(feats["date"]) or pd.Timedelta(0)
+            all_trades = load_trades(
+                args.backtest_filename, strategy=args.strategy, period=(first, last + tf)
+            )
             trades = all_trades[all_trades["pair"] == pair].reset_index(drop=True)
+            drawn = len(trades_in_period(trades, first, last + tf))
+            source = all_trades.attrs.get("source", args.backtest_filename)
             if len(trades) == 0:
-                print(f"note: {args.backtest_filename} holds no trades of {pair}", file=sys.stderr)
-        first, last = pd.Timestamp(shown["date"].iloc[0]), pd.Timestamp(shown["date"].iloc[-1])
+                print(f"note: {source} holds no trades of {pair}", file=sys.stderr)
+            elif drawn == 0:
+                print(
+                    f"warning: none of the {len(trades)} {pair} trades in {source} "
+                    f"({trades['open_date'].min():%Y-%m-%d} .. "
+                    f"{trades['close_date'].max():%Y-%m-%d}) falls in the drawn period; "
+                    "pass --timerange covering them",
+                    file=sys.stderr,
+                )
+            trades = trade_levels_at_entry(trades, feats) if strategy_map else trades
+            counted = f" · {drawn} trades" + (f" (of {len(trades)})" if drawn != len(trades) else "")
         period = (
             re.sub(r"[^0-9A-Za-z-]", "_", opts.timerange)
             if opts.timerange
             else f"{first:%Y%m%d}-{last:%Y%m%d}"
         )
         title = (
-            f"{pair} {opts.timeframe} liquidation heatmap · {first:%Y-%m-%d %H:%M} → "
-            f"{last:%Y-%m-%d %H:%M} UTC"
-            + (f" · {len(trades)} trades" if trades is not None else "")
+            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map)} · "
+            f"{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC{counted}"
         )
+        drawing = {
+            "title": title,
+            "decades": args.decades,
+            "scale": args.scale,
+            "price_axis": args.price_axis,
+            "cold_until": cold,
+        }
         write_outputs(
             opts,
             f"liq-heatmap-{pair_stem(pair)}-{opts.timeframe}-{period}",
-            partial(
-                heatmap_figure,
-                shown,
-                heat,
-                trades,
-                title=title,
-                max_candles=args.max_candles,
-                decades=args.decades,
-            ),
-            partial(
-                save_png_heatmap, shown, heat, trades=trades, title=title, decades=args.decades
-            ),
+            partial(heatmap_figure, shown, heat, trades, max_candles=args.max_candles, **drawing),
+            partial(save_png_heatmap, shown, heat, trades=trades, **drawing),
         )
     return 0

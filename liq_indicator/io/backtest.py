@@ -9,6 +9,10 @@ by Freqtrade's own functions (``get_latest_backtest_filename``, ``load_config_fi
 itself is not, because Freqtrade inflates a zip member without a size cap and gives a result
 without trades as a frame without columns. The zip's ``.pkl`` members (signal candles) are never
 opened.
+
+A folder's latest result may be of another period than the one drawn: given ``period``,
+:func:`resolve_backtest_file` takes the newest result whose backtested timerange (from its
+``.meta.json``, else the result's own ``backtest_start_ts``/``backtest_end_ts``) overlaps it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from liq_indicator.errors import InputError
+from liq_indicator.errors import InputError, warn_data
 from liq_indicator.io.extras import freqtrade_module
 from liq_indicator.io.paths import (
     input_file,
@@ -31,7 +35,13 @@ from liq_indicator.io.paths import (
     reading,
 )
 
-__all__ = ["TRADE_COLUMNS", "load_trades", "load_freqtrade_config", "resolve_backtest_file"]
+__all__ = [
+    "TRADE_COLUMNS",
+    "load_freqtrade_config",
+    "load_trades",
+    "resolve_backtest_file",
+    "result_period",
+]
 
 # the columns load_trades guarantees (NaN / False / "" when a result lacks one)
 TRADE_COLUMNS = (
@@ -57,12 +67,101 @@ _LAST_RESULT = ".last_result.json"
 RESULT_MEMBER_LIMIT = 1024 * 2**20
 
 
-def resolve_backtest_file(path: str | Path) -> Path:
+def _stamp(value: Any) -> pd.Timestamp | None:
+    """A Freqtrade timestamp (seconds in ``.meta.json``, milliseconds in the result) as UTC."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return None
+    return pd.Timestamp(value, unit="ms" if value > 1e11 else "s", tz="UTC")
+
+
+def _span(entries: dict) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The union of the strategies' (backtest_start_ts, backtest_end_ts)."""
+    spans = []
+    for entry in entries.values():
+        if isinstance(entry, dict):
+            a, b = _stamp(entry.get("backtest_start_ts")), _stamp(entry.get("backtest_end_ts"))
+            if a is not None and b is not None:
+                spans.append((a, b))
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def result_period(path: str | Path) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The timerange a backtest result covers (UTC; the union over its strategies).
+
+    Read from ``<stem>.meta.json`` beside the result when it holds ``backtest_start_ts`` /
+    ``backtest_end_ts`` (Freqtrade 2023.x and later), else from the result itself.
+
+    Returns:
+        (start, end), or None when the result does not say.
+    """
+    p = Path(path)
+    meta = p.with_name(p.stem + ".meta.json")
+    if is_present(meta, "backtest metadata") and not is_folder(meta):
+        data = _read_json_text(read_text(meta, "backtest metadata"), meta)
+        if isinstance(data, dict) and (span := _span(data)) is not None:
+            return span
+    data = _read_result(p)
+    if isinstance(data, dict) and isinstance(data.get("strategy"), dict):
+        return _span(data["strategy"])
+    return None
+
+
+def _overlaps(span: tuple[pd.Timestamp, pd.Timestamp] | None, period: tuple[Any, Any]) -> bool:
+    if span is None:
+        return False
+    start, end = (pd.Timestamp(t) for t in period)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start
+    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    return span[0] <= end and span[1] >= start
+
+
+def _describe(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> str:
+    return "an unknown period" if span is None else f"{span[0]:%Y-%m-%d} .. {span[1]:%Y-%m-%d}"
+
+
+def _covering(folder: Path, latest: Path, period: tuple[Any, Any]) -> Path:
+    """The newest result of ``folder`` overlapping ``period`` (``latest`` when it does)."""
+    latest_span = result_period(latest)
+    if latest_span is None or _overlaps(latest_span, period):
+        return latest  # a result that does not say its period is taken as Freqtrade would
+    results = sorted(
+        (
+            q
+            for q in folder.glob("backtest-result-*")
+            if q.suffix in (".zip", ".json") and not q.name.endswith((".meta.json", "_config.json"))
+        ),
+        key=lambda q: q.name,
+        reverse=True,
+    )
+    want = f"{pd.Timestamp(period[0]):%Y-%m-%d} .. {pd.Timestamp(period[1]):%Y-%m-%d}"
+    for q in results:
+        if q != latest and _overlaps(result_period(q), period):
+            warn_data(
+                f"the latest backtest in {folder} ({latest.name}) covers "
+                f"{_describe(latest_span)}, not the drawn period {want}; drawing {q.name} instead"
+            )
+            return q
+    raise InputError(
+        f"no backtest result in {folder} covers the drawn period {want} (the latest, "
+        f"{latest.name}, covers {_describe(latest_span)}); backtest that period, draw the "
+        "result's own period with --timerange, or pass a result file"
+    )
+
+
+def resolve_backtest_file(path: str | Path, *, period: tuple[Any, Any] | None = None) -> Path:
     """The backtest result file ``path`` names: the file itself, or for a folder the latest result
     its ``.last_result.json`` points to (as Freqtrade's ``--backtest-filename`` does).
 
+    Args:
+        path: a result file or a backtest_results folder.
+        period: (start, end) of the picture: for a folder whose latest result does not overlap
+            it, the newest result that does (with a warning naming both).
+
     Raises:
-        InputError: when the path or the file it points to does not exist.
+        InputError: when the path or the file it points to does not exist, or no result of the
+            folder overlaps ``period``.
     """
     p = Path(path).expanduser()
     if not is_present(p, "backtest result"):
@@ -86,9 +185,11 @@ def resolve_backtest_file(path: str | Path) -> Path:
                 raise InputError(
                     f"{marker} has no 'latest_backtest' entry ({exc}); pass a result file instead"
                 ) from None
-        p = p / latest
+        folder, p = p, p / latest
         if not is_present(p, "backtest result"):
             raise InputError(f"{marker} names {latest!r}, which does not exist in {str(path)!r}")
+        if period is not None:
+            p = _covering(folder, input_file(p, "backtest result"), period)
     return input_file(p, "backtest result")
 
 
@@ -130,7 +231,11 @@ def _read_result(p: Path) -> Any:
 
 
 def load_trades(
-    path: str | Path, *, strategy: str | None = None, pair: str | None = None
+    path: str | Path,
+    *,
+    strategy: str | None = None,
+    pair: str | None = None,
+    period: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """The trades of a Freqtrade backtest result, one row per trade, sorted by ``open_date``.
 
@@ -139,6 +244,8 @@ def load_trades(
             latest result).
         strategy: which strategy of a multi-strategy result; may be omitted when there is one.
         pair: keep only this pair's trades (e.g. ``BTC/USDT:USDT``).
+        period: (start, end) drawn: a folder then gives its newest result overlapping it
+            (:func:`resolve_backtest_file`). Trades are not cut to it.
 
     Returns:
         A frame with at least :data:`TRADE_COLUMNS`: UTC ``open_date``/``close_date``, rates,
@@ -149,7 +256,7 @@ def load_trades(
         InputError: when the file is missing, unreadable, not a backtest result, or the strategy
             is ambiguous or absent (the message lists the strategies present).
     """
-    p = resolve_backtest_file(path)
+    p = resolve_backtest_file(path, period=period)
     data = _read_result(p)
     if not isinstance(data, dict) or not isinstance(data.get("strategy"), dict):
         raise InputError(
@@ -182,7 +289,9 @@ def load_trades(
     df["is_short"] = df["is_short"].fillna(False).astype(bool)
     if pair is not None:
         df = df[df["pair"] == pair]
-    return df.sort_values("open_date", kind="stable").reset_index(drop=True)
+    out = df.sort_values("open_date", kind="stable").reset_index(drop=True)
+    out.attrs["source"] = str(p)  # the file read (a folder's chosen result)
+    return out
 
 
 def load_freqtrade_config(path: str | Path) -> dict[str, Any]:

@@ -4,9 +4,14 @@ Plotting only: nothing here reads a file; the ``save_*`` functions write their o
 
 * :func:`heatmap_figure` / :func:`save_png_heatmap` - time x price: pending liquidation notional per
   bin (longs in blue, shorts in orange, log colour scale in USD), candles on top, and below them the
-  notional swept per period (the cascades), optionally a backtest's trades and their stops.
+  notional swept per period (the cascades), optionally a backtest's trades: each trade's stop and
+  target from entry to exit, and the cluster edges they were set from.
 * :func:`map_figure` / :func:`save_png_map` - the map at one moment: per-bin bars stacked by
-  leverage tier, the cumulative long curve below price and the cumulative short curve above it.
+  leverage tier, the cumulative long curve below price and the cumulative short curve above it,
+  optionally the nearest clusters' edges and a trade's stop and target.
+
+Both pictures can carry a ``watermark`` (e.g. ``SIMULATED``); the heatmap shades the stretch where
+the map has not warmed up (``cold_until``).
 
 FreqUI's ``plot_config`` and ``plot_annotations`` for a strategy are :mod:`liq_indicator.strategy.frequi`.
 
@@ -18,6 +23,7 @@ this module loads neither plotting library nor numba.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,11 +48,31 @@ from liq_indicator.plot.style import (
     SHORT_SCALE,
     SHORT_TIER_COLORS,
     STOP_COLOR,
+    TARGET_COLOR,
     TEXT,
+    WARN_COLOR,
     format_usd,
 )
 
 SWEPT_COLUMNS = ("liq_swept_long_usd", "liq_swept_short_usd")
+#: bars of the swept panel at most, in both renderers (so the HTML and the PNG sum the same period)
+SWEPT_BARS = 320
+#: optional trade columns drawn when present (see ``liq_indicator.strategy.frequi.trade_levels_at_entry``):
+#: the target, and the near/far edges of the cluster beyond the stop and of the one at the target
+TRADE_LEVEL_COLUMNS = (
+    "target_rate",
+    "stop_cluster_near",
+    "stop_cluster_far",
+    "target_cluster_near",
+    "target_cluster_far",
+)
+#: colour scales: ``clusters`` leaves the thinner cells clear so that clusters stand apart,
+#: ``full`` shows nearly every non-empty cell
+SCALES = ("clusters", "full")
+#: share of the non-empty cells left clear by the ``clusters`` scale (its floor's percentile)
+CLUSTER_FLOOR_PCT = 80.0
+#: ``price_axis="auto"`` turns logarithmic when the highest high is this many times the lowest low
+LOG_PRICE_RATIO = 2.0
 
 if TYPE_CHECKING:  # pragma: no cover
     from types import ModuleType
@@ -60,7 +86,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "LONG_COLOR",
+    "SCALES",
     "SHORT_COLOR",
+    "SWEPT_BARS",
+    "TRADE_LEVEL_COLUMNS",
     "downsample_candles",
     "format_usd",
     "heatmap_figure",
@@ -68,6 +97,7 @@ __all__ = [
     "save_html",
     "save_png_heatmap",
     "save_png_map",
+    "trades_in_period",
 ]
 
 
@@ -198,20 +228,30 @@ def _crop_heatmap(
 
 
 def _colour_range(
-    long: np.ndarray, short: np.ndarray, decades: float | None
+    long: np.ndarray, short: np.ndarray, decades: float | None, scale: str = "clusters"
 ) -> tuple[float, float]:
     """(floor, top) USD of the shared log colour scale. ``top`` is the largest cell. ``floor`` is
-    ``decades`` below it or, when None, the 1st percentile of the non-empty cells (kept within
-    1 to 4 decades below the top). Cells under the floor are drawn clear.
+    ``decades`` below it or, when None, a percentile of the non-empty cells: the
+    :data:`CLUSTER_FLOOR_PCT` th for the ``clusters`` scale (kept within 0.5 to 4 decades below the
+    top), the 1st for ``full`` (1 to 4 decades). Cells under the floor are drawn clear.
     """
+    if scale not in SCALES:
+        raise InputError(f"scale must be one of {SCALES}, got {scale!r}")
     top = float(max(long.max(initial=0.0), short.max(initial=0.0)))
     if not top > 0:
         return 1.0, 10.0
     if decades is None:
         cells = np.concatenate([long[long > 0], short[short > 0]])
-        span = math.log10(top) - float(np.percentile(np.log10(cells), 1.0))
-        decades = min(max(span, 1.0), 4.0)
+        pct, least = (CLUSTER_FLOOR_PCT, 0.5) if scale == "clusters" else (1.0, 1.0)
+        span = math.log10(top) - float(np.percentile(np.log10(cells), pct))
+        decades = min(max(span, least), 4.0)
     return top / 10.0**decades, top
+
+
+def _log_price(lo: float, hi: float, price_axis: str) -> bool:
+    if price_axis not in ("auto", "log", "linear"):
+        raise InputError(f"price_axis must be 'auto', 'log' or 'linear', got {price_axis!r}")
+    return price_axis == "log" or (price_axis == "auto" and lo > 0 and hi / lo >= LOG_PRICE_RATIO)
 
 
 def _usd_codes(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
@@ -267,10 +307,29 @@ def _trade_frame(trades: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp
     if "is_short" not in tr.columns:
         tr["is_short"] = False
     tr["is_short"] = tr["is_short"].fillna(False).astype(bool)
+    for col in TRADE_LEVEL_COLUMNS:
+        if col not in tr.columns:
+            tr[col] = np.nan
     return tr[(tr["close_date"] >= t0) & (tr["open_date"] <= t1)].reset_index(drop=True)
 
 
-def _stop_segments(tr: pd.DataFrame, column: str) -> tuple[list, list]:
+def trades_in_period(
+    trades: pd.DataFrame | None, start: Any, end: Any
+) -> pd.DataFrame:
+    """The trades a heatmap of ``start`` .. ``end`` draws: those open at some time in the period.
+
+    Args:
+        trades: :func:`liq_indicator.io.backtest.load_trades` output (or None).
+        start: The period's first time (tz-aware or naive UTC).
+        end: The period's last time.
+
+    Returns:
+        Those rows, dates naive UTC (empty when there are none).
+    """
+    return _trade_frame(trades, _naive_utc([start])[0], _naive_utc([end])[0])
+
+
+def _segments(tr: pd.DataFrame, column: str) -> tuple[list, list]:
     """x, y of one polyline holding a horizontal segment per trade (None between trades)."""
     xs: list = []
     ys: list = []
@@ -281,16 +340,62 @@ def _stop_segments(tr: pd.DataFrame, column: str) -> tuple[list, list]:
     return xs, ys
 
 
+def _brackets(tr: pd.DataFrame) -> tuple[list, list]:
+    """x, y of a vertical line per trade at its entry, from its stop to its target (or entry)."""
+    xs: list = []
+    ys: list = []
+    for row in tr.itertuples(index=False):
+        ends = [
+            v
+            for v in (row.stop_loss_abs, row.initial_stop_loss_abs, row.target_rate, row.open_rate)
+            if pd.notna(v) and v > 0
+        ]
+        if len(ends) >= 2:
+            xs += [row.open_date, row.open_date, None]
+            ys += [float(min(ends)), float(max(ends)), None]
+    return xs, ys
+
+
+def _cluster_boxes(tr: pd.DataFrame, near: str, far: str) -> tuple[list, list]:
+    """x, y of closed outlines (None between them), one per trade: the cluster's edges from the
+    trade's entry to its exit.
+    """
+    xs: list = []
+    ys: list = []
+    for o, c, a, b in zip(tr["open_date"], tr["close_date"], tr[near], tr[far], strict=True):
+        if pd.notna(a) and pd.notna(b):
+            xs += [o, c, c, o, o, None]
+            ys += [float(a), float(a), float(b), float(b), float(a), None]
+    return xs, ys
+
+
+def _price(v: float) -> str:
+    return f"{v:,.2f}" if pd.notna(v) else "?"
+
+
 def _trade_text(tr: pd.DataFrame) -> list[str]:
     out = []
     for row in tr.itertuples(index=False):
         side = "short" if row.is_short else "long"
         profit = f"{row.profit_ratio:+.2%}" if pd.notna(row.profit_ratio) else "?"
-        stop = getattr(row, "stop_loss_abs", np.nan)
-        out.append(
-            f"{side} {profit}<br>entry {row.open_rate:,.2f} exit {row.close_rate:,.2f}"
-            f"<br>stop {stop:,.2f}<br>{getattr(row, 'exit_reason', '')}"
-        )
+        lines = [
+            f"{side} {profit} ({getattr(row, 'exit_reason', '')})",
+            f"entry {row.open_rate:,.2f} exit {row.close_rate:,.2f}",
+            f"stop {_price(row.stop_loss_abs)} (initial {_price(row.initial_stop_loss_abs)})",
+        ]
+        if pd.notna(row.target_rate):
+            lines.append(f"target {_price(row.target_rate)}")
+        if pd.notna(row.stop_cluster_near):
+            lines.append(
+                f"cluster beyond the stop {_price(row.stop_cluster_near)} .. "
+                f"{_price(row.stop_cluster_far)}"
+            )
+        if pd.notna(row.target_cluster_near):
+            lines.append(
+                f"cluster at the target {_price(row.target_cluster_near)} .. "
+                f"{_price(row.target_cluster_far)}"
+            )
+        out.append("<br>".join(lines))
     return out
 
 
@@ -342,20 +447,54 @@ def _plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:
 
 
 def _heatmap_inputs(
-    candles: pd.DataFrame, heatmap: Heatmap, max_candles: int, decades: float | None
+    candles: pd.DataFrame, heatmap: Heatmap, max_candles: int, decades: float | None, scale: str
 ) -> tuple:
-    """What both heatmap renderers draw: merged candles, their timeframe, the heatmap cropped to
-    them, and the colour range.
+    """What both heatmap renderers draw: merged candles, the swept panel's bars (at most
+    :data:`SWEPT_BARS`, the same in both renderers), the heatmap cropped to the candles, and the
+    colour range.
     """
     _check_candles(candles)
     missing = [c for c in SWEPT_COLUMNS if c not in candles.columns]
     if missing:
         raise InputError(f"candles lack {missing}; pass the frame liquidation_features() returns")
     bars = downsample_candles(candles, max_candles)
+    swept = downsample_candles(candles, SWEPT_BARS)
     tf = bars.attrs["timeframe"]
     edges, long, short = _crop_heatmap(heatmap, tf, bars["start"].iloc[0], bars["end"].iloc[-1])
-    vmin, vmax = _colour_range(long, short, decades)
-    return bars, tf, edges, long, short, vmin, vmax
+    vmin, vmax = _colour_range(long, short, decades, scale)
+    return bars, swept, edges, long, short, vmin, vmax
+
+
+def _price_range(
+    bars: pd.DataFrame, log: bool, tr: pd.DataFrame | None = None, limits: Any = None
+) -> tuple[float, float]:
+    """The price axis: the candles and the drawn trades' stops and targets (within ``limits``,
+    the heatmap's price edges), padded by 4%.
+    """
+    lo, hi = float(bars["low"].min()), float(bars["high"].max())
+    if tr is not None and len(tr):
+        cols = ["stop_loss_abs", "initial_stop_loss_abs", "target_rate"]
+        levels = tr[cols].to_numpy(dtype=float).ravel()
+        levels = levels[np.isfinite(levels) & (levels > 0)]
+        if limits is not None:
+            levels = levels[(levels >= limits[0]) & (levels <= limits[-1])]
+        lo, hi = min(lo, levels.min(initial=lo)), max(hi, levels.max(initial=hi))
+    if log:
+        return lo / (hi / lo) ** 0.04, hi * (hi / lo) ** 0.04
+    pad = (hi - lo) * 0.04 or hi * 0.01
+    return lo - pad, hi + pad
+
+
+def _cold_end(cold_until: Any, t0: pd.Timestamp, t1: pd.Timestamp) -> pd.Timestamp | None:
+    """Where the warming-up shade ends inside [t0, t1]; None when nothing of it is drawn."""
+    if cold_until is None:
+        return None
+    end = _naive_utc([pd.Timestamp(cold_until)])[0]
+    return min(end, t1) if end > t0 else None
+
+
+def _cold_label(cold_until: Any) -> str:
+    return f"map warming up until {pd.Timestamp(cold_until):%Y-%m-%d %H:%M}: clusters understated"
 
 
 def heatmap_figure(
@@ -366,6 +505,10 @@ def heatmap_figure(
     title: str | None = None,
     max_candles: int = 1500,
     decades: float | None = None,
+    scale: str = "clusters",
+    price_axis: str = "auto",
+    cold_until: Any = None,
+    watermark: str | None = None,
     height: int = 900,
 ) -> go.Figure:
     """The liquidation heatmap as an interactive plotly figure.
@@ -375,18 +518,30 @@ def heatmap_figure(
             of :func:`liquidation_features` (the lower panel).
         heatmap: :func:`liquidation_heatmap` of these candles (or of a longer frame holding them:
             columns outside the candles' period are left out).
-        trades: optional trades (:func:`liq_indicator.io.backtest.load_trades`): entries, exits and
-            each trade's final and initial stop as horizontal segments.
+        trades: optional trades (:func:`liq_indicator.io.backtest.load_trades`): entries, exits,
+            each trade's final and initial stop from entry to exit and, when the trades hold the
+            :data:`TRADE_LEVEL_COLUMNS` (``frequi.trade_levels_at_entry``), its target and the
+            edges of the clusters beyond the stop and at the target.
         title: figure title.
         max_candles: display candles at most; longer frames are merged keeping highs and lows.
         decades: span of the log colour scale below its largest cell (smaller cells are left
-            clear); by default the 1st percentile of the non-empty cells, within 1 to 4 decades.
+            clear); by default set by ``scale``.
+        scale: ``clusters`` (default): the floor is the 80th percentile of the non-empty cells
+            (0.5 to 4 decades below the top), so only the denser fifth is coloured and clusters
+            stay apart over weeks; ``full``: the 1st percentile (1 to 4 decades), nearly every
+            non-empty cell coloured.
+        price_axis: ``log``, ``linear`` or ``auto`` (log when the high is twice the low or more).
+        cold_until: the time until which the map has not warmed up; that stretch is shaded and
+            labelled.
+        watermark: large text across the picture (e.g. ``SIMULATED``).
         height: figure height in pixels.
 
     Returns:
         A figure with two heatmap traces (``long pending``/``short pending``; ``z`` holds uint8
-        colour codes linear in log10 USD, ``customdata`` the USD values), a candlestick, two swept bar traces and, with trades,
-        ``entries``, ``exits``, ``stop (final)`` and ``stop (initial)``.
+        colour codes linear in log10 USD, ``customdata`` the USD values), a candlestick, two swept
+        bar traces (at most :data:`SWEPT_BARS` periods) and, with trades, ``entry long``,
+        ``entry short``, ``exit win``, ``exit loss``, ``stop (final)``, ``stop (initial)`` and,
+        when known, ``target`` and ``cluster edges``.
 
     Raises:
         InputError: when the candles lack OHLC or swept columns, or do not overlap the heatmap.
@@ -395,16 +550,17 @@ def heatmap_figure(
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(
-        candles, heatmap, max_candles, decades
+    bars, swept, edges, long, short, vmin, vmax = _heatmap_inputs(
+        candles, heatmap, max_candles, decades, scale
     )
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
     mid = bars["start"] + (bars["end"] - bars["start"]) / 2
+    swept_mid = swept["start"] + (swept["end"] - swept["start"]) / 2
 
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.03
     )
-    for side, values, scale, y in (
+    for side, values, stops, y in (
         ("long", long, LONG_SCALE, 0.28),
         ("short", short, SHORT_SCALE, 0.74),
     ):
@@ -417,7 +573,7 @@ def heatmap_figure(
                 customdata=usd,
                 zmin=0,
                 zmax=255,
-                colorscale=_plotly_scale(scale),
+                colorscale=_plotly_scale(stops),
                 colorbar=_colorbar(f"{side} liquidations pending (USD / bin)", vmin, vmax, y),
                 name=f"{side} pending",
                 meta={"usd_range": [vmin, vmax]},
@@ -445,12 +601,12 @@ def heatmap_figure(
         col=1,
     )
 
-    label = _swept_label(bars)
-    long_sw = bars["liq_swept_long_usd"].to_numpy(dtype=float)
-    short_sw = bars["liq_swept_short_usd"].to_numpy(dtype=float)
+    label = _swept_label(swept)
+    long_sw = swept["liq_swept_long_usd"].to_numpy(dtype=float)
+    short_sw = swept["liq_swept_short_usd"].to_numpy(dtype=float)
     fig.add_trace(
         go.Bar(
-            x=mid,
+            x=swept_mid,
             y=short_sw,
             name=f"shorts {label}",
             marker_color=SHORT_COLOR,
@@ -462,7 +618,7 @@ def heatmap_figure(
     )
     fig.add_trace(
         go.Bar(
-            x=mid,
+            x=swept_mid,
             y=-long_sw,
             customdata=long_sw,
             name=f"longs {label}",
@@ -480,10 +636,15 @@ def heatmap_figure(
 
     _base_layout(fig, title, height)
     fig.update_layout(barmode="relative", bargap=0.0, xaxis_rangeslider_visible=False)
-    lo, hi = float(bars["low"].min()), float(bars["high"].max())
-    pad = (hi - lo) * 0.04 or hi * 0.01
+    log = _log_price(float(bars["low"].min()), float(bars["high"].max()), price_axis)
+    y0, y1 = _price_range(bars, log, tr, heatmap.price_edges)
     fig.update_yaxes(
-        range=[lo - pad, hi + pad], title_text="price", tickformat=",.0f", row=1, col=1
+        type="log" if log else "linear",
+        range=[math.log10(y0), math.log10(y1)] if log else [y0, y1],
+        title_text="price (log)" if log else "price",
+        tickformat=",.0f",
+        row=1,
+        col=1,
     )
     top = float(max(long_sw.max(initial=0.0), short_sw.max(initial=0.0))) or 1.0
     step = _nice_step(top, 2)
@@ -509,67 +670,136 @@ def heatmap_figure(
         yanchor="top",
         font={"size": 11, "color": TEXT},
     )
+    cold = _cold_end(cold_until, t0, t1)
+    if cold is not None:
+        fig.add_vrect(
+            x0=t0,
+            x1=cold,
+            row=1,
+            col=1,
+            fillcolor="#9ca3af",
+            opacity=0.28,
+            line={"color": WARN_COLOR, "width": 1, "dash": "dot"},
+            layer="above",
+            name="warming up",
+            annotation={
+                "text": "⚠ " + _cold_label(cold_until),
+                "font": {"color": WARN_COLOR, "size": 12},
+                "bgcolor": BACKGROUND,
+            },
+            annotation_position="top left",
+        )
+    _add_watermark(fig, watermark)
     return fig
 
 
+def _add_watermark(fig: go.Figure, watermark: str | None) -> None:
+    if watermark:
+        fig.add_annotation(
+            text=watermark,
+            name="watermark",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.6,
+            showarrow=False,
+            textangle=-18,
+            opacity=0.22,
+            font={"size": 96, "color": WARN_COLOR},
+        )
+
+
 def _add_plotly_trades(fig: go.Figure, tr: pd.DataFrame) -> None:
+    """Each trade: a bracket at its entry from stop to target, its stops (final solid, initial
+    dotted) and target from entry to exit, the edges of the clusters they were set from (dashed
+    boxes in the side's colour), and entry / exit markers with one legend entry per kind.
+    """
     import plotly.graph_objects as go
 
     text = _trade_text(tr)
-    for column, name, dash in (
-        ("stop_loss_abs", "stop (final)", "solid"),
-        ("initial_stop_loss_abs", "stop (initial)", "dot"),
+
+    def line(xs: list, ys: list, name: str, **style: Any) -> None:
+        if xs:
+            fig.add_trace(
+                go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip", **style),
+                row=1,
+                col=1,
+            )
+
+    long_cl, short_cl = tr[~tr["is_short"]], tr[tr["is_short"]]
+    for near, far, name in (
+        ("stop_cluster_near", "stop_cluster_far", "cluster edges: beyond the stop"),
+        ("target_cluster_near", "target_cluster_far", "cluster edges: at the target"),
     ):
-        xs, ys = _stop_segments(tr, column)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name=name,
-                hoverinfo="skip",
-                line={"color": STOP_COLOR, "width": 2, "dash": dash},
-            ),
-            row=1,
-            col=1,
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=tr["open_date"],
-            y=tr["open_rate"],
-            mode="markers",
-            name="entries",
-            text=text,
-            hovertemplate="entry %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
-            marker={
-                "symbol": np.where(tr["is_short"], "triangle-down", "triangle-up").tolist(),
-                "size": 11,
-                "color": "#ffffff",
-                "line": {"color": "#000000", "width": 1},
-            },
-        ),
-        row=1,
-        col=1,
-    )
-    win = tr["profit_ratio"].fillna(0) > 0
-    fig.add_trace(
-        go.Scatter(
-            x=tr["close_date"],
-            y=tr["close_rate"],
-            mode="markers",
-            name="exits",
-            text=text,
-            hovertemplate="exit %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
-            marker={
-                "symbol": "x",
-                "size": 10,
-                "color": np.where(win, CANDLE_UP, CANDLE_DOWN).tolist(),
-                "line": {"color": "#000000", "width": 1},
-            },
-        ),
-        row=1,
-        col=1,
-    )
+        # a long's stop sits beyond a long cluster (blue), its target at a short cluster (orange)
+        for part, side_colour in (
+            (long_cl, CUM_LONG_COLOR if near.startswith("stop") else CUM_SHORT_COLOR),
+            (short_cl, CUM_SHORT_COLOR if near.startswith("stop") else CUM_LONG_COLOR),
+        ):
+            xs, ys = _cluster_boxes(part, near, far)
+            line(
+                xs,
+                ys,
+                name,
+                legendgroup=name,
+                showlegend=not any(t.name == name for t in fig.data),
+                line={"color": side_colour, "width": 1.3, "dash": "dash"},
+            )
+    xs, ys = _brackets(tr)
+    line(xs, ys, "trade (stop to target)", line={"color": "rgba(255,255,255,0.55)", "width": 1})
+    for column, name, colour, dash in (
+        ("stop_loss_abs", "stop (final)", STOP_COLOR, "solid"),
+        ("initial_stop_loss_abs", "stop (initial)", STOP_COLOR, "dot"),
+        ("target_rate", "target", TARGET_COLOR, "solid"),
+    ):
+        xs, ys = _segments(tr, column)
+        line(xs, ys, name, line={"color": colour, "width": 2.5, "dash": dash})
+    text_arr = np.asarray(text, dtype=object)
+    win = (tr["profit_ratio"].fillna(0) > 0).to_numpy()
+    short = tr["is_short"].to_numpy()
+    for mask, name, symbol in (
+        (~short, "entry long", "triangle-up"),
+        (short, "entry short", "triangle-down"),
+    ):
+        if mask.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=tr["open_date"][mask],
+                    y=tr["open_rate"][mask],
+                    mode="markers",
+                    name=name,
+                    text=text_arr[mask].tolist(),
+                    hovertemplate="entry %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+                    marker={
+                        "symbol": symbol,
+                        "size": 12,
+                        "color": "#ffffff",
+                        "line": {"color": "#000000", "width": 1},
+                    },
+                ),
+                row=1,
+                col=1,
+            )
+    for mask, name, colour in ((win, "exit win", CANDLE_UP), (~win, "exit loss", CANDLE_DOWN)):
+        if mask.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=tr["close_date"][mask],
+                    y=tr["close_rate"][mask],
+                    mode="markers",
+                    name=name,
+                    text=text_arr[mask].tolist(),
+                    hovertemplate="exit %{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
+                    marker={
+                        "symbol": "x",
+                        "size": 11,
+                        "color": colour,
+                        "line": {"color": "#000000", "width": 1},
+                    },
+                ),
+                row=1,
+                col=1,
+            )
 
 
 def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.ndarray]:
@@ -587,8 +817,37 @@ def _by_leverage(liq_map: LiquidationMap) -> tuple[list[float], np.ndarray, np.n
     return levs, fold(liq_map.long_by_tier), fold(liq_map.short_by_tier)
 
 
+def _marks(
+    clusters: Mapping[str, tuple[float, float]] | None, levels: Mapping[str, float] | None
+) -> tuple[list[tuple[str, float, float, str]], list[tuple[str, float, str]]]:
+    """Finite cluster spans (label, low, high, colour) and levels (label, price, colour)."""
+    spans = []
+    for label, (a, b) in (clusters or {}).items():
+        if np.isfinite(a) and np.isfinite(b):
+            colour = CUM_SHORT_COLOR if label.startswith("short") else CUM_LONG_COLOR
+            spans.append((label, float(min(a, b)), float(max(a, b)), colour))
+    lines = []
+    for label, price in (levels or {}).items():
+        if np.isfinite(price):
+            colour = (
+                STOP_COLOR
+                if label.startswith("stop")
+                else TARGET_COLOR
+                if label.startswith("target")
+                else TEXT
+            )
+            lines.append((label, float(price), colour))
+    return spans, lines
+
+
 def map_figure(
-    liq_map: LiquidationMap, *, title: str | None = None, height: int = 650
+    liq_map: LiquidationMap,
+    *,
+    title: str | None = None,
+    clusters: Mapping[str, tuple[float, float]] | None = None,
+    levels: Mapping[str, float] | None = None,
+    watermark: str | None = None,
+    height: int = 650,
 ) -> go.Figure:
     """The liquidation map at one moment as an interactive plotly figure.
 
@@ -596,9 +855,21 @@ def map_figure(
     Lines (right axis): the cumulative long notional that a fall to each price would liquidate,
     and the cumulative short notional a rise would. A vertical line marks the price.
 
+    Args:
+        liq_map: :func:`liquidation_map` output.
+        title: figure title.
+        clusters: label -> (near, far) edges of a cluster, drawn as a dashed span (blue for labels
+            starting with ``long``, orange for ``short``), e.g. the features'
+            ``liq_long_cluster_near/far``; non-finite edges are skipped.
+        levels: label -> price, drawn as a vertical line (magenta for labels starting with
+            ``stop``, lime for ``target``), e.g. a trade's stop and target.
+        watermark: large text across the picture (e.g. ``SIMULATED``, ``NOT WARMED UP``).
+        height: figure height in pixels.
+
     Returns:
-        A figure with one bar trace per side and tier (``long 10x`` ...) and the traces
-        ``cumulative long`` (prices at or below the price, ascending) and ``cumulative short``.
+        A figure with one bar trace per side and tier (``long 10x`` ...), the traces
+        ``cumulative long`` (prices at or below the price, ascending) and ``cumulative short``,
+        and one shape per cluster edge pair and level (named by its label).
     """
     require(("plotly",), "plot", "map_figure")
     import plotly.graph_objects as go
@@ -657,6 +928,29 @@ def map_figure(
         annotation_position="top",
         annotation_font_color="#ffffff",
     )
+    spans, lines = _marks(clusters, levels)
+    for k, (label, lo, hi, colour) in enumerate(spans):
+        fig.add_vrect(
+            x0=lo,
+            x1=hi,
+            name=label,
+            fillcolor=colour,
+            opacity=0.14,
+            line={"color": colour, "width": 1.5, "dash": "dash"},
+            layer="below",
+            annotation={"text": label, "font": {"color": colour, "size": 11}},
+            annotation_position="top left" if k % 2 == 0 else "bottom left",
+        )
+    for k, (label, price, colour) in enumerate(lines):
+        fig.add_vline(
+            x=price,
+            name=label,
+            line={"color": colour, "width": 2.5},
+            annotation_text=f"{label} {price:,.0f}",
+            annotation_position="top right" if k % 2 == 0 else "bottom right",
+            annotation_font_color=colour,
+        )
+    _add_watermark(fig, watermark)
     _base_layout(fig, title, height)
     fig.update_layout(
         barmode="stack",
@@ -787,10 +1081,15 @@ def save_png_heatmap(
     title: str | None = None,
     max_candles: int = 320,
     decades: float | None = None,
+    scale: str = "clusters",
+    price_axis: str = "auto",
+    cold_until: Any = None,
+    watermark: str | None = None,
     size: tuple[float, float] = (14.0, 8.0),
     dpi: int = 110,
 ) -> Path:
-    """The liquidation heatmap as a static PNG (matplotlib), same content as :func:`heatmap_figure`.
+    """The liquidation heatmap as a static PNG (matplotlib), same content as :func:`heatmap_figure`
+    (same arguments; the swept panel sums the same periods).
 
     ``max_candles`` is lower than for the interactive figure: on paper a candle narrower than about
     three pixels is only noise. Highs and lows are kept when candles are merged.
@@ -804,10 +1103,11 @@ def save_png_heatmap(
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     p = _output_path(path, ".png")
-    bars, tf, edges, long, short, vmin, vmax = _heatmap_inputs(
-        candles, heatmap, max_candles, decades
+    bars, swept, edges, long, short, vmin, vmax = _heatmap_inputs(
+        candles, heatmap, max_candles, decades, scale
     )
     t0, t1 = bars["start"].iloc[0], bars["end"].iloc[-1]
+    log = _log_price(float(bars["low"].min()), float(bars["high"].max()), price_axis)
     norm = LogNorm(vmin=vmin, vmax=vmax)
     cmaps = {
         "long": _mpl_cmap(LONG_SCALE, "liq_long"),
@@ -832,6 +1132,8 @@ def save_png_heatmap(
     for a in (ax, ax2):
         _style_axes(a)
     x_edges = mdates.date2num(edges.to_pydatetime())
+    if log:
+        ax.set_yscale("log")
     meshes = {}
     for side, values in (("long", long), ("short", short)):
         masked = np.ma.masked_less(values.T, vmin)
@@ -867,30 +1169,55 @@ def save_png_heatmap(
     if len(tr):
         legend += _mpl_trades(ax, tr, mdates)
 
-    lo, hi = float(bars["low"].min()), float(bars["high"].max())
-    pad = (hi - lo) * 0.04 or hi * 0.01
-    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_ylim(*_price_range(bars, log, tr, heatmap.price_edges))
     ax.set_xlim(mdates.date2num(t0), mdates.date2num(t1))
     ax.yaxis.set_major_formatter(_price_formatter())
-    ax.set_ylabel("price", color=TEXT)
+    if log:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("price (log)" if log else "price", color=TEXT)
+    cold = _cold_end(cold_until, t0, t1)
+    if cold is not None:
+        ax.axvspan(
+            mdates.date2num(t0),
+            mdates.date2num(cold),
+            facecolor="#9ca3af",
+            alpha=0.28,
+            hatch="//",
+            edgecolor=WARN_COLOR,
+            linewidth=0,
+            zorder=4.5,
+        )
+        ax.text(
+            0.005,
+            0.985,
+            "⚠ " + _cold_label(cold_until),
+            transform=ax.transAxes,
+            color=WARN_COLOR,
+            fontsize=9.5,
+            va="top",
+            zorder=6,
+            bbox={"facecolor": BACKGROUND, "edgecolor": WARN_COLOR, "alpha": 0.9, "pad": 2},
+        )
     ax.tick_params(labelbottom=False)
     ax.legend(
         handles=legend,
         loc="lower left",
         bbox_to_anchor=(0.0, 1.0),
-        ncol=len(legend),
+        ncol=min(len(legend), 6),
         frameon=False,
         fontsize=9,
         labelcolor=TEXT,
         borderaxespad=0.2,
     )
 
-    label = _swept_label(bars)
-    zero = np.zeros(len(bars))
-    _rects(ax2, x0, x1, zero, bars["liq_swept_short_usd"].to_numpy(), SHORT_COLOR)
-    _rects(ax2, x0, x1, zero, -bars["liq_swept_long_usd"].to_numpy(), LONG_COLOR)
+    label = _swept_label(swept)
+    sx0 = mdates.date2num(swept["start"].to_numpy())
+    sx1 = mdates.date2num(swept["end"].to_numpy())
+    zero = np.zeros(len(swept))
+    _rects(ax2, sx0, sx1, zero, swept["liq_swept_short_usd"].to_numpy(), SHORT_COLOR)
+    _rects(ax2, sx0, sx1, zero, -swept["liq_swept_long_usd"].to_numpy(), LONG_COLOR)
     ax2.axhline(0, color=GRID, linewidth=0.8)
-    top = float(bars[list(SWEPT_COLUMNS)].to_numpy().max(initial=0.0)) or 1.0
+    top = float(swept[list(SWEPT_COLUMNS)].to_numpy().max(initial=0.0)) or 1.0
     ax2.set_ylim(-top * 1.1, top * 1.1)
     ax2.yaxis.set_major_formatter(_usd_formatter())
     ax2.yaxis.set_major_locator(MaxNLocator(5, symmetric=True))
@@ -923,30 +1250,86 @@ def save_png_heatmap(
         cb.set_label(f"{side}s pending (USD / bin)", color=TEXT, fontsize=9)
     if title:
         fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.985)
+    _mpl_watermark(fig, watermark)
     fig.savefig(p, facecolor=BACKGROUND)
     return p
 
 
+def _mpl_watermark(fig: Any, watermark: str | None) -> None:
+    if watermark:
+        fig.text(
+            0.5,
+            0.55,
+            watermark,
+            ha="center",
+            va="center",
+            rotation=18,
+            fontsize=80,
+            fontweight="bold",
+            color=WARN_COLOR,
+            alpha=0.2,
+            zorder=10,
+        )
+
+
 def _mpl_trades(ax: Axes, tr: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
+    """The matplotlib twin of :func:`_add_plotly_trades`; returns the legend handles."""
     from matplotlib.lines import Line2D
 
     o = mdates.date2num(tr["open_date"].to_numpy())
     c = mdates.date2num(tr["close_date"].to_numpy())
-    stops: tuple[tuple[str, Literal[":", "-"]], ...] = (
-        ("initial_stop_loss_abs", ":"),
-        ("stop_loss_abs", "-"),
+    short = tr["is_short"].to_numpy()
+    handles: list[Line2D] = []
+    drew_cluster = False
+    for near, far, stop_side in (
+        ("stop_cluster_near", "stop_cluster_far", True),
+        ("target_cluster_near", "target_cluster_far", False),
+    ):
+        a = tr[near].to_numpy(dtype=float)
+        b = tr[far].to_numpy(dtype=float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        # a long's stop sits beyond a long cluster (blue), its target at a short cluster (orange)
+        blue = ok & (short != stop_side)
+        for mask, colour in ((blue, CUM_LONG_COLOR), (ok & ~blue, CUM_SHORT_COLOR)):
+            if mask.any():
+                drew_cluster = True
+                ax.hlines(
+                    np.r_[a[mask], b[mask]],
+                    np.r_[o[mask], o[mask]],
+                    np.r_[c[mask], c[mask]],
+                    colors=colour,
+                    linestyles="--",
+                    linewidth=1.1,
+                    zorder=4,
+                )
+                ax.vlines(
+                    np.r_[o[mask], c[mask]],
+                    np.r_[a[mask], a[mask]],
+                    np.r_[b[mask], b[mask]],
+                    colors=colour,
+                    linestyles="--",
+                    linewidth=1.1,
+                    zorder=4,
+                )
+    xs, ys = _brackets(tr)
+    for k in range(0, len(xs), 3):
+        x = mdates.date2num(xs[k])
+        ax.vlines(x, ys[k], ys[k + 1], colors="#ffffff", alpha=0.55, linewidth=0.9, zorder=4)
+    levels: tuple[tuple[str, str, Literal[":", "-"]], ...] = (
+        ("initial_stop_loss_abs", STOP_COLOR, ":"),
+        ("stop_loss_abs", STOP_COLOR, "-"),
+        ("target_rate", TARGET_COLOR, "-"),
     )
-    for column, style in stops:
+    for column, colour, style in levels:
         s = tr[column].to_numpy(dtype=float)
         ok = np.isfinite(s) & (s > 0)
-        ax.hlines(s[ok], o[ok], c[ok], colors=STOP_COLOR, linestyles=style, linewidth=1.6, zorder=4)
-    short = tr["is_short"].to_numpy()
+        ax.hlines(s[ok], o[ok], c[ok], colors=colour, linestyles=style, linewidth=2.2, zorder=4)
     for mask, marker in ((~short, "^"), (short, "v")):
         ax.scatter(
             o[mask],
             tr["open_rate"][mask],
             marker=marker,
-            s=46,
+            s=52,
             color="#ffffff",
             edgecolors="#000000",
             linewidths=0.7,
@@ -957,17 +1340,26 @@ def _mpl_trades(ax: Axes, tr: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
         c,
         tr["close_rate"],
         marker="X",
-        s=46,
+        s=52,
         color=np.where(win, CANDLE_UP, CANDLE_DOWN),
         edgecolors="#000000",
         linewidths=0.7,
         zorder=5,
     )
-    return [
-        Line2D([], [], marker="^", ls="", color="#ffffff", label="entry (▲ long / ▼ short)"),
-        Line2D([], [], marker="X", ls="", color=CANDLE_UP, label="exit (green win / red loss)"),
-        Line2D([], [], color=STOP_COLOR, lw=1.6, label="stop (dotted: initial)"),
+    handles += [
+        Line2D([], [], marker="^", ls="", color="#ffffff", label="entry long"),
+        Line2D([], [], marker="v", ls="", color="#ffffff", label="entry short"),
+        Line2D([], [], marker="X", ls="", color=CANDLE_UP, label="exit win"),
+        Line2D([], [], marker="X", ls="", color=CANDLE_DOWN, label="exit loss"),
+        Line2D([], [], color=STOP_COLOR, lw=2.2, label="stop (dotted: initial)"),
     ]
+    if np.isfinite(tr["target_rate"].to_numpy(dtype=float)).any():
+        handles.append(Line2D([], [], color=TARGET_COLOR, lw=2.2, label="target"))
+    if drew_cluster:
+        handles.append(
+            Line2D([], [], color=CUM_LONG_COLOR, lw=1.1, ls="--", label="cluster edges")
+        )
+    return handles
 
 
 def save_png_map(
@@ -975,10 +1367,15 @@ def save_png_map(
     path: str | Path,
     *,
     title: str | None = None,
+    clusters: Mapping[str, tuple[float, float]] | None = None,
+    levels: Mapping[str, float] | None = None,
+    watermark: str | None = None,
     size: tuple[float, float] = (13.0, 6.5),
     dpi: int = 110,
 ) -> Path:
-    """The liquidation map at one moment as a static PNG, same content as :func:`map_figure`."""
+    """The liquidation map at one moment as a static PNG, same content as :func:`map_figure`
+    (same ``clusters``, ``levels`` and ``watermark``).
+    """
     require(("matplotlib",), "plot", "save_png_map")
     from matplotlib import patheffects
     from matplotlib.figure import Figure
@@ -1051,6 +1448,34 @@ def save_png_map(
         Line2D([], [], color=CUM_LONG_COLOR, lw=2.2, label="cumulative long (fall to)"),
         Line2D([], [], color=CUM_SHORT_COLOR, lw=2.2, label="cumulative short (rise to)"),
     ]
+    spans, lines = _marks(clusters, levels)
+    for k, (label, lo, hi, colour) in enumerate(spans):
+        ax.axvspan(lo, hi, facecolor=colour, alpha=0.12, zorder=1)
+        for edge in (lo, hi):
+            ax.axvline(edge, color=colour, lw=1.4, ls="--", zorder=4)
+        ax.text(
+            lo,
+            0.97 - 0.06 * (k % 2),
+            f" {label}",
+            transform=ax.get_xaxis_transform(),
+            color=colour,
+            fontsize=8.5,
+            va="top",
+            zorder=6,
+        )
+    for k, (label, price, colour) in enumerate(lines):
+        ax.axvline(price, color=colour, lw=2.2, zorder=4)
+        ax.text(
+            price,
+            0.85 - 0.06 * (k % 2),
+            f" {label} {price:,.0f}",
+            transform=ax.get_xaxis_transform(),
+            color=colour,
+            fontsize=8.5,
+            va="top",
+            zorder=6,
+            bbox={"facecolor": BACKGROUND, "edgecolor": "none", "alpha": 0.7, "pad": 1},
+        )
     ax.legend(
         handles=handles,
         loc="upper center",
@@ -1063,5 +1488,6 @@ def save_png_map(
     fig.subplots_adjust(bottom=0.2)
     if title:
         fig.suptitle(title, color=TEXT, fontsize=13, x=0.07, ha="left", y=0.97)
+    _mpl_watermark(fig, watermark)
     fig.savefig(p, facecolor=BACKGROUND)
     return p

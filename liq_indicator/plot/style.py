@@ -22,7 +22,9 @@ __all__ = [
     "SHORT_SCALE",
     "SHORT_TIER_COLORS",
     "STOP_COLOR",
+    "TARGET_COLOR",
     "TEXT",
+    "WARN_COLOR",
     "format_usd",
 ]
 
@@ -49,10 +51,14 @@ SHORT_SCALE = (
 )
 CANDLE_UP = "#3ddc97"
 CANDLE_DOWN = "#ff4d6d"
-STOP_COLOR = "#e879f9"
-# per leverage tier, low to high leverage (a sixth tier and beyond reuse the list)
-LONG_TIER_COLORS = ("#d2ebff", "#8fc7ff", "#4c9bff", "#2a66d1", "#7c6cff")
-SHORT_TIER_COLORS = ("#ffe9bf", "#ffc46b", "#ff9a2e", "#d9600c", "#ff5c5c")
+STOP_COLOR = "#e879f9"  # a trade's stop (magenta: neither side's colour nor a candle's)
+TARGET_COLOR = "#a3e635"  # a trade's target (lime: apart from the green of rising candles)
+WARN_COLOR = "#fbbf24"  # marks on a picture that is not what it seems (warm-up, simulated)
+# per leverage tier, low to high leverage (a sixth tier and beyond reuse the list). Neighbouring
+# tiers differ in lightness *and* hue (cyan -> blue -> indigo -> violet; yellow -> orange -> red
+# -> crimson) so that five stacked tiers stay apart in print and for colour-weak eyes.
+LONG_TIER_COLORS = ("#c4f1ff", "#4fc3f7", "#1e7bff", "#3f3fc8", "#b07cff")
+SHORT_TIER_COLORS = ("#fff3a3", "#ffc03d", "#ff7a1a", "#d6341f", "#ff5fa2")
 CUM_LONG_COLOR = "#a5e4ff"
 CUM_SHORT_COLOR = "#ffd98a"
 

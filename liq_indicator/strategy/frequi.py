@@ -1,5 +1,7 @@
 """The strategy's charts in FreqUI and ``freqtrade plot-dataframe``: its ``plot_config`` and its
-``plot_annotations``, in one palette (long clusters red, below price; short clusters green, above).
+``plot_annotations``, in the heatmap's palette (long clusters blue, below price; short clusters
+orange, above), and :func:`trade_levels_at_entry`, the stop, target and cluster edges of a
+backtest's trades that ``liq-indicator heatmap`` draws.
 
 Pure pandas, no Freqtrade or plotting import::
 
@@ -21,10 +23,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLORS", "cluster_annotations", "plot_config"]
+__all__ = ["COLORS", "LEVEL_COLUMNS", "cluster_annotations", "plot_config", "trade_levels_at_entry"]
 
-#: RGB of each side: longs are liquidated below price (red), shorts above it (green).
-COLORS: dict[str, tuple[int, int, int]] = {"long": (220, 60, 60), "short": (40, 170, 90)}
+#: RGB of each side, the heatmap's (``liq_indicator.plot.style.LONG_COLOR`` / ``SHORT_COLOR``):
+#: longs are liquidated below price (blue), shorts above it (orange).
+COLORS: dict[str, tuple[int, int, int]] = {"long": (47, 140, 255), "short": (255, 138, 31)}
+
+#: The columns :func:`trade_levels_at_entry` adds (``liq_indicator.plot.figures`` draws them).
+LEVEL_COLUMNS = (
+    "target_rate",
+    "stop_cluster_near",
+    "stop_cluster_far",
+    "target_cluster_near",
+    "target_cluster_far",
+)
 
 
 def _rgba(side: str, alpha: float | None = None) -> str:
@@ -33,20 +45,28 @@ def _rgba(side: str, alpha: float | None = None) -> str:
 
 
 def plot_config() -> dict[str, Any]:
-    """A fresh ``plot_config``: each side's nearest cluster as a band from its near to its far
-    edge on the price chart, and the notional swept per candle and side as bars below it.
+    """A fresh ``plot_config``: each side's nearest cluster as its near and far edges on the price
+    chart (step lines that break where there is no cluster), and the notional swept per candle and
+    side as bars below it.
+
+    No ``fill_to`` band: plotly fills between two lines across their gaps, so a band from a cluster
+    at 56k to the next one at 70k ten days later would be drawn as one huge wedge. FreqUI fills the
+    clusters with :func:`cluster_annotations` (one box per stretch) instead. The ``plotly`` entry
+    is applied by ``freqtrade plot-dataframe`` only.
 
     Names only columns of :func:`liq_indicator.strategy.signals.strategy_features`.
     """
     main: dict[str, Any] = {}
     for side in ("long", "short"):
-        main[f"liq_{side}_cluster_near"] = {
-            "color": _rgba(side, 0.6),
-            "fill_to": f"liq_{side}_cluster_far",
-            "fill_label": f"{side} cluster",
-            "fill_color": _rgba(side, 0.2),
-        }
-        main[f"liq_{side}_cluster_far"] = {"color": _rgba(side, 0.6)}
+        for edge, width in (("near", 2), ("far", 1)):
+            main[f"liq_{side}_cluster_{edge}"] = {
+                "color": _rgba(side, 0.9 if edge == "near" else 0.55),
+                "plotly": {
+                    "connectgaps": False,
+                    "line": {"color": _rgba(side, 0.9 if edge == "near" else 0.55),
+                             "shape": "hv", "width": width},
+                },
+            }
     swept = {
         f"liq_swept_{side}_usd": {"color": _rgba(side), "type": "bar"} for side in ("long", "short")
     }
@@ -115,4 +135,61 @@ def cluster_annotations(
             )
             i = j + 1
         out.extend(boxes[-max_areas:])
+    return out
+
+
+def trade_levels_at_entry(
+    trades: pd.DataFrame,
+    features: pd.DataFrame,
+    params: Any = None,
+) -> pd.DataFrame:
+    """Each trade's target and the edges of the clusters its stop and target were set from, as
+    the strategy saw them on its signal candle (the last candle closed at the trade's open).
+
+    Freqtrade's results hold each trade's stops but not its target nor the clusters behind them;
+    this recomputes them with :func:`liq_indicator.strategy.signals.trade_plan` (same rules).
+
+    Args:
+        trades: :func:`liq_indicator.io.backtest.load_trades` output (``open_date``,
+            ``open_rate``, ``is_short``).
+        features: :func:`liq_indicator.strategy.signals.strategy_features` of the pair's candles,
+            computed on the map the strategy trades on (``STRATEGY_HEATMAP``).
+        params: :class:`~liq_indicator.strategy.signals.SignalParams` (the shipped defaults when
+            None); a hyperopted strategy's own values give its exact targets.
+
+    Returns:
+        A copy of ``trades`` with :data:`LEVEL_COLUMNS`: ``target_rate``, ``stop_cluster_near/far``
+        (a long's nearest long cluster below, a short's nearest short cluster above) and
+        ``target_cluster_near/far`` (the opposite side's). NaN where the signal candle is not in
+        ``features`` or had no such cluster.
+    """
+    from liq_indicator.core.inputs import infer_timeframe
+    from liq_indicator.strategy.signals import SignalParams, trade_plan
+
+    params = SignalParams() if params is None else params
+    out = trades.copy()
+    for col in LEVEL_COLUMNS:
+        out[col] = np.nan
+    if len(out) == 0 or len(features) == 0:
+        return out
+    tf = infer_timeframe(features["date"]) or pd.Timedelta(0)
+    closes = pd.DatetimeIndex(pd.to_datetime(features["date"], utc=True)) + tf
+    opens = pd.DatetimeIndex(pd.to_datetime(out["open_date"], utc=True))
+    # the signal candle: the last one closed at or before the entry
+    rows = closes.searchsorted(opens, side="right") - 1
+    for k, (i, short, entry) in enumerate(
+        zip(rows, out["is_short"].astype(bool), out["open_rate"], strict=True)
+    ):
+        if i < 0 or opens[k] - closes[i] > tf:
+            continue
+        row = features.iloc[i]
+        side, other = ("short", "long") if short else ("long", "short")
+        _, target = trade_plan(row, bool(short), params, entry=float(entry))
+        out.iloc[k, out.columns.get_indexer(list(LEVEL_COLUMNS))] = [
+            target,
+            row[f"liq_{side}_cluster_near"],
+            row[f"liq_{side}_cluster_far"],
+            row[f"liq_{other}_cluster_near"],
+            row[f"liq_{other}_cluster_far"],
+        ]
     return out
