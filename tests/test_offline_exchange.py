@@ -793,3 +793,60 @@ def test_freqtrade_dry_run_trades_on_replayed_candles(tmp_path: Path) -> None:
         state["requests"]
     )
     assert state["errors"] == {}
+
+
+# --------------------------------------------------------------------------------------------
+# The live log of a dry run: one line per computed candle per pair
+
+
+def test_the_live_log_confirms_each_candle_once_per_pair(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from liq_indicator.strategy.glue import AlertLimiter, CandleLog
+    from liq_indicator.strategy.signals import SignalParams
+
+    dates = pd.date_range("2026-01-01", periods=3, freq="5min", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "date": dates,
+            "close": [60_000.0, 60_100.0, 60_200.0],
+            "liq_long_cluster_price": [58_000.0] * 3,
+            "liq_long_cluster_dist_pct": [-3.65] * 3,
+            "liq_long_cluster_usd": [12.3e6] * 3,
+            "liq_short_cluster_price": [np.nan] * 3,
+            "liq_swept_long_usd": [0.0, 0.0, 2.5e6],
+            "liq_swept_short_usd": [0.0] * 3,
+            "liq_oi_mode": [1.0] * 3,
+        }
+    )
+    log = CandleLog()
+    with caplog.at_level(logging.INFO, logger="liq_indicator.strategy.glue"):
+        first = log("BTC/USDT:USDT", frame.iloc[:2])
+        assert log("BTC/USDT:USDT", frame.iloc[:2]) is None  # the same candle analysed again
+        assert log("ETH/USDT:USDT", frame.iloc[:2]) is not None  # per pair
+        third = log("BTC/USDT:USDT", frame)
+        assert log("BTC/USDT:USDT", frame.iloc[:1]) is None  # an older candle is not news
+        volume = log("SOL/USDT:USDT", frame.drop(columns="liq_oi_mode").assign(oi_value=np.nan))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [first, lines[1], third, volume] and len(lines) == 4
+    assert first == (
+        "BTC/USDT:USDT: liquidation map at 2026-01-01 00:05 (open-interest inflow): close "
+        "60,100.00; long cluster 58,000.00 (-3.65%, 12.3M USD); no short cluster; swept "
+        "long/short 0/0 USD"
+    )
+    assert "at 2026-01-01 00:10" in third and "swept long/short 2.5M/0 USD" in third
+    assert volume is not None and "(volume inflow)" in volume
+
+    class LiveDp:
+        runmode = "dry_run"
+
+    class BacktestDp:
+        runmode = "backtest"
+
+    limiter = AlertLimiter()
+    with caplog.at_level(logging.INFO, logger="liq_indicator.strategy.glue"):
+        caplog.clear()
+        limiter.check(BacktestDp(), "BTC/USDT:USDT", frame, SignalParams())
+        assert caplog.records == []  # backtests do not log every candle
+        limiter.check(LiveDp(), "BTC/USDT:USDT", frame.iloc[:1], SignalParams())
+    assert [r.getMessage()[:40] for r in caplog.records] == [first[:40]]

@@ -425,3 +425,59 @@ def test_non_finite_replay_settings_are_refused(datadir: Path, settings: dict[st
 def test_non_finite_max_seconds_is_refused(datadir: Path, max_seconds: float) -> None:
     with pytest.raises(ConfigError, match="max_seconds"):
         asyncio.run(serve(ExchangeServer(datadir), max_seconds=max_seconds))
+
+
+# --------------------------------------------------------------------------------------------
+# replay for a dry run: the wall-clock speed, its length, what it says at start
+
+
+def test_cli_refuses_a_replay_speed_freqtrade_cannot_follow(
+    datadir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["exchange", "--datadir", str(datadir), "--replay", "--speed", "10", "--max-seconds", "1"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--speed 10" in err and "wall clock" in err and "freqtrade backtesting" in err, err
+    assert err.count("\n") == 1
+
+
+def test_replay_lead_and_max_seconds_take_durations() -> None:
+    from liq_indicator.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["exchange", "--datadir", "d", "--replay-lead", "7d", "--max-seconds", "1w"]
+    )
+    assert (args.replay_lead, args.max_seconds) == (7 * 86_400, 7 * 86_400)
+    defaults = build_parser().parse_args(["exchange", "--datadir", "d"])
+    # a day of dry run by default, served until Ctrl-C or SIGTERM
+    assert (defaults.replay_lead, defaults.max_seconds, defaults.speed) == (86_400, None, 1.0)
+
+
+def test_replay_says_when_the_data_runs_out(datadir: Path) -> None:
+    wall = 1_800_000_000.0
+    server = ExchangeServer(datadir, replay=True, replay_lead=6 * 3600, clock=lambda: wall)
+    line = server.replay_summary()
+    assert line is not None
+    ends_in = float(re.search(r"in ([0-9.]+) h\)", line)[1])  # type: ignore[index]
+    # the shift is a whole 8 h, so the data ends between lead and lead + 8 h from now
+    assert 6 <= ends_in < 6 + 8, line
+    history = float(re.search(r"with ([0-9.]+) days of history", line)[1])  # type: ignore[index]
+    assert abs(history + ends_in / 24 - 600 * 5 / 1440) < 0.1, line  # together: the whole data
+    assert ExchangeServer(datadir).replay_summary() is None
+
+
+def test_a_replay_lead_beyond_the_data_names_the_longest_allowed(datadir: Path) -> None:
+    longest = 600 * 300 - 8 * 3600  # the data's span less the 8 h alignment of the shift
+    with pytest.raises(ConfigError, match=rf"allows at most {longest} s = 1\.8 days"):
+        ExchangeServer(datadir, replay=True, replay_lead=3 * 86_400)
+    ExchangeServer(datadir, replay=True, replay_lead=longest - 1)  # the figure named is right
+
+
+def test_markets_that_never_overlap_are_named_for_a_replay(tmp_path: Path) -> None:
+    futures = tmp_path / "binance" / "futures"
+    futures.mkdir(parents=True)
+    make_candles(300, start="2024-01-01").to_feather(futures / FUTURES_5M.format(pair="BTC_USDT_USDT"))
+    make_candles(300, start="2024-03-01").to_feather(futures / FUTURES_5M.format(pair="ETH_USDT_USDT"))
+    with pytest.raises(ConfigError, match="BTCUSDT ends 2024-01-02, before ETHUSDT starts 2024-03-01"):
+        ExchangeServer(futures.parent, replay=True, replay_lead=3600)
+    ExchangeServer(futures.parent)  # served without replay: each market has its own span

@@ -63,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=duration(),
         default=86_400.0,
         metavar="DURATION",
-        help="replay: data still to come at startup, i.e. how long the dry run lasts: seconds or "
-        "90m, 24h, 7d, 1w (default 1d); the data before it is the bot's history",
+        help="replay: data still to come at startup, i.e. how long the dry run lasts (at least "
+        "this, at most 8 h more: the shift keeps funding times aligned): seconds or 90m, 24h, "
+        "7d, 1w (default 1d); the data before it is the bot's history",
     )
     parser.add_argument(
         "--max-seconds",

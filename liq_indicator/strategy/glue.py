@@ -40,6 +40,7 @@ from liq_indicator.strategy.signals import SignalParams, alert_messages
 __all__ = [
     "AlertLimiter",
     "BookPath",
+    "CandleLog",
     "LogOnce",
     "SignalMaps",
     "analysed_signal_row",
@@ -536,15 +537,81 @@ def _book_side(orderbook: Any, side: str) -> np.ndarray:
     return book[np.isfinite(book).all(axis=1) & (book > 0).all(axis=1)]
 
 
+def _usd(x: float) -> str:
+    """``12_300_000`` -> ``"12.3M"``; ``"-"`` for NaN."""
+    if not math.isfinite(x):
+        return "-"
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+@dataclass
+class CandleLog:
+    """One INFO line per computed candle per pair: the live log's confirmation that the map ran.
+
+    Freqtrade analyses a pair once per new candle, but may call ``populate_indicators`` again for
+    the same candle (a reload, a second timeframe); the line is written only when the pair's last
+    candle is newer than the one last logged. The line names the inflow mode of that candle (open
+    interest or volume, from ``liq_oi_mode`` or ``oi_value``), the nearest clusters and the
+    liquidations swept.
+    """
+
+    log: logging.Logger = logger
+    last: dict[str, pd.Timestamp] = field(default_factory=dict)
+
+    def __call__(self, pair: str, frame: pd.DataFrame) -> str | None:
+        """Log ``frame``'s last candle for ``pair`` unless it was logged already; returns the line."""
+        if frame is None or len(frame) == 0 or "date" not in frame.columns:
+            return None
+        row = frame.iloc[-1]
+        when = pd.Timestamp(row["date"])
+        seen = self.last.get(pair)
+        if seen is not None and when <= seen:
+            return None
+        self.last[pair] = when
+
+        def num(column: str) -> float:
+            try:
+                return float(row.get(column, math.nan))
+            except (TypeError, ValueError):
+                return math.nan
+
+        mode = num("liq_oi_mode")
+        if not math.isfinite(mode):
+            mode = 1.0 if math.isfinite(num("oi_value")) else 0.0
+        sides = []
+        for side in ("long", "short"):
+            price = num(f"liq_{side}_cluster_price")
+            sides.append(
+                f"{side} cluster {price:,.2f} ({num(f'liq_{side}_cluster_dist_pct'):+.2f}%, "
+                f"{_usd(num(f'liq_{side}_cluster_usd'))} USD)"
+                if math.isfinite(price)
+                else f"no {side} cluster"
+            )
+        line = (
+            f"{pair}: liquidation map at {when:%Y-%m-%d %H:%M} "
+            f"({'open-interest' if mode > 0 else 'volume'} inflow): close {num('close'):,.2f}; "
+            f"{'; '.join(sides)}; swept long/short {_usd(num('liq_swept_long_usd'))}/"
+            f"{_usd(num('liq_swept_short_usd'))} USD"
+        )
+        self.log.info("%s", line)
+        return line
+
+
 class AlertLimiter:
     """Sends :func:`liq_indicator.strategy.signals.alert_messages` through ``dp.send_msg``, at most once per
-    ``interval_s`` seconds per (pair, alert kind). Does nothing outside live/dry-run.
+    ``interval_s`` seconds per (pair, alert kind), and logs each new computed candle once per pair
+    (:class:`CandleLog`). Does nothing outside live/dry-run.
     """
 
     def __init__(self, interval_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
         self.interval_s = float(interval_s)
         self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
+        #: the one-line-per-candle confirmation of the live log
+        self.candle_log = CandleLog()
 
     def allow(self, pair: str, key: str) -> bool:
         """True (and the slot is taken) when ``key`` for ``pair`` was not sent within the interval."""
@@ -556,8 +623,13 @@ class AlertLimiter:
         return True
 
     def check(self, dp: Any, pair: str, frame: pd.DataFrame, params: SignalParams) -> list[str]:
-        """Evaluate the alerts at the last candle of ``frame`` and send the allowed ones."""
-        if dp is None or not is_live(dp) or len(frame) < 2:
+        """Log the last candle of ``frame`` (once per candle, :class:`CandleLog`), evaluate the
+        alerts at it and send the allowed ones.
+        """
+        if dp is None or not is_live(dp):
+            return []
+        self.candle_log(pair, frame)
+        if len(frame) < 2:
             return []
         sent = []
         tail = frame.iloc[-(params.norm_window + params.lookback + 2) :]
