@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -276,3 +277,35 @@ def test_the_default_cache_serves_several_pairs_and_one_pair_only_when_asked(
     assert main([*one, str(tmp_path / "one.csv")]) == 0
     capsys.readouterr()
     assert len(pd.read_csv(tmp_path / "one.csv")) == 400
+
+
+@pytest.fixture
+def _forget_tiers():
+    from liq_indicator.brackets import clear_registered_tiers
+
+    yield
+    clear_registered_tiers()
+
+
+@pytest.mark.usefixtures("_forget_tiers")
+def test_the_datadirs_tier_cache_is_used_in_the_workers_and_misses_the_cache(
+    datadir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["features", "--datadir", str(datadir), "--pairs", DEFAULT_PAIR, "ETH/USDT:USDT"]
+    argv += ["--jobs", "2", "--cache-dir", str(tmp_path / "c"), "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    shipped = pd.read_feather(tmp_path / "BTC_USDT_USDT-5m-features.feather")
+    tier = {"minNotional": 0, "maxNotional": 1e12, "maintenanceMarginRate": 0.006}
+    tier |= {"maxLeverage": 150, "info": {"cum": "0"}}
+    cache = {"updated": datetime.now(UTC).isoformat(), "data": {DEFAULT_PAIR: [tier]}}
+    (datadir / "futures" / "leverage_tiers_USDT.json").write_text(json.dumps(cache))
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 computed, 0 from the cache" in out, out  # the new tiers miss for every pair
+    cached = pd.read_feather(tmp_path / "BTC_USDT_USDT-5m-features.feather")
+    assert not cached["liq_long_cluster_dist_pct"].equals(shipped["liq_long_cluster_dist_pct"])
+    in_process, _ = pair_features(
+        PairTask(DEFAULT_PAIR, "5m", HeatmapConfig(symbol=DEFAULT_PAIR), (datadir.resolve(),))
+    )
+    pd.testing.assert_frame_equal(cached, in_process, check_exact=True)  # workers used them too

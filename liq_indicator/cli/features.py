@@ -35,6 +35,7 @@ __all__ = [
     "PairTask",
     "PairResult",
     "compute_pairs",
+    "load_datadir_tiers",
     "pair_features",
     "pairs_in_datadir",
     "read_pairs_file",
@@ -188,10 +189,28 @@ def _cache_key(task: PairTask) -> CacheKey:
     )
 
 
+def load_datadir_tiers(datadirs: Sequence[Path], exchanges: Sequence[str]) -> None:
+    """Register the tiers cached in each datadir by ``liq-indicator tiers`` (Freqtrade's
+    ``futures/leverage_tiers_<stake>.json``) for its exchange, in this process; a datadir without
+    such a file keeps the shipped tiers.
+
+    Raises:
+        InputError: a broken tier cache. ConfigError: unusable tiers in it.
+    """
+    from liq_indicator.io.paths import is_present
+    from liq_indicator.io.tiers import cache_path, load_tiers, settle_currency
+
+    for datadir, exchange in zip(datadirs, exchanges, strict=True):
+        if is_present(cache_path(datadir, settle_currency(exchange)), "tier cache"):
+            load_tiers(datadir, exchange)
+
+
 def _compute(task: PairTask) -> pd.DataFrame:
     from liq_indicator.estimator import Venue, liquidation_features
     from liq_indicator.io.datadir import load_pair
 
+    # a worker is a fresh process: the datadirs' tier caches are registered here again
+    load_datadir_tiers(task.datadirs, (task.config.exchange, *task.venues))
     data = [load_pair(d, task.pair, task.timeframe) for d in task.datadirs]
     ref = data[0]
     venues = [
@@ -521,6 +540,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir = out_dir.resolve()
 
     from liq_indicator.config import HeatmapConfig
+
+    load_datadir_tiers(dirs, exchanges or ["binance"])
 
     def task(pair: str) -> PairTask:
         return PairTask(

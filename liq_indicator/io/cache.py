@@ -6,8 +6,9 @@ An entry's name carries two hashes:
   the exchanges aggregated, the datadir, and the source of the code that computes the features
   (an upgrade or an edit of the model misses);
 - the *data* hash: path, size and modification time (ns) of every feather file of the pair in
-  the datadirs' ``futures`` folders (candles, mark, funding, open interest of any timeframe), so a
-  new ``freqtrade download-data`` misses.
+  the datadirs' ``futures`` folders (candles, mark, funding, open interest of any timeframe) and
+  of their tier cache (``leverage_tiers_<stake>.json``), so a new ``freqtrade download-data`` or
+  ``liq-indicator tiers`` misses.
 
 A file replaced by one of the same size with its modification time restored would still hit: size
 and mtime are what ``make`` and rsync trust too. Writing an entry removes the entries of the same
@@ -49,6 +50,8 @@ _CODE_PARTS = ("core", "io", "data")
 
 #: Freqtrade's file name of a pair's series: <stem>-<timeframe>-<candle type>.feather
 _SERIES = r"-\d+[a-zA-Z]{1,2}-[a-z_]+\.feather"
+#: the tiers a datadir may cache (``liq-indicator tiers``, Freqtrade): they change every pair's map
+_TIERS = r"leverage_tiers_[A-Z]+\.json"
 
 
 def default_cache_dir() -> Path:
@@ -96,9 +99,10 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
 
 def input_fingerprint(datadirs: Sequence[str | Path], pair: str) -> str:
     """SHA-256 of (path, size, mtime in ns) of every feather file of ``pair`` in the ``futures``
-    folder of each datadir (any timeframe, any candle type). Missing folders count as empty.
+    folder of each datadir (any timeframe, any candle type) and of the tier cache beside them
+    (``leverage_tiers_<stake>.json``). Missing folders count as empty.
     """
-    series = re.compile(re.escape(pair_stem(pair)) + _SERIES)
+    series = re.compile(f"{re.escape(pair_stem(pair))}{_SERIES}|{_TIERS}")
     digest = hashlib.sha256()
     for datadir in datadirs:
         folder = Path(datadir).resolve() / "futures"
