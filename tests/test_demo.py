@@ -17,7 +17,7 @@ def test_demo_runs_end_to_end(tmp_path):
             sys.executable,
             str(REPO / "scripts" / "demo.py"),
             "--days",
-            "20",
+            "30",  # 20 days of the seeded market hold no trade: nothing to draw on the map
             "--workdir",
             str(tmp_path / "demo"),
             "--plot-dir",
@@ -38,6 +38,15 @@ def test_demo_runs_end_to_end(tmp_path):
     )
     assert "BACKTESTING REPORT" in done.stdout and "LiqClusterStrategy" in done.stdout
     names = sorted(p.name for p in plots.iterdir())
-    assert any(n.startswith("liq-heatmap-") and n.endswith(".png") for n in names), names
-    assert any(n.startswith("liq-map-") and n.endswith(".png") for n in names), names
+    # marked as simulated: by name (never mistaken for a real `liq-heatmap-*`), title, watermark
+    assert any(n.startswith("SIMULATED-liq-heatmap-") and n.endswith(".png") for n in names), names
+    assert any(n.startswith("SIMULATED-liq-map-") and n.endswith(".png") for n in names), names
+    assert all(n.startswith("SIMULATED-") for n in names), names
     assert all((plots / n).stat().st_size > 20_000 for n in names)
+    for html in plots.glob("*.html"):
+        text = html.read_text()
+        assert '"text":"SIMULATED"' in text and "SIMULATED BTC" in text
+    heatmap = next(plots.glob("SIMULATED-liq-heatmap-*.html")).read_text()
+    # drawn on the strategy's map, with the trades' targets and cluster edges
+    assert "strategy map" in heatmap and '"name":"target"' in heatmap
+    assert '"name":"cluster edges: beyond the stop"' in heatmap
