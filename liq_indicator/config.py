@@ -130,7 +130,7 @@ class HeatmapConfig(Settings):
     as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
 
     # --- inflow of new positions -------------------------------------------------------------
-    volume_share: float = 0.00552
+    volume_share: float = 0.00555
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
     entry_price: str = "range"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
@@ -141,11 +141,16 @@ class HeatmapConfig(Settings):
     (longs) or high (shorts) that are liquidated within that candle: the ones opened before the
     extreme. 0 = new positions survive their own candle (right for fine candles); 0.5 = nothing
     known of the order of prices inside the candle. Matters for coarse (1h, 4h) candles."""
-    turnover_share: float = 0.00818
+    intracandle_path: bool = True
+    """True: the same-candle share is, per candle, the share of its price path traded before its
+    low (for longs) or before its high (for shorts), the path being open -> low -> high -> close
+    for a candle that closed up and open -> high -> low -> close for one that closed down, each leg
+    weighted by its length; ``intracandle_sweep`` is then not used."""
+    turnover_share: float = 0.00829
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 0.000818
+    oi_scale: float = 0.000829
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
     aggregate over exchanges) or of which only part is leveraged. Calibrated per venue: the
     default was fitted with OI aggregated over all exchanges (the only OI history there is), where

@@ -38,12 +38,14 @@ DESIGN = HeatmapConfig(
     entry_price="hlc3",
     leverage_edges=(),
     intracandle_sweep=0.0,
+    intracandle_path=False,
     turnover_share=0.0,
     oi_scale=1.0,
 )
 """The first design's map: five leverage spikes, entries at hlc3, 10% of volume as new positions."""
 
 MODEL = DESIGN.replace(
+    intracandle_sweep=0.5,
     entry_price="range",
     leverage_edges=(3.0, 7.0, 15.0, 35.0, 75.0, 150.0),
     cluster_density=1.3,

@@ -393,6 +393,11 @@ def derive_inputs(
         long_share = long_share + skew
     long_share = np.clip(long_share, 0.0, 1.0)
 
+    if config.intracandle_path:
+        ic_long, ic_short = intracandle_shares(o, h, lo, c)
+    else:
+        ic_long = np.full(c.shape, float(config.intracandle_sweep))
+        ic_short = ic_long
     return KernelInputs(
         time_s,
         c,
@@ -405,11 +410,34 @@ def derive_inputs(
                 entry_high,
                 vol_inflow,
                 turnover,
+                ic_long,
+                ic_short,
                 oi,
                 long_share,
             )
         ),
     )
+
+
+def intracandle_shares(
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candle, the share of its price path traded before its low and before its high.
+
+    The path is open -> low -> high -> close for a candle that closed at or above its open and
+    open -> high -> low -> close otherwise, each leg weighted by its length (a flat candle: 0, 0).
+    What a candle opened before its low can be liquidated by that low within the candle.
+    """
+    up = c >= o
+    first = np.where(up, o - lo, h - o)
+    middle = h - lo
+    last = np.where(up, h - c, c - lo)
+    total = first + middle + last
+    safe = np.where(total > 0, total, 1.0)
+    before_low = np.where(up, first, first + middle) / safe
+    before_high = np.where(up, first + middle, first) / safe
+    flat = total <= 0
+    return np.where(flat, 0.0, before_low), np.where(flat, 0.0, before_high)
 
 
 def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:

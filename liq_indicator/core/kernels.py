@@ -15,7 +15,7 @@ Each candle goes through the steps below, in this order (one njit function each)
 3. :func:`_sweep` - liquidate the levels the candle's range reached.
 4. :func:`_close_out` - a fall in open interest closes positions proportionally.
 5. :func:`_inflow` - new positions open at the candle's entry prices.
-5b. :func:`_resweep` - a share of them liquidates within the candle (``intracandle``).
+5b. :func:`_resweep` - a share of them liquidates within the candle.
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
 7. :func:`_snapshot` - the heatmap columns requested.
 """
@@ -225,11 +225,13 @@ def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, 
 
 
 @njit(cache=True, inline="always")
-def _resweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, frac):
-    """5b. Same-candle liquidations: ``frac`` of the notional the candle itself opened beyond its
-    own low (longs) or high (shorts) is liquidated within it (those positions opened before the
-    extreme; 0.5 = nothing known of the order inside the candle). Older levels there were swept
-    in step 3, so only this candle's inflow is touched. Returns (long, short) swept.
+def _resweep(
+    sweep_high, sweep_low, ic_long, ic_short, i, delta, tier_venue, raw, scale, sums, tops, base
+):
+    """5b. Same-candle liquidations: a share (``ic_long[i, v]``, ``ic_short[i, v]``) of the
+    notional the candle itself opened beyond its own low (longs) or high (shorts) is liquidated
+    within it (those positions opened before the extreme). Older levels there were swept in step
+    3, so only this candle's inflow is touched. Returns (long, short) swept.
     """
     width = raw.shape[2]
     b0 = base[0]
@@ -237,7 +239,8 @@ def _resweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops
     swept_s = 0.0
     for v in range(tops.shape[1]):
         low = sweep_low[i, v]
-        if not math.isnan(low):
+        frac = ic_long[i, v]
+        if frac > 0.0 and not math.isnan(low):
             lo = max(int(math.ceil(math.log(low) / delta - 0.5)) - b0, 0)
             for t in range(raw.shape[1]):
                 if tier_venue[t] != v:
@@ -251,7 +254,8 @@ def _resweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops
                 sums[0, t] -= part
                 swept_l += part * scale[t]
         high = sweep_high[i, v]
-        if not math.isnan(high):
+        frac = ic_short[i, v]
+        if frac > 0.0 and not math.isnan(high):
             hi = min(int(math.floor(math.log(high) / delta - 0.5)) - b0, width - 1)
             for t in range(raw.shape[1]):
                 if tier_venue[t] != v:
@@ -624,7 +628,6 @@ def _features(
         growth_band,
         growth_n,
         columns,
-        _,
     ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
@@ -754,6 +757,8 @@ def run(inputs, params, state, out, heat):
         entry_high,
         vol_inflow,
         turnover,
+        ic_long,
+        ic_short,
         oi,
         long_share,
     ) = inputs
@@ -812,22 +817,22 @@ def run(inputs, params, state, out, heat):
             prev_oi,
             oi_known,
         )
-        if params.intracandle > 0.0:
-            more_l, more_s = _resweep(
-                sweep_high,
-                sweep_low,
-                i,
-                delta,
-                tier_venue,
-                raw,
-                scale,
-                sums,
-                tops,
-                base,
-                params.intracandle,
-            )
-            swept_l += more_l
-            swept_s += more_s
+        more_l, more_s = _resweep(
+            sweep_high,
+            sweep_low,
+            ic_long,
+            ic_short,
+            i,
+            delta,
+            tier_venue,
+            raw,
+            scale,
+            sums,
+            tops,
+            base,
+        )
+        swept_l += more_l
+        swept_s += more_s
         totals[T_INFLOW] += inflow
         totals[T_SWEPT_LONG] += swept_l
         totals[T_SWEPT_SHORT] += swept_s

@@ -58,6 +58,10 @@ class KernelInputs(NamedTuple):
     """new notional (USD) under the volume rule"""
     turnover: np.ndarray
     """notional (USD) opened and, as much, closed on top of the OI change where OI is known"""
+    intracandle_long: np.ndarray
+    """share of the candle's new longs beyond its own low liquidated within it"""
+    intracandle_short: np.ndarray
+    """share of the candle's new shorts beyond its own high liquidated within it"""
     oi: np.ndarray
     """open interest in USD, NaN where unknown"""
     long_share: np.ndarray
@@ -111,8 +115,6 @@ class KernelParams(NamedTuple):
     """growth look-back in candles"""
     columns: ColumnLayout
     """where each column group starts in the feature matrix"""
-    intracandle: float
-    """share of a candle's new notional beyond its own extremes liquidated within it"""
 
     @property
     def n_venues(self) -> int:
@@ -225,7 +227,6 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         growth_band=list(cfg.bands_pct).index(cfg.growth_band_pct),
         growth_n=int(cfg.growth_candles),
         columns=column_layout(len(cfg.bands_pct), len(exchanges)),
-        intracandle=float(cfg.intracandle_sweep),
     )
 
 

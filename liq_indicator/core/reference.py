@@ -35,9 +35,18 @@ def run(
     n_tiers = len(p.weights)
     n_venues = p.n_venues
     venue = [int(v) for v in p.tier_venue]
-    sweep_high, sweep_low, entry_low, entry_high, vol_inflow, turnover, oi_in, long_share = (
-        np.asarray(a, dtype=np.float64) for a in inputs[2:]
-    )
+    (
+        sweep_high,
+        sweep_low,
+        entry_low,
+        entry_high,
+        vol_inflow,
+        turnover,
+        ic_long,
+        ic_short,
+        oi_in,
+        long_share,
+    ) = (np.asarray(a, dtype=np.float64) for a in inputs[2:])
     n_bands = len(p.band_ln_lo)
     W = state.raw.shape[2]
     snap_i = 0
@@ -157,24 +166,24 @@ def run(
                         levels[s_][t][k] = levels[s_][t].get(k, 0.0) + x * share * part
 
         # same-candle liquidations: a share of what this candle opened beyond its own extremes
-        if p.intracandle > 0:
-            for v in range(n_venues):
-                if not math.isnan(sweep_low[i, v]):
-                    g = math.ceil(math.log(sweep_low[i, v]) / p.delta - 0.5)
-                    for t in range(n_tiers):
-                        if venue[t] == v:
-                            for k in levels[0][t]:
-                                if k >= g:
-                                    swept_l += levels[0][t][k] * p.intracandle
-                                    levels[0][t][k] *= 1 - p.intracandle
-                if not math.isnan(sweep_high[i, v]):
-                    g = math.floor(math.log(sweep_high[i, v]) / p.delta - 0.5)
-                    for t in range(n_tiers):
-                        if venue[t] == v:
-                            for k in levels[1][t]:
-                                if k <= g:
-                                    swept_s += levels[1][t][k] * p.intracandle
-                                    levels[1][t][k] *= 1 - p.intracandle
+        for v in range(n_venues):
+            f_long, f_short = float(ic_long[i, v]), float(ic_short[i, v])
+            if f_long > 0 and not math.isnan(sweep_low[i, v]):
+                g = math.ceil(math.log(sweep_low[i, v]) / p.delta - 0.5)
+                for t in range(n_tiers):
+                    if venue[t] == v:
+                        for k in levels[0][t]:
+                            if k >= g:
+                                swept_l += levels[0][t][k] * f_long
+                                levels[0][t][k] *= 1 - f_long
+            if f_short > 0 and not math.isnan(sweep_high[i, v]):
+                g = math.floor(math.log(sweep_high[i, v]) / p.delta - 0.5)
+                for t in range(n_tiers):
+                    if venue[t] == v:
+                        for k in levels[1][t]:
+                            if k <= g:
+                                swept_s += levels[1][t][k] * f_short
+                                levels[1][t][k] *= 1 - f_short
         totals["inflow"] += inflow
         totals["swept_long"] += swept_l
         totals["swept_short"] += swept_s

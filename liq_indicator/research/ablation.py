@@ -186,6 +186,9 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
         if alt != ic:
             add(f"intracandle {alt:g}", "alternative", default.replace(intracandle_sweep=alt),
                 "default", f"intracandle_sweep {alt:g} instead of {ic:g}")
+    add("same-candle by path", "alternative", default.replace(intracandle_path=True), "default",
+        "same-candle share from the candle's path (open-low-high-close legs) instead of "
+        f"{ic:g}", kept=default.intracandle_path)
     if edges_top != bands:
         add("top edge 200x", "alternative", default.replace(leverage_edges=edges_top), "default",
             "leverage bands up to 200x")

@@ -3,10 +3,12 @@
 What is fitted, and how (``liq-indicator calibrate`` runs :func:`calibrate`):
 
 * **Shape** - a small grid of candidates (:func:`candidate_grid`): the share of a candle's own new
-  positions liquidated within it (``intracandle_sweep``) and, with open interest, how much traded
-  volume turns positions over on top of the OI change (``turnover_share``). Chosen by the mean
-  Spearman rank correlation of the estimated swept notional with the real liquidations per bar,
-  long and short, on the fitting bars.
+  positions liquidated within it (``intracandle_sweep``, or per candle from its path:
+  ``intracandle_path``) and, with open interest, how much traded volume turns positions over on
+  top of the OI change (``turnover_share``). Chosen by the mean Spearman rank correlation of the
+  estimated swept notional with the real liquidations per bar, long and short, on the fitting
+  bars; with several candle timeframes a near tie (:data:`RANK_TIE`) goes to the candidate whose
+  USD agrees best across them.
 * **Magnitude** - one multiplier of the inflow (``volume_share``; with open interest
   ``oi_scale`` and ``turnover_share`` together), in closed form: the map's swept USD is linear in
   its inflow, so the multiplier is ``10 ** -median(log10(estimate / real))`` over the fitting bars
@@ -52,6 +54,7 @@ __all__ = [
     "Calibration",
     "bar_table",
     "calibrate",
+    "RANK_TIE",
     "candidate_grid",
     "causal_value_at",
     "fold_blocks",
@@ -186,15 +189,25 @@ def fold_blocks(n: int, folds: int) -> list[np.ndarray]:
     return [b.astype(np.int64) for b in np.array_split(np.arange(n), folds + 1)]
 
 
+RANK_TIE = 0.002
+"""Candidates whose mean Spearman is within this of the best tie; with several candle timeframes
+the tie goes to the one whose fitted USD multiplier varies least across them."""
+
+
 def candidate_grid(base: HeatmapConfig, open_interest: bool) -> list[dict[str, Any]]:
-    """The shape candidates tried: changes to ``base`` (magnitude is fitted separately)."""
-    intracandle = (0.0, 0.25, 0.5)
+    """The shape candidates tried: changes to ``base`` (magnitude is fitted separately): the
+    same-candle share (0, 0.25, 0.5, or from each candle's path), and with open interest the
+    turnover relative to the OI change (0.03 .. 10; shares stay <= 1 before scaling)."""
+    same_candle: list[dict[str, Any]] = [
+        {"intracandle_path": False, "intracandle_sweep": ic} for ic in (0.0, 0.25, 0.5)
+    ]
+    same_candle.append({"intracandle_path": True})
     if not open_interest:
-        return [{"intracandle_sweep": ic} for ic in intracandle]
+        return same_candle
     return [
-        {"intracandle_sweep": ic, "turnover_share": tv, "oi_scale": 1.0}
-        for ic in intracandle
-        for tv in (0.03, 0.1, 0.3, 1.0)
+        {**ic, "turnover_share": min(r, 1.0), "oi_scale": min(1.0, 1.0 / r)}
+        for ic in same_candle
+        for r in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     ]
 
 
@@ -316,7 +329,17 @@ def calibrate(
         scores = np.mean(
             [[_rank_score(t, rows) for t in per_frame] for per_frame in all_tables], axis=0
         )
-        return int(np.nanargmax(scores))
+        best = int(np.nanargmax(scores))
+        if len(all_tables) == 1:
+            return best
+        # a tie on rank (within RANK_TIE) goes to the candidate whose USD agrees best across the
+        # timeframes (the smallest spread of log10 multipliers)
+        tied = [k for k in range(len(grid)) if scores[k] >= scores[best] - RANK_TIE]
+        spread = {
+            k: float(np.ptp([math.log10(magnitude(per[k], rows)) for per in all_tables]))
+            for k in tied
+        }
+        return min(tied, key=lambda k: (spread[k], -scores[k]))
 
     blocks = fold_blocks(len(index), folds)
     scored, rows = [], []
