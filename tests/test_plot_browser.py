@@ -4,6 +4,9 @@ When ``/usr/bin/chromium`` is missing the test installs it with ``apt-get instal
 runs as root, and is skipped with the reason otherwise. Two checks per page: a probe script reports
 what plotly drew (traces, heatmap images, candles, the decoded hover data) through ``--dump-dom``,
 and a screenshot must be a picture (thousands of colours, blue long and orange short regions).
+The pictures of #20 (a backtest's stops, targets and cluster edges on the strategy's map, the
+warm-up shade, the map with its marks) are screenshot too, and must show the stop's magenta and the
+target's lime; set ``LIQ_INDICATOR_SCREENSHOTS`` to a folder to keep the screenshots.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from plot_helpers import sample_data, sample_trade_records, write_backtest
 from liq_indicator import liquidation_map
 from liq_indicator.io.backtest import load_trades
 from liq_indicator.plot.figures import heatmap_figure, map_figure, save_html
+from liq_indicator.plot.style import STOP_COLOR, TARGET_COLOR
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +109,9 @@ def screenshot(chromium: Path, html: Path, tmp: Path, min_colours: int) -> np.nd
     shot = tmp / f"{html.stem}.png"
     done = browse(chromium, html, tmp, f"--screenshot={shot}")
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    keep = os.environ.get("LIQ_INDICATOR_SCREENSHOTS")
+    if keep:
+        shutil.copy(shot, Path(keep) / f"browser_{html.stem}.png")
     img = Image.open(shot).convert("RGB")
     assert img.size == (1400, 900)
     arr = np.asarray(img, dtype=int)
@@ -131,7 +138,9 @@ def test_heatmap_html_renders(chromium, tmp_path):
         "heatmap:short pending",
         "candlestick:price",
     ]
-    assert {"scatter:entries", "scatter:exits", "scatter:stop (final)"} <= set(seen["traces"])
+    assert {"scatter:entry long", "scatter:entry short", "scatter:stop (final)"} <= set(
+        seen["traces"]
+    )
     assert seen["heatmapImages"] == 2
     assert seen["candles"] > 100 and seen["bars"] > 100
     # the hover data arrived whole: bins x times, decoded from the embedded typed array
@@ -149,3 +158,54 @@ def test_map_html_renders(chromium, tmp_path):
     assert seen["bars"] > 10
     arr = screenshot(chromium, html, tmp_path, min_colours=500)  # flat bars, anti-aliased
     assert share(arr, "blue") > 0.005 and share(arr, "orange") > 0.005
+
+
+def near_colour(arr: np.ndarray, hexa: str, tol: int = 40) -> float:
+    """Share of pixels within ``tol`` (per channel) of the colour ``#rrggbb``."""
+    rgb = np.array([int(hexa[i : i + 2], 16) for i in (1, 3, 5)])
+    return float((np.abs(arr - rgb).max(axis=2) <= tol).mean())
+
+
+def test_strategy_story_pictures_render(chromium, tmp_path):
+    """#20: each trade's stop and target from entry to exit with its cluster edges, the warm-up
+    shade, a watermark; the map with the nearest clusters, a stop and a target."""
+    candles, feats, heat = sample_data()
+    trades = load_trades(write_backtest(tmp_path / "bt", sample_trade_records(candles)))
+    sign = np.where(trades["is_short"], -1.0, 1.0)
+    trades["target_rate"] = trades["open_rate"] * (1 + 0.03 * sign)
+    trades["stop_cluster_near"] = trades["open_rate"] * (1 - 0.02 * sign)
+    trades["stop_cluster_far"] = trades["open_rate"] * (1 - 0.03 * sign)
+    trades["target_cluster_near"] = trades["open_rate"] * (1 + 0.03 * sign)
+    trades["target_cluster_far"] = trades["open_rate"] * (1 + 0.04 * sign)
+    fig = heatmap_figure(
+        feats,
+        heat,
+        trades,
+        title="browser test: stops, targets, cluster edges",
+        cold_until=feats["date"].iloc[60],
+        watermark="SIMULATED",
+    )
+    html = save_html(fig, tmp_path / "story_heatmap.html")
+    seen = probe(chromium, html, tmp_path)
+    assert {
+        "scatter:target",
+        "scatter:cluster edges: beyond the stop",
+        "scatter:cluster edges: at the target",
+        "scatter:exit win",
+    } <= set(seen["traces"])
+    arr = screenshot(chromium, html, tmp_path, min_colours=2000)
+    assert near_colour(arr, STOP_COLOR) > 5e-4 and near_colour(arr, TARGET_COLOR) > 5e-4
+
+    liq_map = liquidation_map(candles, price_range_pct=12)
+    p = liq_map.price
+    html = save_html(
+        map_figure(
+            liq_map,
+            title="browser test: map marks",
+            clusters={"long cluster": (p * 0.97, p * 0.96), "short cluster": (p * 1.03, p * 1.04)},
+            levels={"stop (long)": p * 0.955, "target (long)": p * 1.03},
+        ),
+        tmp_path / "story_map.html",
+    )
+    arr = screenshot(chromium, html, tmp_path, min_colours=500)
+    assert near_colour(arr, STOP_COLOR) > 2e-4 and near_colour(arr, TARGET_COLOR) > 2e-4

@@ -636,6 +636,8 @@ def heatmap_figure(
 
     _base_layout(fig, title, height)
     fig.update_layout(barmode="relative", bargap=0.0, xaxis_rangeslider_visible=False)
+    if len(tr):  # the trades' legend entries take a second row above the plot
+        fig.update_layout(margin={"t": 110}, title={"y": 0.985, "yanchor": "top"})
     log = _log_price(float(bars["low"].min()), float(bars["high"].max()), price_axis)
     y0, y1 = _price_range(bars, log, tr, heatmap.price_edges)
     fig.update_yaxes(
