@@ -174,21 +174,32 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
         kept=bool(bands))
     add("+ range entries", "ladder", rung3, "+ leverage bands", "entries over the candle's range",
         kept=entry == "range")
-    add("default", "ladder", default, "+ range entries",
-        f"same-candle liquidations (intracandle_sweep {ic:g})", kept=ic > 0)
+    path = default.intracandle_path
+    same_candle = (
+        "same-candle liquidations (share from each candle's path)"
+        if path
+        else f"same-candle liquidations (intracandle_sweep {ic:g})"
+    )
+    has_same_candle = path or ic > 0
+    add("default", "ladder", default, "+ range entries", same_candle, kept=has_same_candle)
     add("default - leverage bands", "removal", default.replace(leverage_edges=()), "default",
         "continuous leverage bands", removes=True, kept=bool(bands))
     add("default - range entries", "removal", default.replace(entry_price="hlc3"), "default",
         "entries over the candle's range", removes=True, kept=entry == "range")
-    add("default - same-candle", "removal", default.replace(intracandle_sweep=0.0), "default",
-        "same-candle liquidations", removes=True, kept=ic > 0)
-    for alt in (0.25, 1.0):
-        if alt != ic:
-            add(f"intracandle {alt:g}", "alternative", default.replace(intracandle_sweep=alt),
-                "default", f"intracandle_sweep {alt:g} instead of {ic:g}")
-    add("same-candle by path", "alternative", default.replace(intracandle_path=True), "default",
-        "same-candle share from the candle's path (open-low-high-close legs) instead of "
-        f"{ic:g}", kept=default.intracandle_path)
+    add("default - same-candle", "removal",
+        default.replace(intracandle_path=False, intracandle_sweep=0.0), "default",
+        "same-candle liquidations", removes=True, kept=has_same_candle)
+    for alt in (0.25, 0.5, 1.0):
+        if path or alt != ic:
+            add(f"intracandle {alt:g}", "alternative",
+                default.replace(intracandle_path=False, intracandle_sweep=alt), "default",
+                f"a fixed same-candle share {alt:g} instead of "
+                + ("the path's" if path else f"{ic:g}"),
+                kept=not path and alt == ic)
+    if not path:
+        add("same-candle by path", "alternative", default.replace(intracandle_path=True),
+            "default", "same-candle share from the candle's path (open-low-high-close legs) "
+            f"instead of {ic:g}", kept=False)
     if edges_top != bands:
         add("top edge 200x", "alternative", default.replace(leverage_edges=edges_top), "default",
             "leverage bands up to 200x")
