@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liq_indicator.brackets import available_exchanges
+from liq_indicator.brackets import available_exchanges, get_brackets
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import prepare
 from liq_indicator.errors import ConfigError, DataWarning, InputError
@@ -272,6 +272,10 @@ def check_venue_names(exchanges: Any, config: HeatmapConfig) -> None:
                 f"liq_venues lists {name!r} twice or as the map's own exchange "
                 f"({config.exchange}); list each other exchange once"
             )
+        try:  # a venue whose tiers for the pair are unknown (e.g. okx before `liq-indicator tiers`)
+            get_brackets(name.lower(), config.symbol)
+        except ConfigError as exc:
+            raise ConfigError(f"liq_venues entry {name!r}: {exc}") from exc
         seen.add(name.lower())
 
 
