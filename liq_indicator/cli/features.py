@@ -249,7 +249,7 @@ def pair_features(task: PairTask) -> tuple[pd.DataFrame, str]:
 
 
 def _feather_shape(path: Path) -> tuple[int, int]:
-    """(rows, columns) of a feather file, from its metadata (memory-mapped, nothing parsed)."""
+    """(rows, columns) of a feather file, from its record batches (memory-mapped, no frame built)."""
     import pyarrow as pa
 
     with pa.memory_map(str(path)) as source:
