@@ -387,7 +387,9 @@ def compute_pairs(
             yield from (run_pair(t) for t in pending)
         elif pending:
             calls = (delayed(run_pair)(t) for t in pending)
-            yield from Parallel(n_jobs=jobs, return_as="generator")(calls)
+            # Ray's joblib backend cannot stream results: they arrive together at the end
+            streamed = "list" if backend == "ray" else "generator"
+            yield from Parallel(n_jobs=jobs, return_as=streamed)(calls)
 
 
 def pairs_in_datadir(datadir: str | Path, timeframe: str) -> list[str]:
