@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import make_candles
 
-from liq_indicator import InputError, liquidation_features
+from liq_indicator import HeatmapConfig, InputError, liquidation_features
 from liq_indicator.cli import main
 from liq_indicator.io.datadir import load_pair, pair_file
 from liq_indicator.io.oi_import import METRICS_COLUMNS, import_metrics, read_metrics
@@ -100,9 +100,12 @@ def test_the_taker_ratio_feeds_the_long_share(tmp_path):
     import_metrics([write_zip(tmp_path / "d.zip", metrics_rows("2024-01-01"))], datadir)
     data = load_pair(datadir, "BTC/USDT:USDT", "5m")
     assert "taker_long_short_ratio" in data.open_interest.columns
-    with_ratio = liquidation_features(data.candles, open_interest=data.open_interest)
+    design = HeatmapConfig.preset("design")  # a plain OI map: the split shows in what is pending
+    with_ratio = liquidation_features(data.candles, design, open_interest=data.open_interest)
     plain = liquidation_features(
-        data.candles, open_interest=data.open_interest.drop(columns="taker_long_short_ratio")
+        data.candles,
+        design,
+        open_interest=data.open_interest.drop(columns="taker_long_short_ratio"),
     )
     # ratio < 1 (more taker selling): fewer longs than the 50/50 split
     assert with_ratio.liq_pending_long_usd.iloc[-1] < plain.liq_pending_long_usd.iloc[-1]

@@ -279,7 +279,14 @@ def test_plot_dataframe_shows_clusters_and_sweeps(workspace: Workspace, backtest
     # plots the backtest's trades too (the latest result in user_data/backtest_results)
     freqtrade("plot-dataframe", workspace, "--timerange", "20240120-20240122", "--pairs", PAIR)
     html = next((workspace.root / "user_data" / "plot").glob("*.html")).read_text()
-    for name in ("long cluster", "short cluster", "liq_swept_long_usd", "liq_swept_short_usd"):
+    for name in (
+        "liq_long_cluster_near",
+        "liq_long_cluster_far",
+        "liq_short_cluster_near",
+        "liq_short_cluster_far",
+        "liq_swept_long_usd",
+        "liq_swept_short_usd",
+    ):
         assert name in html
 
 

@@ -162,15 +162,6 @@ def run(args: argparse.Namespace) -> int:
             max_times=math.ceil(args.max_times * len(history) / len(shown)),
             **side,
         )
-        cold = cold_until(history["date"].iloc[0], first, config)
-        if cold is not None:
-            print(
-                f"warning: the {pair} map has {first - history['date'].iloc[0]} of history "
-                f"before {first:%Y-%m-%d %H:%M}; it warms up over {warm_up(config)} (its slowest "
-                f"half-life), so until {cold:%Y-%m-%d %H:%M} UTC its clusters are understated "
-                "(shaded in the picture). Give more --warmup-days or a later --timerange start.",
-                file=sys.stderr,
-            )
         trades, counted = None, ""
         if args.backtest_filename:
             tf = infer_timeframe(feats["date"]) or pd.Timedelta(0)
@@ -192,6 +183,16 @@ def run(args: argparse.Namespace) -> int:
                 )
             trades = trade_levels_at_entry(trades, feats) if strategy_map else trades
             counted = f" · {drawn} trades" + (f" (of {len(trades)})" if drawn != len(trades) else "")
+        # after the trades: a bad backtest file is the one error line, not after a warning
+        cold = cold_until(history["date"].iloc[0], first, config)
+        if cold is not None:
+            print(
+                f"warning: the {pair} map has {first - history['date'].iloc[0]} of history "
+                f"before {first:%Y-%m-%d %H:%M}; it warms up over {warm_up(config)} (its slowest "
+                f"half-life), so until {cold:%Y-%m-%d %H:%M} UTC its clusters are understated "
+                "(shaded in the picture). Give more --warmup-days or a later --timerange start.",
+                file=sys.stderr,
+            )
         period = (
             re.sub(r"[^0-9A-Za-z-]", "_", opts.timerange)
             if opts.timerange
