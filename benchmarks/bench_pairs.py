@@ -121,8 +121,14 @@ def main() -> int:
         runs = [
             ("one process, no cache", ["--jobs", "1", "--no-cache"]),
             (f"--jobs {args.jobs}, no cache", ["--jobs", str(args.jobs), "--no-cache"]),
-            (f"--jobs {args.jobs}, cold cache (computes, writes the cache)", ["--jobs", str(args.jobs), *cache]),
-            (f"--jobs {args.jobs}, warm cache (every pair a hit)", ["--jobs", str(args.jobs), *cache]),
+            (
+                f"--jobs {args.jobs}, cold cache (computes, writes the cache)",
+                ["--jobs", str(args.jobs), *cache],
+            ),
+            (
+                f"--jobs {args.jobs}, warm cache (every pair a hit)",
+                ["--jobs", str(args.jobs), *cache],
+            ),
             ("one process, warm cache", ["--jobs", "1", *cache]),
         ]
         print(

@@ -273,7 +273,12 @@ def plot_stop_curves(studies: dict, path: Path) -> None:
     fig, axes = plt.subplots(
         len(labels), 2, figsize=(8, 3.0 * len(labels)), sharex=True, squeeze=False
     )
-    colors = {"cluster": "tab:red", OLD: "tab:orange", "ATR × k": "tab:blue", "ATR, ranked": "tab:gray"}
+    colors = {
+        "cluster": "tab:red",
+        OLD: "tab:orange",
+        "ATR × k": "tab:blue",
+        "ATR, ranked": "tab:gray",
+    }
     h = max(STOP_HORIZONS)
     for i, label in enumerate(labels):
         for j, (_, side) in enumerate(SIDES):

@@ -301,7 +301,10 @@ def _find(exchange: str, pair: str) -> BracketTable | None:
         return table_from_ccxt(exchange, pair, tiers, source)
     if exchange == "binance" and pair in _freqtrade_tiers():
         return table_from_ccxt(
-            exchange, pair, _freqtrade_tiers()[pair], f"Freqtrade's bundled Binance tiers ({freqtrade_tier_file()})"
+            exchange,
+            pair,
+            _freqtrade_tiers()[pair],
+            f"Freqtrade's bundled Binance tiers ({freqtrade_tier_file()})",
         )
     entry = _raw_tables().get(exchange, {})
     if pair in entry.get("symbols", {}):
@@ -371,7 +374,9 @@ def _price(
     if table.formula == "hyperliquid":
         available = margin - qty * entry * bracket.mmr
         return entry - side * available / qty / (1.0 - side * bracket.mmr)
-    raise ConfigError(f"unknown liquidation formula {table.formula!r} in brackets.json")  # pragma: no cover
+    raise ConfigError(
+        f"unknown liquidation formula {table.formula!r} in brackets.json"
+    )  # pragma: no cover
 
 
 def _pair_arg(symbol: str, pair: str | None) -> str:

@@ -170,7 +170,9 @@ def stop_outside_zones(
     if not buffer_pct > 0:
         raise ConfigError(f"buffer_pct must be > 0 so a stop leaves the zone, got {buffer_pct}")
     spans = sorted(
-        ((min(z[0], z[1]), max(z[0], z[1])) for z in zones), key=lambda z: z[0], reverse=not is_short
+        ((min(z[0], z[1]), max(z[0], z[1])) for z in zones),
+        key=lambda z: z[0],
+        reverse=not is_short,
     )
     if not math.isfinite(stop):
         return stop

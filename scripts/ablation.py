@@ -56,7 +56,9 @@ def load(data: Path) -> list[AblationSeries]:
         open_interest=oi,
         funding=funding,
         long_share=ratios,
-        notes=["Open interest: CoinGlass aggregated over all exchanges, 4h (the only OI over these dates)."],
+        notes=[
+            "Open interest: CoinGlass aggregated over all exchanges, 4h (the only OI over these dates)."
+        ],
     )
     all_1h = shared_truth("all_1h", data)
     tw5 = pd.read_feather(data / TW / "BTC_USDT_USDT-5m-futures.feather")
@@ -88,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     data = Path(args.data) if args.data else shared_data_dir()
     series = load(data)
-    variants = ablation_variants(HeatmapConfig.preset("btc-binance"), HeatmapConfig.preset("design"))
+    variants = ablation_variants(
+        HeatmapConfig.preset("btc-binance"), HeatmapConfig.preset("design")
+    )
     scores, skipped = ablation_scores(series, variants, n_boot=args.boot)
     summary = ablation_summary(scores, variants)
-    text = render_model_changes(scores, summary, series, skipped=skipped, runtime_s=time.time() - t0)
+    text = render_model_changes(
+        scores, summary, series, skipped=skipped, runtime_s=time.time() - t0
+    )
     args.out.write_text(text, encoding="utf-8")
     cols = ["verdict", "outcome", "gain", "rho_map", "abs_log_ratio", "no_sweep", "abs_balance"]
     print(summary[cols].to_string(float_format=lambda x: f"{x:.3f}"), file=sys.stderr)

@@ -34,6 +34,8 @@ def strategy_copy(dest_root: Path, source: Path | None = None) -> Path:
 def clean_strategies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the strategies folder without any hyperopt parameter file (see strategy_copy)."""
     return strategy_copy(tmp_path_factory.mktemp("clean"))
+
+
 SHARED_DATA = shared_data_dir()  # $LIQ_INDICATOR_DATA or ../shared/data
 HISTORY_5M = SHARED_DATA / "history" / "binance" / "futures" / "BTC_USDT_USDT-5m-futures.feather"
 

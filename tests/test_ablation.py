@@ -125,7 +125,9 @@ def test_every_reference_names_a_variant_and_names_are_unique():
 def test_the_magnitude_is_refitted_so_half_the_inflow_scores_the_same():
     s = _series(fit_end="2024-01-05")
     base = Variant("a", "alternative", DEFAULT, None, "base")
-    half = Variant("b", "alternative", DEFAULT.replace(volume_share=DEFAULT.volume_share / 2), "a", "half")
+    half = Variant(
+        "b", "alternative", DEFAULT.replace(volume_share=DEFAULT.volume_share / 2), "a", "half"
+    )
     scores, skipped = ablation_scores([s], [base, half], n_boot=20)
     assert skipped == []
     assert len(scores) == 2 * 3 * 2  # variants x timeframes x sides
@@ -198,12 +200,27 @@ def _scores(rows: list[tuple[str, float]]) -> pd.DataFrame:
         for side in ("long", "short"):
             out.append(
                 {
-                    "series": "s", "variant": name, "inflow": "volume", "timeframe": "5m",
-                    "side": side, "fit_bars": 10, "bars": 10, "first": pd.Timestamp("2024-01-01", tz="UTC"),
-                    "last": pd.Timestamp("2024-01-02", tz="UTC"), "multiplier": 1.0, "rho_map": 0.8,
-                    "rho_map_lo": 0.7, "rho_map_hi": 0.9, "rho_best_base": 0.7, "top_map": 0.5,
-                    "log_ratio": 0.1, "no_sweep": 0.0, "balance": 0.0, "d_rho": d,
-                    "d_rho_lo": d - 0.01, "d_rho_hi": d + 0.01,
+                    "series": "s",
+                    "variant": name,
+                    "inflow": "volume",
+                    "timeframe": "5m",
+                    "side": side,
+                    "fit_bars": 10,
+                    "bars": 10,
+                    "first": pd.Timestamp("2024-01-01", tz="UTC"),
+                    "last": pd.Timestamp("2024-01-02", tz="UTC"),
+                    "multiplier": 1.0,
+                    "rho_map": 0.8,
+                    "rho_map_lo": 0.7,
+                    "rho_map_hi": 0.9,
+                    "rho_best_base": 0.7,
+                    "top_map": 0.5,
+                    "log_ratio": 0.1,
+                    "no_sweep": 0.0,
+                    "balance": 0.0,
+                    "d_rho": d,
+                    "d_rho_lo": d - 0.01,
+                    "d_rho_hi": d + 0.01,
                 }
             )
     return pd.DataFrame(out)
@@ -219,7 +236,13 @@ def test_verdicts_follow_the_sign_of_the_change_and_flag_disagreements():
         Variant("tie", "alternative", cfg, "base", "w"),
     ]
     scores = _scores(
-        [("base", math.nan), ("kept win", 0.05), ("kept removal", 0.05), ("dropped win", 0.03), ("tie", TIE_RHO / 2)]
+        [
+            ("base", math.nan),
+            ("kept win", 0.05),
+            ("kept removal", 0.05),
+            ("dropped win", 0.03),
+            ("tie", TIE_RHO / 2),
+        ]
     )
     s = ablation_summary(scores, variants)
     assert s.loc["base", "verdict"] == "base" and s.loc["base", "outcome"] == ""
@@ -252,7 +275,9 @@ def test_real_binance_4h_ablation_is_out_of_sample_and_sane():
     c = hist[(hist["date"] >= "2025-03-01") & (hist["date"] < "2025-08-01")]
     cs = candle_set(c)
     s = AblationSeries(truth, {"5m": cs["5m"], "1h": cs["1h"]}, fit_end="2025-06-01")
-    variants = [v for v in ablation_variants(DEFAULT, DESIGN) if v.name in ("design", "+ leverage bands")]
+    variants = [
+        v for v in ablation_variants(DEFAULT, DESIGN) if v.name in ("design", "+ leverage bands")
+    ]
     scores, skipped = ablation_scores([s], variants, n_boot=20)
     assert skipped == [] and len(scores) == 2 * 2 * 2
     assert (scores["first"] >= pd.Timestamp("2025-06-01", tz="UTC")).all()

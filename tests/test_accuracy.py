@@ -50,7 +50,10 @@ def _truth(candles: pd.DataFrame, bar: str, seed: int = 1) -> TruthSeries:
 
 def test_oi_frame_keeps_bar_starts_and_the_closing_value():
     bars = pd.DataFrame(
-        {"date": ["2025-01-01 04:00:00+00:00", "2025-01-01 00:00:00+00:00"], "oi_close_usd": [2.0, 1.0]}
+        {
+            "date": ["2025-01-01 04:00:00+00:00", "2025-01-01 00:00:00+00:00"],
+            "oi_close_usd": [2.0, 1.0],
+        }
     )
     out = oi_frame(bars)
     assert out["open_interest_value"].tolist() == [1.0, 2.0]
@@ -69,7 +72,9 @@ def test_causal_value_at_waits_for_the_rows_close():
     f = pd.DataFrame(
         {"date": pd.date_range("2025-01-01", periods=3, freq="4h", tz="UTC"), "v": [1.0, 2.0, 3.0]}
     )
-    at = pd.DatetimeIndex(["2025-01-01 00:00", "2025-01-01 04:00", "2025-01-01 07:59", "2025-01-02"], tz="UTC")
+    at = pd.DatetimeIndex(
+        ["2025-01-01 00:00", "2025-01-01 04:00", "2025-01-01 07:59", "2025-01-02"], tz="UTC"
+    )
     got = causal_value_at(f, "v", at)
     assert math.isnan(got[0])  # the first row is known only at 04:00
     assert got[1:].tolist() == [1.0, 1.0, 3.0]
@@ -85,7 +90,14 @@ def test_candle_set_resamples_to_midnight_anchored_bars():
 
 
 def test_volume_profile_spreads_a_candle_over_its_range():
-    c = pd.DataFrame({"low": [100.0, 104.0], "high": [110.0, 104.0], "close": [105.0, 104.0], "volume": [2.0, 1.0]})
+    c = pd.DataFrame(
+        {
+            "low": [100.0, 104.0],
+            "high": [110.0, 104.0],
+            "close": [105.0, 104.0],
+            "volume": [2.0, 1.0],
+        }
+    )
     vp = volume_profile(c, np.array([100.0, 105.0, 110.0, 115.0]))
     # 210 USD half and half; the flat candle's 104 USD in the bin holding 104
     assert vp.tolist() == pytest.approx([105.0 + 104.0, 105.0, 0.0])
@@ -135,13 +147,20 @@ def test_score_bars_loses_to_a_better_baseline():
 def test_series_scores_drops_the_calibration_window_and_scores_every_cell_on_one_set_of_bars():
     c = make_candles(n=288 * 8, seed=3, start="2024-01-01")
     oi = oi_frame(
-        candle_set(c)["4h"].assign(oi_close_usd=lambda f: 5e9 + f["close"])[["date", "oi_close_usd"]]
+        candle_set(c)["4h"].assign(oi_close_usd=lambda f: 5e9 + f["close"])[
+            ["date", "oi_close_usd"]
+        ]
     )
     truth = _truth(c, "4h")
     exclude = ("2024-01-05 00:00", "2024-01-06 20:00")
     inputs = SeriesInputs(truth, candle_set(c), oi, exclude=exclude)
     cfg = HeatmapConfig()
-    scores, skipped = series_scores(inputs, [("a", cfg), ("b", cfg.replace(volume_share=cfg.volume_share / 2))], warmup="1D", n_boot=20)
+    scores, skipped = series_scores(
+        inputs,
+        [("a", cfg), ("b", cfg.replace(volume_share=cfg.volume_share / 2))],
+        warmup="1D",
+        n_boot=20,
+    )
     assert len(scores) == 3 * 2 * 2 * 2  # timeframes x inflows x sides x models
     assert scores["bars"].nunique() == 1 and scores["first"].nunique() == 1
     n = scores["bars"].iloc[0]
@@ -150,9 +169,15 @@ def test_series_scores_drops_the_calibration_window_and_scores_every_cell_on_one
     assert scores["first"].iloc[0] >= pd.Timestamp("2024-01-02", tz="UTC")
     assert skipped == []
     # the model's magnitude moves the log ratio only: half the inflow, log10(0.5) lower
-    a = scores[(scores["model"] == "a") & (scores["timeframe"] == "5m") & (scores["inflow"] == "volume")]
-    b = scores[(scores["model"] == "b") & (scores["timeframe"] == "5m") & (scores["inflow"] == "volume")]
-    assert (b["log_ratio"].to_numpy() - a["log_ratio"].to_numpy()) == pytest.approx(np.log10(0.5), abs=1e-9)
+    a = scores[
+        (scores["model"] == "a") & (scores["timeframe"] == "5m") & (scores["inflow"] == "volume")
+    ]
+    b = scores[
+        (scores["model"] == "b") & (scores["timeframe"] == "5m") & (scores["inflow"] == "volume")
+    ]
+    assert (b["log_ratio"].to_numpy() - a["log_ratio"].to_numpy()) == pytest.approx(
+        np.log10(0.5), abs=1e-9
+    )
     assert (b["rho_map"].to_numpy() == a["rho_map"].to_numpy()).all()
 
 
@@ -177,9 +202,13 @@ def test_the_oi_baseline_uses_only_the_oi_known_at_the_bars_open():
     truth = _truth(c, "4h")
     bars = candle_set(c)["4h"]
     # OI per 4h bar whose closing value jumps: a baseline peeking one bar ahead would rank it
-    oi = oi_frame(bars.assign(oi_close_usd=np.arange(1, len(bars) + 1) * 1e9)[["date", "oi_close_usd"]])
+    oi = oi_frame(
+        bars.assign(oi_close_usd=np.arange(1, len(bars) + 1) * 1e9)[["date", "oi_close_usd"]]
+    )
     inputs = SeriesInputs(truth, {"5m": candle_set(c)["5m"]}, oi)
-    scores, _ = series_scores(inputs, [("a", HeatmapConfig())], timeframes=("5m",), warmup="1D", n_boot=10)
+    scores, _ = series_scores(
+        inputs, [("a", HeatmapConfig())], timeframes=("5m",), warmup="1D", n_boot=10
+    )
     t = bar_table(truth, c, HeatmapConfig(), open_interest=oi)
     i = t.index[10]
     o = t.loc[i, "open"]
@@ -226,7 +255,9 @@ def test_fill_windows_scores_each_window_against_the_map_before_it():
     assert windows["usd"].sum() == pytest.approx(fills["size_usd"].sum())
     assert (windows["clipped"] == 0).all()  # fills at candle highs lie inside the traded range
     assert ((windows["chance"] > 0.19) & (windows["chance"] < 0.5)).all()
-    assert np.isfinite(windows[["emd_map", "emd_uniform", "emd_profile", "emd_same_side"]]).all().all()
+    assert (
+        np.isfinite(windows[["emd_map", "emd_uniform", "emd_profile", "emd_same_side"]]).all().all()
+    )
     assert len(per_fill) == 10 and (per_fill["fill_pct"] >= 0).all()
     s = fill_summary(windows, per_fill, n_boot=20)
     assert s["windows"] == 2 and s["fills"] == 10
@@ -263,13 +294,19 @@ def test_real_binance_4h_and_whalebot_fills_score_sanely():
     hist = read_candles(SHARED_DATA / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
     truth = shared_truth("binance_4h", SHARED_DATA).between("2025-03-01", "2025-05-01")
     c = hist[(hist["date"] >= "2025-01-15") & (hist["date"] < "2025-05-01")]
-    oi = oi_frame(pd.read_csv(SHARED_DATA / "truth/coinglass_btc_open_interest_4h_all_exchanges.csv"))
-    scores, _ = series_scores(SeriesInputs(truth, candle_set(c), oi), [("default", HeatmapConfig())], n_boot=30)
+    oi = oi_frame(
+        pd.read_csv(SHARED_DATA / "truth/coinglass_btc_open_interest_4h_all_exchanges.csv")
+    )
+    scores, _ = series_scores(
+        SeriesInputs(truth, candle_set(c), oi), [("default", HeatmapConfig())], n_boot=30
+    )
     assert len(scores) == 12
     assert scores["bars"].iloc[0] > 300
     # liquidations follow adverse moves: every ranking is clearly positive
     assert (scores[["rho_map", "rho_vol", "rho_oi"]] > 0.3).all().all()
-    assert (scores["rho_map_lo"] <= scores["rho_map"]).all() and (scores["rho_map"] <= scores["rho_map_hi"]).all()
+    assert (scores["rho_map_lo"] <= scores["rho_map"]).all() and (
+        scores["rho_map"] <= scores["rho_map_hi"]
+    ).all()
     fills = shared_fills("whalebot_2025_09", SHARED_DATA)
     windows, per_fill = fill_windows(fills, hist, HeatmapConfig(), tolerance=0.003)
     s = fill_summary(windows, per_fill, n_boot=30)

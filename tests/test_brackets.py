@@ -202,12 +202,16 @@ def test_btc_from_freqtrade_equals_the_shipped_table(monkeypatch):
     shipped = get_brackets("binance")
     assert shipped.brackets == from_freqtrade
     assert shipped.source == brackets._raw_tables()["binance"]["source"]
-    with pytest.raises(ConfigError, match=r"'ETH/USDT:USDT'.*liq-indicator tiers.*install freqtrade"):
+    with pytest.raises(
+        ConfigError, match=r"'ETH/USDT:USDT'.*liq-indicator tiers.*install freqtrade"
+    ):
         get_brackets("binance", pair="ETH/USDT:USDT")
 
 
 def test_an_unknown_pair_names_the_pair_and_the_fix():
-    with pytest.raises(ConfigError, match=r"bybit .* 'WIF/USDT:USDT'.*liq-indicator tiers --exchange bybit"):
+    with pytest.raises(
+        ConfigError, match=r"bybit .* 'WIF/USDT:USDT'.*liq-indicator tiers --exchange bybit"
+    ):
         liquidation_price(2.0, 10, False, 1_000, "bybit", pair="WIF/USDT:USDT")
     with pytest.raises(ConfigError, match="choose one of binance, bybit, okx, hyperliquid"):
         get_brackets("kraken")
@@ -274,18 +278,30 @@ def test_band_edges_are_clipped_per_venue_to_strictly_before_entry():
     assert np.all(params.ln_near_long[hyper] <= -delta * (1 - 1e-9))
     assert np.all(params.ln_near_short[hyper] >= delta * (1 - 1e-9))
     # the clipped top edge is one bin from entry on the side that binds
-    distance = min(params.ln_near_long[hyper].max() / -delta, params.ln_near_short[hyper].min() / delta)
+    distance = min(
+        params.ln_near_long[hyper].max() / -delta, params.ln_near_short[hyper].min() / delta
+    )
     assert distance == pytest.approx(1.0, rel=1e-9)
     assert HeatmapConfig(exchange="hyperliquid").exchange == "hyperliquid"
     with pytest.raises(ConfigError, match="liquidates at or beyond entry"):
-        HeatmapConfig(exchange="hyperliquid", leverage_edges=(90.0, 100.0, 110.0, 120.0, 130.0, 140.0))
+        HeatmapConfig(
+            exchange="hyperliquid", leverage_edges=(90.0, 100.0, 110.0, 120.0, 130.0, 140.0)
+        )
 
 
 def test_the_default_btc_map_is_unchanged_by_the_caps():
     cfg = HeatmapConfig()
-    far, near = tier_leverages(cfg.leverages, cfg.leverage_edges, cfg.position_notional, bin_width(cfg.bin_bp))
+    far, near = tier_leverages(
+        cfg.leverages, cfg.leverage_edges, cfg.position_notional, bin_width(cfg.bin_bp)
+    )
     assert far + near[-1:] == cfg.leverage_edges
-    bybit = tier_leverages(cfg.leverages, cfg.leverage_edges, cfg.position_notional, bin_width(cfg.bin_bp), exchange="bybit")
+    bybit = tier_leverages(
+        cfg.leverages,
+        cfg.leverage_edges,
+        cfg.position_notional,
+        bin_width(cfg.bin_bp),
+        exchange="bybit",
+    )
     assert bybit == (far, near)
 
 
@@ -343,14 +359,27 @@ def fake_ccxt(monkeypatch):
 
 def test_the_tiers_command_caches_bybit_tiers_the_way_freqtrade_does(tmp_path, fake_ccxt, capsys):
     datadir = tmp_path / "bybit"
-    assert main(["tiers", "--exchange", "bybit", "--pairs", "ETH/USDT:USDT", "--datadir", str(datadir)]) == 0
+    assert (
+        main(
+            ["tiers", "--exchange", "bybit", "--pairs", "ETH/USDT:USDT", "--datadir", str(datadir)]
+        )
+        == 0
+    )
     assert "ETH/USDT:USDT: 2 tiers" in capsys.readouterr().out
     path = datadir / "futures" / "leverage_tiers_USDT.json"
     body = json.loads(path.read_text())
     assert set(body) == {"updated", "data"} and list(body["data"]) == ["ETH/USDT:USDT"]
     # a second pair is merged into the cache, the first kept
-    assert main(["tiers", "--exchange", "bybit", "--pairs", "WIF/USDT:USDT", "--datadir", str(datadir)]) == 0
-    assert io_tiers.load_tiers(datadir) == ["ETH/USDT:USDT", "WIF/USDT:USDT"]  # folder names the venue
+    assert (
+        main(
+            ["tiers", "--exchange", "bybit", "--pairs", "WIF/USDT:USDT", "--datadir", str(datadir)]
+        )
+        == 0
+    )
+    assert io_tiers.load_tiers(datadir) == [
+        "ETH/USDT:USDT",
+        "WIF/USDT:USDT",
+    ]  # folder names the venue
     table = get_brackets("bybit", pair="ETH/USDT:USDT")
     assert table.brackets[1].cum == 1_000.0 and str(path) in table.source
     assert HeatmapConfig(exchange="bybit", symbol="WIF/USDT:USDT").symbol == "WIF/USDT:USDT"
@@ -358,7 +387,9 @@ def test_the_tiers_command_caches_bybit_tiers_the_way_freqtrade_does(tmp_path, f
     ft = object.__new__(freqtrade.Exchange)
     ft._config = {"datadir": datadir}
     ft._exchange_ws = None
-    assert ft.load_cached_leverage_tiers("USDT") == body["data"] | json.loads(path.read_text())["data"]
+    assert (
+        ft.load_cached_leverage_tiers("USDT") == body["data"] | json.loads(path.read_text())["data"]
+    )
 
 
 def test_okx_bounds_become_usdt_and_hyperliquid_gets_one_tier(tmp_path, fake_ccxt):
@@ -366,14 +397,23 @@ def test_okx_bounds_become_usdt_and_hyperliquid_gets_one_tier(tmp_path, fake_ccx
     assert [t["maxNotional"] for t in okx] == [500 * 0.1 * 2_000.0, 3_000 * 0.1 * 2_000.0]
     assert fake_ccxt["okx"].calls == ["ETH/USDT:USDT"]
     (hl,) = io_tiers.fetch_tiers("hyperliquid", ["WIF/USDC:USDC"])["WIF/USDC:USDC"]
-    assert (hl["maxLeverage"], hl["maintenanceMarginRate"], hl["maxNotional"]) == (20.0, 0.025, None)
+    assert (hl["maxLeverage"], hl["maintenanceMarginRate"], hl["maxNotional"]) == (
+        20.0,
+        0.025,
+        None,
+    )
     io_tiers.write_cache(tmp_path, {"WIF/USDC:USDC": [hl]}, "USDC")
     assert io_tiers.load_tiers(tmp_path, "hyperliquid") == ["WIF/USDC:USDC"]
     assert get_brackets("hyperliquid", pair="WIF/USDT:USDT").max_leverage(1e6) == 20.0
 
 
 def test_the_tiers_command_refuses_unknown_pairs_and_a_bad_cache(tmp_path, fake_ccxt, capsys):
-    assert main(["tiers", "--exchange", "okx", "--pairs", "NOPE/USDT:USDT", "--datadir", str(tmp_path)]) == 2
+    assert (
+        main(
+            ["tiers", "--exchange", "okx", "--pairs", "NOPE/USDT:USDT", "--datadir", str(tmp_path)]
+        )
+        == 2
+    )
     assert "okx lists no market NOPE/USDT:USDT" in capsys.readouterr().err
     (tmp_path / "futures").mkdir()
     (tmp_path / "futures" / "leverage_tiers_USDT.json").write_text("[1, 2]")

@@ -709,7 +709,9 @@ def test_a_pair_in_another_spelling_gets_did_you_mean(
     pair: str, scratch: Path, capsys: pytest.CaptureFixture[str]
 ):
     datadir = _datadir(scratch, "good")
-    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys)
+    code, err = _run(
+        ["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys
+    )
     _assert_clean_error(code, err, "map", f"no candles for {pair}")
     assert "did you mean BTC/USDT:USDT?" in err and "5m candles there" in err, err
 
@@ -719,7 +721,9 @@ def test_the_download_command_uses_freqtrades_pair(
     pair: str, scratch: Path, capsys: pytest.CaptureFixture[str]
 ):
     datadir = _datadir(scratch, "good")
-    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys)
+    code, err = _run(
+        ["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "--pairs", pair], capsys
+    )
     _assert_clean_error(code, err, "map", "freqtrade download-data")
     assert "--pairs LTC/USDT:USDT --timeframes 5m" in err and "did you mean" not in err, err
     assert "it holds BTC/USDT:USDT" in err, err
@@ -729,7 +733,9 @@ def test_a_timeframe_no_finer_file_divides_lists_the_timeframes_there(
     scratch: Path, capsys: pytest.CaptureFixture[str]
 ):
     datadir = _datadir(scratch, "good")
-    code, err = _run(["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "-i", "3m"], capsys)
+    code, err = _run(
+        ["map", "--datadir", str(datadir), "--plot-dir", str(scratch), "-i", "3m"], capsys
+    )
     _assert_clean_error(code, err, "map", "no 3m candles for BTC/USDT:USDT")
     assert "the datadir holds 5m" in err and "--timeframes 3m" in err, err
 
@@ -792,7 +798,10 @@ def test_the_cli_says_which_inflow_mode_runs(scratch: Path, capsys: pytest.Captu
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        (["--at", "2023-06-01"], "is before the first 5m candle of BTC/USDT:USDT (2024-01-01 00:00"),
+        (
+            ["--at", "2023-06-01"],
+            "is before the first 5m candle of BTC/USDT:USDT (2024-01-01 00:00",
+        ),
         (
             ["--at", "20240101T0500", "--timerange", "20240101T1000-"],
             "is before the start of --timerange",

@@ -87,4 +87,6 @@ def test_the_readme_downloads_every_pair_the_example_config_trades():
                 downloaded.add(word)
     config = json.loads((REPO / "config.json.example").read_text())
     whitelist = set(config["exchange"]["pair_whitelist"])
-    assert whitelist <= downloaded, f"whitelisted but not downloaded: {sorted(whitelist - downloaded)}"
+    assert whitelist <= downloaded, (
+        f"whitelisted but not downloaded: {sorted(whitelist - downloaded)}"
+    )

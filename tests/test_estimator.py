@@ -165,7 +165,9 @@ def test_a_share_of_a_candles_own_positions_liquidates_within_it(share):
     ratio = liquidation_price(100, 100, False, cfg.position_notional) / 100
     beyond = (math.log(105) - math.log(95 / ratio)) / (math.log(105) - math.log(95))
     bin_share = bin_width(cfg.bin_bp) / (math.log(105) - math.log(95))  # rounding to bin centres
-    assert out.liq_swept_long_usd == pytest.approx(share * 500 * beyond, abs=share * 500 * bin_share)
+    assert out.liq_swept_long_usd == pytest.approx(
+        share * 500 * beyond, abs=share * 500 * bin_share
+    )
     assert out.liq_pending_long_usd + out.liq_swept_long_usd == pytest.approx(500.0, rel=1e-12)
     if share == 0.0:
         assert out.liq_swept_long_usd == 0.0
@@ -176,16 +178,23 @@ def test_the_path_shares_follow_the_legs_of_the_candle():
 
     # up: open 100 -> low 96 -> high 110 -> close 108: legs 4, 14, 2 of 20
     # down: open 100 -> high 103 -> low 90 -> close 95: legs 3, 13, 5 of 21; flat: nothing
-    o, h, lo, c = (np.array(v, dtype=float) for v in ([100, 100, 5], [110, 103, 5], [96, 90, 5], [108, 95, 5]))
+    o, h, lo, c = (
+        np.array(v, dtype=float) for v in ([100, 100, 5], [110, 103, 5], [96, 90, 5], [108, 95, 5])
+    )
     before_low, before_high = intracandle_shares(o, h, lo, c)
     np.testing.assert_allclose(before_low, [4 / 20, 16 / 21, 0.0])
     np.testing.assert_allclose(before_high, [18 / 20, 3 / 21, 0.0])
     # in the map: a down candle's own longs beyond its low go at the path share, not 0.5
     cfg = ONE_TIER.replace(leverages=(100.0,), entry_price="range", intracandle_path=True)
     share = liquidation_features(frame([(100, 105, 95, 96, 10)]), cfg).iloc[0].liq_swept_long_usd
-    half = liquidation_features(
-        frame([(100, 105, 95, 96, 10)]), cfg.replace(intracandle_path=False, intracandle_sweep=0.5)
-    ).iloc[0].liq_swept_long_usd
+    half = (
+        liquidation_features(
+            frame([(100, 105, 95, 96, 10)]),
+            cfg.replace(intracandle_path=False, intracandle_sweep=0.5),
+        )
+        .iloc[0]
+        .liq_swept_long_usd
+    )
     path_low = (5 + 10) / (5 + 10 + 1)
     assert share == pytest.approx(half * path_low / 0.5, rel=1e-9)
 

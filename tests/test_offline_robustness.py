@@ -434,7 +434,16 @@ def test_non_finite_max_seconds_is_refused(datadir: Path, max_seconds: float) ->
 def test_cli_refuses_a_replay_speed_freqtrade_cannot_follow(
     datadir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["exchange", "--datadir", str(datadir), "--replay", "--speed", "10", "--max-seconds", "1"]
+    argv = [
+        "exchange",
+        "--datadir",
+        str(datadir),
+        "--replay",
+        "--speed",
+        "10",
+        "--max-seconds",
+        "1",
+    ]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "--speed 10" in err and "wall clock" in err and "freqtrade backtesting" in err, err
@@ -476,8 +485,14 @@ def test_a_replay_lead_beyond_the_data_names_the_longest_allowed(datadir: Path) 
 def test_markets_that_never_overlap_are_named_for_a_replay(tmp_path: Path) -> None:
     futures = tmp_path / "binance" / "futures"
     futures.mkdir(parents=True)
-    make_candles(300, start="2024-01-01").to_feather(futures / FUTURES_5M.format(pair="BTC_USDT_USDT"))
-    make_candles(300, start="2024-03-01").to_feather(futures / FUTURES_5M.format(pair="ETH_USDT_USDT"))
-    with pytest.raises(ConfigError, match="BTCUSDT ends 2024-01-02, before ETHUSDT starts 2024-03-01"):
+    make_candles(300, start="2024-01-01").to_feather(
+        futures / FUTURES_5M.format(pair="BTC_USDT_USDT")
+    )
+    make_candles(300, start="2024-03-01").to_feather(
+        futures / FUTURES_5M.format(pair="ETH_USDT_USDT")
+    )
+    with pytest.raises(
+        ConfigError, match="BTCUSDT ends 2024-01-02, before ETHUSDT starts 2024-03-01"
+    ):
         ExchangeServer(futures.parent, replay=True, replay_lead=3600)
     ExchangeServer(futures.parent)  # served without replay: each market has its own span

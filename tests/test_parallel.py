@@ -90,7 +90,9 @@ def test_the_cache_hits_and_misses_on_a_changed_config_or_changed_candles(
     assert state == "off"
     pd.testing.assert_frame_equal(uncached, fresh, check_exact=True)
 
-    changed = PairTask(task.pair, "5m", task.config.replace(growth_candles=6), task.datadirs, cache=cache)
+    changed = PairTask(
+        task.pair, "5m", task.config.replace(growth_candles=6), task.datadirs, cache=cache
+    )
     assert pair_features(changed)[1] == "miss"
     assert pair_features(changed)[1] == "hit"
 
@@ -229,7 +231,10 @@ def test_output_with_several_pairs_exits_2(
 
 @pytest.mark.parametrize(
     ("backend", "module", "install"),
-    [("dask", "distributed", 'pip install "dask[distributed]"'), ("ray", "ray", 'pip install "ray"')],
+    [
+        ("dask", "distributed", 'pip install "dask[distributed]"'),
+        ("ray", "ray", 'pip install "ray"'),
+    ],
 )
 def test_a_backend_that_is_not_installed_exits_2_naming_the_install(
     datadir: Path,

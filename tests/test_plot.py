@@ -570,7 +570,10 @@ def test_trade_levels_at_entry_follow_the_strategy_rules(data):
 def test_swept_panel_is_the_same_whatever_the_candle_count(data):
     # the PNG draws fewer candles than the HTML; the swept panel must not change with them
     _, feats, heat = data
-    many, few = heatmap_figure(feats, heat, max_candles=1500), heatmap_figure(feats, heat, max_candles=60)
+    many, few = (
+        heatmap_figure(feats, heat, max_candles=1500),
+        heatmap_figure(feats, heat, max_candles=60),
+    )
     for fig_a, fig_b in ((many, few),):
         bars_a = [t for t in traces(fig_a, "bar")]
         bars_b = [t for t in traces(fig_b, "bar")]
@@ -618,7 +621,9 @@ def test_price_axis_turns_logarithmic_for_wide_ranges(data):
 def liquidation_heatmap_of(frame):
     from liq_indicator import liquidation_heatmap
 
-    return liquidation_heatmap(frame[["date", "open", "high", "low", "close", "volume"]], max_times=60)
+    return liquidation_heatmap(
+        frame[["date", "open", "high", "low", "close", "volume"]], max_times=60
+    )
 
 
 def test_cold_map_is_shaded_and_watermark_drawn(data, tmp_path):
@@ -703,7 +708,10 @@ def test_folder_form_picks_the_result_covering_the_period(data, tmp_path):
     records = sample_trade_records(data[0])
     folder = tmp_path / "bt"
     older = write_backtest(
-        folder, records, stem="backtest-result-2024-01-05_10-00-00", period=("2024-01-01", "2024-01-04")
+        folder,
+        records,
+        stem="backtest-result-2024-01-05_10-00-00",
+        period=("2024-01-01", "2024-01-04"),
     )
     write_backtest(  # written last: the folder's latest, another period
         folder,

@@ -64,9 +64,7 @@ def candle_frames(draw, max_rows: int = 60):
         df["open_interest_value"] = oi
     if draw(st.booleans()):  # the caller's own long share, NaN and out-of-range rows included
         df["long_share"] = draw(
-            st.lists(
-                st.one_of(st.just(math.nan), st.floats(-0.5, 1.5)), min_size=n, max_size=n
-            )
+            st.lists(st.one_of(st.just(math.nan), st.floats(-0.5, 1.5)), min_size=n, max_size=n)
         )
     return df
 

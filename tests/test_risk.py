@@ -316,7 +316,10 @@ def test_stop_clears_the_overshoot_band_floored_by_atr():
     assert stop_beyond_cluster(100.0, True, 105.0, 1.0, overshoot_pct=2.0) == pytest.approx(107.1)
     # unknown band (NaN): the floors alone; arrays mix both
     got = stop_beyond_cluster(
-        np.array([100.0, 100.0]), False, np.array([95.0, 95.0]), np.array([1.0, 1.0]),
+        np.array([100.0, 100.0]),
+        False,
+        np.array([95.0, 95.0]),
+        np.array([1.0, 1.0]),
         overshoot_pct=np.array([np.nan, 4.0]),
     )
     np.testing.assert_allclose(got, [94.5, 95.0 * 0.96])

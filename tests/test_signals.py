@@ -374,7 +374,12 @@ def test_sweep_overshoots_keep_the_larger_of_two_edges_swept_together():
         {
             "low": [100.0, 100.0, 90.0, 95.0],
             "high": [101.0] * 4,
-            "liq_long_cluster_far": [96.0, 94.0, np.nan, np.nan],  # two edges, one candle sweeps both
+            "liq_long_cluster_far": [
+                96.0,
+                94.0,
+                np.nan,
+                np.nan,
+            ],  # two edges, one candle sweeps both
         }
     )
     got = sweep_overshoots(df, False, horizon=1)

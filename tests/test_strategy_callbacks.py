@@ -203,10 +203,14 @@ def test_filled_exit_orders_get_their_reason_entries_do_not():
     trade.exit_side, trade.exit_reason = "sell", "roi"
     desk.filled(trade, SimpleNamespace(ft_order_side="buy"), OPEN_DATE, 5.0, 72)
     assert trade.exit_reason == "roi"  # an entry fill
-    desk.filled(trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=1), 5.0, 72)
+    desk.filled(
+        trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=1), 5.0, 72
+    )
     assert trade.exit_reason == "target"
     trade.exit_reason = "roi"
-    desk.filled(trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=6), 5.0, 72)
+    desk.filled(
+        trade, SimpleNamespace(ft_order_side="sell"), OPEN_DATE + timedelta(hours=6), 5.0, 72
+    )
     assert trade.exit_reason == "time_limit"
 
 

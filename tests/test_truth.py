@@ -65,7 +65,11 @@ def test_generic_layout_feather_naive_dates_are_utc(tmp_path):
 
 def test_coinglass_layout_venue_from_argument_or_file_name(tmp_path):
     frame = pd.DataFrame(
-        {"date": DATES_4H, "liquidation_long_usd": [1.0, 2, 3], "liquidation_short_usd": [4.0, 5, 6]}
+        {
+            "date": DATES_4H,
+            "liquidation_long_usd": [1.0, 2, 3],
+            "liquidation_short_usd": [4.0, 5, 6],
+        }
     )
     named = load_truth(_write(tmp_path, "coinglass_okx_btc.csv", frame))
     assert named.venue == "okx"
@@ -144,9 +148,7 @@ def test_between_is_half_open(tmp_path):
             "missing",
         ),
         (
-            pd.DataFrame(
-                {"date": [DATES_4H[0]] * 2, "long_usd": [1.0, 2], "short_usd": [1.0, 1]}
-            ),
+            pd.DataFrame({"date": [DATES_4H[0]] * 2, "long_usd": [1.0, 2], "short_usd": [1.0, 1]}),
             "more than once",
         ),
         (pd.DataFrame({"date": DATES_4H[:1], "long_usd": [1.0], "short_usd": [1.0]}), "two"),
@@ -213,7 +215,9 @@ def test_fills_order_sides_need_a_side_map(tmp_path):
 
 def test_fills_bad_columns_and_values(tmp_path):
     with pytest.raises(InputError, match="size_usd"):
-        load_fills(_write(tmp_path, "a.csv", pd.DataFrame({"date": DATES_4H, "side": ["long"] * 3})))
+        load_fills(
+            _write(tmp_path, "a.csv", pd.DataFrame({"date": DATES_4H, "side": ["long"] * 3}))
+        )
     frame = pd.DataFrame(
         {"date": DATES_4H[:2], "side": ["long", "short"], "price": [1.0, 0.0], "size_usd": [3.0, 4]}
     )
@@ -250,7 +254,11 @@ def _adverse_long(candles: pd.DataFrame, bar: pd.Timedelta) -> pd.Series:
         ("binance_4h", HISTORY_5M),
         (
             "all_1h",
-            SHARED_DATA / "truthwindow" / "binance" / "futures" / "BTC_USDT_USDT-5m-futures.feather",
+            SHARED_DATA
+            / "truthwindow"
+            / "binance"
+            / "futures"
+            / "BTC_USDT_USDT-5m-futures.feather",
         ),
     ],
 )

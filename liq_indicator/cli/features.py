@@ -115,9 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cache of computed features (default $LIQ_INDICATOR_CACHE or "
         "~/.cache/liq-indicator/features; used for several pairs, or for one when given)",
     )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="neither read nor write the cache"
-    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -571,9 +569,7 @@ def run(args: argparse.Namespace) -> int:
     return _run_many(args, pairs, task)
 
 
-def _run_many(
-    args: argparse.Namespace, pairs: list[str], task: Callable[[str], PairTask]
-) -> int:
+def _run_many(args: argparse.Namespace, pairs: list[str], task: Callable[[str], PairTask]) -> int:
     """Build the tasks (a pair without tiers fails here), run them, print one line per pair."""
     from liq_indicator.errors import ConfigError
 

@@ -182,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             trades = trade_levels_at_entry(trades, feats) if strategy_map else trades
-            counted = f" · {drawn} trades" + (f" (of {len(trades)})" if drawn != len(trades) else "")
+            counted = f" · {drawn} trades" + (
+                f" (of {len(trades)})" if drawn != len(trades) else ""
+            )
         # after the trades: a bad backtest file is the one error line, not after a warning
         cold = cold_until(history["date"].iloc[0], first, config)
         if cold is not None:

@@ -100,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
         )
         row = feats.iloc[-1]
         clusters = {
-            f"{s} cluster": (float(row[f"liq_{s}_cluster_near"]), float(row[f"liq_{s}_cluster_far"]))
+            f"{s} cluster": (
+                float(row[f"liq_{s}_cluster_near"]),
+                float(row[f"liq_{s}_cluster_far"]),
+            )
             for s in ("long", "short")
         }
         levels: dict[str, float] = {}

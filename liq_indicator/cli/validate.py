@@ -199,7 +199,11 @@ def _calibrated_window(doc: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]
 
     named = str(cal.get("series") or cal.get("truth") or cal.get("name") or "")
     series = next(
-        (k for k, (f, _) in SHARED_TRUTH.items() if named in (k, f) or (named and named.endswith(f))),
+        (
+            k
+            for k, (f, _) in SHARED_TRUTH.items()
+            if named in (k, f) or (named and named.endswith(f))
+        ),
         "binance_4h",
     )
     return {series: (cal.get("first_bar"), cal.get("last_bar"))}
@@ -284,7 +288,11 @@ def run(args: argparse.Namespace) -> int:
         for label, cfg in models:
             w, pf = fill_windows(f, hist, cfg, tolerance=FILL_TOLERANCE.get(name, 0.0))
             fills.append(
-                {"fills_file": name, "model": label, **fill_summary(w, pf, n_boot=args.boot, seed=args.seed)}
+                {
+                    "fills_file": name,
+                    "model": label,
+                    **fill_summary(w, pf, n_boot=args.boot, seed=args.seed),
+                }
             )
     fills_df = pd.DataFrame(fills)
     fig_spearman(scores, models[0][0], image("spearman"))
@@ -294,7 +302,10 @@ def run(args: argparse.Namespace) -> int:
     scenarios = list(scenario_names()) if args.sim_scenarios is None else args.sim_scenarios
     sim_note = "Skipped (`--sim-days 0`, the default)."
     if args.sim_days > 0 and scenarios:
-        print(f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days", flush=True)
+        print(
+            f"validate: simulator, {len(scenarios)} scenario(s) x {args.sim_days:g} days",
+            flush=True,
+        )
         sim_rows, sim_note, pic = run_sim(models, args.sim_days, scenarios, args.seed, image("sim"))
         if pic is None:
             images.pop("sim", None)

@@ -90,9 +90,7 @@ def fig_spearman(scores: pd.DataFrame, model: str, path: Path) -> Path:
     sc = scores[scores["model"] == model].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(11, 3.8))
     x = np.arange(len(sc))
-    base_col = np.where(
-        sc["rho_oi"].fillna(-np.inf) > sc["rho_vol"], "rho_oi", "rho_vol"
-    )
+    base_col = np.where(sc["rho_oi"].fillna(-np.inf) > sc["rho_vol"], "rho_oi", "rho_vol")
     for off, label, color, cols in (
         (-0.18, f"map ({model})", LONG_COLOR, ["rho_map"] * len(sc)),
         (0.18, "better baseline (range x volume or x OI)", GREY, list(base_col)),
@@ -100,7 +98,9 @@ def fig_spearman(scores: pd.DataFrame, model: str, path: Path) -> Path:
         p = np.array([sc.loc[i, c] for i, c in enumerate(cols)])
         lo = np.array([sc.loc[i, f"{c}_lo"] for i, c in enumerate(cols)])
         hi = np.array([sc.loc[i, f"{c}_hi"] for i, c in enumerate(cols)])
-        ax.errorbar(x + off, p, yerr=[p - lo, hi - p], fmt="o", ms=3, color=color, label=label, lw=1)
+        ax.errorbar(
+            x + off, p, yerr=[p - lo, hi - p], fmt="o", ms=3, color=color, label=label, lw=1
+        )
     ax.set_xticks(
         x,
         [
@@ -128,7 +128,10 @@ def fig_fills(fills: pd.DataFrame, path: Path) -> Path:
     x = np.arange(len(fills))
     for i, (n, col) in enumerate(zip(names, colors, strict=True)):
         p = fills[f"emd_{n}"].to_numpy(dtype=float)
-        lo, hi = fills[f"emd_{n}_lo"].to_numpy(dtype=float), fills[f"emd_{n}_hi"].to_numpy(dtype=float)
+        lo, hi = (
+            fills[f"emd_{n}_lo"].to_numpy(dtype=float),
+            fills[f"emd_{n}_hi"].to_numpy(dtype=float),
+        )
         err = np.nan_to_num(np.vstack([p - lo, hi - p]))
         ax.bar(x + (i - 1.5) * width, p, width, yerr=err, color=col, label=n.replace("_", " "))
     ax.set_xticks(x, [f"{r.fills_file}\n{r.model}" for r in fills.itertuples()], fontsize=7)
@@ -181,7 +184,9 @@ def _cell_name(r: Any) -> str:
     return f"{r['series']} {r['timeframe']} {inflow} {r['side']}s"
 
 
-def _headline(scores: pd.DataFrame, fills: pd.DataFrame, model: str, calibrated: set[str]) -> list[str]:
+def _headline(
+    scores: pd.DataFrame, fills: pd.DataFrame, model: str, calibrated: set[str]
+) -> list[str]:
     """One bullet per Target of issue #16, each sentence chosen by the figures."""
     sc = scores[scores["model"] == model]
     out = []
@@ -198,7 +203,9 @@ def _headline(scores: pd.DataFrame, fills: pd.DataFrame, model: str, calibrated:
             f"{_cell_name(r)} {r['rho_map']:.3f} vs {r['rho_best_base']:.3f}"
             for _, r in worst.head(6).iterrows()
         ]
-        line += f" Below the baseline: {'; '.join(parts)}" + (" ..." if len(worst) > 6 else "") + "."
+        line += (
+            f" Below the baseline: {'; '.join(parts)}" + (" ..." if len(worst) > 6 else "") + "."
+        )
     out.append(line)
     lim = np.where(sc["series"].isin(calibrated), CALIBRATED_LIMIT, OTHER_LIMIT)
     ok = np.abs(sc["log_ratio"].to_numpy(dtype=float)) <= lim
@@ -295,7 +302,9 @@ def render(
     first = scores.drop_duplicates("series")
     for _, r in first.iterrows():
         cells = scores[(scores["series"] == r["series"]) & (scores["model"] == model)]
-        notes = "; ".join(meta["series_notes"].get(r["series"], [])) or "out of sample by construction"
+        notes = (
+            "; ".join(meta["series_notes"].get(r["series"], [])) or "out of sample by construction"
+        )
         rows.append(
             [
                 r["series"],
@@ -308,7 +317,11 @@ def render(
                 notes,
             ]
         )
-    w(_table(["series", "venue", "bar", "bars scored", "scored", "candles", "inflow", "notes"], rows))
+    w(
+        _table(
+            ["series", "venue", "bar", "bars scored", "scored", "candles", "inflow", "notes"], rows
+        )
+    )
     w(
         "\nCandles: Binance USDT-M BTCUSDT (5m history for binance_*/coinalyze_*, the truthwindow 5m "
         "and 1h for all_1h; 1h and 4h cut from them, 4h anchored at midnight UTC). Each series is "
@@ -491,6 +504,7 @@ def render(
         "`liq_indicator/research/metrics.py`.\n"
     )
     return "\n".join(out)
+
 
 def _sim_section(
     sim_rows: list[dict[str, Any]] | None, sim_note: str, images: dict[str, str]

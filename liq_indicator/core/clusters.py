@@ -55,6 +55,7 @@ def held_span(profile: np.ndarray, first: int, last: int) -> tuple[int, int] | N
 
 def peak_bin(profile: np.ndarray, near: int, far: int) -> int:
     """The peak of the cluster ``near .. far``: the nearest bin holding at least ``1 - PEAK_TIE``
-    of the cluster's largest bin."""
+    of the cluster's largest bin.
+    """
     prof = np.nan_to_num(np.asarray(profile, dtype=np.float64)[near : far + 1])
     return near + int(np.flatnonzero(prof >= prof.max() * (1.0 - PEAK_TIE))[0])

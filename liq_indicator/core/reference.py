@@ -282,8 +282,7 @@ def _spread(a: float, b: float, delta: float) -> list[tuple[int, float]]:
     if last <= first:
         return [(first, 1.0)]
     return [
-        (k, (min(b, (k + 1) * delta) - max(a, k * delta)) / (b - a))
-        for k in range(first, last + 1)
+        (k, (min(b, (k + 1) * delta) - max(a, k * delta)) / (b - a)) for k in range(first, last + 1)
     ]
 
 

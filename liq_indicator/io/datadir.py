@@ -339,9 +339,7 @@ def _resampled(path: Path, timeframe: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def load_pair(
-    datadir: str | Path, pair: str, timeframe: str, *, resample: bool = True
-) -> PairData:
+def load_pair(datadir: str | Path, pair: str, timeframe: str, *, resample: bool = True) -> PairData:
     """Load ``pair``'s futures candles and its mark, funding and open-interest series.
 
     When there is no file of ``timeframe`` but one of a finer timeframe that divides it (5m for a
@@ -401,12 +399,12 @@ def load_pair(
             f"{oi_dates.iloc[0]:%Y-%m-%d} .. {oi_dates.iloc[-1]:%Y-%m-%d}; volume mode outside it)"
         )
     else:
-        why = "its open interest holds no positive value" if side["open_interest"] else (
-            "no open-interest file"
+        why = (
+            "its open interest holds no positive value"
+            if side["open_interest"]
+            else ("no open-interest file")
         )
-        notes.append(
-            f"{pair}: inflow from volume ({why}; new positions = volume x volume_share)"
-        )
+        notes.append(f"{pair}: inflow from volume ({why}; new positions = volume x volume_share)")
     return PairData(data.candles, data.open_interest, data.mark, data.funding, tuple(notes))
 
 

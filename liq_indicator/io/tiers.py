@@ -54,7 +54,9 @@ def cache_path(datadir: str | Path, stake: str = "USDT") -> Path:
 def _venue(exchange: str) -> str:
     key = str(exchange).lower()
     if key not in VENUES:
-        raise ConfigError(f"exchange {exchange!r} has no tiers here; choose one of {', '.join(VENUES)}")
+        raise ConfigError(
+            f"exchange {exchange!r} has no tiers here; choose one of {', '.join(VENUES)}"
+        )
     return key
 
 
@@ -80,7 +82,9 @@ def _okx_in_usdt(api: Any, pair: str, tiers: list[dict[str, Any]]) -> list[dict[
             {
                 **tier,
                 "minNotional": float(tier["minNotional"] or 0.0) * usd,
-                "maxNotional": None if tier["maxNotional"] is None else float(tier["maxNotional"]) * usd,
+                "maxNotional": None
+                if tier["maxNotional"] is None
+                else float(tier["maxNotional"]) * usd,
                 "info": info,
             }
         )

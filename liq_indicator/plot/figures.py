@@ -313,9 +313,7 @@ def _trade_frame(trades: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp
     return tr[(tr["close_date"] >= t0) & (tr["open_date"] <= t1)].reset_index(drop=True)
 
 
-def trades_in_period(
-    trades: pd.DataFrame | None, start: Any, end: Any
-) -> pd.DataFrame:
+def trades_in_period(trades: pd.DataFrame | None, start: Any, end: Any) -> pd.DataFrame:
     """The trades a heatmap of ``start`` .. ``end`` draws: those open at some time in the period.
 
     Args:
@@ -1358,9 +1356,7 @@ def _mpl_trades(ax: Axes, tr: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
     if np.isfinite(tr["target_rate"].to_numpy(dtype=float)).any():
         handles.append(Line2D([], [], color=TARGET_COLOR, lw=2.2, label="target"))
     if drew_cluster:
-        handles.append(
-            Line2D([], [], color=CUM_LONG_COLOR, lw=1.1, ls="--", label="cluster edges")
-        )
+        handles.append(Line2D([], [], color=CUM_LONG_COLOR, lw=1.1, ls="--", label="cluster edges"))
     return handles
 
 

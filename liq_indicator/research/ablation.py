@@ -145,7 +145,9 @@ def long_share_frame(ratios: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("date", *LONG_SHARE_COLUMNS.values()) if c not in ratios.columns]
     if missing:
         raise InputError(f"long/short ratios lack columns {missing}; have {list(ratios.columns)}")
-    out = pd.DataFrame({"date": pd.DatetimeIndex(pd.to_datetime(ratios["date"], utc=True)).as_unit("us")})
+    out = pd.DataFrame(
+        {"date": pd.DatetimeIndex(pd.to_datetime(ratios["date"], utc=True)).as_unit("us")}
+    )
     for label, col in LONG_SHARE_COLUMNS.items():
         out[label] = pd.to_numeric(ratios[col], errors="coerce").to_numpy(dtype=np.float64) / 100.0
     return out
@@ -162,18 +164,33 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
     edges_low = (5.0, *bands[1:]) if bands and bands[1] > 5.0 else bands
     v: list[Variant] = []
 
-    def add(name: str, group: str, cfg: HeatmapConfig, ref: str | None, change: str, **kw: Any) -> None:
+    def add(
+        name: str, group: str, cfg: HeatmapConfig, ref: str | None, change: str, **kw: Any
+    ) -> None:
         v.append(Variant(name, group, cfg, ref, change, **kw))
 
     rung1 = design
     rung2 = rung1.replace(leverage_edges=bands or (3.0, 7.0, 15.0, 35.0, 75.0, 150.0))
     rung3 = rung2.replace(entry_price="range")
-    add("design", "ladder", rung1, None, "the first design: five leverage spikes, hlc3 entries",
-        kept=False)
-    add("+ leverage bands", "ladder", rung2, "design", "continuous leverage bands",
-        kept=bool(bands))
-    add("+ range entries", "ladder", rung3, "+ leverage bands", "entries over the candle's range",
-        kept=entry == "range")
+    add(
+        "design",
+        "ladder",
+        rung1,
+        None,
+        "the first design: five leverage spikes, hlc3 entries",
+        kept=False,
+    )
+    add(
+        "+ leverage bands", "ladder", rung2, "design", "continuous leverage bands", kept=bool(bands)
+    )
+    add(
+        "+ range entries",
+        "ladder",
+        rung3,
+        "+ leverage bands",
+        "entries over the candle's range",
+        kept=entry == "range",
+    )
     path = default.intracandle_path
     same_candle = (
         "same-candle liquidations (share from each candle's path)"
@@ -182,51 +199,126 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
     )
     has_same_candle = path or ic > 0
     add("default", "ladder", default, "+ range entries", same_candle, kept=has_same_candle)
-    add("default - leverage bands", "removal", default.replace(leverage_edges=()), "default",
-        "continuous leverage bands", removes=True, kept=bool(bands))
-    add("default - range entries", "removal", default.replace(entry_price="hlc3"), "default",
-        "entries over the candle's range", removes=True, kept=entry == "range")
-    add("default - same-candle", "removal",
-        default.replace(intracandle_path=False, intracandle_sweep=0.0), "default",
-        "same-candle liquidations", removes=True, kept=has_same_candle)
+    add(
+        "default - leverage bands",
+        "removal",
+        default.replace(leverage_edges=()),
+        "default",
+        "continuous leverage bands",
+        removes=True,
+        kept=bool(bands),
+    )
+    add(
+        "default - range entries",
+        "removal",
+        default.replace(entry_price="hlc3"),
+        "default",
+        "entries over the candle's range",
+        removes=True,
+        kept=entry == "range",
+    )
+    add(
+        "default - same-candle",
+        "removal",
+        default.replace(intracandle_path=False, intracandle_sweep=0.0),
+        "default",
+        "same-candle liquidations",
+        removes=True,
+        kept=has_same_candle,
+    )
     for alt in (0.25, 0.5, 1.0):
         if path or alt != ic:
-            add(f"intracandle {alt:g}", "alternative",
-                default.replace(intracandle_path=False, intracandle_sweep=alt), "default",
+            add(
+                f"intracandle {alt:g}",
+                "alternative",
+                default.replace(intracandle_path=False, intracandle_sweep=alt),
+                "default",
                 f"a fixed same-candle share {alt:g} instead of "
                 + ("the path's" if path else f"{ic:g}"),
-                kept=not path and alt == ic)
+                kept=not path and alt == ic,
+            )
     if not path:
-        add("same-candle by path", "alternative", default.replace(intracandle_path=True),
-            "default", "same-candle share from the candle's path (open-low-high-close legs) "
-            f"instead of {ic:g}", kept=False)
+        add(
+            "same-candle by path",
+            "alternative",
+            default.replace(intracandle_path=True),
+            "default",
+            "same-candle share from the candle's path (open-low-high-close legs) "
+            f"instead of {ic:g}",
+            kept=False,
+        )
     if edges_top != bands:
-        add("top edge 200x", "alternative", default.replace(leverage_edges=edges_top), "default",
-            "leverage bands up to 200x")
+        add(
+            "top edge 200x",
+            "alternative",
+            default.replace(leverage_edges=edges_top),
+            "default",
+            "leverage bands up to 200x",
+        )
     if edges_low != bands:
-        add("bottom edge 5x", "alternative", default.replace(leverage_edges=edges_low), "default",
-            "leverage bands from 5x")
-    add("direction tilt 0.1", "alternative", default.replace(direction_tilt=0.1), "default",
-        "long share +-0.1 on up/down candles", kept=default.direction_tilt > 0)
+        add(
+            "bottom edge 5x",
+            "alternative",
+            default.replace(leverage_edges=edges_low),
+            "default",
+            "leverage bands from 5x",
+        )
+    add(
+        "direction tilt 0.1",
+        "alternative",
+        default.replace(direction_tilt=0.1),
+        "default",
+        "long share +-0.1 on up/down candles",
+        kept=default.direction_tilt > 0,
+    )
     for skew in (0.05, -0.05):
-        add(f"funding skew {skew:+g}/bp", "alternative", default.replace(funding_skew=skew),
-            "default", f"long share {skew:+g} per bp of funding", funding=True,
-            kept=default.funding_skew == skew)
+        add(
+            f"funding skew {skew:+g}/bp",
+            "alternative",
+            default.replace(funding_skew=skew),
+            "default",
+            f"long share {skew:+g} per bp of funding",
+            funding=True,
+            kept=default.funding_skew == skew,
+        )
     for label in LONG_SHARE_COLUMNS:
-        add(f"long share: {label}", "alternative", default, "default",
-            f"long share from Binance's {label} long/short ratio", long_share=label)
+        add(
+            f"long share: {label}",
+            "alternative",
+            default,
+            "default",
+            f"long share from Binance's {label} long/short ratio",
+            long_share=label,
+        )
     ratio = default.turnover_share / default.oi_scale
-    add("OI: default turnover", "open interest", default, None,
+    add(
+        "OI: default turnover",
+        "open interest",
+        default,
+        None,
         f"turnover on top of the change in OI (turnover/OI scale {ratio:.3g})",
-        inflow="open interest", kept=default.turnover_share > 0)
-    add("OI: change in OI only", "open interest", default.replace(turnover_share=0.0),
-        "OI: default turnover", "turnover on top of the change in OI", removes=True,
-        inflow="open interest", kept=default.turnover_share > 0)
+        inflow="open interest",
+        kept=default.turnover_share > 0,
+    )
+    add(
+        "OI: change in OI only",
+        "open interest",
+        default.replace(turnover_share=0.0),
+        "OI: default turnover",
+        "turnover on top of the change in OI",
+        removes=True,
+        inflow="open interest",
+        kept=default.turnover_share > 0,
+    )
     big = max(ratio, 0.1) * 10
-    add("OI: turnover-dominated", "open interest",
-        default.replace(turnover_share=min(default.oi_scale * big, 1.0)), "OI: default turnover",
+    add(
+        "OI: turnover-dominated",
+        "open interest",
+        default.replace(turnover_share=min(default.oi_scale * big, 1.0)),
+        "OI: default turnover",
         f"turnover {big / max(ratio, 1e-12):.3g}x the default's relative to OI (turnover-dominated)",
-        inflow="open interest")
+        inflow="open interest",
+    )
     return v
 
 
@@ -253,7 +345,9 @@ def _candles_for(series: AblationSeries, variant: Variant, tf: str) -> pd.DataFr
     if variant.long_share is not None:
         if series.long_share is None:
             return None
-        c = merge_causal(c, series.long_share, {variant.long_share: "long_share"}, name="long share")
+        c = merge_causal(
+            c, series.long_share, {variant.long_share: "long_share"}, name="long share"
+        )
         if not np.isfinite(c["long_share"].to_numpy()).any():
             return None
     return c
@@ -266,8 +360,14 @@ def balance(table: pd.DataFrame) -> float:
     Positive: the map leans to longs more than the real liquidations do. Independent of the
     magnitude (a multiplier cancels).
     """
-    el, es = table["est_long"].to_numpy(dtype=np.float64), table["est_short"].to_numpy(dtype=np.float64)
-    rl, rs = table["real_long"].to_numpy(dtype=np.float64), table["real_short"].to_numpy(dtype=np.float64)
+    el, es = (
+        table["est_long"].to_numpy(dtype=np.float64),
+        table["est_short"].to_numpy(dtype=np.float64),
+    )
+    rl, rs = (
+        table["real_long"].to_numpy(dtype=np.float64),
+        table["real_short"].to_numpy(dtype=np.float64),
+    )
     ok = (el > 0) & (es > 0) & (rl > 0) & (rs > 0)
     if not ok.any():
         return math.nan
@@ -522,12 +622,16 @@ def _verdict_sentence(name: str, r: pd.Series) -> str:
         if r["outcome"] == "wins":
             return f"**{name}**: {what} wins out of sample ({by}); kept."
         if r["outcome"] == "ties":
-            return f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); kept."
+            return (
+                f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); kept."
+            )
         return f"**{name}**: FINDING: {what} is in the default but loses out of sample ({by})."
     if r["outcome"] == "wins":
         return f"**{name}**: FINDING: {what} is not in the default but wins out of sample ({by})."
     if r["outcome"] == "ties":
-        return f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); dropped."
+        return (
+            f"**{name}**: {what} is within +-{TIE_RHO:g} of no change on the mean ({by}); dropped."
+        )
     return f"**{name}**: {what} loses out of sample ({by}); dropped."
 
 
@@ -576,7 +680,11 @@ def render_model_changes(
         sub = scores[scores["series"] == s.truth.name]
         if sub.empty:
             continue
-        fit = "bars before " + str(pd.Timestamp(s.fit_end).date()) if s.fit_end is not None else "the first half of the bars"
+        fit = (
+            "bars before " + str(pd.Timestamp(s.fit_end).date())
+            if s.fit_end is not None
+            else "the first half of the bars"
+        )
         out.append(
             f"- **{s.truth.name}** ({s.truth.venue}): magnitude fitted on {fit} "
             f"({int(sub['fit_bars'].iloc[0])} bars), scored on {int(sub['bars'].iloc[0])} bars "
@@ -607,7 +715,10 @@ def render_model_changes(
     if len(findings):
         out.append(
             f"{len(findings)} result(s) disagree with the default: "
-            + "; ".join(f"{n} ({r['outcome']}, gain {_f(r['gain'], sign=True)})" for n, r in findings.iterrows())
+            + "; ".join(
+                f"{n} ({r['outcome']}, gain {_f(r['gain'], sign=True)})"
+                for n, r in findings.iterrows()
+            )
             + ". They are findings for the lead, listed below as FINDING."
         )
     else:
@@ -618,7 +729,9 @@ def render_model_changes(
         if g.empty:
             continue
         out += [f"### {heading}", ""]
-        out += [f"- {_verdict_sentence(str(n), r)}{_usd_clause(summary, r)}" for n, r in g.iterrows()]
+        out += [
+            f"- {_verdict_sentence(str(n), r)}{_usd_clause(summary, r)}" for n, r in g.iterrows()
+        ]
         per = [c for c in summary.columns if c.startswith("gain_")]
         out += [
             "",

@@ -203,7 +203,8 @@ def score_bars(
 
 def _causal_oi_baseline(table: pd.DataFrame, open_interest: pd.DataFrame | None) -> pd.DataFrame:
     """``table`` with ``base_oi_<side>`` = adverse range x the OI known at the bar's open, in the
-    volume cells too (where :func:`bar_table` has no OI)."""
+    volume cells too (where :func:`bar_table` has no OI).
+    """
     t = table.copy()
     if open_interest is None or "open_interest_value" not in open_interest.columns:
         for s in SIDES:
@@ -270,7 +271,9 @@ def series_scores(
                 t = bar_table(truth, inputs.candles[tf], cfg, open_interest=oi)
                 tables[(tf, inflow, label)] = _causal_oi_baseline(t, inputs.open_interest)
     if not tables:
-        raise InputError(f"{truth.name}: no cell can be scored; pass candles of a timeframe <= its bar")
+        raise InputError(
+            f"{truth.name}: no cell can be scored; pass candles of a timeframe <= its bar"
+        )
     index = _scored_index(tables, inputs, warmup)
     if len(index) < 3:
         raise InputError(
@@ -485,7 +488,9 @@ def fill_windows(
                         "side": side,
                         "size_usd": float(usd),
                         "fill_pct": abs(p / close - 1) * 100,
-                        "cluster_pct": abs(near / close - 1) * 100 if math.isfinite(near) else math.nan,
+                        "cluster_pct": abs(near / close - 1) * 100
+                        if math.isfinite(near)
+                        else math.nan,
                     }
                 )
     if not win_rows:

@@ -169,7 +169,9 @@ def magnitude(table: pd.DataFrame, rows: np.ndarray | None = None) -> float:
     real = np.concatenate([t[f"real_{s}"].to_numpy() for s in SIDES])
     lr = log_ratio(est, real)
     if lr.n == 0:
-        raise InputError("no bar where both the estimate and the truth are positive; nothing to fit")
+        raise InputError(
+            "no bar where both the estimate and the truth are positive; nothing to fit"
+        )
     return float(10.0 ** (-lr.median))
 
 
@@ -197,7 +199,8 @@ the tie goes to the one whose fitted USD multiplier varies least across them."""
 def candidate_grid(base: HeatmapConfig, open_interest: bool) -> list[dict[str, Any]]:
     """The shape candidates tried: changes to ``base`` (magnitude is fitted separately): the
     same-candle share (0, 0.25, 0.5, or from each candle's path), and with open interest the
-    turnover relative to the OI change (0.03 .. 10; shares stay <= 1 before scaling)."""
+    turnover relative to the OI change (0.03 .. 10; shares stay <= 1 before scaling).
+    """
     same_candle: list[dict[str, Any]] = [
         {"intracandle_path": False, "intracandle_sweep": ic} for ic in (0.0, 0.25, 0.5)
     ]
@@ -271,6 +274,52 @@ class Calibration:
     """:func:`score_table` of ``oos``."""
 
 
+def _candidate_tables(
+    truth: TruthSeries,
+    frames: dict[str, pd.DataFrame],
+    base: HeatmapConfig,
+    grid: list[dict[str, Any]],
+    open_interest: pd.DataFrame | None,
+    progress: Callable[[int, int, str], None] | None,
+) -> list[list[pd.DataFrame]]:
+    """``tables[frame][candidate]``: each candidate's :func:`bar_table` on each candle frame,
+    cut to the bars they all hold.
+    """
+    all_tables: list[list[pd.DataFrame]] = [[] for _ in frames]
+    done, total = 0, len(grid) * len(frames)
+    for f, (label, frame) in enumerate(frames.items()):
+        for change in grid:
+            cfg = base.replace(**change)
+            all_tables[f].append(bar_table(truth, frame, cfg, open_interest=open_interest))
+            done += 1
+            if progress is not None:
+                what = ", ".join(f"{a}={b}" for a, b in change.items())
+                progress(done, total, what if len(frames) == 1 else f"{label}: {what}")
+    index = all_tables[0][0].index
+    for per_frame in all_tables:
+        for t in per_frame:
+            index = index.intersection(t.index)
+    return [[t.loc[index] for t in per_frame] for per_frame in all_tables]
+
+
+def _choose(all_tables: list[list[pd.DataFrame]], rows: np.ndarray) -> int:
+    """The candidate with the best mean rank score on ``rows`` over the frames; a tie (within
+    :data:`RANK_TIE`) goes to the one whose USD agrees best across the frames (the smallest
+    spread of log10 multipliers).
+    """
+    scores = np.mean(
+        [[_rank_score(t, rows) for t in per_frame] for per_frame in all_tables], axis=0
+    )
+    best = int(np.nanargmax(scores))
+    if len(all_tables) == 1:
+        return best
+    tied = [k for k in range(len(scores)) if scores[k] >= scores[best] - RANK_TIE]
+    spread = {
+        k: float(np.ptp([math.log10(magnitude(per[k], rows)) for per in all_tables])) for k in tied
+    }
+    return min(tied, key=lambda k: (spread[k], -scores[k]))
+
+
 def calibrate(
     truth: TruthSeries,
     candles: pd.DataFrame | Mapping[str, pd.DataFrame],
@@ -307,39 +356,12 @@ def calibrate(
     frames = dict(candles) if isinstance(candles, Mapping) else {"candles": candles}
     if not frames:
         raise InputError("no candles to calibrate on")
-    # tables[frame][candidate]
-    all_tables: list[list[pd.DataFrame]] = [[] for _ in frames]
-    done, total = 0, len(grid) * len(frames)
-    for f, (label, frame) in enumerate(frames.items()):
-        for change in grid:
-            cfg = base.replace(**change)
-            all_tables[f].append(bar_table(truth, frame, cfg, open_interest=open_interest))
-            done += 1
-            if progress is not None:
-                what = ", ".join(f"{a}={b}" for a, b in change.items())
-                progress(done, total, what if len(frames) == 1 else f"{label}: {what}")
+    all_tables = _candidate_tables(truth, frames, base, grid, open_interest, progress)
     index = all_tables[0][0].index
-    for per_frame in all_tables:
-        for t in per_frame:
-            index = index.intersection(t.index)
-    all_tables = [[t.loc[index] for t in per_frame] for per_frame in all_tables]
     tables = all_tables[0]
 
     def choose(rows: np.ndarray) -> int:
-        scores = np.mean(
-            [[_rank_score(t, rows) for t in per_frame] for per_frame in all_tables], axis=0
-        )
-        best = int(np.nanargmax(scores))
-        if len(all_tables) == 1:
-            return best
-        # a tie on rank (within RANK_TIE) goes to the candidate whose USD agrees best across the
-        # timeframes (the smallest spread of log10 multipliers)
-        tied = [k for k in range(len(grid)) if scores[k] >= scores[best] - RANK_TIE]
-        spread = {
-            k: float(np.ptp([math.log10(magnitude(per[k], rows)) for per in all_tables]))
-            for k in tied
-        }
-        return min(tied, key=lambda k: (spread[k], -scores[k]))
+        return _choose(all_tables, rows)
 
     blocks = fold_blocks(len(index), folds)
     scored, rows = [], []

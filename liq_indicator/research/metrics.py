@@ -173,9 +173,7 @@ def bar_sums(
     if missing:
         raise InputError(f"columns {missing} not found; have {list(features.columns)[:10]}")
     tf = (
-        pd.Timedelta(timeframe)
-        if timeframe is not None
-        else pd.Series(dates).diff().mode().iloc[0]
+        pd.Timedelta(timeframe) if timeframe is not None else pd.Series(dates).diff().mode().iloc[0]
     )
     expect = pd.Timedelta(bar) / tf
     if expect != int(expect) or expect < 1:
@@ -338,9 +336,7 @@ def bootstrap_ci(
     n_blocks = -(-n // b)
     starts = rng.integers(0, n - b + 1, size=(n_boot, n_blocks))
     rows = (starts[:, :, None] + np.arange(b)).reshape(n_boot, -1)[:, :n]
-    reps = np.fromiter(
-        (stat(*(c[r] for c in cols)) for r in rows), dtype=np.float64, count=n_boot
-    )
+    reps = np.fromiter((stat(*(c[r] for c in cols)) for r in rows), dtype=np.float64, count=n_boot)
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
         return point, math.nan, math.nan

@@ -173,7 +173,9 @@ def _coinalyze(raw: pd.DataFrame, path: Path, venue: str | None) -> tuple[pd.Dat
     return frame, v, note
 
 
-def load_truth(path: str | Path, *, venue: str | None = None, name: str | None = None) -> TruthSeries:
+def load_truth(
+    path: str | Path, *, venue: str | None = None, name: str | None = None
+) -> TruthSeries:
     """Read a file of liquidated USD per bar into a :class:`TruthSeries`.
 
     The layout is recognised by its columns:
@@ -266,7 +268,9 @@ keyword arguments)."""
 
 
 def _shared_file(data_dir: str | Path | None, file: str) -> Path:
-    return Path(data_dir if data_dir is not None else shared_data_dir()).expanduser() / "truth" / file
+    return (
+        Path(data_dir if data_dir is not None else shared_data_dir()).expanduser() / "truth" / file
+    )
 
 
 def shared_truth(name: str, data_dir: str | Path | None = None) -> TruthSeries:
@@ -393,4 +397,3 @@ def shared_fills(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
     if name not in SHARED_FILLS:
         raise InputError(f"unknown fills file {name!r}; choose one of {', '.join(SHARED_FILLS)}")
     return load_fills(_shared_file(data_dir, SHARED_FILLS[name]))
-

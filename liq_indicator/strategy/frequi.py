@@ -63,8 +63,11 @@ def plot_config() -> dict[str, Any]:
                 "color": _rgba(side, 0.9 if edge == "near" else 0.55),
                 "plotly": {
                     "connectgaps": False,
-                    "line": {"color": _rgba(side, 0.9 if edge == "near" else 0.55),
-                             "shape": "hv", "width": width},
+                    "line": {
+                        "color": _rgba(side, 0.9 if edge == "near" else 0.55),
+                        "shape": "hv",
+                        "width": width,
+                    },
                 },
             }
     swept = {
