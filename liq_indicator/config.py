@@ -190,9 +190,11 @@ class HeatmapConfig(Settings):
 
     # --- liquidation price ------------------------------------------------------------------
     exchange: str = "binance"
-    """Whose maintenance-margin brackets and formula to use: 'binance' or 'bybit'."""
+    """Whose maintenance-margin tiers and liquidation formula to use: 'binance', 'bybit', 'okx' or
+    'hyperliquid' (:func:`liq_indicator.brackets.available_exchanges`)."""
     symbol: str = DEFAULT_PAIR
-    """Symbol of the bracket table."""
+    """The pair (Freqtrade's name, e.g. ``ETH/USDT:USDT``) whose tiers are used: registered or
+    cached ones first, then Freqtrade's bundled Binance file, then the package's tables."""
     position_notional: float = 10_000.0
     """Typical single-position notional in USDT; selects the maintenance-margin bracket."""
 
