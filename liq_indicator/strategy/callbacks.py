@@ -39,7 +39,13 @@ from liq_indicator.strategy.glue import (
     side_frames,
     venue_frames,
 )
-from liq_indicator.strategy.signals import SignalParams, entry_signals, exit_roi, strategy_features
+from liq_indicator.strategy.signals import (
+    STRATEGY_COLUMNS,
+    SignalParams,
+    entry_signals,
+    exit_roi,
+    strategy_features,
+)
 from liq_indicator.strategy.trade_state import (
     TradePlans,
     liquidation_buffer,
@@ -285,12 +291,16 @@ def entry_leverage(
     max_leverage: float,
     money: Sizing,
     avoid: Callable[[], list[tuple[float, float]]],
+    *,
+    exchange: str = "binance",
+    pair: str | None = None,
 ) -> float:
     """The leverage of an entry at ``rate`` with its stop at ``stop``:
     :func:`~liq_indicator.risk.choose_leverage` for the position the stake will open
     (:func:`~liq_indicator.risk.planned_notional`), capped by ``max_leverage_cap`` and
     ``max_leverage``, its liquidation clear of the zones ``avoid()`` returns (asked only when
-    needed). 1.0 when no leverage can be worked out (no stop, no wallet, no exchange maximum):
+    needed), with the maintenance-margin tiers of ``pair`` on ``exchange`` (BTC's when None).
+    1.0 when no leverage can be worked out (no stop, no wallet, no exchange maximum):
     :func:`entry_stake` then sizes, or skips, the trade.
     """
     if not (math.isfinite(stop) and money.wallet > 0 and max_leverage >= 1):
@@ -309,6 +319,8 @@ def entry_leverage(
         safety=params.leverage_safety,
         avoid=avoid(),
         liquidation_buffer=money.liquidation_buffer,
+        exchange=exchange,
+        **({} if pair is None else {"symbol": pair}),
     )
 
 
@@ -348,6 +360,22 @@ def entry_stake(
         max_stake=max_stake,
         fee=money.fee,
     )
+
+
+def _unmapped(candles: pd.DataFrame) -> pd.DataFrame:
+    """``candles`` with every column the strategy reads present and NaN (a pair without tiers):
+    no setup condition holds on NaN, so the pair never enters.
+    """
+    atr_column = f"atr_{SignalParams().atr_window}"
+    extra = (
+        *STRATEGY_COLUMNS,
+        atr_column,
+        "overshoot_long_pct",
+        "overshoot_short_pct",
+        "funding_rate",
+        "oi_value",
+    )
+    return candles.assign(**{c: float("nan") for c in extra if c not in candles.columns})
 
 
 class Desk:
@@ -402,6 +430,22 @@ class Desk:
             )
             return []
 
+    def heatmap(self, pair: str) -> HeatmapConfig | None:
+        """The map of ``pair``: the strategy's settings with the pair's own maintenance-margin
+        tiers (:func:`~liq_indicator.strategy.glue.pair_heatmap`: registered tiers, e.g. those
+        Freqtrade's exchange loaded, else Freqtrade's bundled Binance file). None when the pair
+        has no tiers: logged once, and the pair is skipped (no features, no entries).
+        """
+        try:
+            return self.maps.config_for(pair)
+        except ConfigError as exc:
+            self.log_once(
+                f"no-tiers:{pair}",
+                f"{pair}: skipped, no liquidation map without its tiers ({exc})",
+                logging.WARNING,
+            )
+            return None
+
     def analyse(
         self, candles: pd.DataFrame, pair: str, dp: Any, config: Mapping[str, Any], timeframe: str
     ) -> pd.DataFrame:
@@ -409,12 +453,15 @@ class Desk:
         other venues (``config["liq_venues"]`` next to ``config["datadir"]``, at most 3 candles
         behind), the strategy's features; the frame is remembered for the leverage check, and,
         live only, alerts are sent (``params()`` is read only then: hyperopt flags parameters
-        read while indicators are computed).
+        read while indicators are computed). The map uses the pair's own tiers (:meth:`heatmap`);
+        a pair without tiers gets the strategy's columns all NaN, so it never enters.
         """
+        heatmap = self.heatmap(pair)
+        if heatmap is None:
+            return _unmapped(candles)
         oi, funding = side_frames(
             dp, pair, timeframe, oi_timeframes=self.oi_timeframes, log_once=self.log_once
         )
-        heatmap = self.maps.config
         max_lag = pd.Timedelta(minutes=3 * timeframes.timeframe_minutes(timeframe))
         venues = (
             venue_frames(
@@ -438,7 +485,9 @@ class Desk:
             atr_window=SignalParams().atr_window,
             venues=venues,
         )
-        self.maps.remember(pair, candles, venues, open_interest=oi, funding=funding)
+        self.maps.remember(
+            pair, candles, venues, config=heatmap, open_interest=oi, funding=funding
+        )
         if is_live(dp):
             self.alerts.check(dp, pair, frame, self.params())
         return frame
@@ -492,9 +541,23 @@ class Desk:
         money: Sizing,
         avoid: Callable[[], list[tuple[float, float]]],
     ) -> float:
-        """``leverage``: :func:`entry_leverage` with the stop of the pair's last signal candle."""
+        """``leverage``: :func:`entry_leverage` with the stop of the pair's last signal candle and
+        the pair's own tiers (1.0 for a pair without tiers, logged once: it is not traded).
+        """
         stop = self.plans.entry(pair, side == "short", rate)[0]
-        return entry_leverage(stop, rate, side == "short", max_leverage, money, avoid)
+        heatmap = self.heatmap(pair)
+        if heatmap is None:
+            return 1.0
+        return entry_leverage(
+            stop,
+            rate,
+            side == "short",
+            max_leverage,
+            money,
+            avoid,
+            exchange=heatmap.exchange,
+            pair=heatmap.symbol,
+        )
 
     def stake(
         self,

@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liq_indicator.brackets import available_exchanges, get_brackets
+from liq_indicator.brackets import (
+    available_exchanges,
+    get_brackets,
+    register_tiers,
+    table_from_ccxt,
+)
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import prepare
 from liq_indicator.errors import ConfigError, DataWarning, InputError
@@ -50,7 +55,9 @@ __all__ = [
     "informative_pairs",
     "is_live",
     "map_zones",
+    "pair_heatmap",
     "parse_recursive_analysis",
+    "register_exchange_tiers",
     "side_frames",
     "signal_row",
     "snapshot_zones",
@@ -373,6 +380,85 @@ def _map_side(config: HeatmapConfig, side: dict) -> dict:
     return {k: v for k, v in side.items() if v is not None and len(v)}
 
 
+def pair_heatmap(config: HeatmapConfig, pair: str) -> HeatmapConfig:
+    """``config`` for ``pair``: the same settings with the pair's own maintenance-margin tiers
+    (``symbol=pair``), so its levels sit where the pair's positions liquidate.
+
+    Raises:
+        ConfigError: when no tiers are known for the pair on ``config.exchange`` (the message says
+            how to fetch them), or the settings do not fit its tiers.
+    """
+    return config if config.symbol == pair else config.replace(symbol=pair)
+
+
+def _freqtrade_tier(exchange: str, tier: Mapping[str, Any]) -> dict[str, Any]:
+    """One tier of Freqtrade's ``Exchange._leverage_tiers`` (``minNotional``, ``maxNotional``,
+    ``maintenanceMarginRate``, ``maxLeverage``, ``maintAmt``) in ccxt's layout, the maintenance
+    amount under the key :func:`~liq_indicator.brackets.table_from_ccxt` reads for the venue.
+    """
+    amount = tier.get("maintAmt")
+    key = {"binance": "cum", "bybit": "mmDeduction"}.get(exchange)
+    info = {key: amount} if key and amount is not None else {}
+    if isinstance(tier.get("info"), Mapping):
+        info = {**tier["info"], **info}
+    return {
+        "minNotional": tier.get("minNotional"),
+        "maxNotional": tier.get("maxNotional"),
+        "maintenanceMarginRate": tier.get("maintenanceMarginRate"),
+        "maxLeverage": tier.get("maxLeverage"),
+        "info": info,
+    }
+
+
+def register_exchange_tiers(
+    dp: Any,
+    exchange: str,
+    pairs: Sequence[str] | None = None,
+    *,
+    log_once: LogOnce = _LOG_ONCE,
+) -> list[str]:
+    """Register the tiers Freqtrade's exchange has loaded (``dp._exchange._leverage_tiers``, which
+    ``Exchange.get_maintenance_ratio_and_amt`` reads) for ``pairs`` (all loaded ones when None), so
+    the map and the leverage check use exactly the tiers Freqtrade liquidates with
+    (:func:`~liq_indicator.brackets.register_tiers`).
+
+    Nothing is registered (and nothing raised) without a DataProvider, an exchange or loaded tiers,
+    or for an exchange the map has no formula for: :func:`~liq_indicator.brackets.get_brackets`
+    then falls back to Freqtrade's bundled Binance file. Pairs whose loaded tiers are unusable are
+    left out (logged once each).
+
+    Returns:
+        The pairs registered.
+    """
+    name = str(exchange or "").lower()
+    loaded = getattr(getattr(dp, "_exchange", None), "_leverage_tiers", None)
+    if not isinstance(loaded, Mapping) or not loaded or name not in available_exchanges():
+        return []
+    wanted = list(loaded) if pairs is None else [p for p in pairs if p in loaded]
+    source = f"Freqtrade's {name} exchange (loaded tiers)"
+    good: dict[str, list[dict[str, Any]]] = {}
+    for pair in wanted:
+        rows = [_freqtrade_tier(name, t) for t in loaded[pair] if isinstance(t, Mapping)]
+        try:
+            table_from_ccxt(name, pair, rows, source)  # checked first: a bad table is not used
+        except ConfigError as exc:
+            log_once(
+                f"tiers-bad:{name}:{pair}",
+                f"{pair}: the tiers Freqtrade's exchange loaded are not usable ({exc})",
+                logging.WARNING,
+            )
+            continue
+        good[pair] = rows
+    if good:
+        register_tiers(name, good, source)
+        log_once(
+            f"tiers:{name}",
+            f"liquidation map and leverage checks use the tiers Freqtrade loaded from {name} "
+            f"({len(good)} pairs)",
+        )
+    return list(good)
+
+
 class SignalMaps:
     """The map at a strategy's signal candles, from the very frame ``populate_indicators`` analysed.
 
@@ -389,16 +475,36 @@ class SignalMaps:
         # pair -> (candles, side frames, venues); the pair's cursor is made at its first entry
         self._frames: dict[str, tuple[pd.DataFrame, dict, list]] = {}
         self._cursors: dict[str, MapCursor] = {}
+        # pair -> its own map settings (``config`` with the pair's tiers, :func:`pair_heatmap`)
+        self._configs: dict[str, HeatmapConfig] = {}
+
+    def config_for(self, pair: str) -> HeatmapConfig:
+        """The map settings of ``pair``: those it was remembered with, else :func:`pair_heatmap`
+        of :attr:`config` (the pair's own tiers).
+
+        Raises:
+            ConfigError: when no tiers are known for the pair (see :func:`pair_heatmap`).
+        """
+        found = self._configs.get(pair)
+        if found is None:
+            found = self._configs[pair] = pair_heatmap(self.config, pair)
+        return found
 
     def remember(
         self,
         pair: str,
         candles: pd.DataFrame,
         venues: list | tuple = (),
+        *,
+        config: HeatmapConfig | None = None,
         **side: pd.DataFrame | None,
     ) -> None:
-        """Keep ``pair``'s analysed candles, side frames and venues (references); drop its old map."""
-        self._frames[pair] = (candles, _map_side(self.config, side), list(venues))
+        """Keep ``pair``'s analysed candles, side frames and venues (references); drop its old map.
+        ``config``: the map settings the frame was analysed with (default: :meth:`config_for`).
+        """
+        config = config or self.config_for(pair)
+        self._configs[pair] = config
+        self._frames[pair] = (candles, _map_side(config, side), list(venues))
         self._cursors.pop(pair, None)  # the previous frame's map is done with
 
     def zones(
@@ -409,14 +515,15 @@ class SignalMaps:
         """
         if pair not in self._frames:
             return None
+        config = self.config_for(pair)
         cursor = self._cursors.get(pair)
         if cursor is None:
             candles, side, venues = self._frames[pair]
-            cursor = self._cursors[pair] = MapCursor(candles, self.config, venues=venues, **side)
+            cursor = self._cursors[pair] = MapCursor(candles, config, venues=venues, **side)
         row = cursor.row_dated(pd.Timestamp(current_time) - self.candle)
         if row < 0:
             return None
-        return snapshot_zones(cursor.map_at(row), self.config, is_short)
+        return snapshot_zones(cursor.map_at(row), config, is_short)
 
     def avoid_zones(
         self,
@@ -436,7 +543,7 @@ class SignalMaps:
             if zones is not None:
                 return zones
             side = self._frames[pair][1] if pair in self._frames else {}
-            return map_zones(candles(), self.config, is_short, **side)
+            return map_zones(candles(), self.config_for(pair), is_short, **side)
         except Exception as exc:  # noqa: BLE001 - fall back to the stop/liquidation rule alone
             log_once(
                 f"zones:{pair}",

@@ -1,4 +1,5 @@
-"""LiqClusterStrategy: trade BTC/USDT:USDT perpetuals, long and short, after liquidation cascades.
+"""LiqClusterStrategy: trade USDT perpetuals (every whitelisted pair on its own map and tiers),
+long and short, after liquidation cascades.
 
 Enters after a cascade has exhausted, stops beyond the nearest same-side liquidation cluster,
 takes profit at the nearest opposite cluster, picks the leverage whose own liquidation stays clear
@@ -101,6 +102,9 @@ class LiqClusterStrategy(IStrategy):
 
     def bot_start(self, **kwargs) -> None:  # a bad setting stops the bot (ConfigError)
         glue.check_venue_names(self.config.get("liq_venues", []), self.heatmap_config)
+        if self._live:  # the tiers Freqtrade's exchange loaded; backtests: its bundled Binance file
+            exchange = self.config.get("exchange", {}).get("name", "")
+            glue.register_exchange_tiers(self.dp, exchange, log_once=self.log_once)
 
     def informative_pairs(self) -> list[tuple[str, str, Any]]:
         return glue.informative_pairs(self.dp, self.oi_timeframes[0])
