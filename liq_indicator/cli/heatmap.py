@@ -34,15 +34,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "backtest_results folder: its newest result covering the drawn period): draw entries, "
         "exits, stops, targets and the cluster edges behind them",
     )
-    b.add_argument("-s", "--strategy", help="strategy to take from a multi-strategy result")
+    b.add_argument(
+        "-s",
+        "--strategy",
+        metavar="NAME",
+        help="draw the map strategy NAME trades on (LiqClusterStrategy: STRATEGY_HEATMAP; "
+        "another: its heatmap_config or liq_config attribute), and take NAME's trades from a "
+        "multi-strategy result",
+    )
+    b.add_argument(
+        "--strategy-path",
+        metavar="PATH",
+        help="folder holding the --strategy file (default: <userdir>/strategies)",
+    )
     d = parser.add_argument_group("drawing")
     d.add_argument(
         "--map",
         choices=MAPS,
         default="auto",
         help="which map: 'strategy' (the one LiqClusterStrategy trades on: short half-lives, "
-        "sharp clusters), 'default' (HeatmapConfig(), the calibrated smooth map); 'auto' "
-        "(default): the strategy's with --backtest-filename, else the default",
+        "sharp clusters; with --strategy NAME, NAME's map), 'default' (HeatmapConfig(), the "
+        "calibrated smooth map); 'auto' (default): the strategy's with --backtest-filename or "
+        "--strategy, else the default",
     )
     d.add_argument(
         "--scale",
@@ -104,11 +117,64 @@ def cold_until(history_start: Any, shown_start: Any, config: Any) -> Any:
     return warm if warm > pd.Timestamp(shown_start) else None
 
 
-def map_name(config: Any, strategy: bool) -> str:
-    """How a title names the map: whose it is and its half-lives."""
+def map_name(config: Any, strategy: bool, name: str | None = None) -> str:
+    """How a title names the map: whose it is (``name``: that strategy's) and its half-lives."""
     hl = config.half_life_hours
     span = f"half-lives {min(hl):g}-{max(hl):g} h"
-    return f"strategy map ({span})" if strategy else f"default map ({span})"
+    if strategy:
+        return f"{name} map ({span})" if name else f"strategy map ({span})"
+    return f"default map ({span})"
+
+
+def strategy_heatmap(name: str, strategy_path: Any) -> Any:
+    """The map strategy ``name`` trades on, a :class:`~liq_indicator.config.HeatmapConfig`.
+
+    LiqClusterStrategy's is ``liq_indicator.strategy.signals.STRATEGY_HEATMAP`` (no import of the
+    strategy file needed); any other strategy class is imported from the ``*.py`` file in
+    ``strategy_path`` that defines it and must carry a ``heatmap_config`` (or ``liq_config``)
+    class attribute holding a HeatmapConfig.
+
+    Raises:
+        InputError: no file in ``strategy_path`` defines the class, the file fails to import, or
+            the class carries no HeatmapConfig; each message names the fix.
+    """
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.errors import InputError
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP
+
+    if name == "LiqClusterStrategy":
+        return STRATEGY_HEATMAP
+    folder = Path(strategy_path)
+    pattern = re.compile(rf"^class\s+{re.escape(name)}\b", re.M)
+    files = sorted(folder.glob("*.py")) if folder.is_dir() else []
+    source = next((p for p in files if pattern.search(p.read_text(errors="replace"))), None)
+    if source is None:
+        raise InputError(
+            f"no strategy {name!r} in {folder}/*.py: pass --strategy-path with the folder holding "
+            "its file, or draw --map default"
+        )
+    spec = importlib.util.spec_from_file_location(f"_liq_heatmap_{name}", source)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:  # the user's code: any failure is reported as bad input
+        raise InputError(
+            f"could not import strategy {name!r} from {source}: {exc!r}; fix the file (or install "
+            "what it imports, e.g. freqtrade), or draw --map default"
+        ) from exc
+    cls = getattr(module, name, None)
+    for attr in ("heatmap_config", "liq_config"):
+        value = getattr(cls, attr, None)
+        if isinstance(value, HeatmapConfig):
+            return value
+    raise InputError(
+        f"strategy {name!r} ({source}) has no map: give the class a heatmap_config attribute "
+        "(e.g. heatmap_config = HeatmapConfig.preset('design')), or draw --map default"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,8 +199,16 @@ def run(args: argparse.Namespace) -> int:
     opts = resolve_data_options(args)
     if args.backtest_filename:  # a missing file fails before the (slower) computation
         resolve_backtest_file(args.backtest_filename)
-    strategy_map = args.map == "strategy" or (args.map == "auto" and bool(args.backtest_filename))
-    config = STRATEGY_HEATMAP if strategy_map else HeatmapConfig()
+    strategy_map = args.map == "strategy" or (
+        args.map == "auto" and bool(args.backtest_filename or args.strategy)
+    )
+    config = HeatmapConfig()
+    if strategy_map:
+        config = (
+            strategy_heatmap(args.strategy, args.strategy_path or opts.userdir / "strategies")
+            if args.strategy
+            else STRATEGY_HEATMAP
+        )
     for pair in opts.pairs:
         window = load_window(opts, pair)
         history = window.history
@@ -201,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             else f"{first:%Y%m%d}-{last:%Y%m%d}"
         )
         title = (
-            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map)} · "
+            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map, args.strategy)} · "
             f"{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC{counted}"
         )
         drawing = {
