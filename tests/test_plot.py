@@ -464,6 +464,39 @@ def test_cli_map(userdir):
     assert Image.open(stem.with_suffix(".png")).size == (1430, 715)
 
 
+def test_cli_heatmap_strategy_draws_the_map_that_strategy_trades_on(userdir, tmp_path, capsys):
+    from liq_indicator.cli.heatmap import strategy_heatmap
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP
+
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "mine.py").write_text(
+        "from liq_indicator.config import HeatmapConfig\n"
+        "class Mine:\n"
+        "    heatmap_config = HeatmapConfig.preset('design', half_life_hours=(30, 20, 10, 5, 3))\n"
+        "class Plain:\n"
+        "    timeframe = '5m'\n"
+    )
+    assert strategy_heatmap("LiqClusterStrategy", folder) is STRATEGY_HEATMAP
+    mine = strategy_heatmap("Mine", folder)
+    assert isinstance(mine, HeatmapConfig) and mine.half_life_hours == (30, 20, 10, 5, 3)
+    with pytest.raises(InputError, match="'Plain' .* has no map: give the class a heatmap_config"):
+        strategy_heatmap("Plain", folder)
+    with pytest.raises(InputError, match="no strategy 'Absent' in .*--strategy-path"):
+        strategy_heatmap("Absent", folder)
+
+    base = ["heatmap", "--userdir", str(userdir), "--timerange", "20240102-20240103"]
+    for name, half_lives in (("LiqClusterStrategy", "2-18 h"), ("Mine", "3-30 h")):
+        plots = tmp_path / name
+        argv = [*base, "--strategy", name, "--strategy-path", str(folder), "--format", "html"]
+        assert main([*argv, "--plot-dir", str(plots)]) == 0
+        (html,) = plots.glob("*.html")
+        assert f"{name} map (half-lives {half_lives})" in html.read_text()
+    assert main([*base, "--strategy", "Plain", "--strategy-path", str(folder)]) == 2
+    assert "has no map" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
