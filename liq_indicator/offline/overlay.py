@@ -32,7 +32,15 @@ from urllib.parse import urlsplit
 from liq_indicator.errors import ConfigError
 
 # SERVED_APIS and UNSERVED_APIS are read from ccxt on first use (module __getattr__ below)
-__all__ = ["SERVED_HOST", "ccxt_api_urls", "exchange_overlay", "write_overlay"]
+__all__ = [
+    "SERVED_HOST",
+    "WS_CCXT_CLASSES",
+    "ccxt_api_urls",
+    "ccxt_ws_urls",
+    "exchange_overlay",
+    "write_overlay",
+    "ws_markets",
+]
 
 #: The Binance host whose API families the server answers (USDT-M futures).
 SERVED_HOST = "fapi.binance.com"
@@ -139,3 +147,78 @@ def write_overlay(path: str | Path, base_url: str) -> Path:
     tmp.write_text(json.dumps(exchange_overlay(base_url), indent=2) + "\n", encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+#: ccxt.pro class of each venue whose liquidation stream the offline exchange serves.
+WS_CCXT_CLASSES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+
+
+def ccxt_ws_urls(base_url: str, venue: str) -> Any:
+    """The ``urls["api"]["ws"]`` value that points a ccxt.pro client at the offline streams.
+
+    Args:
+        base_url: the server's root, e.g. ``"http://127.0.0.1:8123"``.
+        venue: ``binance`` (ccxt ``binanceusdm``), ``bybit`` or ``okx``.
+
+    Returns:
+        What to put in ``exchange.urls["api"]["ws"]`` (a dict for Binance and Bybit, a string
+        for OKX, as ccxt keeps them).
+
+    Raises:
+        ConfigError: an unknown venue or a ``base_url`` that is not a loopback one.
+    """
+    ws = "ws" + _check_base_url(base_url)[len("http") :]
+    if venue == "binance":
+        # ccxt inserts the stream category: .../ws -> .../market/ws/<stream>
+        return {"linear": f"{ws}/ws/binance/ws", "future": f"{ws}/ws/binance/ws"}
+    if venue == "bybit":
+        return {"public": {"linear": f"{ws}/ws/bybit/v5/public/linear"}}
+    if venue == "okx":
+        return f"{ws}/ws/okx/ws/v5"
+    raise ConfigError(f"the offline exchange streams {sorted(WS_CCXT_CLASSES)}, not {venue!r}")
+
+
+def ws_markets(venue: str, symbols: list[str], okx_contract_size: float) -> list[dict[str, Any]]:
+    """The ccxt unified markets of the offline exchange's USDT perpetuals, for ``set_markets``.
+
+    The offline exchange serves no Bybit or OKX REST API, so a client of its streams gets its
+    markets from here instead of ``load_markets``.
+
+    Args:
+        venue: ``binance``, ``bybit`` or ``okx`` (market ids differ: ``BTCUSDT``,
+            ``BTC-USDT-SWAP``).
+        symbols: Binance ids of the traded markets (``BTCUSDT``), as ``state()["traded"]``.
+        okx_contract_size: base units per OKX contract (``sz`` counts contracts).
+    """
+    markets = []
+    for sym in symbols:
+        base, quote = sym[: -len("USDT")], "USDT"
+        market_id = f"{base}-{quote}-SWAP" if venue == "okx" else sym
+        markets.append(
+            {
+                "id": market_id,
+                "lowercaseId": market_id.lower(),
+                "symbol": f"{base}/{quote}:{quote}",
+                "base": base,
+                "quote": quote,
+                "settle": quote,
+                "baseId": base,
+                "quoteId": quote,
+                "settleId": quote,
+                "type": "swap",
+                "spot": False,
+                "margin": False,
+                "swap": True,
+                "future": False,
+                "option": False,
+                "contract": True,
+                "linear": True,
+                "inverse": False,
+                "active": True,
+                "contractSize": okx_contract_size if venue == "okx" else 1.0,
+                "precision": {"amount": None, "price": None},
+                "limits": {},
+                "info": {},
+            }
+        )
+    return markets

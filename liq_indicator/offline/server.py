@@ -37,6 +37,17 @@ only that; other speeds serve clients that follow the served time). The shift is
 whole multiple of 8 hours (or of the longest timeframe on disk), so candles, funding times
 (00/08/16 UTC) and resampling buckets stay aligned.
 
+**Liquidation streams** (``liquidations=``, a frame of fills as
+:func:`liq_indicator.research.truth.load_fills` returns): websockets under ``/ws/<venue>/...`` speak
+Binance USDT-M ``forceOrder`` (``!forceOrder@arr`` or ``<symbol>@forceOrder``), Bybit
+``allLiquidation.<symbol>`` and OKX ``liquidation-orders`` as ccxt.pro expects them, each venue
+replaying the fills in order at ``liquidation_rate`` events per second, with its own side
+convention (Binance and OKX: the liquidation order's side, a SELL closes a long; Bybit: the
+position's side). The fills keep their own timestamps. Unlike a real exchange, a venue's replay
+waits while nobody is subscribed, so a client that reconnects misses nothing;
+:meth:`ExchangeServer.drop_websockets` cuts every connection (a dropped-connection test).
+:func:`liq_indicator.offline.overlay.ccxt_ws_urls` points ccxt.pro at them.
+
 **Failure injection** (for reliability tests): :class:`Fault` objects passed to the constructor,
 added through :meth:`ExchangeServer.add_fault`, or posted as JSON to ``/_admin/faults`` make the
 server answer with 5xx/4xx errors, hang (client timeouts), drop the open-interest feed or stop
@@ -611,6 +622,8 @@ class ExchangeServer:
         markets_file: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         admin_token: str | None = None,
+        liquidations: pd.DataFrame | None = None,
+        liquidation_rate: float = 200.0,
     ) -> None:
         """An offline exchange over the Binance futures files of ``datadir`` (nothing served yet).
 
@@ -627,6 +640,10 @@ class ExchangeServer:
             clock: the wall clock in seconds since the epoch; injectable for tests.
             admin_token: the secret every ``/_admin/*`` request must send in the
                 ``X-Admin-Token`` header; None: a random one (see :attr:`admin_token`).
+            liquidations: fills to replay on the websocket streams: ``date``, ``side`` (the
+                position liquidated, ``long``/``short``), ``price``, ``size_usd`` and optionally
+                ``pair`` (``BTC/USDT:USDT``; default the first traded market).
+            liquidation_rate: fills pushed per second on each venue's stream.
 
         Raises:
             ConfigError: no futures candles for a shipped market, replay settings that do not fit
@@ -698,6 +715,16 @@ class ExchangeServer:
                 )
         for fault in faults:
             self.add_fault(fault)
+        self._liq = _liquidation_rows(liquidations, self._traded[0], set(self._traded))
+        if not 0 < liquidation_rate <= _MAX_SPEED:
+            raise ConfigError(
+                f"liquidation_rate must be > 0 and <= {_MAX_SPEED:g} fills per second, got "
+                f"{liquidation_rate!r}."
+            )
+        self._liq_interval = 1.0 / liquidation_rate
+        self._ws_cursor: Counter[str] = Counter()
+        self._ws_epoch = 0
+        self._sockets: set[web.WebSocketResponse] = set()
 
     def _replay_shift(self, replay_lead: float) -> int:
         """The shift (ms, a multiple of the alignment) that puts the data end ``replay_lead`` ahead."""
@@ -842,6 +869,9 @@ class ExchangeServer:
             "faults": faults,
             "requests": requests,
             "errors": errors,
+            "liquidations": len(self._liq),
+            "liquidations_sent": dict(self._ws_cursor),
+            "websockets": len(self._sockets),
         }
 
     def _warn_once(self, key: tuple[object, ...], msg: str, *args: object) -> None:
@@ -882,12 +912,14 @@ class ExchangeServer:
         app.router.add_get("/_admin/state", self._admin_state)
         app.router.add_post("/_admin/faults", self._admin_add_fault)
         app.router.add_delete("/_admin/faults", self._admin_clear_faults)
+        app.router.add_get("/ws/{venue}/{tail:.*}", self._websocket)
         # Set on shutdown: requests held by a "delay" fault are answered at once instead of
         # keeping the server up for the rest of their delay.
         app[_CLOSING] = asyncio.Event()
 
         async def closing(app: web.Application) -> None:
             app[_CLOSING].set()
+            await self.drop_websockets()
 
         app.on_shutdown.append(closing)
         return app
@@ -993,6 +1025,65 @@ class ExchangeServer:
         errors = self._active_faults("error", request.path, symbol, consume=True)
         if errors:
             raise _binance_status_error(errors[0].fault.status, f"injected fault #{errors[0].id}")
+
+    # -- liquidation websockets ---------------------------------------------------------------
+
+    async def drop_websockets(self) -> int:
+        """Close every open websocket (as a network failure would); returns how many.
+
+        Pushes in flight are finished first, so no fill is counted as sent that a client did not
+        get; a venue's replay then waits until a client subscribes again.
+        """
+        self._ws_epoch += 1
+        sockets = list(self._sockets)
+        for ws in sockets:
+            await ws.close(code=1006, message=b"dropped by the offline exchange")
+        if sockets:
+            logger.warning("dropped %d websocket connection(s)", len(sockets))
+        return len(sockets)
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        venue = request.match_info["venue"]
+        if venue not in _WS_VENUES:
+            raise BinanceError(404, -5000, f"no websocket venue {venue!r}; serve {_WS_VENUES}")
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        subs: set[str] = set()
+        pusher: asyncio.Task[None] | None = None
+        try:
+            async for msg in ws:
+                if msg.type != web.WSMsgType.TEXT:
+                    continue
+                reply, new = _ws_control(venue, msg.data)
+                if reply is not None:
+                    await ws.send_str(reply)
+                subs |= new
+                if subs and pusher is None:
+                    pusher = asyncio.create_task(self._push(venue, ws, subs, self._ws_epoch))
+        finally:
+            if pusher is not None:
+                pusher.cancel()
+            self._sockets.discard(ws)
+        return ws
+
+    async def _push(
+        self, venue: str, ws: web.WebSocketResponse, subs: set[str], epoch: int
+    ) -> None:
+        """Send ``venue``'s fills from its cursor on, those ``subs`` asked for, until closed."""
+        while not ws.closed and epoch == self._ws_epoch:
+            i = self._ws_cursor[venue]
+            if i >= len(self._liq):
+                await asyncio.sleep(0.05)
+                continue
+            row = self._liq[i]
+            if "*" in subs or row[1] in subs:
+                try:
+                    await ws.send_str(json.dumps(_ws_message(venue, row)))
+                except (ConnectionError, RuntimeError):  # the client went away: not sent
+                    return
+            self._ws_cursor[venue] = i + 1
+            await asyncio.sleep(self._liq_interval)
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -1408,6 +1499,96 @@ class ExchangeServer:
 # --------------------------------------------------------------------------------------------
 
 
+#: The venues whose liquidation streams are served under ``/ws/<venue>/``.
+_WS_VENUES = ("binance", "bybit", "okx")
+#: Contract size (base units) of every OKX swap on the offline exchange (``sz`` is in contracts).
+OKX_CONTRACT_SIZE = 0.01
+
+#: A fill to replay: (ts ms, Binance symbol id, side liquidated, price, amount in base units).
+_Fill = tuple[int, str, str, float, float]
+
+
+def _liquidation_rows(fills: pd.DataFrame | None, default: str, known: set[str]) -> list[_Fill]:
+    """The fills as replay rows, sorted by time; checks the columns and the pairs."""
+    if fills is None:
+        return []
+    missing = [c for c in ("date", "side", "price", "size_usd") if c not in fills.columns]
+    if missing:
+        raise InputError(
+            f"liquidations lack the columns {missing}; pass fills as load_fills returns them "
+            "(date, side, price, size_usd, optionally pair)"
+        )
+    if "pair" in fills.columns:
+        ids = [str(p).split(":")[0].replace("/", "") for p in fills["pair"]]
+    else:
+        ids = [default] * len(fills)
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise InputError(
+            f"liquidations of {unknown[:3]} have no candles on the offline exchange; serve a "
+            f"datadir with them or drop those rows (traded: {sorted(known)})"
+        )
+    sides = fills["side"].astype(str).to_numpy()
+    if not set(sides) <= {"long", "short"}:
+        raise InputError("liquidations' side must be 'long' or 'short' (the position liquidated)")
+    ts = pd.to_datetime(fills["date"], utc=True).dt.as_unit("ms").astype("int64").to_numpy()
+    price = fills["price"].to_numpy(np.float64)
+    amount = fills["size_usd"].to_numpy(np.float64) / price
+    rows = list(zip(ts.tolist(), ids, sides.tolist(), price.tolist(), amount.tolist(), strict=True))
+    return sorted(rows, key=lambda r: r[0])
+
+
+def _ws_control(venue: str, text: str) -> tuple[str | None, set[str]]:
+    """The reply to a client's control message and the symbol ids it subscribes (``*``: all)."""
+    if text == "ping":  # OKX's text ping
+        return "pong", set()
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None, set()
+    if not isinstance(msg, dict):
+        return None, set()
+    if venue == "binance" and msg.get("method") == "SUBSCRIBE":
+        subs = {
+            "*" if p == "!forceOrder@arr" else str(p).split("@")[0].upper()
+            for p in msg.get("params", [])
+        }
+        return json.dumps({"result": None, "id": msg.get("id")}), subs
+    if venue == "bybit" and msg.get("op") in ("subscribe", "ping"):
+        op = msg["op"]
+        reply = {"success": True, "ret_msg": "pong" if op == "ping" else "", "conn_id": "offline"}
+        reply.update({"req_id": msg.get("req_id"), "op": op})
+        subs = {str(a).split(".", 1)[1] for a in msg.get("args") or [] if "." in str(a)}
+        return json.dumps(reply), subs
+    if venue == "okx" and msg.get("op") == "subscribe":
+        args = msg.get("args") or []
+        reply = {"event": "subscribe", "arg": args[0] if args else {}, "connId": "offline"}
+        return json.dumps(reply), {"*"}
+    return None, set()
+
+
+def _ws_message(venue: str, row: _Fill) -> dict[str, Any]:
+    """One fill in ``venue``'s stream format (side conventions in the module docs)."""
+    ts, sym, side, price, amount = row
+    if venue == "binance":  # the order's side: a SELL closes a long
+        qty = repr(amount)
+        order = {"s": sym, "S": "SELL" if side == "long" else "BUY", "o": "LIMIT", "f": "IOC"}
+        order.update({"q": qty, "p": repr(price), "ap": repr(price), "X": "FILLED"})
+        order.update({"l": qty, "z": qty, "T": ts})
+        return {"e": "forceOrder", "E": ts, "o": order}
+    if venue == "bybit":  # the position's side: Buy = a long was liquidated
+        data = {"T": ts, "s": sym, "S": "Buy" if side == "long" else "Sell", "v": repr(amount)}
+        data["p"] = repr(price)
+        return {"topic": f"allLiquidation.{sym}", "type": "snapshot", "ts": ts, "data": [data]}
+    base, quote = sym[: -len("USDT")], "USDT"
+    detail = {"bkLoss": "0", "bkPx": repr(price), "ccy": "", "posSide": side}
+    detail.update({"side": "sell" if side == "long" else "buy", "sz": repr(amount / OKX_CONTRACT_SIZE)})
+    detail["ts"] = str(ts)
+    inst = {"instFamily": f"{base}-{quote}", "instId": f"{base}-{quote}-SWAP", "instType": "SWAP"}
+    inst.update({"uly": f"{base}-{quote}", "details": [detail]})
+    return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [inst]}
+
+
 def check_loopback_host(host: str) -> str:
     """Return the address to bind for ``host``: 127.0.0.1, the only one allowed.
 
@@ -1574,6 +1755,13 @@ class RunningExchange:
         """Replay clock, faults and request counts; see :meth:`ExchangeServer.state`."""
         return self.server.state()
 
+    def drop_websockets(self, timeout: float = 10.0) -> int:
+        """Close every open websocket now; see :meth:`ExchangeServer.drop_websockets`."""
+        if self._loop is None:
+            return 0
+        future = asyncio.run_coroutine_threadsafe(self.server.drop_websockets(), self._loop)
+        return future.result(timeout)
+
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
@@ -1614,6 +1802,8 @@ def running_exchange(
     faults: Iterable[Fault] = (),
     markets_file: str | Path | None = None,
     admin_token: str | None = None,
+    liquidations: pd.DataFrame | None = None,
+    liquidation_rate: float = 200.0,
 ) -> Iterator[RunningExchange]:
     """Serve ``datadir`` as an offline Binance USDT-M exchange on 127.0.0.1 for a ``with`` block.
 
@@ -1637,6 +1827,8 @@ def running_exchange(
         faults=faults,
         markets_file=markets_file,
         admin_token=admin_token,
+        liquidations=liquidations,
+        liquidation_rate=liquidation_rate,
     )
     handle = RunningExchange(server, port=port, max_seconds=max_seconds)
     handle.start()
