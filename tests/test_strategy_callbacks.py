@@ -219,3 +219,86 @@ def test_hyperopt_ranges_reach_the_sweep_zone():
     assert cb.PARAMETER_SPACES["stop_buffer_atr"].high >= 8
     q = cb.PARAMETER_SPACES["stop_overshoot_q"]
     assert q.low == 0 and q.high >= 0.9 and q.space == "sell"
+
+
+# --- each pair's tiers ---------------------------------------------------------------------------
+
+
+def test_leverage_uses_the_pairs_own_tiers():
+    # a 3% stop sized to 24k USDT: BTC's first tier (0.4%) against WIF's third (2%)
+    wide = money(100_000.0, max_leverage_cap=25)
+    notional = planned_notional(100_000.0, 0.0075, 100.0, 97.0, False, fee=0.0005)
+    levels = {}
+    for pair in ("BTC/USDT:USDT", "WIF/USDT:USDT"):
+        expected = choose_leverage(
+            100.0, 97.0, False, max_leverage=25, notional=notional, symbol=pair
+        )
+        assert cb.entry_leverage(97.0, 100.0, False, 75.0, wide, lambda: [], pair=pair) == expected
+        levels[pair] = expected
+    assert levels["WIF/USDT:USDT"] < levels["BTC/USDT:USDT"]
+    # the desk asks with the pair it is given
+    desk = cb.Desk(
+        STRATEGY_HEATMAP, "5m", lambda pair, before: ROW, SignalParams, from_absolute
+    )
+    for pair in ("BTC/USDT:USDT", "WIF/USDT:USDT"):
+        lev = desk.leverage(pair, "long", 976.0, 75.0, wide, lambda: [])
+        assert lev == cb.entry_leverage(925.0, 976.0, False, 75.0, wide, lambda: [], pair=pair)
+    assert desk.heatmap("WIF/USDT:USDT").symbol == "WIF/USDT:USDT"
+    assert desk.heatmap(PAIR).symbol == PAIR
+
+
+def test_a_pair_without_tiers_is_logged_once_and_never_enters(caplog):
+    desk = make_desk()
+    frame = long_setup()
+    caplog.set_level(logging.WARNING)
+    for _ in range(2):
+        out = desk.analyse(frame, "NOTIERS/USDT:USDT", None, {}, "5m")
+        entries = cb.mark_entries(out.copy(), SignalParams())
+        assert entries["enter_long"].sum() == entries["enter_short"].sum() == 0
+        assert out["liq_long_cluster_far"].isna().all() and len(out) == len(frame)
+    assert desk.leverage("NOTIERS/USDT:USDT", "long", 976.0, 20.0, money(), lambda: []) == 1.0
+    notices = [r for r in caplog.records if "NOTIERS/USDT:USDT: skipped" in r.getMessage()]
+    assert len(notices) == 1 and "liq-indicator tiers" in notices[0].getMessage()
+
+
+@pytest.fixture
+def no_registered_tiers():
+    from liq_indicator.brackets import clear_registered_tiers
+
+    clear_registered_tiers("binance")
+    yield
+    clear_registered_tiers("binance")
+
+
+def test_live_tiers_from_freqtrades_exchange_are_registered(no_registered_tiers, caplog):
+    from liq_indicator.brackets import get_brackets
+    from liq_indicator.strategy.glue import LogOnce, register_exchange_tiers
+
+    # Freqtrade's parse_leverage_tier layout: the maintenance amount as maintAmt
+    tiers = {
+        "FOO/USDT:USDT": [
+            {"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.01,
+             "maxLeverage": 50, "maintAmt": 0.0},
+            {"minNotional": 5000, "maxNotional": None, "maintenanceMarginRate": 0.02,
+             "maxLeverage": 20, "maintAmt": 50.0},
+        ],
+        "BAD/USDT:USDT": [
+            {"minNotional": 10, "maxNotional": 5, "maintenanceMarginRate": 2.0,
+             "maxLeverage": 0, "maintAmt": None},
+        ],
+    }
+    dp = SimpleNamespace(_exchange=SimpleNamespace(_leverage_tiers=tiers))
+    caplog.set_level(logging.WARNING)
+    assert register_exchange_tiers(dp, "binance", log_once=LogOnce()) == ["FOO/USDT:USDT"]
+    table = get_brackets("binance", "FOO/USDT:USDT")
+    assert [(b.cap, b.mmr, b.cum, b.max_leverage) for b in table.brackets] == [
+        (5000.0, 0.01, 0.0, 50.0),
+        (math.inf, 0.02, 50.0, 20.0),
+    ]
+    assert "loaded tiers" in table.source
+    assert any("BAD/USDT:USDT" in r.getMessage() for r in caplog.records)
+    # the desk maps the pair on them
+    assert make_desk().heatmap("FOO/USDT:USDT").symbol == "FOO/USDT:USDT"
+    # nothing to register: no exchange, no tiers, a venue without a formula
+    for stub, name in ((None, "binance"), (SimpleNamespace(), "binance"), (dp, "kraken")):
+        assert register_exchange_tiers(stub, name) == []

@@ -375,7 +375,7 @@ def _unmapped(candles: pd.DataFrame) -> pd.DataFrame:
         "funding_rate",
         "oi_value",
     )
-    return candles.assign(**{c: float("nan") for c in extra if c not in candles.columns})
+    return candles.assign(**dict.fromkeys(extra, float("nan")))
 
 
 class Desk:
