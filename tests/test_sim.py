@@ -341,3 +341,34 @@ def test_volatility_and_volume_are_of_the_real_order():
 def test_traded_prices_sit_on_the_tick(calm_5m):
     prices = calm_5m.candles[["open", "high", "low", "close"]].to_numpy()
     np.testing.assert_array_equal(prices, np.round(prices, 1))
+
+
+def test_a_second_pair_liquidates_on_its_own_tiers_and_shares_the_datadir(tmp_path):
+    from liq_indicator.brackets import get_brackets, liquidation_price
+    from liq_indicator.io.datadir import load_pair
+    from liq_indicator.sim.market import SimConfig, simulate
+
+    pepe = "1000PEPE/USDT:USDT"
+    cfg = SimConfig(pair=pepe, start_price=0.007, size_max_usd=5e6)
+    res = simulate(1, seed=1, scenario="cascade", config=cfg)
+    btc = simulate(1, seed=1, scenario="cascade")
+    assert res.pair == pepe and btc.pair == "BTC/USDT:USDT"
+    liq = res.liquidations.iloc[:50]
+    assert len(liq) > 0
+    # each liquidation level is the pair's own formula and tiers, not BTC's
+    theirs = [
+        liquidation_price(r.entry_price, r.leverage, r.side == "short", r.notional_usd, pair=pepe)
+        for r in liq.itertuples()
+    ]
+    assert np.allclose(liq["liq_price"], theirs, rtol=1e-9)
+    assert res.liquidations["leverage"].max() <= get_brackets("binance", pepe).brackets[0].max_leverage
+    assert btc.liquidations["leverage"].max() > res.liquidations["leverage"].max()
+    # prices on a tick fine enough for the pair (not BTC's 0.1)
+    assert res.candles["close"].nunique() > 100
+    # both pairs in one datadir, each readable, the truth apart
+    btc.write(tmp_path)
+    paths = res.write(tmp_path)
+    assert paths["truth"].parent != tmp_path / "sim_truth"
+    for sim, pair in ((btc, "BTC/USDT:USDT"), (res, pepe)):
+        data = load_pair(tmp_path, pair, "5m")
+        assert np.allclose(data.candles["close"], sim.candles["close"])

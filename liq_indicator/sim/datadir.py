@@ -46,18 +46,21 @@ TRUTH_DIR = "sim_truth"
 MARKER = "SIMULATED.txt"
 
 
-def datadir_paths(datadir: str | Path, timeframe: str) -> dict[str, Path]:
-    """Paths :func:`write_datadir` writes for ``timeframe`` (keys: futures, mark, funding_rate,
-    open_interest, marker, liquidations, truth, liq_map, positions).
+def datadir_paths(datadir: str | Path, timeframe: str, pair: str = PAIR) -> dict[str, Path]:
+    """Paths :func:`write_datadir` writes for ``timeframe`` and ``pair`` (keys: futures, mark,
+    funding_rate, open_interest, marker, liquidations, truth, liq_map, positions). The truth of a
+    pair other than BTC goes to ``sim_truth/<pair file name>/``, so several simulated pairs share
+    one datadir.
     """
     root = Path(datadir)
     fut = root / "futures"
-    truth = root / TRUTH_DIR
+    stem = pair_stem(pair)
+    truth = root / TRUTH_DIR if pair == PAIR else root / TRUTH_DIR / stem
     return {
-        "futures": fut / f"{PAIR_FILE}-{timeframe}-futures.feather",
-        "mark": fut / f"{PAIR_FILE}-{MARK_TIMEFRAME}-mark.feather",
-        "funding_rate": fut / f"{PAIR_FILE}-{MARK_TIMEFRAME}-funding_rate.feather",
-        "open_interest": fut / f"{PAIR_FILE}-{timeframe}-open_interest.feather",
+        "futures": fut / f"{stem}-{timeframe}-futures.feather",
+        "mark": fut / f"{stem}-{MARK_TIMEFRAME}-mark.feather",
+        "funding_rate": fut / f"{stem}-{MARK_TIMEFRAME}-funding_rate.feather",
+        "open_interest": fut / f"{stem}-{timeframe}-open_interest.feather",
         "marker": root / MARKER,
         "liquidations": truth / "liquidations.feather",
         "truth": truth / f"truth-{timeframe}.feather",
@@ -119,17 +122,18 @@ def write_datadir(res: SimResult, datadir: str | Path) -> dict[str, Path]:
     root = Path(datadir)
     if is_present(root, "datadir") and not is_folder(root, "datadir"):
         raise ConfigError(f"datadir {root} exists and is not a directory; choose another path")
-    paths = datadir_paths(root, res.timeframe)
+    paths = datadir_paths(root, res.timeframe, res.pair)
     fut = root / "futures"
+    stem = pair_stem(res.pair)
     with writing(fut, "datadir folder"):  # listing an unreadable folder fails like writing to it
         real = (
             is_folder(fut, "datadir folder")
             and not is_present(root / MARKER, "datadir")
-            and any(fut.glob(f"{PAIR_FILE}-*"))
+            and any(fut.glob(f"{stem}-*"))
         )
     if real:
         raise ConfigError(
-            f"{fut} already holds {PAIR_FILE} files but no {MARKER} marker, so they may be real "
+            f"{fut} already holds {stem} files but no {MARKER} marker, so they may be real "
             "exchange data; write the simulation to an empty or simulated datadir instead"
         )
     with writing(root, "datadir"):
@@ -139,7 +143,7 @@ def write_datadir(res: SimResult, datadir: str | Path) -> dict[str, Path]:
 
 def _write_files(res: SimResult, root: Path, paths: dict[str, Path]) -> None:
     (root / "futures").mkdir(parents=True, exist_ok=True)
-    (root / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
+    paths["truth"].parent.mkdir(parents=True, exist_ok=True)
     _store(res.candles[["date", "open", "high", "low", "close", "volume"]], paths["futures"])
     _store(res.mark[["date", "open", "high", "low", "close", "volume"]], paths["mark"])
     fr = res.funding

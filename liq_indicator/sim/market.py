@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.brackets import get_brackets
-from liq_indicator.config import Settings
+from liq_indicator.config import DEFAULT_PAIR, Settings
 from liq_indicator.core.grid import bin_center, bin_width
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.io.timeframes import timeframe_seconds
@@ -80,6 +80,11 @@ class SimConfig(Settings):
     start_price: float = 60_000.0
     """Index and last price (USDT) at the beginning of the warm-up (the first candle opens near
     it, not at it)."""
+    pair: str = DEFAULT_PAIR
+    """The simulated perpetual (Freqtrade's name): its Binance maintenance-margin tiers liquidate
+    the agents and cap their leverage, and the datadir files carry its name. Another pair with
+    its own ``start_price`` (e.g. ``1000PEPE/USDT:USDT`` near 0.007) gives a market whose
+    liquidation levels follow that pair's tiers; traded prices get :func:`price_decimals` of it."""
     index_vol_annual: float = 0.49
     """Annualised volatility of the exogenous index shock at activity 1 (agents' impact and jumps
     come on top)."""
@@ -315,11 +320,12 @@ class SimConfig(Settings):
         )
         need(self.season_amplitude < 1.0, "season_amplitude", "< 1 (activity must stay positive)")
         need(self.size_max_usd > self.size_min_usd, "size_max_usd", "> size_min_usd")
-        table = get_brackets("binance")
+        table = get_brackets("binance", self.pair)
         need(
             self.size_max_usd < table.brackets[-1].cap,
             "size_max_usd",
-            f"below the largest Binance bracket cap ({table.brackets[-1].cap:,.0f} USD)",
+            f"below the largest Binance bracket cap of {self.pair} "
+            f"({table.brackets[-1].cap:,.0f} USD)",
         )
         need(finite("price_range") >= 2.0, "price_range", ">= 2")
         for name in (
@@ -484,6 +490,11 @@ class SimResult:
         """Candle timeframe of ``candles``, ``oi`` and ``truth``."""
         return str(self.meta["timeframe"])
 
+    @property
+    def pair(self) -> str:
+        """The simulated pair (:attr:`SimConfig.pair`)."""
+        return str(self.meta.get("config", {}).get("pair", DEFAULT_PAIR))
+
     def write(self, datadir: str | Path) -> dict[str, Path]:
         """Write the Freqtrade datadir files, the SIMULATED.txt marker and the truth files.
 
@@ -498,7 +509,20 @@ class SimResult:
 # simulation
 # =============================================================================================
 PRICE_DECIMALS = 1
-"""Traded prices are written on BTCUSDT's 0.1 USDT tick."""
+"""Traded prices are written on BTCUSDT's 0.1 USDT tick (at the default ``start_price``)."""
+
+
+def price_decimals(start_price: float) -> int:
+    """Decimals of the traded prices of a market starting at ``start_price``: about six
+    significant digits, as Binance's ticks give (1 at 60,000 like BTCUSDT's 0.1, 2 at 3,000, 8 at
+    0.007, finer than 1000PEPEUSDT's 7).
+
+    Example:
+        >>> price_decimals(60_000.0), price_decimals(3_000.0), price_decimals(0.007)
+        (1, 2, 8)
+    """
+    return max(PRICE_DECIMALS, 5 - math.floor(math.log10(start_price)))
+
 MARK_TIMEFRAME = "1h"
 """Freqtrade's ``mark_ohlcv_timeframe`` and ``funding_fee_timeframe`` for Binance futures."""
 MARK_MINUTES = 60  # the simulated span is a whole number of these (see ``unit`` in simulate)
@@ -751,7 +775,7 @@ def simulate(
     k0 = int(math.floor(math.log(cfg.start_price / cfg.price_range) / d))
     n_bins = int(math.ceil(2 * math.log(cfg.price_range) / d)) + 2
     prm = _params(cfg, epoch_min - n_warm, k0, n_bins)
-    table = get_brackets("binance")
+    table = get_brackets("binance", cfg.pair)
     br = np.array([[b.floor, b.cap, b.mmr, b.cum, b.max_leverage] for b in table.brackets])
     lev_vals = np.asarray(cfg.leverage_levels, dtype=np.float64)
     cdf_base = _cdf(cfg.leverage_weights)
@@ -886,7 +910,10 @@ def _assemble(
     candles = pd.DataFrame(
         {
             "date": c_dates,
-            **{k: np.round(cand[k], PRICE_DECIMALS) for k in ("open", "high", "low", "close")},
+            **{
+                k: np.round(cand[k], price_decimals(cfg.start_price))
+                for k in ("open", "high", "low", "close")
+            },
             "volume": cand["volume"],
         }
     )
