@@ -269,7 +269,7 @@ def test_sample_overlay_backtest_trades_with_the_maps_risk(tmp_path: Path, clean
     from liq_indicator.sim.market import simulate
 
     datadir = tmp_path / "data" / "binance"
-    simulate(14, timeframe="5m", seed=3, scenario="cascade", start="2024-01-01").write(datadir)
+    simulate(11, timeframe="5m", seed=3, scenario="cascade", start="2024-01-01").write(datadir)
     (tmp_path / "user_data").mkdir()
     pairs = tmp_path / "pairs.json"
     pairs.write_text('{"exchange": {"pair_whitelist": ["BTC/USDT:USDT"]}, "max_open_trades": 1}')
@@ -285,7 +285,7 @@ def test_sample_overlay_backtest_trades_with_the_maps_risk(tmp_path: Path, clean
                 *("--config", str(pairs), "--config", str(overlay)),
                 *("--userdir", str(tmp_path / "user_data"), "--datadir", str(datadir)),
                 *("--strategy-path", str(clean_strategies), "--strategy", "SampleLiqOverlay"),
-                *("--timerange", "20240108-20240115", "--export", "trades", "--cache", "none"),
+                *("--timerange", "20240108-20240111", "--export", "trades", "--cache", "none"),
             ],
             cwd=tmp_path,
             capture_output=True,
