@@ -481,3 +481,31 @@ def test_overshoots_on_real_history_are_past_the_old_buffer():
     zone = overshoot_quantile(frame, 0.9)
     assert zone.iloc[5000:].notna().mean() > 0.5
     assert (zone.dropna() >= 0).all()
+
+
+def test_signals_mean_the_same_on_a_doge_sized_market():
+    """Every threshold is relative to the pair (its own swept norm, traded notional, cascade
+    peak, ATR, % of price): the same market at DOGE's price and volume gives the same signals.
+    """
+    from strategy_helpers import long_setup
+
+    from liq_indicator.strategy.signals import alert_messages, entry_signals
+
+    btc = long_setup()
+    price_k, size_k = 0.15 / 1000.0, 1e-3  # price ~1000 -> 0.15, notional a thousandth
+    doge = btc.copy()
+    for c in doge.columns:
+        if c in ("open", "high", "low", "close") or (
+            c.startswith(("liq_", "atr_")) and c.endswith(("_price", "_near", "_far"))
+        ) or c.startswith("atr_"):
+            doge[c] = btc[c] * price_k
+        elif c.endswith("_usd") or c == "oi_value":
+            doge[c] = btc[c] * size_k
+        elif c == "volume":
+            doge[c] = btc[c] * size_k / price_k  # coins: notional / price
+    params = P
+    a, b = entry_signals(btc, params), entry_signals(doge, params)
+    assert a["enter_long"].sum() >= 1
+    pd.testing.assert_frame_equal(a[["enter_long", "enter_short", "enter_tag"]],
+                                  b[["enter_long", "enter_short", "enter_tag"]])
+    assert [k for k, _ in alert_messages(btc, params)] == [k for k, _ in alert_messages(doge, params)]
