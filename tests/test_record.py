@@ -1,0 +1,188 @@
+"""The liquidation recorder: side conventions, and end to end against the offline exchange's streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.io import liquidations as store
+from liq_indicator.offline import running_exchange
+from liq_indicator.offline.overlay import ccxt_ws_urls, ws_markets
+from liq_indicator.offline.server import OKX_CONTRACT_SIZE
+from liq_indicator.record import Recorder, RecorderSettings, liquidated_side, make_exchange, to_events
+from tests.conftest import SHARED_DATA, needs_shared_data
+
+PAIR = "BTC/USDT:USDT"
+
+
+@pytest.mark.parametrize(
+    ("venue", "side", "expected"),
+    [
+        ("binance", "SELL", "long"),  # the liquidation order sells: a long is closed
+        ("binance", "BUY", "short"),
+        ("okx", "sell", "long"),
+        ("okx", "buy", "short"),
+        ("bybit", "Buy", "long"),  # Bybit names the position: Buy = a long was liquidated
+        ("bybit", "Sell", "short"),
+    ],
+)
+def test_side_is_the_position_liquidated(venue: str, side: str, expected: str) -> None:
+    assert liquidated_side(venue, side) == expected
+
+
+def test_unknown_side_or_venue_is_refused() -> None:
+    with pytest.raises(InputError, match="known venues"):
+        liquidated_side("kraken", "buy")
+    with pytest.raises(InputError, match="sides buy/sell"):
+        liquidated_side("binance", "long")
+
+
+def test_okx_messages_with_several_fills_keep_them_all() -> None:
+    info = {
+        "instId": "BTC-USDT-SWAP",
+        "details": [
+            {"side": "sell", "sz": "3", "bkPx": "100", "ts": "1000"},
+            {"side": "buy", "sz": "5", "bkPx": "110", "ts": "2000"},
+        ],
+    }
+    liq = {"info": info, "symbol": PAIR, "contractSize": 0.01, "contracts": 3.0, "price": 100.0}
+    events = to_events("okx", [liq], received_ms=7)
+    assert [(e["side"], e["amount"], e["usd"], e["ts"]) for e in events] == [
+        ("long", pytest.approx(0.03), pytest.approx(3.0), 1000),
+        ("short", pytest.approx(0.05), pytest.approx(5.5), 2000),
+    ]
+
+
+def test_bybit_needs_pairs() -> None:
+    with pytest.raises(ConfigError, match="Bybit has no whole-market"):
+        Recorder({"bybit": Path(".")}, {"bybit": object()}, pairs=())
+
+
+def _candles(root: Path, start: pd.Timestamp, days: int) -> Path:
+    futures = root / "futures"
+    futures.mkdir(parents=True)
+    dates = pd.date_range(start.floor("D"), periods=days * 288, freq="5min", unit="ms")
+    close = np.full(len(dates), 100_000.0)
+    pd.DataFrame(
+        {"date": dates, "open": close, "high": close, "low": close, "close": close, "volume": 1.0}
+    ).to_feather(futures / "BTC_USDT_USDT-5m-futures.feather")
+    return root
+
+
+def _fills(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-05-25 15:00", tz="UTC")
+    offsets = np.sort(rng.integers(0, 3 * 3_600_000, n))
+    return pd.DataFrame(
+        {
+            "date": start + pd.to_timedelta(offsets, unit="ms"),
+            "side": rng.choice(["long", "short"], n),
+            "price": np.round(rng.uniform(95_000, 105_000, n), 1),
+            "size_usd": np.round(rng.lognormal(8, 1.5, n), 2),
+        }
+    )
+
+
+async def _record(url: str, ex, datadirs: dict[str, Path], n: int, drop_at: int) -> Recorder:
+    exchanges = {
+        v: make_exchange(v, ws_urls=ccxt_ws_urls(url, v), markets=ws_markets(v, ["BTCUSDT"], OKX_CONTRACT_SIZE))
+        for v in datadirs
+    }
+    settings = RecorderSettings(flush_seconds=0.2, health_seconds=0.5, min_free_mb=0, backoff_initial=0.1, settle_seconds=0.2)
+    rec = Recorder(datadirs, exchanges, pairs=[PAIR], settings=settings)
+
+    async def watch() -> None:
+        dropped = False
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            got = {v: rec.written[v] + len(rec._buffer[v]) for v in datadirs}
+            if not dropped and min(got.values()) >= drop_at:
+                assert await asyncio.to_thread(ex.drop_websockets) >= 1
+                dropped = True
+            if dropped and min(got.values()) >= n:
+                break
+        rec.stop()
+
+    await asyncio.gather(rec.run(max_seconds=40), watch())
+    return rec
+
+
+def _check_venue(datadir: Path, fills: pd.DataFrame, venue: str) -> None:
+    events = store.read_events(datadir)
+    assert len(events) == len(fills), venue
+    assert set(events["exchange"]) == {venue}
+    got = events.sort_values(["ts", "price"]).reset_index(drop=True)
+    want = fills.assign(ts=fills["date"].astype("int64") // 1000).sort_values(["ts", "price"])
+    assert (got["side"].to_numpy() == want["side"].to_numpy()).all(), venue
+    np.testing.assert_allclose(got["usd"], want["size_usd"], rtol=1e-9)
+    # the 1m file equals the truth summed per minute, and resamples to any bar
+    minutes = store.load_liquidations(store.liquidations_file(datadir, PAIR), "1h", gaps=False)
+    per_hour = fills.groupby([fills["date"].dt.floor("1h"), "side"])["size_usd"].sum().unstack(fill_value=0)
+    np.testing.assert_allclose(minutes["long_usd"], per_hour["long"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(minutes["short_usd"], per_hour["short"].to_numpy(), rtol=1e-9)
+    gaps = store.load_gaps(datadir)
+    assert (gaps["reason"] == "connection lost").sum() >= 1, venue
+
+
+def _run_end_to_end(tmp_path: Path, fills: pd.DataFrame) -> Recorder:
+    venues = ("binance", "bybit", "okx")
+    served = _candles(tmp_path / "served", fills["date"].min(), days=2)
+    datadirs = {v: tmp_path / "user_data" / "data" / v for v in venues}
+    with running_exchange(served, max_seconds=120, liquidations=fills, liquidation_rate=400) as ex:
+        rec = asyncio.run(_record(ex.url, ex, datadirs, len(fills), drop_at=len(fills) // 3))
+    for v in venues:
+        _check_venue(datadirs[v], fills, v)
+    return rec
+
+
+def test_recorder_records_every_fill_of_three_venues_across_a_dropped_connection(
+    tmp_path: Path,
+) -> None:
+    fills = _fills(300, seed=3)
+    rec = _run_end_to_end(tmp_path, fills)
+    assert "binance: " in rec.health_line("binance", 1.0)
+
+
+@needs_shared_data
+def test_recorder_replays_the_real_hyperliquid_fills(tmp_path: Path) -> None:
+    from liq_indicator.research.truth import load_fills
+
+    fills = load_fills(SHARED_DATA / "truth" / "btc_liquidation_events_hyperliquid_2025-05.csv")
+    # fills of one side, price and millisecond would be one event to the store (same key)
+    fills = fills.drop_duplicates(["date", "side", "price", "size_usd"]).reset_index(drop=True)
+    _run_end_to_end(tmp_path, fills[["date", "side", "price", "size_usd"]])
+
+
+def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    ev = store.events_frame(
+        [{"ts": 60_000 * i, "exchange": "binance", "pair": PAIR, "side": "long", "price": 10.0, "amount": 1.0, "usd": 10.0, "received": 0} for i in range(3)]
+    )
+    store.write_events(d, ev)
+    store.rebuild_minutes(d, 0, 180_000)
+    before = store.liquidations_file(d, PAIR).read_bytes()
+    (store.raw_dir(d) / "recorder.json").write_text(json.dumps({"until_ms": 1_000}))
+    rec = Recorder({"binance": d}, {"binance": object()}, clock=lambda: 61.0)
+    rec._note_downtime("binance", 61_000)
+    rec._buffer["binance"] = ev.to_dict("records")  # the same events again (a re-run flush)
+    rec._flush()
+    assert store.liquidations_file(d, PAIR).read_bytes() == before
+    assert len(store.read_events(d)) == 3
+    gaps = store.load_gaps(d)
+    assert gaps["reason"].tolist() == ["recorder not running"]
+    assert gaps["end"].iloc[0] - gaps["start"].iloc[0] == pd.Timedelta(seconds=60)
+
+
+def test_the_disk_floor_stops_the_recorder_with_a_clear_error(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    rec = Recorder({"binance": d}, {"binance": object()}, settings=RecorderSettings(min_free_mb=1e15))
+    rec._check_disk()
+    assert "recording stopped" in str(rec._error)
+    rec._flush()
+    assert store.load_gaps(d)["reason"].str.startswith("disk space floor").all()
