@@ -15,7 +15,13 @@ from liq_indicator.io import liquidations as store
 from liq_indicator.offline import running_exchange
 from liq_indicator.offline.overlay import ccxt_ws_urls, ws_markets
 from liq_indicator.offline.server import OKX_CONTRACT_SIZE
-from liq_indicator.record import Recorder, RecorderSettings, liquidated_side, make_exchange, to_events
+from liq_indicator.record import (
+    Recorder,
+    RecorderSettings,
+    liquidated_side,
+    make_exchange,
+    to_events,
+)
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 PAIR = "BTC/USDT:USDT"
