@@ -443,12 +443,12 @@ def plot_equity(result: WalkForward, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
-    for label, curve, style in (
-        (f"{STRATEGY} walk-forward (OOS)", result.stitched, {"color": "#1f77b4", "lw": 1.8}),
-        (BASELINE, result.baseline, {"color": "#ff7f0e", "lw": 1.2}),
-        ("buy and hold", result.hold, {"color": "#7f7f7f", "lw": 1.0}),
+    for label, curve, colour, width in (
+        (f"{STRATEGY} walk-forward (OOS)", result.stitched, "#1f77b4", 1.8),
+        (BASELINE, result.baseline, "#ff7f0e", 1.2),
+        ("buy and hold", result.hold, "#7f7f7f", 1.0),
     ):
-        ax.plot(curve.index, curve.to_numpy(), label=label, **style)
+        ax.plot(curve.index, curve.to_numpy(), label=label, color=colour, lw=width)
     for w in result.windows:
         ax.axvline(w.window.test_start, color="#cccccc", lw=0.8, zorder=0)
     ax.axhline(1.0, color="black", lw=0.6)
