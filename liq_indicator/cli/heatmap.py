@@ -4,7 +4,8 @@ Reads data the way Freqtrade commands do (``--config``, ``--datadir``, ``--excha
 ``--timeframe``, ``--timerange``; see :mod:`liq_indicator.cli.options`) and writes
 ``<userdir>/plot/liq-heatmap-<pair>-<tf>-<period>.html`` and ``.png``; with ``--backtest-filename``
 a backtest's trades are drawn on top, each with its stop, its target and the cluster edges they
-were set from, on the map the strategy trades on (``STRATEGY_HEATMAP``).
+were set from, on the map the strategy trades on (``STRATEGY_HEATMAP``). ``--strategy NAME``
+draws the map strategy NAME trades on (its ``heatmap_config``), with or without a backtest.
 
 The map starts empty and fills over its slowest tier's half-life: the part of the picture drawn
 before that much history is shaded and a warning names it.
