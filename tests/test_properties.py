@@ -316,9 +316,16 @@ def test_side_rows_not_yet_known_change_nothing(case, data):
     close_k = df["date"].iloc[k] + step
     base = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi, funding=funding)
     col = oi.columns[1]
-    oi2 = oi.assign(**{col: np.where(_utc_dates(oi) >= close_k, oi[col] * 7 + 1e6, oi[col])})
+
+    def unknown(frame: pd.DataFrame) -> np.ndarray:
+        # one candle has no timeframe: the merge then takes the side frame's as equal (an exact
+        # join on date), so a row dated at the candle is known at its close; only later ones aren't
+        dates = _utc_dates(frame)
+        return np.asarray(dates > close_k if len(df) == 1 else dates >= close_k)
+
+    oi2 = oi.assign(**{col: np.where(unknown(oi), oi[col] * 7 + 1e6, oi[col])})
     funding2 = funding.assign(
-        funding_rate=np.where(_utc_dates(funding) >= close_k, 0.009, funding.funding_rate)
+        funding_rate=np.where(unknown(funding), 0.009, funding.funding_rate)
     )
     moved = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi2, funding=funding2)
     pd.testing.assert_frame_equal(
