@@ -89,7 +89,7 @@ def _freqtrade(workdir: Path, overlay: Path, strategy: str, timerange: str) -> f
         "--cache",
         "none",
     ]
-    started = time.monotonic()
+    started, load = time.monotonic(), os.getloadavg()[0]
     result = subprocess.run(
         args, cwd=workdir, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
     )
@@ -97,7 +97,12 @@ def _freqtrade(workdir: Path, overlay: Path, strategy: str, timerange: str) -> f
     output = result.stdout + result.stderr
     if result.returncode != 0 or "Traceback" in output:
         raise RuntimeError(f"freqtrade backtesting {strategy} failed:\n{output[-5000:]}")
+    LOADS.append((load, os.getloadavg()[0]))
     return elapsed
+
+
+#: (1-minute load average before, after) of each backtest: other work on the machine slows it
+LOADS: list[tuple[float, float]] = []
 
 
 def _latest(results_dir: Path, strategy: str) -> tuple[dict, pd.DataFrame]:
@@ -129,6 +134,11 @@ def summary(strategy: str, stats: dict, trades: pd.DataFrame, seconds: float) ->
         "liquidations": int((reasons == "liquidation").sum()),
         "median leverage": float(lev.median()) if len(lev) else float("nan"),
         "median stake": float(trades["stake_amount"].median()) if len(trades) else float("nan"),
+        "median notional": (
+            float((trades["stake_amount"] * trades["leverage"]).median())
+            if len(trades)
+            else float("nan")
+        ),
         "seconds": seconds,
         "exits": reasons.value_counts().to_dict(),
     }
@@ -164,7 +174,8 @@ def _fmt(row: dict, ratio: str) -> dict:
         "liquidations": row["liquidations"],
         "trades": row["trades"],
         "median leverage": f"{row['median leverage']:.0f}x",
-        "median stake (USDT)": f"{row['median stake']:,.0f}",
+        "median margin (USDT)": f"{row['median stake']:,.0f}",
+        "median notional (USDT)": f"{row['median notional']:,.0f}",
         "backtest s": f"{row['seconds']:.0f}",
         "time ratio": ratio,
     }
@@ -178,7 +189,10 @@ def report(results: list[tuple[dict, dict, str, str]]) -> str:
         rows.append(_fmt(wrapped, f"{wrapped['seconds'] / plain['seconds']:.2f}"))
         notes.append(
             f"- **{plain['strategy']}**, {text}, {timerange}: exits without the overlay "
-            f"{plain['exits']}, with it {wrapped['exits']}."
+            f"{plain['exits']}, with it {wrapped['exits']}. Profit factor, which does not depend "
+            f"on position size, {plain['profit factor']:.2f} without and "
+            f"{wrapped['profit factor']:.2f} with the overlay; the median position is "
+            f"{wrapped['median notional'] / plain['median notional']:.2f} times as large."
         )
     table = pd.DataFrame(rows).to_markdown(index=False)
     return f"""# The liquidation map as a risk overlay (generated)
@@ -198,14 +212,17 @@ exchange, wallet 10,000 USDT, one open trade, fee 0.05% per side. Without the ov
 stake the whole wallet at 1x with a 10% stop (their own settings). The history has no open interest:
 the map runs in volume mode. "time ratio" is the backtest's wall time with the overlay over without
 (including the map's features: the map is computed over the whole timerange plus the start-up
-window).
+window). The machine was shared: the 1-minute load average around the backtests ranged from
+{min(min(x) for x in LOADS):.1f} to {max(max(x) for x in LOADS):.1f} on 2 cores, so the time ratios
+are rough.
 
 {table}
 
 {chr(10).join(notes)}
 
 Read with care: the overlay changes the size of every trade (risk-based instead of whole wallet), so
-return and drawdown differ by exposure as much as by the stop. Stop-outs count Freqtrade's
+return and drawdown differ by exposure as much as by the stop: a smaller loss with the overlay is
+mostly a smaller position, and the profit factor tells whether the stop itself helped. Stop-outs count Freqtrade's
 `stop_loss`, `stoploss_on_exchange` and `trailing_stop_loss` exits; liquidations its `liquidation`
 exits.
 """
