@@ -625,6 +625,10 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     *[("exchange", "--max-seconds", v) for v in ("nan", "-1", "0", "x")],
     *[("exchange", "--speed", v) for v in ("0", "nan", "inf")],
     *[("tiers", "--exchange", v) for v in ("kraken", "")],
+    *[("record", "--exchanges", v) for v in ("kraken", "hyperliquid")],
+    *[("record", "--max-seconds", v) for v in ("0", "-1", "nan", "x")],
+    *[("record", "--flush-seconds", v) for v in ("0", "nan", "inf")],
+    *[("record", "--min-free-mb", v) for v in ("-1", "nan")],
 ]
 
 
@@ -659,6 +663,7 @@ def test_every_numeric_option_is_checked():
             "validate",
             "import-oi",
             "calibrate",
+            "record",
             "tiers",
         )
         for action in _subparser(command)._actions

@@ -97,10 +97,18 @@ def _fills(n: int, seed: int) -> pd.DataFrame:
 
 async def _record(url: str, ex, datadirs: dict[str, Path], n: int, drop_at: int) -> Recorder:
     exchanges = {
-        v: make_exchange(v, ws_urls=ccxt_ws_urls(url, v), markets=ws_markets(v, ["BTCUSDT"], OKX_CONTRACT_SIZE))
+        v: make_exchange(
+            v, ws_urls=ccxt_ws_urls(url, v), markets=ws_markets(v, ["BTCUSDT"], OKX_CONTRACT_SIZE)
+        )
         for v in datadirs
     }
-    settings = RecorderSettings(flush_seconds=0.2, health_seconds=0.5, min_free_mb=0, backoff_initial=0.1, settle_seconds=0.2)
+    settings = RecorderSettings(
+        flush_seconds=0.2,
+        health_seconds=0.5,
+        min_free_mb=0,
+        backoff_initial=0.1,
+        settle_seconds=0.2,
+    )
     rec = Recorder(datadirs, exchanges, pairs=[PAIR], settings=settings)
 
     async def watch() -> None:
@@ -182,7 +190,19 @@ def test_recorder_replays_the_real_hyperliquid_fills(tmp_path: Path) -> None:
 def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: Path) -> None:
     d = tmp_path / "binance"
     ev = store.events_frame(
-        [{"ts": 60_000 * i, "exchange": "binance", "pair": PAIR, "side": "long", "price": 10.0, "amount": 1.0, "usd": 10.0, "received": 0} for i in range(3)]
+        [
+            {
+                "ts": 60_000 * i,
+                "exchange": "binance",
+                "pair": PAIR,
+                "side": "long",
+                "price": 10.0,
+                "amount": 1.0,
+                "usd": 10.0,
+                "received": 0,
+            }
+            for i in range(3)
+        ]
     )
     store.write_events(d, ev)
     store.rebuild_minutes(d, 0, 180_000)
@@ -201,8 +221,47 @@ def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: P
 
 def test_the_disk_floor_stops_the_recorder_with_a_clear_error(tmp_path: Path) -> None:
     d = tmp_path / "binance"
-    rec = Recorder({"binance": d}, {"binance": object()}, settings=RecorderSettings(min_free_mb=1e15))
+    rec = Recorder(
+        {"binance": d}, {"binance": object()}, settings=RecorderSettings(min_free_mb=1e15)
+    )
     rec._check_disk()
     assert "recording stopped" in str(rec._error)
     rec._flush()
     assert store.load_gaps(d)["reason"].str.startswith("disk space floor").all()
+
+
+def test_the_record_command_writes_the_minutes_beside_the_candles(tmp_path: Path) -> None:
+    from liq_indicator.cli import main
+
+    fills = _fills(40, seed=5)
+    served = _candles(tmp_path / "served", fills["date"].min(), days=2)
+    root = tmp_path / "user_data" / "data"
+    with running_exchange(served, max_seconds=60, liquidations=fills, liquidation_rate=400) as ex:
+        code = main(
+            [
+                "record",
+                "--offline",
+                ex.url,
+                "--exchanges",
+                "binance",
+                "--pairs",
+                PAIR,
+                "--datadir",
+                str(root),
+                "--max-seconds",
+                "4",
+                "--flush-seconds",
+                "0.2",
+                "--min-free-mb",
+                "0",
+            ]
+        )
+    assert code == 0
+    events = store.read_events(root / "binance")
+    assert 0 < len(events) <= len(fills)
+    minutes = store.load_liquidations(
+        store.liquidations_file(root / "binance", PAIR), "1m", gaps=False
+    )
+    assert minutes["long_usd"].sum() + minutes["short_usd"].sum() == pytest.approx(
+        events["usd"].sum()
+    )

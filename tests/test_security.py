@@ -313,6 +313,8 @@ PATH_CASES: list[tuple[str, str, str]] = [
     ("import-oi", "{folder} --datadir {datadir}", "folder"),
     ("import-oi", "{file} --datadir {missing}", "missing"),
     ("import-oi", "{file} --datadir {file}", "file"),
+    ("record", "--datadir {file} --max-seconds 1", "file"),
+    ("record", "--datadir {file}/sub --max-seconds 1", "file"),
     ("tiers", "--exchange bybit --pairs ETH/USDT:USDT --datadir {file}", "file"),
     ("tiers", "--exchange okx --pairs ETH/USDT:USDT --datadir {file}/sub", "file"),
 ]

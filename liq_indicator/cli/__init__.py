@@ -48,6 +48,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ),
     ("calibrate", "calibrate", "fit the map to real liquidations; write a versioned preset"),
     ("tiers", "tiers", "fetch a venue's maintenance-margin tiers and cache them in the datadir"),
+    (
+        "record",
+        "record",
+        "record real liquidations from Binance, Bybit and OKX websockets into the datadir",
+    ),
 ]
 
 
