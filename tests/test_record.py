@@ -265,3 +265,45 @@ def test_the_record_command_writes_the_minutes_beside_the_candles(tmp_path: Path
     assert minutes["long_usd"].sum() + minutes["short_usd"].sum() == pytest.approx(
         events["usd"].sum()
     )
+
+
+def test_recorded_minutes_are_a_truth_series_without_the_gaps(tmp_path: Path) -> None:
+    from liq_indicator.research.truth import recorded_truth
+
+    datadir = tmp_path / "binance"
+    t0 = pd.Timestamp("2025-05-25 15:00", tz="UTC").value // 1_000_000
+    rows = [
+        {
+            "ts": t0 + k * 600_000,
+            "exchange": "binance",
+            "pair": PAIR,
+            "side": side,
+            "price": 100.0,
+            "amount": 1.0,
+            "usd": 100.0,
+            "received": t0,
+        }
+        for k, side in enumerate(
+            ["long", "short", "long", "long", "short", "short", "long", "long"]
+        )
+    ]
+    store.write_events(datadir, store.events_frame(rows))
+    store.rebuild_minutes(datadir, t0, t0 + 3 * 3_600_000)
+    store.append_gaps(
+        datadir,
+        pd.DataFrame(
+            [
+                {
+                    "start": pd.Timestamp("2025-05-25 16:10", tz="UTC"),
+                    "end": pd.Timestamp("2025-05-25 16:20", tz="UTC"),
+                    "pair": "*",
+                    "reason": "connection lost",
+                }
+            ]
+        ),
+    )
+    truth = recorded_truth(store.liquidations_file(datadir, PAIR), "1h")
+    assert truth.venue == "binance" and truth.bar == pd.Timedelta("1h")
+    # hour 15: 6 events of 100 (3 long at :00 :20 :30, ...); hour 16 overlaps the gap: left out
+    assert list(truth.frame.index.hour) == [15]
+    assert truth.frame.iloc[0].tolist() == [300.0, 300.0]

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(read from ${DATA_ENV} or ../shared/data)",
     )
     parser.add_argument(
+        "--truth-bar",
+        type=timeframe(multiple_of_minutes=1),
+        default="1h",
+        help="for liquidations recorded by `liq-indicator record` (*-1m-liquidations.feather): "
+        "the bar to sum them into (default 1h)",
+    )
+    parser.add_argument(
         "--venue",
         default=None,
         help="the venue the truth file reports (binance, bybit, okx, all); required for "
@@ -152,13 +159,17 @@ class Progress:
 # inputs
 
 
-def _load_truth(text: str, venue: str | None) -> TruthSeries:
-    """A truth file, else a shared series of that name."""
+def _load_truth(text: str, venue: str | None, bar: str = "1h") -> TruthSeries:
+    """A truth file (a recorded one summed into ``bar``s), else a shared series of that name."""
     from liq_indicator.errors import InputError
     from liq_indicator.io.paths import is_present
     from liq_indicator.io.shared import shared_data_dir
     from liq_indicator.research.truth import SHARED_TRUTH, load_truth, shared_truth
 
+    if text.endswith("-1m-liquidations.feather"):  # what liq-indicator record writes
+        from liq_indicator.research.truth import recorded_truth
+
+        return recorded_truth(text, bar, venue=venue)
     if is_present(Path(text).expanduser(), "truth file") or Path(text).suffix:
         return load_truth(text, venue=venue)
     if text not in SHARED_TRUTH:
@@ -397,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(out, "--out", suffixes=(".json",), parents=True)
     version, old = preset_version(out, name)
     base = _base(args)
-    truth = _load_truth(args.truth, args.venue)
+    truth = _load_truth(args.truth, args.venue, args.truth_bar)
     if args.start is not None:
         truth = truth.between(args.start)
         if truth.frame.empty:

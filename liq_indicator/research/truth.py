@@ -53,6 +53,7 @@ __all__ = [
     "TruthSeries",
     "load_fills",
     "load_truth",
+    "recorded_truth",
     "shared_fills",
     "shared_truth",
 ]
@@ -397,3 +398,35 @@ def shared_fills(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
     if name not in SHARED_FILLS:
         raise InputError(f"unknown fills file {name!r}; choose one of {', '.join(SHARED_FILLS)}")
     return load_fills(_shared_file(data_dir, SHARED_FILLS[name]))
+
+
+def recorded_truth(
+    path: str | Path,
+    bar: str = "1h",
+    *,
+    pair: str | None = None,
+    venue: str | None = None,
+) -> TruthSeries:
+    """Liquidations recorded by ``liq-indicator record`` as a :class:`TruthSeries` of ``bar``.
+
+    Args:
+        path: a ``<PAIR>-1m-liquidations.feather`` file, or an exchange's datadir with ``pair``.
+        bar: the bar to sum the minutes into (a bar overlapping a recorded gap is left out: it is
+            unknown, not quiet).
+        pair: the pair, when ``path`` is a datadir.
+        venue: the exchange; by default the datadir's folder name.
+    """
+    from liq_indicator.io.liquidations import load_liquidations
+
+    p = Path(path).expanduser()
+    bars = load_liquidations(p, bar, pair=pair, gaps=True)
+    frame = bars[["long_usd", "short_usd"]].dropna().astype(np.float64)
+    frame.index = pd.DatetimeIndex(frame.index).as_unit("us")
+    datadir = p if p.is_dir() else (p.parent.parent if p.parent.name == "futures" else p.parent)
+    return TruthSeries(
+        name=f"recorded {p.name}",
+        venue=(venue or datadir.name).lower(),
+        bar=pd.Timedelta(bar),
+        frame=frame,
+        source=f"{p} (recorded; {len(bars) - len(frame)} bar(s) in gaps left out)",
+    )
