@@ -586,3 +586,31 @@ def test_the_readme_commands_leave_what_they_promise(readme_run: ReadmeRun) -> N
                 pair,
                 sorted(pictures),
             )
+
+
+def test_the_rules_add_the_overlay_drop_optional_arguments_and_catch_stale_mappings(
+    tmp_path: Path,
+) -> None:
+    ctx = Context(tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC")))
+    parsed = readme_commands(
+        "```bash\nfreqtrade backtesting --config config.json\nfreqtrade list-data\n"
+        "liq-indicator features --pair X [--open-interest]\n"
+        "freqtrade download-data --pairs X --days 60\nfreqtrade hyperopt --epochs 200\n```\n"
+    )
+    backtest, list_data, features, download, hyperopt = parsed
+    assert command_to_run(backtest, ctx)[-4:] == ["--config", "config.json", "--config", OVERLAY]
+    assert command_to_run(list_data, ctx) == ["freqtrade", "list-data"]
+    assert command_to_run(features, ctx) == ["liq-indicator", "features", "--pair", "X"]
+    ran = command_to_run(download, ctx)
+    assert "--days" not in ran and ran[ran.index("--timerange") + 1] == "20240101-20240301"
+    with pytest.raises(Stale, match="-e"):  # the README changed the option: so must the mapping
+        command_to_run(hyperopt, ctx)
+
+
+def test_a_failing_command_is_reported_with_its_output(tmp_path: Path) -> None:
+    ctx = Context(tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC")))
+    script = "import sys; print('the README is wrong'); sys.exit(3)"
+    (cmd,) = readme_commands(f'```bash\n{sys.executable} -c "{script}"\n```\n')
+    outcome = _run_command(cmd, ctx, [])
+    assert outcome.returncode == 3 and outcome.problem == "non-zero exit"
+    assert cmd.text in outcome.report() and "the README is wrong" in outcome.report()
