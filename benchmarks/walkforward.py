@@ -305,7 +305,10 @@ def excess_rows(result: WalkForward) -> list[dict[str, Any]]:
     """The walk-forward's return minus each reference's, paired by day, with a 90% interval."""
     strat = daily_returns(result.stitched)
     rows = []
-    for label, curve in (("minus BaselineStrategy", result.baseline), ("minus buy and hold", result.hold)):
+    for label, curve in (
+        ("minus BaselineStrategy", result.baseline),
+        ("minus buy and hold", result.hold),
+    ):
         point, low, high = _ci(strat, _excess, daily_returns(curve))
         rows.append(
             {
@@ -588,7 +591,9 @@ def run_walkforward(
     started = time.monotonic()
     plan = split_windows(start, end, train_months, test_months, windows)
     span_start, span_end = plan[0].test_start, plan[-1].test_end
-    candles = pd.read_feather(datadir / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-5m-futures.feather")
+    candles = pd.read_feather(
+        datadir / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-5m-futures.feather"
+    )
     results: list[WindowResult] = []
     with tempfile.TemporaryDirectory() as tmp, running_exchange(datadir, max_seconds=None) as ex:
         work = Path(tmp)

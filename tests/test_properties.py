@@ -324,9 +324,7 @@ def test_side_rows_not_yet_known_change_nothing(case, data):
         return np.asarray(dates > close_k if len(df) == 1 else dates >= close_k)
 
     oi2 = oi.assign(**{col: np.where(unknown(oi), oi[col] * 7 + 1e6, oi[col])})
-    funding2 = funding.assign(
-        funding_rate=np.where(unknown(funding), 0.009, funding.funding_rate)
-    )
+    funding2 = funding.assign(funding_rate=np.where(unknown(funding), 0.009, funding.funding_rate))
     moved = _quiet(liquidation_features, df, SIDE_CFG, open_interest=oi2, funding=funding2)
     pd.testing.assert_frame_equal(
         base[feature_columns()].iloc[: k + 1],

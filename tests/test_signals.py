@@ -495,9 +495,11 @@ def test_signals_mean_the_same_on_a_doge_sized_market():
     price_k, size_k = 0.15 / 1000.0, 1e-3  # price ~1000 -> 0.15, notional a thousandth
     doge = btc.copy()
     for c in doge.columns:
-        if c in ("open", "high", "low", "close") or (
-            c.startswith(("liq_", "atr_")) and c.endswith(("_price", "_near", "_far"))
-        ) or c.startswith("atr_"):
+        if (
+            c in ("open", "high", "low", "close")
+            or (c.startswith(("liq_", "atr_")) and c.endswith(("_price", "_near", "_far")))
+            or c.startswith("atr_")
+        ):
             doge[c] = btc[c] * price_k
         elif c.endswith("_usd") or c == "oi_value":
             doge[c] = btc[c] * size_k
@@ -506,6 +508,9 @@ def test_signals_mean_the_same_on_a_doge_sized_market():
     params = P
     a, b = entry_signals(btc, params), entry_signals(doge, params)
     assert a["enter_long"].sum() >= 1
-    pd.testing.assert_frame_equal(a[["enter_long", "enter_short", "enter_tag"]],
-                                  b[["enter_long", "enter_short", "enter_tag"]])
-    assert [k for k, _ in alert_messages(btc, params)] == [k for k, _ in alert_messages(doge, params)]
+    pd.testing.assert_frame_equal(
+        a[["enter_long", "enter_short", "enter_tag"]], b[["enter_long", "enter_short", "enter_tag"]]
+    )
+    assert [k for k, _ in alert_messages(btc, params)] == [
+        k for k, _ in alert_messages(doge, params)
+    ]

@@ -361,7 +361,9 @@ def test_a_second_pair_liquidates_on_its_own_tiers_and_shares_the_datadir(tmp_pa
         for r in liq.itertuples()
     ]
     assert np.allclose(liq["liq_price"], theirs, rtol=1e-9)
-    assert res.liquidations["leverage"].max() <= get_brackets("binance", pepe).brackets[0].max_leverage
+    assert (
+        res.liquidations["leverage"].max() <= get_brackets("binance", pepe).brackets[0].max_leverage
+    )
     assert btc.liquidations["leverage"].max() > res.liquidations["leverage"].max()
     # prices on a tick fine enough for the pair (not BTC's 0.1)
     assert res.candles["close"].nunique() > 100

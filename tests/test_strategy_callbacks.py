@@ -237,9 +237,7 @@ def test_leverage_uses_the_pairs_own_tiers():
         levels[pair] = expected
     assert levels["WIF/USDT:USDT"] < levels["BTC/USDT:USDT"]
     # the desk asks with the pair it is given
-    desk = cb.Desk(
-        STRATEGY_HEATMAP, "5m", lambda pair, before: ROW, SignalParams, from_absolute
-    )
+    desk = cb.Desk(STRATEGY_HEATMAP, "5m", lambda pair, before: ROW, SignalParams, from_absolute)
     for pair in ("BTC/USDT:USDT", "WIF/USDT:USDT"):
         lev = desk.leverage(pair, "long", 976.0, 75.0, wide, lambda: [])
         assert lev == cb.entry_leverage(925.0, 976.0, False, 75.0, wide, lambda: [], pair=pair)
@@ -277,14 +275,29 @@ def test_live_tiers_from_freqtrades_exchange_are_registered(no_registered_tiers,
     # Freqtrade's parse_leverage_tier layout: the maintenance amount as maintAmt
     tiers = {
         "FOO/USDT:USDT": [
-            {"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.01,
-             "maxLeverage": 50, "maintAmt": 0.0},
-            {"minNotional": 5000, "maxNotional": None, "maintenanceMarginRate": 0.02,
-             "maxLeverage": 20, "maintAmt": 50.0},
+            {
+                "minNotional": 0,
+                "maxNotional": 5000,
+                "maintenanceMarginRate": 0.01,
+                "maxLeverage": 50,
+                "maintAmt": 0.0,
+            },
+            {
+                "minNotional": 5000,
+                "maxNotional": None,
+                "maintenanceMarginRate": 0.02,
+                "maxLeverage": 20,
+                "maintAmt": 50.0,
+            },
         ],
         "BAD/USDT:USDT": [
-            {"minNotional": 10, "maxNotional": 5, "maintenanceMarginRate": 2.0,
-             "maxLeverage": 0, "maintAmt": None},
+            {
+                "minNotional": 10,
+                "maxNotional": 5,
+                "maintenanceMarginRate": 2.0,
+                "maxLeverage": 0,
+                "maintAmt": None,
+            },
         ],
     }
     dp = SimpleNamespace(_exchange=SimpleNamespace(_leverage_tiers=tiers))

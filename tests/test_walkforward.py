@@ -17,7 +17,9 @@ from conftest import REPO
 
 from liq_indicator.errors import InputError
 
-_spec = importlib.util.spec_from_file_location("walkforward", REPO / "benchmarks" / "walkforward.py")
+_spec = importlib.util.spec_from_file_location(
+    "walkforward", REPO / "benchmarks" / "walkforward.py"
+)
 wf = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 sys.modules["walkforward"] = wf  # dataclasses look their module up by name
 _spec.loader.exec_module(wf)  # type: ignore[union-attr]
@@ -225,8 +227,10 @@ def test_one_window_real_run_on_a_simulated_datadir(tmp_path):
     simulate(67, timeframe="5m", seed=3, scenario="cascade", start="2023-12-25").write(datadir)
     futures = datadir / "futures"
     five = pd.read_feather(futures / "BTC_USDT_USDT-5m-futures.feather")
-    hourly = five.set_index("date").resample("1h").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    hourly = (
+        five.set_index("date")
+        .resample("1h")
+        .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
     )
     hourly.reset_index().to_feather(futures / "BTC_USDT_USDT-1h-futures.feather")  # the baseline's
 

@@ -437,7 +437,9 @@ def load_liquidations(
             )
         p = liquidations_file(p, pair)
     elif p.suffix != ".feather":
-        raise InputError(f"{p} is not a .feather file; recorded liquidations are *-1m-liquidations.feather")
+        raise InputError(
+            f"{p} is not a .feather file; recorded liquidations are *-1m-liquidations.feather"
+        )
     minutes = _read_minutes(p)
     datadir = p.parent.parent if p.parent.name == "futures" else p.parent
     pair_name = pair or _pair_from_file(p)

@@ -1556,7 +1556,11 @@ def _ws_control(venue: str, text: str) -> tuple[str | None, set[str]]:
         return json.dumps({"result": None, "id": msg.get("id")}), subs
     if venue == "bybit" and msg.get("op") in ("subscribe", "ping"):
         op = msg["op"]
-        reply = {"success": True, "ret_msg": "pong" if op == "ping" else "", "conn_id": "offline"}
+        reply: dict[str, Any] = {
+            "success": True,
+            "ret_msg": "pong" if op == "ping" else "",
+            "conn_id": "offline",
+        }
         reply.update({"req_id": msg.get("req_id"), "op": op})
         subs = {str(a).split(".", 1)[1] for a in msg.get("args") or [] if "." in str(a)}
         return json.dumps(reply), subs
@@ -1572,7 +1576,12 @@ def _ws_message(venue: str, row: _Fill) -> dict[str, Any]:
     ts, sym, side, price, amount = row
     if venue == "binance":  # the order's side: a SELL closes a long
         qty = repr(amount)
-        order = {"s": sym, "S": "SELL" if side == "long" else "BUY", "o": "LIMIT", "f": "IOC"}
+        order: dict[str, Any] = {
+            "s": sym,
+            "S": "SELL" if side == "long" else "BUY",
+            "o": "LIMIT",
+            "f": "IOC",
+        }
         order.update({"q": qty, "p": repr(price), "ap": repr(price), "X": "FILLED"})
         order.update({"l": qty, "z": qty, "T": ts})
         return {"e": "forceOrder", "E": ts, "o": order}
@@ -1581,10 +1590,16 @@ def _ws_message(venue: str, row: _Fill) -> dict[str, Any]:
         data["p"] = repr(price)
         return {"topic": f"allLiquidation.{sym}", "type": "snapshot", "ts": ts, "data": [data]}
     base, quote = sym[: -len("USDT")], "USDT"
-    detail = {"bkLoss": "0", "bkPx": repr(price), "ccy": "", "posSide": side}
-    detail.update({"side": "sell" if side == "long" else "buy", "sz": repr(amount / OKX_CONTRACT_SIZE)})
+    detail: dict[str, Any] = {"bkLoss": "0", "bkPx": repr(price), "ccy": "", "posSide": side}
+    detail.update(
+        {"side": "sell" if side == "long" else "buy", "sz": repr(amount / OKX_CONTRACT_SIZE)}
+    )
     detail["ts"] = str(ts)
-    inst = {"instFamily": f"{base}-{quote}", "instId": f"{base}-{quote}-SWAP", "instType": "SWAP"}
+    inst: dict[str, Any] = {
+        "instFamily": f"{base}-{quote}",
+        "instId": f"{base}-{quote}-SWAP",
+        "instType": "SWAP",
+    }
     inst.update({"uly": f"{base}-{quote}", "details": [detail]})
     return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [inst]}
 

@@ -86,15 +86,15 @@ def to_events(
         size = (contract_sizes or {}).get(pair) or liq.get("contractSize") or 1.0
         if venue == "okx" and isinstance(info.get("details"), list):
             for d in info["details"]:
-                amount = float(d.get("sz", "nan")) * float(size)
-                ev = _event(venue, pair, d.get("ts"), d.get("side"), d.get("bkPx"), amount, 0)
+                filled = float(d.get("sz", "nan")) * float(size)
+                ev = _event(venue, pair, d.get("ts"), d.get("side"), d.get("bkPx"), filled, 0)
                 if ev is not None:
                     ev["received"] = received_ms
                     out.append(ev)
             continue
         side = info.get("S", liq.get("side"))
         contracts = liq.get("contracts")
-        amount = None if contracts is None else float(contracts) * float(size)
+        amount: float | None = None if contracts is None else float(contracts) * float(size)
         ev = _event(venue, pair, liq.get("timestamp"), side, liq.get("price"), amount, received_ms)
         if ev is not None:
             out.append(ev)

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -200,10 +201,9 @@ class Recorder:
         for venue, ex in self.exchanges.items():
             if venue == "bybit":
                 for pair in self.pairs:
-                    out.append((venue, lambda ex=ex, pair=pair: ex.watch_liquidations(pair)))
+                    out.append((venue, partial(ex.watch_liquidations, pair)))
             else:
-                syms = self.pairs or None
-                out.append((venue, lambda ex=ex, syms=syms: ex.watch_liquidations_for_symbols(syms)))
+                out.append((venue, partial(ex.watch_liquidations_for_symbols, self.pairs or None)))
         return out
 
     async def _stream(self, venue: str, call: Callable[[], Any]) -> None:
@@ -221,7 +221,9 @@ class Recorder:
                     if not (done and task.exception() is not None):  # it stayed up: back
                         self._gap(venue, down_since, reconnect_at, "connection lost")
                         logger.info(
-                            "%s: stream back after %.1f s", venue, (reconnect_at - down_since) / 1000
+                            "%s: stream back after %.1f s",
+                            venue,
+                            (reconnect_at - down_since) / 1000,
                         )
                         down_since = None
                 batch = await task
@@ -350,7 +352,9 @@ class Recorder:
         """One line: events per second, seconds with an event, the most in one pair-second."""
         h = self._health[venue]
         busiest = max(h.per_second.values(), default=0)
-        cap = " (venue pushes at most 1 per pair-second)" if SIDE_CONVENTION[venue] == "order" else ""
+        cap = (
+            " (venue pushes at most 1 per pair-second)" if SIDE_CONVENTION[venue] == "order" else ""
+        )
         return (
             f"{venue}: {h.events} events in {seconds:.0f} s ({h.events / seconds:.2f}/s), "
             f"{len(h.seconds)} pair-seconds with an event, at most {busiest} in one{cap}; "

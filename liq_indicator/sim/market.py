@@ -523,6 +523,7 @@ def price_decimals(start_price: float) -> int:
     """
     return max(PRICE_DECIMALS, 5 - math.floor(math.log10(start_price)))
 
+
 MARK_TIMEFRAME = "1h"
 """Freqtrade's ``mark_ohlcv_timeframe`` and ``funding_fee_timeframe`` for Binance futures."""
 MARK_MINUTES = 60  # the simulated span is a whole number of these (see ``unit`` in simulate)

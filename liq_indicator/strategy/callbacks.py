@@ -485,9 +485,7 @@ class Desk:
             atr_window=SignalParams().atr_window,
             venues=venues,
         )
-        self.maps.remember(
-            pair, candles, venues, config=heatmap, open_interest=oi, funding=funding
-        )
+        self.maps.remember(pair, candles, venues, config=heatmap, open_interest=oi, funding=funding)
         if is_live(dp):
             self.alerts.check(dp, pair, frame, self.params())
         return frame

@@ -179,7 +179,10 @@ class LiqRiskMixin:
         state = self.__dict__.get("_liq_state")
         if state is None:
             state = OverlayState(
-                self.liq_heatmap_config, self.timeframe, self._liq_signal_row, self.liq_signal_params
+                self.liq_heatmap_config,
+                self.timeframe,
+                self._liq_signal_row,
+                self.liq_signal_params,
             )
             self.__dict__["_liq_state"] = state
         return state

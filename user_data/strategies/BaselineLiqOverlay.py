@@ -14,7 +14,9 @@ from pathlib import Path
 
 from liq_indicator.strategy.overlay import LiqRiskMixin
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # BaselineStrategy.py sits beside this file
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent)
+)  # BaselineStrategy.py sits beside this file
 from BaselineStrategy import BaselineStrategy  # noqa: E402
 
 
