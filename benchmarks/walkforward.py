@@ -399,7 +399,7 @@ def render_report(result: WalkForward, image: str | None = "img/walkforward_equi
         "",
         "## How it ran",
         "",
-        f"- Data: {s.get('data', '?')}, pair {s.get('pair', DEFAULT_PAIR)}, through the offline "
+        f"- Data: `{os.path.relpath(s.get('data', '?'), REPO)}`, pair {s.get('pair', DEFAULT_PAIR)}, through the offline "
         "exchange (`liq_indicator.offline`).",
         f"- {len(result.windows)} windows: hyperopt on {s.get('train_months')} months, then a "
         f"backtest of the next {s.get('test_months')} months with the chosen parameters (out of "
@@ -433,6 +433,17 @@ def render_report(result: WalkForward, image: str | None = "img/walkforward_equi
     ]
     for w in result.windows:
         lines.append(f"- window {w.window.index}: {_params_text(w.params)}")
+    repeats = [
+        b.window.index for a, b in zip(result.windows, result.windows[1:], strict=False)
+        if a.params and a.params == b.params
+    ]  # fmt: skip
+    if repeats:
+        lines += [
+            "",
+            f"Window(s) {', '.join(map(str, repeats))} chose exactly the previous window's "
+            "parameters: with one `--random-state` every window draws the same candidates, so "
+            "hyperopt picks among one pool of parameter sets, ranked on each window's months.",
+        ]
     if image:
         lines += ["", "## Equity", "", f"![walk-forward equity curves]({image})"]
     return "\n".join(lines) + "\n"
@@ -444,19 +455,30 @@ def plot_equity(result: WalkForward, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
+    fig, (ax, zoom) = plt.subplots(
+        2, 1, figsize=(10, 6.4), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     for label, curve, colour, width in (
         (f"{STRATEGY} walk-forward (OOS)", result.stitched, "#1f77b4", 1.8),
         (BASELINE, result.baseline, "#ff7f0e", 1.2),
         ("buy and hold", result.hold, "#7f7f7f", 1.0),
     ):
         ax.plot(curve.index, curve.to_numpy(), label=label, color=colour, lw=width)
-    for w in result.windows:
-        ax.axvline(w.window.test_start, color="#cccccc", lw=0.8, zorder=0)
+    stitched = result.stitched
+    zoom.plot(stitched.index, (stitched.to_numpy() - 1.0) * 100.0, color="#1f77b4", lw=1.4)
+    zoom.axhline(0.0, color="black", lw=0.6)
+    zoom.set_ylabel(f"{STRATEGY} OOS (%)")
+    for axis in (ax, zoom):
+        for w in result.windows:
+            axis.axvline(w.window.test_start, color="#cccccc", lw=0.8, zorder=0)
     ax.axhline(1.0, color="black", lw=0.6)
     ax.set_yscale("log")
-    ax.set_ylabel("equity (multiple of start, log)")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("equity (log)")
     ax.set_title("Walk-forward out of sample: stitched test windows (grey lines: window starts)")
     ax.legend(loc="upper left", frameon=False)
     fig.autofmt_xdate()

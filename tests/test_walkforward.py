@@ -212,7 +212,7 @@ def test_plot_equity_writes_a_png(tmp_path):
     from PIL import Image
 
     wf.plot_equity(synthetic(0.001), tmp_path / "eq.png")
-    assert Image.open(tmp_path / "eq.png").size == (1100, 528)
+    assert Image.open(tmp_path / "eq.png").size == (1100, 704)
 
 
 # --- one tiny real run ---------------------------------------------------------------------------
