@@ -43,6 +43,7 @@ from liq_indicator.io.backtest import load_trades
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 from liq_indicator.research.metrics import bootstrap_ci
+from liq_indicator.strategy.callbacks import TradeParams
 
 REPO = Path(__file__).resolve().parents[1]
 DATADIR = shared_data_dir() / "history" / "binance"
@@ -253,6 +254,9 @@ class WalkForward:
     settings: dict[str, Any] = field(default_factory=dict)
     """How it ran (window months, epochs, loss, min trades, seconds, ...), for the report."""
     baseline_trades: int = 0
+    defaults: pd.Series | None = None
+    """LiqClusterStrategy with its shipped parameters (no tuning) over the same span, one run."""
+    defaults_trades: int = 0
 
     @property
     def stitched(self) -> pd.Series:
@@ -286,7 +290,10 @@ def summary_rows(result: WalkForward) -> list[dict[str, Any]]:
         (f"{STRATEGY}, walk-forward out of sample", stitched, oos_trades),
         (f"{BASELINE} (EMA 20/50, 1h, untuned)", result.baseline, result.baseline_trades),
         ("buy and hold (1x long, no fees)", result.hold, 1),
+        (f"{STRATEGY}, shipped parameters (no tuning)", result.defaults, result.defaults_trades),
     ):
+        if curve is None:
+            continue
         r = daily_returns(curve)
         point, low, high = _ci(r, _compound)
         rows.append(
@@ -308,7 +315,10 @@ def excess_rows(result: WalkForward) -> list[dict[str, Any]]:
     for label, curve in (
         ("minus BaselineStrategy", result.baseline),
         ("minus buy and hold", result.hold),
+        ("minus the shipped parameters", result.defaults),
     ):
+        if curve is None:
+            continue
         point, low, high = _ci(strat, _excess, daily_returns(curve))
         rows.append(
             {
@@ -410,7 +420,11 @@ def render_report(result: WalkForward, image: str | None = "img/walkforward_equi
         "to the backtest as a parameter file beside a copy of the strategy.",
         "- The stitched curve compounds the windows (each starts with the wallet the previous one "
         "ended with). Equity is marked at trade closes; buy-and-hold at daily closes, 1x, no fees "
-        "or funding. BaselineStrategy runs once over the same months with its fixed settings.",
+        "or funding. BaselineStrategy, and LiqClusterStrategy with its shipped parameters, run "
+        "once each over the same months.",
+        f"- Sizing (not tuned): {s.get('risk_per_trade', float('nan')):.2%} of the wallet lost at "
+        f"a stop, leverage at most {s.get('max_leverage', '?')}x, one position at a time; "
+        "buy-and-hold and the baseline hold the whole wallet, so their swings are far larger.",
         "- Intervals: 90% moving-block bootstrap (`liq_indicator.research.metrics.bootstrap_ci`, "
         "2000 replicates, block = cube root of the days) of per-day returns; the differences pair "
         "the days.",
@@ -467,7 +481,16 @@ def plot_equity(result: WalkForward, path: Path) -> None:
     ):
         ax.plot(curve.index, curve.to_numpy(), label=label, color=colour, lw=width)
     stitched = result.stitched
-    zoom.plot(stitched.index, (stitched.to_numpy() - 1.0) * 100.0, color="#1f77b4", lw=1.4)
+    zoom.plot(
+        stitched.index, (stitched.to_numpy() - 1.0) * 100.0, color="#1f77b4", lw=1.4,
+        label="walk-forward (tuned per window)",
+    )  # fmt: skip
+    if result.defaults is not None:
+        zoom.plot(
+            result.defaults.index, (result.defaults.to_numpy() - 1.0) * 100.0, color="#2ca02c",
+            lw=1.0, ls="--", label="shipped parameters, no tuning",
+        )  # fmt: skip
+        zoom.legend(loc="upper left", frameon=False)
     zoom.axhline(0.0, color="black", lw=0.6)
     zoom.set_ylabel(f"{STRATEGY} OOS (%)")
     for axis in (ax, zoom):
@@ -644,12 +667,15 @@ def run_walkforward(
                 flush=True,
             )
         base = run.backtest("baseline", BASELINE, clean, timerange(span_start, span_end))
+        shipped = run.backtest("defaults", STRATEGY, clean, timerange(span_start, span_end))
     hold = buy_and_hold(candles, span_start, span_end)
     return WalkForward(
         windows=results,
         baseline=daily_equity(base, span_start, span_end),
         hold=hold,
         baseline_trades=len(base),
+        defaults=daily_equity(shipped, span_start, span_end),
+        defaults_trades=len(shipped),
         settings={
             "data": str(datadir),
             "pair": pair,
@@ -660,6 +686,8 @@ def run_walkforward(
             "min_trades": min_trades,
             "jobs": jobs,
             "seed": seed,
+            "risk_per_trade": TradeParams().risk_per_trade,
+            "max_leverage": TradeParams().max_leverage_cap,
             "seconds": time.monotonic() - started,
         },
     )

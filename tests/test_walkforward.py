@@ -175,6 +175,8 @@ def synthetic(daily_gain: float, seed: int = 0) -> wf.WalkForward:
         hold=pd.Series(1.0 + 0.02 * np.sin(np.arange(len(span))), index=span),
         settings={"train_months": 1, "test_months": 1, "epochs": 2, "seconds": 60.0},
         baseline_trades=7,
+        defaults=pd.Series(np.linspace(0.99, 0.95, len(span)), index=span),
+        defaults_trades=3,
     )
 
 
@@ -194,6 +196,8 @@ def test_report_holds_the_run_per_window_and_says_what_survives():
         assert f"window {w.window.index}: cascade_mult={10.0 + w.window.index}" in text
         assert f"{float(w.curve.iloc[-1]) - 1:+.1%}" in text
     assert f"{wf.max_drawdown(result.baseline):.1%}" in text
+    assert "| LiqClusterStrategy, shipped parameters (no tuning) |        3 | -5.0%" in text
+    assert "| minus the shipped parameters |" in text
     assert "Out-of-sample trades: 60" in text  # 29 February days + 31 March days
     assert "![walk-forward equity curves](img/walkforward_equity.png)" in text
     assert "img/" not in wf.render_report(result, image=None)
@@ -249,5 +253,7 @@ def test_one_window_real_run_on_a_simulated_datadir(tmp_path):
     # hyperopt's choice (both spaces) and its loss, or neither when no epoch had a trade
     assert bool(window.params) != math.isnan(window.train_objective)
     assert not window.params or window.params["buy"].keys() >= {"cascade_mult", "lookback"}
+    assert result.defaults is not None
     assert len(result.stitched) == len(result.hold) == len(result.baseline) == 29
+    assert len(result.defaults) == 29
     assert "Per window" in wf.render_report(result)
