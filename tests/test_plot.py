@@ -495,6 +495,11 @@ def test_cli_heatmap_strategy_draws_the_map_that_strategy_trades_on(userdir, tmp
         assert f"{name} map (half-lives {half_lives})" in html.read_text()
     assert main([*base, "--strategy", "Plain", "--strategy-path", str(folder)]) == 2
     assert "has no map" in capsys.readouterr().err
+    # --map strategy is LiqClusterStrategy's map whichever strategy's trades are taken
+    argv = [*base, "--strategy", "Plain", "--map", "strategy", "--format", "html"]
+    assert main([*argv, "--plot-dir", str(tmp_path / "plain")]) == 0
+    (html,) = (tmp_path / "plain").glob("*.html")
+    assert "strategy map (half-lives 2-18 h)" in html.read_text()
 
 
 @pytest.mark.parametrize(

@@ -54,9 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=MAPS,
         default="auto",
         help="which map: 'strategy' (the one LiqClusterStrategy trades on: short half-lives, "
-        "sharp clusters; with --strategy NAME, NAME's map), 'default' (HeatmapConfig(), the "
-        "calibrated smooth map); 'auto' (default): the strategy's with --backtest-filename or "
-        "--strategy, else the default",
+        "sharp clusters), 'default' (HeatmapConfig(), the calibrated smooth map); 'auto' "
+        "(default): with --strategy NAME the map NAME trades on, else LiqClusterStrategy's with "
+        "--backtest-filename, else the default",
     )
     d.add_argument(
         "--scale",
@@ -174,7 +174,8 @@ def strategy_heatmap(name: str, strategy_path: Any) -> Any:
             return value
     raise InputError(
         f"strategy {name!r} ({source}) has no map: give the class a heatmap_config attribute "
-        "(e.g. heatmap_config = HeatmapConfig.preset('design')), or draw --map default"
+        "(e.g. heatmap_config = HeatmapConfig.preset('design')), or draw --map strategy "
+        "(LiqClusterStrategy's map) or --map default"
     )
 
 
@@ -200,16 +201,15 @@ def run(args: argparse.Namespace) -> int:
     opts = resolve_data_options(args)
     if args.backtest_filename:  # a missing file fails before the (slower) computation
         resolve_backtest_file(args.backtest_filename)
-    strategy_map = args.map == "strategy" or (
-        args.map == "auto" and bool(args.backtest_filename or args.strategy)
+    by_name = args.map == "auto" and bool(args.strategy)  # the map that strategy trades on
+    strategy_map = by_name or args.map == "strategy" or (
+        args.map == "auto" and bool(args.backtest_filename)
     )
     config = HeatmapConfig()
-    if strategy_map:
-        config = (
-            strategy_heatmap(args.strategy, args.strategy_path or opts.userdir / "strategies")
-            if args.strategy
-            else STRATEGY_HEATMAP
-        )
+    if by_name:
+        config = strategy_heatmap(args.strategy, args.strategy_path or opts.userdir / "strategies")
+    elif strategy_map:
+        config = STRATEGY_HEATMAP
     for pair in opts.pairs:
         window = load_window(opts, pair)
         history = window.history
@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
             else f"{first:%Y%m%d}-{last:%Y%m%d}"
         )
         title = (
-            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map, args.strategy)} · "
+            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map, args.strategy if by_name else None)} · "
             f"{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC{counted}"
         )
         drawing = {
