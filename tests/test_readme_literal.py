@@ -1,7 +1,7 @@
 """The README, followed literally on a fresh clone (issue #20, "What must be shown", first bullet).
 
 The shell commands are read from README.md's ```bash blocks (so the test follows the README when it
-changes) and run, in the README's order, in a fresh ``git clone`` of this repository's HEAD, with
+changes) and run, in the README's order, in a fresh copy of the repository's tracked files, with
 ``../shared/data`` beside the clone as in CI. Instead of the network, the offline exchange
 (``liq-indicator exchange``, the README's "Offline" paragraph) serves the shared Binance history,
 and every Freqtrade command gets its overlay as the last ``--config``. A README command that cannot
@@ -171,7 +171,15 @@ class Mapping:
     rewrite: Callable[[list[str], Context], list[str]] | None = None
 
     def matches(self, cmd: ReadmeCommand) -> bool:
-        return cmd.argv[: len(self.prefix)] == self.prefix
+        """The README command starts with :attr:`prefix` (its last token: as a prefix)."""
+        head, last = self.prefix[:-1], self.prefix[-1]
+        n = len(self.prefix)
+        return (
+            len(cmd.argv) >= n
+            and cmd.argv[: n - 1] == head
+            and cmd.argv[n - 1].startswith(last)
+            and (cmd.argv[n - 1] == last or last.endswith("/"))
+        )
 
 
 MAPPINGS = [
@@ -220,6 +228,18 @@ MAPPINGS = [
         "skip",
         "asks Bybit's API (network); the offline exchange serves Binance only, and Binance serves "
         "its tiers only to an API key",
+    ),
+    Mapping(
+        ("liq-indicator", "record"),
+        "skip",
+        "records the venues' websocket streams (network) until stopped; the loopback exchange's "
+        "liquidation streams are served only from Python (running_exchange(liquidations=...)), "
+        "`liq-indicator exchange` has no option for them, so a README reader has no offline form",
+    ),
+    Mapping(
+        ("liq-indicator", "calibrate", "--truth", "user_data/data/binance/futures/"),
+        "skip",
+        "its truth file is what the skipped `liq-indicator record` writes",
     ),
     Mapping(
         ("liq-indicator", "calibrate", "--truth", "my_liquidations.csv"),
@@ -438,12 +458,17 @@ class ReadmeRun:
 
 
 def _clone(root: Path) -> Path:
+    """A fresh copy of the repository's tracked files (what ``git clone`` gives, but of the
+    working tree, so that the README read at collection is the README of the copy)."""
     clone = root / "clone"
-    subprocess.run(
-        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)],
-        check=True,
-        capture_output=True,
-    )
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
     # ../shared/data beside the clone, as in CI (.ci/run)
     (root / "shared").mkdir()
     (root / "shared" / "data").symlink_to(SHARED_DATA.resolve(), target_is_directory=True)
