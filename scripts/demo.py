@@ -30,6 +30,20 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = 4
 
 
+def _shipped_strategies(work: Path) -> Path:
+    """A copy of the strategy files without any hyperopt result: Freqtrade reads a
+    ``<Strategy>.json`` beside the strategy file, so after the README's hyperopt the demo would
+    otherwise trade those parameters instead of the shipped ones."""
+    import shutil
+
+    target = work / "strategies"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in (REPO / "user_data" / "strategies").glob("*.py"):
+        shutil.copy2(path, target / path.name)
+    return target
+
+
 def _step(i: int, text: str) -> float:
     print(f"\n[{i}/{STEPS}] {text}", flush=True)
     return time.perf_counter()
@@ -131,7 +145,7 @@ def run_backtest(work: Path, datadir: Path, timerange: str) -> tuple[int, str, P
             "--strategy",
             "LiqClusterStrategy",
             "--strategy-path",
-            str(REPO / "user_data" / "strategies"),
+            str(_shipped_strategies(work)),
             "--timerange",
             timerange,
             "--export",

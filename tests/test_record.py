@@ -307,3 +307,21 @@ def test_recorded_minutes_are_a_truth_series_without_the_gaps(tmp_path: Path) ->
     # hour 15: 6 events of 100 (3 long at :00 :20 :30, ...); hour 16 overlaps the gap: left out
     assert list(truth.frame.index.hour) == [15]
     assert truth.frame.iloc[0].tolist() == [300.0, 300.0]
+
+
+def test_the_exchange_reads_fills_to_replay_and_names_bad_ones(tmp_path: Path) -> None:
+    from liq_indicator.errors import InputError
+    from liq_indicator.offline.command import read_fills
+
+    good = tmp_path / "fills.csv"
+    _fills(5, seed=1).rename(columns={"date": "timestamp"}).to_csv(good, index=False)
+    fills = read_fills(good)
+    assert list(fills.columns) == ["date", "side", "price", "size_usd"]
+    assert fills["date"].is_monotonic_increasing and len(fills) == 5
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,side,price,size_usd\n2025-05-25T15:00:00Z,S,100,5\n")
+    with pytest.raises(InputError, match="use long/short"):
+        read_fills(bad)
+    bad.write_text("timestamp,price\n2025-05-25T15:00:00Z,100\n")
+    with pytest.raises(InputError, match="lacks side, size_usd"):
+        read_fills(bad)

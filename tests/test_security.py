@@ -313,6 +313,7 @@ PATH_CASES: list[tuple[str, str, str]] = [
     ("import-oi", "{folder} --datadir {datadir}", "folder"),
     ("import-oi", "{file} --datadir {missing}", "missing"),
     ("import-oi", "{file} --datadir {file}", "file"),
+    ("exchange", "--datadir {datadir} --liquidations {missing}.csv", "missing"),
     ("record", "--datadir {file} --max-seconds 1", "file"),
     ("record", "--datadir {file}/sub --max-seconds 1", "file"),
     ("tiers", "--exchange bybit --pairs ETH/USDT:USDT --datadir {file}", "file"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from liq_indicator.io.argtypes import duration, real
 
@@ -76,6 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Ctrl-C or SIGTERM)",
     )
     parser.add_argument(
+        "--liquidations",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also serve Binance forceOrder, Bybit allLiquidation and OKX liquidation-orders "
+        "websocket streams replaying these fills (CSV or feather: date or timestamp, side = "
+        "the position liquidated, long/short, price, size_usd), for liq-indicator record --offline",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -113,12 +123,14 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    fills = read_fills(args.liquidations) if args.liquidations is not None else None
     server = ExchangeServer(
         args.datadir,
         replay=args.replay,
         speed=args.speed,
         replay_lead=args.replay_lead,
         admin_token=args.admin_token,
+        liquidations=fills,
     )
 
     def ready(url: str) -> None:
@@ -147,3 +159,44 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def read_fills(path: Path) -> Any:
+    """Liquidation fills to replay: ``date`` (or ``timestamp``), ``side`` (the position
+    liquidated: ``long``/``short``), ``price``, ``size_usd``; CSV or feather.
+
+    Raises:
+        InputError: unreadable file, missing columns or other side labels (the message says what
+            to pass; ``liq_indicator.research.truth.load_fills`` reads other layouts).
+    """
+    import pandas as pd
+
+    from liq_indicator.errors import InputError
+    from liq_indicator.io.paths import input_file, reading
+
+    p = input_file(path, "liquidations file")
+    with reading(p, "liquidations file"):
+        frame = pd.read_feather(p) if p.suffix == ".feather" else pd.read_csv(p)
+    if "date" not in frame.columns and "timestamp" in frame.columns:
+        frame = frame.rename(columns={"timestamp": "date"})
+    missing = [c for c in ("date", "side", "price", "size_usd") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"liquidations file {p} lacks {', '.join(missing)}; pass date, side (long/short: the "
+            "position liquidated), price, size_usd (liq_indicator.research.truth.load_fills reads "
+            "the Hyperliquid and whale-alert layouts into that form)"
+        )
+    sides = set(frame["side"].astype(str).str.lower())
+    if not sides <= {"long", "short"}:
+        raise InputError(
+            f"liquidations file {p}: side holds {sorted(sides - {'long', 'short'})}; use long/short "
+            "(the position liquidated)"
+        )
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(frame["date"], utc=True, format="ISO8601"),
+            "side": frame["side"].astype(str).str.lower(),
+            "price": frame["price"].astype(float),
+            "size_usd": frame["size_usd"].astype(float),
+        }
+    ).sort_values("date", kind="stable")
