@@ -367,7 +367,31 @@ def per_trade_line(result: WalkForward) -> str:
 
 
 def verdict(result: WalkForward) -> str:
-    """A plain sentence on whether the walk-forward's out-of-sample result survives."""
+    """Plain sentences on whether the walk-forward's out-of-sample result survives, and on what
+    tuning did against the shipped parameters when those ran.
+    """
+    text = _survives(result)
+    if result.defaults is None:
+        return text
+    strat = daily_returns(result.stitched)
+    diff, low, high = _ci(strat, _excess, daily_returns(result.defaults))
+    trades = sum(len(w.trades) for w in result.windows)
+    if math.isnan(diff):
+        return text
+    if low > 0 or high < 0:
+        better = "better" if low > 0 else "worse"
+        return (
+            f"{text} Against the shipped parameters over the same months, tuning per window did "
+            f"{better} ({diff:+.1%}, 90% interval {low:+.1%} .. {high:+.1%}), with {trades} trades "
+            f"against {result.defaults_trades}."
+        )
+    return (
+        f"{text} Against the shipped parameters over the same months, tuning per window made no "
+        f"clear difference ({diff:+.1%}, 90% interval {low:+.1%} .. {high:+.1%})."
+    )
+
+
+def _survives(result: WalkForward) -> str:
     strat = daily_returns(result.stitched)
     total, low, high = _ci(strat, _compound)
     _, b_low, _ = _ci(strat, _excess, daily_returns(result.baseline))
@@ -490,7 +514,7 @@ def plot_equity(result: WalkForward, path: Path) -> None:
             result.defaults.index, (result.defaults.to_numpy() - 1.0) * 100.0, color="#2ca02c",
             lw=1.0, ls="--", label="shipped parameters, no tuning",
         )  # fmt: skip
-        zoom.legend(loc="upper left", frameon=False)
+        zoom.legend(loc="lower left", frameon=False)
     zoom.axhline(0.0, color="black", lw=0.6)
     zoom.set_ylabel(f"{STRATEGY} OOS (%)")
     for axis in (ax, zoom):

@@ -198,6 +198,8 @@ def test_report_holds_the_run_per_window_and_says_what_survives():
     assert f"{wf.max_drawdown(result.baseline):.1%}" in text
     assert "| LiqClusterStrategy, shipped parameters (no tuning) |        3 | -5.0%" in text
     assert "| minus the shipped parameters |" in text
+    assert "tuning per window did better (" in text and "with 60 trades against 3." in text
+    assert "did worse (" in wf.verdict(synthetic(-0.004))
     assert "Out-of-sample trades: 60" in text  # 29 February days + 31 March days
     assert "![walk-forward equity curves](img/walkforward_equity.png)" in text
     assert "img/" not in wf.render_report(result, image=None)
