@@ -275,8 +275,9 @@ def run(args: argparse.Namespace) -> int:
             if opts.timerange
             else f"{first:%Y%m%d}-{last:%Y%m%d}"
         )
+        whose = map_name(config, strategy_map, args.strategy if by_name else None)
         title = (
-            f"{pair} {opts.timeframe} liquidation heatmap, {map_name(config, strategy_map, args.strategy if by_name else None)} · "
+            f"{pair} {opts.timeframe} liquidation heatmap, {whose} · "
             f"{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC{counted}"
         )
         drawing = {
