@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -728,24 +727,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--loss", default="SharpeHyperOptLossDaily")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--write-docs", action="store_true", help="write docs/WALKFORWARD.md + PNG")
-    parser.add_argument("--save", type=Path, help="pickle the result here (to re-render it)")
-    parser.add_argument("--load", type=Path, help="render a result pickled by --save; no run")
     args = parser.parse_args(argv)
-    if args.load:
-        result = pickle.loads(args.load.read_bytes())
-    else:
-        result = run_walkforward(
-            args.datadir,
-            train_months=args.train_months,
-            test_months=args.test_months,
-            windows=args.windows,
-            epochs=args.epochs,
-            loss=args.loss,
-            min_trades=args.min_trades,
-            jobs=args.jobs,
-        )
-    if args.save:
-        args.save.write_bytes(pickle.dumps(result))
+    result = run_walkforward(
+        args.datadir,
+        train_months=args.train_months,
+        test_months=args.test_months,
+        windows=args.windows,
+        epochs=args.epochs,
+        loss=args.loss,
+        min_trades=args.min_trades,
+        jobs=args.jobs,
+    )
     if args.write_docs:
         plot_equity(result, IMAGE)
         DOC.write_text(render_report(result))
