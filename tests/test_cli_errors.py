@@ -842,3 +842,21 @@ def test_datadir_may_be_the_folder_above_or_the_user_data_dir(scratch: Path):
     make_candles(10).to_feather(pair_file(okx, PAIR, "5m"))
     with pytest.raises(InputError, match=r"several exchanges \(bybit, okx\)"):
         resolve_datadir(data)
+
+
+def test_features_takes_the_folder_above_and_prints_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from conftest import make_candles
+
+    from liq_indicator.io.datadir import pair_file
+
+    datadir = tmp_path / "user_data" / "data" / "binance"
+    (datadir / "futures").mkdir(parents=True)
+    candles = make_candles(60, seed=2, start="2024-01-01")
+    candles.to_feather(pair_file(datadir, "BTC/USDT:USDT", "5m"))
+    for given in (datadir, datadir.parent, datadir.parent.parent):
+        code = main(["features", "--datadir", str(given), "--pair", "BTC/USDT:USDT"])
+        out = capsys.readouterr().out
+        assert code == 0, given
+        assert str(candles["date"].iloc[-1])[:16] in out  # the columns are candle dates

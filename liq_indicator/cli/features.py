@@ -461,14 +461,17 @@ def _summary(r: PairResult, timeframe: str) -> str:
 
 def _datadirs(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
     """(the datadirs, the exchanges) of ``--datadir`` and ``--exchanges``."""
+    from liq_indicator.io.datadir import resolve_datadir
     from liq_indicator.io.paths import input_dir
 
     datadir = Path(args.datadir)
     exchanges = [e.lower() for e in (args.exchanges or [])]
     if exchanges and datadir.name.lower() in exchanges:
         datadir = datadir.parent  # --datadir user_data/data/binance --exchanges binance bybit
-    dirs = [datadir / e for e in exchanges] if exchanges else [datadir]
-    return [input_dir(d, "datadir") for d in dirs], exchanges
+    if exchanges:
+        return [input_dir(datadir / e, "datadir") for e in exchanges], exchanges
+    # the exchange's folder, or user_data/data or user_data above it (as heatmap accepts)
+    return [resolve_datadir(input_dir(datadir, "datadir"))], exchanges
 
 
 def _pairs(args: argparse.Namespace, datadir: Path) -> list[str]:
@@ -564,7 +567,8 @@ def run(args: argparse.Namespace) -> int:
             write_frame(out, args.output)
             print(f"wrote {len(out)} rows x {out.shape[1]} columns to {args.output}")
         else:
-            print(out.filter(like="liq_").tail(5).T.to_string())
+            shown = out.set_index("date") if "date" in out.columns else out
+            print(shown.filter(like="liq_").tail(5).T.to_string())  # columns: candle dates
         return 0
     return _run_many(args, pairs, task)
 
