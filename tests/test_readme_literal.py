@@ -232,9 +232,9 @@ MAPPINGS = [
     Mapping(
         ("liq-indicator", "record"),
         "skip",
-        "records the venues' websocket streams (network) until stopped; the loopback exchange's "
-        "liquidation streams are served only from Python (running_exchange(liquidations=...)), "
-        "`liq-indicator exchange` has no option for them, so a README reader has no offline form",
+        "records the venues' websocket streams (network) until stopped; its offline form "
+        "(`liq-indicator exchange --liquidations FILE` + `record --offline URL`, which the README "
+        "names in prose) runs in tests/test_record.py",
     ),
     Mapping(
         ("liq-indicator", "calibrate", "--truth", "user_data/data/binance/futures/"),
