@@ -226,18 +226,31 @@ def _sweep(sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, 
 
 @njit(cache=True, inline="always")
 def _resweep(
-    sweep_high, sweep_low, ic_long, ic_short, i, delta, tier_venue, raw, scale, sums, tops, base
+    sweep_high,
+    sweep_low,
+    ic_long,
+    ic_short,
+    i,
+    delta,
+    tier_venue,
+    raw,
+    scale,
+    sums,
+    new_top,
+    new_bot,
+    base,
 ):
     """5b. Same-candle liquidations: a share (``ic_long[i, v]``, ``ic_short[i, v]``) of the
     notional the candle itself opened beyond its own low (longs) or high (shorts) is liquidated
     within it (those positions opened before the extreme). Older levels there were swept in step
-    3, so only this candle's inflow is touched. Returns (long, short) swept.
+    3, so only this candle's inflow is touched: per tier, the bins up to ``new_top[t]`` (longs) or
+    from ``new_bot[t]`` (shorts) that :func:`_inflow` wrote. Returns (long, short) swept.
     """
     width = raw.shape[2]
     b0 = base[0]
     swept_l = 0.0
     swept_s = 0.0
-    for v in range(tops.shape[1]):
+    for v in range(int(tier_venue[-1]) + 1):
         low = sweep_low[i, v]
         frac = ic_long[i, v]
         if frac > 0.0 and not math.isnan(low):
@@ -245,9 +258,12 @@ def _resweep(
             for t in range(raw.shape[1]):
                 if tier_venue[t] != v:
                     continue
+                top = min(new_top[t], width - 1)
+                if top < lo:
+                    continue
                 row = raw[0, t]
                 part = 0.0
-                for j in range(lo, min(tops[0, v], width - 1) + 1):
+                for j in range(lo, top + 1):
                     x = row[j] * frac
                     row[j] -= x
                     part += x
@@ -260,9 +276,12 @@ def _resweep(
             for t in range(raw.shape[1]):
                 if tier_venue[t] != v:
                     continue
+                bot = max(new_bot[t], 0)
+                if bot > hi:
+                    continue
                 row = raw[1, t]
                 part = 0.0
-                for j in range(max(tops[1, v], 0), hi + 1):
+                for j in range(bot, hi + 1):
                     x = row[j] * frac
                     row[j] -= x
                     part += x
@@ -364,6 +383,8 @@ def _inflow(
     base,
     prev_oi,
     oi_known,
+    new_top,
+    new_bot,
 ):
     """5. Inflow: the rise in OI plus the turnover when OI is known on this and the previous
     candle, else the volume rule; opened evenly over the entry prices, split long/short and over
@@ -373,6 +394,9 @@ def _inflow(
     b0 = base[0]
     inflow = 0.0
     n_oi = 0
+    for t in range(new_top.shape[0]):  # the bins this candle writes, per tier (for _resweep)
+        new_top[t] = -1
+        new_bot[t] = raw.shape[2]
     for v in range(oi_known.shape[0]):
         oi = oi_in[i, v]
         if oi_known[v]:
@@ -399,6 +423,7 @@ def _inflow(
             _, j = _deposit(
                 raw[0, t], ln_lo + ln_ratio_long[t], ln_hi + ln_near_long[t], val, delta, b0
             )
+            new_top[t] = j
             sums[0, t] += val
             if ls > 0.0 and j > tops[0, v]:
                 tops[0, v] = j
@@ -406,6 +431,7 @@ def _inflow(
             j, _ = _deposit(
                 raw[1, t], ln_lo + ln_near_short[t], ln_hi + ln_ratio_short[t], val, delta, b0
             )
+            new_bot[t] = j
             sums[1, t] += val
             if ls < 1.0 and j < tops[1, v]:
                 tops[1, v] = j
@@ -777,6 +803,8 @@ def run(inputs, params, state, out, heat):
     swept_v = np.zeros(n_venues)
     oi_known = np.zeros(n_venues, dtype=np.bool_)
     decay_f = np.ones(n_tiers)
+    new_top = np.full(n_tiers, -1, dtype=np.int64)
+    new_bot = np.full(n_tiers, raw.shape[2], dtype=np.int64)
     last_dt = np.full(1, -1.0)
     snap_i = 0
     n_snap = heat_rows.shape[0]
@@ -816,6 +844,8 @@ def run(inputs, params, state, out, heat):
             base,
             prev_oi,
             oi_known,
+            new_top,
+            new_bot,
         )
         more_l, more_s = _resweep(
             sweep_high,
@@ -828,7 +858,8 @@ def run(inputs, params, state, out, heat):
             raw,
             scale,
             sums,
-            tops,
+            new_top,
+            new_bot,
             base,
         )
         swept_l += more_l
