@@ -427,17 +427,21 @@ def intracandle_shares(
     The path is open -> low -> high -> close for a candle that closed at or above its open and
     open -> high -> low -> close otherwise, each leg weighted by its length (a flat candle: 0, 0).
     What a candle opened before its low can be liquidated by that low within the candle.
+    Compiled (:func:`liq_indicator.core.kernels.path_shares`): the live path calls it per candle.
     """
-    up = c >= o
-    first = np.where(up, o - lo, h - o)
-    middle = h - lo
-    last = np.where(up, h - c, c - lo)
-    total = first + middle + last
-    safe = np.where(total > 0, total, 1.0)
-    before_low = np.where(up, first, first + middle) / safe
-    before_high = np.where(up, first + middle, first) / safe
-    flat = total <= 0
-    return np.where(flat, 0.0, before_low), np.where(flat, 0.0, before_high)
+    from liq_indicator.core.kernels import path_shares
+
+    before_low = np.empty(c.shape[0])
+    before_high = np.empty(c.shape[0])
+    path_shares(
+        np.ascontiguousarray(o, dtype=np.float64),
+        np.ascontiguousarray(h, dtype=np.float64),
+        np.ascontiguousarray(lo, dtype=np.float64),
+        np.ascontiguousarray(c, dtype=np.float64),
+        before_low,
+        before_high,
+    )
+    return before_low, before_high
 
 
 def side_frame(other: Any, name: str, columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:

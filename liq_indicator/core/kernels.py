@@ -53,7 +53,7 @@ from liq_indicator.core.model import (
     T_SWEPT_SHORT,
 )
 
-__all__ = ["run", "nearest_cluster", "RENORM_BELOW"]
+__all__ = ["run", "nearest_cluster", "path_shares", "RENORM_BELOW"]
 
 RENORM_BELOW = 1e-100
 """A tier's lazy scale is folded back into its bins when it falls below this."""
@@ -63,6 +63,28 @@ RENORM_BELOW = 1e-100
 # run (numba IR inlining): called as functions, their many array arguments cost reference counts
 # on every candle.
 _FAST = {"contract"}
+
+
+@njit(cache=True)
+def path_shares(o, h, lo, c, before_low, before_high):
+    """Per candle, the share of its path (open -> low -> high -> close when it closed at or above
+    its open, open -> high -> low -> close otherwise, legs weighted by length) traded before its
+    low and before its high, into ``before_low`` / ``before_high`` (0 for a flat candle)."""
+    for i in range(c.shape[0]):
+        up = c[i] >= o[i]
+        first = o[i] - lo[i] if up else h[i] - o[i]
+        middle = h[i] - lo[i]
+        last = h[i] - c[i] if up else c[i] - lo[i]
+        total = first + middle + last
+        if not total > 0.0:
+            before_low[i] = 0.0
+            before_high[i] = 0.0
+        elif up:
+            before_low[i] = first / total
+            before_high[i] = (first + middle) / total
+        else:
+            before_low[i] = (first + middle) / total
+            before_high[i] = first / total
 
 
 @njit(cache=True, inline="always")
