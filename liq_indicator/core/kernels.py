@@ -69,7 +69,8 @@ _FAST = {"contract"}
 def path_shares(o, h, lo, c, before_low, before_high):
     """Per candle, the share of its path (open -> low -> high -> close when it closed at or above
     its open, open -> high -> low -> close otherwise, legs weighted by length) traded before its
-    low and before its high, into ``before_low`` / ``before_high`` (0 for a flat candle)."""
+    low and before its high, into ``before_low`` / ``before_high`` (0 for a flat candle).
+    """
     for i in range(c.shape[0]):
         up = c[i] >= o[i]
         first = o[i] - lo[i] if up else h[i] - o[i]
