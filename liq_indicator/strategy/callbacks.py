@@ -415,20 +415,7 @@ class Desk:
         self.oi_timeframes = tuple(oi_timeframes)
 
     def _plan_zones(self, pair: str, is_short: bool, signal_date: Any) -> list[tuple[float, float]]:
-        """The dense same-side zones of the signal candle's map (a plan's stop stays out of them);
-        none when the pair's analysed frame is unknown or the map fails (logged once).
-        """
-        try:
-            when = pd.Timestamp(signal_date) + self.maps.candle
-            return self.maps.zones(pair, when.to_pydatetime(), is_short) or []
-        except Exception as exc:  # noqa: BLE001 - the stop beyond the nearest cluster still holds
-            self.log_once(
-                f"planzones:{pair}",
-                f"{pair}: map zones unavailable for the stop ({exc}); stop beyond the nearest "
-                "cluster only",
-                logging.WARNING,
-            )
-            return []
+        return plan_zones(self.maps, self.log_once, pair, is_short, signal_date)
 
     def heatmap(self, pair: str) -> HeatmapConfig | None:
         """The map of ``pair``: the strategy's settings with the pair's own maintenance-margin
@@ -601,3 +588,24 @@ class Desk:
         return not defended_entry(
             dp, pair, rate, target, side == "short", ratio=float(book_ratio), log_once=self.log_once
         )
+
+
+def plan_zones(
+    maps: Any, log_once: Any, pair: str, is_short: bool, signal_date: Any
+) -> list[tuple[float, float]]:
+    """The dense same-side zones of the signal candle's map (a plan's stop stays out of them);
+    none when the pair's analysed frame is unknown or the map fails (logged once). ``maps`` is a
+    :class:`~liq_indicator.strategy.glue.SignalMaps`; shared by the strategy's ``Desk`` and the
+    risk overlay.
+    """
+    try:
+        when = pd.Timestamp(signal_date) + maps.candle
+        return maps.zones(pair, when.to_pydatetime(), is_short) or []
+    except Exception as exc:  # noqa: BLE001 - the stop beyond the nearest cluster still holds
+        log_once(
+            f"planzones:{pair}",
+            f"{pair}: map zones unavailable for the stop ({exc}); stop beyond the nearest "
+            "cluster only",
+            logging.WARNING,
+        )
+        return []

@@ -53,6 +53,7 @@ from liq_indicator.strategy.callbacks import (
     TradeParams,
     entry_leverage,
     entry_stake,
+    plan_zones,
     sizing,
     stoploss_ratio,
 )
@@ -120,20 +121,8 @@ class OverlayState:
         self.key: Hashable = stop_settings(params)
 
     def plan_zones(self, pair: str, is_short: bool, signal_date: Any) -> list[tuple[float, float]]:
-        """Dense same-side zones of the signal candle's map (the stop moves out of them); none
-        when the pair's frame is unknown or the map fails (logged once).
-        """
-        try:
-            when = pd.Timestamp(signal_date) + self.maps.candle
-            return self.maps.zones(pair, when.to_pydatetime(), is_short) or []
-        except Exception as exc:  # noqa: BLE001 - the stop beyond the nearest cluster still holds
-            self.log_once(
-                f"planzones:{pair}",
-                f"{pair}: map zones unavailable for the overlay stop ({exc}); stop beyond the "
-                "nearest cluster only",
-                logging.WARNING,
-            )
-            return []
+        """Dense same-side zones of the signal candle's map (:func:`callbacks.plan_zones`)."""
+        return plan_zones(self.maps, self.log_once, pair, is_short, signal_date)
 
     def stop(self, pair: str, is_short: bool, rate: float) -> float:
         """The map stop of an entry at ``rate`` on the pair's last analysed candle; NaN without."""
