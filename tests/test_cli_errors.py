@@ -860,3 +860,21 @@ def test_features_takes_the_folder_above_and_prints_dates(
         out = capsys.readouterr().out
         assert code == 0, given
         assert str(candles["date"].iloc[-1])[:16] in out  # the columns are candle dates
+
+
+def test_features_says_which_inflow_mode_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    import numpy as np
+    from conftest import make_candles
+
+    from liq_indicator.io.datadir import pair_file
+
+    datadir = tmp_path / "binance"
+    (datadir / "futures").mkdir(parents=True)
+    candles = make_candles(60, seed=3, start="2024-01-01")
+    candles.to_feather(pair_file(datadir, "BTC/USDT:USDT", "5m"))
+    assert main(["features", "--datadir", str(datadir), "--pair", "BTC/USDT:USDT"]) == 0
+    assert "inflow from volume (no open interest)" in capsys.readouterr().err
+    oi = candles[["date"]].assign(open_interest_value=np.linspace(1e9, 2e9, len(candles)))
+    oi.to_feather(pair_file(datadir, "BTC/USDT:USDT", "5m", "open_interest"))
+    assert main(["features", "--datadir", str(datadir), "--pair", "BTC/USDT:USDT"]) == 0
+    assert "inflow from open interest on 98% of candles" in capsys.readouterr().err

@@ -167,6 +167,8 @@ class PairResult:
     cache: str
     output: Path | None = None
     error: str | None = None
+    oi_share: float = float("nan")
+    """Share of candles whose inflow came from open interest (the rest: the volume rule)."""
     warnings: tuple[str, ...] = ()
 
 
@@ -276,6 +278,7 @@ def run_pair(task: PairTask) -> PairResult:
                 hit = task.cache.get(key)
             if hit is not None:  # a hit is copied, not parsed
                 rows, columns = _feather_shape(hit)
+                oi_share = _oi_share_of_file(hit)
                 if task.output is not None:
                     with writing(task.output, "output"):
                         shutil.copyfile(hit, task.output)
@@ -287,6 +290,7 @@ def run_pair(task: PairTask) -> PairResult:
                 if task.output is not None:
                     write_frame(frame, task.output)
                 rows, columns = frame.shape
+                oi_share = inflow_share(frame)
                 state = "off" if task.cache is None else "miss"
         except LiqIndicatorError as exc:
             return PairResult(
@@ -306,6 +310,7 @@ def run_pair(task: PairTask) -> PairResult:
         state,
         output=task.output,
         warnings=tuple(str(w.message) for w in caught),
+        oi_share=oi_share,
     )
 
 
@@ -445,13 +450,40 @@ def read_pairs_file(path: str | Path) -> list[str]:
     return pairs
 
 
+def inflow_share(frame: pd.DataFrame) -> float:
+    """Share of ``frame``'s candles whose inflow came from open interest (``liq_oi_mode``)."""
+    if "liq_oi_mode" not in frame.columns or len(frame) == 0:
+        return float("nan")
+    return float(frame["liq_oi_mode"].mean())
+
+
+def _oi_share_of_file(path: Path) -> float:
+    import pyarrow.feather as pf
+
+    try:
+        return inflow_share(pf.read_table(path, columns=["liq_oi_mode"]).to_pandas())
+    except (KeyError, ValueError, OSError):  # an entry from before the column: unknown
+        return float("nan")
+
+
+def inflow_note(oi_share: float) -> str:
+    """Which inflow mode ran, in words: what every command says once per pair."""
+    if oi_share != oi_share:
+        return "inflow unknown"
+    if oi_share <= 0:
+        return "inflow from volume (no open interest)"
+    if oi_share >= 1:
+        return "inflow from open interest"
+    return f"inflow from open interest on {oi_share:.0%} of candles, volume elsewhere"
+
+
 def _summary(r: PairResult, timeframe: str) -> str:
     if r.error is not None:
         return f"{r.pair:<22} {timeframe:>4}  FAILED  {r.seconds:7.2f} s  {r.error}"
     where = f"  -> {r.output}" if r.output else ""
     return (
         f"{r.pair:<22} {timeframe:>4}  {r.rows:>9,} rows  {r.seconds:7.2f} s  cache {r.cache}"
-        f"{where}"
+        f"  {inflow_note(r.oi_share)}{where}"
     )
 
 
@@ -561,6 +593,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not many:  # one pair: its errors are the command's (exit 2)
         out, _ = pair_features(task(pairs[0]))
+        print(f"note: {pairs[0]}: {inflow_note(inflow_share(out))}", file=sys.stderr)
         if args.output:
             from liq_indicator.io.datadir import write_frame
 
