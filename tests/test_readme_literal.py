@@ -616,7 +616,9 @@ def test_the_readme_commands_leave_what_they_promise(readme_run: ReadmeRun) -> N
 def test_the_rules_add_the_overlay_drop_optional_arguments_and_catch_stale_mappings(
     tmp_path: Path,
 ) -> None:
-    ctx = Context(tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC")))
+    ctx = Context(
+        tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC"))
+    )
     parsed = readme_commands(
         "```bash\nfreqtrade backtesting --config config.json\nfreqtrade list-data\n"
         "liq-indicator features --pair X [--open-interest]\n"
@@ -633,7 +635,9 @@ def test_the_rules_add_the_overlay_drop_optional_arguments_and_catch_stale_mappi
 
 
 def test_a_failing_command_is_reported_with_its_output(tmp_path: Path) -> None:
-    ctx = Context(tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC")))
+    ctx = Context(
+        tmp_path, (pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-01", tz="UTC"))
+    )
     script = "import sys; print('the README is wrong'); sys.exit(3)"
     (cmd,) = readme_commands(f'```bash\n{sys.executable} -c "{script}"\n```\n')
     outcome = _run_command(cmd, ctx, [])

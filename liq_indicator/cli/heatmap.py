@@ -202,8 +202,8 @@ def run(args: argparse.Namespace) -> int:
     if args.backtest_filename:  # a missing file fails before the (slower) computation
         resolve_backtest_file(args.backtest_filename)
     by_name = args.map == "auto" and bool(args.strategy)  # the map that strategy trades on
-    strategy_map = by_name or args.map == "strategy" or (
-        args.map == "auto" and bool(args.backtest_filename)
+    strategy_map = (
+        by_name or args.map == "strategy" or (args.map == "auto" and bool(args.backtest_filename))
     )
     config = HeatmapConfig()
     if by_name:
