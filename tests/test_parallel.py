@@ -14,16 +14,16 @@ import pytest
 from conftest import SHARED_DATA, make_candles, needs_shared_data
 
 from liq_indicator.cli import main
-from liq_indicator.cli.features import (
+from liq_indicator.config import DEFAULT_PAIR, HeatmapConfig
+from liq_indicator.io.cache import FeatureCache
+from liq_indicator.io.datadir import pair_file, read_candles
+from liq_indicator.research.pairs import (
     PairTask,
     compute_pairs,
     pair_features,
     pairs_in_datadir,
     read_pairs_file,
 )
-from liq_indicator.config import DEFAULT_PAIR, HeatmapConfig
-from liq_indicator.io.cache import FeatureCache
-from liq_indicator.io.datadir import pair_file, read_candles
 
 #: pair names of the synthetic datadir; the tasks built here use BTC's tiers for each (the tests
 #: are about running and caching, not about tiers), the command uses each pair's own
