@@ -214,6 +214,21 @@ def test_filled_exit_orders_get_their_reason_entries_do_not():
     assert trade.exit_reason == "time_limit"
 
 
+def test_filled_names_the_orders_own_trade_not_the_callbacks_copy():
+    # Freqtrade passes order_filled a deep copy of the trade; the order is passed as it is and its
+    # .trade is the real one, which the backtest's tables read
+    desk = make_desk()
+    real, copy = StubTrade(), StubTrade()
+    for t in (real, copy):
+        t.exit_side, t.exit_reason = "sell", "roi"
+    order = SimpleNamespace(ft_order_side="sell", trade=real)
+    desk.filled(copy, order, OPEN_DATE + timedelta(hours=6), 5.0, 72)
+    assert (real.exit_reason, copy.exit_reason) == ("time_limit", "time_limit")
+    real.exit_reason = copy.exit_reason = "stop_loss"
+    desk.filled(copy, order, OPEN_DATE + timedelta(hours=1), 5.0, 72)
+    assert real.exit_reason == "stop_loss"  # a stop keeps Freqtrade's name
+
+
 def test_hyperopt_ranges_reach_the_sweep_zone():
     # the old 0-2 ATR range stayed inside the median overshoot (about 2 ATR on BTC 5m)
     assert cb.PARAMETER_SPACES["stop_buffer_atr"].high >= 8

@@ -509,13 +509,23 @@ class Desk:
     ) -> None:
         """``order_filled``: a filled exit of the whole position gets its :func:`exit_reason`
         (``target`` or ``time_limit`` instead of ``roi``). Entries and other exits are left alone.
+
+        The reason is written on the order's own trade (``order.trade``), not on ``trade``:
+        Freqtrade hands every strategy callback a deep copy of the trade (``strategy_wrapper``),
+        so a reason set on the copy is lost and the backtest tables still say ``roi``. ``order``
+        is passed as it is, and its ``trade`` is the real one (the backtest's ``LocalTrade``, the
+        database row live). Without it (a stub), ``trade`` itself is changed.
         """
         if getattr(order, "ft_order_side", None) != getattr(trade, "exit_side", object()):
             return
         minutes = (pd.Timestamp(now) - pd.Timestamp(trade.open_date_utc)).total_seconds() / 60.0
         reason = exit_reason(trade.exit_reason, minutes, timeframe_minutes, int(max_hold))
-        if reason != trade.exit_reason:
-            trade.exit_reason = reason
+        if reason == trade.exit_reason:
+            return
+        trade.exit_reason = reason
+        real = getattr(order, "trade", None)
+        if real is not None and real is not trade:
+            real.exit_reason = reason
 
     def leverage(
         self,
