@@ -5,7 +5,8 @@ Plotting only: nothing here reads a file; the ``save_*`` functions write their o
 * :func:`heatmap_figure` / :func:`save_png_heatmap` - time x price: pending liquidation notional per
   bin (longs in blue, shorts in orange, log colour scale in USD), candles on top, and below them the
   notional swept per period (the cascades), optionally a backtest's trades: each trade's stop and
-  target from entry to exit, and the cluster edges they were set from.
+  target from entry to exit, and the cluster edges they were set from; optionally the liquidations
+  recorded by ``liq-indicator record`` as bubbles (area ~ USD) over the estimated map.
 * :func:`map_figure` / :func:`save_png_map` - the map at one moment: per-bin bars stacked by
   leverage tier, the cumulative long curve below price and the cumulative short curve above it,
   optionally the nearest clusters' edges and a trade's stop and target.
@@ -85,7 +86,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.ticker import FuncFormatter
 
 __all__ = [
+    "BUBBLE_MAX_AREA",
+    "BUBBLE_MAX_PX",
     "LONG_COLOR",
+    "RECORDED_COLUMNS",
     "SCALES",
     "SHORT_COLOR",
     "SWEPT_BARS",
@@ -398,6 +402,173 @@ def _trade_text(tr: pd.DataFrame) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------
+# recorded liquidations (bubbles)
+
+#: what a recorded-liquidations frame must hold per side (``liq_indicator.io.liquidations``)
+RECORDED_COLUMNS = ("long_usd", "short_usd", "long_count", "short_count", "long_vwap", "short_vwap")
+#: the largest bubble's diameter in pixels (plotly) / area in points squared (matplotlib)
+BUBBLE_MAX_PX = 34.0
+BUBBLE_MAX_AREA = 700.0
+#: bubbles are drawn at least this wide (px), so that a $100 fill beside a $10M one stays visible
+BUBBLE_MIN_PX = 3.0
+
+
+def _recorded_bubbles(
+    liquidations: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp, period: pd.Timedelta
+) -> pd.DataFrame:
+    """Recorded liquidations merged into the display candles' periods, one row per period and side
+    with something recorded: ``time`` (the period's middle, naive UTC), ``side``, ``usd``,
+    ``count``, ``price`` (the USD-weighted price), ``high``/``low`` (NaN when not recorded).
+
+    Periods in a recording gap (NaN rows, :func:`liq_indicator.io.liquidations.load_liquidations`)
+    and quiet periods (0 USD) give no bubble.
+    """
+    cols = ["side", "time", "usd", "count", "price", "high", "low"]
+    if liquidations is None or len(liquidations) == 0:
+        return pd.DataFrame(columns=cols)
+    frame = liquidations.reset_index() if "date" not in liquidations.columns else liquidations
+    missing = [c for c in ("date", *RECORDED_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"recorded liquidations lack column(s) {missing}; read them with "
+            "liq_indicator.io.liquidations.load_liquidations"
+        )
+    dates = _naive_utc(pd.to_datetime(frame["date"], utc=True))
+    inside = np.asarray((dates >= t0) & (dates < t1))
+    key = dates.floor(period) if period in _PERIODS else t0 + (dates - t0) // period * period
+    out = []
+    for side in ("long", "short"):
+        usd = frame[f"{side}_usd"].to_numpy(dtype=float)
+        price = frame[f"{side}_vwap"].to_numpy(dtype=float)
+        ok = inside & np.isfinite(usd) & (usd > 0) & np.isfinite(price) & (price > 0)
+        if not ok.any():
+            continue
+        part = pd.DataFrame(
+            {
+                "key": np.asarray(key)[ok],
+                "usd": usd[ok],
+                "amount": usd[ok] / price[ok],  # the VWAP of merged periods: sum USD / sum amount
+                "count": frame[f"{side}_count"].to_numpy(dtype=float)[ok],
+                "high": frame.get(f"{side}_high", pd.Series(np.nan, index=frame.index))
+                .to_numpy(dtype=float)[ok],
+                "low": frame.get(f"{side}_low", pd.Series(np.nan, index=frame.index))
+                .to_numpy(dtype=float)[ok],
+            }
+        )
+        g = part.groupby("key", sort=True).agg(
+            usd=("usd", "sum"),
+            amount=("amount", "sum"),
+            count=("count", "sum"),
+            high=("high", "max"),
+            low=("low", "min"),
+        )
+        start = pd.DatetimeIndex(g.index)
+        start = start.where(start >= t0, t0)
+        end = (pd.DatetimeIndex(g.index) + period).where(
+            pd.DatetimeIndex(g.index) + period <= t1, t1
+        )
+        out.append(
+            pd.DataFrame(
+                {
+                    "side": side,
+                    "time": start + (end - start) / 2,
+                    "usd": g["usd"].to_numpy(),
+                    "count": g["count"].to_numpy(),
+                    "price": (g["usd"] / g["amount"]).to_numpy(),
+                    "high": g["high"].to_numpy(),
+                    "low": g["low"].to_numpy(),
+                }
+            )
+        )
+    if not out:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def _bubble_text(rows: pd.DataFrame) -> list[str]:
+    out = []
+    for row in rows.itertuples(index=False):
+        n = int(row.count)
+        lines = [
+            f"{row.side}s liquidated (recorded): {format_usd(row.usd)} in {n} "
+            f"liquidation{'s' if n != 1 else ''}",
+            f"volume-weighted price {row.price:,.2f}",
+        ]
+        if np.isfinite(row.low) and np.isfinite(row.high):
+            lines.append(f"range {row.low:,.2f} .. {row.high:,.2f}")
+        out.append("<br>".join(lines))
+    return out
+
+
+def _add_plotly_recorded_swept(fig: go.Figure, recorded: pd.DataFrame, label: str) -> None:
+    """The recorded USD per swept period as diamonds in the swept panel (shorts up, longs down),
+    beside the estimate's bars.
+    """
+    import plotly.graph_objects as go
+
+    period = label.replace("swept ", "")
+    for side, colour, sign in (("short", CUM_SHORT_COLOR, 1.0), ("long", CUM_LONG_COLOR, -1.0)):
+        rows = recorded[recorded["side"] == side]
+        if len(rows) == 0:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=rows["time"],
+                y=sign * rows["usd"].to_numpy(),
+                customdata=rows["usd"].to_numpy(),
+                mode="markers",
+                name=f"{side}s recorded {period}",
+                marker={
+                    "symbol": "diamond",
+                    "size": 6,
+                    "color": colour,
+                    "line": {"color": BACKGROUND, "width": 0.5},
+                },
+                hovertemplate=f"{side}s recorded %{{customdata:$.3s}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+
+
+def _add_plotly_bubbles(fig: go.Figure, bubbles: pd.DataFrame) -> None:
+    """A marker trace per side at (time, volume-weighted price), marker area proportional to USD
+    (``sizemode='area'``, one ``sizeref`` for both sides so that their bubbles compare).
+    """
+    import plotly.graph_objects as go
+
+    top = float(bubbles["usd"].max())
+    sizeref = 2.0 * top / BUBBLE_MAX_PX**2  # plotly's rule: the largest is BUBBLE_MAX_PX wide
+    for side, colour in (("long", LONG_COLOR), ("short", SHORT_COLOR)):
+        rows = bubbles[bubbles["side"] == side]
+        if len(rows) == 0:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=rows["time"],
+                y=rows["price"],
+                mode="markers",
+                name=f"{side}s liquidated (recorded)",
+                text=_bubble_text(rows),
+                customdata=rows["usd"].to_numpy(),
+                hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>",
+                marker={
+                    "size": rows["usd"].to_numpy(),
+                    "sizemode": "area",
+                    "sizeref": sizeref,
+                    "sizemin": BUBBLE_MIN_PX,
+                    "color": colour,
+                    "opacity": 0.8,
+                    "line": {"color": "#ffffff", "width": 1},
+                },
+                meta={"recorded": True},
+            ),
+            row=1,
+            col=1,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
 # plotly
 
 
@@ -508,6 +679,7 @@ def heatmap_figure(
     cold_until: Any = None,
     watermark: str | None = None,
     height: int = 900,
+    liquidations: pd.DataFrame | None = None,
 ) -> go.Figure:
     """The liquidation heatmap as an interactive plotly figure.
 
@@ -533,16 +705,27 @@ def heatmap_figure(
             labelled.
         watermark: large text across the picture (e.g. ``SIMULATED``).
         height: figure height in pixels.
+        liquidations: recorded liquidations
+            (:func:`liq_indicator.io.liquidations.load_liquidations`: indexed or keyed by
+            ``date``, with ``long_usd``/``short_usd``, ``*_count``, ``*_vwap`` and optionally
+            ``*_high``/``*_low``), drawn over the estimated map as bubbles at (time,
+            volume-weighted price) with area proportional to USD, longs blue, shorts orange,
+            merged into the display candles' periods; and per swept period as diamonds beside
+            the swept bars. Recording gaps (NaN rows) and quiet periods draw nothing.
 
     Returns:
         A figure with two heatmap traces (``long pending``/``short pending``; ``z`` holds uint8
         colour codes linear in log10 USD, ``customdata`` the USD values), a candlestick, two swept
         bar traces (at most :data:`SWEPT_BARS` periods) and, with trades, ``entry long``,
         ``entry short``, ``exit win``, ``exit loss``, ``stop (final)``, ``stop (initial)`` and,
-        when known, ``target`` and ``cluster edges``.
+        when known, ``target`` and ``cluster edges``. With recorded liquidations, the bubble
+        traces ``longs liquidated (recorded)`` / ``shorts liquidated (recorded)`` (``marker.size``
+        the USD, ``sizemode='area'``) and the swept panel's ``longs recorded per ...`` /
+        ``shorts recorded per ...``, for the sides with something recorded in the period.
 
     Raises:
-        InputError: when the candles lack OHLC or swept columns, or do not overlap the heatmap.
+        InputError: when the candles lack OHLC or swept columns, or do not overlap the heatmap,
+            or ``liquidations`` lacks the recorded columns.
     """
     require(("plotly",), "plot", "heatmap_figure")
     import plotly.graph_objects as go
@@ -628,6 +811,12 @@ def heatmap_figure(
         col=1,
     )
 
+    recorded = _recorded_bubbles(liquidations, t0, t1, bars.attrs["period"])
+    if len(recorded):
+        _add_plotly_bubbles(fig, recorded)
+    recorded_swept = _recorded_bubbles(liquidations, t0, t1, swept.attrs["period"])
+    _add_plotly_recorded_swept(fig, recorded_swept, label)
+
     tr = _trade_frame(trades, t0, t1)
     if len(tr):
         _add_plotly_trades(fig, tr)
@@ -646,7 +835,8 @@ def heatmap_figure(
         row=1,
         col=1,
     )
-    top = float(max(long_sw.max(initial=0.0), short_sw.max(initial=0.0))) or 1.0
+    top = float(max(long_sw.max(initial=0.0), short_sw.max(initial=0.0)))
+    top = max(top, float(recorded_swept["usd"].max()) if len(recorded_swept) else 0.0) or 1.0
     step = _nice_step(top, 2)
     ticks = np.arange(-math.floor(top / step), math.floor(top / step) + 1) * step
     fig.update_yaxes(
@@ -660,7 +850,8 @@ def heatmap_figure(
     fig.update_xaxes(range=[t0, t1], row=1, col=1)
     fig.update_xaxes(range=[t0, t1], title_text="UTC", row=2, col=1)
     fig.add_annotation(
-        text="▲ shorts liquidated  ▼ longs liquidated",
+        text="▲ shorts liquidated  ▼ longs liquidated"
+        + ("  ◆ recorded" if len(recorded_swept) else ""),
         xref="x2 domain",
         yref="y2 domain",
         x=0.005,
@@ -1087,9 +1278,11 @@ def save_png_heatmap(
     watermark: str | None = None,
     size: tuple[float, float] = (14.0, 8.0),
     dpi: int = 110,
+    liquidations: pd.DataFrame | None = None,
 ) -> Path:
     """The liquidation heatmap as a static PNG (matplotlib), same content as :func:`heatmap_figure`
-    (same arguments; the swept panel sums the same periods).
+    (same arguments; the swept panel sums the same periods; recorded liquidations are bubbles of
+    area proportional to USD, the largest :data:`BUBBLE_MAX_AREA` points squared).
 
     ``max_candles`` is lower than for the interactive figure: on paper a candle narrower than about
     three pixels is only noise. Highs and lows are kept when candles are merged.
@@ -1165,6 +1358,9 @@ def save_png_heatmap(
         Patch(color=SHORT_SCALE[3][1], label="short liquidations pending"),
         Line2D([], [], color=CANDLE_UP, lw=2, label="price"),
     ]
+    recorded = _recorded_bubbles(liquidations, t0, t1, bars.attrs["period"])
+    if len(recorded):
+        legend += _mpl_bubbles(ax, recorded, mdates)
     tr = _trade_frame(trades, t0, t1)
     if len(tr):
         legend += _mpl_trades(ax, tr, mdates)
@@ -1217,7 +1413,24 @@ def save_png_heatmap(
     _rects(ax2, sx0, sx1, zero, swept["liq_swept_short_usd"].to_numpy(), SHORT_COLOR)
     _rects(ax2, sx0, sx1, zero, -swept["liq_swept_long_usd"].to_numpy(), LONG_COLOR)
     ax2.axhline(0, color=GRID, linewidth=0.8)
-    top = float(swept[list(SWEPT_COLUMNS)].to_numpy().max(initial=0.0)) or 1.0
+    top = float(swept[list(SWEPT_COLUMNS)].to_numpy().max(initial=0.0))
+    recorded_swept = _recorded_bubbles(liquidations, t0, t1, swept.attrs["period"])
+    for side, colour, sign in (("short", CUM_SHORT_COLOR, 1.0), ("long", CUM_LONG_COLOR, -1.0)):
+        rows = recorded_swept[recorded_swept["side"] == side]
+        if len(rows):
+            ax2.scatter(
+                mdates.date2num(rows["time"].to_numpy()),
+                sign * rows["usd"].to_numpy(dtype=float),
+                marker="D",
+                s=14,
+                color=colour,
+                edgecolors=BACKGROUND,
+                linewidths=0.4,
+                zorder=4,
+                label=f"{side}s recorded",
+            )
+            top = max(top, float(rows["usd"].max()))
+    top = top or 1.0
     ax2.set_ylim(-top * 1.1, top * 1.1)
     ax2.yaxis.set_major_formatter(_usd_formatter())
     ax2.yaxis.set_major_locator(MaxNLocator(5, symmetric=True))
@@ -1225,7 +1438,8 @@ def save_png_heatmap(
     ax2.text(
         0.005,
         0.95,
-        "▲ shorts liquidated   ▼ longs liquidated",
+        "▲ shorts liquidated   ▼ longs liquidated"
+        + ("   ◆ recorded" if len(recorded_swept) else ""),
         transform=ax2.transAxes,
         color=TEXT,
         fontsize=8.5,
@@ -1253,6 +1467,43 @@ def save_png_heatmap(
     _mpl_watermark(fig, watermark)
     fig.savefig(p, facecolor=BACKGROUND)
     return p
+
+
+def _mpl_bubbles(ax: Axes, bubbles: pd.DataFrame, mdates: ModuleType) -> list[Line2D]:
+    """The matplotlib twin of :func:`_add_plotly_bubbles`; returns the legend handles."""
+    from matplotlib.lines import Line2D
+
+    top = float(bubbles["usd"].max())
+    min_area = BUBBLE_MIN_PX**2
+    handles = []
+    for side, colour in (("long", LONG_COLOR), ("short", SHORT_COLOR)):
+        rows = bubbles[bubbles["side"] == side]
+        if len(rows) == 0:
+            continue
+        area = np.maximum(rows["usd"].to_numpy(dtype=float) / top * BUBBLE_MAX_AREA, min_area)
+        ax.scatter(
+            mdates.date2num(rows["time"].to_numpy()),
+            rows["price"].to_numpy(dtype=float),
+            s=area,
+            color=colour,
+            alpha=0.8,
+            edgecolors="#ffffff",
+            linewidths=0.7,
+            zorder=4.6,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                markersize=8,
+                color=colour,
+                markeredgecolor="#ffffff",
+                label=f"{side}s liquidated (recorded; area ~ USD)",
+            )
+        )
+    return handles
 
 
 def _mpl_watermark(fig: Any, watermark: str | None) -> None:
