@@ -115,3 +115,36 @@ def write_backtest(
         path.write_text(json.dumps(stats))
     (folder / ".last_result.json").write_text(json.dumps({"latest_backtest": path.name}))
     return path
+
+
+def write_recorded(datadir: Path, candles: pd.DataFrame, n: int = 60, seed: int = 5) -> pd.DataFrame:
+    """Record ``n`` synthetic liquidations of PAIR into ``datadir`` the way ``liq-indicator
+    record`` stores them (raw events, then the 1m file): longs at candle lows, shorts at highs,
+    lognormal sizes. Returns the events written."""
+    import numpy as np
+
+    from liq_indicator.io import liquidations as store
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in np.sort(rng.choice(len(candles), n, replace=False)):
+        ts = int(candles["date"].iloc[i].value // 1_000_000) + int(rng.integers(0, 300)) * 1000
+        side = "long" if rng.random() < 0.5 else "short"
+        price = float(candles["low" if side == "long" else "high"].iloc[i])
+        amount = float(rng.lognormal(0.0, 1.5))
+        rows.append(
+            {
+                "ts": ts,
+                "exchange": "binance",
+                "pair": PAIR,
+                "side": side,
+                "price": price,
+                "amount": amount,
+                "usd": price * amount,
+                "received": ts,
+            }
+        )
+    events = store.events_frame(rows)
+    store.write_events(datadir, events)
+    store.rebuild_minutes(datadir, int(events["ts"].min()), int(events["ts"].max()) + 1)
+    return events

@@ -7,6 +7,10 @@ a backtest's trades are drawn on top, each with its stop, its target and the clu
 were set from, on the map the strategy trades on (``STRATEGY_HEATMAP``). ``--strategy NAME``
 draws the map strategy NAME trades on (its ``heatmap_config``), with or without a backtest.
 
+Liquidations recorded by ``liq-indicator record`` are drawn as bubbles over the estimated map: by
+default the datadir's ``futures/<PAIR>-1m-liquidations.feather`` when there is one (a note says
+so), ``--liquidations PATH`` for another file or datadir, ``--no-liquidations`` for none.
+
 The map starts empty and fills over its slowest tier's half-life: the part of the picture drawn
 before that much history is shaded and a warning names it.
 """
@@ -47,6 +51,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strategy-path",
         metavar="PATH",
         help="folder holding the --strategy file (default: <userdir>/strategies)",
+    )
+    r = parser.add_argument_group("recorded liquidations")
+    x = r.add_mutually_exclusive_group()
+    x.add_argument(
+        "--liquidations",
+        metavar="PATH",
+        help="recorded liquidations to draw as bubbles (area ~ USD): a "
+        "<PAIR>-1m-liquidations.feather file (one pair) or the datadir holding "
+        "futures/<PAIR>-1m-liquidations.feather (default: the datadir's file of each pair, "
+        "when `liq-indicator record` wrote one)",
+    )
+    x.add_argument(
+        "--no-liquidations",
+        action="store_true",
+        help="draw no recorded liquidations, even when the datadir holds some",
     )
     d = parser.add_argument_group("drawing")
     d.add_argument(
@@ -179,6 +198,85 @@ def strategy_heatmap(name: str, strategy_path: Any) -> Any:
     )
 
 
+def recorded_liquidations(
+    pair: str,
+    datadir: Any,
+    timeframe: str,
+    first: Any,
+    end: Any,
+    path: str | None = None,
+    off: bool = False,
+    pairs: int = 1,
+) -> tuple[Any, str | None]:
+    """The liquidations recorded for ``pair`` to draw, and the line that says what was drawn.
+
+    Args:
+        pair: the pair drawn.
+        datadir: the exchange's datadir (where ``liq-indicator record`` writes).
+        timeframe: the candles' timeframe (the recorded minutes are summed to it).
+        first: the first drawn candle's time.
+        end: the drawn period's end (the last candle's close).
+        path: ``--liquidations``: a file or a datadir; None: the datadir's file when present.
+        off: ``--no-liquidations``.
+        pairs: how many pairs are drawn (a single file cannot serve several).
+
+    Returns:
+        (``load_liquidations`` frame, note) or (None, None) when none is drawn.
+
+    Raises:
+        InputError: an explicit file or datadir without the pair's file, a file for several
+            pairs, or a file that is not the recorder's.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from liq_indicator.errors import InputError
+    from liq_indicator.io.liquidations import liquidations_file, load_liquidations
+    from liq_indicator.plot.style import format_usd
+
+    if off:
+        return None, None
+    if path is None:
+        source = liquidations_file(datadir, pair)
+        if not source.exists():
+            return None, None
+    else:
+        source = Path(path).expanduser()
+        if source.is_dir():
+            source = liquidations_file(source, pair)
+        elif pairs > 1:
+            raise InputError(
+                f"--liquidations {path} is one file but {pairs} pairs are drawn; pass the datadir "
+                "holding futures/<PAIR>-1m-liquidations.feather, or one --pairs"
+            )
+    frame = load_liquidations(source, timeframe, pair=pair)
+    dates = frame.index
+    shown = frame[(dates >= pd.Timestamp(first)) & (dates < pd.Timestamp(end))]
+    known = shown.dropna(how="all")
+    span = (
+        f"it holds {dates[0]:%Y-%m-%d %H:%M} .. {dates[-1]:%Y-%m-%d %H:%M} UTC"
+        if len(dates)
+        else "it is empty"
+    )
+    if not len(known):
+        return frame, (
+            f"warning: {pair}: the recorded liquidations in {source} hold nothing in the drawn "
+            f"period ({span}); none drawn"
+        )
+    gaps = len(shown) - len(known)
+    n = int(np.nansum(known[["long_count", "short_count"]].to_numpy()))
+    note = (
+        f"note: {pair}: drawing the liquidations recorded in {source} as bubbles: {n} "
+        f"liquidations, longs {format_usd(float(known['long_usd'].sum()))}, shorts "
+        f"{format_usd(float(known['short_usd'].sum()))} in the drawn period ({span}"
+        + (f"; {gaps} {timeframe} candles fall in recording gaps" if gaps else "")
+        + "); --no-liquidations to leave them out"
+    )
+    return frame, note
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``liq-indicator heatmap`` with the parsed ``args``; returns the exit code."""
     import math
@@ -260,6 +358,19 @@ def run(args: argparse.Namespace) -> int:
             counted = f" · {drawn} trades" + (
                 f" (of {len(trades)})" if drawn != len(trades) else ""
             )
+        tf_shown = infer_timeframe(shown["date"]) or pd.Timedelta(0)
+        recorded, note = recorded_liquidations(
+            pair,
+            opts.datadir,
+            opts.timeframe,
+            first,
+            last + tf_shown,
+            path=args.liquidations,
+            off=args.no_liquidations,
+            pairs=len(opts.pairs),
+        )
+        if note:
+            print(note, file=sys.stderr if note.startswith("warning") else sys.stdout)
         # after the trades: a bad backtest file is the one error line, not after a warning
         cold = cold_until(history["date"].iloc[0], first, config)
         if cold is not None:
@@ -286,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
             "scale": args.scale,
             "price_axis": args.price_axis,
             "cold_until": cold,
+            "liquidations": recorded,
         }
         write_outputs(
             opts,

@@ -23,11 +23,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLORS", "LEVEL_COLUMNS", "cluster_annotations", "plot_config", "trade_levels_at_entry"]
+__all__ = [
+    "COLORS",
+    "LEVEL_COLUMNS",
+    "RECORDED_COLUMNS",
+    "cluster_annotations",
+    "plot_config",
+    "trade_levels_at_entry",
+]
 
 #: RGB of each side, the heatmap's (``liq_indicator.plot.style.LONG_COLOR`` / ``SHORT_COLOR``):
 #: longs are liquidated below price (blue), shorts above it (orange).
 COLORS: dict[str, tuple[int, int, int]] = {"long": (47, 140, 255), "short": (255, 138, 31)}
+
+#: Recorded USD liquidated per candle and side (NaN where nothing was recorded), the columns
+#: ``liquidation_features(..., liquidations=...)`` adds; :func:`plot_config` draws them when present.
+RECORDED_COLUMNS = ("liq_real_long_usd", "liq_real_short_usd")
+#: Lighter shades of the two sides for the recorded bars (``plot.style.CUM_LONG/SHORT_COLOR``).
+_RECORDED_RGB = {"long": (165, 228, 255), "short": (255, 217, 138)}
 
 #: The columns :func:`trade_levels_at_entry` adds (``liq_indicator.plot.figures`` draws them).
 LEVEL_COLUMNS = (
@@ -44,17 +57,29 @@ def _rgba(side: str, alpha: float | None = None) -> str:
     return f"rgb({r},{g},{b})" if alpha is None else f"rgba({r},{g},{b},{alpha:g})"
 
 
-def plot_config() -> dict[str, Any]:
+def plot_config(columns: Iterable[str] | None = None) -> dict[str, Any]:
     """A fresh ``plot_config``: each side's nearest cluster as its near and far edges on the price
     chart (step lines that break where there is no cluster), and the notional swept per candle and
-    side as bars below it.
+    side as bars below it; with recorded liquidations, the recorded USD per candle and side as
+    bars beside the swept ones (same panel and axis: the estimate next to what happened).
+
+    The recorded bars are named only when ``columns`` holds :data:`RECORDED_COLUMNS`: Freqtrade's
+    ``plot-dataframe`` skips a missing column with a log line, and FreqUI draws the panel without
+    it, both silently showing "nothing recorded" where nothing *was* recorded. A strategy that
+    reads recorded liquidations passes its dataframe's columns (``plot_config`` may be a property)
+    or ``RECORDED_COLUMNS``. The recorded columns are NaN where nothing was recorded, so bars
+    (plotly and FreqUI alike) appear only where liquidations were.
 
     No ``fill_to`` band: plotly fills between two lines across their gaps, so a band from a cluster
     at 56k to the next one at 70k ten days later would be drawn as one huge wedge. FreqUI fills the
     clusters with :func:`cluster_annotations` (one box per stretch) instead. The ``plotly`` entry
     is applied by ``freqtrade plot-dataframe`` only.
 
-    Names only columns of :func:`liq_indicator.strategy.signals.strategy_features`.
+    Args:
+        columns: the dataframe's columns; None: the estimate's columns only.
+
+    Names only columns of :func:`liq_indicator.strategy.signals.strategy_features`, and the
+    recorded ones when ``columns`` holds them.
     """
     main: dict[str, Any] = {}
     for side in ("long", "short"):
@@ -70,10 +95,17 @@ def plot_config() -> dict[str, Any]:
                     },
                 },
             }
-    swept = {
+    swept: dict[str, Any] = {
         f"liq_swept_{side}_usd": {"color": _rgba(side), "type": "bar"} for side in ("long", "short")
     }
-    return {"main_plot": main, "subplots": {"swept notional (USD)": swept}}
+    have = set(columns) if columns is not None else set()
+    recorded = [c for c in RECORDED_COLUMNS if c in have]
+    if not recorded:
+        return {"main_plot": main, "subplots": {"swept notional (USD)": swept}}
+    for column in recorded:
+        r, g, b = _RECORDED_RGB["long" if "_long_" in column else "short"]
+        swept[column] = {"color": f"rgb({r},{g},{b})", "type": "bar"}
+    return {"main_plot": main, "subplots": {"liquidations: swept (estimate) vs recorded (USD)": swept}}
 
 
 def cluster_annotations(
