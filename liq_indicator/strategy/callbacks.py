@@ -31,7 +31,9 @@ from liq_indicator.errors import ConfigError
 from liq_indicator.io import timeframes
 from liq_indicator.risk import choose_leverage, planned_notional, stake_for_risk
 from liq_indicator.strategy.glue import (
+    REAL_COLUMNS,
     AlertLimiter,
+    CascadeSource,
     LogOnce,
     SignalMaps,
     defended_entry,
@@ -374,6 +376,7 @@ def _unmapped(candles: pd.DataFrame) -> pd.DataFrame:
         "overshoot_short_pct",
         "funding_rate",
         "oi_value",
+        *REAL_COLUMNS,
     )
     return candles.assign(**dict.fromkeys(extra, float("nan")))
 
@@ -392,6 +395,8 @@ class Desk:
         log: the strategy's logger (one-time notices).
         oi_timeframes: open-interest timeframes to try before ``timeframe``.
         alert_interval_s: at most one alert per pair and kind in this many seconds.
+        real_fresh_minutes: recorded liquidations count as fresh while their last minute ends at
+            most this long before the last candle's close (:class:`~.glue.CascadeSource`).
     """
 
     def __init__(
@@ -405,8 +410,12 @@ class Desk:
         log: logging.Logger = logger,
         oi_timeframes: Sequence[str] = ("1h",),
         alert_interval_s: float = 3600.0,
+        real_fresh_minutes: float = 30.0,
     ) -> None:
         self.log_once = LogOnce(log)
+        # live, the cascade rule reads the norm's window and at most the look-back's hyperopt top
+        cover = SignalParams().norm_window + int(PARAMETER_SPACES["lookback"].high) + 1
+        self.cascades = CascadeSource(real_fresh_minutes, cover, log)
         self.alerts = AlertLimiter(alert_interval_s)
         self.maps = SignalMaps(heatmap, timeframes.timeframe_minutes(timeframe))
         self.plans = TradePlans(signal_row, params, self.log_once, zones=self._plan_zones)
@@ -438,8 +447,9 @@ class Desk:
     ) -> pd.DataFrame:
         """``populate_indicators``: side data (:func:`~liq_indicator.strategy.glue.side_frames`),
         other venues (``config["liq_venues"]`` next to ``config["datadir"]``, at most 3 candles
-        behind), the strategy's features; the frame is remembered for the leverage check, and,
-        live only, alerts are sent (``params()`` is read only then: hyperopt flags parameters
+        behind), the strategy's features and the recorded liquidations
+        (:class:`~liq_indicator.strategy.glue.CascadeSource`: the cascade rule's source); the
+        frame is remembered for the leverage check, and, live only, alerts are sent (``params()`` is read only then: hyperopt flags parameters
         read while indicators are computed). The map uses the pair's own tiers (:meth:`heatmap`);
         a pair without tiers gets the strategy's columns all NaN, so it never enters.
         """
@@ -472,6 +482,8 @@ class Desk:
             atr_window=SignalParams().atr_window,
             venues=venues,
         )
+        # recorded liquidations, when fresh, replace the estimate in the cascade rule
+        frame = self.cascades(frame, pair, config.get("datadir"), timeframe, live=is_live(dp))
         self.maps.remember(pair, candles, venues, config=heatmap, open_interest=oi, funding=funding)
         if is_live(dp):
             self.alerts.check(dp, pair, frame, self.params())

@@ -35,17 +35,21 @@ from liq_indicator.brackets import (
     table_from_ccxt,
 )
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import prepare
+from liq_indicator.core.inputs import coerce_dates, prepare
 from liq_indicator.errors import ConfigError, DataWarning, InputError
 from liq_indicator.estimator import LiquidationMap, MapCursor, Venue, liquidation_map
+from liq_indicator.io import timeframes
 from liq_indicator.io.datadir import PairData, load_pair
+from liq_indicator.io.liquidations import liquidations_file, load_liquidations
 from liq_indicator.risk import dense_zones
 from liq_indicator.strategy.signals import SignalParams, alert_messages
 
 __all__ = [
     "AlertLimiter",
+    "REAL_COLUMNS",
     "BookPath",
     "CandleLog",
+    "CascadeSource",
     "LogOnce",
     "SignalMaps",
     "analysed_signal_row",
@@ -56,6 +60,7 @@ __all__ = [
     "is_live",
     "map_zones",
     "pair_heatmap",
+    "recorded_per_candle",
     "parse_recursive_analysis",
     "register_exchange_tiers",
     "side_frames",
@@ -551,6 +556,154 @@ class SignalMaps:
                 logging.WARNING,
             )
             return []
+
+
+#: The columns :class:`CascadeSource` adds: the recorded USD of long / short positions
+#: force-closed within each candle, and 1.0 on the rows whose cascade rule reads them (0.0: the
+#: map's ``liq_swept_*`` estimate).
+REAL_COLUMNS = ("liq_real_long_usd", "liq_real_short_usd", "liq_cascade_real")
+
+
+def recorded_per_candle(
+    bars: pd.DataFrame, dates: pd.Series, timeframe: str, quiet_until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Recorded liquidations summed per candle, on the candles' ``dates``: causal, a candle's
+    value is the sum of the recorded minutes inside it (``[date, date + timeframe)``), known at its
+    close.
+
+    Args:
+        bars: :func:`~liq_indicator.io.liquidations.load_liquidations` at ``timeframe`` (bars
+            indexed by start; NaN over a recorded gap).
+        dates: the candles' open times (UTC).
+        timeframe: the candles' timeframe (the bars must be at it).
+        quiet_until: candles after the last bar that close by this time hold 0 (the recorder was
+            running and saw nothing: its file has rows only for minutes with an event); None:
+            NaN there.
+
+    Returns:
+        ``liq_real_long_usd`` and ``liq_real_short_usd`` on ``dates``' index; NaN before the first
+        recorded minute, over gaps and (without ``quiet_until``) after the last one.
+    """
+    when = pd.DatetimeIndex(coerce_dates(dates)).as_unit("us")
+    index = pd.DatetimeIndex(bars.index).as_unit("us")
+    out = pd.DataFrame(
+        {
+            f"liq_real_{side}_usd": bars[f"{side}_usd"].set_axis(index).reindex(when)
+            for side in ("long", "short")
+        }
+    )
+    if quiet_until is not None and len(index):
+        candle = pd.Timedelta(minutes=timeframes.timeframe_minutes(timeframe))
+        after = (when > index[-1]) & (when + candle <= quiet_until)
+        out.loc[after, :] = 0.0
+    return out.set_axis(dates.index)
+
+
+class CascadeSource:
+    """Per pair, where the strategy's cascade rule reads swept notional: the recorded
+    liquidations (``liq-indicator record``'s ``<datadir>/futures/<PAIR>-1m-liquidations.feather``)
+    when they are fresh and cover what the rule reads, else the map's estimate (``liq_swept_*``).
+    Each switch (and a first choice of the recorded ones, or of the estimate beside an unusable
+    file) is logged once, per pair.
+
+    Fresh: the file's last minute ends at most ``fresh_minutes`` before the last candle's close.
+    Covered: its first minute is at or before the first candle the rule reads: live, the last
+    ``cover_candles`` (the cascade norm's window and the look-back); in a backtest (not live)
+    the whole analysed frame, so a backtest uses recorded liquidations only when they cover its
+    period, start-up candles included. Either way each candle sees only the minutes inside it
+    (:func:`recorded_per_candle`), and the choice holds for the whole frame, so a norm never
+    averages the two sources.
+
+    Args:
+        fresh_minutes: the freshness limit.
+        cover_candles: candles the rule reads back from the last one, live.
+        log: where the switches go.
+    """
+
+    def __init__(
+        self, fresh_minutes: float = 30.0, cover_candles: int = 313, log: logging.Logger = logger
+    ):
+        if not (math.isfinite(fresh_minutes) and fresh_minutes >= 0) or cover_candles < 1:
+            raise ConfigError(
+                f"recorded liquidations: need fresh_minutes >= 0 and cover_candles >= 1, got "
+                f"{fresh_minutes!r} and {cover_candles!r}"
+            )
+        self.fresh = pd.Timedelta(minutes=fresh_minutes)
+        self.cover_candles = int(cover_candles)
+        self.log = log
+        #: pair -> "real" or "estimate", the source of the pair's last analysed frame
+        self.source: dict[str, str] = {}
+        self._cache: dict[tuple[str, str], tuple[tuple[int, int], pd.DataFrame, pd.Timestamp]] = {}
+
+    def _bars(self, path: Path, pair: str, timeframe: str) -> tuple[pd.DataFrame, pd.Timestamp]:
+        """The file's bars at ``timeframe`` and the end of its last minute (read again only when
+        the file changed: live, once per flush of the recorder).
+        """
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        key = (str(path), timeframe)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        minutes = load_liquidations(path, "1m", pair=pair, gaps=False)
+        if len(minutes) == 0:
+            raise InputError(f"{path} holds no recorded minute")
+        end = minutes.index[-1] + pd.Timedelta(minutes=1)
+        bars = load_liquidations(path, timeframe, pair=pair)
+        self._cache[key] = (stamp, bars, end)
+        return bars, end
+
+    def __call__(
+        self, frame: pd.DataFrame, pair: str, datadir: Any, timeframe: str, *, live: bool
+    ) -> pd.DataFrame:
+        """``frame`` (the strategy's features) with :data:`REAL_COLUMNS` added: the recorded USD
+        per candle (NaN without a usable file) and the flag of the source in force.
+        """
+        out = frame.assign(liq_real_long_usd=np.nan, liq_real_short_usd=np.nan, liq_cascade_real=0.0)
+        if len(frame) == 0:
+            return out
+        dates = coerce_dates(frame["date"])
+        candle = pd.Timedelta(minutes=timeframes.timeframe_minutes(timeframe))
+        close = dates.iloc[-1] + candle
+        path = None if datadir is None else liquidations_file(datadir, pair)
+        why = "no recorded file"
+        if path is not None and path.is_file():
+            try:
+                bars, end = self._bars(path, pair, timeframe)
+            except (InputError, OSError) as exc:
+                why = f"unreadable ({exc})"
+            else:
+                real = recorded_per_candle(bars, frame["date"], timeframe, quiet_until=close)
+                out["liq_real_long_usd"] = real["liq_real_long_usd"]
+                out["liq_real_short_usd"] = real["liq_real_short_usd"]
+                first = dates.iloc[0 if not live else max(0, len(dates) - self.cover_candles)]
+                lag = close - end
+                if lag > self.fresh:
+                    why = f"stale: the last recorded minute ends {lag} before the candle's close"
+                elif bars.index[0] > first:
+                    why = (
+                        f"too short: recorded from {bars.index[0]:%Y-%m-%d %H:%M}, the cascade "
+                        f"rule reads from {first:%Y-%m-%d %H:%M}"
+                    )
+                else:
+                    why = ""
+                    out["liq_cascade_real"] = 1.0
+        self._switch(pair, "estimate" if why else "real", why, path)
+        return out
+
+    def _switch(self, pair: str, source: str, why: str, path: Path | None) -> None:
+        before = self.source.get(pair)
+        self.source[pair] = source
+        if source == before or (before is None and why == "no recorded file"):
+            return  # no change, or the usual start without a recorder: silent
+        if source == "real":
+            self.log.info("%s: cascades detected from recorded liquidations (%s)", pair, path)
+        else:
+            self.log.info(
+                "%s: cascades detected from the map's estimate (recorded liquidations: %s)",
+                pair,
+                why,
+            )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ The long setup (shorts mirror it after a short squeeze), evaluated at the close 
 
 Every input of candle ``t`` is known at its close, so the signal is causal; Freqtrade enters at the
 next candle's open.
+
+**Recorded liquidations.** On rows where ``liq_cascade_real`` is 1 (set by
+:class:`~liq_indicator.strategy.glue.CascadeSource` when recorded liquidations are fresh), steps 1
+and 2 read ``liq_real_long_usd`` / ``liq_real_short_usd`` instead of ``liq_swept_*``: the norm, the
+cascade's peak and the signal candle's sweep all come from the recorded series, so no norm
+averages the two scales. The floor stays a fraction of traded notional, a market quantity of
+neither source. Step 3 compares the map's cluster with the map's own peak sweep, on either row.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ __all__ = [
     "alert_messages",
     "atr",
     "cascade_intensity",
+    "cascade_sweeps",
     "entry_signals",
     "exit_roi",
     "overshoot_quantile",
@@ -466,6 +474,36 @@ def cascade_intensity(
     return swept / np.maximum(norm, floor)
 
 
+def cascade_sweeps(
+    df: pd.DataFrame, side: str, norm_window: int = 288, norm_floor: float = 0.005, lookback: int = 6
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """``(swept, intensity, peak)`` of ``side`` as the cascade rule reads them: the map's
+    ``liq_swept_<side>_usd``, except on rows flagged ``liq_cascade_real`` where the recorded
+    ``liq_real_<side>_usd`` is read. Each source's intensity (:func:`cascade_intensity`) and
+    peak (the largest sweep of the ``lookback`` candles before) are computed on that source
+    alone, then picked row by row, so a norm or a peak never mixes the two.
+    """
+    column = f"liq_swept_{side}_usd"
+    swept = df[column]
+    intensity = cascade_intensity(df, side, norm_window, norm_floor)
+    peak = swept.shift(1).rolling(lookback, min_periods=1).max()
+    real_column = f"liq_real_{side}_usd"
+    if "liq_cascade_real" not in df.columns or real_column not in df.columns:
+        return swept, intensity, peak
+    real = df["liq_cascade_real"].fillna(0.0).to_numpy(dtype=np.float64) > 0
+    if not real.any():
+        return swept, intensity, peak
+    recorded = df.assign(**{column: df[real_column]})
+    r_swept = recorded[column]
+    r_intensity = cascade_intensity(recorded, side, norm_window, norm_floor)
+    r_peak = r_swept.shift(1).rolling(lookback, min_periods=1).max()
+    return (
+        r_swept.where(real, swept),
+        r_intensity.where(real, intensity),
+        r_peak.where(real, peak),
+    )
+
+
 def _need(df: pd.DataFrame, columns: list[str]) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -567,12 +605,14 @@ def setup_frame(
         ],
     )
     look = params.lookback
-    swept = df[f"liq_swept_{side}_usd"]
-    intensity = cascade_intensity(df, side, params.norm_window, params.norm_floor)
+    swept, intensity, peak = cascade_sweeps(
+        df, side, params.norm_window, params.norm_floor, look
+    )
     is_cascade = (intensity >= params.cascade_mult).astype(float)
     recent = is_cascade.shift(1).rolling(look, min_periods=1).max() > 0
-    peak = swept.shift(1).rolling(look, min_periods=1).max()
     collapsed = swept <= params.exhaust_ratio * peak
+    # fuel: the map's cluster against the map's own peak sweep (one scale), whatever the source
+    map_peak = df[f"liq_swept_{side}_usd"].shift(1).rolling(look, min_periods=1).max()
     atr_now = df[f"atr_{params.atr_window}"]
     if is_short:
         extreme = df["high"].rolling(look + 1, min_periods=1).max()
@@ -581,7 +621,7 @@ def setup_frame(
         extreme = df["low"].rolling(look + 1, min_periods=1).min()
         rebound = (df["close"] - extreme) >= params.rebound_atr * atr_now
     fuel = (df[f"liq_{side}_cluster_dist_pct"] <= params.fuel_dist_pct) & (
-        df[f"liq_{side}_cluster_usd"] >= params.fuel_ratio * peak
+        df[f"liq_{side}_cluster_usd"] >= params.fuel_ratio * map_peak
     )
     levels = trade_levels(df, is_short, params)
     worth = (
@@ -723,16 +763,18 @@ def alert_messages(
     out: list[tuple[str, str]] = []
     last = df.iloc[-1]
     for side in ("long", "short"):
-        intensity = cascade_intensity(
+        swept, intensity, _ = cascade_sweeps(
             df.iloc[-(params.norm_window + 2) :], side, params.norm_window, params.norm_floor
         )
         now, before = intensity.iloc[-1], intensity.iloc[-2]
         if now >= params.cascade_mult and not before >= params.cascade_mult:
+            real = float(last.get("liq_cascade_real", 0.0) or 0.0) > 0
             out.append(
                 (
                     f"cascade_{side}",
-                    f"{side} liquidation cascade: {last[f'liq_swept_{side}_usd'] / 1e6:,.1f}M USD "
-                    f"swept ({now:,.0f}x norm) at {last['close']:,.2f}",
+                    f"{side} liquidation cascade: {swept.iloc[-1] / 1e6:,.1f}M USD "
+                    f"{'liquidated (recorded)' if real else 'swept'} ({now:,.0f}x norm) at "
+                    f"{last['close']:,.2f}",
                 )
             )
         dist = last[f"liq_{side}_cluster_dist_pct"]

@@ -61,6 +61,9 @@ class LiqClusterStrategy(IStrategy):
     heatmap_config = signals.STRATEGY_HEATMAP
     oi_timeframes = ("1h",)  # then the strategy's timeframe; live refreshes the first one
     alert_interval_s = 3600.0
+    # recorded liquidations (liq-indicator record) replace the map's estimate in the cascade rule
+    # while their last minute is at most this old at the candle's close (docs/STRATEGY.md)
+    liq_real_fresh_minutes = 30.0
     taker_fee = 0.0005  # Binance USDT-M taker fee; the sizing charges it twice (entry and exit)
     plot_config = frequi.plot_config()
 
@@ -76,6 +79,7 @@ class LiqClusterStrategy(IStrategy):
             log=logger,
             oi_timeframes=self.oi_timeframes,
             alert_interval_s=self.alert_interval_s,
+            real_fresh_minutes=self.liq_real_fresh_minutes,
         )
         self.maps, self.alerts, self.log_once = self.desk.maps, self.desk.alerts, self.desk.log_once
 
