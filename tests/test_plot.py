@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from plot_helpers import PAIR, sample_data, sample_trade_records, write_backtest
+from plot_helpers import PAIR, sample_data, sample_trade_records, write_backtest, write_recorded
 
 from liq_indicator import InputError, liquidation_map
 from liq_indicator.cli import main
@@ -824,3 +824,170 @@ def test_cli_map_marks_clusters_and_a_trade(userdir, tmp_path, capsys):
     text = next(plots.glob("*.html")).read_text()
     for name in ("long cluster", "stop (long)", "target (long)", "NOT WARMED UP"):
         assert name in text
+
+
+# --- recorded liquidations as bubbles (#19) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recorded(data, tmp_path_factory):
+    """Events recorded into a datadir, and the 5m bars load_liquidations reads back."""
+    from liq_indicator.io.liquidations import load_liquidations
+
+    datadir = tmp_path_factory.mktemp("rec") / "binance"
+    events = write_recorded(datadir, data[0])
+    return events, load_liquidations(datadir, "5m", pair=PAIR)
+
+
+def test_heatmap_bubbles_have_area_proportional_to_usd(data, recorded):
+    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
+
+    _, feats, heat = data
+    events, bars = recorded
+    fig = heatmap_figure(feats, heat, liquidations=bars)  # 720 candles: one bubble per 5m candle
+    refs = set()
+    for side, colour in (("long", LONG_COLOR), ("short", SHORT_COLOR)):
+        (bub,) = traces(fig, "scatter", f"{side}s liquidated (recorded)")
+        mine = events[events["side"] == side]
+        assert bub.mode == "markers" and bub.marker.color == colour
+        assert bub.marker.sizemode == "area" and bub.showlegend is not False
+        refs.add(bub.marker.sizeref)
+        size = np.asarray(bub.marker.size, dtype=float)
+        # area ~ USD: the sizes are the USD of each candle, nothing lost or invented
+        assert size.sum() == pytest.approx(mine["usd"].sum())
+        np.testing.assert_allclose(size, bub.customdata)
+        # a candle with one liquidation: its bubble sits at that liquidation's price
+        minute = mine["ts"] // 300_000
+        single = mine[minute.map(minute.value_counts()) == 1]
+        times = pd.DatetimeIndex(pd.to_datetime(single["ts"], unit="ms"))
+        mid = times.floor("5min") + pd.Timedelta("150s")
+        got = pd.Series(np.asarray(bub.y, dtype=float), index=pd.DatetimeIndex(bub.x))
+        np.testing.assert_allclose(got.loc[mid].to_numpy(), single["price"].to_numpy())
+        # hover: side, USD and count of each bubble
+        k = int(np.argmax(size))
+        assert f"{side}s liquidated (recorded): {format_usd(size[k])} in " in bub.text[k]
+        assert re.search(r"in \d+ liquidations?<br>volume-weighted price", bub.text[k])
+    assert len(refs) == 1  # one scale for both sides: their bubbles compare
+    # the largest bubble is BUBBLE_MAX_PX wide (plotly: diameter = sqrt(size / sizeref))
+    from liq_indicator.plot.figures import BUBBLE_MAX_PX
+
+    biggest = events.groupby([events["ts"] // 300_000, events["side"]])["usd"].sum().max()
+    assert np.sqrt(2 * biggest / refs.pop()) == pytest.approx(BUBBLE_MAX_PX)
+    # the swept panel shows the recorded USD beside the estimate's bars, on the same axis
+    (rec_short,) = [t for t in traces(fig, "scatter") if t.name.startswith("shorts recorded per")]
+    assert rec_short.yaxis == "y2" and np.all(np.asarray(rec_short.y) > 0)
+    assert np.sum(rec_short.y) == pytest.approx(events.loc[events["side"] == "short", "usd"].sum())
+
+
+def test_merged_candles_merge_their_bubbles(data, recorded):
+    _, feats, heat = data
+    events, bars = recorded
+    fig = heatmap_figure(feats, heat, liquidations=bars, max_candles=40)
+    (bub,) = traces(fig, "scatter", "longs liquidated (recorded)")
+    longs = events[events["side"] == "long"]
+    assert np.sum(bub.marker.size) == pytest.approx(longs["usd"].sum())
+    assert len(bub.x) < len(longs)  # several candles' liquidations in one bubble
+    # each bubble's price is the USD-weighted price of what it merged: within their range
+    assert longs["price"].min() <= min(bub.y) and max(bub.y) <= longs["price"].max()
+
+
+def test_recording_gaps_and_quiet_candles_draw_no_bubble(data, recorded):
+    _, feats, heat = data
+    events, bars = recorded
+    hole = bars.copy()
+    busy = hole.index[hole["long_usd"] > 0]
+    hole.loc[busy[: len(busy) // 2], :] = np.nan  # as load_liquidations marks a recording gap
+    fig = heatmap_figure(feats, heat, liquidations=hole)
+    (bub,) = traces(fig, "scatter", "longs liquidated (recorded)")
+    assert len(bub.x) == len(busy) - len(busy) // 2
+    none = heatmap_figure(feats, heat, liquidations=bars.iloc[:0])
+    assert not [t for t in traces(none, "scatter") if "recorded" in t.name]
+    with pytest.raises(InputError, match="load_liquidations"):
+        heatmap_figure(feats, heat, liquidations=bars.drop(columns="long_vwap"))
+
+
+def test_png_draws_the_bubbles(data, recorded, tmp_path):
+    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
+
+    _, feats, heat = data
+    plain = save_png_heatmap(feats, heat, tmp_path / "plain.png")
+    bubbly = save_png_heatmap(feats, heat, tmp_path / "bubbles.png", liquidations=recorded[1])
+
+    before, after = (np.asarray(Image.open(p).convert("RGB"), dtype=int) for p in (plain, bubbly))
+    changed = np.abs(after - before).max(axis=2) > 40
+    for colour in (LONG_COLOR, SHORT_COLOR):  # the bubbles' fills, drawn at 80% opacity
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (changed & (np.abs(after - rgb).max(axis=2) <= 60)).sum() > 300
+
+
+def test_cli_heatmap_draws_the_recorded_file_and_says_so(data, tmp_path, capsys):
+    from liq_indicator.io.liquidations import liquidations_file
+
+    root = tmp_path / "user_data"
+    datadir = root / "data" / "binance"
+    (datadir / "futures").mkdir(parents=True)
+    data[0][["date", "open", "high", "low", "close", "volume"]].to_feather(
+        datadir / "futures" / "BTC_USDT_USDT-5m-futures.feather"
+    )
+    write_recorded(datadir, data[0])
+    base = ["heatmap", "--userdir", str(root), "--timerange", "20240102-", "--format", "html"]
+
+    def drawn(*extra: str) -> tuple[str, str]:
+        plots = tmp_path / f"p{len(list(tmp_path.glob('p*')))}"
+        assert main([*base, "--plot-dir", str(plots), *extra]) == 0
+        return next(plots.glob("*.html")).read_text(), capsys.readouterr().out
+
+    text, out = drawn()
+    assert f"drawing the liquidations recorded in {liquidations_file(datadir, PAIR)}" in out
+    assert '"name":"longs liquidated (recorded)"' in text
+    text, out = drawn("--no-liquidations")
+    assert "recorded" not in out and "liquidated (recorded)" not in text
+    other = tmp_path / "elsewhere" / "binance"
+    write_recorded(other, data[0], n=5, seed=9)
+    text, out = drawn("--liquidations", str(other))
+    assert f"recorded in {liquidations_file(other, PAIR)}" in out
+    assert "liquidated (recorded)" in text
+    assert main([*base, "--liquidations", str(tmp_path / "none.feather")]) == 2
+    assert "none.feather" in capsys.readouterr().err
+
+
+def test_plot_config_adds_recorded_bars_only_when_the_columns_exist():
+    from liq_indicator.strategy.frequi import RECORDED_COLUMNS, plot_config
+
+    assert plot_config() == plot_config(["liq_swept_long_usd", "date"])
+    (panel,) = plot_config(RECORDED_COLUMNS)["subplots"].values()
+    assert [panel[c]["type"] for c in RECORDED_COLUMNS] == ["bar", "bar"]
+    # beside the estimate's swept bars, on one axis, in lighter shades of the same sides
+    assert {"liq_swept_long_usd", "liq_swept_short_usd"} <= set(panel)
+    assert panel["liq_real_long_usd"]["color"] != panel["liq_swept_long_usd"]["color"]
+    (only_long,) = plot_config(["liq_real_long_usd"])["subplots"].values()
+    assert "liq_real_short_usd" not in only_long
+
+
+def test_plot_dataframe_draws_recorded_bars_only_where_something_was_recorded():
+    plotting = pytest.importorskip("freqtrade.plot.plotting")
+    from liq_indicator.strategy.frequi import plot_config
+
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"),
+            "open": 60e3,
+            "high": 61e3,
+            "low": 59e3,
+            "close": 60e3,
+            "volume": 1.0,
+        }
+    )
+    for side in ("long", "short"):
+        frame[f"liq_{side}_cluster_near"] = frame[f"liq_{side}_cluster_far"] = np.nan
+        frame[f"liq_swept_{side}_usd"] = 1e5
+    frame["liq_real_long_usd"] = np.where(np.arange(n) % 7 == 0, 5e5, np.nan)
+    frame["liq_real_short_usd"] = np.nan
+    fig = plotting.generate_candlestick_graph(
+        PAIR, frame, pd.DataFrame(), plot_config=plot_config(frame.columns)
+    )
+    (real,) = [t for t in fig.data if t.name == "liq_real_long_usd"]
+    (swept,) = [t for t in fig.data if t.name == "liq_swept_long_usd"]
+    assert real.type == "bar" and real.yaxis == swept.yaxis  # beside the estimate
+    assert np.isfinite(np.asarray(real.y, dtype=float)).sum() == 6  # bars only where recorded
