@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from plot_helpers import sample_data, sample_trade_records, write_backtest
+from plot_helpers import sample_data, sample_trade_records, write_backtest, write_recorded
 
 from liq_indicator import liquidation_map
 from liq_indicator.io.backtest import load_trades
 from liq_indicator.plot.figures import heatmap_figure, map_figure, save_html
-from liq_indicator.plot.style import STOP_COLOR, TARGET_COLOR
+from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR, STOP_COLOR, TARGET_COLOR
 
 pytestmark = pytest.mark.slow
 
@@ -209,3 +209,31 @@ def test_strategy_story_pictures_render(chromium, tmp_path):
     )
     arr = screenshot(chromium, html, tmp_path, min_colours=500)
     assert near_colour(arr, STOP_COLOR) > 2e-4 and near_colour(arr, TARGET_COLOR) > 2e-4
+
+
+def test_heatmap_with_recorded_liquidations_renders(chromium, tmp_path):
+    """#19: the recorded liquidations as bubbles over the estimated map (the CoinGlass picture
+    with the estimate beside it); the screenshot is docs/img/browser_heatmap_liquidations.png."""
+    from liq_indicator.io.liquidations import load_liquidations
+
+    candles, feats, heat = sample_data()
+    datadir = tmp_path / "binance"
+    write_recorded(datadir, candles, n=90)
+    recorded = load_liquidations(datadir, "5m", pair="BTC/USDT:USDT")
+    fig = heatmap_figure(
+        feats,
+        heat,
+        liquidations=recorded,
+        title="BTC/USDT:USDT 5m: recorded liquidations (bubbles, area ~ USD) over the estimated map",
+        watermark="SIMULATED",
+    )
+    html = save_html(fig, tmp_path / "heatmap_liquidations.html")
+    seen = probe(chromium, html, tmp_path)
+    assert {
+        "scatter:longs liquidated (recorded)",
+        "scatter:shorts liquidated (recorded)",
+    } <= set(seen["traces"])
+    arr = screenshot(chromium, html, tmp_path, min_colours=2000)
+    # the bubbles' fills (80% opaque, white rim) over the map, in both sides' colours
+    assert near_colour(arr, LONG_COLOR, tol=50) > 5e-4
+    assert near_colour(arr, SHORT_COLOR, tol=50) > 5e-4
