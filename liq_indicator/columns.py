@@ -55,6 +55,9 @@ CLUSTER_COLUMNS = (
     "cluster_dist_pct",
 )
 (K_PRICE, K_NEAR, K_FAR, K_USD, K_DIST) = range(len(CLUSTER_COLUMNS))
+REAL_COLUMNS = ("real_long_usd", "real_short_usd", "real_log_corr", "real_usd_ratio")
+"""Recorded liquidations beside the map's (last in the matrix): NaN where none were recorded."""
+(R_LONG, R_SHORT, R_CORR, R_RATIO) = range(len(REAL_COLUMNS))
 
 
 class ColumnLayout(NamedTuple):
@@ -72,6 +75,8 @@ class ColumnLayout(NamedTuple):
     """first per-venue share column (long side, then short side); none for one venue"""
     n_venue_shares: int
     """share columns per side: the number of venues when there are several, else 0"""
+    real: int
+    """first of the :data:`REAL_COLUMNS`"""
     width: int
     """number of columns"""
 
@@ -84,8 +89,16 @@ def column_layout(n_bands: int, n_venues: int = 1) -> ColumnLayout:
     growth = short_cluster + len(CLUSTER_COLUMNS)
     shares = growth + 1
     per_side = n_venues if n_venues > 1 else 0
+    real = shares + 2 * per_side
     return ColumnLayout(
-        bands, long_cluster, short_cluster, growth, shares, per_side, shares + 2 * per_side
+        bands,
+        long_cluster,
+        short_cluster,
+        growth,
+        shares,
+        per_side,
+        real,
+        real + len(REAL_COLUMNS),
     )
 
 
@@ -212,6 +225,28 @@ def feature_docs(
                 )
                 for v in venues
             ]
+    window = f"{cfg.real_window} candles with recorded liquidations"
+    real = (
+        (
+            "recorded long liquidations in this candle (liquidation_features(liquidations=...), "
+            "or a real_long_usd column; live: the candle's real_long_usd key)",
+            "USD",
+            "NaN where nothing was recorded",
+        ),
+        ("recorded short liquidations in this candle", "USD", "NaN where nothing was recorded"),
+        (
+            f"live accuracy: correlation of log(1 + swept) with log(1 + recorded), both sides, over "
+            f"the last {window}",
+            "correlation in [-1, 1]",
+            "NaN before 10 candles with recordings",
+        ),
+        (
+            f"live accuracy: the map's swept USD over the recorded USD, over the last {window}",
+            "ratio",
+            "NaN before 10 candles with recordings",
+        ),
+    )
+    docs += [ColumnDoc(f"{p}{name}", *doc) for name, doc in zip(REAL_COLUMNS, real, strict=True)]
     return docs
 
 

@@ -198,6 +198,14 @@ class HeatmapConfig(Settings):
     position_notional: float = 10_000.0
     """Typical single-position notional in USDT; selects the maintenance-margin bracket."""
 
+    # --- recorded liquidations --------------------------------------------------------------
+    real_window: int = 288
+    """Candles (with recorded liquidations) over which the live accuracy columns are measured."""
+    assimilation_rate: float = 0.0
+    """Where recorded liquidations are given, after each candle the map's inflow multiplier moves
+    by this fraction of log(recorded / swept) (clipped to +-1 per candle), so the map's USD follows
+    the recorded series. 0 = off (the calibrated magnitude stays)."""
+
     # --- features ---------------------------------------------------------------------------
     bands_pct: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
     """Distance bands (% of close) for the pending-notional and imbalance columns."""
@@ -241,29 +249,29 @@ class HeatmapConfig(Settings):
             "oi_scale",
         ):
             positive(name)
-        if not (0 <= self.intracandle_sweep <= 1):
+        if not (isinstance(self.real_window, int) and 10 <= self.real_window <= 100_000):
             raise ConfigError(
-                f"HeatmapConfig.intracandle_sweep must be in [0, 1], got {self.intracandle_sweep}"
+                f"HeatmapConfig.real_window must be an int in [10, 100000], got {self.real_window!r}"
             )
-        if not (0 <= self.turnover_share <= 1):
-            raise ConfigError(
-                f"HeatmapConfig.turnover_share must be in [0, 1], got {self.turnover_share}"
-            )
+        for name, top in (
+            ("assimilation_rate", 1.0),
+            ("intracandle_sweep", 1.0),
+            ("turnover_share", 1.0),
+            ("volume_share", 1.0),
+            ("direction_tilt", 0.5),
+        ):
+            value = getattr(self, name)
+            if not (0 <= value <= top):
+                raise ConfigError(f"HeatmapConfig.{name} must be in [0, {top:g}], got {value}")
         if self.bin_bp > 500:
             raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")
         if not (isinstance(self.grid_bins, int) and 256 <= self.grid_bins <= 1 << 16):
             raise ConfigError(
                 f"HeatmapConfig.grid_bins must be an int in [256, 65536], got {self.grid_bins!r}"
             )
-        if self.volume_share > 1:
-            raise ConfigError(f"HeatmapConfig.volume_share must be <= 1, got {self.volume_share}")
         if self.entry_price not in ENTRY_PRICES:
             raise ConfigError(
                 f"HeatmapConfig.entry_price must be one of {ENTRY_PRICES}, got {self.entry_price!r}"
-            )
-        if not (0 <= self.direction_tilt <= 0.5):
-            raise ConfigError(
-                f"HeatmapConfig.direction_tilt must be in [0, 0.5], got {self.direction_tilt}"
             )
         if not math.isfinite(self.funding_skew):
             raise ConfigError("HeatmapConfig.funding_skew must be finite")

@@ -40,6 +40,7 @@ from liq_indicator.core.inputs import (
 )
 from liq_indicator.core.maps import Heatmap, LiquidationMap
 from liq_indicator.core.model import (
+    PER_VENUE,
     TOTALS,
     HeatRequest,
     KernelInputs,
@@ -101,6 +102,7 @@ def kernel_inputs(
     mark: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
     venues: tuple[Venue, ...] | list[Venue] = (),
+    liquidations: pd.DataFrame | None = None,
 ) -> tuple[KernelInputs, tuple[str, ...]]:
     """The kernel's per-candle inputs of ``candles`` and of every other venue, aligned on its dates.
 
@@ -111,7 +113,14 @@ def kernel_inputs(
         (inputs, exchanges): per-venue arrays are ``(n, venues)``; ``exchanges`` names the venues,
         the reference (``config.exchange``) first.
     """
-    ref = prepare(candles, cfg, open_interest=open_interest, mark=mark, funding=funding)
+    ref = prepare(
+        candles,
+        cfg,
+        open_interest=open_interest,
+        mark=mark,
+        funding=funding,
+        liquidations=liquidations,
+    )
     if not venues:
         return ref, (cfg.exchange,)
     exchanges = (cfg.exchange, *(v.exchange.lower() for v in venues))
@@ -120,8 +129,7 @@ def kernel_inputs(
             f"venues must be distinct exchanges, got {', '.join(exchanges)} "
             f"(the reference candles are {cfg.exchange})"
         )
-    per_venue = KernelInputs._fields[2:]
-    columns = {name: [getattr(ref, name)] for name in per_venue}
+    columns = {name: [getattr(ref, name)] for name in PER_VENUE}
     for venue in venues:
         inp = prepare(
             venue.candles,
@@ -137,7 +145,16 @@ def kernel_inputs(
             full[pos[ok]] = getattr(inp, name)[ok]
             parts.append(full)
     stacked = {name: np.hstack(parts) for name, parts in columns.items()}
-    return KernelInputs(time_s=ref.time_s, close=ref.close, **stacked), exchanges
+    return (
+        KernelInputs(
+            time_s=ref.time_s,
+            close=ref.close,
+            **stacked,
+            real_long=ref.real_long,
+            real_short=ref.real_short,
+        ),
+        exchanges,
+    )
 
 
 def _features_frame(
@@ -160,6 +177,7 @@ def liquidation_features(
     mark: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
     venues: tuple[Venue, ...] | list[Venue] = (),
+    liquidations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Estimate the liquidation map over ``candles`` and return them with ``liq_`` columns added.
 
@@ -178,6 +196,11 @@ def liquidation_features(
         venues: other exchanges' data for the same pair (:class:`Venue`); the map then
             aggregates all venues, ``candles`` being the reference (``config.exchange``), and
             each cluster gets per-venue share columns.
+        liquidations: recorded liquidations of the reference venue (``date``, ``long_usd``,
+            ``short_usd`` rows, e.g. ``liq_indicator.io.liquidations.load_liquidations(...)``):
+            summed per candle into ``liq_real_long_usd``/``_short_usd`` beside the map's swept
+            notional, with the live accuracy columns; with ``assimilation_rate`` > 0 the map's
+            inflow follows them. A candle sees only the rows inside it.
 
     Returns:
         A new frame: the input columns (any old ``liq_`` columns replaced) plus the columns listed
@@ -192,7 +215,13 @@ def liquidation_features(
     if isinstance(candles, pd.DataFrame) and len(candles) == 0:
         return _features_frame(candles, np.empty((0, len(feature_columns(cfg, names)))), cfg, names)
     inputs, exchanges = kernel_inputs(
-        candles, cfg, open_interest=open_interest, mark=mark, funding=funding, venues=venues
+        candles,
+        cfg,
+        open_interest=open_interest,
+        mark=mark,
+        funding=funding,
+        venues=venues,
+        liquidations=liquidations,
     )
     values = _run(kernel_params(cfg, exchanges), new_state(cfg, len(exchanges)), inputs)
     return _features_frame(candles, values, cfg, names)
@@ -370,6 +399,8 @@ class LiquidationEstimator:
             taker_ratio=optional.get("taker_long_short_ratio"),
             funding_rate=optional.get("funding_rate"),
             long_share=optional.get("long_share"),
+            real_long=optional.get("real_long_usd"),
+            real_short=optional.get("real_short_usd"),
         )
         values = _run(self._params, self._state, inputs)
         self._last_time = float(time_s[-1])

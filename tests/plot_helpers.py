@@ -117,7 +117,9 @@ def write_backtest(
     return path
 
 
-def write_recorded(datadir: Path, candles: pd.DataFrame, n: int = 60, seed: int = 5) -> pd.DataFrame:
+def write_recorded(
+    datadir: Path, candles: pd.DataFrame, n: int = 60, seed: int = 5
+) -> pd.DataFrame:
     """Record ``n`` synthetic liquidations of PAIR into ``datadir`` the way ``liq-indicator
     record`` stores them (raw events, then the 1m file): longs at candle lows, shorts at highs,
     lognormal sizes. Returns the events written."""

@@ -29,7 +29,8 @@ ALWAYS_DEFINED = [
     c
     for c in feature_columns()
     if not any(
-        k in c for k in ("cluster_price", "cluster_near", "cluster_far", "dist_pct", "growth")
+        k in c
+        for k in ("cluster_price", "cluster_near", "cluster_far", "dist_pct", "growth", "real_")
     )
 ]
 

@@ -621,7 +621,9 @@ def test_real_history_causal_and_finite(real_5m):
         pd.testing.assert_frame_equal(
             liquidation_features(df.iloc[:k]), full.iloc[:k], check_exact=True
         )
-    values = full[[c for c in feature_columns() if "cluster" not in c and "growth" not in c]]
+    values = full[
+        [c for c in feature_columns() if not any(k in c for k in ("cluster", "growth", "real_"))]
+    ]
     assert np.isfinite(values.to_numpy()).all()
     assert full.liq_long_cluster_usd.gt(0).mean() > 0.5  # clusters are found most of the time
 
@@ -804,3 +806,95 @@ def test_compiled_cluster_rule_is_the_plain_rule(seed):
     runs = dense_runs(prof, half, thr)
     span = held_span(prof, *runs[0]) if runs else None
     assert (found[1], found[2]) == ((span[0], span[1]) if span else (-1.0, -1.0)), (seed, half, thr)
+
+
+# --- recorded liquidations ----------------------------------------------------------------------
+
+
+def _with_recorded(df, seed, gaps=True):
+    """``df`` with recorded liquidations per candle (columns), some candles unrecorded (NaN)."""
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    out["real_long_usd"] = rng.lognormal(8, 2, len(df))
+    out["real_short_usd"] = rng.lognormal(8, 2, len(df)) * (rng.random(len(df)) > 0.3)
+    if gaps:
+        out.loc[out.index[10:25], ["real_long_usd", "real_short_usd"]] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1])
+@pytest.mark.parametrize(
+    "name,df", [("random", make_candles(250, seed=31)), ("oi", make_candles(250, seed=32, oi=True))]
+)
+def test_recorded_liquidations_match_the_twin(name, df, rate):
+    cfg = HeatmapConfig(assimilation_rate=rate, real_window=40)
+    frame = _with_recorded(df, seed=5)
+    inputs = prepare(frame, cfg)
+    expected, totals = _twin(inputs, cfg)
+    est = LiquidationEstimator(cfg)
+    got = est.update_frame(frame)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6, equal_nan=True, err_msg=name)
+    for key, value in totals.items():
+        assert est.totals[key] == pytest.approx(value, rel=1e-9, abs=1e-6), (name, key)
+    real = got[["liq_real_long_usd", "liq_real_short_usd", "liq_real_log_corr"]]
+    assert real.iloc[10:25, :2].isna().all().all() and real.iloc[-1].notna().all()
+
+
+def test_recorded_liquidations_live_equals_batch_and_only_the_past_counts():
+    cfg = HeatmapConfig(assimilation_rate=0.1, real_window=30)
+    frame = _with_recorded(make_candles(200, seed=33), seed=6)
+    batch = liquidation_features(frame, cfg)[feature_columns(cfg)].to_numpy()
+    est = LiquidationEstimator(cfg)
+    live = np.array([list(est.update(r).values()) for r in frame.to_dict("records")])
+    assert np.array_equal(batch, live, equal_nan=True)
+    changed = frame.copy()
+    changed.loc[changed.index[150:], "real_long_usd"] *= 50  # the future's recordings
+    later = liquidation_features(changed, cfg)[feature_columns(cfg)].to_numpy()
+    assert np.array_equal(batch[:150], later[:150], equal_nan=True)
+    assert not np.array_equal(batch[150:], later[150:], equal_nan=True)
+
+
+def test_recorded_rows_are_summed_per_candle_and_gaps_stay_unknown():
+    from liq_indicator.core.inputs import merge_liquidations
+
+    dates = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
+    minutes = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01 00:05", periods=10, freq="1min", tz="UTC"),
+            "long_usd": [1.0] * 10,
+            "short_usd": [2.0] * 5 + [np.nan] + [2.0] * 4,
+        }
+    )
+    long_usd, short_usd = merge_liquidations(dates, minutes)
+    # candle 0 precedes the recording, 1 holds minutes 5-9, 2 minutes 10-14 (one missed), 3 after it
+    assert np.isnan(long_usd[0]) and np.isnan(long_usd[3])
+    assert long_usd[1:3].tolist() == [5.0, 5.0]
+    assert short_usd[1] == 10.0 and np.isnan(short_usd[2])
+    # load_liquidations' layout (bars indexed by their start) reads the same
+    again = merge_liquidations(dates, minutes.set_index("date"))
+    np.testing.assert_array_equal(again[0], long_usd)
+
+
+def test_assimilation_brings_a_wrong_magnitude_back_toward_the_truth():
+    from liq_indicator.sim.market import simulate
+
+    sim = simulate(8, seed=2, scenario="calm")
+    truth = pd.DataFrame(
+        {
+            "date": sim.truth["date"],
+            "long_usd": sim.truth["liq_long_usd"],
+            "short_usd": sim.truth["liq_short_usd"],
+        }
+    )
+
+    def error(rate):  # median |log10(est / real)| per hour over the last four days
+        cfg = HeatmapConfig(volume_share=HeatmapConfig().volume_share * 10, assimilation_rate=rate)
+        f = liquidation_features(sim.candles, cfg, liquidations=truth).set_index("date")
+        h = f.filter(like="_usd").resample("1h").sum()
+        h = h[h.index >= h.index[0] + pd.Timedelta("4D")]
+        est = h["liq_swept_long_usd"] + h["liq_swept_short_usd"]
+        real = h["liq_real_long_usd"] + h["liq_real_short_usd"]
+        ok = (est > 0) & (real > 0)
+        return float(np.median(np.abs(np.log10(est[ok] / real[ok]))))
+
+    assert error(0.05) < 0.75 * error(0.0)

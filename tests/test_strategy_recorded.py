@@ -27,17 +27,32 @@ def candles(n: int, start: pd.Timestamp = START) -> pd.DataFrame:
     dates = pd.date_range(start, periods=n, freq="5min", unit="us")
     price = np.full(n, 100.0)
     return pd.DataFrame(
-        {"date": dates, "open": price, "high": price + 1, "low": price - 1, "close": price,
-         "volume": np.full(n, 10.0), "liq_swept_long_usd": 0.0, "liq_swept_short_usd": 0.0}
+        {
+            "date": dates,
+            "open": price,
+            "high": price + 1,
+            "low": price - 1,
+            "close": price,
+            "volume": np.full(n, 10.0),
+            "liq_swept_long_usd": 0.0,
+            "liq_swept_short_usd": 0.0,
+        }
     )
 
 
 def write_minutes(datadir: Path, minutes: list[tuple[pd.Timestamp, str, float]]) -> Path:
     """A recorder's per-minute file for PAIR from ``(time, side, usd)`` events (price 100)."""
     events = events_frame(
-        {"ts": int(t.timestamp() * 1000),
-         "exchange": "binance", "pair": PAIR, "side": side, "price": 100.0,
-         "amount": usd / 100.0, "usd": usd, "received": 0}
+        {
+            "ts": int(t.timestamp() * 1000),
+            "exchange": "binance",
+            "pair": PAIR,
+            "side": side,
+            "price": 100.0,
+            "amount": usd / 100.0,
+            "usd": usd,
+            "received": 0,
+        }
         for t, side, usd in minutes
     )
     path = liquidations_file(datadir, PAIR)
@@ -78,7 +93,9 @@ def test_candles_before_the_recording_are_unknown_not_quiet():
     assert np.isnan(real["liq_real_long_usd"].iloc[:2]).all()
     assert real["liq_real_long_usd"].iloc[2] == 5.0
     assert np.isnan(real["liq_real_long_usd"].iloc[3])  # after the last bar, without quiet_until
-    quiet = recorded_per_candle(bars, frame["date"], "5m", quiet_until=START + pd.Timedelta("20min"))
+    quiet = recorded_per_candle(
+        bars, frame["date"], "5m", quiet_until=START + pd.Timedelta("20min")
+    )
     assert quiet["liq_real_long_usd"].iloc[3] == 0.0
 
 
@@ -121,7 +138,10 @@ def test_live_needs_the_rules_window_a_backtest_the_whole_frame(
     # recorded from 00:10: the last 4 candles of 8 (00:15 .. 00:35) are covered, not the frame
     write_minutes(
         tmp_path,
-        [(START + pd.Timedelta("10min"), "long", 1.0), (START + pd.Timedelta("39min"), "long", 1.0)],
+        [
+            (START + pd.Timedelta("10min"), "long", 1.0),
+            (START + pd.Timedelta("39min"), "long", 1.0),
+        ],
     )
     frame = candles(8)
     caplog.set_level(logging.INFO, logger=LOG)
@@ -161,7 +181,9 @@ def test_the_cascade_rule_reads_the_recorded_sweeps_when_flagged():
         liq_real_short_usd=frame["liq_swept_short_usd"],
         liq_cascade_real=1.0,
     )
-    pd.testing.assert_frame_equal(setup_frame(same, False, params), setup_frame(frame, False, params))
+    pd.testing.assert_frame_equal(
+        setup_frame(same, False, params), setup_frame(frame, False, params)
+    )
 
 
 def test_bad_settings_are_config_errors():

@@ -26,6 +26,7 @@ __all__ = [
     "funding_column",
     "infer_timeframe",
     "merge_causal",
+    "merge_liquidations",
     "open_interest_usd",
     "prepare",
     "side_frame",
@@ -252,6 +253,8 @@ SIDE_COLUMNS = (
     "taker_long_short_ratio",
     "funding_rate",
     "long_share",
+    "real_long_usd",
+    "real_short_usd",
 )
 
 
@@ -323,6 +326,8 @@ def derive_inputs(
     taker_ratio: np.ndarray | None = None,
     funding_rate: np.ndarray | None = None,
     long_share: np.ndarray | None = None,
+    real_long: np.ndarray | None = None,
+    real_short: np.ndarray | None = None,
 ) -> KernelInputs:
     """The kernel's per-candle arrays from checked columns (elementwise only: see module doc)."""
     o, h, lo, c, v = cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"]
@@ -347,6 +352,8 @@ def derive_inputs(
             ("taker_long_short_ratio", taker_ratio),
             ("funding_rate", funding_rate),
             ("long_share", long_share),
+            ("real_long_usd", real_long),
+            ("real_short_usd", real_short),
         )
     }
     (
@@ -358,6 +365,8 @@ def derive_inputs(
         taker_ratio,
         funding_rate,
         given_share,
+        real_long,
+        real_short,
     ) = optional.values()
     oi = open_interest_usd(c, oi_value, oi_amount)
     if config.oi_scale != 1.0:
@@ -416,7 +425,65 @@ def derive_inputs(
                 long_share,
             )
         ),
+        *(_recorded(a, c.shape[0]) for a in (real_long, real_short)),
     )
+
+
+def _recorded(values: np.ndarray | None, n: int) -> np.ndarray:
+    """Recorded USD per candle: >= 0, NaN where unknown (a negative value is a feed error)."""
+    if values is None:
+        return np.full(n, np.nan)
+    out = np.array(values, dtype=np.float64)
+    out[~(out >= 0)] = np.nan
+    return out
+
+
+def merge_liquidations(candle_dates: Any, liquidations: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Recorded liquidations summed per candle: (long USD, short USD), NaN where unknown.
+
+    ``liquidations``: rows with ``date`` (the start of the row's own period, e.g. a recorded
+    minute) and ``long_usd``/``short_usd`` (NaN for a period the recorder missed). A candle dated
+    ``d`` gets the rows dated in ``[d, next candle)``, all known at its close; a candle holding a
+    NaN row, or outside the recorded span, is NaN (unknown, not quiet).
+
+    Raises:
+        InputError: a frame without those columns or with bad dates.
+    """
+    if (
+        isinstance(liquidations, pd.DataFrame)
+        and "date" not in liquidations.columns
+        and isinstance(liquidations.index, pd.DatetimeIndex)
+    ):  # load_liquidations' bars are indexed by their start
+        liquidations = liquidations.rename_axis("date").reset_index()
+    frame = side_frame(liquidations, "liquidations", ("long_usd", "short_usd"))
+    missing = [c for c in ("long_usd", "short_usd") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"liquidations frame lacks {', '.join(missing)}; pass date, long_usd, short_usd "
+            "(what liq_indicator.io.liquidations.load_liquidations returns)"
+        )
+    starts = utc_us(candle_dates).asi8
+    n = starts.shape[0]
+    if n == 0 or len(frame) == 0:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    rows = utc_us(frame["date"]).asi8
+    step = np.diff(rows).min() if len(rows) > 1 else 0
+    edges = np.r_[starts[1:], starts[-1] + (np.diff(starts).min() if n > 1 else step)]
+    first, last = rows[0], rows[-1] + step
+    out = []
+    for col in ("long_usd", "short_usd"):
+        v = frame[col].to_numpy(dtype=np.float64)
+        sums = np.full(n, np.nan)
+        lo = np.asarray(np.searchsorted(rows, starts, side="left"))
+        hi = np.asarray(np.searchsorted(rows, edges, side="left"))
+        cum = np.r_[0.0, np.cumsum(np.nan_to_num(v, nan=0.0))]
+        flagged = (~np.isfinite(v) | (v < 0)).astype(np.int64)
+        bad = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(flagged)))
+        covered = (starts >= first) & (edges <= last)
+        ok = covered & (bad[hi] - bad[lo] == 0)
+        sums[ok] = cum[hi[ok]] - cum[lo[ok]]
+        out.append(sums)
+    return out[0], out[1]
 
 
 def intracandle_shares(
@@ -597,6 +664,7 @@ def prepare(
     open_interest: pd.DataFrame | None = None,
     mark: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
+    liquidations: pd.DataFrame | None = None,
 ) -> KernelInputs:
     """Validate candles (plus optional side frames) and derive the kernel's arrays.
 
@@ -650,6 +718,8 @@ def prepare(
                 f"open interest is stale for {stale_rows} candle(s) (older than "
                 "oi_max_age_periods of its timeframe); the volume rule is used there"
             )
+    if liquidations is not None:
+        side["real_long_usd"], side["real_short_usd"] = merge_liquidations(df["date"], liquidations)
     if funding is not None:
         side.update(
             _merge_values(
@@ -688,6 +758,8 @@ def prepare(
         taker_ratio=side["taker_long_short_ratio"],
         funding_rate=side["funding_rate"],
         long_share=side["long_share"],
+        real_long=side["real_long_usd"],
+        real_short=side["real_short_usd"],
     )
 
 

@@ -17,6 +17,7 @@ Each candle goes through the steps below, in this order (one njit function each)
 5. :func:`_inflow` - new positions open at the candle's entry prices.
 5b. :func:`_resweep` - a share of them liquidates within the candle.
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
+6b. :func:`_recorded` - recorded liquidations, live accuracy, assimilation.
 7. :func:`_snapshot` - the heatmap columns requested.
 """
 
@@ -314,6 +315,66 @@ def _resweep(
 
 
 @njit(cache=True, inline="always")
+def _recorded(
+    rec_long, rec_short, swept_l, swept_s, real_ring, real_count, real_pos, log_gain, rate, row, r0
+):
+    """6b. Recorded liquidations: their columns, the live accuracy over the last candles that had
+    them (correlation of log(1 + USD), both sides; swept over recorded USD), and assimilation:
+    ``log_gain`` moves by ``rate`` x log(recorded / swept), clipped to +-1 per candle, for the
+    next candles' inflow.
+    """
+    row[r0] = rec_long
+    row[r0 + 1] = rec_short
+    width = real_ring.shape[1]
+    if not (math.isnan(rec_long) or math.isnan(rec_short)):
+        p = real_pos[0]
+        real_ring[0, p] = swept_l
+        real_ring[1, p] = swept_s
+        real_ring[2, p] = rec_long
+        real_ring[3, p] = rec_short
+        real_pos[0] = (p + 1) % width
+        if real_count[0] < width:
+            real_count[0] += 1
+        est = swept_l + swept_s
+        rec = rec_long + rec_short
+        if rate > 0.0 and est > 0.0 and rec > 0.0:
+            step = min(max(math.log(rec / est), -1.0), 1.0)
+            log_gain[0] = min(max(log_gain[0] + rate * step, -20.0), 20.0)
+    m = real_count[0]
+    if m < 10:
+        row[r0 + 2] = np.nan
+        row[r0 + 3] = np.nan
+        return
+    first = real_pos[0] - m  # oldest first (deterministic order)
+    sx = 0.0
+    sy = 0.0
+    se = 0.0
+    sr = 0.0
+    for k in range(m):
+        idx = (first + k) % width
+        for side in range(2):
+            sx += math.log1p(real_ring[side, idx])
+            sy += math.log1p(real_ring[2 + side, idx])
+            se += real_ring[side, idx]
+            sr += real_ring[2 + side, idx]
+    mx = sx / (2 * m)
+    my = sy / (2 * m)
+    cxy = 0.0
+    cxx = 0.0
+    cyy = 0.0
+    for k in range(m):
+        idx = (first + k) % width
+        for side in range(2):
+            dx = math.log1p(real_ring[side, idx]) - mx
+            dy = math.log1p(real_ring[2 + side, idx]) - my
+            cxy += dx * dy
+            cxx += dx * dx
+            cyy += dy * dy
+    row[r0 + 2] = cxy / math.sqrt(cxx * cyy) if cxx > 0.0 and cyy > 0.0 else np.nan
+    row[r0 + 3] = se / sr if sr > 0.0 else np.nan
+
+
+@njit(cache=True, inline="always")
 def _close_out(oi_in, turnover, i, tier_venue, raw, scale, sums, prev_oi, swept_v, oi_known):
     """4. Open interest: a fall first pays for this candle's liquidations on that venue (they reduce
     OI too); the rest, plus the venue's turnover (positions closed to make room for as many
@@ -408,11 +469,12 @@ def _inflow(
     oi_known,
     new_top,
     new_bot,
+    gain,
 ):
     """5. Inflow: the rise in OI plus the turnover when OI is known on this and the previous
-    candle, else the volume rule; opened evenly over the entry prices, split long/short and over
-    the tiers, each tier spread over the liquidation prices of its leverages. Returns (USD,
-    venues on OI).
+    candle, else the volume rule, times ``gain`` (what assimilation has learnt; 1 without);
+    opened evenly over the entry prices, split long/short and over the tiers, each tier spread
+    over the liquidation prices of its leverages. Returns (USD, venues on OI).
     """
     b0 = base[0]
     inflow = 0.0
@@ -427,6 +489,7 @@ def _inflow(
             n_oi += 1
         else:
             x_v = vol_inflow[i, v]
+        x_v *= gain
         prev_oi[v] = oi
         e_lo = entry_low[i, v]
         e_hi = entry_high[i, v]
@@ -677,6 +740,8 @@ def _features(
         growth_band,
         growth_n,
         columns,
+        _,
+        _,
     ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
@@ -810,8 +875,15 @@ def run(inputs, params, state, out, heat):
         ic_short,
         oi,
         long_share,
+        real_long,
+        real_short,
     ) = inputs
-    raw, scale, sums, tops, base, prev_time, prev_oi, ring, ring_count, ring_pos, totals = state
+    raw, scale, sums, tops, base, prev_time, prev_oi, ring, ring_count, ring_pos, totals = state[
+        :11
+    ]
+    real_ring, real_count, real_pos, log_gain = state[11:]
+    assimilation = params.assimilation
+    r0 = params.columns.real
     heat_rows, heat_lo, grid, keep_max = heat
     delta, tier_venue, ln_ratio_long, ln_ratio_short, ln_near_long, ln_near_short = params[:6]
     weights, decay_rate = params.weights, params.decay_rate
@@ -869,6 +941,7 @@ def run(inputs, params, state, out, heat):
             oi_known,
             new_top,
             new_bot,
+            math.exp(log_gain[0]),
         )
         more_l, more_s = _resweep(
             sweep_high,
@@ -923,6 +996,19 @@ def run(inputs, params, state, out, heat):
             found,
             share,
             row,
+        )
+        _recorded(
+            real_long[i],
+            real_short[i],
+            swept_l,
+            swept_s,
+            real_ring,
+            real_count,
+            real_pos,
+            log_gain,
+            assimilation,
+            row,
+            r0,
         )
         if snap_i < n_snap:
             snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)

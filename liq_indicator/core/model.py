@@ -19,6 +19,7 @@ from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import bin_width
 
 __all__ = [
+    "PER_VENUE",
     "TOTALS",
     "HeatRequest",
     "KernelInputs",
@@ -37,8 +38,8 @@ T_INFLOW, T_SWEPT_LONG, T_SWEPT_SHORT, T_DECAYED, T_CLOSED, T_DROPPED = range(le
 class KernelInputs(NamedTuple):
     """Per-candle float64 arrays, all of one length ``n``.
 
-    ``time_s`` and ``close`` are ``(n,)`` (the reference venue); the others ``(n, venues)``, NaN
-    where a venue has no candle.
+    ``time_s``, ``close``, ``real_long`` and ``real_short`` are ``(n,)`` (the reference venue); the
+    others (:data:`PER_VENUE`) ``(n, venues)``, NaN where a venue has no candle.
     """
 
     time_s: np.ndarray
@@ -66,6 +67,10 @@ class KernelInputs(NamedTuple):
     """open interest in USD, NaN where unknown"""
     long_share: np.ndarray
     """fraction of new notional that is long, in [0, 1]"""
+    real_long: np.ndarray
+    """(n,): recorded long liquidations in the candle (USD) of the reference venue; NaN: none"""
+    real_short: np.ndarray
+    """(n,): the same for shorts"""
 
     @property
     def n_candles(self) -> int:
@@ -75,6 +80,10 @@ class KernelInputs(NamedTuple):
     def rows(self, start: int, stop: int) -> KernelInputs:
         """Candles ``start .. stop - 1`` (views, no copy)."""
         return KernelInputs(*(a[start:stop] for a in self))
+
+
+PER_VENUE = KernelInputs._fields[2:-2]
+"""The :class:`KernelInputs` fields that are ``(n, venues)``."""
 
 
 class KernelParams(NamedTuple):
@@ -115,6 +124,10 @@ class KernelParams(NamedTuple):
     """growth look-back in candles"""
     columns: ColumnLayout
     """where each column group starts in the feature matrix"""
+    real_window: int
+    """candles with recorded liquidations the accuracy columns look back over"""
+    assimilation: float
+    """rate at which the inflow multiplier follows log(recorded / swept)"""
 
     @property
     def n_venues(self) -> int:
@@ -154,6 +167,15 @@ class MapState(NamedTuple):
     """(1,) int64: where the next value goes in ``ring``"""
     totals: np.ndarray
     """(6,): the cumulative :data:`TOTALS` (USD)"""
+    real_ring: np.ndarray
+    """(4, real_window): swept long, swept short, recorded long, recorded short of the last
+    candles with recorded liquidations"""
+    real_count: np.ndarray
+    """(1,) int64: how many of ``real_ring`` are filled"""
+    real_pos: np.ndarray
+    """(1,) int64: where the next candle goes in ``real_ring``"""
+    log_gain: np.ndarray
+    """(1,): log of the inflow multiplier assimilation has learnt (0: none)"""
 
     def tier_values(self) -> tuple[int, np.ndarray]:
         """(global bin of window bin 0, pending USD per [side, tier, window bin])."""
@@ -227,6 +249,8 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         growth_band=list(cfg.bands_pct).index(cfg.growth_band_pct),
         growth_n=int(cfg.growth_candles),
         columns=column_layout(len(cfg.bands_pct), len(exchanges)),
+        real_window=int(cfg.real_window),
+        assimilation=float(cfg.assimilation_rate),
     )
 
 
@@ -245,4 +269,8 @@ def new_state(cfg: HeatmapConfig, n_venues: int = 1) -> MapState:
         ring_count=np.zeros(1, dtype=np.int64),
         ring_pos=np.zeros(1, dtype=np.int64),
         totals=np.zeros(len(TOTALS)),
+        real_ring=np.zeros((4, cfg.real_window)),
+        real_count=np.zeros(1, dtype=np.int64),
+        real_pos=np.zeros(1, dtype=np.int64),
+        log_gain=np.zeros(1),
     )

@@ -46,6 +46,8 @@ def run(
         ic_short,
         oi_in,
         long_share,
+        real_long,
+        real_short,
     ) = (np.asarray(a, dtype=np.float64) for a in inputs[2:])
     n_bands = len(p.band_ln_lo)
     W = state.raw.shape[2]
@@ -56,6 +58,8 @@ def run(
     prev_t = math.nan  # set at the first candle
     prev_oi = [math.nan] * n_venues
     history: list[float] = []
+    recorded: list[tuple[float, float, float, float]] = []  # swept l, s, recorded l, s
+    log_gain = 0.0
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
 
     def all_levels() -> Iterator[tuple[int, int, dict[int, float]]]:
@@ -143,7 +147,7 @@ def run(
                 max(oi - prev_oi[v], 0.0) + float(turnover[i, v])
                 if known[v]
                 else float(vol_inflow[i, v])
-            )
+            ) * math.exp(log_gain)
             prev_oi[v] = oi
             if not (x_v > 0) or math.isnan(entry_low[i, v]) or math.isnan(entry_high[i, v]):
                 continue
@@ -248,6 +252,27 @@ def run(
             row.append(math.nan)
         row += shares
         history.append(near_growth)
+        # recorded liquidations: the columns, the accuracy over the last real_window candles that
+        # had them, and assimilation of log(recorded / swept) into the next candles' inflow
+        r_l, r_s = float(real_long[i]), float(real_short[i])
+        if not (math.isnan(r_l) or math.isnan(r_s)):
+            recorded.append((swept_l, swept_s, r_l, r_s))
+            if p.assimilation > 0 and swept_l + swept_s > 0 and r_l + r_s > 0:
+                step = min(max(math.log((r_l + r_s) / (swept_l + swept_s)), -1.0), 1.0)
+                log_gain = min(max(log_gain + p.assimilation * step, -20.0), 20.0)
+        last = recorded[-p.real_window :]
+        corr = ratio = math.nan
+        if len(last) >= 10:
+            xs = [math.log1p(e) for a in last for e in a[:2]]
+            ys = [math.log1p(r) for a in last for r in a[2:]]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            cxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+            cxx = sum((x - mx) ** 2 for x in xs)
+            cyy = sum((y - my) ** 2 for y in ys)
+            corr = cxy / math.sqrt(cxx * cyy) if cxx > 0 and cyy > 0 else math.nan
+            rec = sum(a[2] + a[3] for a in last)
+            ratio = sum(a[0] + a[1] for a in last) / rec if rec > 0 else math.nan
+        row += [r_l, r_s, corr, ratio]
         out[i] = row
 
         # heatmap: every bin of the grid inside the window, at the snapshot rows (or their bucket max)

@@ -449,10 +449,12 @@ def _recorded_bubbles(
                 "usd": usd[ok],
                 "amount": usd[ok] / price[ok],  # the VWAP of merged periods: sum USD / sum amount
                 "count": frame[f"{side}_count"].to_numpy(dtype=float)[ok],
-                "high": frame.get(f"{side}_high", pd.Series(np.nan, index=frame.index))
-                .to_numpy(dtype=float)[ok],
-                "low": frame.get(f"{side}_low", pd.Series(np.nan, index=frame.index))
-                .to_numpy(dtype=float)[ok],
+                "high": frame.get(f"{side}_high", pd.Series(np.nan, index=frame.index)).to_numpy(
+                    dtype=float
+                )[ok],
+                "low": frame.get(f"{side}_low", pd.Series(np.nan, index=frame.index)).to_numpy(
+                    dtype=float
+                )[ok],
             }
         )
         g = part.groupby("key", sort=True).agg(

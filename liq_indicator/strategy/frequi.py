@@ -105,7 +105,10 @@ def plot_config(columns: Iterable[str] | None = None) -> dict[str, Any]:
     for column in recorded:
         r, g, b = _RECORDED_RGB["long" if "_long_" in column else "short"]
         swept[column] = {"color": f"rgb({r},{g},{b})", "type": "bar"}
-    return {"main_plot": main, "subplots": {"liquidations: swept (estimate) vs recorded (USD)": swept}}
+    return {
+        "main_plot": main,
+        "subplots": {"liquidations: swept (estimate) vs recorded (USD)": swept},
+    }
 
 
 def cluster_annotations(

@@ -659,7 +659,9 @@ class CascadeSource:
         """``frame`` (the strategy's features) with :data:`REAL_COLUMNS` added: the recorded USD
         per candle (NaN without a usable file) and the flag of the source in force.
         """
-        out = frame.assign(liq_real_long_usd=np.nan, liq_real_short_usd=np.nan, liq_cascade_real=0.0)
+        out = frame.assign(
+            liq_real_long_usd=np.nan, liq_real_short_usd=np.nan, liq_cascade_real=0.0
+        )
         if len(frame) == 0:
             return out
         dates = coerce_dates(frame["date"])

@@ -475,7 +475,11 @@ def cascade_intensity(
 
 
 def cascade_sweeps(
-    df: pd.DataFrame, side: str, norm_window: int = 288, norm_floor: float = 0.005, lookback: int = 6
+    df: pd.DataFrame,
+    side: str,
+    norm_window: int = 288,
+    norm_floor: float = 0.005,
+    lookback: int = 6,
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """``(swept, intensity, peak)`` of ``side`` as the cascade rule reads them: the map's
     ``liq_swept_<side>_usd``, except on rows flagged ``liq_cascade_real`` where the recorded
@@ -605,9 +609,7 @@ def setup_frame(
         ],
     )
     look = params.lookback
-    swept, intensity, peak = cascade_sweeps(
-        df, side, params.norm_window, params.norm_floor, look
-    )
+    swept, intensity, peak = cascade_sweeps(df, side, params.norm_window, params.norm_floor, look)
     is_cascade = (intensity >= params.cascade_mult).astype(float)
     recent = is_cascade.shift(1).rolling(look, min_periods=1).max() > 0
     collapsed = swept <= params.exhaust_ratio * peak
