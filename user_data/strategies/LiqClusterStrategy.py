@@ -65,9 +65,8 @@ class LiqClusterStrategy(IStrategy):
     # while their last minute is at most this old at the candle's close (docs/STRATEGY.md)
     liq_real_fresh_minutes = 30.0
     taker_fee = 0.0005  # Binance USDT-M taker fee; the sizing charges it twice (entry and exit)
-    plot_config = frequi.plot_config(
-        frequi.RECORDED_COLUMNS
-    )  # the columns are always there (NaN unrecorded)
+    # the recorded-liquidation columns are always in the frame (NaN where nothing was recorded)
+    plot_config = frequi.plot_config(frequi.RECORDED_COLUMNS)
 
     def __init__(self, config: dict) -> None:
         super().__init__(config)
