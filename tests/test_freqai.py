@@ -68,7 +68,9 @@ def test_features_follow_the_map_columns(candles_oi):
     expected_oi = 100 * (mapped["oi_value"].iloc[k] / mapped["oi_value"].iloc[k - 3] - 1)
     assert got["%liq_oi_change_pct"] == pytest.approx(expected_oi)
     dist = row["liq_short_cluster_dist_pct"]
-    assert got["%liq_short_dist_pct"] == pytest.approx(min(abs(dist), FAR_PCT) if np.isfinite(dist) else FAR_PCT)
+    assert got["%liq_short_dist_pct"] == pytest.approx(
+        min(abs(dist), FAR_PCT) if np.isfinite(dist) else FAR_PCT
+    )
 
 
 def test_features_are_causal(candles_oi):
@@ -128,10 +130,14 @@ def test_mixin_reads_open_interest_through_the_dataprovider_and_can_be_turned_of
     assert "%-own" in out.columns and set(NAMES) <= set(out.columns)
     expected = freqai_map_features(candles, open_interest=oi)
     pd.testing.assert_frame_equal(out[NAMES], expected)
-    off = _Strategy({"liq_freqai_map_features": False}, dp).feature_engineering_standard(candles, meta)
+    off = _Strategy({"liq_freqai_map_features": False}, dp).feature_engineering_standard(
+        candles, meta
+    )
     assert not any(c.startswith("%liq_") for c in off.columns) and "%-own" in off.columns
     with pytest.raises(ConfigError, match="liq_freqai_map_features must be true or false"):
-        _Strategy({"liq_freqai_map_features": "yes"}, dp).feature_engineering_standard(candles, meta)
+        _Strategy({"liq_freqai_map_features": "yes"}, dp).feature_engineering_standard(
+            candles, meta
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,7 +247,9 @@ def _backtest(ws: Workspace, identifier: str, map_features: bool) -> list[str]:
     extra.write_text(
         json.dumps({"freqai": {"identifier": identifier}, "liq_freqai_map_features": map_features})
     )
-    _run(ws, ["-m", "freqtrade", "backtesting", *ws.args, "--config", str(extra), "--cache", "none"])
+    _run(
+        ws, ["-m", "freqtrade", "backtesting", *ws.args, "--config", str(extra), "--cache", "none"]
+    )
     models = ws.root / "user_data" / "models" / identifier
     metadata = sorted(models.glob("sub-train-*/*_metadata.json"))
     assert len(metadata) == 2  # the two training windows of the timerange
@@ -269,9 +277,16 @@ def test_lookahead_analysis_finds_no_biased_signal(workspace: Workspace):
     _run(
         workspace,
         [
-            str(hook), str(diffs), "lookahead-analysis", *workspace.args,
-            "--minimum-trade-amount", "3", "--targeted-trade-amount", "5",
-            "--lookahead-analysis-exportfilename", str(csv),
+            str(hook),
+            str(diffs),
+            "lookahead-analysis",
+            *workspace.args,
+            "--minimum-trade-amount",
+            "3",
+            "--targeted-trade-amount",
+            "5",
+            "--lookahead-analysis-exportfilename",
+            str(csv),
         ],  # fmt: skip
         timeout=240,
     )
