@@ -2,7 +2,8 @@
 Freqtrade commands, offline: a FreqAI backtest with a tiny LightGBM model, with and without the map's
 features, and lookahead-analysis, against the loopback Binance exchange on a simulated market.
 
-The end-to-end tests need Freqtrade's ``freqai`` extra (lightgbm, datasieve) and skip without it.
+The end-to-end tests need Freqtrade's ``freqai`` extra (lightgbm, datasieve, xgboost: the package's
+``freqai`` extra) and skip without it.
 """
 
 from __future__ import annotations
@@ -177,10 +178,12 @@ class Workspace:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, clean_strategies: Path):
     pytest.importorskip("freqtrade")
-    for module in ("lightgbm", "datasieve"):
+    # the model class itself: FreqAI's base model imports xgboost too, so lightgbm alone is not enough
+    for module in ("lightgbm", "datasieve", "freqtrade.freqai.prediction_models.LightGBMRegressor"):
         pytest.importorskip(
             module,
-            reason="Freqtrade's freqai extra is not installed (pip install 'freqtrade[freqai]')",
+            reason="Freqtrade's freqai extra is not installed (pip install -e '.[freqai]'; "
+            "make test installs the freqtrade, plot and dev extras only)",
         )
     from liq_indicator.offline import running_exchange
     from liq_indicator.sim.market import simulate
