@@ -206,6 +206,11 @@ class HeatmapConfig(Settings):
     by this fraction of log(recorded / swept) (clipped to +-1 per candle), so the map's USD follows
     the recorded series. 0 = off (the calibrated magnitude stays)."""
 
+    reconcile_band_pct: float = 0.0
+    """With assimilation: the pending levels within this band (% of price) just beyond a candle's
+    low (longs) or high (shorts) are scaled like the inflow, by the side's own recorded / swept
+    ratio of the candle (clipped), where the recording shows the map is off. 0 = off."""
+
     # --- features ---------------------------------------------------------------------------
     bands_pct: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
     """Distance bands (% of close) for the pending-notional and imbalance columns."""
@@ -252,6 +257,10 @@ class HeatmapConfig(Settings):
         if not (isinstance(self.real_window, int) and 10 <= self.real_window <= 100_000):
             raise ConfigError(
                 f"HeatmapConfig.real_window must be an int in [10, 100000], got {self.real_window!r}"
+            )
+        if not (0 <= self.reconcile_band_pct <= 20):
+            raise ConfigError(
+                f"HeatmapConfig.reconcile_band_pct must be in [0, 20], got {self.reconcile_band_pct}"
             )
         for name, top in (
             ("assimilation_rate", 1.0),

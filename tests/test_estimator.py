@@ -822,12 +822,12 @@ def _with_recorded(df, seed, gaps=True):
     return out
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.1])
+@pytest.mark.parametrize("rate,band", [(0.0, 0.0), (0.1, 0.0), (0.1, 2.0)])
 @pytest.mark.parametrize(
     "name,df", [("random", make_candles(250, seed=31)), ("oi", make_candles(250, seed=32, oi=True))]
 )
-def test_recorded_liquidations_match_the_twin(name, df, rate):
-    cfg = HeatmapConfig(assimilation_rate=rate, real_window=40)
+def test_recorded_liquidations_match_the_twin(name, df, rate, band):
+    cfg = HeatmapConfig(assimilation_rate=rate, real_window=40, reconcile_band_pct=band)
     frame = _with_recorded(df, seed=5)
     inputs = prepare(frame, cfg)
     expected, totals = _twin(inputs, cfg)
@@ -841,7 +841,7 @@ def test_recorded_liquidations_match_the_twin(name, df, rate):
 
 
 def test_recorded_liquidations_live_equals_batch_and_only_the_past_counts():
-    cfg = HeatmapConfig(assimilation_rate=0.1, real_window=30)
+    cfg = HeatmapConfig(assimilation_rate=0.1, real_window=30, reconcile_band_pct=2.0)
     frame = _with_recorded(make_candles(200, seed=33), seed=6)
     batch = liquidation_features(frame, cfg)[feature_columns(cfg)].to_numpy()
     est = LiquidationEstimator(cfg)

@@ -18,6 +18,7 @@ Each candle goes through the steps below, in this order (one njit function each)
 5b. :func:`_resweep` - a share of them liquidates within the candle.
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
 6b. :func:`_recorded` - recorded liquidations, live accuracy, assimilation.
+6c. :func:`_reconcile` - the levels next to the candle's extremes follow the recording.
 7. :func:`_snapshot` - the heatmap columns requested.
 """
 
@@ -312,6 +313,42 @@ def _resweep(
                 sums[1, t] -= part
                 swept_s += part * scale[t]
     return swept_l, swept_s
+
+
+@njit(cache=True, inline="always")
+def _reconcile(
+    raw, scale, sums, base, tier_venue, low, high, delta, n_band, rate, rec_l, rec_s, sw_l, sw_s
+):
+    """6c. Where the recording shows the map is off on a side, the reference venue's pending
+    levels within ``n_band`` bins beyond the candle's low (longs) or high (shorts), the next ones
+    price would reach, are scaled by exp(rate x log(recorded / swept)) of that side (clipped to
+    +-1 in the log). Nothing without recorded and swept USD on the side.
+    """
+    width = raw.shape[2]
+    b0 = base[0]
+    for side in range(2):
+        rec = rec_l if side == 0 else rec_s
+        swept = sw_l if side == 0 else sw_s
+        if not (rec > 0.0 and swept > 0.0):
+            continue
+        f = math.exp(rate * min(max(math.log(rec / swept), -1.0), 1.0))
+        if side == 0:
+            j_thr = int(math.ceil(math.log(low) / delta - 0.5)) - b0  # first bin the low swept
+            lo_j = max(j_thr - n_band, 0)
+            hi_j = min(j_thr - 1, width - 1)
+        else:
+            j_thr = int(math.floor(math.log(high) / delta - 0.5)) - b0  # last bin the high swept
+            lo_j = max(j_thr + 1, 0)
+            hi_j = min(j_thr + n_band, width - 1)
+        for t in range(raw.shape[1]):
+            if tier_venue[t] != 0:
+                continue
+            row = raw[side, t]
+            part = 0.0
+            for j in range(lo_j, hi_j + 1):
+                part += row[j]
+                row[j] *= f
+            sums[side, t] += part * (f - 1.0)
 
 
 @njit(cache=True, inline="always")
@@ -742,6 +779,7 @@ def _features(
         columns,
         _,
         _,
+        _,
     ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
@@ -883,6 +921,7 @@ def run(inputs, params, state, out, heat):
     ]
     real_ring, real_count, real_pos, log_gain = state[11:]
     assimilation = params.assimilation
+    reconcile_bins = params.reconcile_bins
     r0 = params.columns.real
     heat_rows, heat_lo, grid, keep_max = heat
     delta, tier_venue, ln_ratio_long, ln_ratio_short, ln_near_long, ln_near_short = params[:6]
@@ -1010,5 +1049,22 @@ def run(inputs, params, state, out, heat):
             row,
             r0,
         )
+        if reconcile_bins > 0 and assimilation > 0.0:
+            _reconcile(
+                raw,
+                scale,
+                sums,
+                base,
+                tier_venue,
+                sweep_low[i, 0],
+                sweep_high[i, 0],
+                delta,
+                reconcile_bins,
+                assimilation,
+                real_long[i],
+                real_short[i],
+                swept_l,
+                swept_s,
+            )
         if snap_i < n_snap:
             snap_i = _snapshot(raw, scale, base, heat_rows, heat_lo, grid, keep_max, i, snap_i)

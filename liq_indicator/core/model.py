@@ -128,6 +128,8 @@ class KernelParams(NamedTuple):
     """candles with recorded liquidations the accuracy columns look back over"""
     assimilation: float
     """rate at which the inflow multiplier follows log(recorded / swept)"""
+    reconcile_bins: int
+    """bins beyond a candle's extreme whose levels assimilation scales (0: none)"""
 
     @property
     def n_venues(self) -> int:
@@ -251,6 +253,7 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         columns=column_layout(len(cfg.bands_pct), len(exchanges)),
         real_window=int(cfg.real_window),
         assimilation=float(cfg.assimilation_rate),
+        reconcile_bins=int(math.ceil(math.log1p(cfg.reconcile_band_pct / 100.0) / delta)),
     )
 
 

@@ -274,6 +274,28 @@ def run(
             ratio = sum(a[0] + a[1] for a in last) / rec if rec > 0 else math.nan
         row += [r_l, r_s, corr, ratio]
         out[i] = row
+        # reconciliation: the reference venue's levels next to the candle's extremes follow the
+        # side's recorded / swept ratio
+        if p.assimilation > 0 and p.reconcile_bins > 0:
+            n_b = p.reconcile_bins
+            for s_, rec, swept, price in (
+                (0, r_l, swept_l, sweep_low[i, 0]),
+                (1, r_s, swept_s, sweep_high[i, 0]),
+            ):
+                if not (rec > 0 and swept > 0):
+                    continue
+                f = math.exp(p.assimilation * min(max(math.log(rec / swept), -1.0), 1.0))
+                if s_ == 0:
+                    g = math.ceil(math.log(price) / p.delta - 0.5)
+                    ks = range(max(g - n_b, base), min(g - 1, base + W - 1) + 1)
+                else:
+                    g = math.floor(math.log(price) / p.delta - 0.5)
+                    ks = range(max(g + 1, base), min(g + n_b, base + W - 1) + 1)
+                for t in range(n_tiers):
+                    if venue[t] == 0:
+                        for k in ks:
+                            if k in levels[s_][t]:
+                                levels[s_][t][k] *= f
 
         # heatmap: every bin of the grid inside the window, at the snapshot rows (or their bucket max)
         if snap_i < len(heat.rows):
