@@ -112,7 +112,9 @@ def _backtest(ds: Dataset, work: Path, overlay: Path, map_features: bool) -> tup
         args, cwd=work, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
     )
     if done.returncode != 0 or "Traceback" in done.stdout + done.stderr:
-        raise RuntimeError(f"freqtrade failed ({identifier}):\n{(done.stdout + done.stderr)[-5000:]}")
+        raise RuntimeError(
+            f"freqtrade failed ({identifier}):\n{(done.stdout + done.stderr)[-5000:]}"
+        )
     return work / "user_data" / "models" / identifier, results
 
 
@@ -144,7 +146,10 @@ def measure(models: Path, results: Path, realized: pd.Series) -> tuple[dict, pd.
         lambda w: _spearman(w["&-s_close"], w["realized"]), include_groups=False
     )
     trades = load_trades(results)
-    wins, losses = trades["profit_abs"].clip(lower=0).sum(), -trades["profit_abs"].clip(upper=0).sum()
+    wins, losses = (
+        trades["profit_abs"].clip(lower=0).sum(),
+        -trades["profit_abs"].clip(upper=0).sum(),
+    )
     row = {
         "candles": len(ok),
         "windows": len(per_window),
@@ -265,7 +270,9 @@ def report(results: list[tuple[Dataset, dict, dict, dict, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(datasets()), action="append")
-    parser.add_argument("--no-write", action="store_true", help="print, do not write docs/FREQAI.md")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print, do not write docs/FREQAI.md"
+    )
     args = parser.parse_args(argv)
     results = run(args.only or list(datasets()))
     if not results:
