@@ -572,7 +572,7 @@ def test_plot_config_names_existing_columns(strategy_class):
 
 
 def test_frequi_helpers_make_fresh_configs_and_leave_the_frame_alone(strategy_class):
-    assert strategy_class.plot_config == frequi.plot_config()
+    assert strategy_class.plot_config == frequi.plot_config(frequi.RECORDED_COLUMNS)
     first = frequi.plot_config()
     first["main_plot"].clear()
     assert frequi.plot_config()["main_plot"]  # a fresh dict each time: no shared state
