@@ -214,9 +214,10 @@ def test_the_oi_baseline_uses_only_the_oi_known_at_the_bars_open():
     o = t.loc[i, "open"]
     # the value known at bar i's open is the close of bar i-1: 10e9 (rows dated 0..9 are closed)
     expect = (o - t.loc[i, "low"]) / o * 10e9
-    from liq_indicator.research.accuracy import _causal_oi_baseline
-
-    assert _causal_oi_baseline(t, oi).loc[i, "base_oi_long"] == pytest.approx(expect)
+    assert t.loc[i, "base_oi_long"] == pytest.approx(expect)
+    # a volume-inflow map scored against the same OI baseline
+    v = bar_table(truth, c, HeatmapConfig(), oi_baseline=oi)
+    assert v.loc[i, "base_oi_long"] == pytest.approx(expect)
     assert np.isfinite(scores["rho_oi"]).all()
 
 

@@ -42,7 +42,7 @@ from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import merge_causal
 from liq_indicator.errors import InputError
 from liq_indicator.research.accuracy import score_bars
-from liq_indicator.research.calibration import bar_table, causal_value_at, magnitude
+from liq_indicator.research.calibration import bar_table, magnitude
 from liq_indicator.research.metrics import bootstrap_ci, spearman
 from liq_indicator.research.truth import TruthSeries
 
@@ -374,17 +374,6 @@ def balance(table: pd.DataFrame) -> float:
     return float(np.median(np.log10(el[ok] / es[ok])) - np.median(np.log10(rl[ok] / rs[ok])))
 
 
-def _with_oi_baseline(table: pd.DataFrame, open_interest: pd.DataFrame | None) -> pd.DataFrame:
-    t = table.copy()
-    if open_interest is None:
-        return t
-    oi_open = causal_value_at(open_interest, "open_interest_value", t.index)
-    o = t["open"].to_numpy()
-    t["base_oi_long"] = (o - t["low"].to_numpy()) / o * oi_open
-    t["base_oi_short"] = (t["high"].to_numpy() - o) / o * oi_open
-    return t
-
-
 def _rho_diff(a: np.ndarray, b: np.ndarray, real: np.ndarray) -> float:
     return spearman(a, real) - spearman(b, real)
 
@@ -450,8 +439,8 @@ def _series_tables(
         oi = s.open_interest if v.inflow == "open interest" else None
         for tf, c in cells.items():
             assert c is not None
-            tables[(v.name, tf)] = _with_oi_baseline(
-                bar_table(s.truth, c, v.config, open_interest=oi), s.open_interest
+            tables[(v.name, tf)] = bar_table(
+                s.truth, c, v.config, open_interest=oi, oi_baseline=s.open_interest
             )
     return tables
 

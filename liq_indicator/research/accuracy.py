@@ -201,23 +201,6 @@ def score_bars(
     return out
 
 
-def _causal_oi_baseline(table: pd.DataFrame, open_interest: pd.DataFrame | None) -> pd.DataFrame:
-    """``table`` with ``base_oi_<side>`` = adverse range x the OI known at the bar's open, in the
-    volume cells too (where :func:`bar_table` has no OI).
-    """
-    t = table.copy()
-    if open_interest is None or "open_interest_value" not in open_interest.columns:
-        for s in SIDES:
-            t[f"base_oi_{s}"] = np.nan
-        return t
-    oi_open = causal_value_at(open_interest, "open_interest_value", t.index)
-    o = t["open"].to_numpy()
-    adverse = {"long": (o - t["low"].to_numpy()) / o, "short": (t["high"].to_numpy() - o) / o}
-    for s in SIDES:
-        t[f"base_oi_{s}"] = adverse[s] * oi_open
-    return t
-
-
 def series_scores(
     inputs: SeriesInputs,
     models: Sequence[tuple[str, HeatmapConfig]],
@@ -268,8 +251,13 @@ def series_scores(
         for inflow in inflows:
             oi = inputs.open_interest if inflow == "open interest" else None
             for label, cfg in models:
-                t = bar_table(truth, inputs.candles[tf], cfg, open_interest=oi)
-                tables[(tf, inflow, label)] = _causal_oi_baseline(t, inputs.open_interest)
+                tables[(tf, inflow, label)] = bar_table(
+                    truth,
+                    inputs.candles[tf],
+                    cfg,
+                    open_interest=oi,
+                    oi_baseline=inputs.open_interest,
+                )
     if not tables:
         raise InputError(
             f"{truth.name}: no cell can be scored; pass candles of a timeframe <= its bar"

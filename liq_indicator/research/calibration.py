@@ -92,6 +92,7 @@ def bar_table(
     config: HeatmapConfig,
     *,
     open_interest: pd.DataFrame | None = None,
+    oi_baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per bar held by the truth and by complete candles: real and estimated USD, baselines.
 
@@ -100,6 +101,8 @@ def bar_table(
         candles: the venue's candles (Freqtrade layout), starting early enough to warm the map up.
         config: the map's settings.
         open_interest: Freqtrade ``open_interest`` candles (OI inflow), or None (volume inflow).
+        oi_baseline: the open interest of the range x OI baseline, when it is not
+            ``open_interest`` (a volume-inflow map scored against an OI baseline).
 
     Returns:
         Indexed by bar start: ``real_<side>``, ``est_<side>`` (the map's swept USD summed over the
@@ -128,8 +131,9 @@ def bar_table(
     for col in ("open", "high", "low", "vol_usd"):
         out[col] = b[col].to_numpy()
     oi_open = np.full(len(idx), np.nan)
-    if oi is not None and "open_interest_value" in oi.columns:
-        oi_open = causal_value_at(oi, "open_interest_value", idx)
+    base_oi = oi if oi_baseline is None else oi_baseline.assign(date=_us(oi_baseline["date"]))
+    if base_oi is not None and "open_interest_value" in base_oi.columns:
+        oi_open = causal_value_at(base_oi, "open_interest_value", idx)
     for side in SIDES:
         out[f"real_{side}"] = real.loc[idx, f"{side}_usd"].to_numpy(dtype=np.float64)
         out[f"est_{side}"] = est.loc[idx, f"liq_swept_{side}_usd"].to_numpy()
