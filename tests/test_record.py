@@ -177,6 +177,74 @@ def test_recorder_records_every_fill_of_three_venues_across_a_dropped_connection
     assert "binance: " in rec.health_line("binance", 1.0)
 
 
+class _SilentlyReconnecting:
+    """A venue whose server closes the socket between two batches: ccxt raises nothing then,
+    it drops the client and the next watch dials a new one (seen in CI on the real stack)."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, object] = {"wss://x": object()}
+        self.markets: dict[str, dict[str, float]] = {}
+        self.calls = 0
+
+    async def watch_liquidations_for_symbols(self, symbols: object = None) -> list[dict]:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        if self.calls == 3:
+            self.clients["wss://x"] = object()  # a new connection, no exception on the way
+        liq = {"symbol": PAIR, "timestamp": 60_000 * self.calls, "side": "sell"}
+        return [{**liq, "price": 100.0 + self.calls, "contracts": 1.0, "info": {"S": "SELL"}}]
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_reconnect_without_an_error_is_still_written_as_a_gap(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    ex = _SilentlyReconnecting()
+    rec = Recorder(
+        {"binance": d}, {"binance": ex}, pairs=[PAIR], settings=RecorderSettings(min_free_mb=0)
+    )
+
+    async def go() -> None:
+        async def stop_later() -> None:
+            while ex.calls < 5:
+                await asyncio.sleep(0.01)
+            rec.stop()
+
+        await asyncio.gather(rec.run(max_seconds=10), stop_later())
+
+    asyncio.run(go())
+    gaps = store.load_gaps(d)
+    assert gaps["reason"].tolist() == ["connection lost"]
+    assert len(store.read_events(d)) >= 4  # the batches on both sides of the reconnect are kept
+
+
+class _Down(_SilentlyReconnecting):
+    async def watch_liquidations_for_symbols(self, symbols: object = None) -> list[dict]:
+        import ccxt
+
+        self.calls += 1
+        raise ccxt.NetworkError("connection refused")
+
+
+def test_a_stop_while_the_stream_is_down_writes_the_downtime_as_a_gap(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    ex = _Down()
+    settings = RecorderSettings(min_free_mb=0, backoff_initial=0.05)
+    rec = Recorder({"binance": d}, {"binance": ex}, pairs=[PAIR], settings=settings)
+
+    async def go() -> None:
+        async def stop_later() -> None:
+            while ex.calls < 2:
+                await asyncio.sleep(0.01)
+            rec.stop()
+
+        await asyncio.gather(rec.run(max_seconds=10), stop_later())
+
+    asyncio.run(go())
+    assert store.load_gaps(d)["reason"].tolist() == ["connection lost"]
+
+
 @needs_shared_data
 def test_recorder_replays_the_real_hyperliquid_fills(tmp_path: Path) -> None:
     from liq_indicator.research.truth import load_fills

@@ -105,6 +105,11 @@ def make_exchange(
     return exchange
 
 
+def _clients(exchange: Any) -> dict[str, Any]:
+    """An exchange's open websocket clients, by URL (held, so identity comparisons stay valid)."""
+    return dict(getattr(exchange, "clients", None) or {})
+
+
 @dataclass
 class _Health:
     events: int = 0
@@ -213,6 +218,12 @@ class Recorder:
         delay = s.backoff_initial
         down_since: int | None = None
         reconnect_at = 0
+        ex = self.exchanges[venue]
+        # The websocket clients seen at the last batch. ccxt drops a connection the server closed
+        # while no watch was pending without raising (the next watch simply dials again): a changed
+        # client object is that silent reconnect, and its downtime is written as a gap too.
+        clients: dict[str, Any] | None = None
+        last_ms = self._now_ms()
         while not self._stop.is_set():
             try:
                 task = asyncio.ensure_future(call())
@@ -228,8 +239,20 @@ class Recorder:
                         down_since = None
                 batch = await task
                 delay = s.backoff_initial
+                now_clients = _clients(ex)
+                if clients is not None and any(
+                    now_clients.get(url) is not c for url, c in clients.items()
+                ):
+                    self._gap(venue, last_ms, self._now_ms(), "connection lost")
+                    logger.info(
+                        "%s: stream reconnected (the server closed it between batches)", venue
+                    )
+                clients = now_clients
+                last_ms = self._now_ms()
                 self._drain(venue, batch)
             except asyncio.CancelledError:
+                if down_since is not None:  # stopped while still down: the downtime is a gap
+                    self._gap(venue, down_since, self._now_ms(), "connection lost")
                 raise
             except (ccxtpro.BadSymbol, ccxtpro.NotSupported, ccxtpro.ArgumentsRequired) as exc:
                 self._error = ConfigError(f"{venue} refuses the liquidation stream: {exc}")
@@ -238,9 +261,11 @@ class Recorder:
             except Exception as exc:  # network loss, exchange errors: retry
                 if down_since is None:
                     down_since = self._now_ms()
+                clients = None  # the reconnect below is expected and logged on its own
                 logger.warning("%s: stream failed (%s); reconnecting in %g s", venue, exc, delay)
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
+                    self._gap(venue, down_since, self._now_ms(), "connection lost")
                     return
                 except TimeoutError:
                     pass
