@@ -25,6 +25,7 @@ Each candle goes through the steps below, in this order (one njit function each)
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -56,6 +57,38 @@ from liq_indicator.core.model import (
 )
 
 __all__ = ["run", "nearest_cluster", "path_shares", "RENORM_BELOW"]
+
+
+class Scratch(NamedTuple):
+    """Work arrays of the steps (contents meaningless between candles), allocated by :func:`run`."""
+
+    lwin: np.ndarray
+    """(n_prof,): the long profile in window order"""
+    lprof: np.ndarray
+    """(n_prof,): tier-summed long USD by distance below price (bins)"""
+    sprof: np.ndarray
+    """(n_prof,): tier-summed short USD by distance above price (first n_short used)"""
+    lcum: np.ndarray
+    """(n_prof,): running sum of ``lprof``"""
+    scum: np.ndarray
+    """(n_prof,): running sum of ``sprof``"""
+    found: np.ndarray
+    """(4,): the nearest cluster found (peak, near, far, notional)"""
+    share: np.ndarray
+    """(venues,): a cluster's notional per venue"""
+    swept_v: np.ndarray
+    """(venues,): USD swept per venue this candle"""
+    oi_known: np.ndarray
+    """(venues,) bool: open interest known now and at the previous candle"""
+    decay_f: np.ndarray
+    """(tiers,): decay factors of the last time step"""
+    new_top: np.ndarray
+    """(tiers,) int64: the highest long bin this candle's inflow wrote (-1: none)"""
+    new_bot: np.ndarray
+    """(tiers,) int64: the lowest short bin this candle's inflow wrote (grid_bins: none)"""
+    last_dt: np.ndarray
+    """(1,): the time step ``decay_f`` was computed for"""
+
 
 RENORM_BELOW = 1e-100
 """A tier's lazy scale is folded back into its bins when it falls below this."""
@@ -445,39 +478,40 @@ def _close_out(oi_in, turnover, i, tier_venue, raw, scale, sums, prev_oi, swept_
 
 
 @njit(cache=True, inline="always")
-def _deposit(row, a, b, x, delta, b0):
-    """Add ``x`` spread evenly over the log prices ``a .. b`` (``a <= b``) to one tier-side ``row``
-    of the window (bin ``j`` holds global bin ``b0 + j``; levels beyond an edge go to the edge
+def _deposit(raw, s, t, a, b, x, delta, b0):
+    """Add ``x`` spread evenly over the log prices ``a .. b`` (``a <= b``) to the window row
+    ``raw[s, t]`` (bin ``j`` holds global bin ``b0 + j``; levels beyond an edge go to the edge
     bin). Each bin gets ``x`` times the share of ``a .. b`` it covers; a point (``a == b``) goes
     to one bin. Returns (lowest, highest) window bin written.
     """
-    width = row.shape[0]
+    width = raw.shape[2]
     g_a = int(math.floor(a / delta))
     g_b = int(math.floor(b / delta))
     if g_b <= g_a:
         j = min(max(g_a - b0, 0), width - 1)
-        row[j] += x
+        raw[s, t, j] += x
         return j, j
     per = x / (b - a)
     inc = per * delta
     j_lo = min(max(g_a - b0, 0), width - 1)
     j_hi = min(max(g_b - b0, 0), width - 1)
-    row[j_lo] += per * ((g_a + 1) * delta - a)
+    raw[s, t, j_lo] += per * ((g_a + 1) * delta - a)
     # the whole bins between, in window bins i0 .. i1; those beyond an edge go to the edge bin
     i0 = g_a + 1 - b0
     i1 = g_b - 1 - b0
     if i1 >= i0:
         n_below = min(i1, -1) - i0 + 1
         if n_below > 0:
-            row[0] += n_below * inc
+            raw[s, t, 0] += n_below * inc
         n_above = i1 - max(i0, width) + 1
         if n_above > 0:
-            row[width - 1] += n_above * inc
-        # a slice indexed from 0: numba drops the negative-index checks and vectorises
-        seg = row[max(i0, 0) : min(i1, width - 1) + 1]
-        for k in range(seg.shape[0]):
-            seg[k] += inc
-    row[j_hi] += per * (b - g_b * delta)
+            raw[s, t, width - 1] += n_above * inc
+        # unsigned indices (in range by the clamps): numba drops the negative-index checks and
+        # vectorises, without the reference counting a slice view would cost on every call
+        lo = np.uint64(max(i0, 0))
+        for k in range(lo, np.uint64(min(i1, width - 1) + 1)):
+            raw[s, t, k] += inc
+    raw[s, t, j_hi] += per * (b - g_b * delta)
     return j_lo, j_hi
 
 
@@ -544,7 +578,7 @@ def _inflow(
                 continue
             val = x * ls / scale[t]
             _, j = _deposit(
-                raw[0, t], ln_lo + ln_ratio_long[t], ln_hi + ln_near_long[t], val, delta, b0
+                raw, 0, t, ln_lo + ln_ratio_long[t], ln_hi + ln_near_long[t], val, delta, b0
             )
             new_top[t] = j
             sums[0, t] += val
@@ -552,7 +586,7 @@ def _inflow(
                 tops[0, v] = j
             val = x * (1.0 - ls) / scale[t]
             j, _ = _deposit(
-                raw[1, t], ln_lo + ln_near_short[t], ln_hi + ln_ratio_short[t], val, delta, b0
+                raw, 1, t, ln_lo + ln_near_short[t], ln_hi + ln_ratio_short[t], val, delta, b0
             )
             new_bot[t] = j
             sums[1, t] += val
@@ -566,24 +600,23 @@ def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, sc
     """Tier-summed profiles around price: ``lprof[d]`` long USD ``d`` bins below price's bin,
     ``sprof[d]`` short USD ``d`` above (``n_prof`` / ``n_short`` bins), and their running sums.
 
-    Built forward over the window slice (vectorised), the long side then read back reversed.
+    Built forward over the window (vectorised: unsigned indices, in range because price stays in
+    the window's middle half, need no negative-index checks), the long side then read back
+    reversed.
     """
-    j0 = j_close - (n_prof - 1)
+    j0 = np.uint64(j_close - (n_prof - 1))
+    jc = np.uint64(j_close)
     st = scale[0]
-    rl = raw[0, 0, j0 : j_close + 1]
-    rs = raw[1, 0, j_close : j_close + n_short]
-    for m in range(n_prof):
-        lwin[m] = rl[m] * st
-    for m in range(n_short):
-        sprof[m] = rs[m] * st
+    for m in range(np.uint64(n_prof)):
+        lwin[m] = raw[0, 0, j0 + m] * st
+    for m in range(np.uint64(n_short)):
+        sprof[m] = raw[1, 0, jc + m] * st
     for t in range(1, scale.shape[0]):
         st = scale[t]
-        rl = raw[0, t, j0 : j_close + 1]
-        rs = raw[1, t, j_close : j_close + n_short]
-        for m in range(n_prof):
-            lwin[m] += rl[m] * st
-        for m in range(n_short):
-            sprof[m] += rs[m] * st
+        for m in range(np.uint64(n_prof)):
+            lwin[m] += raw[0, t, j0 + m] * st
+        for m in range(np.uint64(n_short)):
+            sprof[m] += raw[1, t, jc + m] * st
     # the two running sums in one loop: each chains one addition's latency per bin, and side by
     # side the two chains overlap (same additions in the same order as two loops)
     cum_l = 0.0
@@ -735,7 +768,17 @@ def _cluster_columns(
 
 @njit(cache=True, inline="always")
 def _features(
-    params,
+    delta,
+    tier_venue,
+    band_ln_lo,
+    band_ln_hi,
+    n_prof,
+    n_short,
+    smooth_half,
+    density,
+    growth_band,
+    growth_n,
+    columns,
     raw,
     scale,
     sums,
@@ -759,28 +802,6 @@ def _features(
     """6. Pending totals, bands, nearest clusters and growth, measured from the close (the flows
     are written by :func:`run`).
     """
-    (
-        delta,
-        tier_venue,
-        _,
-        _,
-        _,
-        _,
-        _,
-        _,
-        band_ln_lo,
-        band_ln_hi,
-        n_prof,
-        n_short,
-        smooth_half,
-        density,
-        growth_band,
-        growth_n,
-        columns,
-        _,
-        _,
-        _,
-    ) = params
     j_close = k_close - base[0]
     pend_l = 0.0
     pend_s = 0.0
@@ -898,8 +919,62 @@ def run(inputs, params, state, out, heat):
             :func:`liq_indicator.columns.feature_columns`.
         heat: :class:`~liq_indicator.core.model.HeatRequest` (``no_heat()`` for none).
     """
-    # unpacked once: the steps take plain arrays (a NamedTuple field read in a hot loop costs a
-    # reference count each time)
+    raw = state.raw
+    n_tiers = state.scale.shape[0]
+    n_venues = state.tops.shape[1]
+    n_prof = params.n_prof
+    # scratch arrays of the steps, allocated here: the loop below runs without the runtime
+    lwin, lprof, sprof = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof)
+    lcum, scum = np.zeros(n_prof), np.zeros(n_prof)
+    found = np.zeros(4)
+    share = np.zeros(n_venues)
+    swept_v = np.zeros(n_venues)
+    oi_known = np.zeros(n_venues, dtype=np.bool_)
+    decay_f = np.ones(n_tiers)
+    new_top = np.full(n_tiers, -1, dtype=np.int64)
+    new_bot = np.full(n_tiers, raw.shape[2], dtype=np.int64)
+    last_dt = np.full(1, -1.0)
+    scratch = Scratch(
+        lwin,
+        lprof,
+        sprof,
+        lcum,
+        scum,
+        found,
+        share,
+        swept_v,
+        oi_known,
+        decay_f,
+        new_top,
+        new_bot,
+        last_dt,
+    )
+    _candles(inputs, params, state, out, heat, scratch)
+
+
+# Without numba's reference-counting runtime (``_nrt=False``): the loop allocates nothing, and
+# with the runtime every array handed to an inlined step is counted in and out on every candle
+# (atomic operations that took about a third of the kernel's time). Arrays keep their owners:
+# ``run`` holds the scratch arrays, the caller the rest, for the whole call.
+@njit(cache=True, _nrt=False)
+def _candles(inputs, params, state, out, heat, scratch):
+    """The per-candle loop of :func:`run`."""
+    # unpacked once: the steps take plain arrays
+    (
+        lwin,
+        lprof,
+        sprof,
+        lcum,
+        scum,
+        found,
+        share,
+        swept_v,
+        oi_known,
+        decay_f,
+        new_top,
+        new_bot,
+        last_dt,
+    ) = scratch
     (
         time_s,
         closes,
@@ -926,20 +1001,12 @@ def run(inputs, params, state, out, heat):
     heat_rows, heat_lo, grid, keep_max = heat
     delta, tier_venue, ln_ratio_long, ln_ratio_short, ln_near_long, ln_near_short = params[:6]
     weights, decay_rate = params.weights, params.decay_rate
+    band_ln_lo, band_ln_hi = params.band_ln_lo, params.band_ln_hi
+    smooth_half, density, columns = params.smooth_half, params.density, params.columns
+    growth_band, growth_n, n_short = params.growth_band, params.growth_n, params.n_short
     n = closes.shape[0]
-    n_tiers = scale.shape[0]
     n_venues = tops.shape[1]
     n_prof = params.n_prof
-    lwin, lprof, sprof = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof)
-    lcum, scum = np.zeros(n_prof), np.zeros(n_prof)
-    found = np.zeros(4)
-    share = np.zeros(n_venues)
-    swept_v = np.zeros(n_venues)
-    oi_known = np.zeros(n_venues, dtype=np.bool_)
-    decay_f = np.ones(n_tiers)
-    new_top = np.full(n_tiers, -1, dtype=np.int64)
-    new_bot = np.full(n_tiers, raw.shape[2], dtype=np.int64)
-    last_dt = np.full(1, -1.0)
     snap_i = 0
     n_snap = heat_rows.shape[0]
     for i in range(n):
@@ -1015,7 +1082,17 @@ def run(inputs, params, state, out, heat):
         row[C_DROPPED] = dropped
         row[C_OI_MODE] = n_oi / n_venues
         _features(
-            params,
+            delta,
+            tier_venue,
+            band_ln_lo,
+            band_ln_hi,
+            n_prof,
+            n_short,
+            smooth_half,
+            density,
+            growth_band,
+            growth_n,
+            columns,
             raw,
             scale,
             sums,
