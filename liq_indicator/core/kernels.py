@@ -956,7 +956,7 @@ def run(inputs, params, state, out, heat):
 # with the runtime every array handed to an inlined step is counted in and out on every candle
 # (atomic operations that took about a third of the kernel's time). Arrays keep their owners:
 # ``run`` holds the scratch arrays, the caller the rest, for the whole call.
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # (numba's own option, unstubbed)
 def _candles(inputs, params, state, out, heat, scratch):
     """The per-candle loop of :func:`run`."""
     # unpacked once: the steps take plain arrays
