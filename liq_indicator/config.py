@@ -157,6 +157,20 @@ class HeatmapConfig(Settings):
     the turnover of traded volume, not the OI change, carries the ranking (turnover_share is 10x
     oi_scale). With one exchange's OI, recalibrate (``liq-indicator calibrate --open-interest``)."""
 
+    vol_target: float = 0.0
+    """Volatility targeting: new positions' notional per unit of inflow (traded USD, or OI and
+    turnover) is multiplied by ``(vol_ref_pct / realised volatility) ** vol_target`` (clipped to
+    0.25 .. 4): traders who size for a fixed risk open more notional, at the same leverage, when
+    the market is calm. Realised volatility: an exponentially weighted mean of the squared
+    close-to-close log returns per second (half-life ``vol_half_life_hours``), used once a
+    half-life of candles has been seen (1 before). 0 = off. Fitted by ``liq-indicator calibrate``:
+    the slope of the map's log USD error on log realised volatility over the fitting span."""
+    vol_ref_pct: float = 2.0
+    """Daily volatility (%, one standard deviation of daily log returns) at which the volatility
+    multiplier is 1: the fitting span's median for a fitted preset."""
+    vol_half_life_hours: float = 72.0
+    """Half-life of the realised-volatility average (hours of wall clock)."""
+
     oi_max_age_periods: float = 2.0
     """Open interest merged from a side frame counts as stale once it is older than this many of
     its own periods (after the time it was known): those candles then use the volume rule, as
@@ -252,6 +266,8 @@ class HeatmapConfig(Settings):
             "growth_band_pct",
             "oi_max_age_periods",
             "oi_scale",
+            "vol_ref_pct",
+            "vol_half_life_hours",
         ):
             positive(name)
         if not (isinstance(self.real_window, int) and 10 <= self.real_window <= 100_000):
@@ -268,6 +284,7 @@ class HeatmapConfig(Settings):
             ("turnover_share", 1.0),
             ("volume_share", 1.0),
             ("direction_tilt", 0.5),
+            ("vol_target", 2.0),
         ):
             value = getattr(self, name)
             if not (0 <= value <= top):

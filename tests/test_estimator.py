@@ -504,8 +504,9 @@ def est_totals(state):
         HeatmapConfig.preset("design", grid_bins=512, bin_bp=25, cluster_smooth_bins=1),
         HeatmapConfig(turnover_share=0.05, oi_scale=0.3, intracandle_sweep=0.4),
         HeatmapConfig(intracandle_path=True),
+        HeatmapConfig(vol_target=1.0, vol_half_life_hours=0.5, vol_ref_pct=5.0),
     ],
-    ids=["default", "design", "coarse", "turnover", "path"],
+    ids=["default", "design", "coarse", "turnover", "path", "vol_target"],
 )
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)
@@ -898,3 +899,44 @@ def test_assimilation_brings_a_wrong_magnitude_back_toward_the_truth():
         return float(np.median(np.abs(np.log10(est[ok] / real[ok]))))
 
     assert error(0.05) < 0.75 * error(0.0)
+
+
+# --- volatility targeting -------------------------------------------------------------------
+
+
+def _zigzag(n: int, r: float, minutes: int = 5) -> pd.DataFrame:
+    """Candles whose close alternates by a log return of +-r: realised variance r^2 per candle."""
+    close = 100.0 * np.exp(r * (np.arange(n) % 2))
+    open_ = np.r_[close[0], close[:-1]]
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=n, freq=f"{minutes}min", tz="UTC"),
+            "open": open_,
+            "high": np.maximum(open_, close),
+            "low": np.minimum(open_, close),
+            "close": close,
+            "volume": np.full(n, 50.0),
+        }
+    )
+
+
+@pytest.mark.parametrize(("r", "gamma"), [(0.001, 1.0), (0.004, 1.0), (0.001, 0.5), (1e-5, 2.0)])
+def test_volatility_targeting_scales_the_inflow_by_the_realised_volatility(r, gamma):
+    df = _zigzag(600, r)
+    half_life_h = 12.0
+    on = HeatmapConfig(vol_target=gamma, vol_ref_pct=2.0, vol_half_life_hours=half_life_h)
+    with_f = liquidation_features(df, on)["liq_inflow_usd"].to_numpy()
+    without = liquidation_features(df, on.replace(vol_target=0.0))["liq_inflow_usd"].to_numpy()
+    ratio = with_f / without
+    warm = int(half_life_h * 12)  # candles before a half-life of returns has been seen
+    np.testing.assert_array_equal(ratio[:warm], 1.0)
+    daily_pct = r * math.sqrt(288) * 100.0  # r per 5 minutes, as a daily standard deviation
+    expected = min(max((2.0 / daily_pct) ** gamma, 0.25), 4.0)
+    np.testing.assert_allclose(ratio[warm + 1 :], expected, rtol=1e-9)
+
+
+def test_volatility_targeting_is_off_at_zero_bit_for_bit():
+    df = make_candles(400, seed=21)
+    base = liquidation_features(df, HeatmapConfig(vol_target=0.0))
+    other = liquidation_features(df, HeatmapConfig(vol_target=0.0, vol_ref_pct=9.0))
+    pd.testing.assert_frame_equal(base, other, check_exact=True)

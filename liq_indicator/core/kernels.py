@@ -14,6 +14,7 @@ Each candle goes through the steps below, in this order (one njit function each)
 2. :func:`_keep_centred` - recentre the window when price nears an edge.
 3. :func:`_sweep` - liquidate the levels the candle's range reached.
 4. :func:`_close_out` - a fall in open interest closes positions proportionally.
+5a. :func:`_vol_multiplier` - volatility targeting scales the inflow.
 5. :func:`_inflow` - new positions open at the candle's entry prices.
 5b. :func:`_resweep` - a share of them liquidates within the candle.
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
@@ -92,6 +93,8 @@ class Scratch(NamedTuple):
 
 RENORM_BELOW = 1e-100
 """A tier's lazy scale is folded back into its bins when it falls below this."""
+
+_LN2 = math.log(2.0)
 
 # fused multiply-add is the only licence taken: batch and live run the same machine code (inputs
 # are always C-contiguous float64), so they still agree bit for bit. The steps are inlined into
@@ -595,6 +598,30 @@ def _inflow(
     return inflow, n_oi
 
 
+@njit(cache=True, inline="always")
+def _vol_multiplier(vol, close, dt, exponent, ref_var, half_life_s):
+    """5a. Volatility targeting: ``(ref_var / realised variance) ** (exponent / 2)``, clipped to
+    0.25 .. 4, once a half-life of returns has been seen (1 before, and when ``exponent`` is 0).
+    ``vol`` (see :class:`~liq_indicator.core.model.MapState`) takes this candle's close-to-close
+    return first: the multiplier uses prices up to the candle's close.
+    """
+    prev = vol[2]
+    vol[2] = close
+    if exponent == 0.0:
+        return 1.0
+    if dt > 0.0 and prev > 0.0:
+        r = math.log(close / prev)
+        x = r * r / dt
+        if vol[1] == 0.0:
+            vol[0] = x
+        else:
+            vol[0] += (1.0 - math.exp(-_LN2 * dt / half_life_s)) * (x - vol[0])
+        vol[1] += dt
+    if vol[1] < half_life_s or not vol[0] > 0.0:
+        return 1.0
+    return min(max((ref_var / vol[0]) ** (0.5 * exponent), 0.25), 4.0)
+
+
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, scum):
     """Tier-summed profiles around price: ``lprof[d]`` long USD ``d`` bins below price's bin,
@@ -994,7 +1021,12 @@ def _candles(inputs, params, state, out, heat, scratch):
     raw, scale, sums, tops, base, prev_time, prev_oi, ring, ring_count, ring_pos, totals = state[
         :11
     ]
-    real_ring, real_count, real_pos, log_gain = state[11:]
+    real_ring, real_count, real_pos, log_gain, vol = state[11:]
+    vol_target, vol_ref_var, vol_half_life_s = (
+        params.vol_target,
+        params.vol_ref_var,
+        params.vol_half_life_s,
+    )
     assimilation = params.assimilation
     reconcile_bins = params.reconcile_bins
     r0 = params.columns.real
@@ -1015,7 +1047,9 @@ def _candles(inputs, params, state, out, heat, scratch):
         k_close = int(math.floor(ln_close / delta))
         if math.isnan(prev_time[0]):
             _start(raw, base, prev_time, k_close, time_s[i])
-        decayed = _decay(decay_rate, scale, sums, time_s[i] - prev_time[0], decay_f, last_dt)
+        dt = time_s[i] - prev_time[0]
+        decayed = _decay(decay_rate, scale, sums, dt, decay_f, last_dt)
+        vol_f = _vol_multiplier(vol, close, dt, vol_target, vol_ref_var, vol_half_life_s)
         dropped = _keep_centred(raw, scale, sums, tops, base, totals, k_close)
         swept_l, swept_s = _sweep(
             sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v
@@ -1047,7 +1081,7 @@ def _candles(inputs, params, state, out, heat, scratch):
             oi_known,
             new_top,
             new_bot,
-            math.exp(log_gain[0]),
+            math.exp(log_gain[0]) * vol_f,
         )
         more_l, more_s = _resweep(
             sweep_high,

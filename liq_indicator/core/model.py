@@ -130,6 +130,12 @@ class KernelParams(NamedTuple):
     """rate at which the inflow multiplier follows log(recorded / swept)"""
     reconcile_bins: int
     """bins beyond a candle's extreme whose levels assimilation scales (0: none)"""
+    vol_target: float
+    """exponent of the inflow's volatility multiplier (0: off)"""
+    vol_ref_var: float
+    """variance of log returns per second at which the multiplier is 1"""
+    vol_half_life_s: float
+    """half-life of the realised variance average, seconds"""
 
     @property
     def n_venues(self) -> int:
@@ -178,6 +184,9 @@ class MapState(NamedTuple):
     """(1,) int64: where the next candle goes in ``real_ring``"""
     log_gain: np.ndarray
     """(1,): log of the inflow multiplier assimilation has learnt (0: none)"""
+    vol: np.ndarray
+    """(3,): realised variance of log returns per second (weighted mean), seconds of returns seen,
+    the previous close (NaN before the first candle)"""
 
     def tier_values(self) -> tuple[int, np.ndarray]:
         """(global bin of window bin 0, pending USD per [side, tier, window bin])."""
@@ -254,6 +263,9 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         real_window=int(cfg.real_window),
         assimilation=float(cfg.assimilation_rate),
         reconcile_bins=int(math.ceil(math.log1p(cfg.reconcile_band_pct / 100.0) / delta)),
+        vol_target=float(cfg.vol_target),
+        vol_ref_var=(cfg.vol_ref_pct / 100.0) ** 2 / 86_400.0,
+        vol_half_life_s=float(cfg.vol_half_life_hours) * 3600.0,
     )
 
 
@@ -276,4 +288,5 @@ def new_state(cfg: HeatmapConfig, n_venues: int = 1) -> MapState:
         real_count=np.zeros(1, dtype=np.int64),
         real_pos=np.zeros(1, dtype=np.int64),
         log_gain=np.zeros(1),
+        vol=np.array([0.0, 0.0, np.nan]),
     )

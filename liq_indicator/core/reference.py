@@ -60,6 +60,9 @@ def run(
     history: list[float] = []
     recorded: list[tuple[float, float, float, float]] = []  # swept l, s, recorded l, s
     log_gain = 0.0
+    var_s = 0.0  # realised variance of log returns per second (weighted mean)
+    seen_s = 0.0  # seconds of returns in it
+    prev_close = math.nan
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
 
     def all_levels() -> Iterator[tuple[int, int, dict[int, float]]]:
@@ -84,6 +87,18 @@ def run(
                 for k in lv:
                     decayed += lv[k] * (1 - f)
                     lv[k] *= f
+
+        # volatility targeting: the inflow multiplier, from returns up to this candle's close
+        vol_f = 1.0
+        if p.vol_target != 0.0:
+            if dt > 0 and prev_close > 0:
+                x = math.log(close / prev_close) ** 2 / dt
+                w = 1.0 - math.exp(-math.log(2.0) * dt / p.vol_half_life_s)
+                var_s = x if seen_s == 0 else var_s + w * (x - var_s)
+                seen_s += dt
+            if seen_s >= p.vol_half_life_s and var_s > 0:
+                vol_f = min(max((p.vol_ref_var / var_s) ** (p.vol_target / 2), 0.25), 4.0)
+        prev_close = close
 
         # recentre
         dropped = 0.0
@@ -147,7 +162,7 @@ def run(
                 max(oi - prev_oi[v], 0.0) + float(turnover[i, v])
                 if known[v]
                 else float(vol_inflow[i, v])
-            ) * math.exp(log_gain)
+            ) * (math.exp(log_gain) * vol_f)
             prev_oi[v] = oi
             if not (x_v > 0) or math.isnan(entry_low[i, v]) or math.isnan(entry_high[i, v]):
                 continue
