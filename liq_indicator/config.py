@@ -130,7 +130,7 @@ class HeatmapConfig(Settings):
     as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
 
     # --- inflow of new positions -------------------------------------------------------------
-    volume_share: float = 0.00555
+    volume_share: float = 0.00564
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
     entry_price: str = "range"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
@@ -146,26 +146,27 @@ class HeatmapConfig(Settings):
     low (for longs) or before its high (for shorts), the path being open -> low -> high -> close
     for a candle that closed up and open -> high -> low -> close for one that closed down, each leg
     weighted by its length; ``intracandle_sweep`` is then not used."""
-    turnover_share: float = 0.00829
+    turnover_share: float = 0.00846
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 0.000829
+    oi_scale: float = 0.000846
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
     aggregate over exchanges) or of which only part is leveraged. Calibrated per venue: the
     default was fitted with OI aggregated over all exchanges (the only OI history there is), where
     the turnover of traded volume, not the OI change, carries the ranking (turnover_share is 10x
     oi_scale). With one exchange's OI, recalibrate (``liq-indicator calibrate --open-interest``)."""
 
-    vol_target: float = 0.0
+    vol_target: float = 0.6
     """Volatility targeting: new positions' notional per unit of inflow (traded USD, or OI and
     turnover) is multiplied by ``(vol_ref_pct / realised volatility) ** vol_target`` (clipped to
     0.25 .. 4): traders who size for a fixed risk open more notional, at the same leverage, when
     the market is calm. Realised volatility: an exponentially weighted mean of the squared
     close-to-close log returns per second (half-life ``vol_half_life_hours``), used once a
     half-life of candles has been seen (1 before). 0 = off. Fitted by ``liq-indicator calibrate``:
-    the slope of the map's log USD error on log realised volatility over the fitting span."""
-    vol_ref_pct: float = 2.0
+    the slope of the map's log USD error on log realised volatility over the fitting span (0.6
+    for the default; the ``design`` preset has 0)."""
+    vol_ref_pct: float = 2.54
     """Daily volatility (%, one standard deviation of daily log returns) at which the volatility
     multiplier is 1: the fitting span's median for a fitted preset."""
     vol_half_life_hours: float = 72.0

@@ -352,3 +352,34 @@ def test_binance_4h_out_of_sample(tmp_path, capsys):
         assert abs(oos[f"{side}_log_ratio"]) <= 0.3, side
         assert oos[f"{side}_no_sweep"] <= 0.1, side
     HeatmapConfig.preset(str(out))  # loads
+
+
+@pytest.mark.parametrize("g", [0.8, -0.3])
+def test_volatility_targeting_is_fitted_as_the_slope_on_realised_volatility(g):
+    """Truth = the map's swept USD x (realised volatility at the bar's start)^-g, no noise: the
+    map's log error then rises with log volatility by exactly g, which the fit adds to the base's
+    exponent (clipped to 0 .. 2), and the map is rebuilt with it before the magnitude fit."""
+    from liq_indicator.research.calibration import calibrate, causal_value_at, realised_vol_pct
+    from liq_indicator.research.truth import TruthSeries
+
+    candles = make_candles(n=DAYS * 288, seed=11, start=str(START.date()))
+    base = HeatmapConfig(vol_target=0.5, vol_half_life_hours=24.0)
+    shape = candidate_grid(base, False)[0]
+    est = bar_sums(liquidation_features(candles, base.replace(**shape)), "1h")
+    est = est[est.index >= START + pd.Timedelta(days=WARMUP_DAYS)]
+    vol = causal_value_at(realised_vol_pct(candles, 24.0), "vol_pct", est.index)
+    frame = pd.DataFrame(
+        {
+            "long_usd": est["liq_swept_long_usd"].to_numpy() * vol**-g,
+            "short_usd": est["liq_swept_short_usd"].to_numpy() * vol**-g,
+        },
+        index=est.index,
+    )
+    truth = TruthSeries("synthetic", "binance", pd.Timedelta("1h"), frame, "constructed")
+    cal = calibrate(truth, candles, base, candidates=[shape], vol_target=True)
+    assert cal.changes["vol_target"] == pytest.approx(min(max(0.5 + g, 0.0), 2.0), abs=0.011)
+    assert cal.config.vol_target == cal.changes["vol_target"]
+    median_vol = float(np.nanmedian(realised_vol_pct(candles, 24.0)["vol_pct"]))
+    assert cal.changes["vol_ref_pct"] == pytest.approx(median_vol, rel=0.05)
+    # each fold fitted it on its own past only
+    assert all("vol_target" in f for f in cal.folds["shape"])

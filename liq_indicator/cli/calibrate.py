@@ -113,6 +113,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="preset file to write (default: ./<name>.json); an existing preset of the same "
         "name there is replaced by the next version",
     )
+    parser.add_argument(
+        "--vol-target",
+        action="store_true",
+        help="also fit the volatility targeting (vol_target, vol_ref_pct): the slope of the "
+        "map's log USD error on log realised volatility over the fitting bars (default: keep "
+        "the base's)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -441,7 +448,15 @@ def run(args: argparse.Namespace) -> int:
     progress = None if args.quiet else Progress(sys.stderr)
     if progress is not None:
         progress.start(total, "building the candidates' maps")
-    cal = calibrate(truth, candles, base, open_interest=oi, folds=args.folds, progress=progress)
+    cal = calibrate(
+        truth,
+        candles,
+        base,
+        open_interest=oi,
+        folds=args.folds,
+        vol_target=args.vol_target,
+        progress=progress,
+    )
     folds = _fold_rows(cal)
     calibrated_to = {
         "truth": truth.source,

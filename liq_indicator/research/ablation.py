@@ -226,6 +226,15 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
         removes=True,
         kept=has_same_candle,
     )
+    add(
+        "default - volatility targeting",
+        "removal",
+        default.replace(vol_target=0.0),
+        "default",
+        f"volatility targeting (inflow x (reference / realised volatility)^{default.vol_target:g})",
+        removes=True,
+        kept=default.vol_target > 0,
+    )
     for alt in (0.25, 0.5, 1.0):
         if path or alt != ic:
             add(

@@ -14,6 +14,13 @@ What is fitted, and how (``liq-indicator calibrate`` runs :func:`calibrate`):
   its inflow, so the multiplier is ``10 ** -median(log10(estimate / real))`` over the fitting bars
   of both sides (bars where both are positive).
 
+* **Volatility targeting** (with ``vol_target=True``) - the exponent ``vol_target`` of the
+  inflow's volatility multiplier, in closed form: the slope of the fitting bars' log10(estimate /
+  real) on the log10 of the realised volatility known at each bar's start
+  (:func:`realised_vol_pct`), both sides pooled, added to the base's exponent and clipped to
+  0 .. 2; ``vol_ref_pct`` is the median realised volatility of the fitting candles. The map is
+  then rebuilt with it (first candle frame only) before the magnitude is fitted.
+
 Walk-forward: the bars the truth and the candles share are cut into ``folds + 1`` consecutive
 blocks; block ``k`` (k >= 1) is scored with the shape and magnitude fitted on blocks ``0 .. k-1``.
 The out-of-sample figures are those of the scored blocks only. The map is causal, so the estimate
@@ -59,6 +66,7 @@ __all__ = [
     "causal_value_at",
     "fold_blocks",
     "magnitude",
+    "realised_vol_pct",
     "score_table",
 ]
 
@@ -161,6 +169,41 @@ def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
     vals = frame[column].to_numpy(dtype=np.float64)[order]
     pos = np.searchsorted(known[order], _us(times).asi8, side="right") - 1
     return np.where(pos >= 0, vals[np.maximum(pos, 0)], np.nan)
+
+
+def realised_vol_pct(candles: pd.DataFrame, half_life_hours: float) -> pd.DataFrame:
+    """Realised daily volatility (%) known at each candle's close, as the map's volatility
+    targeting measures it: a weighted mean of squared close-to-close log returns per second
+    (exponential, half-life ``half_life_hours`` of wall clock), times one day, square-rooted.
+
+    Returns:
+        ``date`` (the candles') and ``vol_pct``; a side frame for :func:`causal_value_at`.
+    """
+    dates = _us(candles["date"])
+    ln_close = np.log(candles["close"].to_numpy(dtype=np.float64))
+    r = np.diff(ln_close, prepend=np.nan)
+    dt = np.diff(dates.asi8.astype(np.float64) / 1e6, prepend=np.nan)
+    per_s = pd.Series(np.where(dt > 0, r * r / dt, np.nan), index=dates)
+    var = per_s.ewm(halflife=pd.Timedelta(hours=half_life_hours), times=dates).mean()
+    return pd.DataFrame({"date": dates, "vol_pct": np.sqrt(var.to_numpy() * 86_400.0) * 100.0})
+
+
+def _vol_slope(table: pd.DataFrame, vol_at_bar: np.ndarray, rows: np.ndarray) -> float:
+    """Slope of log10(estimate / real) on log10(realised volatility at the bar's start) over
+    ``rows``, both sides pooled (bars where all three are positive).
+    """
+    xs, ys = [], []
+    for s in SIDES:
+        est = table[f"est_{s}"].to_numpy()[rows]
+        real = table[f"real_{s}"].to_numpy()[rows]
+        vol = vol_at_bar[rows]
+        ok = (est > 0) & (real > 0) & (vol > 0)
+        xs.append(np.log10(vol[ok]))
+        ys.append(np.log10(est[ok] / real[ok]))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if len(x) < 10 or np.ptp(x) == 0:
+        raise InputError("too few bars with liquidations to fit the volatility targeting")
+    return float(np.polyfit(x, y, 1)[0])
 
 
 def magnitude(table: pd.DataFrame, rows: np.ndarray | None = None) -> float:
@@ -332,6 +375,7 @@ def calibrate(
     open_interest: pd.DataFrame | None = None,
     folds: int = 4,
     candidates: Iterable[dict[str, Any]] | None = None,
+    vol_target: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Calibration:
     """Fit the map's shape and magnitude to ``truth`` walk-forward (see the module doc).
@@ -347,6 +391,8 @@ def calibrate(
             calibrates the volume inflow.
         folds: walk-forward folds (each scored block is fitted on everything before it).
         candidates: shape candidates (dicts of field changes); :func:`candidate_grid` by default.
+        vol_target: also fit the volatility targeting (``vol_target``, ``vol_ref_pct``) after
+            the shape, before the magnitude (see the module doc).
         progress: called ``progress(done, total, what)`` after each candidate's map is built.
 
     Returns:
@@ -367,14 +413,33 @@ def calibrate(
     def choose(rows: np.ndarray) -> int:
         return _choose(all_tables, rows)
 
+    first = next(iter(frames.values()))
+    vol = realised_vol_pct(first, base.vol_half_life_hours) if vol_target else None
+    vol_at_bar = causal_value_at(vol, "vol_pct", index) if vol is not None else None
+
+    def targeted(best: int, fit: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The chosen candidate's table, rebuilt with the volatility targeting fitted on
+        ``fit`` (the table itself, and no change, without ``vol_target``).
+        """
+        if vol is None or vol_at_bar is None:
+            return tables[best], {}
+        gamma = base.vol_target + _vol_slope(tables[best], vol_at_bar, fit)
+        until = index[fit][-1]
+        ref = float(np.nanmedian(vol.loc[vol["date"] < until, "vol_pct"]))
+        change = {"vol_target": round(min(max(gamma, 0.0), 2.0), 2), "vol_ref_pct": round(ref, 2)}
+        cfg = base.replace(**grid[best], **change)
+        table = bar_table(truth, first, cfg, open_interest=open_interest).loc[index]
+        return table, change
+
     blocks = fold_blocks(len(index), folds)
     scored, rows = [], []
     for k in range(1, len(blocks)):
         fit = np.zeros(len(index), dtype=bool)
         fit[np.concatenate(blocks[:k])] = True
         best = choose(fit)
-        scale = magnitude(tables[best], fit)
-        test = tables[best].iloc[blocks[k]].copy()
+        table, vol_change = targeted(best, fit)
+        scale = magnitude(table, fit)
+        test = table.iloc[blocks[k]].copy()
         for s in SIDES:
             test[f"est_{s}"] = test[f"est_{s}"] * scale
         test["fold"] = k
@@ -386,17 +451,18 @@ def calibrate(
                 "last_bar": index[blocks[k][-1]],
                 "fit_bars": int(fit.sum()),
                 "test_bars": len(blocks[k]),
-                "shape": grid[best],
+                "shape": {**grid[best], **vol_change},
                 "multiplier": scale,
             }
         )
     everything = np.ones(len(index), dtype=bool)
     best = choose(everything)
-    shaped = base.replace(**grid[best])
-    final = _scaled(shaped, magnitude(tables[best], everything), use_oi)
+    table, vol_change = targeted(best, everything)
+    shaped = base.replace(**grid[best], **vol_change)
+    final = _scaled(shaped, magnitude(table, everything), use_oi)
     fitted = {
         name: getattr(final, name)
-        for name in (*grid[best], "volume_share", "oi_scale", "turnover_share")
+        for name in (*grid[best], *vol_change, "volume_share", "oi_scale", "turnover_share")
     }
     oos = pd.concat(scored)
     report = score_table(oos)
