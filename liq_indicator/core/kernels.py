@@ -89,6 +89,8 @@ class Scratch(NamedTuple):
     """(tiers,) int64: the lowest short bin this candle's inflow wrote (grid_bins: none)"""
     last_dt: np.ndarray
     """(1,): the time step ``decay_f`` was computed for"""
+    vol_w: np.ndarray
+    """(2,): a time step and the realised-variance average's weight for it"""
 
 
 RENORM_BELOW = 1e-100
@@ -599,23 +601,27 @@ def _inflow(
 
 
 @njit(cache=True, inline="always")
-def _vol_multiplier(vol, close, dt, exponent, ref_var, half_life_s):
+def _vol_multiplier(vol, ln_close, dt, exponent, ref_var, half_life_s, vol_w):
     """5a. Volatility targeting: ``(ref_var / realised variance) ** (exponent / 2)``, clipped to
     0.25 .. 4, once a half-life of returns has been seen (1 before, and when ``exponent`` is 0).
     ``vol`` (see :class:`~liq_indicator.core.model.MapState`) takes this candle's close-to-close
-    return first: the multiplier uses prices up to the candle's close.
+    log return first: the multiplier uses prices up to the candle's close. ``vol_w`` caches the
+    average's weight for the time step ``vol_w[0]`` (candles are usually evenly spaced).
     """
     prev = vol[2]
-    vol[2] = close
+    vol[2] = ln_close
     if exponent == 0.0:
         return 1.0
-    if dt > 0.0 and prev > 0.0:
-        r = math.log(close / prev)
+    if dt > 0.0 and not math.isnan(prev):
+        r = ln_close - prev
         x = r * r / dt
         if vol[1] == 0.0:
             vol[0] = x
         else:
-            vol[0] += (1.0 - math.exp(-_LN2 * dt / half_life_s)) * (x - vol[0])
+            if dt != vol_w[0]:
+                vol_w[1] = 1.0 - math.exp(-_LN2 * dt / half_life_s)
+                vol_w[0] = dt
+            vol[0] += vol_w[1] * (x - vol[0])
         vol[1] += dt
     if vol[1] < half_life_s or not vol[0] > 0.0:
         return 1.0
@@ -961,6 +967,7 @@ def run(inputs, params, state, out, heat):
     new_top = np.full(n_tiers, -1, dtype=np.int64)
     new_bot = np.full(n_tiers, raw.shape[2], dtype=np.int64)
     last_dt = np.full(1, -1.0)
+    vol_w = np.full(2, -1.0)
     scratch = Scratch(
         lwin,
         lprof,
@@ -975,6 +982,7 @@ def run(inputs, params, state, out, heat):
         new_top,
         new_bot,
         last_dt,
+        vol_w,
     )
     _candles(inputs, params, state, out, heat, scratch)
 
@@ -1001,6 +1009,7 @@ def _candles(inputs, params, state, out, heat, scratch):
         new_top,
         new_bot,
         last_dt,
+        vol_w,
     ) = scratch
     (
         time_s,
@@ -1049,7 +1058,7 @@ def _candles(inputs, params, state, out, heat, scratch):
             _start(raw, base, prev_time, k_close, time_s[i])
         dt = time_s[i] - prev_time[0]
         decayed = _decay(decay_rate, scale, sums, dt, decay_f, last_dt)
-        vol_f = _vol_multiplier(vol, close, dt, vol_target, vol_ref_var, vol_half_life_s)
+        vol_f = _vol_multiplier(vol, ln_close, dt, vol_target, vol_ref_var, vol_half_life_s, vol_w)
         dropped = _keep_centred(raw, scale, sums, tops, base, totals, k_close)
         swept_l, swept_s = _sweep(
             sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v

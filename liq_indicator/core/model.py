@@ -186,7 +186,7 @@ class MapState(NamedTuple):
     """(1,): log of the inflow multiplier assimilation has learnt (0: none)"""
     vol: np.ndarray
     """(3,): realised variance of log returns per second (weighted mean), seconds of returns seen,
-    the previous close (NaN before the first candle)"""
+    the log of the previous close (NaN before the first candle)"""
 
     def tier_values(self) -> tuple[int, np.ndarray]:
         """(global bin of window bin 0, pending USD per [side, tier, window bin])."""

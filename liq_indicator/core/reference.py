@@ -92,7 +92,7 @@ def run(
         vol_f = 1.0
         if p.vol_target != 0.0:
             if dt > 0 and prev_close > 0:
-                x = math.log(close / prev_close) ** 2 / dt
+                x = (math.log(close) - math.log(prev_close)) ** 2 / dt
                 w = 1.0 - math.exp(-math.log(2.0) * dt / p.vol_half_life_s)
                 var_s = x if seen_s == 0 else var_s + w * (x - var_s)
                 seen_s += dt
