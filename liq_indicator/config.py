@@ -171,6 +171,13 @@ class HeatmapConfig(Settings):
     multiplier is 1: the fitting span's median for a fitted preset."""
     vol_half_life_hours: float = 72.0
     """Half-life of the realised-volatility average (hours of wall clock)."""
+    timeframe_exponent: float = 0.0
+    """Candle-length correction: the inflow is multiplied by ``(candle length / 5 minutes) **
+    -timeframe_exponent`` (the length: the shortest spacing of the candles seen so far; 1 before
+    the second candle). A coarse candle's map sweeps somewhat more USD than a fine one's from the
+    same trading (one path per candle instead of many); fitted by ``liq-indicator calibrate`` on
+    several timeframes of the same candles (``scripts/calibrate_default.py``: 5m, 1h and 4h). 0 =
+    off; 5m candles are unaffected whatever its value."""
 
     oi_max_age_periods: float = 2.0
     """Open interest merged from a side frame counts as stale once it is older than this many of
@@ -279,17 +286,20 @@ class HeatmapConfig(Settings):
             raise ConfigError(
                 f"HeatmapConfig.reconcile_band_pct must be in [0, 20], got {self.reconcile_band_pct}"
             )
-        for name, top in (
-            ("assimilation_rate", 1.0),
-            ("intracandle_sweep", 1.0),
-            ("turnover_share", 1.0),
-            ("volume_share", 1.0),
-            ("direction_tilt", 0.5),
-            ("vol_target", 2.0),
+        for name, low, top in (
+            ("assimilation_rate", 0.0, 1.0),
+            ("intracandle_sweep", 0.0, 1.0),
+            ("turnover_share", 0.0, 1.0),
+            ("volume_share", 0.0, 1.0),
+            ("direction_tilt", 0.0, 0.5),
+            ("vol_target", 0.0, 2.0),
+            ("timeframe_exponent", -1.0, 1.0),
         ):
             value = getattr(self, name)
-            if not (0 <= value <= top):
-                raise ConfigError(f"HeatmapConfig.{name} must be in [0, {top:g}], got {value}")
+            if not (low <= value <= top):
+                raise ConfigError(
+                    f"HeatmapConfig.{name} must be in [{low:g}, {top:g}], got {value}"
+                )
         if self.bin_bp > 500:
             raise ConfigError(f"HeatmapConfig.bin_bp={self.bin_bp} is too coarse; use <= 500 bp")
         if not (isinstance(self.grid_bins, int) and 256 <= self.grid_bins <= 1 << 16):

@@ -505,8 +505,9 @@ def est_totals(state):
         HeatmapConfig(turnover_share=0.05, oi_scale=0.3, intracandle_sweep=0.4),
         HeatmapConfig(intracandle_path=True),
         HeatmapConfig(vol_target=1.0, vol_half_life_hours=0.5, vol_ref_pct=5.0),
+        HeatmapConfig(timeframe_exponent=0.3),
     ],
-    ids=["default", "design", "coarse", "turnover", "path", "vol_target"],
+    ids=["default", "design", "coarse", "turnover", "path", "vol_target", "timeframe"],
 )
 def test_kernel_matches_the_plain_python_twin(name, df, cfg):
     inputs = prepare(df, cfg)
@@ -940,3 +941,16 @@ def test_volatility_targeting_is_off_at_zero_bit_for_bit():
     base = liquidation_features(df, HeatmapConfig(vol_target=0.0))
     other = liquidation_features(df, HeatmapConfig(vol_target=0.0, vol_ref_pct=9.0))
     pd.testing.assert_frame_equal(base, other, check_exact=True)
+
+
+@pytest.mark.parametrize(("minutes", "beta"), [(60, 0.055), (240, 0.3), (5, 0.5), (1, -0.2)])
+def test_the_candle_length_correction_scales_the_inflow(minutes, beta):
+    df = _zigzag(50, 0.002, minutes=minutes)
+    df.loc[30:, "date"] += pd.Timedelta(days=2)  # a gap does not change the candle length
+    on = HeatmapConfig(timeframe_exponent=beta)
+    ratio = (
+        liquidation_features(df, on)["liq_inflow_usd"].to_numpy()
+        / liquidation_features(df, on.replace(timeframe_exponent=0.0))["liq_inflow_usd"].to_numpy()
+    )
+    assert ratio[0] == 1.0  # no spacing seen yet
+    np.testing.assert_allclose(ratio[1:], (minutes / 5) ** -beta, rtol=1e-12)

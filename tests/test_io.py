@@ -166,3 +166,13 @@ def test_a_missing_plot_extra_names_the_install_command(monkeypatch, function, m
             if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD
         ]
         fn(*[None] * len(required))  # the check comes before anything reads the arguments
+
+
+def test_resample_takes_freqtrade_timeframes_as_well_as_pandas_periods():
+    candles = make_candles(300, seed=4)
+    for freqtrade, pandas_period in (("15m", "15min"), ("1h", "1h"), ("4h", "4h"), ("1d", "1D")):
+        pd.testing.assert_frame_equal(
+            resample_ohlcv(candles, freqtrade), resample_ohlcv(candles, pandas_period)
+        )
+    with pytest.raises(InputError, match="months have no fixed length"):
+        resample_ohlcv(candles, "1M")

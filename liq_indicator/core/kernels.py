@@ -14,7 +14,8 @@ Each candle goes through the steps below, in this order (one njit function each)
 2. :func:`_keep_centred` - recentre the window when price nears an edge.
 3. :func:`_sweep` - liquidate the levels the candle's range reached.
 4. :func:`_close_out` - a fall in open interest closes positions proportionally.
-5a. :func:`_vol_multiplier` - volatility targeting scales the inflow.
+5a. :func:`_vol_multiplier`, :func:`_timeframe_multiplier` - volatility targeting and the
+    candle-length correction scale the inflow.
 5. :func:`_inflow` - new positions open at the candle's entry prices.
 5b. :func:`_resweep` - a share of them liquidates within the candle.
 6. :func:`_features` - flows, bands, nearest clusters and growth, measured from the close.
@@ -628,6 +629,20 @@ def _vol_multiplier(vol, ln_close, dt, exponent, ref_var, half_life_s, vol_w):
     return min(max((ref_var / vol[0]) ** (0.5 * exponent), 0.25), 4.0)
 
 
+@njit(cache=True, inline="always")
+def _timeframe_multiplier(vol, dt, exponent):
+    """5a. Candle-length correction: ``(shortest spacing seen / 300 s) ** -exponent`` (1 before a
+    spacing is seen, and when ``exponent`` is 0); recomputed only when the shortest spacing
+    changes (``vol[3]``, ``vol[4]``).
+    """
+    if exponent == 0.0:
+        return 1.0
+    if dt > 0.0 and (vol[3] == 0.0 or dt < vol[3]):
+        vol[3] = dt
+        vol[4] = (dt / 300.0) ** -exponent
+    return vol[4]
+
+
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _profiles(raw, scale, n_prof, n_short, j_close, lwin, lprof, sprof, lcum, scum):
     """Tier-summed profiles around price: ``lprof[d]`` long USD ``d`` bins below price's bin,
@@ -1036,6 +1051,7 @@ def _candles(inputs, params, state, out, heat, scratch):
         params.vol_ref_var,
         params.vol_half_life_s,
     )
+    timeframe_exponent = params.timeframe_exponent
     assimilation = params.assimilation
     reconcile_bins = params.reconcile_bins
     r0 = params.columns.real
@@ -1059,6 +1075,7 @@ def _candles(inputs, params, state, out, heat, scratch):
         dt = time_s[i] - prev_time[0]
         decayed = _decay(decay_rate, scale, sums, dt, decay_f, last_dt)
         vol_f = _vol_multiplier(vol, ln_close, dt, vol_target, vol_ref_var, vol_half_life_s, vol_w)
+        vol_f *= _timeframe_multiplier(vol, dt, timeframe_exponent)
         dropped = _keep_centred(raw, scale, sums, tops, base, totals, k_close)
         swept_l, swept_s = _sweep(
             sweep_high, sweep_low, i, delta, tier_venue, raw, scale, sums, tops, base, swept_v

@@ -136,6 +136,8 @@ class KernelParams(NamedTuple):
     """variance of log returns per second at which the multiplier is 1"""
     vol_half_life_s: float
     """half-life of the realised variance average, seconds"""
+    timeframe_exponent: float
+    """exponent of the candle-length correction (0: off)"""
 
     @property
     def n_venues(self) -> int:
@@ -185,8 +187,9 @@ class MapState(NamedTuple):
     log_gain: np.ndarray
     """(1,): log of the inflow multiplier assimilation has learnt (0: none)"""
     vol: np.ndarray
-    """(3,): realised variance of log returns per second (weighted mean), seconds of returns seen,
-    the log of the previous close (NaN before the first candle)"""
+    """(5,): realised variance of log returns per second (weighted mean), seconds of returns seen,
+    the log of the previous close (NaN before the first candle), the shortest candle spacing seen
+    (seconds; 0: none yet) and the candle-length multiplier it gives"""
 
     def tier_values(self) -> tuple[int, np.ndarray]:
         """(global bin of window bin 0, pending USD per [side, tier, window bin])."""
@@ -266,6 +269,7 @@ def kernel_params(cfg: HeatmapConfig, exchanges: tuple[str, ...] | None = None) 
         vol_target=float(cfg.vol_target),
         vol_ref_var=(cfg.vol_ref_pct / 100.0) ** 2 / 86_400.0,
         vol_half_life_s=float(cfg.vol_half_life_hours) * 3600.0,
+        timeframe_exponent=float(cfg.timeframe_exponent),
     )
 
 
@@ -288,5 +292,5 @@ def new_state(cfg: HeatmapConfig, n_venues: int = 1) -> MapState:
         real_count=np.zeros(1, dtype=np.int64),
         real_pos=np.zeros(1, dtype=np.int64),
         log_gain=np.zeros(1),
-        vol=np.array([0.0, 0.0, np.nan]),
+        vol=np.array([0.0, 0.0, np.nan, 0.0, 1.0]),
     )

@@ -63,6 +63,7 @@ def run(
     var_s = 0.0  # realised variance of log returns per second (weighted mean)
     seen_s = 0.0  # seconds of returns in it
     prev_close = math.nan
+    min_dt = 0.0  # the shortest candle spacing seen
     totals = dict(inflow=0.0, swept_long=0.0, swept_short=0.0, decayed=0.0, closed=0.0, dropped=0.0)
 
     def all_levels() -> Iterator[tuple[int, int, dict[int, float]]]:
@@ -99,6 +100,10 @@ def run(
             if seen_s >= p.vol_half_life_s and var_s > 0:
                 vol_f = min(max((p.vol_ref_var / var_s) ** (p.vol_target / 2), 0.25), 4.0)
         prev_close = close
+        if dt > 0 and (min_dt == 0 or dt < min_dt):
+            min_dt = dt
+        if p.timeframe_exponent != 0.0 and min_dt > 0:
+            vol_f *= (min_dt / 300.0) ** -p.timeframe_exponent
 
         # recentre
         dropped = 0.0

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from liq_indicator.io.timeframes import _TIMEFRAME, timeframe_seconds
+
 __all__ = ["OHLCV_AGG", "resample_ohlcv"]
 
 #: How each candle column combines into a coarser candle.
@@ -30,7 +32,8 @@ def resample_ohlcv(
     Args:
         candles: Freqtrade's layout, sorted by ``date``; columns of :data:`OHLCV_AGG` that are
             missing are left out of the result.
-        per: the period, anything ``DataFrame.resample`` takes (``"1h"``, a Timedelta).
+        per: the period: a Freqtrade timeframe (``"15m"``, ``"4h"``; months refused), or
+            anything else ``DataFrame.resample`` takes (``"15min"``, a Timedelta).
         extra: further columns and their pandas aggregation (``{"liq_swept_long_usd": "sum"}``).
         origin: where the periods are anchored, as in ``resample`` (``"epoch"``: multiples of
             ``per`` since 1970, as exchanges do).
@@ -39,6 +42,8 @@ def resample_ohlcv(
         A frame with ``date`` (each period's start) and the aggregated columns; a period without
         candles (or with a column that aggregates to NaN) is dropped.
     """
+    if isinstance(per, str) and _TIMEFRAME.fullmatch(per):  # "15m" is 15 minutes, not months
+        per = pd.Timedelta(seconds=timeframe_seconds(per))
     agg = {c: how for c, how in OHLCV_AGG.items() if c in candles.columns}
     agg.update(extra or {})
     frame = candles.set_index("date")[list(agg)].resample(per, origin=origin).agg(agg)
