@@ -171,13 +171,14 @@ class HeatmapConfig(Settings):
     multiplier is 1: the fitting span's median for a fitted preset."""
     vol_half_life_hours: float = 72.0
     """Half-life of the realised-volatility average (hours of wall clock)."""
-    timeframe_exponent: float = 0.0
+    timeframe_exponent: float = 0.055
     """Candle-length correction: the inflow is multiplied by ``(candle length / 5 minutes) **
     -timeframe_exponent`` (the length: the shortest spacing of the candles seen so far; 1 before
     the second candle). A coarse candle's map sweeps somewhat more USD than a fine one's from the
     same trading (one path per candle instead of many); fitted by ``liq-indicator calibrate`` on
-    several timeframes of the same candles (``scripts/calibrate_default.py``: 5m, 1h and 4h). 0 =
-    off; 5m candles are unaffected whatever its value."""
+    several timeframes of the same candles (``scripts/calibrate_default.py``: 5m, 1h and 4h;
+    0.055 for the default, 0 for ``design``). 0 = off; 5m candles are unaffected whatever its
+    value."""
 
     oi_max_age_periods: float = 2.0
     """Open interest merged from a side frame counts as stale once it is older than this many of

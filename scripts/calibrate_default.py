@@ -42,6 +42,7 @@ DESIGN = HeatmapConfig(
     turnover_share=0.0,
     oi_scale=1.0,
     vol_target=0.0,
+    timeframe_exponent=0.0,
 )
 """The first design's map: five leverage spikes, entries at hlc3, 10% of volume as new positions."""
 
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{done}/{total}] {what}", file=sys.stderr, flush=True)
 
     print("volume inflow", file=sys.stderr)
-    vol = calibrate(truth, frames, MODEL, vol_target=True, progress=progress)
+    vol = calibrate(
+        truth, frames, MODEL, vol_target=True, timeframe_exponent=True, progress=progress
+    )
     print("open-interest inflow", file=sys.stderr)
     oi_cal = calibrate(
         truth,

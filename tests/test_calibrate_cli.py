@@ -383,3 +383,38 @@ def test_volatility_targeting_is_fitted_as_the_slope_on_realised_volatility(g):
     assert cal.changes["vol_ref_pct"] == pytest.approx(median_vol, rel=0.05)
     # each fold fitted it on its own past only
     assert all("vol_target" in f for f in cal.folds["shape"])
+
+
+def test_the_candle_length_correction_makes_the_timeframes_agree():
+    """Truth = the 5m map's own swept USD: the 1h and 4h maps of the same candles sweep other
+    amounts. The fitted exponent is minus the slope of each timeframe's log multiplier on log
+    candle length, so after it the multipliers' spread across timeframes shrinks, and the 5m
+    multiplier (its correction is 1) is unchanged."""
+    from liq_indicator.io.ohlcv import resample_ohlcv
+    from liq_indicator.research.calibration import bar_table, calibrate, magnitude
+    from liq_indicator.research.truth import TruthSeries
+
+    candles = make_candles(n=DAYS * 288, seed=11, start=str(START.date()))
+    frames = {
+        "5m": candles,
+        "1h": resample_ohlcv(candles, "1h"),
+        "4h": resample_ohlcv(candles, "4h"),
+    }
+    base = HeatmapConfig(timeframe_exponent=0.0, vol_target=0.0)
+    shape = candidate_grid(base, False)[0]
+    est = bar_sums(liquidation_features(candles, base.replace(**shape)), "4h")
+    est = est[est.index >= START + pd.Timedelta(days=WARMUP_DAYS)]
+    frame = pd.DataFrame(
+        {"long_usd": est["liq_swept_long_usd"], "short_usd": est["liq_swept_short_usd"]}
+    )
+    truth = TruthSeries("synthetic", "binance", pd.Timedelta("4h"), frame, "constructed")
+    cal = calibrate(truth, frames, base, candidates=[shape], timeframe_exponent=True, folds=2)
+
+    def spread(cfg: HeatmapConfig) -> float:
+        logs = [math.log10(magnitude(bar_table(truth, f, cfg))) for f in frames.values()]
+        return float(np.ptp(logs))
+
+    beta = cal.changes["timeframe_exponent"]
+    assert beta == cal.config.timeframe_exponent and beta != 0.0
+    assert spread(cal.config) < 0.5 * spread(base.replace(**shape))
+    assert magnitude(bar_table(truth, candles, cal.config)) == pytest.approx(1.0, abs=0.01)

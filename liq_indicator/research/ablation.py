@@ -235,6 +235,15 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
         removes=True,
         kept=default.vol_target > 0,
     )
+    add(
+        "default - candle-length correction",
+        "removal",
+        default.replace(timeframe_exponent=0.0),
+        "default",
+        f"candle-length correction (inflow x (candle length / 5m)^-{default.timeframe_exponent:g})",
+        removes=True,
+        kept=default.timeframe_exponent != 0,
+    )
     for alt in (0.25, 0.5, 1.0):
         if path or alt != ic:
             add(

@@ -21,6 +21,12 @@ What is fitted, and how (``liq-indicator calibrate`` runs :func:`calibrate`):
   0 .. 2; ``vol_ref_pct`` is the median realised volatility of the fitting candles. The map is
   then rebuilt with it (first candle frame only) before the magnitude is fitted.
 
+* **Candle-length correction** (with ``timeframe_exponent=True`` and several candle timeframes)
+  - the exponent ``timeframe_exponent``: minus the slope of the log10 of each timeframe's fitted
+  multiplier on the log10 of its candle length over 5 minutes, added to the base's; fitted on
+  every bar with the final shape (it does not change the first timeframe's out-of-sample figures
+  when that is 5m, and the walk-forward reports the first timeframe's).
+
 Walk-forward: the bars the truth and the candles share are cut into ``folds + 1`` consecutive
 blocks; block ``k`` (k >= 1) is scored with the shape and magnitude fitted on blocks ``0 .. k-1``.
 The out-of-sample figures are those of the scored blocks only. The map is causal, so the estimate
@@ -206,6 +212,40 @@ def _vol_slope(table: pd.DataFrame, vol_at_bar: np.ndarray, rows: np.ndarray) ->
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _candle_seconds(candles: pd.DataFrame) -> float:
+    """The most common spacing of ``candles``' dates, in seconds."""
+    gaps = pd.Series(_us(candles["date"])).diff().dropna()
+    if gaps.empty:
+        raise InputError("a candle frame of one row has no candle length")
+    return float(gaps.mode().iloc[0].total_seconds())
+
+
+def _timeframe_fit(
+    truth: TruthSeries,
+    frames: Mapping[str, pd.DataFrame],
+    config: HeatmapConfig,
+    first_table: pd.DataFrame,
+    open_interest: pd.DataFrame | None,
+) -> tuple[float, float]:
+    """The candle-length exponent fitted on every bar the frames share (each timeframe's map
+    with ``config``), and the factor it changes the first frame's estimate by.
+    """
+    tables = [first_table]
+    for frame in list(frames.values())[1:]:
+        tables.append(bar_table(truth, frame, config, open_interest=open_interest))
+    index = tables[0].index
+    for t in tables[1:]:
+        index = index.intersection(t.index)
+    seconds = np.array([_candle_seconds(f) for f in frames.values()])
+    if np.ptp(seconds) == 0:
+        raise InputError("the candle frames have one length; the correction needs several")
+    logs = [math.log10(magnitude(t.loc[index])) for t in tables]
+    slope = float(np.polyfit(np.log10(seconds / 300.0), logs, 1)[0])
+    beta = round(min(max(config.timeframe_exponent - slope, -1.0), 1.0), 3)
+    change = beta - config.timeframe_exponent
+    return beta, (seconds[0] / 300.0) ** -change
+
+
 def magnitude(table: pd.DataFrame, rows: np.ndarray | None = None) -> float:
     """The multiplier of the estimate that makes its median log10 ratio to the truth 0.
 
@@ -376,6 +416,7 @@ def calibrate(
     folds: int = 4,
     candidates: Iterable[dict[str, Any]] | None = None,
     vol_target: bool = False,
+    timeframe_exponent: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Calibration:
     """Fit the map's shape and magnitude to ``truth`` walk-forward (see the module doc).
@@ -393,6 +434,8 @@ def calibrate(
         candidates: shape candidates (dicts of field changes); :func:`candidate_grid` by default.
         vol_target: also fit the volatility targeting (``vol_target``, ``vol_ref_pct``) after
             the shape, before the magnitude (see the module doc).
+        timeframe_exponent: with several timeframes in ``candles``, also fit the candle-length
+            correction (see the module doc).
         progress: called ``progress(done, total, what)`` after each candidate's map is built.
 
     Returns:
@@ -459,7 +502,13 @@ def calibrate(
     best = choose(everything)
     table, vol_change = targeted(best, everything)
     shaped = base.replace(**grid[best], **vol_change)
-    final = _scaled(shaped, magnitude(table, everything), use_oi)
+    scale = magnitude(table, everything)
+    if timeframe_exponent and len(frames) > 1:
+        beta, first_factor = _timeframe_fit(truth, frames, shaped, table, open_interest)
+        vol_change["timeframe_exponent"] = beta
+        shaped = shaped.replace(timeframe_exponent=beta)
+        scale /= first_factor
+    final = _scaled(shaped, scale, use_oi)
     fitted = {
         name: getattr(final, name)
         for name in (*grid[best], *vol_change, "volume_share", "oi_scale", "turnover_share")
