@@ -138,7 +138,8 @@ def feature_docs(
         ("all pending short liquidation notional on the map", "USD", flow),
         (
             "new position notional added this candle (oi_scale x OI rise + turnover_share x traded "
-            "USD, or volume x volume_share)",
+            "USD, or volume x volume_share; times the volatility-targeting and candle-length "
+            "multipliers)",
             "USD",
             "none",
         ),

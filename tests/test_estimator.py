@@ -764,7 +764,8 @@ def test_stale_side_data_is_not_carried_forward():
     # old); from candle 22 it is stale and the volume rule takes over
     assert out.liq_oi_mode.tolist() == [0.0] + [1.0] * 21 + [0.0] * 26
     assert (out.liq_inflow_usd.iloc[22:] > 0).all()
-    loose_cfg = HeatmapConfig(oi_max_age_periods=1000)
+    # (without the inflow's multipliers, so that the turnover rule can be checked as written)
+    loose_cfg = HeatmapConfig(oi_max_age_periods=1000, timeframe_exponent=0.0, vol_target=0.0)
     loose = liquidation_features(df, loose_cfg, open_interest=oi)
     assert loose.liq_oi_mode.iloc[22:].eq(1.0).all()
     # a frozen OI: no rise, only the turnover of the traded volume
