@@ -198,22 +198,25 @@ class _SilentlyReconnecting:
         return None
 
 
-def test_a_reconnect_without_an_error_is_still_written_as_a_gap(tmp_path: Path) -> None:
-    d = tmp_path / "binance"
-    ex = _SilentlyReconnecting()
-    rec = Recorder(
-        {"binance": d}, {"binance": ex}, pairs=[PAIR], settings=RecorderSettings(min_free_mb=0)
-    )
+def _record_until(d: Path, ex: _SilentlyReconnecting, calls: int) -> None:
+    """Record ``ex`` into ``d`` until it has been watched ``calls`` times, then stop."""
+    settings = RecorderSettings(min_free_mb=0, backoff_initial=0.05)
+    rec = Recorder({"binance": d}, {"binance": ex}, pairs=[PAIR], settings=settings)
 
     async def go() -> None:
         async def stop_later() -> None:
-            while ex.calls < 5:
+            while ex.calls < calls:
                 await asyncio.sleep(0.01)
             rec.stop()
 
         await asyncio.gather(rec.run(max_seconds=10), stop_later())
 
     asyncio.run(go())
+
+
+def test_a_reconnect_without_an_error_is_still_written_as_a_gap(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    _record_until(d, _SilentlyReconnecting(), 5)
     gaps = store.load_gaps(d)
     assert gaps["reason"].tolist() == ["connection lost"]
     assert len(store.read_events(d)) >= 4  # the batches on both sides of the reconnect are kept
@@ -229,19 +232,7 @@ class _Down(_SilentlyReconnecting):
 
 def test_a_stop_while_the_stream_is_down_writes_the_downtime_as_a_gap(tmp_path: Path) -> None:
     d = tmp_path / "binance"
-    ex = _Down()
-    settings = RecorderSettings(min_free_mb=0, backoff_initial=0.05)
-    rec = Recorder({"binance": d}, {"binance": ex}, pairs=[PAIR], settings=settings)
-
-    async def go() -> None:
-        async def stop_later() -> None:
-            while ex.calls < 2:
-                await asyncio.sleep(0.01)
-            rec.stop()
-
-        await asyncio.gather(rec.run(max_seconds=10), stop_later())
-
-    asyncio.run(go())
+    _record_until(d, _Down(), 2)
     assert store.load_gaps(d)["reason"].tolist() == ["connection lost"]
 
 

@@ -972,32 +972,21 @@ def run(inputs, params, state, out, heat):
     n_venues = state.tops.shape[1]
     n_prof = params.n_prof
     # scratch arrays of the steps, allocated here: the loop below runs without the runtime
-    lwin, lprof, sprof = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof)
-    lcum, scum = np.zeros(n_prof), np.zeros(n_prof)
-    found = np.zeros(4)
-    share = np.zeros(n_venues)
-    swept_v = np.zeros(n_venues)
-    oi_known = np.zeros(n_venues, dtype=np.bool_)
-    decay_f = np.ones(n_tiers)
-    new_top = np.full(n_tiers, -1, dtype=np.int64)
-    new_bot = np.full(n_tiers, raw.shape[2], dtype=np.int64)
-    last_dt = np.full(1, -1.0)
-    vol_w = np.full(2, -1.0)
     scratch = Scratch(
-        lwin,
-        lprof,
-        sprof,
-        lcum,
-        scum,
-        found,
-        share,
-        swept_v,
-        oi_known,
-        decay_f,
-        new_top,
-        new_bot,
-        last_dt,
-        vol_w,
+        np.zeros(n_prof),  # lwin
+        np.zeros(n_prof),  # lprof
+        np.zeros(n_prof),  # sprof
+        np.zeros(n_prof),  # lcum
+        np.zeros(n_prof),  # scum
+        np.zeros(4),  # found
+        np.zeros(n_venues),  # share
+        np.zeros(n_venues),  # swept_v
+        np.zeros(n_venues, dtype=np.bool_),  # oi_known
+        np.ones(n_tiers),  # decay_f
+        np.full(n_tiers, -1, dtype=np.int64),  # new_top
+        np.full(n_tiers, raw.shape[2], dtype=np.int64),  # new_bot
+        np.full(1, -1.0),  # last_dt
+        np.full(2, -1.0),  # vol_w
     )
     _candles(inputs, params, state, out, heat, scratch)
 

@@ -226,24 +226,30 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
         removes=True,
         kept=has_same_candle,
     )
-    add(
-        "default - volatility targeting",
-        "removal",
-        default.replace(vol_target=0.0),
-        "default",
-        f"volatility targeting (inflow x (reference / realised volatility)^{default.vol_target:g})",
-        removes=True,
-        kept=default.vol_target > 0,
-    )
-    add(
-        "default - candle-length correction",
-        "removal",
-        default.replace(timeframe_exponent=0.0),
-        "default",
-        f"candle-length correction (inflow x (candle length / 5m)^-{default.timeframe_exponent:g})",
-        removes=True,
-        kept=default.timeframe_exponent != 0,
-    )
+    gamma, beta = default.vol_target, default.timeframe_exponent
+    for name, off, what, on in (
+        (
+            "volatility targeting",
+            {"vol_target": 0.0},
+            f"(inflow x (reference / realised volatility)^{gamma:g})",
+            gamma > 0,
+        ),
+        (
+            "candle-length correction",
+            {"timeframe_exponent": 0.0},
+            f"(inflow x (candle length / 5m)^-{beta:g})",
+            beta != 0,
+        ),
+    ):
+        add(
+            f"default - {name}",
+            "removal",
+            default.replace(**off),
+            "default",
+            f"{name} {what}",
+            removes=True,
+            kept=on,
+        )
     for alt in (0.25, 0.5, 1.0):
         if path or alt != ic:
             add(
