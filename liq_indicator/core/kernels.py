@@ -816,17 +816,7 @@ def _cluster_columns(
 
 @njit(cache=True, inline="always")
 def _features(
-    delta,
-    tier_venue,
-    band_ln_lo,
-    band_ln_hi,
-    n_prof,
-    n_short,
-    smooth_half,
-    density,
-    growth_band,
-    growth_n,
-    columns,
+    params,
     raw,
     scale,
     sums,
@@ -838,18 +828,17 @@ def _features(
     close,
     ln_close,
     k_close,
-    lwin,
-    lprof,
-    sprof,
-    lcum,
-    scum,
-    found,
-    share,
+    scratch,
     row,
 ):
     """6. Pending totals, bands, nearest clusters and growth, measured from the close (the flows
     are written by :func:`run`).
     """
+    delta, tier_venue, columns = params.delta, params.tier_venue, params.columns
+    band_ln_lo, band_ln_hi = params.band_ln_lo, params.band_ln_hi
+    n_prof, n_short, smooth_half = params.n_prof, params.n_short, params.smooth_half
+    density, growth_band, growth_n = params.density, params.growth_band, params.growth_n
+    lwin, lprof, sprof, lcum, scum, found, share = scratch[:7]
     j_close = k_close - base[0]
     pend_l = 0.0
     pend_s = 0.0
@@ -998,23 +987,8 @@ def run(inputs, params, state, out, heat):
 @njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # (numba's own option, unstubbed)
 def _candles(inputs, params, state, out, heat, scratch):
     """The per-candle loop of :func:`run`."""
-    # unpacked once: the steps take plain arrays
-    (
-        lwin,
-        lprof,
-        sprof,
-        lcum,
-        scum,
-        found,
-        share,
-        swept_v,
-        oi_known,
-        decay_f,
-        new_top,
-        new_bot,
-        last_dt,
-        vol_w,
-    ) = scratch
+    # unpacked once: the steps take plain arrays (_features takes the profile's own)
+    swept_v, oi_known, decay_f, new_top, new_bot, last_dt, vol_w = scratch[7:]
     (
         time_s,
         closes,
@@ -1047,12 +1021,8 @@ def _candles(inputs, params, state, out, heat, scratch):
     heat_rows, heat_lo, grid, keep_max = heat
     delta, tier_venue, ln_ratio_long, ln_ratio_short, ln_near_long, ln_near_short = params[:6]
     weights, decay_rate = params.weights, params.decay_rate
-    band_ln_lo, band_ln_hi = params.band_ln_lo, params.band_ln_hi
-    smooth_half, density, columns = params.smooth_half, params.density, params.columns
-    growth_band, growth_n, n_short = params.growth_band, params.growth_n, params.n_short
     n = closes.shape[0]
     n_venues = tops.shape[1]
-    n_prof = params.n_prof
     snap_i = 0
     n_snap = heat_rows.shape[0]
     for i in range(n):
@@ -1131,17 +1101,7 @@ def _candles(inputs, params, state, out, heat, scratch):
         row[C_DROPPED] = dropped
         row[C_OI_MODE] = n_oi / n_venues
         _features(
-            delta,
-            tier_venue,
-            band_ln_lo,
-            band_ln_hi,
-            n_prof,
-            n_short,
-            smooth_half,
-            density,
-            growth_band,
-            growth_n,
-            columns,
+            params,
             raw,
             scale,
             sums,
@@ -1153,13 +1113,7 @@ def _candles(inputs, params, state, out, heat, scratch):
             close,
             ln_close,
             k_close,
-            lwin,
-            lprof,
-            sprof,
-            lcum,
-            scum,
-            found,
-            share,
+            scratch,
             row,
         )
         _recorded(
