@@ -108,6 +108,7 @@ async def _record(url: str, ex, datadirs: dict[str, Path], n: int, drop_at: int)
         min_free_mb=0,
         backoff_initial=0.1,
         settle_seconds=0.2,
+        stall_seconds=3.0,
     )
     rec = Recorder(datadirs, exchanges, pairs=[PAIR], settings=settings)
 
@@ -154,8 +155,8 @@ def _check_venue(datadir: Path, fills: pd.DataFrame, venue: str) -> None:
     per_hour = per_hour.reindex(pd.DatetimeIndex(minutes.index).tz_convert("UTC"), fill_value=0.0)
     np.testing.assert_allclose(minutes["long_usd"], per_hour["long"].to_numpy(), rtol=1e-9)
     np.testing.assert_allclose(minutes["short_usd"], per_hour["short"].to_numpy(), rtol=1e-9)
-    gaps = store.load_gaps(datadir)
-    assert (gaps["reason"] == "connection lost").sum() >= 1, venue
+    gaps = store.load_gaps(datadir)  # the drop: an error, a silent reconnect, or a stalled watch
+    assert gaps["reason"].isin(["connection lost", "stream restarted"]).sum() >= 1, venue
 
 
 def _run_end_to_end(tmp_path: Path, fills: pd.DataFrame) -> Recorder:
@@ -198,10 +199,10 @@ class _SilentlyReconnecting:
         return None
 
 
-def _record_until(d: Path, ex: _SilentlyReconnecting, calls: int) -> None:
+def _record_until(d: Path, ex: _SilentlyReconnecting, calls: int, **settings: float) -> None:
     """Record ``ex`` into ``d`` until it has been watched ``calls`` times, then stop."""
-    settings = RecorderSettings(min_free_mb=0, backoff_initial=0.05)
-    rec = Recorder({"binance": d}, {"binance": ex}, pairs=[PAIR], settings=settings)
+    chosen = RecorderSettings(**{"min_free_mb": 0, "backoff_initial": 0.05, **settings})
+    rec = Recorder({"binance": d}, {"binance": ex}, pairs=[PAIR], settings=chosen)
 
     async def go() -> None:
         async def stop_later() -> None:
@@ -228,6 +229,32 @@ class _Down(_SilentlyReconnecting):
 
         self.calls += 1
         raise ccxt.NetworkError("connection refused")
+
+
+class _Stalling(_SilentlyReconnecting):
+    """Its second watch never returns (a socket that died without ccxt noticing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = 0
+
+    async def watch_liquidations_for_symbols(self, symbols: object = None) -> list[dict]:
+        if self.calls == 1 and self.closed == 0:
+            self.calls += 1
+            await asyncio.sleep(3600)
+        return await super().watch_liquidations_for_symbols(symbols)
+
+    async def close_ws_clients(self) -> None:
+        self.closed += 1
+
+
+def test_a_watch_that_stalls_is_restarted_on_new_connections(tmp_path: Path) -> None:
+    d = tmp_path / "binance"
+    ex = _Stalling()
+    _record_until(d, ex, 6, stall_seconds=0.3)
+    assert ex.closed == 1
+    assert store.load_gaps(d)["reason"].tolist() == ["stream restarted"]
+    assert len(store.read_events(d)) >= 4  # recording went on after the restart
 
 
 def test_a_stop_while_the_stream_is_down_writes_the_downtime_as_a_gap(tmp_path: Path) -> None:

@@ -63,9 +63,20 @@ class RecorderSettings:
     """Longest wait between reconnects, seconds."""
     settle_seconds: float = 2.0
     """A reconnect counts as done when the new watch call stays up this long (or delivers)."""
+    stall_seconds: float = 300.0
+    """A watch that delivers nothing for this long is restarted on fresh connections: a socket
+    can die without ccxt noticing (seen once in CI: one venue's watch never returned after a
+    dropped connection). A quiet market costs one brief reconnect per period; only the restart
+    itself is written as a gap ("stream restarted"), not the quiet time before it."""
 
     def __post_init__(self) -> None:
-        for name in ("flush_seconds", "health_seconds", "backoff_initial", "backoff_max"):
+        for name in (
+            "flush_seconds",
+            "health_seconds",
+            "backoff_initial",
+            "backoff_max",
+            "stall_seconds",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
         if self.min_free_mb < 0 or self.settle_seconds < 0:
@@ -103,6 +114,19 @@ def make_exchange(
     if markets is not None:
         exchange.set_markets(list(markets))
     return exchange
+
+
+async def _close_sockets(exchange: Any) -> None:
+    """Close ``exchange``'s websocket clients (ccxt dials new ones on the next watch)."""
+    close = getattr(exchange, "close_ws_clients", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception as exc:  # a dead socket may fail to close: it is dropped either way
+            logger.info("closing websockets: %s", exc)
+    clients = getattr(exchange, "clients", None)
+    if isinstance(clients, dict):
+        clients.clear()
 
 
 def _clients(exchange: Any) -> dict[str, Any]:
@@ -237,7 +261,19 @@ class Recorder:
                             (reconnect_at - down_since) / 1000,
                         )
                         down_since = None
-                batch = await task
+                try:
+                    batch = await asyncio.wait_for(task, s.stall_seconds)
+                except TimeoutError:  # wait_for cancelled the watch: start over on new sockets
+                    logger.warning(
+                        "%s: no data for %g s; restarting the stream on new connections",
+                        venue,
+                        s.stall_seconds,
+                    )
+                    stalled = self._now_ms()
+                    await _close_sockets(ex)
+                    self._gap(venue, stalled, self._now_ms(), "stream restarted")
+                    clients = None
+                    continue
                 delay = s.backoff_initial
                 now_clients = _clients(ex)
                 if clients is not None and any(
