@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import liquidation_features
 from liq_indicator.research.metrics import (
@@ -214,10 +215,10 @@ def _vol_slope(table: pd.DataFrame, vol_at_bar: np.ndarray, rows: np.ndarray) ->
 
 def _candle_seconds(candles: pd.DataFrame) -> float:
     """The most common spacing of ``candles``' dates, in seconds."""
-    gaps = pd.Series(_us(candles["date"])).diff().dropna()
-    if gaps.empty:
+    tf = infer_timeframe(candles["date"])
+    if tf is None:
         raise InputError("a candle frame of one row has no candle length")
-    return float(gaps.mode().iloc[0].total_seconds())
+    return tf.total_seconds()
 
 
 def _timeframe_fit(
