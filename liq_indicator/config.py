@@ -157,6 +157,14 @@ class HeatmapConfig(Settings):
     the turnover of traded volume, not the OI change, carries the ranking (turnover_share is 10x
     oi_scale). With one exchange's OI, recalibrate (``liq-indicator calibrate --open-interest``)."""
 
+    venue_share: float = 1.0
+    """Share of the liquidations whose USD the map should give that the candles' venue carries:
+    the inflow magnitude (``volume_share``, ``turnover_share``, ``oi_scale``) is divided by it.
+    1 = the venue's own reported liquidations (what a preset is calibrated to). The
+    ``btc-all-exchanges`` preset is ``btc-binance`` with Binance's measured share of the
+    all-exchange reported BTC liquidations (``scripts/calibrate_default.py``: the last 365 days of
+    Coinalyze's per-exchange daily series), for USD summed over the major exchanges."""
+
     vol_target: float = 0.6
     """Volatility targeting: new positions' notional per unit of inflow (traded USD, or OI and
     turnover) is multiplied by ``(vol_ref_pct / realised volatility) ** vol_target`` (clipped to
@@ -295,6 +303,7 @@ class HeatmapConfig(Settings):
             ("direction_tilt", 0.0, 0.5),
             ("vol_target", 0.0, 2.0),
             ("timeframe_exponent", -1.0, 1.0),
+            ("venue_share", 1e-3, 1.0),
         ):
             value = getattr(self, name)
             if not (low <= value <= top):

@@ -1,6 +1,7 @@
-"""Rebuild the shipped presets: ``design`` (the first design's settings) and ``btc-binance`` (the
+"""Rebuild the shipped presets: ``design`` (the first design's settings), ``btc-binance`` (the
 default: the design's model with a continuous leverage distribution, range entries and same-candle
-liquidations, fitted to Binance's reported BTC liquidations).
+liquidations, fitted to Binance's reported BTC liquidations) and ``btc-all-exchanges``
+(``btc-binance`` scaled to the liquidations summed over the major exchanges).
 
     python scripts/calibrate_default.py [--data ../shared/data]
 
@@ -9,7 +10,9 @@ and every other truth series, stay out of sample for ``liq-indicator validate``.
 the shape is chosen on 5m, 1h and 4h candles together and the magnitude fitted on the 5m. Open
 interest inflow: the aggregated 4h OI over all exchanges (the only OI over those dates), fitted on
 the 5m candles with the volume fit's shape (how much turnover rides on the OI change, and the
-magnitude).
+magnitude). ``btc-all-exchanges``: ``venue_share`` is Binance's share of the all-exchange BTC
+liquidations over the last 365 days of Coinalyze's per-exchange daily series (days holding every
+contract only); no all-exchange liquidation series took part in any fit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from liq_indicator.config import HeatmapConfig
 from liq_indicator.io.ohlcv import resample_ohlcv
 from liq_indicator.io.presets import preset_document, write_preset
 from liq_indicator.io.shared import shared_data_dir
-from liq_indicator.research.calibration import calibrate
+from liq_indicator.research.calibration import calibrate, venue_share
 from liq_indicator.research.truth import shared_truth
 
 FIT_END = "2025-06-01"
@@ -125,6 +128,31 @@ def main(argv: list[str] | None = None) -> int:
                 "method": "walk-forward inside the fitting span (4 folds, expanding)",
                 "volume_5m": vol.report,
                 "open_interest_5m": oi_cal.report,
+            },
+        ),
+    )
+    vs = venue_share(
+        shared_truth("coinalyze_binance_1d", data), shared_truth("coinalyze_all_1d", data)
+    )
+    write_preset(
+        PRESETS / "btc-all-exchanges.json",
+        preset_document(
+            config.replace(venue_share=round(vs.share, 3)),
+            name="btc-all-exchanges",
+            description="btc-binance for USD summed over the major exchanges: its inflow divided "
+            "by Binance's share of the all-exchange reported BTC liquidations.",
+            calibrated_to={
+                **calibrated_to,
+                "scope": "all exchanges: btc-binance's magnitude / venue_share, Binance's share of "
+                "the reported BTC liquidations summed over Binance, Bybit, OKX, Huobi, BitMEX, "
+                f"Bitfinex and Deribit (Coinalyze, daily) from {vs.first.date()} to "
+                f"{vs.last.date()}: share {round(vs.share, 3):.3f} ({vs.bars} days holding every "
+                f"contract; longs {vs.long:.3f}, shorts {vs.short:.3f})",
+            },
+            fitted={"volume": vol.changes, "open_interest": oi_cal.changes},
+            out_of_sample={
+                "method": "btc-binance's walk-forward (the scope changes the USD only); the "
+                "all-exchange 1h series is scored by liq-indicator validate"
             },
         ),
     )

@@ -313,3 +313,46 @@ def test_real_binance_4h_and_whalebot_fills_score_sanely():
     s = fill_summary(windows, per_fill, n_boot=30)
     assert s["fills"] + 0 <= len(fills) and s["windows"] >= 10
     assert 0 < s["chance"] < 0.5 and s["emd_uniform"] > 0
+
+
+# --- venue share (the all-exchange preset's scale) ----------------------------------------------
+
+
+def _series(name: str, venue: str, long: list[float], short: list[float]) -> TruthSeries:
+    index = pd.date_range("2024-01-01", periods=len(long), freq="1D", tz="UTC").as_unit("us")
+    frame = pd.DataFrame({"long_usd": long, "short_usd": short}, index=index)
+    return TruthSeries(name, venue, pd.Timedelta("1D"), frame, "synthetic")
+
+
+def test_venue_share_pools_both_sides_over_the_last_days_of_common_bars():
+    from liq_indicator.research.calibration import venue_share
+
+    part = _series("b", "binance", [1.0, 1.0, 2.0, 3.0], [0.0, 1.0, 1.0, 1.0])
+    whole = _series("all", "all", [10.0, 4.0, 4.0, 6.0], [1.0, 4.0, 4.0, 4.0])
+    whole = TruthSeries("all", "all", whole.bar, whole.frame.drop(whole.frame.index[2]), "x")
+    vs = venue_share(part, whole, days=2.5)  # common bars 0, 1, 3; the last 2.5 days: 1 and 3
+    assert vs.bars == 2 and vs.first == part.frame.index[1] and vs.last == part.frame.index[3]
+    assert vs.share == pytest.approx((1 + 3 + 1 + 1) / (4 + 6 + 4 + 4))
+    assert (vs.long, vs.short) == (pytest.approx(4 / 10), pytest.approx(2 / 8))
+    with pytest.raises(InputError, match="more than"):
+        venue_share(whole, part)
+    with pytest.raises(InputError, match="share no bar"):
+        venue_share(part, TruthSeries("x", "all", part.bar, part.frame.iloc[:0], "x"))
+
+
+def test_all_exchange_series_are_scored_with_the_all_exchange_preset_first():
+    from liq_indicator.cli.validate import series_models
+
+    models = [
+        ("shipped (btc-binance)", HeatmapConfig()),
+        ("design", HeatmapConfig.preset("design")),
+    ]
+    assert series_models(models, "binance", "btc-all-exchanges") == (
+        models,
+        "shipped (btc-binance)",
+    )
+    chosen, shipped = series_models(models, "all", "btc-all-exchanges")
+    assert shipped == "shipped (btc-all-exchanges)" == chosen[0][0]
+    assert chosen[0][1] == HeatmapConfig.preset("btc-all-exchanges")
+    assert chosen[1] == ("btc-binance, its venue's USD", models[0][1]) and chosen[2] == models[1]
+    assert series_models(models, "all", "none") == (models, "shipped (btc-binance)")

@@ -226,6 +226,28 @@ def test_oi_scale_scales_every_flow_of_the_open_interest_mode():
         np.testing.assert_allclose(b[col], 3 * a[col], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("with_oi", [False, True], ids=["volume", "open_interest"])
+def test_venue_share_divides_every_usd_figure_and_changes_nothing_else(with_oi):
+    rows = [(100, 101, 99, 100, 10), (100, 102, 97, 98, 10), (98, 99, 95, 96, 10)] * 20
+    extra = {"open_interest_value": np.linspace(5e4, 8e4, len(rows))} if with_oi else {}
+    df = frame(rows, step="5min", **extra)
+    cfg = HeatmapConfig(turnover_share=0.01, oi_scale=0.2)
+    a = liquidation_features(df, cfg)
+    b = liquidation_features(df, cfg.replace(venue_share=0.25))
+    usd = [c for c in a.columns if c.endswith("_usd")]
+    assert {"liq_swept_long_usd", "liq_pending_short_usd", "liq_inflow_usd"} <= set(usd)
+    pd.testing.assert_frame_equal(b[list(df.columns)], a[list(df.columns)])
+    for col in a.columns.difference(df.columns):
+        if col in usd:
+            np.testing.assert_allclose(b[col], 4 * a[col], rtol=1e-9, atol=1e-9, err_msg=col)
+        else:  # distances, ratios, flags: the scope changes the USD only
+            np.testing.assert_allclose(b[col], a[col], rtol=1e-9, atol=1e-12, err_msg=col)
+    with pytest.raises(ConfigError, match="venue_share"):
+        HeatmapConfig(venue_share=1.5)
+    with pytest.raises(ConfigError, match="venue_share"):
+        HeatmapConfig(venue_share=0.0)
+
+
 def test_a_long_share_column_sets_the_split_and_bad_rows_keep_half():
     rows = [(100, 100, 100, 100, 10)] * 3
     out = liquidation_features(

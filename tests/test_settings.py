@@ -78,6 +78,18 @@ def test_the_default_is_the_calibrated_btc_binance_preset():
     assert HeatmapConfig.preset("design", volume_share=0.2).volume_share == 0.2
 
 
+def test_the_all_exchanges_preset_is_btc_binance_scaled_by_a_measured_venue_share():
+    from liq_indicator.config import read_preset
+
+    binance = HeatmapConfig.preset("btc-binance")
+    allx = HeatmapConfig.preset("btc-all-exchanges")
+    # the same model and magnitude; only the scope differs
+    assert allx.replace(venue_share=1.0) == binance
+    assert 0.1 < allx.venue_share < 0.6
+    scope = read_preset("btc-all-exchanges")["calibrated_to"]["scope"]
+    assert "Coinalyze" in scope and f"share {allx.venue_share:.3f}" in scope
+
+
 def test_a_written_preset_loads_by_path_and_names_its_problems(tmp_path):
     from liq_indicator.io.presets import preset_document, write_preset
 

@@ -29,6 +29,8 @@ OI_4H = Path("truth/coinglass_btc_open_interest_4h_all_exchanges.csv")
 HISTORY_START = "2023-01-01"
 """First day of the 5m Binance history: the daily series are scored from here (plus warm-up)."""
 SHIPPED = "btc-binance"
+ALL_EXCHANGES = "btc-all-exchanges"
+"""The shipped preset scored on series of liquidations summed over the major exchanges."""
 FILL_TOLERANCE = {"hyperliquid_2025_05": 0.0, "whalebot_2025_09": 0.003}
 """How far beyond the traded range a fill's price may lie: the whale-alert feed gives the
 liquidation order's price, about 0.3% beyond the candle (research.truth.load_fills)."""
@@ -59,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=SHIPPED,
         help=f"the shipped default's preset, name or JSON path (default {SHIPPED}); its "
         "calibrated_to bars are left out of the scores",
+    )
+    parser.add_argument(
+        "--all-exchanges-preset",
+        default=ALL_EXCHANGES,
+        help=f"the preset scored as the shipped one on all-exchange series, name or JSON path "
+        f"(default {ALL_EXCHANGES}; 'none': the --preset one); the --preset one is scored there too",
     )
     parser.add_argument(
         "--boot",
@@ -166,8 +174,9 @@ def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any
             candles = candle_set(_candles(needed[0]), _candles(needed[1]))
             oi = _candles(needed[2])
             series_notes.append(
-                "Binance candles against liquidations summed over all major exchanges: the map's "
-                "USD is expected below the truth by about Binance's share"
+                "Binance candles against liquidations summed over all major exchanges: scored with "
+                "the all-exchange preset (Binance's USD divided by its measured share) and with the "
+                "Binance one"
             )
         else:
             if not _present(data / HISTORY_5M):
@@ -235,6 +244,35 @@ def load_models(preset: str) -> tuple[list[tuple[str, Any]], dict[str, Any] | No
     return models, doc, notes
 
 
+def _scope_doc(preset: str) -> dict[str, Any] | None:
+    from liq_indicator.config import read_preset
+
+    return None if preset.lower() == "none" else read_preset(preset)
+
+
+def series_models(
+    models: list[tuple[str, Any]], venue: str, scope_preset: str
+) -> tuple[list[tuple[str, Any]], str]:
+    """The models scored on a series of ``venue`` and the label of its shipped one.
+
+    On an all-exchange series (``venue == 'all'``) the ``scope_preset`` (the shipped default for
+    USD summed over the major exchanges) is scored first and is the shipped model; the default is
+    kept beside it, relabelled as the venue's own scope. Elsewhere: ``models`` as they are.
+    """
+    from liq_indicator.config import HeatmapConfig
+
+    if venue != "all" or scope_preset.lower() == "none":
+        return models, models[0][0]
+    label = f"shipped ({Path(scope_preset).stem})"
+    (first, cfg), *rest = models
+    own = first.removeprefix("shipped (").removesuffix(")")
+    return [
+        (label, HeatmapConfig.preset(scope_preset)),
+        (f"{own}, its venue's USD", cfg),
+        *rest,
+    ], label
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``liq-indicator validate`` with the parsed ``args``; returns the exit code."""
     import pandas as pd
@@ -267,8 +305,9 @@ def run(args: argparse.Namespace) -> int:
     frames, series_notes = [], {}
     for inp in inputs:
         print(f"validate: {inp.truth.name}", flush=True)
-        scores, cant = series_scores(inp, models, n_boot=args.boot, seed=args.seed)
-        frames.append(scores)
+        chosen, shipped = series_models(models, inp.truth.venue, args.all_exchanges_preset)
+        scores, cant = series_scores(inp, chosen, n_boot=args.boot, seed=args.seed)
+        frames.append(scores.assign(shipped=scores["model"] == shipped))
         skipped += cant
         series_notes[inp.truth.name] = inp.notes
     if not frames:
@@ -320,6 +359,8 @@ def run(args: argparse.Namespace) -> int:
         "series_notes": series_notes,
         "tolerance": FILL_TOLERANCE,
         "models": [m[0] for m in models],
+        "scope_preset": args.all_exchanges_preset,
+        "scope_doc": _scope_doc(args.all_exchanges_preset),
     }
     text = render(scores, fills_df, sim_rows, sim_note, images, meta)
     with writing(out, "--out"):

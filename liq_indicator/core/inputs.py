@@ -339,8 +339,10 @@ def derive_inputs(
         entry = c.copy()
     entry_low, entry_high = (lo, h) if config.entry_price == "range" else (entry, entry)
     traded_usd = v * entry
-    vol_inflow = traded_usd * config.volume_share
-    turnover = traded_usd * config.turnover_share
+    # the map's USD is the venue's share (venue_share) of the liquidations it stands for
+    scope = 1.0 / config.venue_share
+    vol_inflow = traded_usd * (config.volume_share * scope)
+    turnover = traded_usd * (config.turnover_share * scope)
     optional = {
         name: _finite_or_nan(name, a)
         for name, a in (
@@ -369,8 +371,8 @@ def derive_inputs(
         real_short,
     ) = optional.values()
     oi = open_interest_usd(c, oi_value, oi_amount)
-    if config.oi_scale != 1.0:
-        oi = oi * config.oi_scale
+    if config.oi_scale * scope != 1.0:
+        oi = oi * (config.oi_scale * scope)
 
     # exchanges trigger liquidations on the mark price; where no mark candle, on the traded range
     sweep_high = h.copy()
