@@ -99,6 +99,24 @@ def load_strategy_class(path: Path = STRATEGY_FILE):
     return getattr(module, path.stem)
 
 
+def ft_call(callback, *args, **kwargs):
+    """Call a strategy ``callback`` (a bound method) as Freqtrade does: every argument by keyword.
+
+    ``args`` are read in the order of Freqtrade's own signature of the callback
+    (``IStrategy.<name>``), so a test can write them positionally, as the Freqtrade docs list them.
+    """
+    import inspect
+
+    from freqtrade.strategy import IStrategy
+
+    signature = inspect.signature(getattr(IStrategy, callback.__name__))
+    bound = signature.bind(None, *args, **kwargs)  # None: self
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    arguments.update(arguments.pop("kwargs", {}))
+    return callback(**arguments)
+
+
 class StubDP:
     """The DataProvider methods the strategy uses."""
 

@@ -63,7 +63,7 @@ from conftest import REPO, make_candles, strategy_copy
 pytest.importorskip("freqtrade")
 
 from freqtrade.enums import RunMode  # noqa: E402
-from strategy_helpers import load_strategy_class, long_setup, make_strategy, order_book  # noqa: E402
+from strategy_helpers import ft_call, load_strategy_class, long_setup, make_strategy, order_book  # noqa: E402
 
 from liq_indicator.offline import Fault, running_exchange  # noqa: E402
 from liq_indicator.sim.market import simulate  # noqa: E402
@@ -699,15 +699,31 @@ def test_entry_is_refused_on_a_stale_signal_candle():
     strategy = make_strategy(strategy_class, frame, runmode=RunMode.DRY_RUN, book=book)
     an_hour_late = datetime(2024, 1, 1, 1, 40, tzinfo=UTC)
     assert (
-        strategy.confirm_trade_entry(
-            "BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", an_hour_late, "liq_long_exhaustion", "long"
+        ft_call(
+            strategy.confirm_trade_entry,
+            "BTC/USDT:USDT",
+            "limit",
+            1.0,
+            976.0,
+            "GTC",
+            an_hour_late,
+            "liq_long_exhaustion",
+            "long",
         )
         is False
     )
     in_time = an_hour_late - timedelta(hours=1)
     assert (
-        strategy.confirm_trade_entry(
-            "BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", in_time, "liq_long_exhaustion", "long"
+        ft_call(
+            strategy.confirm_trade_entry,
+            "BTC/USDT:USDT",
+            "limit",
+            1.0,
+            976.0,
+            "GTC",
+            in_time,
+            "liq_long_exhaustion",
+            "long",
         )
         is True
     )

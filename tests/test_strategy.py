@@ -21,6 +21,8 @@ from strategy_helpers import (
     SIGNAL_ROW,
     STRATEGY_FILE,
     StubWallets,
+    backtest_config,
+    ft_call,
     load_strategy_class,
     long_setup,
     make_strategy,
@@ -61,7 +63,7 @@ def strategy_class():
 def test_custom_stoploss_places_the_cluster_stop(strategy_class):
     strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade()
-    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ratio = ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
     # stop 925 = far edge 930 - 0.5 ATR (10), relative to 976 at 10x
     assert ratio == pytest.approx(stoploss_from_absolute(925.0, 976.0, False, 10.0))
     assert ratio == pytest.approx((1 - 925 / 976) * 10)
@@ -76,7 +78,7 @@ def test_custom_stoploss_places_the_cluster_stop(strategy_class):
 def test_custom_stoploss_short(strategy_class):
     strategy = make_strategy(strategy_class, mirror(long_setup()), runmode=RunMode.DRY_RUN)
     trade = make_trade(is_short=True, open_rate=1024.0, leverage=5.0)
-    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 1024.0, 0.0, after_fill=True)
+    ratio = ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 1024.0, 0.0, after_fill=True)
     assert ratio == pytest.approx((1075 / 1024 - 1) * 5)
     assert trade.get_custom_data("liq_target") == 950.0
 
@@ -103,7 +105,9 @@ def test_stop_is_kept_on_the_trade_and_only_tightens(strategy_class, monkeypatch
         trade.max_rate = max(trade.max_rate or rate, high)
         if step == 1:
             strategy.dp.analyzed = moved
-        ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=step == 0)
+        ratio = ft_call(
+            strategy.custom_stoploss, PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=step == 0
+        )
         assert ratio is not None and math.isfinite(ratio) and ratio > 0
         trade.adjust_stop_loss(rate, ratio, allow_refresh=step == 0)
         stops.append(trade.stop_loss)
@@ -116,23 +120,25 @@ def test_stop_is_kept_on_the_trade_and_only_tightens(strategy_class, monkeypatch
 def test_plan_survives_a_restart_through_custom_data(strategy_class):
     first = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade()
-    first.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ft_call(first.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
     # a new bot process: no in-memory plan, no analyzed history of the entry candle
     restarted = make_strategy(strategy_class, pd.DataFrame(), runmode=RunMode.DRY_RUN)
-    ratio = restarted.custom_stoploss(PAIR, trade, OPEN_DATE, 1000.0, 0.0, after_fill=False)
+    ratio = ft_call(
+        restarted.custom_stoploss, PAIR, trade, OPEN_DATE, 1000.0, 0.0, after_fill=False
+    )
     assert ratio == pytest.approx(stoploss_from_absolute(925.0, 1000.0, False, 10.0))
-    assert restarted.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
+    assert ft_call(restarted.custom_roi, PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
         trade.calc_profit_ratio(1050.0)
     )
 
 
 def test_hyperopt_epochs_do_not_share_plans(strategy_class, monkeypatch):
     strategy = make_strategy(strategy_class, long_setup())
-    strategy.custom_stoploss(PAIR, make_trade(), OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ft_call(strategy.custom_stoploss, PAIR, make_trade(), OPEN_DATE, 976.0, 0.0, after_fill=True)
     CustomDataWrapper.reset_custom_data()  # what Freqtrade does before each backtest
     monkeypatch.setattr(strategy.stop_buffer_atr, "value", 1.0)  # the next epoch's value
     trade = make_trade()  # same id and open date as in the previous epoch
-    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ratio = ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
     assert ratio == pytest.approx(stoploss_from_absolute(920.0, 976.0, False, 10.0))  # 930 - 1 ATR
 
 
@@ -141,15 +147,16 @@ def test_backtests_keep_the_plan_in_memory_only(strategy_class):
     # custom-data store scans every record on each write (quadratic in trades)
     live = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     backtest = make_strategy(strategy_class, long_setup())
-    live_ratio = live.custom_stoploss(
-        PAIR, make_trade(trade_id=1), OPEN_DATE, 976.0, 0.0, after_fill=True
+    live_ratio = ft_call(
+        live.custom_stoploss, PAIR, make_trade(trade_id=1), OPEN_DATE, 976.0, 0.0, after_fill=True
     )
     trade = make_trade(trade_id=2)
     assert (
-        backtest.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) == live_ratio
+        ft_call(backtest.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+        == live_ratio
     )
     assert trade.get_all_custom_data() == []
-    assert backtest.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
+    assert ft_call(backtest.custom_roi, PAIR, trade, OPEN_DATE, 5, None, "long") == pytest.approx(
         trade.calc_profit_ratio(1050.0)
     )
 
@@ -157,15 +164,15 @@ def test_backtests_keep_the_plan_in_memory_only(strategy_class):
 def test_stop_through_price_asks_for_an_immediate_exit(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
     trade = make_trade(open_rate=976.0)
-    strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
-    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=False)
+    ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+    ratio = ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=False)
     assert 0 < ratio <= 1e-3
 
 
 def test_entry_below_the_cluster_falls_back_to_atr(strategy_class):
     strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN)
     trade = make_trade(open_rate=920.0)  # opened below the cluster's far edge (930): it was swept
-    ratio = strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=True)
+    ratio = ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 920.0, 0.0, after_fill=True)
     assert ratio == pytest.approx(
         (1 - 890 / 920) * 10
     )  # 3 ATR below entry, still below the cluster
@@ -175,10 +182,13 @@ def test_entry_below_the_cluster_falls_back_to_atr(strategy_class):
 def test_no_signal_candle_keeps_the_hard_stop(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     trade = make_trade()
-    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) is None
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "long") is None
+    assert (
+        ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True)
+        is None
+    )
+    assert ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5, None, "long") is None
     # the time limit holds without a plan too
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0
+    assert ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0
 
 
 # --- exits -----------------------------------------------------------------------------------
@@ -187,7 +197,7 @@ def test_no_signal_candle_keeps_the_hard_stop(strategy_class):
 def test_custom_roi_is_the_target_profit(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
     trade = make_trade()
-    roi = strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, "liq_long_exhaustion", "long")
+    roi = ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5, "liq_long_exhaustion", "long")
     assert roi == pytest.approx(trade.calc_profit_ratio(1050.0))
     assert trade.calc_close_rate_for_roi(roi) == pytest.approx(1050.0, rel=1e-9)
     # Freqtrade exits when the candle's best price is beyond it, not before
@@ -218,17 +228,21 @@ def test_custom_roi_is_the_target_profit(strategy_class):
 def test_custom_roi_short_target(strategy_class):
     strategy = make_strategy(strategy_class, mirror(long_setup()))
     trade = make_trade(is_short=True, open_rate=1024.0, leverage=5.0)
-    roi = strategy.custom_roi(PAIR, trade, OPEN_DATE, 5, None, "short")
+    roi = ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5, None, "short")
     assert trade.calc_close_rate_for_roi(roi) == pytest.approx(950.0, rel=1e-9)
 
 
 def test_custom_roi_time_limit(strategy_class, monkeypatch):
     strategy = make_strategy(strategy_class, long_setup())
     trade = make_trade()
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 71, None, "long") > 0  # the target
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0  # 72 candles
+    assert (
+        ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5 * 71, None, "long") > 0
+    )  # the target
+    assert (
+        ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5 * 72, None, "long") == -1.0
+    )  # 72 candles
     monkeypatch.setattr(strategy.max_hold_candles, "value", 12)  # hyperopt's value is read
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 5 * 12, None, "long") == -1.0
+    assert ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 5 * 12, None, "long") == -1.0
     # Freqtrade exits at once, whatever the price
     late = OPEN_DATE + timedelta(minutes=5 * 12)
     exits = strategy.should_exit(
@@ -242,14 +256,16 @@ def test_custom_roi_time_limit(strategy_class, monkeypatch):
 
 def test_leverage_keeps_own_liquidation_beyond_the_stop(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
-    lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, "liq_long_exhaustion", "long")
+    lev = ft_call(
+        strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, "liq_long_exhaustion", "long"
+    )
     # stop 925 is 5.23% away; 10x (the cap) liquidates 9.16% away with the buffer: >= 1.5 x 5.23%
     assert lev == 10.0
     notional = 10_000 * 0.0075 / (51 / 976)
     liq = own_liquidation_price(976.0, lev, False, notional)
     assert (976.0 - liq) >= 1.5 * (976.0 - 925.0)
     # exchange cap below the strategy's
-    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 4.0, None, "long") == 4.0
+    assert ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 4.0, None, "long") == 4.0
 
 
 def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
@@ -257,7 +273,7 @@ def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
     notional = 10_000 * 0.0075 / (51 / 976)
     liq10 = own_liquidation_price(976.0, 10, False, notional)
     strategy.avoid_zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
-    lev = strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
+    lev = ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
     assert lev == 9.0
 
 
@@ -289,13 +305,22 @@ def test_leverage_zones_are_the_signal_candles_map(strategy_class):
 
 def test_leverage_without_a_stop_is_one(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
-    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
+    assert ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
 
 
 def test_stake_risks_the_configured_fraction(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = strategy.custom_stake_amount(
-        PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+    stake = ft_call(
+        strategy.custom_stake_amount,
+        PAIR,
+        OPEN_DATE,
+        976.0,
+        100.0,
+        5.0,
+        5_000.0,
+        10.0,
+        None,
+        "long",
     )
     assert stake == pytest.approx(
         stake_for_risk(10_000, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005)
@@ -303,12 +328,32 @@ def test_stake_risks_the_configured_fraction(strategy_class):
     # 75 USDT at risk over 5.23% + 0.1% fees: 1,407 notional, 140.7 margin at 10x
     assert stake == pytest.approx(75 / (51 / 976 + 0.001) / 10)
     assert (
-        strategy.custom_stake_amount(PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 100.0, 10.0, None, "long")
+        ft_call(
+            strategy.custom_stake_amount,
+            PAIR,
+            OPEN_DATE,
+            976.0,
+            100.0,
+            5.0,
+            100.0,
+            10.0,
+            None,
+            "long",
+        )
         == 100.0
     )
     assert (
-        strategy.custom_stake_amount(
-            PAIR, OPEN_DATE, 976.0, 100.0, 500.0, 5_000.0, 10.0, None, "long"
+        ft_call(
+            strategy.custom_stake_amount,
+            PAIR,
+            OPEN_DATE,
+            976.0,
+            100.0,
+            500.0,
+            5_000.0,
+            10.0,
+            None,
+            "long",
         )
         == 500.0
     )
@@ -317,8 +362,17 @@ def test_stake_risks_the_configured_fraction(strategy_class):
 def test_stake_without_a_stop_is_zero(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     assert (
-        strategy.custom_stake_amount(
-            PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+        ft_call(
+            strategy.custom_stake_amount,
+            PAIR,
+            OPEN_DATE,
+            976.0,
+            100.0,
+            5.0,
+            5_000.0,
+            10.0,
+            None,
+            "long",
         )
         == 0.0
     )
@@ -336,8 +390,17 @@ def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
     strategy = make_strategy(strategy_class, long_setup())
     strategy.wallets = StubWallets(wallet)
     with caplog.at_level(logging.WARNING):
-        stake = strategy.custom_stake_amount(
-            PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "long"
+        stake = ft_call(
+            strategy.custom_stake_amount,
+            PAIR,
+            OPEN_DATE,
+            976.0,
+            100.0,
+            5.0,
+            5_000.0,
+            10.0,
+            None,
+            "long",
         )
     assert stake == 0.0  # Freqtrade's validate_stake_amount turns 0 into "no trade"
     assert f"long entry skipped, the wallet holds {wallet}" in caplog.text
@@ -347,8 +410,17 @@ def test_stake_without_a_stop_is_logged(strategy_class, caplog):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     with caplog.at_level(logging.WARNING):
         assert (
-            strategy.custom_stake_amount(
-                PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, 10.0, None, "short"
+            ft_call(
+                strategy.custom_stake_amount,
+                PAIR,
+                OPEN_DATE,
+                976.0,
+                100.0,
+                5.0,
+                5_000.0,
+                10.0,
+                None,
+                "short",
             )
             == 0.0
         )
@@ -358,8 +430,17 @@ def test_stake_without_a_stop_is_logged(strategy_class, caplog):
 @pytest.mark.parametrize("leverage", [math.nan, 0.0])
 def test_stake_with_an_unusable_leverage_is_sized_unleveraged(strategy_class, leverage):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = strategy.custom_stake_amount(
-        PAIR, OPEN_DATE, 976.0, 100.0, 5.0, 5_000.0, leverage, None, "long"
+    stake = ft_call(
+        strategy.custom_stake_amount,
+        PAIR,
+        OPEN_DATE,
+        976.0,
+        100.0,
+        5.0,
+        5_000.0,
+        leverage,
+        None,
+        "long",
     )
     assert stake == pytest.approx(
         stake_for_risk(10_000, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005)
@@ -370,7 +451,7 @@ def test_stake_with_an_unusable_leverage_is_sized_unleveraged(strategy_class, le
 def test_leverage_with_no_wallet_is_one(strategy_class, wallet):
     strategy = make_strategy(strategy_class, long_setup())
     strategy.wallets = StubWallets(wallet)
-    assert strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
+    assert ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
 
 
 @pytest.mark.parametrize(
@@ -381,9 +462,9 @@ def test_leverage_without_a_usable_rate_or_exchange_maximum_is_one(
 ):
     strategy = make_strategy(strategy_class, long_setup())
     assert (
-        strategy.leverage(PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 10.0
+        ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 10.0
     )  # usable: 10x
-    assert strategy.leverage(PAIR, OPEN_DATE, rate, 1.0, max_leverage, None, "long") == 1.0
+    assert ft_call(strategy.leverage, PAIR, OPEN_DATE, rate, 1.0, max_leverage, None, "long") == 1.0
 
 
 @pytest.mark.parametrize("rate", [math.nan, 0.0, -1.0])
@@ -391,16 +472,19 @@ def test_custom_stoploss_without_a_usable_rate_keeps_the_stop(strategy_class, ra
     strategy = make_strategy(strategy_class, long_setup())
     trade = make_trade()
     assert (
-        strategy.custom_stoploss(PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) > 0
+        ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, 976.0, 0.0, after_fill=True) > 0
     )  # a plan
-    assert strategy.custom_stoploss(PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=True) is None
+    assert (
+        ft_call(strategy.custom_stoploss, PAIR, trade, OPEN_DATE, rate, 0.0, after_fill=True)
+        is None
+    )
 
 
 def test_custom_roi_without_a_signal_candle_keeps_only_the_time_limit(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     trade = make_trade()
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 10, None, "long") is None
-    assert strategy.custom_roi(PAIR, trade, OPEN_DATE, 72 * 5, None, "long") == -1.0
+    assert ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 10, None, "long") is None
+    assert ft_call(strategy.custom_roi, PAIR, trade, OPEN_DATE, 72 * 5, None, "long") == -1.0
 
 
 def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, caplog):
@@ -409,7 +493,17 @@ def test_confirm_entry_without_an_analysed_frame_is_refused(strategy_class, capl
     )
     with caplog.at_level(logging.WARNING):
         assert (
-            strategy.confirm_trade_entry(PAIR, "limit", 1.0, 976.0, "GTC", OPEN_DATE, None, "long")
+            ft_call(
+                strategy.confirm_trade_entry,
+                PAIR,
+                "limit",
+                1.0,
+                976.0,
+                "GTC",
+                OPEN_DATE,
+                None,
+                "long",
+            )
             is False
         )
     assert "long entry skipped, its signal candle is stale" in caplog.text
@@ -422,10 +516,14 @@ def test_staleness_follows_a_timeframe_set_after_init(strategy_class):
     strategy = make_strategy(
         strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0)
     )
-    assert strategy.confirm_trade_entry(*args) is True  # 5m: the signal candle closed at OPEN_DATE
+    assert (
+        ft_call(strategy.confirm_trade_entry, *args) is True
+    )  # 5m: the signal candle closed at OPEN_DATE
     strategy.timeframe = "1m"
     assert (
-        strategy.confirm_trade_entry(*args[:5], OPEN_DATE + timedelta(minutes=4), *args[6:])
+        ft_call(
+            strategy.confirm_trade_entry, *args[:5], OPEN_DATE + timedelta(minutes=4), *args[6:]
+        )
         is False
     )
 
@@ -438,7 +536,7 @@ def test_confirm_entry_reads_books_with_extra_fields_or_none(strategy_class):
     assert len(counted["asks"]) * 3 % 2 == 1  # an odd count of numbers: no reshape can pair them
     for book, expected in ((plain, False), (counted, False), (None, True), ({}, True)):
         strategy = make_strategy(strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=book)
-        assert strategy.confirm_trade_entry(*args) is expected, book
+        assert ft_call(strategy.confirm_trade_entry, *args) is expected, book
     path = book_path(counted, 976.0, 1050.0, False)
     assert path == book_path(plain, 976.0, 1050.0, False) and path.path_usd > 0
 
@@ -461,19 +559,19 @@ def test_confirm_entry_checks_the_book_live_only(strategy_class):
     defended = make_strategy(
         strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(5.0, 1.0)
     )
-    assert defended.confirm_trade_entry(*args) is False
+    assert ft_call(defended.confirm_trade_entry, *args) is False
     hollow = make_strategy(
         strategy_class, long_setup(), runmode=RunMode.DRY_RUN, book=order_book(1.0, 1.0)
     )
-    assert hollow.confirm_trade_entry(*args) is True
+    assert ft_call(hollow.confirm_trade_entry, *args) is True
     backtest = make_strategy(
         strategy_class, long_setup(), runmode=RunMode.BACKTEST, book=order_book(5.0, 1.0)
     )
-    assert backtest.confirm_trade_entry(*args) is True
+    assert ft_call(backtest.confirm_trade_entry, *args) is True
     broken = make_strategy(
         strategy_class, long_setup(), runmode=RunMode.LIVE, book=RuntimeError("down")
     )
-    assert broken.confirm_trade_entry(*args) is True
+    assert ft_call(broken.confirm_trade_entry, *args) is True
 
 
 def test_populate_indicators_without_oi_falls_back_once(strategy_class, caplog):
@@ -553,7 +651,9 @@ def test_plot_annotations_are_valid_freqtrade_annotations(strategy_class):
     strategy = make_strategy(strategy_class, None)
     frame = long_setup()
     frame.loc[4:, "liq_long_cluster_far"] = 920.0  # the long cluster moves once: two boxes
-    areas = strategy.plot_annotations(PAIR, frame["date"].iloc[0], frame["date"].iloc[-1], frame)
+    areas = ft_call(
+        strategy.plot_annotations, PAIR, frame["date"].iloc[0], frame["date"].iloc[-1], frame
+    )
     for area in areas:
         AnnotationTypeTA.validate_python(area)
     long_boxes = [a for a in areas if a["label"] == "long cluster"]
@@ -623,3 +723,23 @@ more noise │ not a row │"""
         "liq_short_cluster_usd": ["nan%", "-"],
     }
     assert parse_recursive_analysis("No variance on indicator(s) found") == ([], {})
+
+
+def test_freqtrade_loads_the_strategy_with_its_stop_called_after_fills():
+    """Freqtrade calls custom_stoploss right after a fill only when its signature names
+    ``after_fill`` (the resolver reads it): the callbacks' short signatures must keep it."""
+    from freqtrade.resolvers import StrategyResolver
+
+    config = backtest_config(
+        strategy="LiqClusterStrategy",
+        strategy_path=str(STRATEGY_FILE.parent),
+        user_data_dir=STRATEGY_FILE.parents[1],
+        stake_amount="unlimited",
+        exchange={"name": "binance", "pair_whitelist": [PAIR]},
+        pairlists=[{"method": "StaticPairList"}],
+        entry_pricing={},
+        exit_pricing={},
+    )
+    strategy = StrategyResolver.load_strategy(config)
+    assert type(strategy).__name__ == "LiqClusterStrategy"
+    assert strategy._ft_stop_uses_after_fill is True

@@ -140,35 +140,20 @@ class LiqClusterStrategy(IStrategy):
 
     # --- callbacks (custom_stoploss and custom_roi run per open trade per candle: lean) ------
 
+    # Freqtrade passes every argument by keyword: each callback names the ones it uses (and
+    # custom_stoploss names after_fill: Freqtrade calls it after a fill only when it does)
+
     def custom_stoploss(
-        self,
-        pair: str,
-        trade: Trade,
-        current_time: datetime,
-        current_rate: float,
-        current_profit: float,
-        after_fill: bool,
-        **kwargs,
+        self, trade: Trade, current_rate: float, after_fill: bool, **kwargs
     ) -> float | None:
         breakeven, live = self.breakeven_r.value, self._live
         return self.desk.stoploss(trade, current_rate, self._stop_key, breakeven, persist=live)
 
-    def custom_roi(
-        self,
-        pair: str,
-        trade: Trade,
-        current_time: datetime,
-        trade_duration: int,
-        entry_tag: str | None,
-        side: str,
-        **kwargs,
-    ) -> float | None:
+    def custom_roi(self, trade: Trade, trade_duration: int, **kwargs) -> float | None:
         key, limit = self._stop_key, self.max_hold_candles.value
         return self.desk.roi(trade, trade_duration, self.minutes, key, limit, persist=self._live)
 
-    def order_filled(
-        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs
-    ) -> None:
+    def order_filled(self, trade: Trade, order: Any, current_time: datetime, **kwargs) -> None:
         # once per fill: the custom_roi exits become "target" or "time_limit" instead of "roi"
         self.desk.filled(trade, order, current_time, self.minutes, self.max_hold_candles.value)
 
@@ -177,9 +162,7 @@ class LiqClusterStrategy(IStrategy):
         pair: str,
         current_time: datetime,
         current_rate: float,
-        proposed_leverage: float,
         max_leverage: float,
-        entry_tag: str | None,
         side: str,
         **kwargs,
     ) -> float:
@@ -189,13 +172,11 @@ class LiqClusterStrategy(IStrategy):
     def custom_stake_amount(
         self,
         pair: str,
-        current_time: datetime,
         current_rate: float,
         proposed_stake: float,
         min_stake: float | None,
         max_stake: float,
         leverage: float,
-        entry_tag: str | None,
         side: str,
         **kwargs,
     ) -> float:
@@ -203,21 +184,12 @@ class LiqClusterStrategy(IStrategy):
         return self.desk.stake(pair, side, current_rate, leverage, min_stake, max_stake, money)
 
     def confirm_trade_entry(
-        self,
-        pair: str,
-        order_type: str,
-        amount: float,
-        rate: float,
-        time_in_force: str,
-        current_time: datetime,
-        entry_tag: str | None,
-        side: str,
-        **kwargs,
+        self, pair: str, rate: float, current_time: datetime, side: str, **kwargs
     ) -> bool:
         ratio = self.book_defended_ratio.value
         return self.desk.confirm(self.dp, pair, side, rate, current_time, self.minutes, ratio)
 
     def plot_annotations(
-        self, pair: str, start_date: datetime, end_date: datetime, dataframe: pd.DataFrame, **kwargs
+        self, start_date: datetime, end_date: datetime, dataframe: pd.DataFrame, **kwargs
     ) -> list[dict]:
         return frequi.cluster_annotations(dataframe, start_date, end_date)
