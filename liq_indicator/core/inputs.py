@@ -85,7 +85,7 @@ def candle_time(at: Any) -> float:
 
 def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
     """The most common spacing of ``dates`` (the smallest of equally common ones; None for fewer
-    than two rows).
+    than two rows), in the dates' own unit (adding it to them keeps their resolution).
     """
     if len(dates) < 2:
         return None
@@ -93,8 +93,8 @@ def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:
     if index.hasnans:
         diffs = pd.Series(index).diff().dropna()
         return pd.Timedelta(diffs.mode().iloc[0])
-    steps, counts = np.unique(np.diff(index.as_unit("ns").asi8), return_counts=True)
-    return pd.Timedelta(int(steps[np.argmax(counts)]), unit="ns")
+    steps, counts = np.unique(np.diff(index.asi8), return_counts=True)
+    return pd.Timedelta(np.timedelta64(int(steps[np.argmax(counts)]), index.unit))
 
 
 # epoch numbers: the unit whose values put a date between 1990 and 2100

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
+from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import resample_ohlcv
@@ -402,7 +403,7 @@ def fill_windows(
             f"the candles do not cover {warmup} + {profile} before the first fill "
             f"({f['date'].iloc[0]}); pass candles from {need} on"
         )
-    tf = pd.Series(c["date"]).diff().mode().iloc[0]
+    tf = infer_timeframe(c["date"]) or pd.Timedelta(0)
     c_ns = _us(c["date"]).asi8
     close_t = c_ns + tf.value // 1000
     win_us = win.value // 1000

@@ -94,7 +94,7 @@ def _us(index: Any) -> pd.DatetimeIndex:
 def _candle_bars(candles: pd.DataFrame, bar: pd.Timedelta) -> pd.DataFrame:
     """OHLC and USD volume of the candles summed to the truth's bars (complete bars only)."""
     c = candles.set_axis(_us(candles["date"]))
-    tf = pd.Series(c.index).diff().mode().iloc[0]
+    tf = infer_timeframe(pd.Series(c.index))
     g = c.resample(bar)
     out = pd.DataFrame(
         {
@@ -239,7 +239,7 @@ def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
     gap of ``frame``'s dates), the convention of Freqtrade's side frames.
     """
     dates = _us(frame["date"])
-    tf = pd.Series(dates).diff().mode().iloc[0] if len(dates) > 1 else pd.Timedelta(0)
+    tf = infer_timeframe(pd.Series(dates)) or pd.Timedelta(0)
     known = (dates + tf).asi8
     order = np.argsort(known, kind="stable")
     vals = frame[column].to_numpy(dtype=np.float64)[order]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.errors import InputError
 
 __all__ = [
@@ -172,9 +173,7 @@ def bar_sums(
     missing = [c for c in columns if c not in features.columns]
     if missing:
         raise InputError(f"columns {missing} not found; have {list(features.columns)[:10]}")
-    tf = (
-        pd.Timedelta(timeframe) if timeframe is not None else pd.Series(dates).diff().mode().iloc[0]
-    )
+    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(pd.Series(dates))
     expect = pd.Timedelta(bar) / tf
     if expect != int(expect) or expect < 1:
         raise InputError(f"{bar} is not a whole number of {tf} candles")

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.errors import InputError
 from liq_indicator.io.paths import input_file, reading
 from liq_indicator.io.shared import shared_data_dir
@@ -250,7 +251,7 @@ def load_truth(
     values = values.sort_index()
     if len(values) < 2:
         raise InputError(f"{p} holds {len(values)} bar(s); a series needs at least two")
-    bar = pd.Series(values.index).diff().mode().iloc[0]
+    bar = infer_timeframe(pd.Series(values.index))
     values.index.name = "date"
     return TruthSeries(name or p.stem, venue_out, pd.Timedelta(bar), values, note)
 

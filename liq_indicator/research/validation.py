@@ -24,7 +24,7 @@ import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import price_to_bin
-from liq_indicator.core.inputs import merge_causal
+from liq_indicator.core.inputs import infer_timeframe, merge_causal
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
@@ -274,7 +274,7 @@ def sim_accuracy(
     """
     cfg = config or HeatmapConfig()
     candles = _with_us_dates(result.candles)
-    tf = pd.Series(candles["date"]).diff().mode().iloc[0]
+    tf = infer_timeframe(candles["date"])
     oi = _with_us_dates(result.oi) if use_oi else None
     frame = (
         merge_causal(candles, oi, {"open_interest_value": "open_interest_value"})
@@ -430,7 +430,7 @@ def sim_map_profiles(
     """
     cfg = config or HeatmapConfig()
     candles = _with_us_dates(result.candles)
-    tf = pd.Series(candles["date"]).diff().mode().iloc[0]
+    tf = infer_timeframe(candles["date"])
     frame = (
         merge_causal(
             candles, _with_us_dates(result.oi), {"open_interest_value": "open_interest_value"}
