@@ -130,7 +130,7 @@ class HeatmapConfig(Settings):
     as ``dropped``. 2048 bins of 10 bp span x/2.8 .. x*2.8 around the centre."""
 
     # --- inflow of new positions -------------------------------------------------------------
-    volume_share: float = 0.00564
+    volume_share: float = 0.00561
     """Volume mode (no open interest): fraction of traded notional assumed to open new positions."""
     entry_price: str = "range"
     """Price at which a candle's new positions are assumed opened: 'hlc3', 'close' or 'ohlc4' (one
@@ -146,11 +146,11 @@ class HeatmapConfig(Settings):
     low (for longs) or before its high (for shorts), the path being open -> low -> high -> close
     for a candle that closed up and open -> high -> low -> close for one that closed down, each leg
     weighted by its length; ``intracandle_sweep`` is then not used."""
-    turnover_share: float = 0.00846
+    turnover_share: float = 0.00842
     """Open-interest mode: fraction of traded notional that opens new positions on top of the rise
     in OI, matched by as much closed proportionally (OI can stay flat while positions turn over).
     0 = OI changes only."""
-    oi_scale: float = 0.000846
+    oi_scale: float = 0.000842
     """Open-interest mode: multiplier on the OI flows, for OI that is not the venue's own (an
     aggregate over exchanges) or of which only part is leveraged. Calibrated per venue: the
     default was fitted with OI aggregated over all exchanges (the only OI history there is), where
@@ -174,7 +174,7 @@ class HeatmapConfig(Settings):
     half-life of candles has been seen (1 before). 0 = off. Fitted by ``liq-indicator calibrate``:
     the slope of the map's log USD error on log realised volatility over the fitting span (0.6
     for the default; the ``design`` preset has 0)."""
-    vol_ref_pct: float = 2.54
+    vol_ref_pct: float = 2.56
     """Daily volatility (%, one standard deviation of daily log returns) at which the volatility
     multiplier is 1: the fitting span's median for a fitted preset."""
     vol_half_life_hours: float = 72.0

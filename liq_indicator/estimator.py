@@ -311,7 +311,7 @@ class LiquidationEstimator:
             InputError: on a bad candle or one not after the previous candle; the state is then
                 left unchanged, so the caller may skip the candle and continue.
         """
-        if not isinstance(candle, Mapping):
+        if not isinstance(candle, Mapping | pd.Series):  # a Series is not a Mapping
             raise InputError(
                 f"a candle must be a mapping (dict or pandas Series) with "
                 f"{', '.join(REQUIRED_COLUMNS)}, got {type(candle).__name__}"

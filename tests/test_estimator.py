@@ -928,6 +928,23 @@ def test_assimilation_brings_a_wrong_magnitude_back_toward_the_truth():
 # --- volatility targeting -------------------------------------------------------------------
 
 
+def test_realised_volatility_for_calibration_is_the_maps_own(candles):
+    """research's realised volatility steps the kernel's own average: at every candle it equals
+    the variance the map's state carries after that candle."""
+    from liq_indicator.research.calibration import realised_vol_pct
+
+    cfg = HeatmapConfig(vol_half_life_hours=2.0)
+    frame = candles.iloc[:300]
+    vol = realised_vol_pct(frame, cfg.vol_half_life_hours)["vol_pct"].to_numpy()
+    est = LiquidationEstimator(cfg)
+    carried = []
+    for _, row in frame.iterrows():
+        est.update(row)
+        carried.append(math.sqrt(est.state.vol[0] * 86_400.0) * 100.0)
+    assert np.isnan(vol[0]) and vol[1] > 0
+    np.testing.assert_allclose(vol[1:], carried[1:], rtol=1e-12)
+
+
 def _zigzag(n: int, r: float, minutes: int = 5) -> pd.DataFrame:
     """Candles whose close alternates by a log return of +-r: realised variance r^2 per candle."""
     close = 100.0 * np.exp(r * (np.arange(n) % 2))

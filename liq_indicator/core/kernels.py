@@ -602,17 +602,15 @@ def _inflow(
 
 
 @njit(cache=True, inline="always")
-def _vol_multiplier(vol, ln_close, dt, exponent, ref_var, half_life_s, vol_w):
-    """5a. Volatility targeting: ``(ref_var / realised variance) ** (exponent / 2)``, clipped to
-    0.25 .. 4, once a half-life of returns has been seen (1 before, and when ``exponent`` is 0).
-    ``vol`` (see :class:`~liq_indicator.core.model.MapState`) takes this candle's close-to-close
-    log return first: the multiplier uses prices up to the candle's close. ``vol_w`` caches the
-    average's weight for the time step ``vol_w[0]`` (candles are usually evenly spaced).
+def _vol_update(vol, ln_close, dt, half_life_s, vol_w):
+    """Realised variance: ``vol[0]``, an exponentially weighted mean (half-life ``half_life_s``
+    of wall clock) of the squared close-to-close log returns per second, ``vol[1]`` the seconds of
+    returns seen, ``vol[2]`` the last log close. ``vol_w`` caches the average's weight for the
+    time step ``vol_w[0]`` (candles are usually evenly spaced). The one implementation: the map's
+    volatility targeting and :func:`realised_variance` both step it.
     """
     prev = vol[2]
     vol[2] = ln_close
-    if exponent == 0.0:
-        return 1.0
     if dt > 0.0 and not math.isnan(prev):
         r = ln_close - prev
         x = r * r / dt
@@ -624,9 +622,39 @@ def _vol_multiplier(vol, ln_close, dt, exponent, ref_var, half_life_s, vol_w):
                 vol_w[0] = dt
             vol[0] += vol_w[1] * (x - vol[0])
         vol[1] += dt
+
+
+@njit(cache=True, inline="always")
+def _vol_multiplier(vol, ln_close, dt, exponent, ref_var, half_life_s, vol_w):
+    """5a. Volatility targeting: ``(ref_var / realised variance) ** (exponent / 2)``, clipped to
+    0.25 .. 4, once a half-life of returns has been seen (1 before, and when ``exponent`` is 0).
+    ``vol`` (see :class:`~liq_indicator.core.model.MapState`) takes this candle's close-to-close
+    log return first (:func:`_vol_update`): the multiplier uses prices up to the candle's close.
+    """
+    if exponent == 0.0:
+        vol[2] = ln_close
+        return 1.0
+    _vol_update(vol, ln_close, dt, half_life_s, vol_w)
     if vol[1] < half_life_s or not vol[0] > 0.0:
         return 1.0
     return min(max((ref_var / vol[0]) ** (0.5 * exponent), 0.25), 4.0)
+
+
+@njit(cache=True)
+def realised_variance(ln_close, time_s, half_life_s):
+    """The map's realised variance per second known at each candle's close (:func:`_vol_update`
+    over the candles from a fresh state); NaN before the first return.
+    """
+    n = ln_close.shape[0]
+    out = np.full(n, np.nan)
+    vol = np.array([0.0, 0.0, np.nan])
+    vol_w = np.full(2, -1.0)
+    for i in range(n):
+        dt = time_s[i] - time_s[i - 1] if i > 0 else 0.0
+        _vol_update(vol, ln_close[i], dt, half_life_s, vol_w)
+        if vol[1] > 0.0:
+            out[i] = vol[0]
+    return out
 
 
 @njit(cache=True, inline="always")

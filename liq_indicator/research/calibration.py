@@ -56,6 +56,7 @@ import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.core.kernels import realised_variance
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import liquidation_features
 from liq_indicator.research.metrics import (
@@ -248,20 +249,18 @@ def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
 
 
 def realised_vol_pct(candles: pd.DataFrame, half_life_hours: float) -> pd.DataFrame:
-    """Realised daily volatility (%) known at each candle's close, as the map's volatility
-    targeting measures it: a weighted mean of squared close-to-close log returns per second
-    (exponential, half-life ``half_life_hours`` of wall clock), times one day, square-rooted.
+    """Realised daily volatility (%) known at each candle's close, measured by the map's own
+    volatility-targeting step (:func:`liq_indicator.core.kernels.realised_variance`: a weighted
+    mean of squared close-to-close log returns per second, exponential with half-life
+    ``half_life_hours`` of wall clock), times one day, square-rooted.
 
     Returns:
         ``date`` (the candles') and ``vol_pct``; a side frame for :func:`causal_value_at`.
     """
     dates = _us(candles["date"])
     ln_close = np.log(candles["close"].to_numpy(dtype=np.float64))
-    r = np.diff(ln_close, prepend=np.nan)
-    dt = np.diff(dates.asi8.astype(np.float64) / 1e6, prepend=np.nan)
-    per_s = pd.Series(np.where(dt > 0, r * r / dt, np.nan), index=dates)
-    var = per_s.ewm(halflife=pd.Timedelta(hours=half_life_hours), times=dates).mean()
-    return pd.DataFrame({"date": dates, "vol_pct": np.sqrt(var.to_numpy() * 86_400.0) * 100.0})
+    var = realised_variance(ln_close, dates.asi8.astype(np.float64) / 1e6, half_life_hours * 3600.0)
+    return pd.DataFrame({"date": dates, "vol_pct": np.sqrt(var * 86_400.0) * 100.0})
 
 
 def _vol_slope(table: pd.DataFrame, vol_at_bar: np.ndarray, rows: np.ndarray) -> float:
