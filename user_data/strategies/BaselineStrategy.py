@@ -49,15 +49,5 @@ class BaselineStrategy(IStrategy):
         dataframe["exit_short"] = ((diff > 0) & (diff.shift(1) <= 0)).astype(int)
         return dataframe
 
-    def leverage(
-        self,
-        pair: str,
-        current_time,
-        current_rate: float,
-        proposed_leverage: float,
-        max_leverage: float,
-        entry_tag: str | None,
-        side: str,
-        **kwargs,
-    ) -> float:
+    def leverage(self, **kwargs) -> float:  # Freqtrade passes its arguments by keyword
         return 1.0

@@ -105,15 +105,5 @@ class LiqFreqAIStrategy(LiqFreqAIMixin, IStrategy):
         dataframe.loc[ok & (dataframe["&-s_close"] > 0), "exit_short"] = 1
         return dataframe
 
-    def leverage(
-        self,
-        pair: str,
-        current_time,
-        current_rate: float,
-        proposed_leverage: float,
-        max_leverage: float,
-        entry_tag: str | None,
-        side: str,
-        **kwargs,
-    ) -> float:
+    def leverage(self, **kwargs) -> float:  # Freqtrade passes its arguments by keyword
         return 1.0
