@@ -462,6 +462,20 @@ def test_cli_map(userdir):
     stem = userdir / "plot" / "liq-map-BTC_USDT_USDT-5m-20240102T1200"
     assert stem.with_suffix(".html").stat().st_size > 3e6
     assert Image.open(stem.with_suffix(".png")).size == (1430, 715)
+    default_html = stem.with_suffix(".html").read_text()
+    assert "default map" in default_html
+
+
+def test_cli_map_draws_a_named_preset_and_refuses_it_with_the_strategy_map(userdir, capsys):
+    argv = ["map", "--userdir", str(userdir), "--at", "2024-01-02T12:03", "--format", "html"]
+    assert main([*argv, "--preset", "btc-all-exchanges"]) == 0
+    html = (userdir / "plot" / "liq-map-BTC_USDT_USDT-5m-20240102T1200.html").read_text()
+    assert "btc-all-exchanges map" in html and "default map" not in html
+    capsys.readouterr()
+    assert main([*argv, "--preset", "design", "--map", "strategy"]) == 2
+    assert "--preset sets the default map" in capsys.readouterr().err
+    assert main([*argv, "--preset", "nope"]) == 2
+    assert "no preset named 'nope'" in capsys.readouterr().err
 
 
 def test_cli_heatmap_strategy_draws_the_map_that_strategy_trades_on(userdir, tmp_path, capsys):

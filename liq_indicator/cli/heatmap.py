@@ -18,9 +18,10 @@ before that much history is shaded and a warning names it.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from liq_indicator.cli.options import add_data_arguments
+from liq_indicator.cli.options import add_data_arguments, add_preset_argument, preset_config
 from liq_indicator.io.argtypes import integer, real
 
 MAPS = ("auto", "strategy", "default")
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default): with --strategy NAME the map NAME trades on, else LiqClusterStrategy's with "
         "--backtest-filename, else the default",
     )
+    add_preset_argument(d)
     d.add_argument(
         "--scale",
         choices=("clusters", "full"),
@@ -137,12 +139,18 @@ def cold_until(history_start: Any, shown_start: Any, config: Any) -> Any:
     return warm if warm > pd.Timestamp(shown_start) else None
 
 
-def map_name(config: Any, strategy: bool, name: str | None = None) -> str:
-    """How a title names the map: whose it is (``name``: that strategy's) and its half-lives."""
+def map_name(
+    config: Any, strategy: bool, name: str | None = None, preset: str | None = None
+) -> str:
+    """How a title names the map: whose it is (``name``: that strategy's; ``preset``: the
+    ``--preset`` drawn) and its half-lives.
+    """
     hl = config.half_life_hours
     span = f"half-lives {min(hl):g}-{max(hl):g} h"
     if strategy:
         return f"{name} map ({span})" if name else f"strategy map ({span})"
+    if preset is not None:
+        return f"{Path(preset).stem} map ({span})"
     return f"default map ({span})"
 
 
@@ -287,7 +295,6 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from liq_indicator.cli.options import load_window, resolve_data_options, write_outputs
-    from liq_indicator.config import HeatmapConfig
     from liq_indicator.core.inputs import infer_timeframe
     from liq_indicator.estimator import liquidation_heatmap
     from liq_indicator.io.backtest import load_trades, resolve_backtest_file
@@ -303,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     strategy_map = (
         by_name or args.map == "strategy" or (args.map == "auto" and bool(args.backtest_filename))
     )
-    config = HeatmapConfig()
+    config = preset_config(args, strategy_map)
     if by_name:
         config = strategy_heatmap(args.strategy, args.strategy_path or opts.userdir / "strategies")
     elif strategy_map:
@@ -386,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
             if opts.timerange
             else f"{first:%Y%m%d}-{last:%Y%m%d}"
         )
-        whose = map_name(config, strategy_map, args.strategy if by_name else None)
+        whose = map_name(config, strategy_map, args.strategy if by_name else None, args.preset)
         title = (
             f"{pair} {opts.timeframe} liquidation heatmap, {whose} · "
             f"{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC{counted}"

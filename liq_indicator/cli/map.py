@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from liq_indicator.cli.options import add_data_arguments
+from liq_indicator.cli.options import add_data_arguments, add_preset_argument, preset_config
 from liq_indicator.io.argtypes import real
 
 
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which map: 'default' (HeatmapConfig(), the calibrated smooth map) or 'strategy' "
         "(the one LiqClusterStrategy trades on)",
     )
+    add_preset_argument(parser)
     parser.add_argument(
         "--trade",
         choices=("none", "long", "short"),
@@ -65,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         resolve_data_options,
         write_outputs,
     )
-    from liq_indicator.config import HeatmapConfig
     from liq_indicator.core.inputs import infer_timeframe
     from liq_indicator.errors import InputError
     from liq_indicator.estimator import liquidation_map
@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
     opts = resolve_data_options(args)
     strategy_map = args.map == "strategy"
-    config = STRATEGY_HEATMAP if strategy_map else HeatmapConfig()
+    config = preset_config(args, strategy_map)  # refuses --preset with the strategy's map
+    if strategy_map:
+        config = STRATEGY_HEATMAP
     at = parse_moment(args.at) if args.at else None
     for pair in opts.pairs:
         window = load_window(opts, pair, until=at)
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         title = (
-            f"{pair} {opts.timeframe} liquidation map, {map_name(config, strategy_map)}, at "
+            f"{pair} {opts.timeframe} liquidation map, {map_name(config, strategy_map, preset=args.preset)}, at "
             f"{when:%Y-%m-%d %H:%M} UTC · price {liq_map.price:,.2f}"
             + (" · NOT WARMED UP" if watermark else "")
         )

@@ -69,6 +69,38 @@ def scenario_names() -> Sequence[str]:
     return _LazyNames("liq_indicator.sim.market", "SCENARIOS")
 
 
+def add_preset_argument(parser: Any) -> None:
+    """``--preset``: the preset of the default map (``map`` and ``heatmap``)."""
+    parser.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME|FILE",
+        help="draw the map of this preset instead of HeatmapConfig() (the btc-binance preset): a "
+        "shipped name (btc-binance, btc-all-exchanges: USD summed over the major exchanges, "
+        "design) or a JSON file written by 'liq-indicator calibrate'; not with the strategy's map",
+    )
+
+
+def preset_config(args: argparse.Namespace, strategy_map: bool) -> Any:
+    """The default map's HeatmapConfig: ``--preset``'s, else ``HeatmapConfig()``.
+
+    Raises:
+        InputError: ``--preset`` together with the strategy's map (which has its own settings).
+        ConfigError: an unknown preset name or a file that is not a preset.
+    """
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.errors import InputError
+
+    if args.preset is None:
+        return HeatmapConfig()
+    if strategy_map:
+        raise InputError(
+            "--preset sets the default map, but the strategy's map is drawn (--map strategy, "
+            "--strategy or --backtest-filename); pass --map default with --preset, or drop --preset"
+        )
+    return HeatmapConfig.preset(args.preset)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The Freqtrade-style data options (and output options) of ``heatmap`` and ``map``."""
     g = parser.add_argument_group("data (as in Freqtrade)")
