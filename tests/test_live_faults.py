@@ -698,32 +698,10 @@ def test_entry_is_refused_on_a_stale_signal_candle():
     book = order_book(1.0, 1.0)
     strategy = make_strategy(strategy_class, frame, runmode=RunMode.DRY_RUN, book=book)
     an_hour_late = datetime(2024, 1, 1, 1, 40, tzinfo=UTC)
-    assert (
-        ft_call(
-            strategy.confirm_trade_entry,
-            "BTC/USDT:USDT",
-            "limit",
-            1.0,
-            976.0,
-            "GTC",
-            an_hour_late,
-            "liq_long_exhaustion",
-            "long",
-        )
-        is False
-    )
-    in_time = an_hour_late - timedelta(hours=1)
-    assert (
-        ft_call(
-            strategy.confirm_trade_entry,
-            "BTC/USDT:USDT",
-            "limit",
-            1.0,
-            976.0,
-            "GTC",
-            in_time,
-            "liq_long_exhaustion",
-            "long",
-        )
-        is True
-    )
+
+    def confirm(now: datetime) -> bool:
+        order = ("BTC/USDT:USDT", "limit", 1.0, 976.0, "GTC", now, "liq_long_exhaustion", "long")
+        return ft_call(strategy.confirm_trade_entry, *order)
+
+    assert confirm(an_hour_late) is False
+    assert confirm(an_hour_late - timedelta(hours=1)) is True

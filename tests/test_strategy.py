@@ -308,74 +308,27 @@ def test_leverage_without_a_stop_is_one(strategy_class):
     assert ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0
 
 
+def _stake(strategy, min_stake=5.0, max_stake=5_000.0, leverage=10.0, side="long"):
+    """custom_stake_amount at 976 with a proposed stake of 100, as Freqtrade calls it."""
+    args = (PAIR, OPEN_DATE, 976.0, 100.0, min_stake, max_stake, leverage, None, side)
+    return ft_call(strategy.custom_stake_amount, *args)
+
+
 def test_stake_risks_the_configured_fraction(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = ft_call(
-        strategy.custom_stake_amount,
-        PAIR,
-        OPEN_DATE,
-        976.0,
-        100.0,
-        5.0,
-        5_000.0,
-        10.0,
-        None,
-        "long",
-    )
+    stake = _stake(strategy)
     assert stake == pytest.approx(
         stake_for_risk(10_000, 0.0075, 976.0, 925.0, 10.0, False, fee=0.0005)
     )
     # 75 USDT at risk over 5.23% + 0.1% fees: 1,407 notional, 140.7 margin at 10x
     assert stake == pytest.approx(75 / (51 / 976 + 0.001) / 10)
-    assert (
-        ft_call(
-            strategy.custom_stake_amount,
-            PAIR,
-            OPEN_DATE,
-            976.0,
-            100.0,
-            5.0,
-            100.0,
-            10.0,
-            None,
-            "long",
-        )
-        == 100.0
-    )
-    assert (
-        ft_call(
-            strategy.custom_stake_amount,
-            PAIR,
-            OPEN_DATE,
-            976.0,
-            100.0,
-            500.0,
-            5_000.0,
-            10.0,
-            None,
-            "long",
-        )
-        == 500.0
-    )
+    assert _stake(strategy, max_stake=100.0) == 100.0
+    assert _stake(strategy, min_stake=500.0) == 500.0
 
 
 def test_stake_without_a_stop_is_zero(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
-    assert (
-        ft_call(
-            strategy.custom_stake_amount,
-            PAIR,
-            OPEN_DATE,
-            976.0,
-            100.0,
-            5.0,
-            5_000.0,
-            10.0,
-            None,
-            "long",
-        )
-        == 0.0
-    )
+    assert _stake(strategy) == 0.0
 
 
 # --- callbacks on inputs that must not raise: the documented safe value instead -------------
@@ -390,18 +343,7 @@ def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
     strategy = make_strategy(strategy_class, long_setup())
     strategy.wallets = StubWallets(wallet)
     with caplog.at_level(logging.WARNING):
-        stake = ft_call(
-            strategy.custom_stake_amount,
-            PAIR,
-            OPEN_DATE,
-            976.0,
-            100.0,
-            5.0,
-            5_000.0,
-            10.0,
-            None,
-            "long",
-        )
+        stake = _stake(strategy)
     assert stake == 0.0  # Freqtrade's validate_stake_amount turns 0 into "no trade"
     assert f"long entry skipped, the wallet holds {wallet}" in caplog.text
 
@@ -409,39 +351,14 @@ def test_stake_with_no_wallet_skips_the_trade(strategy_class, wallet, caplog):
 def test_stake_without_a_stop_is_logged(strategy_class, caplog):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     with caplog.at_level(logging.WARNING):
-        assert (
-            ft_call(
-                strategy.custom_stake_amount,
-                PAIR,
-                OPEN_DATE,
-                976.0,
-                100.0,
-                5.0,
-                5_000.0,
-                10.0,
-                None,
-                "short",
-            )
-            == 0.0
-        )
+        assert _stake(strategy, side="short") == 0.0
     assert "short entry skipped, no cluster stop" in caplog.text
 
 
 @pytest.mark.parametrize("leverage", [math.nan, 0.0])
 def test_stake_with_an_unusable_leverage_is_sized_unleveraged(strategy_class, leverage):
     strategy = make_strategy(strategy_class, long_setup())
-    stake = ft_call(
-        strategy.custom_stake_amount,
-        PAIR,
-        OPEN_DATE,
-        976.0,
-        100.0,
-        5.0,
-        5_000.0,
-        leverage,
-        None,
-        "long",
-    )
+    stake = _stake(strategy, leverage=leverage)
     assert stake == pytest.approx(
         stake_for_risk(10_000, 0.0075, 976.0, 925.0, 1.0, False, fee=0.0005)
     )
