@@ -287,6 +287,8 @@ def open_interest_usd(
     value <= 0, or above MAX_USD (overflow, corrupt feed), is treated as missing.
     """
     oi = np.full(close.shape, np.nan)
+    if value is None and amount is None:
+        return oi
     with np.errstate(over="ignore", invalid="ignore"):
         if amount is not None:
             oi = amount * close
