@@ -312,7 +312,8 @@ def render(
         s for s, n in meta["series_notes"].items() if any("preset was fitted" in x for x in n)
     }
     presets = shipped_rows(scores, model)["model"].drop_duplicates()
-    w(f"## Headline: the targets of issue #16, shipped presets ({', '.join(presets)})\n")
+    presets = presets.str.removeprefix("shipped (").str.removesuffix(")")
+    w(f"## Headline: the targets of issue #16, shipped presets {', '.join(presets)}\n")
     out.extend(_headline(scores, fills, model, calibrated))
     w("")
     w(
@@ -324,8 +325,8 @@ def render(
     w("## Data\n")
     rows = []
     first = scores.drop_duplicates("series")
+    shipped = shipped_rows(scores, model)
     for _, r in first.iterrows():
-        shipped = shipped_rows(scores, model)
         cells = shipped[shipped["series"] == r["series"]]
         notes = (
             "; ".join(meta["series_notes"].get(r["series"], [])) or "out of sample by construction"
