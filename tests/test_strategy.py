@@ -272,7 +272,7 @@ def test_leverage_avoids_a_cluster_at_its_liquidation(strategy_class):
     strategy = make_strategy(strategy_class, long_setup())
     notional = 10_000 * 0.0075 / (51 / 976)
     liq10 = own_liquidation_price(976.0, 10, False, notional)
-    strategy.avoid_zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
+    strategy.desk.avoid_zones = lambda pair, is_short, current_time: [(liq10 - 1.0, liq10 + 1.0)]
     lev = ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long")
     assert lev == 9.0
 
@@ -282,7 +282,8 @@ def test_leverage_zones_from_the_map(strategy_class):
     # the map over the last start-up window of the DataProvider's candles
     candles = make_candles(2500, price=1000.0, vol=0.002)
     strategy = make_strategy(strategy_class, long_setup(), candles=candles)
-    zones = strategy.avoid_zones(PAIR, False, candles["date"].iloc[-1] + pd.Timedelta(minutes=5))
+    entry = candles["date"].iloc[-1] + pd.Timedelta(minutes=5)
+    zones = strategy.desk.avoid_zones(PAIR, False, entry)
     assert zones and all(lo <= hi for lo, hi in zones)
     assert zones == map_zones(candles.iloc[-2000:], strategy.heatmap_config, False)
 
@@ -297,7 +298,7 @@ def test_leverage_zones_are_the_signal_candles_map(strategy_class):
         entry = candles["date"].iloc[row] + pd.Timedelta(minutes=5)
         for is_short in (False, True):
             expected = map_zones(candles.iloc[: row + 1], strategy.heatmap_config, is_short)
-            assert strategy.avoid_zones(PAIR, is_short, entry) == expected
+            assert strategy.desk.avoid_zones(PAIR, is_short, entry) == expected
             assert expected
     before_first = candles["date"].iloc[0]
     assert strategy.maps.zones(PAIR, before_first, False) is None
@@ -549,7 +550,7 @@ def test_populate_indicators_uses_oi_and_funding(strategy_class):
 def test_alerts_are_sent_live_and_rate_limited(strategy_class):
     frame = long_setup().iloc[:SIGNAL_ROW].copy()  # ends on the cascade candle
     strategy = make_strategy(strategy_class, None, runmode=RunMode.DRY_RUN)
-    params = strategy.signal_params.replace(norm_window=4, lookback=3)
+    params = strategy.desk.signal_params().replace(norm_window=4, lookback=3)
     first = strategy.alerts.check(strategy.dp, PAIR, frame, params)
     again = strategy.alerts.check(strategy.dp, PAIR, frame, params)
     assert len(first) == 1 and "cascade" in first[0] and again == []

@@ -106,6 +106,51 @@ def test_hyperoptable_sets_class_attributes_and_values_read_back():
     assert cb.parameter_values(strategy, cb.TradeParams).risk_per_trade == 0.01
 
 
+def test_strategy_desk_reads_the_strategy_at_each_call():
+    @cb.hyperoptable(IntParam, Param)
+    class Strategy:  # what StrategyDesk reads of a Freqtrade strategy
+        heatmap_config, timeframe, oi_timeframes = STRATEGY_HEATMAP, "5m", ("1h",)
+        alert_interval_s, liq_real_fresh_minutes, taker_fee = 3600.0, 30.0, 0.0005
+        startup_candle_count, dp, wallets, config = 2000, None, None, {}
+
+    strategy = Strategy()
+    minutes_of = {"5m": 5, "1h": 60}.__getitem__  # Freqtrade's timeframe_to_minutes, these two
+    desk, defaults = cb.StrategyDesk(strategy, from_absolute, minutes_of), SignalParams()
+    stop_key = (defaults.stop_buffer_atr, defaults.stop_overshoot_q)
+    assert (desk.minutes, desk.live, desk.stop_key) == (5, False, stop_key)
+    assert desk.signal_row(PAIR, None) is None  # no DataProvider yet
+    assert desk.money(1e3).wallet == 1e3  # no wallets yet: the fallback
+    # Freqtrade sets the DataProvider, a configured timeframe and hyperopt's values after __init__
+    frame, candles, asked = long_setup(), long_setup(), []
+
+    class DataProvider:
+        runmode = "dry_run"
+
+        def get_analyzed_dataframe(self, pair, timeframe):
+            asked.append(timeframe)
+            return frame, OPEN_DATE
+
+        def get_pair_dataframe(self, pair, timeframe):
+            asked.append(timeframe)
+            return candles
+
+    strategy.dp = DataProvider()
+    strategy.timeframe, strategy.startup_candle_count = "1h", 3
+    Strategy.stop_buffer_atr.value, Strategy.stop_overshoot_q.value = 2.0, 0.5
+    Strategy.lookback.value, Strategy.risk_per_trade.value = 5, 0.01
+    strategy.wallets = SimpleNamespace(get_total_stake_amount=lambda: 5_000.0)
+    strategy.config = {"fee": 0.001, "stake_currency": "USDT", "liquidation_buffer": 0.1}
+    assert (desk.minutes, desk.live, desk.stop_key) == (60, True, (2.0, 0.5))
+    changed = SignalParams(lookback=5, stop_buffer_atr=2.0, stop_overshoot_q=0.5)
+    assert desk.signal_params() == desk.params() == changed
+    assert desk.money(1e3) == cb.Sizing(cb.TradeParams(risk_per_trade=0.01), 5e3, 1e-3, 0.1, "USDT")
+    assert desk.signal_row(PAIR, None).equals(frame.iloc[-1]) and asked == ["1h"]
+    # no analysed frame remembered: the leverage check maps the last start-up window
+    desk.maps.avoid_zones = lambda pair, now, is_short, window, log_once: list(window().index)
+    assert desk.avoid_zones(PAIR, True, OPEN_DATE) == list(candles.index[-3:])
+    assert asked == ["1h", "1h"]
+
+
 # --- exits -------------------------------------------------------------------------------------
 
 

@@ -4,14 +4,19 @@ defined once in :data:`PARAMETER_SPACES`, defaults from :class:`SignalParams` an
 :class:`TradeParams`), the entry columns, and a :class:`Desk` keeping what the strategy needs
 between callbacks (the analysed frames' maps, the trade plans, alerts) and answering them.
 
-Nothing here imports Freqtrade: its parameter classes and ``stoploss_from_absolute`` are handed in
-by the strategy, its DataProvider, config and wallets are passed at each call, and a trade is used
-through the attributes a strategy sees, so all of it is testable with stubs::
+Nothing here imports Freqtrade: its parameter classes, ``stoploss_from_absolute`` and
+``timeframe_to_minutes`` are handed in by the strategy, its DataProvider, config and wallets are
+passed at each call (or read from the strategy at each call, :class:`StrategyDesk`), and a trade is
+used through the attributes a strategy sees, so all of it is testable with stubs::
 
     @hyperoptable(IntParameter, DecimalParameter)  # Freqtrade finds them as class attributes
     class MyStrategy(IStrategy):
+        def __init__(self, config):
+            super().__init__(config)
+            self.desk = StrategyDesk(self, stoploss_from_absolute, timeframe_to_minutes)
+
         def custom_stake_amount(self, pair, current_time, current_rate, proposed_stake, ...):
-            money = sizing(self.trade_params, self.wallets, self.config, 0.0005, proposed_stake)
+            money = self.desk.money(proposed_stake)
             return self.desk.stake(pair, side, current_rate, leverage, min_stake, max_stake, money)
 """
 
@@ -36,6 +41,7 @@ from liq_indicator.strategy.glue import (
     CascadeSource,
     LogOnce,
     SignalMaps,
+    analysed_signal_row,
     defended_entry,
     is_live,
     side_frames,
@@ -60,6 +66,7 @@ __all__ = [
     "Desk",
     "Sizing",
     "Space",
+    "StrategyDesk",
     "TradeParams",
     "entry_leverage",
     "entry_stake",
@@ -449,9 +456,10 @@ class Desk:
         other venues (``config["liq_venues"]`` next to ``config["datadir"]``, at most 3 candles
         behind), the strategy's features and the recorded liquidations
         (:class:`~liq_indicator.strategy.glue.CascadeSource`: the cascade rule's source); the
-        frame is remembered for the leverage check, and, live only, alerts are sent (``params()`` is read only then: hyperopt flags parameters
-        read while indicators are computed). The map uses the pair's own tiers (:meth:`heatmap`);
-        a pair without tiers gets the strategy's columns all NaN, so it never enters.
+        frame is remembered for the leverage check, and, live only, alerts are sent (``params()``
+        is read only then: hyperopt flags parameters read while indicators are computed). The map
+        uses the pair's own tiers (:meth:`heatmap`); a pair without tiers gets the strategy's
+        columns all NaN, so it never enters.
         """
         heatmap = self.heatmap(pair)
         if heatmap is None:
@@ -610,6 +618,95 @@ class Desk:
         return not defended_entry(
             dp, pair, rate, target, side == "short", ratio=float(book_ratio), log_once=self.log_once
         )
+
+
+class StrategyDesk(Desk):
+    """The :class:`Desk` of a Freqtrade strategy, reading what it needs from the strategy itself.
+
+    Its settings (``heatmap_config``, ``timeframe``, ``oi_timeframes``, ``alert_interval_s``,
+    ``liq_real_fresh_minutes``) are read once, here. The DataProvider ``dp``, ``timeframe``,
+    ``wallets``, ``config``, ``taker_fee``, ``startup_candle_count`` and the hyperopt parameters
+    (``strategy.<name>.value``, see :func:`hyperoptable`) are read at each call: Freqtrade sets the
+    DataProvider, a configured timeframe and hyperopt's values after the strategy's ``__init__``.
+
+    Args:
+        strategy: the Freqtrade strategy (an ``IStrategy`` decorated with :func:`hyperoptable`).
+        from_absolute: Freqtrade's ``stoploss_from_absolute``.
+        timeframe_minutes: Freqtrade's ``timeframe_to_minutes``.
+        log: the strategy's logger (one-time notices).
+    """
+
+    def __init__(
+        self,
+        strategy: Any,
+        from_absolute: Callable[[float, float, bool, float], float],
+        timeframe_minutes: Callable[[str], float],
+        *,
+        log: logging.Logger = logger,
+    ) -> None:
+        self.strategy = strategy
+        self._timeframe_minutes = timeframe_minutes
+        super().__init__(
+            strategy.heatmap_config,
+            strategy.timeframe,
+            self.signal_row,
+            self.signal_params,
+            from_absolute,
+            log=log,
+            oi_timeframes=strategy.oi_timeframes,
+            alert_interval_s=strategy.alert_interval_s,
+            real_fresh_minutes=strategy.liq_real_fresh_minutes,
+        )
+
+    @property
+    def minutes(self) -> float:
+        """Minutes of one candle of the strategy's current timeframe."""
+        return self._timeframe_minutes(self.strategy.timeframe)
+
+    @property
+    def live(self) -> bool:
+        """True when the strategy's DataProvider runs live or dry-run (:func:`~.glue.is_live`)."""
+        return is_live(self.strategy.dp)
+
+    @property
+    def stop_key(self) -> tuple[float, float]:
+        """The hyperoptable settings a trade's stop uses, ``(stop_buffer_atr, stop_overshoot_q)``:
+        the plan key :meth:`Desk.stoploss` and :meth:`Desk.roi` take.
+        """
+        return self.strategy.stop_buffer_atr.value, self.strategy.stop_overshoot_q.value
+
+    def signal_params(self) -> SignalParams:
+        """The :class:`SignalParams` in force (:func:`parameter_values` of the strategy)."""
+        return parameter_values(self.strategy, SignalParams)
+
+    def money(self, fallback: float) -> Sizing:
+        """The :class:`Sizing` in force: :func:`sizing` of the strategy's :class:`TradeParams`,
+        wallets, config and ``taker_fee`` (``fallback``: the wallet when it has no wallets).
+        """
+        strategy = self.strategy
+        params = parameter_values(strategy, TradeParams)
+        return sizing(params, strategy.wallets, strategy.config, strategy.taker_fee, fallback)
+
+    def signal_row(self, pair: str, before: datetime | None) -> pd.Series | None:
+        """The pair's signal candle in the strategy's analysed frame
+        (:func:`~.glue.analysed_signal_row`; None without a DataProvider).
+        """
+        strategy = self.strategy
+        return analysed_signal_row(strategy.dp, pair, strategy.timeframe, self.minutes, before)
+
+    def avoid_zones(
+        self, pair: str, is_short: bool, current_time: datetime
+    ) -> list[tuple[float, float]]:
+        """Dense same-side clusters of the signal candle's map (without the analysed frame: of
+        the last ``startup_candle_count`` candles the DataProvider holds): the leverage check
+        avoids them (:meth:`~.glue.SignalMaps.avoid_zones`).
+        """
+
+        def window() -> pd.DataFrame:
+            candles = self.strategy.dp.get_pair_dataframe(pair, self.strategy.timeframe)
+            return candles.iloc[-self.strategy.startup_candle_count :]
+
+        return self.maps.avoid_zones(pair, current_time, is_short, window, self.log_once)
 
 
 def plan_zones(

@@ -71,43 +71,13 @@ class LiqClusterStrategy(IStrategy):
     def __init__(self, config: dict) -> None:
         super().__init__(config)
         self.dp = getattr(self, "dp", None)  # Freqtrade attaches the DataProvider after __init__
-        self.desk = cb.Desk(
-            self.heatmap_config,
-            self.timeframe,
-            self._signal_row,
-            lambda: self.signal_params,
-            stoploss_from_absolute,
-            log=logger,
-            oi_timeframes=self.oi_timeframes,
-            alert_interval_s=self.alert_interval_s,
-            real_fresh_minutes=self.liq_real_fresh_minutes,
-        )
+        # the desk reads dp, the timeframe and hyperopt's values from this object at each call
+        self.desk = cb.StrategyDesk(self, stoploss_from_absolute, timeframe_to_minutes, log=logger)
         self.maps, self.alerts, self.log_once = self.desk.maps, self.desk.alerts, self.desk.log_once
-
-    # read each time: Freqtrade sets a configured timeframe, and hyperopt the values, after __init__
-    @property
-    def minutes(self) -> int:
-        return timeframe_to_minutes(self.timeframe)
-
-    @property
-    def _live(self) -> bool:
-        return glue.is_live(self.dp)
-
-    @property
-    def _stop_key(self) -> tuple[float, float]:  # the hyperoptable settings a trade's stop uses
-        return self.stop_buffer_atr.value, self.stop_overshoot_q.value
-
-    @property
-    def signal_params(self) -> signals.SignalParams:
-        return cb.parameter_values(self, signals.SignalParams)
-
-    def _sizing(self, fallback_wallet: float) -> cb.Sizing:
-        params = cb.parameter_values(self, cb.TradeParams)
-        return cb.sizing(params, self.wallets, self.config, self.taker_fee, fallback_wallet)
 
     def bot_start(self, **kwargs) -> None:  # a bad setting stops the bot (ConfigError)
         glue.check_venue_names(self.config.get("liq_venues", []), self.heatmap_config)
-        if self._live:  # the tiers Freqtrade's exchange loaded; backtests: its bundled Binance file
+        if self.desk.live:  # the tiers Freqtrade's exchange loaded; backtests: its bundled file
             exchange = self.config.get("exchange", {}).get("name", "")
             glue.register_exchange_tiers(self.dp, exchange, log_once=self.log_once)
 
@@ -118,25 +88,11 @@ class LiqClusterStrategy(IStrategy):
         return self.desk.analyse(dataframe, metadata["pair"], self.dp, self.config, self.timeframe)
 
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        return cb.mark_entries(dataframe, self.signal_params)
+        return cb.mark_entries(dataframe, self.desk.signal_params())
 
     def populate_exit_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         dataframe["exit_long"], dataframe["exit_short"] = 0, 0  # the exits are price levels
         return dataframe
-
-    def _signal_row(self, pair: str, before: datetime | None) -> pd.Series | None:
-        return glue.analysed_signal_row(self.dp, pair, self.timeframe, self.minutes, before)
-
-    def avoid_zones(self, pair: str, is_short: bool, current_time: datetime) -> list[tuple]:
-        """Dense same-side clusters of the signal candle's map (without the analysed frame: of
-        the last start-up window): the leverage check avoids them.
-        """
-
-        def window() -> pd.DataFrame:
-            candles = self.dp.get_pair_dataframe(pair, self.timeframe)
-            return candles.iloc[-self.startup_candle_count :]
-
-        return self.maps.avoid_zones(pair, current_time, is_short, window, self.log_once)
 
     # --- callbacks (custom_stoploss and custom_roi run per open trade per candle: lean) ------
 
@@ -146,16 +102,17 @@ class LiqClusterStrategy(IStrategy):
     def custom_stoploss(
         self, trade: Trade, current_rate: float, after_fill: bool, **kwargs
     ) -> float | None:
-        breakeven, live = self.breakeven_r.value, self._live
-        return self.desk.stoploss(trade, current_rate, self._stop_key, breakeven, persist=live)
+        breakeven, live = self.breakeven_r.value, self.desk.live
+        return self.desk.stoploss(trade, current_rate, self.desk.stop_key, breakeven, persist=live)
 
     def custom_roi(self, trade: Trade, trade_duration: int, **kwargs) -> float | None:
-        key, limit = self._stop_key, self.max_hold_candles.value
-        return self.desk.roi(trade, trade_duration, self.minutes, key, limit, persist=self._live)
+        key, limit, live = self.desk.stop_key, self.max_hold_candles.value, self.desk.live
+        return self.desk.roi(trade, trade_duration, self.desk.minutes, key, limit, persist=live)
 
     def order_filled(self, trade: Trade, order: Any, current_time: datetime, **kwargs) -> None:
         # once per fill: the custom_roi exits become "target" or "time_limit" instead of "roi"
-        self.desk.filled(trade, order, current_time, self.minutes, self.max_hold_candles.value)
+        minutes, limit = self.desk.minutes, self.max_hold_candles.value
+        self.desk.filled(trade, order, current_time, minutes, limit)
 
     def leverage(
         self,
@@ -166,8 +123,9 @@ class LiqClusterStrategy(IStrategy):
         side: str,
         **kwargs,
     ) -> float:
-        avoid = lambda: self.avoid_zones(pair, side == "short", current_time)  # noqa: E731
-        return self.desk.leverage(pair, side, current_rate, max_leverage, self._sizing(1e3), avoid)
+        avoid = lambda: self.desk.avoid_zones(pair, side == "short", current_time)  # noqa: E731
+        money = self.desk.money(1e3)
+        return self.desk.leverage(pair, side, current_rate, max_leverage, money, avoid)
 
     def custom_stake_amount(
         self,
@@ -180,14 +138,14 @@ class LiqClusterStrategy(IStrategy):
         side: str,
         **kwargs,
     ) -> float:
-        money = self._sizing(proposed_stake)
+        money = self.desk.money(proposed_stake)
         return self.desk.stake(pair, side, current_rate, leverage, min_stake, max_stake, money)
 
     def confirm_trade_entry(
         self, pair: str, rate: float, current_time: datetime, side: str, **kwargs
     ) -> bool:
         ratio = self.book_defended_ratio.value
-        return self.desk.confirm(self.dp, pair, side, rate, current_time, self.minutes, ratio)
+        return self.desk.confirm(self.dp, pair, side, rate, current_time, self.desk.minutes, ratio)
 
     def plot_annotations(
         self, start_date: datetime, end_date: datetime, dataframe: pd.DataFrame, **kwargs
