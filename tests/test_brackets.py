@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+from importlib import resources
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from liq_indicator import brackets
@@ -25,7 +28,7 @@ from liq_indicator.cli import main
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import bin_width
 from liq_indicator.core.model import kernel_params
-from liq_indicator.errors import ConfigError
+from liq_indicator.errors import ConfigError, DataWarning
 from liq_indicator.io import tiers as io_tiers
 
 PAIRS = [
@@ -201,7 +204,8 @@ def test_btc_from_freqtrade_equals_the_shipped_table(monkeypatch):
     monkeypatch.setattr(brackets, "_TABLES", {})
     shipped = get_brackets("binance")
     assert shipped.brackets == from_freqtrade
-    assert shipped.source == brackets._raw_tables()["binance"]["source"]
+    shipped_file = resources.files("liq_indicator").joinpath("data/brackets.json")
+    assert shipped.source == json.loads(shipped_file.read_text())["binance"]["source"]
     with pytest.raises(
         ConfigError, match=r"'ETH/USDT:USDT'.*liq-indicator tiers.*install freqtrade"
     ):
@@ -419,3 +423,18 @@ def test_the_tiers_command_refuses_unknown_pairs_and_a_bad_cache(tmp_path, fake_
     (tmp_path / "futures" / "leverage_tiers_USDT.json").write_text("[1, 2]")
     with pytest.raises(Exception, match="not a Freqtrade leverage-tier cache"):
         io_tiers.load_tiers(tmp_path, "okx")
+
+
+def test_a_stale_tier_cache_warns_at_the_callers_line(tmp_path):
+    datadir = tmp_path / "bybit"
+    path = io_tiers.write_cache(datadir, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fresh cache: no warning
+        assert io_tiers.load_tiers(datadir) == []
+    body = json.loads(path.read_text())
+    body["updated"] = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(weeks=5)).isoformat()
+    path.write_text(json.dumps(body))
+    # read two calls deep inside the package, attributed to this line all the same
+    with pytest.warns(DataWarning, match="more than 4 weeks ago; refresh it") as caught:
+        assert io_tiers.load_tiers(datadir) == []
+    assert [w.filename for w in caught] == [__file__]

@@ -159,7 +159,7 @@ def test_stoploss_ratio_puts_the_stop_beyond_the_cluster_and_its_sweep_zone(anal
             beyond = max(far, sweep) if is_short else min(far, sweep)
             # beyond the far edge and the sweep zone (1e-9: float round trip of the ratio)
             assert (stop >= beyond * (1 - 1e-9)) if is_short else (stop <= beyond * (1 + 1e-9))
-            zones = strategy._liq().maps.zones(PAIR, date.to_pydatetime(), is_short) or []
+            zones = strategy.liq_state.maps.zones(PAIR, date.to_pydatetime(), is_short) or []
             assert not any(lo <= stop <= hi for lo, hi in zones), (stop, zones)
             checked += 1
         # the same stop at a later rate: Freqtrade's ratio is relative to the current rate
@@ -181,13 +181,11 @@ def test_price_through_the_stop_asks_to_exit_now(analysed):
 
 
 @pytest.mark.parametrize("is_short", [False, True])
-def test_leverage_keeps_the_own_liquidation_beyond_the_stop_and_outside_clusters(
-    analysed, is_short
-):
-    strategy, dp, frame = analysed
+def test_leverage_keeps_the_own_liquidation_beyond_the_stop_and_outside_clusters(is_short):
+    strategy, dp = make_strategy()  # a fresh map cursor: entries in time order again
+    frame = strategy.populate_indicators(make_candles(3000, seed=4, vol=0.003), {"pair": PAIR})
+    dp.frame, dp.upto = frame, len(frame)
     side = "short" if is_short else "long"
-    strategy.__dict__.pop("_liq_state", None)  # a fresh map cursor: entries in time order again
-    strategy.populate_liq_features(make_candles(3000, seed=4, vol=0.003), {"pair": PAIR})
     levered = 0
     for upto in range(2200, 3000, 50):
         dp.upto = upto
@@ -203,7 +201,7 @@ def test_leverage_keeps_the_own_liquidation_beyond_the_stop_and_outside_clusters
         assert lev == int(lev) and 1 <= lev <= strategy.liq_trade_params.max_leverage_cap
         assert abs(rate - liq) >= 1.5 * abs(rate - stop) * (1 - 1e-6)
         assert (liq > stop) if is_short else (liq < stop)
-        zones = strategy._liq().maps.zones(PAIR, date, is_short) or []
+        zones = strategy.liq_state.maps.zones(PAIR, date, is_short) or []
         assert not any(lo <= liq <= hi for lo, hi in zones)
         if lev < strategy.liq_trade_params.max_leverage_cap:  # one more would break a rule
             higher = own_liquidation_price(rate, lev + 1, is_short, notional)

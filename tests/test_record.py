@@ -16,6 +16,7 @@ from liq_indicator.offline import running_exchange
 from liq_indicator.offline.overlay import ccxt_ws_urls, ws_markets
 from liq_indicator.offline.server import OKX_CONTRACT_SIZE
 from liq_indicator.record import (
+    DiskFloorError,
     Recorder,
     RecorderSettings,
     liquidated_side,
@@ -116,7 +117,7 @@ async def _record(url: str, ex, datadirs: dict[str, Path], n: int, drop_at: int)
         dropped = False
         for _ in range(600):
             await asyncio.sleep(0.05)
-            got = {v: rec.written[v] + len(rec._buffer[v]) for v in datadirs}
+            got = {v: rec.received[v] for v in datadirs}
             if not dropped and min(got.values()) >= drop_at:
                 assert await asyncio.to_thread(ex.drop_websockets) >= 1
                 dropped = True
@@ -273,6 +274,23 @@ def test_recorder_replays_the_real_hyperliquid_fills(tmp_path: Path) -> None:
     _run_end_to_end(tmp_path, fills[["date", "side", "price", "size_usd"]])
 
 
+class _OneBatch:
+    """A ccxt.pro client stand-in: its whole-market stream delivers ``batch`` once, then nothing."""
+
+    def __init__(self, batch: list[dict]) -> None:
+        self.batch = batch
+
+    async def watch_liquidations_for_symbols(self, symbols: list[str] | None) -> list[dict]:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            return batch
+        await asyncio.Event().wait()  # quiet until the recorder stops
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
 def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: Path) -> None:
     d = tmp_path / "binance"
     ev = store.events_frame(
@@ -294,10 +312,20 @@ def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: P
     store.rebuild_minutes(d, 0, 180_000)
     before = store.liquidations_file(d, PAIR).read_bytes()
     (store.raw_dir(d) / "recorder.json").write_text(json.dumps({"until_ms": 1_000}))
-    rec = Recorder({"binance": d}, {"binance": object()}, clock=lambda: 61.0)
-    rec._note_downtime("binance", 61_000)
-    rec._buffer["binance"] = ev.to_dict("records")  # the same events again (a re-run flush)
-    rec._flush()
+    # the same three liquidations arrive again after the restart (Binance: the order sells)
+    again = [
+        {
+            "symbol": PAIR,
+            "timestamp": 60_000 * i,
+            "price": 10.0,
+            "contracts": 1.0,
+            "info": {"S": "SELL"},
+        }
+        for i in range(3)
+    ]
+    rec = Recorder({"binance": d}, {"binance": _OneBatch(again)}, clock=lambda: 61.0)
+    assert asyncio.run(rec.run(max_seconds=0.5)) == {"binance": 3}
+    assert rec.received["binance"] == 3
     assert store.liquidations_file(d, PAIR).read_bytes() == before
     assert len(store.read_events(d)) == 3
     gaps = store.load_gaps(d)
@@ -308,11 +336,10 @@ def test_a_restart_writes_the_downtime_as_a_gap_and_rewrites_nothing(tmp_path: P
 def test_the_disk_floor_stops_the_recorder_with_a_clear_error(tmp_path: Path) -> None:
     d = tmp_path / "binance"
     rec = Recorder(
-        {"binance": d}, {"binance": object()}, settings=RecorderSettings(min_free_mb=1e15)
+        {"binance": d}, {"binance": _OneBatch([])}, settings=RecorderSettings(min_free_mb=1e15)
     )
-    rec._check_disk()
-    assert "recording stopped" in str(rec._error)
-    rec._flush()
+    with pytest.raises(DiskFloorError, match="recording stopped"):
+        asyncio.run(rec.run(max_seconds=30))
     assert store.load_gaps(d)["reason"].str.startswith("disk space floor").all()
 
 

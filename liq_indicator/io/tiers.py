@@ -17,14 +17,13 @@ Two venues need a conversion, recorded in each converted tier's ``info``:
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from liq_indicator.brackets import VENUES, register_tiers, table_from_ccxt
-from liq_indicator.errors import ConfigError, DataWarning, InputError
+from liq_indicator.errors import ConfigError, InputError, warn_data
 from liq_indicator.io.paths import input_dir, is_present, output_file, read_text, reading, writing
 
 __all__ = [
@@ -176,11 +175,9 @@ def read_cache(datadir: str | Path, stake: str = "USDT") -> dict[str, list[dict[
         except ValueError:
             when = None
         if when is not None and when.tzinfo and when < datetime.now(UTC) - CACHE_MAX_AGE:
-            warnings.warn(
+            warn_data(
                 f"tier cache {path} was written {updated}, more than 4 weeks ago; refresh it "
-                "with liq-indicator tiers",
-                DataWarning,
-                stacklevel=2,
+                "with liq-indicator tiers"
             )
     return body["data"]
 

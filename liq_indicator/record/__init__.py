@@ -8,10 +8,11 @@ flushes to :mod:`liq_indicator.io.liquidations`, logs a health line and the gaps
 from __future__ import annotations
 
 from liq_indicator.record.normalise import SIDE_CONVENTION, liquidated_side, to_events
-from liq_indicator.record.recorder import Recorder, RecorderSettings, make_exchange
+from liq_indicator.record.recorder import DiskFloorError, Recorder, RecorderSettings, make_exchange
 
 __all__ = [
     "SIDE_CONVENTION",
+    "DiskFloorError",
     "Recorder",
     "RecorderSettings",
     "liquidated_side",

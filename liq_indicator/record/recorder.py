@@ -184,6 +184,8 @@ class Recorder:
         self._health = {v: _Health() for v in exchanges}
         self._stop = asyncio.Event()
         self._error: BaseException | None = None
+        #: Events taken from the streams so far, per venue (written, or waiting for the next flush).
+        self.received: Counter[str] = Counter()
         #: Events written so far, per venue.
         self.written: Counter[str] = Counter()
         #: Gap rows written so far, per venue.
@@ -320,6 +322,7 @@ class Recorder:
         sizes = {sym: float(m.get("contractSize") or 1.0) for sym, m in markets.items()}
         events = to_events(venue, new, self._now_ms(), sizes)
         self._buffer[venue].extend(events)
+        self.received[venue] += len(events)
         h = self._health[venue]
         h.events += len(events)
         for ev in events:

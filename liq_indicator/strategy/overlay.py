@@ -98,7 +98,7 @@ def from_absolute(stop: float, rate: float, is_short: bool, leverage: float) -> 
 
 class OverlayState:
     """What the mixin keeps between callbacks: the analysed frames' maps, the trade plans, the
-    one-time log. Made on first use per strategy instance (:meth:`LiqRiskMixin._liq`).
+    one-time log. Made on first use per strategy instance (:attr:`LiqRiskMixin.liq_state`).
 
     Args:
         heatmap: the map the overlay reads.
@@ -164,7 +164,12 @@ class LiqRiskMixin:
 
     # --- state ------------------------------------------------------------------------------
 
-    def _liq(self) -> OverlayState:
+    @property
+    def liq_state(self) -> OverlayState:
+        """The mixin's state (the analysed frames' maps, the trade plans, the one-time log), made
+        on first use: ``strategy.liq_state.maps.zones(pair, date, is_short)`` are the dense zones
+        the stop and the leverage check avoided at a signal candle.
+        """
         state = self.__dict__.get("_liq_state")
         if state is None:
             state = OverlayState(
@@ -212,7 +217,7 @@ class LiqRiskMixin:
                 "populate_liq_features needs Freqtrade's metadata with a 'pair' "
                 "(call it as self.populate_liq_features(dataframe, metadata))"
             )
-        state = self._liq()
+        state = self.liq_state
         dp = getattr(self, "dp", None)
         oi, funding = side_frames(
             dp, pair, self.timeframe, oi_timeframes=self.liq_oi_timeframes, log_once=state.log_once
@@ -253,7 +258,7 @@ class LiqRiskMixin:
         """The trade's map stop as Freqtrade's ratio (to ``current_rate``, times the leverage);
         None (the strategy's ``stoploss`` stays) when there is no map stop.
         """
-        state = self._liq()
+        state = self.liq_state
         live = is_live(getattr(self, "dp", None))
         stop = state.plans.stop(trade, state.key, 0.0, persist=live)
         return stoploss_ratio(stop, current_rate, trade, from_absolute)
@@ -272,7 +277,7 @@ class LiqRiskMixin:
         """The highest whole leverage whose own liquidation is ``leverage_safety`` stop distances
         away and outside the dense same-side clusters; 1.0 without a map stop.
         """
-        state = self._liq()
+        state = self.liq_state
         is_short = side == "short"
         stop = state.stop(pair, is_short, current_rate)
 
@@ -300,7 +305,7 @@ class LiqRiskMixin:
         strategy's own ``stoploss`` at 1x without one), never above ``proposed_stake``'s wallet
         share Freqtrade allows (``max_stake``).
         """
-        state = self._liq()
+        state = self.liq_state
         is_short = side == "short"
         stop = state.stop(pair, is_short, current_rate)
         if not math.isfinite(stop):
