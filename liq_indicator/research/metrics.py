@@ -64,21 +64,10 @@ def spearman(x: Any, y: Any) -> float:
     a, b = _pair(x, y)
     if a.size < 3 or a.min() == a.max() or b.min() == b.max():
         return math.nan
-    ra = _average_ranks(a) - (a.size + 1) / 2
-    rb = _average_ranks(b) - (a.size + 1) / 2
+    # pandas' average ranks (ties share the mean of their ranks), centred
+    ra = pd.Series(a).rank().to_numpy() - (a.size + 1) / 2
+    rb = pd.Series(b).rank().to_numpy() - (a.size + 1) / 2
     return float(np.clip((ra @ rb) / math.sqrt((ra @ ra) * (rb @ rb)), -1.0, 1.0))
-
-
-def _average_ranks(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``a``, ties sharing the mean of their ranks (pandas' ``rank()``)."""
-    order = np.argsort(a, kind="stable")
-    s = a[order]
-    first = np.r_[True, s[1:] != s[:-1]]
-    starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], s.size]
-    ranks = np.empty(s.size)
-    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(first) - 1]
-    return ranks
 
 
 def _top_count(share: float, n: int, what: str) -> int:
