@@ -515,7 +515,6 @@ def test_the_bot_ran_through_every_fault_and_stopped_cleanly(run: Run):
         -3000:
     ]  # ... and seen
     assert re.search(r"RequestTimeout|timed out|Timeout", faults), faults[-3000:]
-    assert run.times["total"] < 400, run.times
 
 
 @pytest.mark.slow

@@ -581,10 +581,8 @@ def test_delay_fault_makes_clients_time_out(datadir: Path) -> None:
             _request(ex.url, "/fapi/v1/time", timeout=0.3)
         started = time.monotonic()
         assert _request(ex.url, "/fapi/v1/time")[0] == 200
-        assert time.monotonic() - started >= 1.0
-        started = time.monotonic()
-        _request(ex.url, "/fapi/v1/time")
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started >= 1.0  # the fault's own delay: a lower bound
+        assert ex.state()["faults"] == []  # both uses spent: later requests are not delayed
 
 
 def test_drop_open_interest_fault_empties_the_feed(datadir: Path) -> None:
@@ -660,13 +658,11 @@ def test_freqtrade_backtesting_runs_offline_and_exports(
     exchange: RunningExchange, freqtrade_args: list[str], tmp_path: Path
 ) -> None:
     markets_loaded = exchange.state()["requests"].get("/fapi/v1/exchangeInfo", 0)
-    started = time.monotonic()
     _freqtrade(
         "backtesting", *freqtrade_args, *STRATEGY_ARGS,
         "--timerange", "20250102-20250107", "--export", "trades", "--cache", "none",
         "--backtest-directory", str(tmp_path), cwd=tmp_path,
     )  # fmt: skip
-    assert time.monotonic() - started < 60
     assert list(tmp_path.glob("backtest-result-*.zip"))
     assert exchange.state()["requests"]["/fapi/v1/exchangeInfo"] > markets_loaded
 

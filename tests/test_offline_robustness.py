@@ -255,7 +255,8 @@ def test_24h_ticker_of_a_listed_market_without_data_is_a_binance_error(
 
 
 def test_stop_answers_a_held_request_and_returns_within_seconds(datadir: Path) -> None:
-    ex = RunningExchange(ExchangeServer(datadir, faults=[Fault("delay", delay=100.0)]))
+    held_s = 100.0
+    ex = RunningExchange(ExchangeServer(datadir, faults=[Fault("delay", delay=held_s)]))
     ex.start()
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(_request, ex.url + "/fapi/v1/time", timeout=60)
@@ -269,7 +270,8 @@ def test_stop_answers_a_held_request_and_returns_within_seconds(datadir: Path) -
         done, _ = wait([held], timeout=5)
         assert done, "the held request was not answered on shutdown"
         status, answer = held.result()
-    assert stopped < 5
+    # answered by the shutdown, not after the fault's delay (a behaviour bound, not a speed target)
+    assert stopped < held_s / 4
     assert status == 503 and "shutting down" in answer["msg"]
 
 
@@ -297,7 +299,7 @@ def test_cli_exits_promptly_on_sigterm_with_a_request_in_flight(datadir: Path) -
         finally:
             proc.kill()
         assert held.result(timeout=5)[0] == 503
-    assert returncode == 0 and stopped < 5
+    assert returncode == 0 and stopped < MAX_FAULT_DELAY_S / 4  # did not wait out the delay
 
 
 # --------------------------------------------------------------------------------------------
