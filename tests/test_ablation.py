@@ -23,31 +23,15 @@ from liq_indicator.research.ablation import (
     render_model_changes,
 )
 from liq_indicator.research.accuracy import candle_set
-from liq_indicator.research.truth import TruthSeries
+from tests.helpers import synthetic_truth
 
 DEFAULT = HeatmapConfig.preset("btc-binance")
 DESIGN = HeatmapConfig.preset("design")
 
 
-def _truth(candles: pd.DataFrame, bar: str = "4h", seed: int = 1) -> TruthSeries:
-    """Liquidations that follow each bar's adverse move (plus noise), as real ones do."""
-    g = candles.set_index("date").resample(bar)
-    o, h, lo = g["open"].first(), g["high"].max(), g["low"].min()
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "long_usd": 1e8 * (o - lo) / o * rng.lognormal(0, 0.3, len(o)),
-            "short_usd": 1e8 * (h - o) / o * rng.lognormal(0, 0.3, len(o)),
-        }
-    )
-    frame.index = pd.DatetimeIndex(o.index).as_unit("us")
-    frame.index.name = "date"
-    return TruthSeries("synthetic", "binance", pd.Timedelta(bar), frame, "test")
-
-
 def _series(days: int = 8, seed: int = 3, **kw) -> AblationSeries:
     c = make_candles(n=288 * days, seed=seed, start="2024-01-01")
-    return AblationSeries(_truth(c), candle_set(c), warmup="1D", **kw)
+    return AblationSeries(synthetic_truth(c), candle_set(c), warmup="1D", **kw)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,7 +151,7 @@ def test_a_long_share_column_reaches_the_map():
     c = make_candles(n=288 * 8, seed=5, start="2024-01-01")
     dates = pd.date_range("2023-12-01", "2024-01-10", freq="4h", tz="UTC")
     ratios = pd.DataFrame({"date": dates, "global account": 0.95, "top position": 0.05})
-    s = AblationSeries(_truth(c), candle_set(c), long_share=ratios, warmup="1D")
+    s = AblationSeries(synthetic_truth(c), candle_set(c), long_share=ratios, warmup="1D")
     variants = [
         Variant("a", "ladder", DEFAULT, None, "base"),
         Variant("long", "alternative", DEFAULT, "a", "", long_share="global account"),
@@ -253,7 +237,7 @@ def test_verdicts_follow_the_sign_of_the_change_and_flag_disagreements():
     assert s.loc["kept removal", "cells_down"] == 2
     assert s.loc["dropped win", "finding"] and s.loc["dropped win", "verdict"] == "dropped"
     assert s.loc["tie", "outcome"] == "ties" and not s.loc["tie", "finding"]
-    series = [AblationSeries(_truth(make_candles(n=300)), {"5m": make_candles(n=300)})]
+    series = [AblationSeries(synthetic_truth(make_candles(n=300)), {"5m": make_candles(n=300)})]
     text = render_model_changes(scores.assign(series="synthetic"), s, series)
     for name in ("kept win", "kept removal", "dropped win", "tie"):
         assert f"| {name} |" in text

@@ -25,24 +25,7 @@ from liq_indicator.research.accuracy import (
 )
 from liq_indicator.research.calibration import bar_table
 from liq_indicator.research.truth import TruthSeries
-
-
-def _truth(candles: pd.DataFrame, bar: str, seed: int = 1) -> TruthSeries:
-    """A truth series that follows each bar's adverse move (plus noise), as real ones do."""
-    c = candles.set_index("date")
-    g = c.resample(bar)
-    o, h, lo = g["open"].first(), g["high"].max(), g["low"].min()
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "long_usd": 1e8 * (o - lo) / o * rng.lognormal(0, 0.3, len(o)),
-            "short_usd": 1e8 * (h - o) / o * rng.lognormal(0, 0.3, len(o)),
-        }
-    )
-    frame.index = pd.DatetimeIndex(o.index).as_unit("us")
-    frame.index.name = "date"
-    return TruthSeries("synthetic", "binance", pd.Timedelta(bar), frame, "test")
-
+from tests.helpers import synthetic_truth
 
 # ------------------------------------------------------------------------------------------------
 # inputs
@@ -151,7 +134,7 @@ def test_series_scores_drops_the_calibration_window_and_scores_every_cell_on_one
             ["date", "oi_close_usd"]
         ]
     )
-    truth = _truth(c, "4h")
+    truth = synthetic_truth(c, "4h")
     exclude = ("2024-01-05 00:00", "2024-01-06 20:00")
     inputs = SeriesInputs(truth, candle_set(c), oi, exclude=exclude)
     cfg = HeatmapConfig()
@@ -183,7 +166,7 @@ def test_series_scores_drops_the_calibration_window_and_scores_every_cell_on_one
 
 def test_series_scores_skips_candles_longer_than_the_bar_and_says_why():
     c = make_candles(n=288 * 4, seed=4)
-    inputs = SeriesInputs(_truth(c, "1h"), candle_set(c), None)
+    inputs = SeriesInputs(synthetic_truth(c, "1h"), candle_set(c), None)
     scores, skipped = series_scores(inputs, [("a", HeatmapConfig())], warmup="1D", n_boot=10)
     assert sorted(scores["timeframe"].unique()) == ["1h", "5m"]
     assert set(scores["inflow"]) == {"volume"}
@@ -192,14 +175,14 @@ def test_series_scores_skips_candles_longer_than_the_bar_and_says_why():
 
 def test_series_scores_refuses_when_nothing_is_left():
     c = make_candles(n=288 * 2, seed=5)
-    inputs = SeriesInputs(_truth(c, "4h"), candle_set(c), None)
+    inputs = SeriesInputs(synthetic_truth(c, "4h"), candle_set(c), None)
     with pytest.raises(InputError, match="bars left to score"):
         series_scores(inputs, [("a", HeatmapConfig())], warmup="30D")
 
 
 def test_the_oi_baseline_uses_only_the_oi_known_at_the_bars_open():
     c = make_candles(n=288 * 3, seed=6)
-    truth = _truth(c, "4h")
+    truth = synthetic_truth(c, "4h")
     bars = candle_set(c)["4h"]
     # OI per 4h bar whose closing value jumps: a baseline peeking one bar ahead would rank it
     oi = oi_frame(
@@ -356,3 +339,24 @@ def test_all_exchange_series_are_scored_with_the_all_exchange_preset_first():
     assert chosen[0][1] == HeatmapConfig.preset("btc-all-exchanges")
     assert chosen[1] == ("btc-binance, its venue's USD", models[0][1]) and chosen[2] == models[1]
     assert series_models(models, "all", "none") == (models, "shipped (btc-binance)")
+
+
+def test_bar_table_merges_funding_as_the_map_does():
+    c = make_candles(n=288 * 3, seed=8)
+    truth = synthetic_truth(c, "4h")
+    funding = pd.DataFrame(
+        {"date": c["date"].iloc[::96].to_numpy(), "open": np.linspace(-3e-4, 3e-4, 9)}
+    )
+    cfg = HeatmapConfig(funding_skew=0.05)
+    t = bar_table(truth, c, cfg, funding=funding)
+    ref = bar_table(truth, c.assign(funding_rate=_merged_funding(c, funding)), cfg)
+    pd.testing.assert_frame_equal(t, ref)
+    assert not t["est_long"].equals(bar_table(truth, c, cfg)["est_long"])
+
+
+def _merged_funding(c: pd.DataFrame, funding: pd.DataFrame) -> np.ndarray:
+    """The 8h rate known at each 5m candle's close, by hand: a row dated T is known at T + 8h."""
+    known = funding["date"] + pd.Timedelta("8h")
+    close = c["date"] + pd.Timedelta("5min")
+    pos = np.searchsorted(known.to_numpy(), close.to_numpy(), side="right") - 1
+    return np.where(pos >= 0, funding["open"].to_numpy()[np.maximum(pos, 0)], np.nan)

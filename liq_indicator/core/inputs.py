@@ -27,6 +27,7 @@ __all__ = [
     "infer_timeframe",
     "merge_causal",
     "merge_liquidations",
+    "merge_side",
     "open_interest_usd",
     "prepare",
     "side_frame",
@@ -661,40 +662,52 @@ def _columns_of(frame: Any, name: str, wanted: tuple[str, ...]) -> tuple[str, ..
     return tuple(c for c in wanted if c in frame.columns)
 
 
-def prepare(
-    df: pd.DataFrame,
+def merge_side(
+    dates: pd.Series,
     config: HeatmapConfig,
     *,
     open_interest: pd.DataFrame | None = None,
     mark: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
     liquidations: pd.DataFrame | None = None,
-) -> KernelInputs:
-    """Validate candles (plus optional side frames) and derive the kernel's arrays.
+) -> dict[str, np.ndarray]:
+    """Side frames merged causally onto candle dates, as :func:`prepare` reads them.
 
-    Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) and/or
-    ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume`` (or
-    ``taker_long_short_ratio``), ``funding_rate``; each value must be known at its row's close.
-    Side frames given as arguments are checked, sorted and merged causally (:func:`merge_causal`);
-    a mark frame is used only when it has the candles' timeframe (a coarser mark high is not known
-    until its own close).
+    Open interest gives both ``open_interest_value`` and ``open_interest_amount`` when both are
+    there (Bybit's layout leaves the value NaN and fills the amount), each row blanked once older
+    than ``config.oi_max_age_periods`` of its timeframe, plus its ``taker_long_short_ratio`` when it
+    has one; funding gives ``funding_rate``; a mark frame ``mark_high``/``mark_low``, only when it
+    has the candles' timeframe; recorded liquidations ``real_long_usd``/``real_short_usd``
+    (:func:`merge_liquidations`). Each value is known from its own period's close on
+    (:func:`merge_causal`).
+
+    Args:
+        dates: the candles' dates (ascending); epoch numbers are converted (:func:`coerce_dates`).
+        config: the map's settings (``oi_max_age_periods``).
+        open_interest: Freqtrade ``open_interest`` candles, or None.
+        mark: mark-price candles (``high``, ``low``), or None.
+        funding: funding-rate candles (:func:`funding_column`), or None.
+        liquidations: recorded liquidations (:func:`merge_liquidations`), or None.
+
+    Returns:
+        ``{side column: values per candle}`` for the columns the given frames hold (a subset of
+        :data:`SIDE_COLUMNS`); empty without side frames.
+
+    Raises:
+        InputError: a side frame that is not a DataFrame, lacks its columns or has bad dates.
     """
-    if (
-        isinstance(df, pd.DataFrame)
-        and "date" in df.columns
-        and not pd.api.types.is_datetime64_any_dtype(df["date"])
-    ):
-        df = df.assign(date=coerce_dates(df["date"]))
-    cols = validate_candles(df)
-    time_s = candle_times(df["date"])
-    side = {name: _optional(df, name) for name in SIDE_COLUMNS}  # columns on the candles first
+    side: dict[str, np.ndarray] = {}
+    if open_interest is None and mark is None and funding is None and liquidations is None:
+        return side
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        dates = coerce_dates(dates)
     if open_interest is not None:
         if "taker_long_short_ratio" in _columns_of(
             open_interest, "open_interest", ("taker_long_short_ratio",)
         ):
             side.update(
                 _merge_values(
-                    df["date"],
+                    dates,
                     open_interest,
                     {"taker_long_short_ratio": "taker_long_short_ratio"},
                     name="open_interest",
@@ -710,7 +723,7 @@ def prepare(
                 "(coin), as Freqtrade's open_interest candles have"
             )
         merged, stale_rows = _merge_values(
-            df["date"],
+            dates,
             open_interest,
             {c: c for c in oi_columns},
             max_age_periods=config.oi_max_age_periods,
@@ -723,17 +736,17 @@ def prepare(
                 "oi_max_age_periods of its timeframe); the volume rule is used there"
             )
     if liquidations is not None:
-        side["real_long_usd"], side["real_short_usd"] = merge_liquidations(df["date"], liquidations)
+        side["real_long_usd"], side["real_short_usd"] = merge_liquidations(dates, liquidations)
     if funding is not None:
         side.update(
             _merge_values(
-                df["date"], funding, {funding_column(funding): "funding_rate"}, name="funding"
+                dates, funding, {funding_column(funding): "funding_rate"}, name="funding"
             )[0]
         )
     if mark is not None:
         _columns_of(mark, "mark", ())
         mark = side_frame(mark, "mark", ("high", "low"))
-        tf, mtf = infer_timeframe(df["date"]), infer_timeframe(mark["date"])
+        tf, mtf = infer_timeframe(dates), infer_timeframe(mark["date"])
         if tf is not None and mtf is not None and tf != mtf:
             warn_data(
                 f"mark candles are {mtf} but candles are {tf}; the mark high/low of a coarser "
@@ -742,7 +755,7 @@ def prepare(
         else:
             side.update(
                 _merge_values(
-                    df["date"],
+                    dates,
                     mark,
                     {"high": "mark_high", "low": "mark_low"},
                     timeframe=tf,
@@ -750,6 +763,46 @@ def prepare(
                     name="mark",
                 )[0]
             )
+    return side
+
+
+def prepare(
+    df: pd.DataFrame,
+    config: HeatmapConfig,
+    *,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
+    liquidations: pd.DataFrame | None = None,
+) -> KernelInputs:
+    """Validate candles (plus optional side frames) and derive the kernel's arrays.
+
+    Columns already on ``df`` are used as they are: ``open_interest_value`` (USD) and/or
+    ``open_interest_amount`` (coin), ``mark_high``/``mark_low``, ``taker_buy_volume`` (or
+    ``taker_long_short_ratio``), ``funding_rate``; each value must be known at its row's close.
+    Side frames given as arguments are checked, sorted and merged causally (:func:`merge_side`);
+    a mark frame is used only when it has the candles' timeframe (a coarser mark high is not known
+    until its own close).
+    """
+    if (
+        isinstance(df, pd.DataFrame)
+        and "date" in df.columns
+        and not pd.api.types.is_datetime64_any_dtype(df["date"])
+    ):
+        df = df.assign(date=coerce_dates(df["date"]))
+    cols = validate_candles(df)
+    time_s = candle_times(df["date"])
+    side = {name: _optional(df, name) for name in SIDE_COLUMNS}  # columns on the candles first
+    side.update(
+        merge_side(
+            df["date"],
+            config,
+            open_interest=open_interest,
+            mark=mark,
+            funding=funding,
+            liquidations=liquidations,
+        )
+    )
     return derive_inputs(
         cols,
         time_s,

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import merge_causal
+from liq_indicator.core.inputs import merge_causal, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.research.accuracy import score_bars
 from liq_indicator.research.calibration import bar_table, magnitude
@@ -101,7 +101,7 @@ class Variant:
     inflow: str = "volume"
     """``'volume'`` or ``'open interest'``."""
     funding: bool = False
-    """The candles carry a causally merged ``funding_rate`` column."""
+    """The map is given the series' funding rates (merged causally by the package)."""
     long_share: str | None = None
     """A key of :data:`LONG_SHARE_COLUMNS`: the candles carry that ratio as ``long_share``."""
 
@@ -145,9 +145,7 @@ def long_share_frame(ratios: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("date", *LONG_SHARE_COLUMNS.values()) if c not in ratios.columns]
     if missing:
         raise InputError(f"long/short ratios lack columns {missing}; have {list(ratios.columns)}")
-    out = pd.DataFrame(
-        {"date": pd.DatetimeIndex(pd.to_datetime(ratios["date"], utc=True)).as_unit("us")}
-    )
+    out = pd.DataFrame({"date": utc_us(pd.to_datetime(ratios["date"], utc=True))})
     for label, col in LONG_SHARE_COLUMNS.items():
         out[label] = pd.to_numeric(ratios[col], errors="coerce").to_numpy(dtype=np.float64) / 100.0
     return out
@@ -350,8 +348,9 @@ def ablation_variants(default: HeatmapConfig, design: HeatmapConfig) -> list[Var
 # scoring
 # ================================================================================================
 def _candles_for(series: AblationSeries, variant: Variant, tf: str) -> pd.DataFrame | None:
-    """The candles of one cell with the variant's side columns merged causally; None when the
-    series lacks the input the variant needs.
+    """The candles of one cell with the variant's long share merged causally; None when the
+    series lacks the input the variant needs (its open interest and funding go to
+    :func:`~liq_indicator.research.calibration.bar_table`).
     """
     c = series.candles[tf]
     if variant.inflow == "open interest":
@@ -361,11 +360,8 @@ def _candles_for(series: AblationSeries, variant: Variant, tf: str) -> pd.DataFr
         # (oi_scale, turnover_share) and the fitted multiplier is exact
         first = pd.DatetimeIndex(series.open_interest["date"]).min()
         c = c[pd.DatetimeIndex(c["date"]) >= first].reset_index(drop=True)
-    if variant.funding:
-        if series.funding is None:
-            return None
-        src = "funding_rate" if "funding_rate" in series.funding.columns else "open"
-        c = merge_causal(c, series.funding, {src: "funding_rate"}, name="funding")
+    if variant.funding and series.funding is None:
+        return None
     if variant.long_share is not None:
         if series.long_share is None:
             return None
@@ -461,10 +457,16 @@ def _series_tables(
             skipped.append(f"{s.truth.name}: '{v.name}' skipped, its input is not available there")
             continue
         oi = s.open_interest if v.inflow == "open interest" else None
+        funding = s.funding if v.funding else None
         for tf, c in cells.items():
             assert c is not None
             tables[(v.name, tf)] = bar_table(
-                s.truth, c, v.config, open_interest=oi, oi_baseline=s.open_interest
+                s.truth,
+                c,
+                v.config,
+                open_interest=oi,
+                funding=funding,
+                oi_baseline=s.open_interest,
             )
     return tables
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.core.inputs import infer_timeframe, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import resample_ohlcv
@@ -68,10 +68,6 @@ TIMEFRAMES = ("5m", "1h", "4h")
 skipped: its candles cannot make the bar)."""
 
 
-def _us(values: Any) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(values).as_unit("us")
-
-
 def _utc(value: Any) -> pd.Timestamp:
     """A timestamp in UTC (naive = UTC)."""
     ts = pd.Timestamp(value)
@@ -103,7 +99,7 @@ def oi_frame(bars: pd.DataFrame, *, value: str = "oi_close_usd") -> pd.DataFrame
     if not (np.isfinite(v) & (v > 0)).all():
         raise InputError(f"open-interest column {value!r} holds missing or non-positive values")
     out = pd.DataFrame(
-        {"date": _us(pd.to_datetime(bars["date"], utc=True)), "open_interest_value": v}
+        {"date": utc_us(pd.to_datetime(bars["date"], utc=True)), "open_interest_value": v}
     )
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
@@ -116,13 +112,13 @@ def candle_set(
     4h candles are cut from the 1h (from the 5m when no 1h is given), anchored at midnight UTC as
     exchanges and the 4h truth bars are.
     """
-    base = _with_us(candles_5m)
-    hourly = _with_us(candles_1h) if candles_1h is not None else resample_ohlcv(base, "1h")
-    return {"5m": base, "1h": _with_us(hourly), "4h": _with_us(resample_ohlcv(hourly, "4h"))}
-
-
-def _with_us(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(date=_us(frame["date"])).reset_index(drop=True)
+    base = candles_5m.assign(date=utc_us(candles_5m["date"])).reset_index(drop=True)
+    if candles_1h is None:
+        hourly = resample_ohlcv(base, "1h")
+    else:
+        hourly = candles_1h.assign(date=utc_us(candles_1h["date"])).reset_index(drop=True)
+    # resampled frames keep the dates' zone and unit (UTC, us)
+    return {"5m": base, "1h": hourly, "4h": resample_ohlcv(hourly, "4h")}
 
 
 @dataclass(frozen=True)
@@ -392,10 +388,10 @@ def fill_windows(
     """
     if fills.empty:
         raise InputError("no fills to compare")
-    c = _with_us(candles)
-    f = fills.assign(date=_us(fills["date"])).sort_values("date", kind="stable")
+    c = candles.assign(date=utc_us(candles["date"]))
+    f = fills.assign(date=utc_us(fills["date"])).sort_values("date", kind="stable")
     win = pd.Timedelta(window)
-    w_start = _us(f["date"].dt.floor(win))
+    w_start = utc_us(f["date"].dt.floor(win))
     need = w_start.min() - pd.Timedelta(warmup) - pd.Timedelta(profile)
     c = c[(c["date"] >= need) & (c["date"] < w_start.max() + win)].reset_index(drop=True)
     if len(c) == 0 or c["date"].iloc[0] > need + pd.Timedelta("1D"):
@@ -404,7 +400,7 @@ def fill_windows(
             f"({f['date'].iloc[0]}); pass candles from {need} on"
         )
     tf = infer_timeframe(c["date"]) or pd.Timedelta(0)
-    c_ns = _us(c["date"]).asi8
+    c_ns = utc_us(c["date"]).asi8
     close_t = c_ns + tf.value // 1000
     win_us = win.value // 1000
     feats = liquidation_features(c, config)

@@ -55,10 +55,11 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.core.inputs import candle_times, infer_timeframe, utc_us
 from liq_indicator.core.kernels import realised_variance
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import liquidation_features
+from liq_indicator.io.ohlcv import resample_ohlcv
 from liq_indicator.research.metrics import (
     bar_sums,
     log_ratio,
@@ -88,25 +89,17 @@ __all__ = [
 SIDES = ("long", "short")
 
 
-def _us(index: Any) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(index).as_unit("us")
-
-
 def _candle_bars(candles: pd.DataFrame, bar: pd.Timedelta) -> pd.DataFrame:
-    """OHLC and USD volume of the candles summed to the truth's bars (complete bars only)."""
-    c = candles.set_axis(_us(candles["date"]))
-    tf = infer_timeframe(pd.Series(c.index))
-    g = c.resample(bar)
-    out = pd.DataFrame(
-        {
-            "open": g["open"].first(),
-            "high": g["high"].max(),
-            "low": g["low"].min(),
-            "close": g["close"].last(),
-            "vol_usd": (c["volume"] * c["close"]).resample(bar).sum(),
-        }
+    """OHLC and USD volume of the candles summed to the truth's bars (complete bars only),
+    indexed by bar start; the candles' dates are UTC in us, as :func:`bar_table` makes them.
+    """
+    tf = infer_timeframe(candles["date"])
+    frame = candles[["date", "open", "high", "low", "close"]].assign(
+        vol_usd=candles["volume"] * candles["close"], n_candles=1
     )
-    return out[g.size() == int(bar / tf)]
+    out = resample_ohlcv(frame, bar, extra={"vol_usd": "sum", "n_candles": "sum"})
+    out = out.set_index("date")
+    return out[out.pop("n_candles") == int(bar / tf)]
 
 
 def bar_table(
@@ -115,6 +108,7 @@ def bar_table(
     config: HeatmapConfig,
     *,
     open_interest: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
     oi_baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per bar held by the truth and by complete candles: real and estimated USD, baselines.
@@ -124,6 +118,7 @@ def bar_table(
         candles: the venue's candles (Freqtrade layout), starting early enough to warm the map up.
         config: the map's settings.
         open_interest: Freqtrade ``open_interest`` candles (OI inflow), or None (volume inflow).
+        funding: Freqtrade ``funding_rate`` candles for the map's funding skew, or None.
         oi_baseline: the open interest of the range x OI baseline, when it is not
             ``open_interest`` (a volume-inflow map scored against an OI baseline).
 
@@ -134,14 +129,11 @@ def bar_table(
         without OI), ``moved_<side>`` (the bar moved against the side by >= 0.1%) and the bar's
         ``open``, ``high``, ``low``, ``vol_usd``.
     """
-    c = candles.assign(date=_us(candles["date"]))
-    oi = None
-    if open_interest is not None:
-        oi = open_interest.assign(date=_us(open_interest["date"]))
-    feats = liquidation_features(c, config, open_interest=oi)
+    c = candles.assign(date=utc_us(candles["date"]))
+    feats = liquidation_features(c, config, open_interest=open_interest, funding=funding)
     est = bar_sums(feats, truth.bar)
     bars = _candle_bars(c, truth.bar)
-    real = truth.frame.set_axis(_us(truth.frame.index))
+    real = truth.frame.set_axis(utc_us(truth.frame.index))
     idx = real.index.intersection(est.index).intersection(bars.index)
     if len(idx) == 0:
         raise InputError(
@@ -154,7 +146,7 @@ def bar_table(
     for col in ("open", "high", "low", "vol_usd"):
         out[col] = b[col].to_numpy()
     oi_open = np.full(len(idx), np.nan)
-    base_oi = oi if oi_baseline is None else oi_baseline.assign(date=_us(oi_baseline["date"]))
+    base_oi = open_interest if oi_baseline is None else oi_baseline
     if base_oi is not None and "open_interest_value" in base_oi.columns:
         oi_open = causal_value_at(base_oi, "open_interest_value", idx)
     for side in SIDES:
@@ -239,12 +231,12 @@ def causal_value_at(frame: pd.DataFrame, column: str, times: Any) -> np.ndarray:
     A row dated ``T`` is known at ``T + spacing`` (its period's close; spacing = the most common
     gap of ``frame``'s dates), the convention of Freqtrade's side frames.
     """
-    dates = _us(frame["date"])
+    dates = utc_us(frame["date"])
     tf = infer_timeframe(pd.Series(dates)) or pd.Timedelta(0)
     known = (dates + tf).asi8
     order = np.argsort(known, kind="stable")
     vals = frame[column].to_numpy(dtype=np.float64)[order]
-    pos = np.searchsorted(known[order], _us(times).asi8, side="right") - 1
+    pos = np.searchsorted(known[order], utc_us(times).asi8, side="right") - 1
     return np.where(pos >= 0, vals[np.maximum(pos, 0)], np.nan)
 
 
@@ -257,9 +249,9 @@ def realised_vol_pct(candles: pd.DataFrame, half_life_hours: float) -> pd.DataFr
     Returns:
         ``date`` (the candles') and ``vol_pct``; a side frame for :func:`causal_value_at`.
     """
-    dates = _us(candles["date"])
+    dates = utc_us(candles["date"])
     ln_close = np.log(candles["close"].to_numpy(dtype=np.float64))
-    var = realised_variance(ln_close, dates.asi8.astype(np.float64) / 1e6, half_life_hours * 3600.0)
+    var = realised_variance(ln_close, candle_times(dates), half_life_hours * 3600.0)
     return pd.DataFrame({"date": dates, "vol_pct": np.sqrt(var * 86_400.0) * 100.0})
 
 

@@ -321,21 +321,22 @@ def compute_pairs(
 def pairs_in_datadir(datadir: str | Path, timeframe: str) -> list[str]:
     """Every pair with futures candles of ``timeframe`` in ``datadir``, sorted.
 
-    File names are turned back into pairs the way Freqtrade does (``BTC_USDT_USDT`` ->
-    ``BTC/USDT:USDT``: the first ``_`` is the ``/``, the second the ``:``).
+    File names are turned back into pairs by :func:`~liq_indicator.io.datadir.pair_from_stem`
+    (``BTC_USDT_USDT`` -> ``BTC/USDT:USDT``), in the order of the file names.
 
     Raises:
         InputError: when the datadir cannot be read.
     """
-    from liq_indicator.io.datadir import existing_dir
+    from liq_indicator.io.datadir import existing_dir, pair_from_stem, parse_data_file
     from liq_indicator.io.paths import is_folder
 
     folder = existing_dir(datadir) / "futures"
     if not is_folder(folder, "datadir"):
         return []
-    suffix = f"-{timeframe}-futures.feather"
-    stems = sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
-    return [s.replace("_", "/", 1).replace("_", ":", 1) for s in stems]
+    files = (parse_data_file(p.name) for p in folder.iterdir())
+    wanted = ("futures", timeframe, ".feather")
+    stems = sorted(f.stem for f in files if f and (f.candle_type, f.timeframe, f.suffix) == wanted)
+    return [pair_from_stem(s) for s in stems]
 
 
 def read_pairs_file(path: str | Path) -> list[str]:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liq_indicator.core.inputs import infer_timeframe
+from liq_indicator.core.inputs import infer_timeframe, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.io.paths import input_file, reading
 from liq_indicator.io.shared import shared_data_dir
@@ -124,7 +124,7 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
 
 def _dates(values: Any, path: Path, column: str) -> pd.DatetimeIndex:
     try:
-        return pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601")).as_unit("us")
+        return utc_us(pd.to_datetime(values, utc=True, format="ISO8601"))
     except (TypeError, ValueError) as exc:
         raise InputError(
             f"{path}: column {column!r} cannot be read as UTC dates ({exc}); write ISO 8601 "
@@ -422,7 +422,7 @@ def recorded_truth(
     p = Path(path).expanduser()
     bars = load_liquidations(p, bar, pair=pair, gaps=True)
     frame = bars[["long_usd", "short_usd"]].dropna().astype(np.float64)
-    frame.index = pd.DatetimeIndex(frame.index).as_unit("us")
+    frame.index = utc_us(frame.index)
     datadir = p if p.is_dir() else (p.parent.parent if p.parent.name == "futures" else p.parent)
     return TruthSeries(
         name=f"recorded {p.name}",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import price_to_bin
-from liq_indicator.core.inputs import infer_timeframe, merge_causal
+from liq_indicator.core.inputs import infer_timeframe, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
@@ -179,22 +179,15 @@ def hourly_sum(
     return bar_sums(frame, per, columns=columns, timeframe=timeframe)
 
 
-def _with_us_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy whose ``date`` column has microsecond unit.
-
-    Freqtrade feathers come in ns while pandas 3 reads newer files in us, and
-    ``merge_causal`` (inputs.py) fails on mixed units; one unit for all frames avoids it.
-    """
-    out = frame.copy(deep=False)
-    out["date"] = pd.DatetimeIndex(out["date"]).as_unit("us")
-    return out
-
-
 def _maps_at(
-    candles: pd.DataFrame, rows: np.ndarray, config: HeatmapConfig, range_pct: float
+    candles: pd.DataFrame,
+    rows: np.ndarray,
+    config: HeatmapConfig,
+    range_pct: float,
+    open_interest: pd.DataFrame | None = None,
 ) -> dict[int, Any]:
     """The estimated map (a LiquidationMap) at the close of each candle in ``rows``."""
-    cursor = MapCursor(candles, config)
+    cursor = MapCursor(candles, config, open_interest=open_interest)
     return {int(r): cursor.map_at(int(r), price_range_pct=range_pct) for r in np.unique(rows)}
 
 
@@ -273,15 +266,10 @@ def sim_accuracy(
         Flat dict of the figures (per side where it applies) and counts.
     """
     cfg = config or HeatmapConfig()
-    candles = _with_us_dates(result.candles)
+    candles = result.candles.assign(date=utc_us(result.candles["date"]))
     tf = infer_timeframe(candles["date"])
-    oi = _with_us_dates(result.oi) if use_oi else None
-    frame = (
-        merge_causal(candles, oi, {"open_interest_value": "open_interest_value"})
-        if use_oi
-        else candles
-    )
-    feats = liquidation_features(frame, cfg)
+    oi = result.oi[["date", "open_interest_value"]] if use_oi else None
+    feats = liquidation_features(candles, cfg, open_interest=oi)
     truth = result.truth
     start = candles["date"].iloc[0] + pd.Timedelta(skip)
     per_candle = pd.DataFrame(
@@ -300,7 +288,7 @@ def sim_accuracy(
     # open interest at each bar's open: the value at the close of the bar before
     oi_close = pd.Series(
         result.oi["open_interest_value"].to_numpy(dtype=np.float64),
-        index=pd.DatetimeIndex(result.oi["date"]).as_unit("us") + tf,
+        index=utc_us(result.oi["date"]) + tf,
     )
     later = hours.index >= start
     oi_open = oi_close.reindex(hours.index).to_numpy()[later]
@@ -324,16 +312,16 @@ def sim_accuracy(
 
     # maps at the truth snapshots: key every snapshot by its candle's close time
     true_map = result.liq_map
-    snap_close = (pd.DatetimeIndex(true_map["date"]).as_unit("us") + tf).asi8
-    closes = pd.DatetimeIndex(candles["date"]).as_unit("us") + tf
+    snap_close = (utc_us(true_map["date"]) + tf).asi8
+    closes = utc_us(candles["date"]) + tf
     by_close = {int(k): g for k, g in true_map.groupby(snap_close, sort=True)}
-    first_close = (pd.DatetimeIndex([start]).as_unit("us") + tf).asi8[0]
+    first_close = (utc_us([start]) + tf).asi8[0]
     keys = np.array([k for k in by_close if k >= first_close], dtype=np.int64)
     rows = np.searchsorted(closes.asi8, keys)
     rows = rows[(rows < len(closes)) & (closes.asi8[np.minimum(rows, len(closes) - 1)] == keys)]
-    maps = _maps_at(frame, rows, cfg, range_pct=range_pct + 5.0)
+    maps = _maps_at(candles, rows, cfg, range_pct=range_pct + 5.0, open_interest=oi)
     liq = result.liquidations
-    liq_t = pd.DatetimeIndex(liq["date"]).as_unit("us")
+    liq_t = utc_us(liq["date"])
     mark_lo = truth["mark_low"].to_numpy(dtype=np.float64)
     mark_hi = truth["mark_high"].to_numpy(dtype=np.float64)
     rho: dict[str, list[float]] = {s: [] for s in SIDES}
@@ -429,22 +417,16 @@ def sim_map_profiles(
         ``close`` and ``time``.
     """
     cfg = config or HeatmapConfig()
-    candles = _with_us_dates(result.candles)
+    candles = result.candles.assign(date=utc_us(result.candles["date"]))
     tf = infer_timeframe(candles["date"])
-    frame = (
-        merge_causal(
-            candles, _with_us_dates(result.oi), {"open_interest_value": "open_interest_value"}
-        )
-        if use_oi
-        else candles
-    )
-    times = np.unique(pd.DatetimeIndex(result.liq_map["date"]).as_unit("us").asi8)
+    oi = result.oi[["date", "open_interest_value"]] if use_oi else None
+    times = np.unique(utc_us(result.liq_map["date"]).asi8)
     if times.size == 0:
         raise InputError("the simulation holds no true map snapshot; simulate with snapshots")
     at = times[snapshot]
-    row = int(np.searchsorted(pd.DatetimeIndex(candles["date"]).as_unit("us").asi8, at))
-    m = _maps_at(frame, np.array([row]), cfg, range_pct=range_pct + 5.0)[row]
-    tm = result.liq_map[pd.DatetimeIndex(result.liq_map["date"]).as_unit("us").asi8 == at]
+    row = int(np.searchsorted(utc_us(candles["date"]).asi8, at))
+    m = _maps_at(candles, np.array([row]), cfg, range_pct=range_pct + 5.0, open_interest=oi)[row]
+    tm = result.liq_map[utc_us(result.liq_map["date"]).asi8 == at]
     close = float(candles["close"].iloc[row])
     reach = int(math.ceil(math.log1p(range_pct / 100) / math.log1p(bucket_bp / 1e4)))
     first = int(price_to_bin(close, bucket_bp)) - reach

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig, Settings
-from liq_indicator.core.inputs import coerce_dates, funding_column, merge_causal, open_interest_usd
-from liq_indicator.errors import ConfigError, DataWarning, InputError, warn_data
+from liq_indicator.core.inputs import merge_side, open_interest_usd
+from liq_indicator.errors import ConfigError, DataWarning, InputError
 from liq_indicator.estimator import Venue, liquidation_features
 from liq_indicator.risk import (
     reward_risk,
@@ -52,6 +52,7 @@ from liq_indicator.risk import (
     stop_outside_zones,
     target_price,
 )
+from liq_indicator.style import format_usd
 
 __all__ = [
     "STRATEGY_COLUMNS",
@@ -228,8 +229,8 @@ def strategy_features(
     Adds the liquidation features (only ``keep`` of them; all when None), ``atr_<window>``,
     ``overshoot_long_pct`` / ``overshoot_short_pct`` (:func:`sweep_overshoots`), ``funding_rate`` (the last settled rate, causally merged; NaN without funding data) and
     ``oi_value`` (open interest in USD, causally merged and read as the map reads it; NaN without
-    it). The side data is merged once (:func:`_merged_side`) and serves both the map and these
-    columns.
+    it). The side data is merged once (:func:`~liq_indicator.core.inputs.merge_side`) and serves
+    both the map and these columns.
 
     Args:
         candles: Freqtrade candles (``date, open, high, low, close, volume``).
@@ -245,7 +246,12 @@ def strategy_features(
     """
     open_interest = None if open_interest is None or len(open_interest) == 0 else open_interest
     funding = None if funding is None or len(funding) == 0 else funding
-    side = _merged_side(candles, config, open_interest, funding)
+    side = (
+        merge_side(candles["date"], config, open_interest=open_interest, funding=funding)
+        # without a ``date`` column there is nothing to merge onto: the map reports it
+        if isinstance(candles, pd.DataFrame) and "date" in candles.columns
+        else {}
+    )
     # the map reads merged side columns as they are (core.inputs.prepare): no second merge
     out = liquidation_features(
         candles.assign(**side) if side else candles, config, venues=list(venues)
@@ -284,69 +290,6 @@ def strategy_features(
                 side.get("open_interest_amount"),
             )
     return out
-
-
-_OI_COLUMNS = ("open_interest_value", "open_interest_amount")
-
-
-def _merged_side(
-    candles: pd.DataFrame,
-    config: HeatmapConfig,
-    open_interest: pd.DataFrame | None,
-    funding: pd.DataFrame | None,
-) -> dict[str, np.ndarray]:
-    """The side data merged onto the candles' dates exactly as :func:`liquidation_features` would
-    merge it (:func:`~liq_indicator.core.inputs.merge_causal`): open interest (both columns, as
-    Bybit's layout leaves the value NaN and fills the amount; stale rows NaN) and its taker ratio,
-    and the funding rate. ``{column: values}``; empty without side data (or without a ``date``
-    column, which the map then reports).
-    """
-    if (open_interest is None and funding is None) or not (
-        isinstance(candles, pd.DataFrame) and "date" in candles.columns
-    ):
-        return {}
-    dates = candles[["date"]]
-    if not pd.api.types.is_datetime64_any_dtype(dates["date"]):
-        dates = dates.assign(date=coerce_dates(dates["date"]))
-    side: dict[str, np.ndarray] = {}
-    if open_interest is not None:
-        if not isinstance(open_interest, pd.DataFrame):
-            raise InputError(
-                f"open_interest must be a pandas DataFrame with a 'date' column, got "
-                f"{type(open_interest).__name__}"
-            )
-        if "taker_long_short_ratio" in open_interest.columns:
-            merged = merge_causal(
-                dates,
-                open_interest,
-                {"taker_long_short_ratio": "taker_long_short_ratio"},
-                name="open_interest",
-            )
-            side["taker_long_short_ratio"] = merged["taker_long_short_ratio"].to_numpy()
-        columns = [c for c in _OI_COLUMNS if c in open_interest.columns]
-        if not columns:
-            raise InputError(
-                "open_interest frame needs 'open_interest_value' (USD) or "
-                "'open_interest_amount' (coin), as Freqtrade's open_interest candles have"
-            )
-        merged = merge_causal(
-            dates,
-            open_interest,
-            {c: c for c in columns},
-            max_age_periods=config.oi_max_age_periods,
-            name="open_interest",
-        )
-        if merged.attrs.get("stale_rows"):
-            warn_data(
-                f"open interest is stale for {merged.attrs['stale_rows']} candle(s) "
-                "(older than oi_max_age_periods of its timeframe); the volume rule is used there"
-            )
-        side.update({c: merged[c].to_numpy() for c in columns})
-    if funding is not None:
-        side["funding_rate"] = merge_causal(
-            dates, funding, {funding_column(funding): "funding_rate"}, name="funding"
-        )["funding_rate"].to_numpy()
-    return side
 
 
 def sweep_overshoots(
@@ -774,7 +717,7 @@ def alert_messages(
             out.append(
                 (
                     f"cascade_{side}",
-                    f"{side} liquidation cascade: {swept.iloc[-1] / 1e6:,.1f}M USD "
+                    f"{side} liquidation cascade: {format_usd(swept.iloc[-1], prefix='')} USD "
                     f"{'liquidated (recorded)' if real else 'swept'} ({now:,.0f}x norm) at "
                     f"{last['close']:,.2f}",
                 )
@@ -796,9 +739,9 @@ def alert_messages(
             out.append(
                 (
                     f"cluster_{side}",
-                    f"{side} liquidation cluster {where} price: {usd / 1e6:,.1f}M USD at "
+                    f"{side} liquidation cluster {where} price: {format_usd(usd, prefix='')} USD at "
                     f"{last[f'liq_{side}_cluster_near']:,.2f}-{last[f'liq_{side}_cluster_far']:,.2f} "
-                    f"({dist:.2f}% away, was {was / 1e6:,.1f}M)",
+                    f"({dist:.2f}% away, was {format_usd(was, prefix='')})",
                 )
             )
     return out
