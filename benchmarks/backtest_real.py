@@ -32,6 +32,7 @@ import pandas as pd
 
 from liq_indicator import HeatmapConfig
 from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 from liq_indicator.strategy.glue import parse_recursive_analysis
@@ -109,7 +110,7 @@ def _row(label: str, trades: pd.DataFrame, stats: dict, note: str) -> dict:
 
 
 def _buy_and_hold(timerange: str) -> dict:
-    candles = pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather")
+    candles = pd.read_feather(pair_file(DATADIR, PAIR, "5m"))
     start, end = (pd.Timestamp(x, tz="UTC") for x in timerange.split("-"))
     close = candles.loc[(candles["date"] >= start) & (candles["date"] < end), "close"]
     drawdown = 1 - close / close.cummax()
@@ -199,8 +200,8 @@ def convergence(window: int = STARTUP, points: int = 300, seed: int = 0) -> str:
     difference, and the share of end points where it exceeds 0.5% (what ``recursive-analysis``
     flags), for the strategy's map and for the default map.
     """
-    candles = pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather")
-    funding = pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-1h-funding_rate.feather")
+    candles = pd.read_feather(pair_file(DATADIR, PAIR, "5m"))
+    funding = pd.read_feather(pair_file(DATADIR, PAIR, "1h", "funding_rate"))
     ends = np.sort(np.random.default_rng(seed).integers(20 * 288, len(candles), points))
     columns = [*STRATEGY_COLUMNS, "atr_14", "funding_rate"]
     out = []
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timerange", default=TIMERANGE)
     parser.add_argument("--write-docs", action="store_true", help="update docs/STRATEGY.md")
     args = parser.parse_args(argv)
-    if not (DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather").exists():
+    if not pair_file(DATADIR, PAIR, "5m").exists():
         print(f"real data not found under {DATADIR}; nothing to do", file=sys.stderr)
         return 0
     parts = args.only or ["backtest", "convergence", "recursive", "lookahead"]

@@ -19,10 +19,12 @@ import pandas as pd
 from synthetic import random_walk
 
 from liq_indicator import HeatmapConfig, LiquidationEstimator, liquidation_features
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 
-REAL_5M = shared_data_dir() / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
-TRUTH = shared_data_dir() / "truthwindow/binance/futures"
+REAL_5M = pair_file(shared_data_dir() / "history/binance", DEFAULT_PAIR, "5m")
+TRUTH = shared_data_dir() / "truthwindow/binance"
 
 
 def truth_window(repeat: int = 15) -> list[str]:
@@ -36,11 +38,11 @@ def truth_window(repeat: int = 15) -> list[str]:
     from liq_indicator.errors import DataWarning
     from liq_indicator.estimator import _run
 
-    candles_path = TRUTH / "BTC_USDT_USDT-5m-futures.feather"
+    candles_path = pair_file(TRUTH, DEFAULT_PAIR, "5m")
     if not candles_path.exists():
         return [f"(no {candles_path}; skipped)"]
     candles = pd.read_feather(candles_path)
-    oi = pd.read_feather(TRUTH / "BTC_USDT_USDT-1h-open_interest.feather")
+    oi = pd.read_feather(pair_file(TRUTH, DEFAULT_PAIR, "1h", "open_interest"))
     cfg = HeatmapConfig()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)

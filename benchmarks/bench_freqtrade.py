@@ -46,6 +46,7 @@ from pathlib import Path
 import pandas as pd
 
 from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,10 +237,8 @@ def populate_indicators_seconds(path: Path, name: str, repeat: int = 3) -> tuple
             "stake_currency": "USDT",
         }
     )
-    strategy.dp = _DP(
-        pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-1h-funding_rate.feather")
-    )
-    candles = pd.read_feather(DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather")
+    strategy.dp = _DP(pd.read_feather(pair_file(DATADIR, PAIR, "1h", "funding_rate")))
+    candles = pd.read_feather(pair_file(DATADIR, PAIR, "5m"))
     start, end = (pd.Timestamp(x, tz="UTC") for x in TIMERANGE.split("-"))
     start -= pd.Timedelta(minutes=5 * int(strategy.startup_candle_count))
     candles = candles[(candles["date"] >= start) & (candles["date"] < end)].reset_index(drop=True)
@@ -277,7 +276,7 @@ def main() -> int:
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the attribution runs")
     args, _ = parser.parse_known_args()  # run_all.py passes its own arguments through
-    if not (DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather").exists():
+    if not pair_file(DATADIR, PAIR, "5m").exists():
         print(f"real data not found at {DATADIR}; skipped", file=sys.stderr)
         return 0
     from liq_indicator.offline import running_exchange

@@ -25,7 +25,9 @@ import numpy as np
 
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.errors import ConfigError
+from liq_indicator.io.argtypes import timeframe as timeframe_type
 from liq_indicator.io.datadir import pair_file
+from liq_indicator.io.timeframes import timeframe_minutes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import random_walk  # noqa: E402
@@ -67,7 +69,7 @@ def pairs_with_tiers(n: int) -> list[str]:
 
 def write_datadir(root: Path, pairs: list[str], days: float, timeframe: str) -> int:
     """Synthetic candles and 8h funding of every pair in ``root``; returns candles per pair."""
-    minutes = int(timeframe[:-1]) * {"m": 1, "h": 60}[timeframe[-1]]
+    minutes = int(timeframe_minutes(timeframe))
     n = int(days * 1440 / minutes)
     for seed, pair in enumerate(pairs):
         candles = random_walk(n, freq=f"{minutes}min", seed=seed)
@@ -106,7 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--days", type=float, default=365.0)
-    parser.add_argument("--timeframe", default="5m")
+    parser.add_argument("--timeframe", type=timeframe_type(1), default="5m")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args, _ = parser.parse_known_args()  # run_all.py passes every benchmark the same options
 

@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.io.backtest import load_trades
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 
@@ -47,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "FREQAI.md"
 CONFIG = REPO / "config_freqai.json.example"
 STRATEGIES = REPO / "user_data" / "strategies"
-PAIR = "BTC/USDT:USDT"
+PAIR = DEFAULT_PAIR
 WALLET = 10_000.0
 
 
@@ -119,7 +121,7 @@ def _backtest(ds: Dataset, work: Path, overlay: Path, map_features: bool) -> tup
 
 
 def _realized(ds: Dataset, horizon: int) -> pd.Series:
-    candles = pd.read_feather(ds.datadir / "futures" / "BTC_USDT_USDT-5m-futures.feather")
+    candles = pd.read_feather(pair_file(ds.datadir, PAIR, "5m"))
     close = candles["close"].astype(float)
     target = close.shift(-horizon).rolling(horizon).mean() / close - 1
     return pd.Series(target.to_numpy(), index=pd.DatetimeIndex(candles["date"]))
@@ -182,7 +184,7 @@ def run(names: list[str]) -> list[tuple[Dataset, dict, dict, dict, float]]:
     horizon = json.loads(CONFIG.read_text())["freqai"]["feature_parameters"]["label_period_candles"]
     for name in names:
         ds = datasets()[name]
-        if not (ds.datadir / "futures" / "BTC_USDT_USDT-5m-futures.feather").exists():
+        if not pair_file(ds.datadir, PAIR, "5m").exists():
             print(f"{name}: no data at {ds.datadir}; skipped", file=sys.stderr)
             continue
         start = time.perf_counter()

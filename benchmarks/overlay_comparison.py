@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-timerange", default=BASELINE_TIMERANGE)
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs")
     args = parser.parse_args(argv)
-    if not (DATADIR / "futures" / "BTC_USDT_USDT-5m-futures.feather").exists():
+    if not pair_file(DATADIR, PAIR, "5m").exists():
         print(f"real data not found under {DATADIR}; nothing to do", file=sys.stderr)
         return 0
     results = run(

@@ -21,12 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.core.inputs import funding_column
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.sim.market import SCENARIOS, SimResult, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = shared_data_dir()
-CANDLES_5M = "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
+HISTORY = Path("history/binance")
+CANDLES_5M = pair_file(HISTORY, DEFAULT_PAIR, "5m")
 LIQ_1H = "truth/btc_liquidations_oi_1h_all_exchanges.csv"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 
@@ -113,13 +117,13 @@ def real_stats(shared: Path) -> dict[str, float]:
     )
     # turnover: Binance volume over the truth window's all-exchange OI is not comparable; use the
     # truth-window Binance 1h candles against the aggregated OI and say so in the docs
-    tw = shared / "truthwindow/binance/futures/BTC_USDT_USDT-1h-futures.feather"
+    tw = pair_file(shared / "truthwindow/binance", DEFAULT_PAIR, "1h")
     if tw.exists():
         c1h = pd.read_feather(tw)
         daily_usd = (c1h["volume"] * c1h["close"]).sum() / (len(c1h) / 24)
         out["turnover"] = daily_usd / liq["oi_close"].mean()
-    fr = pd.read_feather(shared / "history/binance/futures/BTC_USDT_USDT-1h-funding_rate.feather")
-    out["funding_base"] = float(np.mean(np.isclose(fr["open"], 1e-4, atol=1e-9))) * 100
+    fr = pd.read_feather(pair_file(shared / HISTORY, DEFAULT_PAIR, "1h", "funding_rate"))
+    out["funding_base"] = float(np.mean(np.isclose(fr[funding_column(fr)], 1e-4, atol=1e-9))) * 100
     return out
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator import HeatmapConfig
+from liq_indicator.config import DEFAULT_PAIR
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.research.claims import (
     CI,
@@ -59,7 +61,7 @@ from liq_indicator.strategy.signals import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HISTORY = shared_data_dir() / "history" / "binance" / "futures"
+HISTORY = shared_data_dir() / "history" / "binance"
 DOC = REPO / "docs" / "CLAIMS.md"
 IMG = REPO / "docs" / "img"
 
@@ -74,8 +76,8 @@ PARAMS = SignalParams()
 
 
 def load(config: HeatmapConfig = STRATEGY_HEATMAP) -> pd.DataFrame:
-    candles = pd.read_feather(HISTORY / "BTC_USDT_USDT-5m-futures.feather")
-    funding = pd.read_feather(HISTORY / "BTC_USDT_USDT-1h-funding_rate.feather")
+    candles = pd.read_feather(pair_file(HISTORY, DEFAULT_PAIR, "5m"))
+    funding = pd.read_feather(pair_file(HISTORY, DEFAULT_PAIR, "1h", "funding_rate"))
     return strategy_features(candles, config, funding=funding, atr_window=PARAMS.atr_window)
 
 

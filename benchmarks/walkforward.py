@@ -39,6 +39,7 @@ import pandas as pd
 from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.errors import InputError
 from liq_indicator.io.backtest import load_trades
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.offline import running_exchange
 from liq_indicator.research.metrics import bootstrap_ci
@@ -659,9 +660,7 @@ def run_walkforward(
     started = time.monotonic()
     plan = split_windows(start, end, train_months, test_months, windows)
     span_start, span_end = plan[0].test_start, plan[-1].test_end
-    candles = pd.read_feather(
-        datadir / "futures" / f"{pair.replace('/', '_').replace(':', '_')}-5m-futures.feather"
-    )
+    candles = pd.read_feather(pair_file(datadir, pair, "5m"))
     results: list[WindowResult] = []
     with tempfile.TemporaryDirectory() as tmp, running_exchange(datadir, max_seconds=None) as ex:
         work = Path(tmp)

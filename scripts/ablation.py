@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from liq_indicator.config import HeatmapConfig
+from liq_indicator.config import DEFAULT_PAIR, HeatmapConfig
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.shared import shared_data_dir
 from liq_indicator.research.ablation import (
     AblationSeries,
@@ -36,18 +37,18 @@ FIT_END = "2025-06-01"
 """End of the shipped preset's fitting span (scripts/calibrate_default.py)."""
 LAST_BAR = "2025-09-30 20:00"
 WARMUP = pd.Timedelta("30D")
-HIST = Path("history/binance/futures")
-TW = Path("truthwindow/binance/futures")
+HIST = Path("history/binance")
+TW = Path("truthwindow/binance")
 
 
 def load(data: Path) -> list[AblationSeries]:
     """The two series' inputs from the shared data directory."""
     truth = shared_truth("binance_4h", data).between(None, LAST_BAR)
     first = truth.frame.index[0]
-    c5 = pd.read_feather(data / HIST / "BTC_USDT_USDT-5m-futures.feather")
+    c5 = pd.read_feather(pair_file(data / HIST, DEFAULT_PAIR, "5m"))
     c5 = c5[c5["date"] >= first - WARMUP].reset_index(drop=True)
     oi = oi_frame(pd.read_csv(data / "truth/coinglass_btc_open_interest_4h_all_exchanges.csv"))
-    funding = pd.read_feather(data / HIST / "BTC_USDT_USDT-1h-funding_rate.feather")
+    funding = pd.read_feather(pair_file(data / HIST, DEFAULT_PAIR, "1h", "funding_rate"))
     ratios = long_share_frame(pd.read_csv(data / "truth/binance_btcusdt_long_short_ratios_4h.csv"))
     binance = AblationSeries(
         truth,
@@ -61,10 +62,10 @@ def load(data: Path) -> list[AblationSeries]:
         ],
     )
     all_1h = shared_truth("all_1h", data)
-    tw5 = pd.read_feather(data / TW / "BTC_USDT_USDT-5m-futures.feather")
-    tw1 = pd.read_feather(data / TW / "BTC_USDT_USDT-1h-futures.feather")
-    tw_oi = pd.read_feather(data / TW / "BTC_USDT_USDT-1h-open_interest.feather")
-    tw_funding = pd.read_feather(data / TW / "BTC_USDT_USDT-1h-funding_rate.feather")
+    tw5 = pd.read_feather(pair_file(data / TW, DEFAULT_PAIR, "5m"))
+    tw1 = pd.read_feather(pair_file(data / TW, DEFAULT_PAIR, "1h"))
+    tw_oi = pd.read_feather(pair_file(data / TW, DEFAULT_PAIR, "1h", "open_interest"))
+    tw_funding = pd.read_feather(pair_file(data / TW, DEFAULT_PAIR, "1h", "funding_rate"))
     window = AblationSeries(
         all_1h,
         {k: v for k, v in candle_set(tw5, tw1).items() if k != "4h"},

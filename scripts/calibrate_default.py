@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from liq_indicator.config import HeatmapConfig
+from liq_indicator.config import DEFAULT_PAIR, HeatmapConfig
+from liq_indicator.io.datadir import pair_file
 from liq_indicator.io.ohlcv import resample_ohlcv
 from liq_indicator.io.presets import preset_document, write_preset
 from liq_indicator.io.shared import shared_data_dir
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else shared_data_dir()
     truth = shared_truth("binance_4h", data).between(None, FIT_END)
     first = truth.frame.index[0]
-    c5 = pd.read_feather(data / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
+    c5 = pd.read_feather(pair_file(data / "history/binance", DEFAULT_PAIR, "5m"))
     c5 = c5[(c5["date"] >= first - WARMUP) & (c5["date"] < pd.Timestamp(FIT_END, tz="UTC"))]
     c5 = c5.reset_index(drop=True)
     frames = {"5m": c5, "1h": resample_ohlcv(c5, "1h"), "4h": resample_ohlcv(c5, "4h")}
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "venue": truth.venue,
         "bar": str(truth.bar),
         **span,
-        "candles": "Binance USDT-M BTC/USDT:USDT 5m (shape also on 1h and 4h)",
+        "candles": f"Binance USDT-M {DEFAULT_PAIR} 5m (shape also on 1h and 4h)",
         "open_interest": "CoinGlass aggregated BTC OI over all exchanges, 4h",
         "note": "reported liquidations: public feeds are throttled (Binance pushes at most one "
         "order per symbol per second), so this is calibrated to an undercount",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs_shared_data
 
 from liq_indicator.brackets import liquidation_price
 from liq_indicator.cli import main as cli_main
@@ -15,9 +16,6 @@ from liq_indicator.core.grid import price_to_bin
 from liq_indicator.errors import ConfigError
 from liq_indicator.sim.datadir import PAIR, datadir_paths
 from liq_indicator.sim.market import SCENARIOS, SimConfig, simulate, timeframe_minutes
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL_5M = SHARED / "history/binance/futures/BTC_USDT_USDT-5m-futures.feather"
 
 
 @pytest.fixture(scope="module")
@@ -328,9 +326,9 @@ def test_scenarios_are_the_documented_four():
 
 # --- against real data -------------------------------------------------------------------------
 @pytest.mark.realdata
-@pytest.mark.skipif(not REAL_5M.exists(), reason=f"real BTC candles not found at {REAL_5M}")
-def test_volatility_and_volume_are_of_the_real_order():
-    real = pd.read_feather(REAL_5M)
+@needs_shared_data
+def test_volatility_and_volume_are_of_the_real_order(real_5m: pd.DataFrame):
+    real = real_5m
     real_std = np.diff(np.log(real["close"].to_numpy())).std()
     res = simulate(20, timeframe="5m", seed=0, scenario="trend")
     sim_std = np.diff(np.log(res.candles["close"].to_numpy())).std()

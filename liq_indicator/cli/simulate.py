@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``liq-indicator simulate`` with the parsed ``args``; returns the exit code."""
     from liq_indicator.io.paths import output_dir
     from liq_indicator.sim.market import simulate
+    from liq_indicator.style import format_usd
 
     output_dir(args.datadir, "--datadir")  # checked before the (long) simulation
     progress = None if args.quiet else _Progress(sys.stderr)
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     liq = res.liquidations
     print(
         f"simulated {res.meta['candles']} {res.timeframe} candles ({args.scenario}, seed "
-        f"{args.seed}); {len(liq)} liquidations, {liq['liquidated_usd'].sum() / 1e6:,.1f}M USD"
+        f"{args.seed}); {len(liq)} liquidations, {format_usd(liq['liquidated_usd'].sum(), prefix='')} USD"
     )
     for kind, path in paths.items():
         print(f"  {kind:<14} {path}")

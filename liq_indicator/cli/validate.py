@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liq_indicator.cli.options import scenario_names
+from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.io.argtypes import choice_list, integer, real
 from liq_indicator.io.shared import DATA_ENV, shared_data_dir
 
 if TYPE_CHECKING:
     import pandas as pd
 
-HISTORY_5M = Path("history/binance/futures/BTC_USDT_USDT-5m-futures.feather")
-TRUTHWINDOW = Path("truthwindow/binance/futures")
+HISTORY = Path("history/binance")
+"""The Binance datadir of the shared data: DEFAULT_PAIR's 5m candles from HISTORY_START."""
+TRUTHWINDOW = Path("truthwindow/binance")
+"""The Binance datadir of the truth window: 5m and 1h candles, 1h open interest."""
 OI_4H = Path("truth/coinglass_btc_open_interest_4h_all_exchanges.csv")
 HISTORY_START = "2023-01-01"
 """First day of the 5m Binance history: the daily series are scored from here (plus warm-up)."""
@@ -132,6 +135,13 @@ def _candles(path: Path) -> pd.DataFrame:
     return read_candles(_need(path))
 
 
+def _pair_file(datadir: Path, timeframe: str, candle_type: str = "futures") -> Path:
+    """DEFAULT_PAIR's ``candle_type`` file of ``timeframe`` in ``datadir``."""
+    from liq_indicator.io.datadir import pair_file
+
+    return pair_file(datadir, DEFAULT_PAIR, timeframe, candle_type)
+
+
 def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any], list[str]]:
     """The inputs of every truth series under ``data`` whose files exist.
 
@@ -150,11 +160,12 @@ def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any
     exclude = _calibrated_window(preset_doc)
     out, notes = [], []
     hist: pd.DataFrame | None = None
+    history_5m = _pair_file(data / HISTORY, "5m")
 
     def history() -> pd.DataFrame:
         nonlocal hist
         if hist is None:
-            hist = _candles(data / HISTORY_5M)
+            hist = _candles(history_5m)
         return hist
 
     for name in ("binance_4h", "all_1h", "binance_1d", "coinalyze_binance_1d"):
@@ -166,8 +177,8 @@ def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any
         series_notes: list[str] = []
         if name == "all_1h":
             tw = data / TRUTHWINDOW
-            needed = [tw / f"BTC_USDT_USDT-{tf}-futures.feather" for tf in ("5m", "1h")]
-            needed.append(tw / "BTC_USDT_USDT-1h-open_interest.feather")
+            needed = [_pair_file(tw, tf) for tf in ("5m", "1h")]
+            needed.append(_pair_file(tw, "1h", "open_interest"))
             if not all(_present(p) for p in needed):
                 notes.append(f"{name}: truthwindow candles or open interest not found, skipped")
                 continue
@@ -179,8 +190,8 @@ def load_series(data: Path, preset_doc: dict[str, Any] | None) -> tuple[list[Any
                 "Binance one"
             )
         else:
-            if not _present(data / HISTORY_5M):
-                notes.append(f"{name}: {data / HISTORY_5M} not found, skipped")
+            if not _present(history_5m):
+                notes.append(f"{name}: {history_5m} not found, skipped")
                 continue
             first = max(truth.frame.index[0], pd.Timestamp(HISTORY_START, tz="UTC"))
             c5 = history()
@@ -317,13 +328,14 @@ def run(args: argparse.Namespace) -> int:
         )
     scores = pd.concat(frames, ignore_index=True)
     fills: list[dict[str, Any]] = []
+    history_5m = _pair_file(data / HISTORY, "5m")
     for name, file in SHARED_FILLS.items():
-        if not (_present(data / "truth" / file) and _present(data / HISTORY_5M)):
+        if not (_present(data / "truth" / file) and _present(history_5m)):
             skipped.append(f"fills {name}: its file or the 5m history not found")
             continue
         print(f"validate: fills {name}", flush=True)
         f = shared_fills(name, data)
-        hist = _candles(data / HISTORY_5M)
+        hist = _candles(history_5m)
         for label, cfg in models:
             w, pf = fill_windows(f, hist, cfg, tolerance=FILL_TOLERANCE.get(name, 0.0))
             fills.append(

@@ -16,7 +16,12 @@ import math
 from collections.abc import Callable, Sequence
 
 from liq_indicator.errors import InputError
-from liq_indicator.io.timeframes import TIMEFRAME_EXAMPLES, parse_timeframe, timeframe_minutes
+from liq_indicator.io.timeframes import (
+    TIMEFRAME_EXAMPLES,
+    UNIT_SECONDS,
+    parse_timeframe,
+    timeframe_minutes,
+)
 
 __all__ = ["real", "integer", "timeframe", "duration", "utc_date", "choice_list"]
 
@@ -101,9 +106,6 @@ def timeframe(
     return parse
 
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
 def duration(limit_s: float | None = None) -> Callable[[str], float]:
     """A length of time > 0, as seconds: a number (``3600``) or a count with a unit ``s``, ``m``,
     ``h``, ``d`` or ``w`` (``90m``, ``24h``, ``7d``, ``1w``); at most ``limit_s`` seconds.
@@ -111,10 +113,10 @@ def duration(limit_s: float | None = None) -> Callable[[str], float]:
 
     def parse(text: str) -> float:
         number, unit = text.strip(), "s"
-        if number[-1:] in _DURATION_UNITS:
+        if number[-1:] in UNIT_SECONDS:
             number, unit = number[:-1], number[-1]
         try:
-            seconds = float(number) * _DURATION_UNITS[unit]
+            seconds = float(number) * UNIT_SECONDS[unit]
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not a duration; give seconds or a count with a unit: 3600, 90m, "

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from liq_indicator.core.inputs import epoch_unit
 from liq_indicator.errors import InputError, warn_data
 from liq_indicator.io.extras import freqtrade_module
 from liq_indicator.io.paths import (
@@ -68,10 +69,13 @@ RESULT_MEMBER_LIMIT = 1024 * 2**20
 
 
 def _stamp(value: Any) -> pd.Timestamp | None:
-    """A Freqtrade timestamp (seconds in ``.meta.json``, milliseconds in the result) as UTC."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+    """A Freqtrade timestamp (seconds in ``.meta.json``, milliseconds in the result) as UTC;
+    None when it is not a number of a unit that puts it between 1990 and 2100.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    return pd.Timestamp(value, unit="ms" if value > 1e11 else "s", tz="UTC")
+    unit = epoch_unit(value)
+    return None if unit is None else pd.Timestamp(value, unit=unit, tz="UTC")
 
 
 def _span(entries: dict) -> tuple[pd.Timestamp, pd.Timestamp] | None:

@@ -10,9 +10,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
+from liq_indicator.core.inputs import utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.io.ohlcv import resample_ohlcv
 from liq_indicator.io.paths import (
@@ -24,12 +27,15 @@ from liq_indicator.io.paths import (
     reading,
     writing,
 )
-from liq_indicator.io.timeframes import timeframe_seconds
+from liq_indicator.io.timeframes import TIMEFRAME_PATTERN, timeframe_seconds
 
 __all__ = [
+    "DataFile",
     "PairData",
     "pair_stem",
+    "pair_from_stem",
     "pair_file",
+    "parse_data_file",
     "load_pair",
     "read_candles",
     "write_frame",
@@ -38,6 +44,8 @@ __all__ = [
     "datadir_pairs",
     "futures_pair",
     "download_command",
+    "epoch_ms",
+    "timestamp_ms",
 ]
 
 # the timeframes tried, in order, for side series whose timeframe differs from the candles'
@@ -69,11 +77,58 @@ def pair_stem(pair: str) -> str:
     return pair_to_filename(pair)
 
 
-#: a candle file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>.feather``
-_CANDLE_FILE = re.compile(
-    r"^(?P<stem>.+)-(?P<tf>[1-9][0-9]*[smhdwM])-"
-    r"(?P<kind>futures|spot|mark|index|premiumIndex|funding_rate|open_interest)\.feather$"
+def pair_from_stem(stem: str, candle_type: str = "futures") -> str:
+    """The pair a Freqtrade file stem names, the inverse of :func:`pair_stem`: ``BTC_USDT_USDT``
+    -> ``BTC/USDT:USDT`` and ``1000PEPE_USDT_USDT`` -> ``1000PEPE/USDT:USDT`` (futures),
+    ``BTC_USDT`` -> ``BTC/USDT`` (spot).
+
+    The quote and settlement currencies are the last two parts (neither holds a ``_``), so a base
+    whose ``_`` came from another character stays whole (``1000_PEPE_USDT_USDT`` ->
+    ``1000_PEPE/USDT:USDT``; Freqtrade's own ``rebuild_pair_from_filename`` would split it as
+    ``1000/PEPE:USDT_USDT``). A futures stem of two parts is read as ``BASE/QUOTE``; a stem
+    without a ``_`` is returned as it is. ``pair_stem(pair_from_stem(stem)) == stem`` for every
+    stem :func:`pair_stem` writes.
+    """
+    parts = stem.split("_")
+    if candle_type != "spot" and len(parts) >= 3:
+        return f"{'_'.join(parts[:-2])}/{parts[-2]}:{parts[-1]}"
+    if len(parts) >= 2:
+        return f"{'_'.join(parts[:-1])}/{parts[-1]}"
+    return stem
+
+
+#: a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>.feather`` (or .parquet)
+_DATA_FILE = re.compile(
+    rf"^(?P<stem>.+)-(?P<tf>{TIMEFRAME_PATTERN})-"
+    r"(?P<kind>futures|spot|mark|index|premiumIndex|funding_rate|open_interest)"
+    r"(?P<suffix>\.feather|\.parquet)$"
 )
+
+
+class DataFile(NamedTuple):
+    """The parts of a data file's name in Freqtrade's layout (see :func:`parse_data_file`)."""
+
+    stem: str
+    """The pair as :func:`pair_stem` writes it (``BTC_USDT_USDT``)."""
+    timeframe: str
+    """Freqtrade's timeframe (``5m``)."""
+    candle_type: str
+    """``futures``, ``spot``, ``mark``, ``index``, ``premiumIndex``, ``funding_rate`` or
+    ``open_interest``."""
+    suffix: str
+    """``.feather`` or ``.parquet``."""
+
+
+def parse_data_file(name: str) -> DataFile | None:
+    """The parts of a file name ``<stem>-<timeframe>-<candle type>.<feather|parquet>``
+    (``BTC_USDT_USDT-5m-futures.feather``); None for any other name.
+    """
+    match = _DATA_FILE.match(name)
+    if match is None:
+        return None
+    return DataFile(match["stem"], match["tf"], match["kind"], match["suffix"])
+
+
 #: quote currencies recognised in a pair written without a separator (``BTCUSDT``)
 _QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD")
 
@@ -137,16 +192,6 @@ def resolve_datadir(path: str | Path, exchange: str | None = None) -> Path:
     return root
 
 
-def _stem_pair(stem: str, kind: str) -> str:
-    """The pair of a file stem: ``BTC_USDT_USDT`` (futures) -> ``BTC/USDT:USDT``."""
-    parts = stem.split("_")
-    if kind != "spot" and len(parts) >= 3:
-        return f"{'_'.join(parts[:-2])}/{parts[-2]}:{parts[-1]}"
-    if len(parts) >= 2:
-        return f"{'_'.join(parts[:-1])}/{parts[-1]}"
-    return stem
-
-
 def datadir_pairs(datadir: str | Path) -> dict[str, tuple[str, ...]]:
     """The pairs whose candles ``datadir`` holds (futures, then spot), each with its timeframes
     (finest first); empty when the folder cannot be listed.
@@ -159,10 +204,10 @@ def datadir_pairs(datadir: str | Path) -> dict[str, tuple[str, ...]]:
         except OSError:
             continue
         for name in names:
-            match = _CANDLE_FILE.match(name)
-            if match and match["kind"] == kind:
-                pair = _stem_pair(match["stem"], kind)
-                found.setdefault(pair, set()).add(match["tf"])
+            file = parse_data_file(name)
+            if file and file.suffix == ".feather" and file.candle_type == kind:
+                pair = pair_from_stem(file.stem, kind)
+                found.setdefault(pair, set()).add(file.timeframe)
 
     def seconds(tf: str) -> float:
         return float("inf") if tf.endswith("M") else timeframe_seconds(tf)
@@ -212,6 +257,18 @@ def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str =
     stem = pair_stem(pair)
     sub = "futures" if ":" in pair or candle_type != "spot" else ""
     return Path(datadir) / sub / f"{stem}-{timeframe}-{candle_type}.feather"
+
+
+def epoch_ms(dates: Any) -> np.ndarray:
+    """Milliseconds since the epoch (int64, floored) of datetimes (a Series, an index or a list;
+    naive ones taken as UTC): the timestamps of Binance's API and of recorded events.
+    """
+    return utc_us(dates).as_unit("ms").asi8
+
+
+def timestamp_ms(when: Any) -> int:
+    """:func:`epoch_ms` of one datetime (anything ``pd.Timestamp`` takes: ``"2024-01-01"``)."""
+    return int(epoch_ms([pd.Timestamp(when)])[0])
 
 
 def read_candles(path: str | Path) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.errors import InputError
-from liq_indicator.io.datadir import pair_file
+from liq_indicator.io.datadir import pair_file, pair_from_stem, timestamp_ms
 from liq_indicator.io.paths import input_file, reading, writing
 from liq_indicator.io.timeframes import timeframe_seconds
 
@@ -183,7 +183,7 @@ def read_events(
     frames = []
     for folder in sorted(root.glob("date=*")):
         try:
-            day_ms = int(pd.Timestamp(folder.name[5:], tz="UTC").value // 1_000_000)
+            day_ms = timestamp_ms(folder.name[5:])  # naive: UTC
         except ValueError:
             continue
         if (lo_day is not None and day_ms < lo_day) or (hi_day is not None and day_ms >= hi_day):
@@ -215,7 +215,7 @@ def compact_day(datadir: str | Path, day: str | pd.Timestamp) -> Path | None:
     """
     start = pd.Timestamp(day)
     start = (start.tz_localize("UTC") if start.tzinfo is None else start).normalize()
-    start_ms = int(start.value // 1_000_000)
+    start_ms = timestamp_ms(start)
     folder = _day_folder(datadir, start_ms)
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files or (len(files) == 1 and files[0].name.startswith("day-")):
@@ -442,15 +442,6 @@ def load_liquidations(
         )
     minutes = _read_minutes(p)
     datadir = p.parent.parent if p.parent.name == "futures" else p.parent
-    pair_name = pair or _pair_from_file(p)
+    pair_name = pair or pair_from_stem(p.name.split("-1m-liquidations")[0])
     gap_rows = load_gaps(datadir) if gaps else None
     return resample_liquidations(minutes, timeframe, gap_rows, pair_name)
-
-
-def _pair_from_file(path: Path) -> str:
-    """``BTC_USDT_USDT-1m-liquidations.feather`` -> ``BTC/USDT:USDT`` (Freqtrade's futures form)."""
-    stem = path.name.split("-1m-liquidations")[0]
-    parts = stem.split("_")
-    if len(parts) == 3:
-        return f"{parts[0]}/{parts[1]}:{parts[2]}"
-    return stem

@@ -24,6 +24,7 @@ from typing import Any
 
 from liq_indicator.brackets import VENUES, register_tiers, table_from_ccxt
 from liq_indicator.errors import ConfigError, InputError, warn_data
+from liq_indicator.io.extras import import_extra
 from liq_indicator.io.paths import input_dir, is_present, output_file, read_text, reading, writing
 
 __all__ = [
@@ -59,10 +60,13 @@ def _venue(exchange: str) -> str:
     return key
 
 
-def _default_exchange(exchange: str) -> Any:
-    import ccxt
+def _ccxt() -> Any:
+    """ccxt, which fetching tiers needs (a friendly InputError when it is not installed)."""
+    return import_extra("ccxt", "freqtrade", "fetching maintenance-margin tiers")
 
-    return getattr(ccxt, exchange)({"options": {"defaultType": "swap"}})
+
+def _default_exchange(exchange: str) -> Any:
+    return getattr(_ccxt(), exchange)({"options": {"defaultType": "swap"}})
 
 
 #: Builds the ccxt exchange object (tests replace it: no network in tests).
@@ -114,10 +118,10 @@ def fetch_tiers(exchange: str, pairs: Iterable[str]) -> dict[str, list[dict[str,
 
     Raises:
         InputError: when the exchange cannot be reached, refuses the request (Binance serves its
-            tiers only to an API key: use Freqtrade's bundled file) or does not list a pair.
+            tiers only to an API key: use Freqtrade's bundled file) or does not list a pair, or
+            when ccxt is not installed.
     """
-    import ccxt
-
+    ccxt = _ccxt()
     venue = _venue(exchange)
     wanted = list(dict.fromkeys(pairs))
     if not wanted:

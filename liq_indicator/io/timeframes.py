@@ -14,6 +14,8 @@ from liq_indicator.errors import InputError
 
 __all__ = [
     "TIMEFRAME_EXAMPLES",
+    "TIMEFRAME_PATTERN",
+    "UNIT_SECONDS",
     "parse_timeframe",
     "suggest_timeframe",
     "timeframe_seconds",
@@ -22,6 +24,10 @@ __all__ = [
 
 _TIMEFRAME = re.compile(r"([1-9][0-9]*)([smhdwM])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+#: The regular expression of a timeframe, for patterns that hold one (Freqtrade's file names).
+TIMEFRAME_PATTERN = _TIMEFRAME.pattern
+#: Seconds of each unit of fixed length (``"h"`` -> 3600; months have none).
+UNIT_SECONDS = _UNIT_SECONDS
 TIMEFRAME_EXAMPLES = "e.g. 5m, 15m, 1h, 4h or 1d"
 #: Other spellings of a unit (pandas' ``5min``/``1H``/``15T``, words) -> Freqtrade's letter.
 _UNIT_ALIASES = {

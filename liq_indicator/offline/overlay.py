@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from liq_indicator.errors import ConfigError
+from liq_indicator.io.extras import import_extra
 
 # SERVED_APIS and UNSERVED_APIS are read from ccxt on first use (module __getattr__ below)
 __all__ = [
@@ -49,13 +50,7 @@ SERVED_HOST = "fapi.binance.com"
 @functools.cache
 def _ccxt_apis() -> dict[str, str]:
     """The API family -> Binance URL map of ccxt's ``binance().urls["api"]``."""
-    try:
-        import ccxt
-    except ImportError as exc:
-        raise ConfigError(
-            f"the offline exchange's overlay needs ccxt ({exc}); install it with "
-            "pip install 'liq-indicator[freqtrade]'"
-        ) from None
+    ccxt = import_extra("ccxt", "freqtrade", "the offline exchange's overlay")
     return dict(ccxt.binance().urls["api"])
 
 
@@ -91,8 +86,8 @@ def ccxt_api_urls(base_url: str) -> dict[str, str]:
         The dict to put under ccxt's ``urls.api``.
 
     Raises:
-        ConfigError: ``base_url`` is not an ``http://`` loopback URL with a port, or ccxt is
-            not installed.
+        ConfigError: ``base_url`` is not an ``http://`` loopback URL with a port.
+        InputError: ccxt is not installed (the message says how to install it).
     """
     base = _check_base_url(base_url)
     return {

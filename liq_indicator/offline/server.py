@@ -96,13 +96,20 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from aiohttp import hdrs, web
 
 from liq_indicator.core.inputs import funding_column
 from liq_indicator.errors import ConfigError, InputError
+from liq_indicator.io.datadir import epoch_ms, pair_stem, parse_data_file
+from liq_indicator.io.extras import require
 from liq_indicator.io.ohlcv import OHLCV_AGG, resample_ohlcv
 from liq_indicator.io.timeframes import timeframe_seconds
 from liq_indicator.offline.overlay import exchange_overlay, write_overlay
+
+try:
+    from aiohttp import hdrs, web
+except ImportError:  # an optional dependency: say which extra installs it
+    require(("aiohttp",), "freqtrade", "the offline exchange")
+    raise
 
 __all__ = [
     "ADMIN_TOKEN_HEADER",
@@ -159,10 +166,9 @@ _KLINE_SOURCES: dict[str, tuple[str, ...]] = {
     "index": ("index", "mark", "futures"),
     "premiumIndex": ("premiumIndex",),
 }
-_FILE_RE = re.compile(
-    r"^(?P<pair>[A-Z0-9]+_[A-Z0-9]+_[A-Z0-9]+)-(?P<tf>\d+[mhd])-"
-    r"(?P<kind>futures|mark|index|premiumIndex|funding_rate|open_interest)\.(?:feather|parquet)$"
-)
+#: The units of the timeframes read from disk: minutes, hours and days are aligned to the epoch
+#: (as INTERVAL_MS); weeks and months have other anchors, and Binance futures have no seconds.
+_FILE_UNITS = ("m", "h", "d")
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,7 +368,7 @@ def _read_series(path: Path, kind: str, interval_ms: int) -> _Series:
         raise InputError(f"{path}: no row with a date and values; remove it or re-download it.")
     if not keep.all():
         logger.warning("%s: ignoring %d row(s) with missing values", path, int((~keep).sum()))
-    dates = frame.loc[keep, "date"].dt.as_unit("ms").astype("int64").to_numpy()
+    dates = epoch_ms(frame.loc[keep, "date"])
     columns = {name: values.loc[keep, col].to_numpy() for name, col in source.items()}
     return _Series(interval_ms, dates, columns)
 
@@ -371,7 +377,7 @@ def _aggregate_ohlcv(src: _Series, interval_ms: int) -> _Series:
     """Aggregate candles into ``interval_ms`` buckets counted from the epoch, as Binance does."""
     frame = pd.DataFrame({"date": pd.to_datetime(src.dates, unit="ms"), **src.values})
     out = resample_ohlcv(frame, pd.Timedelta(milliseconds=interval_ms), origin="epoch")
-    dates = out["date"].dt.as_unit("ms").astype("int64").to_numpy()
+    dates = epoch_ms(out["date"])
     return _Series(interval_ms, dates, {k: out[k].to_numpy() for k in OHLCV_AGG})
 
 
@@ -404,19 +410,15 @@ class _DataStore:
         except OSError as exc:
             raise ConfigError(f"cannot list {futures_dir}: {exc}; check its permissions.") from exc
         for path in paths:
-            match = _FILE_RE.match(path.name)
-            if match is None:
+            file = parse_data_file(path.name)
+            if file is None or file.candle_type == "spot" or file.timeframe[-1] not in _FILE_UNITS:
                 continue
-            symbol = prefixes.get(match["pair"])
+            symbol = prefixes.get(file.stem)
             if symbol is None:
                 logger.debug("%s: not one of the shipped markets; ignored", path.name)
                 continue
-            try:
-                interval = timeframe_seconds(match["tf"]) * 1000
-            except InputError as exc:  # "0m": no length
-                logger.warning("%s: %s; file ignored", path, exc)
-                continue
-            self._files.setdefault((symbol, match["kind"]), {})[interval] = path
+            interval = timeframe_seconds(file.timeframe) * 1000
+            self._files.setdefault((symbol, file.candle_type), {})[interval] = path
 
     def intervals(self, symbol: str, kind: str) -> list[int]:
         """Intervals (ms) with a file of their own, ascending."""
@@ -671,7 +673,8 @@ class ExchangeServer:
         symbols = self._exchange_info["symbols"]
         self._specs = {s["symbol"]: _MarketSpec.from_info(s) for s in symbols}
         prefixes = {
-            f"{s['baseAsset']}_{s['quoteAsset']}_{s['marginAsset']}": s["symbol"] for s in symbols
+            pair_stem(f"{s['baseAsset']}/{s['quoteAsset']}:{s['marginAsset']}"): s["symbol"]
+            for s in symbols
         }
         self._store = _DataStore(futures_dir, prefixes)
         finest = {sym: self._store.finest(sym, "futures") for sym in self._specs}
@@ -1531,7 +1534,7 @@ def _liquidation_rows(fills: pd.DataFrame | None, default: str, known: set[str])
     sides = fills["side"].astype(str).to_numpy()
     if not set(sides) <= {"long", "short"}:
         raise InputError("liquidations' side must be 'long' or 'short' (the position liquidated)")
-    ts = pd.to_datetime(fills["date"], utc=True).dt.as_unit("ms").astype("int64").to_numpy()
+    ts = epoch_ms(pd.to_datetime(fills["date"], utc=True))
     price = fills["price"].to_numpy(np.float64)
     amount = fills["size_usd"].to_numpy(np.float64) / price
     rows = list(zip(ts.tolist(), ids, sides.tolist(), price.tolist(), amount.tolist(), strict=True))
