@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from liq_indicator.errors import ConfigError
+from liq_indicator.errors import ConfigError, InputError
 
 DEFAULT_PAIR = "BTC/USDT:USDT"
 """The pair every default of the package means (Freqtrade's name of Binance's BTC perpetual);
@@ -118,10 +118,12 @@ class BracketTable:
         """The bracket that applies to a position of ``notional`` USDT.
 
         Raises:
-            ConfigError: if the notional is negative or above the last bracket's cap.
+            InputError: if the notional is not a finite number >= 0.
+            ConfigError: if it is above the last bracket's cap (for a map, ``position_notional``
+                is the setting to lower).
         """
         if not np.isfinite(notional) or notional < 0:
-            raise ConfigError(f"position notional must be a finite number >= 0, got {notional!r}")
+            raise InputError(f"position notional must be a finite number >= 0, got {notional!r}")
         for bracket in self.brackets:
             if bracket.floor <= notional < bracket.cap:
                 return bracket
@@ -412,8 +414,8 @@ def liquidation_price(
         a non-positive price (a long that cannot be liquidated, e.g. 1x with extra margin).
 
     Raises:
-        ConfigError: on non-positive price or leverage, an unknown pair or a notional outside
-            its tiers.
+        InputError: on a non-positive price or leverage, or a negative notional.
+        ConfigError: on an unknown exchange or pair, or a notional above its tiers.
 
     Example:
         >>> round(liquidation_price(67_000, 10, False, 67_000), 2)  # 1 BTC 10x long on Binance
@@ -422,9 +424,9 @@ def liquidation_price(
         2710.84
     """
     if not (np.isfinite(entry_price) and entry_price > 0):
-        raise ConfigError(f"entry_price must be > 0, got {entry_price!r}")
+        raise InputError(f"entry_price must be > 0, got {entry_price!r}")
     if not (np.isfinite(leverage) and leverage > 0):
-        raise ConfigError(f"leverage must be > 0, got {leverage!r}")
+        raise InputError(f"leverage must be > 0, got {leverage!r}")
     table = get_brackets(exchange, _pair_arg(symbol, pair))
     notional = float(entry_price) if notional is None else float(notional)
     bracket = table.lookup(notional)

@@ -56,8 +56,9 @@ def _jsonable(value: Any) -> Any:
 
 class Settings:
     """The one mechanism behind the package's frozen settings dataclasses (:class:`HeatmapConfig`,
-    ``SimConfig``, ``SignalParams``): a type check of every field against its default's kind, a
-    validated :meth:`replace` that names unknown fields, and a JSON-able :meth:`to_dict`.
+    ``SimConfig``, ``SignalParams``, ``RecorderSettings``): a type check of every field against its
+    default's kind, a validated :meth:`replace` that names unknown fields, and a JSON-able
+    :meth:`to_dict`.
 
     A subclass's ``__post_init__`` calls :meth:`check_types` first and then checks its own ranges,
     so those checks never meet NaN (which passes every negated comparison) or a string (which

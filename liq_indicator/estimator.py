@@ -54,9 +54,7 @@ from liq_indicator.errors import InputError, warn_data
 
 __all__ = [
     "Venue",
-    "Heatmap",
     "LiquidationEstimator",
-    "LiquidationMap",
     "MapCursor",
     "kernel_inputs",
     "liquidation_features",
@@ -96,7 +94,7 @@ class Venue:
 
 def kernel_inputs(
     candles: pd.DataFrame,
-    cfg: HeatmapConfig,
+    config: HeatmapConfig,
     *,
     open_interest: pd.DataFrame | None = None,
     mark: pd.DataFrame | None = None,
@@ -115,25 +113,25 @@ def kernel_inputs(
     """
     ref = prepare(
         candles,
-        cfg,
+        config,
         open_interest=open_interest,
         mark=mark,
         funding=funding,
         liquidations=liquidations,
     )
     if not venues:
-        return ref, (cfg.exchange,)
-    exchanges = (cfg.exchange, *(v.exchange.lower() for v in venues))
+        return ref, (config.exchange,)
+    exchanges = (config.exchange, *(v.exchange.lower() for v in venues))
     if len(set(exchanges)) != len(exchanges):
         raise InputError(
             f"venues must be distinct exchanges, got {', '.join(exchanges)} "
-            f"(the reference candles are {cfg.exchange})"
+            f"(the reference candles are {config.exchange})"
         )
     columns = {name: [getattr(ref, name)] for name in PER_VENUE}
     for venue in venues:
         inp = prepare(
             venue.candles,
-            cfg.replace(exchange=venue.exchange.lower()),
+            config.replace(exchange=venue.exchange.lower()),
             open_interest=venue.open_interest,
             mark=venue.mark,
             funding=venue.funding,
@@ -357,7 +355,8 @@ class LiquidationEstimator:
         Takes what :func:`liquidation_features` takes (epoch-number dates included).
 
         Returns:
-            A frame indexed like ``candles`` with the :attr:`feature_names` columns only; an
+            A frame indexed like ``candles`` with the feature columns only
+            (:func:`~liq_indicator.columns.feature_columns` of :attr:`config`); an
             empty frame returns no rows and leaves the state as it was.
         """
         if isinstance(candles, pd.DataFrame) and "date" in candles.columns:
@@ -407,11 +406,6 @@ class LiquidationEstimator:
         self._last_close = float(cols["close"][-1])
         self.candles_seen += len(time_s)
         return values
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The feature columns, in the order of :meth:`update_frame`'s columns."""
-        return list(self._names)
 
     @property
     def totals(self) -> dict[str, float]:

@@ -7,6 +7,10 @@ signal code can use them on whole columns). Nothing here imports Freqtrade; the 
 Sign conventions: prices in quote currency (USDT), distances as fractions of the entry price
 (0.02 = 2%), ``is_short`` False for a long. A long's stop and liquidation lie below its entry and its
 target above; a short mirrors this.
+
+Errors: a bad value of the trade at hand (a price, a stop on the wrong side, the wallet, an
+overshoot, arrays that do not match) is an :class:`~liq_indicator.errors.InputError`; a bad
+setting (a buffer, a multiple, a cap, a risk fraction) a :class:`~liq_indicator.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from liq_indicator.brackets import DEFAULT_PAIR, liquidation_price
 from liq_indicator.core.clusters import dense_runs, held_span
-from liq_indicator.errors import ConfigError
+from liq_indicator.errors import ConfigError, InputError
 
 __all__ = [
     "breakeven_stop",
@@ -90,6 +94,7 @@ def stop_beyond_cluster(
 
     Raises:
         ConfigError: on a non-positive ``min_buffer_pct`` or a negative ATR multiple.
+        InputError: on a negative ``overshoot_pct``.
 
     Example:
         >>> stop_beyond_cluster(100.0, False, 95.0, 1.0)   # 0.5 ATR below the far edge 95
@@ -116,7 +121,7 @@ def stop_beyond_cluster(
     vol = np.asarray(atr, dtype=np.float64)
     over = np.asarray(overshoot_pct, dtype=np.float64)
     if np.any(over < 0):
-        raise ConfigError("overshoot_pct must be >= 0 (or NaN: unknown)")
+        raise InputError("overshoot_pct must be >= 0 (or NaN: unknown)")
     sign = 1.0 if is_short else -1.0  # direction of the stop from price
     usable = np.isfinite(far) & (far > 0) & ((far > p) if is_short else (far < p))
     edge = np.where(usable, far, p)
@@ -304,7 +309,8 @@ def choose_leverage(
         far for any leverage and the caller should not trade; :func:`stop_distance` tells why).
 
     Raises:
-        ConfigError: on a stop on the wrong side of entry, ``max_leverage < 1`` or ``safety < 1``.
+        InputError: on a stop on the wrong side of entry.
+        ConfigError: on ``max_leverage < 1`` or ``safety < 1``.
 
     Example:
         >>> choose_leverage(100.0, 97.0, False, max_leverage=20, notional=5_000)   # 3% stop
@@ -314,7 +320,7 @@ def choose_leverage(
     """
     dist = stop_distance(entry, stop, is_short)
     if not (math.isfinite(dist) and dist > 0):
-        raise ConfigError(
+        raise InputError(
             f"stop {stop} is not on the losing side of entry {entry} for a "
             f"{'short' if is_short else 'long'}"
         )
@@ -356,20 +362,20 @@ def planned_notional(
     see the same position.
 
     Raises:
-        ConfigError: on a wallet <= 0, a risk fraction outside (0, 1) or a stop that is not on the
-            losing side of entry.
+        InputError: on a wallet <= 0 or a stop that is not on the losing side of entry.
+        ConfigError: on a risk fraction outside (0, 1).
 
     Example:
         >>> planned_notional(10_000, 0.01, 100.0, 98.0, False)   # 100 USDT at risk over a 2% stop
         5000.0
     """
-    if not (wallet > 0 and 0 < risk_fraction < 1):
-        raise ConfigError(
-            f"wallet must be > 0 and risk_fraction in (0, 1), got {wallet}, {risk_fraction}"
-        )
+    if not 0 < risk_fraction < 1:
+        raise ConfigError(f"risk_fraction must be in (0, 1), got {risk_fraction}")
+    if not wallet > 0:
+        raise InputError(f"wallet must be > 0, got {wallet}")
     dist = stop_distance(entry, stop, is_short)
     if not (math.isfinite(dist) and dist > 0):
-        raise ConfigError(f"stop {stop} is not on the losing side of entry {entry}")
+        raise InputError(f"stop {stop} is not on the losing side of entry {entry}")
     return float(wallet * risk_fraction / (dist + 2.0 * fee))
 
 
@@ -392,12 +398,16 @@ def stake_for_risk(
     to ``min_stake`` risks more than asked; Freqtrade's own minimum is a few USDT of margin, so this
     only matters for tiny wallets.
 
+    Raises:
+        InputError: on a leverage < 1, or as :func:`planned_notional`.
+        ConfigError: as :func:`planned_notional`.
+
     Example:
         >>> stake_for_risk(10_000, 0.01, 100.0, 98.0, 5, False)   # 100 USDT at risk over a 2% stop
         1000.0
     """
     if not leverage >= 1:
-        raise ConfigError(f"leverage must be >= 1, got {leverage}")
+        raise InputError(f"leverage must be >= 1, got {leverage}")
     stake = planned_notional(wallet, risk_fraction, entry, stop, is_short, fee=fee) / leverage
     if min_stake is not None:
         stake = max(stake, min_stake)
@@ -459,6 +469,10 @@ def dense_zones(
     threshold is the mean of the profile given, where the kernel's is the mean over both sides'
     search ranges.
 
+    Raises:
+        InputError: when ``bin_prices`` and ``notional`` are not 1-d arrays of one length.
+        ConfigError: on a ``smooth_bins`` that is not an odd int >= 1.
+
     Example:
         >>> dense_zones(np.arange(1.0, 11.0), np.r_[0, 0, 0, 9, 9, 0, 0, 0, 0, 0.0], smooth_bins=1)
         [(4.0, 5.0)]
@@ -466,7 +480,7 @@ def dense_zones(
     prices = np.asarray(bin_prices, dtype=np.float64)
     values = np.asarray(notional, dtype=np.float64)
     if prices.shape != values.shape or prices.ndim != 1:
-        raise ConfigError("bin_prices and notional must be 1-d arrays of one length")
+        raise InputError("bin_prices and notional must be 1-d arrays of one length")
     if len(values) == 0 or not np.nansum(values) > 0:
         return []
     if smooth_bins < 1 or smooth_bins % 2 == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from importlib import resources
 from typing import Any
@@ -28,7 +29,7 @@ from liq_indicator.cli import main
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.grid import bin_width
 from liq_indicator.core.model import kernel_params
-from liq_indicator.errors import ConfigError, DataWarning
+from liq_indicator.errors import ConfigError, DataWarning, InputError
 from liq_indicator.io import tiers as io_tiers
 
 PAIRS = [
@@ -221,6 +222,24 @@ def test_an_unknown_pair_names_the_pair_and_the_fix():
         get_brackets("kraken")
     with pytest.raises(ConfigError, match="liq-indicator tiers --exchange okx"):
         HeatmapConfig(exchange="okx")
+
+
+def test_a_bad_position_is_an_input_error_and_an_unreachable_notional_a_setting():
+    """Values of the position at hand are InputError; a notional beyond the venue's tiers stays
+    ConfigError: for a map it is ``position_notional``, a setting."""
+    with pytest.raises(InputError, match="entry_price must be > 0, got 0"):
+        liquidation_price(0.0, 10, False, 1_000)
+    with pytest.raises(InputError, match="entry_price must be > 0, got nan"):
+        liquidation_price(math.nan, 10, False, 1_000)
+    with pytest.raises(InputError, match="leverage must be > 0, got -5"):
+        liquidation_price(100.0, -5, False, 1_000)
+    with pytest.raises(InputError, match="position notional must be a finite number >= 0"):
+        liquidation_price(100.0, 10, False, -1.0)
+    with pytest.raises(InputError, match="position notional must be a finite number >= 0"):
+        get_brackets("binance").lookup(math.inf)
+    table = get_brackets("bybit")  # BTC's tiers end at a finite cap
+    with pytest.raises(ConfigError, match="is above the largest bybit bracket"):
+        table.lookup(table.brackets[-1].cap * 2)
 
 
 def test_registered_tiers_come_first_and_bad_ones_are_refused():
@@ -423,6 +442,18 @@ def test_the_tiers_command_refuses_unknown_pairs_and_a_bad_cache(tmp_path, fake_
     (tmp_path / "futures" / "leverage_tiers_USDT.json").write_text("[1, 2]")
     with pytest.raises(Exception, match="not a Freqtrade leverage-tier cache"):
         io_tiers.load_tiers(tmp_path, "okx")
+
+
+def test_fetching_tiers_without_ccxt_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # as if ccxt were not installed
+    install = r"needs ccxt, which is not installed.*pip install 'liq-indicator\[freqtrade\]'"
+    with pytest.raises(InputError, match=rf"fetching maintenance-margin tiers {install}"):
+        io_tiers.fetch_tiers("bybit", ["ETH/USDT:USDT"])
+    with pytest.raises(InputError, match=install):
+        io_tiers.make_exchange("bybit")
+    argv = ["tiers", "--exchange", "bybit", "--pairs", "ETH/USDT:USDT", "--datadir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "pip install 'liq-indicator[freqtrade]'" in capsys.readouterr().err
 
 
 def test_a_stale_tier_cache_warns_at_the_callers_line(tmp_path):

@@ -88,6 +88,17 @@ def test_without_side_data_open_interest_and_funding_read_zero():
     assert (features["%liq_funding_rate"] == 0).all()
 
 
+def test_the_map_settings_are_the_second_argument_as_everywhere():
+    """``freqai_map_features(candles, config)`` like ``liquidation_features(candles, config)``."""
+    from liq_indicator.strategy.signals import STRATEGY_HEATMAP
+
+    candles = make_candles(400, seed=1)
+    other = STRATEGY_HEATMAP.replace(volume_share=STRATEGY_HEATMAP.volume_share * 4)
+    assert freqai_map_features(candles, STRATEGY_HEATMAP).equals(freqai_map_features(candles))
+    assert freqai_map_features(candles, other).equals(freqai_map_features(candles, config=other))
+    assert not freqai_map_features(candles, other).equals(freqai_map_features(candles))
+
+
 def test_bad_prefix_and_window_raise_config_errors(candles_oi):
     with pytest.raises(ConfigError, match="start with '%'"):
         freqai_map_features(candles_oi, prefix="liq_")

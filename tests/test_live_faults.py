@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, make_candles, strategy_copy
+from helpers import ignore_sigint
 
 pytest.importorskip("freqtrade")
 
@@ -200,11 +201,6 @@ def _admin(url: str, method: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
-def _ignore_sigint() -> None:
-    """In the bot's process before exec: SIGINT ignored, as under nohup or some CI runners."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _wait(what: str, check: Callable[[], Any], timeout: float, bot: Bot, every: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -334,7 +330,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                 env=FREQTRADE_ENV,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_ignore_sigint,
+                preexec_fn=ignore_sigint,
             )
             try:
                 mark("start")

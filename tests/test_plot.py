@@ -24,13 +24,13 @@ from liq_indicator.plot.figures import (
     SCALES,
     SWEPT_BARS,
     downsample_candles,
-    format_usd,
     heatmap_figure,
     map_figure,
     save_html,
     save_png_heatmap,
     save_png_map,
 )
+from liq_indicator.style import format_usd
 
 
 def colourfulness(png: Path) -> tuple[int, float]:
@@ -81,6 +81,23 @@ def trades(data, tmp_path_factory):
 )
 def test_format_usd(value, text):
     assert format_usd(value) == text
+
+
+def test_format_usd_for_log_lines():
+    """The strategy's log line writes ``12.3M USD``: the same label without the dollar sign."""
+    assert [format_usd(v, prefix="") for v in (12.3e6, 2.5e6, 0.0)] == ["12.3M", "2.5M", "0"]
+    assert format_usd(float("nan")) == "-" and format_usd(float("inf"), prefix="") == "-"
+
+
+def test_one_palette_for_pictures_and_freqtrade_charts():
+    """FreqUI's colours and the report read the colours of liq_indicator.style."""
+    from liq_indicator import style
+    from liq_indicator.strategy import frequi
+
+    assert style.rgb(style.CUM_SHORT_COLOR) == (255, 217, 138)
+    recorded = frequi.plot_config(frequi.RECORDED_COLUMNS)["subplots"]
+    colours = {c: conf["color"] for panel in recorded.values() for c, conf in panel.items()}
+    assert colours["liq_real_long_usd"] == "rgb({},{},{})".format(*style.rgb(style.CUM_LONG_COLOR))
 
 
 def test_downsample_keeps_extremes_and_sums_swept():
@@ -719,8 +736,8 @@ def test_map_marks_clusters_stop_and_target(liq_map, tmp_path):
 
 
 def test_plot_config_draws_no_wedges_in_the_heatmap_colours():
-    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
     from liq_indicator.strategy.frequi import COLORS, plot_config
+    from liq_indicator.style import LONG_COLOR, SHORT_COLOR
 
     for side, hexa in (("long", LONG_COLOR), ("short", SHORT_COLOR)):
         assert "#{:02x}{:02x}{:02x}".format(*COLORS[side]) == hexa
@@ -854,7 +871,7 @@ def recorded(data, tmp_path_factory):
 
 
 def test_heatmap_bubbles_have_area_proportional_to_usd(data, recorded):
-    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
+    from liq_indicator.style import LONG_COLOR, SHORT_COLOR
 
     _, feats, heat = data
     events, bars = recorded
@@ -921,7 +938,7 @@ def test_recording_gaps_and_quiet_candles_draw_no_bubble(data, recorded):
 
 
 def test_png_draws_the_bubbles(data, recorded, tmp_path):
-    from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR
+    from liq_indicator.style import LONG_COLOR, SHORT_COLOR
 
     _, feats, heat = data
     plain = save_png_heatmap(feats, heat, tmp_path / "plain.png")

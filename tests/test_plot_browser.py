@@ -25,7 +25,7 @@ from plot_helpers import sample_data, sample_trade_records, write_backtest, writ
 from liq_indicator import liquidation_map
 from liq_indicator.io.backtest import load_trades
 from liq_indicator.plot.figures import heatmap_figure, map_figure, save_html
-from liq_indicator.plot.style import LONG_COLOR, SHORT_COLOR, STOP_COLOR, TARGET_COLOR
+from liq_indicator.style import LONG_COLOR, SHORT_COLOR, STOP_COLOR, TARGET_COLOR
 
 pytestmark = pytest.mark.slow
 

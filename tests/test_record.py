@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,45 @@ def test_okx_messages_with_several_fills_keep_them_all() -> None:
 def test_bybit_needs_pairs() -> None:
     with pytest.raises(ConfigError, match="Bybit has no whole-market"):
         Recorder({"bybit": Path(".")}, {"bybit": object()}, pairs=())
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"min_free_mb": float("nan")}, r"RecorderSettings\.min_free_mb must be a finite number"),
+        ({"flush_seconds": "10"}, r"RecorderSettings\.flush_seconds must be a finite number"),
+        ({"min_free_mb": -1.0}, r"RecorderSettings\.min_free_mb must be >= 0, got -1\.0"),
+        ({"settle_seconds": -0.5}, r"RecorderSettings\.settle_seconds must be >= 0"),
+        ({"stall_seconds": 0}, r"RecorderSettings\.stall_seconds must be > 0 seconds"),
+        ({"backoff_max": True}, r"RecorderSettings\.backoff_max must be a finite number"),
+    ],
+)
+def test_bad_recorder_settings_name_the_field(changes: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        RecorderSettings(**changes)
+    with pytest.raises(ConfigError, match=match):
+        RecorderSettings().replace(**changes)
+
+
+def test_recorder_settings_are_the_package_settings() -> None:
+    settings = RecorderSettings(flush_seconds=5, min_free_mb=np.float64(0.0))
+    assert settings.to_dict()["flush_seconds"] == 5 and type(settings.min_free_mb) is float
+    assert settings.replace(stall_seconds=30.0).stall_seconds == 30.0
+    with pytest.raises(ConfigError, match="unknown RecorderSettings field"):
+        settings.replace(flush_secs=1.0)
+
+
+def test_recording_without_ccxt_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liq_indicator.offline import overlay
+
+    monkeypatch.setitem(sys.modules, "ccxt", None)  # as if ccxt were not installed
+    overlay._ccxt_apis.cache_clear()  # read from ccxt on first use: forget an earlier read
+    install = r"needs ccxt, which is not installed.*pip install 'liq-indicator\[freqtrade\]'"
+    with pytest.raises(InputError, match=rf"recording liquidations {install}"):
+        make_exchange("binance")
+    with pytest.raises(InputError, match=rf"the offline exchange's overlay {install}"):
+        overlay.ccxt_api_urls("http://127.0.0.1:9")
+    overlay._ccxt_apis.cache_clear()
 
 
 def _candles(root: Path, start: pd.Timestamp, days: int) -> Path:

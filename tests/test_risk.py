@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from liq_indicator import ConfigError, liquidation_price
+from liq_indicator import ConfigError, InputError, liquidation_price
 from liq_indicator.risk import (
     FREQTRADE_LIQUIDATION_BUFFER,
     breakeven_stop,
@@ -200,7 +200,7 @@ def test_leverage_falls_to_one_when_nothing_qualifies():
 
 
 def test_leverage_bad_input_raises():
-    with pytest.raises(ConfigError, match="losing side"):
+    with pytest.raises(InputError, match="losing side"):
         choose_leverage(100.0, 101.0, False, max_leverage=10, notional=1_000)
     with pytest.raises(ConfigError, match="max_leverage"):
         choose_leverage(100.0, 99.0, False, max_leverage=0.5, notional=1_000)
@@ -233,9 +233,9 @@ def test_planned_notional_is_the_stake_times_leverage():
         assert stake_for_risk(
             10_000, 0.01, 100.0, 98.0, lev, False, fee=0.0005
         ) * lev == pytest.approx(planned_notional(10_000, 0.01, 100.0, 98.0, False, fee=0.0005))
-    with pytest.raises(ConfigError, match="losing side"):
+    with pytest.raises(InputError, match="losing side"):
         planned_notional(10_000, 0.01, 100.0, 101.0, False)
-    with pytest.raises(ConfigError, match="wallet"):
+    with pytest.raises(InputError, match="wallet"):
         planned_notional(0.0, 0.01, 100.0, 98.0, False)
 
 
@@ -255,11 +255,11 @@ def test_stake_is_clamped():
 
 
 def test_stake_bad_input_raises():
-    with pytest.raises(ConfigError, match="losing side"):
+    with pytest.raises(InputError, match="losing side"):
         stake_for_risk(10_000, 0.01, 100.0, 101.0, 5, False)
     with pytest.raises(ConfigError, match="risk_fraction"):
         stake_for_risk(10_000, 1.5, 100.0, 98.0, 5, False)
-    with pytest.raises(ConfigError, match="leverage"):
+    with pytest.raises(InputError, match="leverage"):
         stake_for_risk(10_000, 0.01, 100.0, 98.0, 0.5, False)
 
 
@@ -300,7 +300,7 @@ def test_dense_zones_exact():
 
 
 def test_dense_zones_bad_input():
-    with pytest.raises(ConfigError, match="1-d"):
+    with pytest.raises(InputError, match="1-d"):
         dense_zones(np.arange(3.0), np.arange(4.0))
     with pytest.raises(ConfigError, match="odd"):
         dense_zones(np.arange(3.0), np.arange(3.0), smooth_bins=2)
@@ -325,7 +325,7 @@ def test_stop_clears_the_overshoot_band_floored_by_atr():
     np.testing.assert_allclose(got, [94.5, 95.0 * 0.96])
     # the ATR fallback (no cluster) ignores the band
     assert stop_beyond_cluster(100.0, False, np.nan, 1.0, overshoot_pct=2.0) == pytest.approx(97.0)
-    with pytest.raises(ConfigError, match="overshoot_pct"):
+    with pytest.raises(InputError, match="overshoot_pct"):
         stop_beyond_cluster(100.0, False, 95.0, 1.0, overshoot_pct=-1.0)
 
 

@@ -304,6 +304,28 @@ def test_leverage_zones_are_the_signal_candles_map(strategy_class):
     assert strategy.maps.zones(PAIR, before_first, False) is None
 
 
+def test_map_zones_take_the_side_frames_by_name():
+    """open_interest / mark / funding by keyword (a misspelt one is a TypeError, not ignored);
+    an empty side frame counts as none, and SignalMaps.remember keeps them for its zones."""
+    from liq_indicator.config import HeatmapConfig
+    from liq_indicator.strategy.glue import SignalMaps
+
+    candles = make_candles(800, price=1000.0, vol=0.002, oi=True)
+    oi = candles[["date", "open_interest_value"]]
+    base = candles.drop(columns="open_interest_value")
+    config = HeatmapConfig()
+    volume_mode = map_zones(base, config, False)
+    with_oi = map_zones(base, config, False, open_interest=oi, mark=None, funding=None)
+    assert with_oi != volume_mode
+    assert map_zones(base, config, False, open_interest=oi.iloc[:0]) == volume_mode
+    with pytest.raises(TypeError, match="open_intrest"):
+        map_zones(base, config, False, open_intrest=oi)
+    maps = SignalMaps(config, 5.0)
+    maps.remember(PAIR, base, open_interest=oi)
+    entry = base["date"].iloc[-1] + pd.Timedelta(minutes=5)
+    assert maps.zones(PAIR, entry, False) == with_oi
+
+
 def test_leverage_without_a_stop_is_one(strategy_class):
     strategy = make_strategy(strategy_class, pd.DataFrame())
     assert ft_call(strategy.leverage, PAIR, OPEN_DATE, 976.0, 1.0, 125.0, None, "long") == 1.0

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
+from helpers import ignore_sigint
 
 pytest.importorskip("freqtrade")
 
@@ -296,11 +297,6 @@ def _unwrapped(log: str) -> str:
     return " ".join(log.split())
 
 
-def _ignore_sigint() -> None:
-    """In the bot's process before exec: SIGINT ignored, as under nohup or some CI runners."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
     """``freqtrade trade --dry-run`` on the replayed market: start-up, live open interest through
     informative_pairs, analysis and the entry callbacks run without an exception."""
@@ -325,7 +321,7 @@ def test_dry_run_analyses_live_candles_with_open_interest(workspace: Workspace):
                 cwd=workspace.root,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_ignore_sigint,
+                preexec_fn=ignore_sigint,
             )
             try:
                 deadline = time.monotonic() + 90

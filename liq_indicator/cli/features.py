@@ -31,20 +31,9 @@ from liq_indicator.research.pairs import (
     pair_features,
     pairs_in_datadir,
     read_pairs_file,
-    run_pair,
 )
 
-__all__ = [
-    "BACKENDS",
-    "PairResult",
-    "PairTask",
-    "compute_pairs",
-    "load_datadir_tiers",
-    "pair_features",
-    "pairs_in_datadir",
-    "read_pairs_file",
-    "run_pair",
-]
+__all__ = ["add_arguments", "run"]
 
 
 def _jobs(text: str) -> int:

@@ -242,7 +242,7 @@ def recorded_liquidations(
 
     from liq_indicator.errors import InputError
     from liq_indicator.io.liquidations import liquidations_file, load_liquidations
-    from liq_indicator.plot.style import format_usd
+    from liq_indicator.style import format_usd
 
     if off:
         return None, None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.io.shared import DATA_ENV
-from liq_indicator.plot.style import GREY, LONG_COLOR, SHORT_COLOR
+from liq_indicator.style import GREY, LIGHT_GREY, LONG_COLOR, SHORT_COLOR
 
 # ------------------------------------------------------------------------------------------------
 # formatting
@@ -132,7 +132,7 @@ def fig_fills(fills: pd.DataFrame, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     names = ["map", "uniform", "same_side", "profile"]
-    colors = [LONG_COLOR, GREY, "#c8ccd2", SHORT_COLOR]
+    colors = [LONG_COLOR, GREY, LIGHT_GREY, SHORT_COLOR]
     width = 0.8 / len(names)
     x = np.arange(len(fills))
     for i, (n, col) in enumerate(zip(names, colors, strict=True)):

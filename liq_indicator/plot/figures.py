@@ -16,8 +16,8 @@ the map has not warmed up (``cold_until``).
 
 FreqUI's ``plot_config`` and ``plot_annotations`` for a strategy are :mod:`liq_indicator.strategy.frequi`.
 
-The palette and USD labels are :mod:`liq_indicator.plot.style`. plotly and matplotlib are imported
-inside the functions that need them, and the map dataclasses come from ``core.maps``, so importing
+The palette and USD labels are the package's one palette, :mod:`liq_indicator.style`. plotly
+and matplotlib are imported inside the functions that need them, and the map dataclasses come from ``core.maps``, so importing
 this module loads neither plotting library nor numba.
 """
 
@@ -35,10 +35,12 @@ from liq_indicator.core.inputs import infer_timeframe
 from liq_indicator.core.maps import Heatmap, LiquidationMap
 from liq_indicator.errors import InputError
 from liq_indicator.io.extras import require
-from liq_indicator.plot.style import (
+from liq_indicator.io.ohlcv import resample_ohlcv
+from liq_indicator.style import (
     BACKGROUND,
     CANDLE_DOWN,
     CANDLE_UP,
+    COLD_SHADE,
     CUM_LONG_COLOR,
     CUM_SHORT_COLOR,
     GRID,
@@ -88,14 +90,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BUBBLE_MAX_AREA",
     "BUBBLE_MAX_PX",
-    "LONG_COLOR",
     "RECORDED_COLUMNS",
     "SCALES",
-    "SHORT_COLOR",
     "SWEPT_BARS",
     "TRADE_LEVEL_COLUMNS",
     "downsample_candles",
-    "format_usd",
     "heatmap_figure",
     "map_figure",
     "save_html",
@@ -194,11 +193,16 @@ def downsample_candles(candles: pd.DataFrame, max_candles: int) -> pd.DataFrame:
     dates = _naive_utc(candles["date"])
     t0, t1 = dates[0], dates[-1] + tf
     period = _display_period(t0, t1, tf, max_candles)
-    agg: dict[str, Any] = {"open": "first", "high": "max", "low": "min", "close": "last"}
-    agg.update({c: "sum" for c in SWEPT_COLUMNS if c in candles.columns})
-    key = dates.floor(period) if period in _PERIODS else t0 + (dates - t0) // period * period
-    frame = candles[list(agg)].groupby(np.asarray(key), sort=True).agg(agg)
-    start = pd.DatetimeIndex(frame.index)
+    swept = [c for c in SWEPT_COLUMNS if c in candles.columns]
+    columns = {c: candles[c].to_numpy() for c in ("open", "high", "low", "close", *swept)}
+    # clock periods from the epoch (as dates.floor would), any other from the first candle
+    frame = resample_ohlcv(
+        pd.DataFrame({"date": dates, **columns}),
+        period,
+        extra=dict.fromkeys(swept, "sum"),
+        origin="epoch" if period in _PERIODS else "start",
+    )
+    start = pd.DatetimeIndex(frame.pop("date"))
     frame.insert(0, "start", start.where(start >= t0, t0))
     frame.insert(1, "end", (start + period).where(start + period <= t1, t1))
     frame.attrs["period"] = period
@@ -870,7 +874,7 @@ def heatmap_figure(
             x1=cold,
             row=1,
             col=1,
-            fillcolor="#9ca3af",
+            fillcolor=COLD_SHADE,
             opacity=0.28,
             line={"color": WARN_COLOR, "width": 1, "dash": "dot"},
             layer="above",
@@ -1378,7 +1382,7 @@ def save_png_heatmap(
         ax.axvspan(
             mdates.date2num(t0),
             mdates.date2num(cold),
-            facecolor="#9ca3af",
+            facecolor=COLD_SHADE,
             alpha=0.28,
             hatch="//",
             edgecolor=WARN_COLOR,

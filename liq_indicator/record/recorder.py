@@ -30,8 +30,10 @@ from typing import Any
 
 import pandas as pd
 
+from liq_indicator.config import Settings
 from liq_indicator.errors import ConfigError
 from liq_indicator.io import liquidations as store
+from liq_indicator.io.extras import import_extra
 from liq_indicator.record.normalise import SIDE_CONVENTION, to_events
 
 __all__ = ["DiskFloorError", "Recorder", "RecorderSettings", "make_exchange"]
@@ -48,8 +50,12 @@ class DiskFloorError(ConfigError):
 
 
 @dataclass(frozen=True)
-class RecorderSettings:
-    """How the recorder flushes, reports and retries."""
+class RecorderSettings(Settings):
+    """How the recorder flushes, reports and retries.
+
+    Construct with keywords and change with :meth:`replace`; a bad value (NaN, a string, out of
+    range) raises :class:`~liq_indicator.errors.ConfigError` naming the field.
+    """
 
     flush_seconds: float = 10.0
     """Seconds between writes to disk (the most a crash can lose)."""
@@ -70,6 +76,7 @@ class RecorderSettings:
     itself is written as a gap ("stream restarted"), not the quiet time before it."""
 
     def __post_init__(self) -> None:
+        self.check_types()  # finite numbers only, so the checks below never meet NaN or a string
         for name in (
             "flush_seconds",
             "health_seconds",
@@ -78,9 +85,14 @@ class RecorderSettings:
             "stall_seconds",
         ):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
-        if self.min_free_mb < 0 or self.settle_seconds < 0:
-            raise ConfigError("min_free_mb and settle_seconds must be >= 0")
+                raise ConfigError(
+                    f"RecorderSettings.{name} must be > 0 seconds, got {getattr(self, name)!r}"
+                )
+        for name in ("min_free_mb", "settle_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"RecorderSettings.{name} must be >= 0, got {getattr(self, name)!r}"
+                )
 
 
 def make_exchange(
@@ -95,16 +107,12 @@ def make_exchange(
         markets: unified markets to use instead of ``load_markets`` (no REST call then).
 
     Raises:
-        ConfigError: an unknown venue, or ccxt not installed.
+        ConfigError: an unknown venue.
+        InputError: ccxt is not installed (the message says how to install it).
     """
     if venue not in CCXT_CLASSES:
         raise ConfigError(f"--exchanges: {venue!r} is not one of {', '.join(CCXT_CLASSES)}")
-    try:
-        import ccxt.pro as ccxtpro
-    except ImportError as exc:
-        raise ConfigError(
-            f"recording needs ccxt ({exc}); install it with pip install 'liq-indicator[freqtrade]'"
-        ) from None
+    ccxtpro = import_extra("ccxt.pro", "freqtrade", "recording liquidations")
     options: dict[str, Any] = {"liquidationsLimit": 100_000}
     if venue != "okx":
         options["defaultType"] = "swap"

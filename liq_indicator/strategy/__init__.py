@@ -1,6 +1,6 @@
-"""The Freqtrade strategy's room.
+"""The Freqtrade strategies' room.
 
-Five modules:
+Seven modules:
 
 * ``signals``: the setups, their stop and target levels, exits and alerts (pure pandas);
 * ``trade_state``: each trade's plan made once, its memo and persistence, the staleness rule;
@@ -8,10 +8,15 @@ Five modules:
   zones at a signal candle, the order book, alerts;
 * ``frequi``: the strategy's ``plot_config`` and ``plot_annotations``;
 * ``callbacks``: the hyperopt parameters (one table) and the answers the strategy's callbacks
-  delegate to (``Desk``).
+  delegate to (``Desk``, and ``StrategyDesk``, which reads them from the strategy itself);
+* ``freqai``: the map as FreqAI features (``freqai_map_features``, ``LiqFreqAIMixin``);
+* ``overlay``: the map as a risk overlay for any strategy (``LiqRiskMixin``: stop, leverage,
+  stake).
 
-None of them imports Freqtrade; ``user_data/strategies/LiqClusterStrategy.py`` talks to it. The
-names below are imported on first use, so ``import liq_indicator.strategy.frequi`` stays light::
+None of them imports Freqtrade at import time (the strategies in ``user_data/strategies/`` talk
+to it): ``overlay`` imports ``freqtrade.strategy.stoploss_from_absolute`` only when a callback
+first needs it. The names below are imported on first use, so ``import
+liq_indicator.strategy.frequi`` stays light::
 
     from liq_indicator.strategy import SignalParams, entry_signals, strategy_features
 """

@@ -64,10 +64,10 @@ def _relative(usd: pd.Series, norm: pd.Series) -> pd.Series:
 
 def freqai_map_features(
     candles: pd.DataFrame,
+    config: HeatmapConfig = STRATEGY_HEATMAP,
     *,
     open_interest: pd.DataFrame | None = None,
     funding: pd.DataFrame | None = None,
-    config: HeatmapConfig = STRATEGY_HEATMAP,
     norm_window: int = 288,
     oi_window: int = 12,
     prefix: str = "%liq_",
@@ -88,9 +88,9 @@ def freqai_map_features(
 
     Args:
         candles: Freqtrade candles (``date, open, high, low, close, volume``), ascending.
+        config: Map settings; the strategy's map (:data:`STRATEGY_HEATMAP`) by default.
         open_interest: Freqtrade ``open_interest`` candles, or None (the map's volume mode).
         funding: Freqtrade ``funding_rate`` candles, or None.
-        config: Map settings; the strategy's map (:data:`STRATEGY_HEATMAP`) by default.
         norm_window: Candles in the traded-notional norm (288 x 5m = one day).
         oi_window: Candles of the open-interest change (12 x 5m = one hour).
         prefix: Column prefix; FreqAI needs it to start with ``%``.
@@ -195,9 +195,9 @@ class LiqFreqAIMixin:
         oi, funding = side_frames(getattr(self, "dp", None), metadata["pair"], self.timeframe)
         features = freqai_map_features(
             dataframe,
+            self.liq_freqai_heatmap,
             open_interest=oi,
             funding=funding,
-            config=self.liq_freqai_heatmap,
             norm_window=self.liq_freqai_norm_window,
             oi_window=self.liq_freqai_oi_window,
         )

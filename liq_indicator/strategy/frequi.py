@@ -1,7 +1,7 @@
 """The strategy's charts in FreqUI and ``freqtrade plot-dataframe``: its ``plot_config`` and its
-``plot_annotations``, in the heatmap's palette (long clusters blue, below price; short clusters
-orange, above), and :func:`trade_levels_at_entry`, the stop, target and cluster edges of a
-backtest's trades that ``liq-indicator heatmap`` draws.
+``plot_annotations``, in the heatmap's palette (:mod:`liq_indicator.style`: long clusters blue,
+below price; short clusters orange, above), and :func:`trade_levels_at_entry`, the stop, target
+and cluster edges of a backtest's trades that ``liq-indicator heatmap`` draws.
 
 Pure pandas, no Freqtrade or plotting import::
 
@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liq_indicator.style import CUM_LONG_COLOR, CUM_SHORT_COLOR, LONG_COLOR, SHORT_COLOR, rgb
+
 __all__ = [
     "COLORS",
     "LEVEL_COLUMNS",
@@ -32,15 +34,15 @@ __all__ = [
     "trade_levels_at_entry",
 ]
 
-#: RGB of each side, the heatmap's (``liq_indicator.plot.style.LONG_COLOR`` / ``SHORT_COLOR``):
+#: RGB of each side, the heatmap's (``liq_indicator.style.LONG_COLOR`` / ``SHORT_COLOR``):
 #: longs are liquidated below price (blue), shorts above it (orange).
-COLORS: dict[str, tuple[int, int, int]] = {"long": (47, 140, 255), "short": (255, 138, 31)}
+COLORS: dict[str, tuple[int, int, int]] = {"long": rgb(LONG_COLOR), "short": rgb(SHORT_COLOR)}
 
 #: Recorded USD liquidated per candle and side (NaN where nothing was recorded), the columns
 #: ``liquidation_features(..., liquidations=...)`` adds; :func:`plot_config` draws them when present.
 RECORDED_COLUMNS = ("liq_real_long_usd", "liq_real_short_usd")
-#: Lighter shades of the two sides for the recorded bars (``plot.style.CUM_LONG/SHORT_COLOR``).
-_RECORDED_RGB = {"long": (165, 228, 255), "short": (255, 217, 138)}
+#: Lighter shades of the two sides for the recorded bars (the map's cumulative curves' colours).
+_RECORDED_RGB = {"long": rgb(CUM_LONG_COLOR), "short": rgb(CUM_SHORT_COLOR)}
 
 #: The columns :func:`trade_levels_at_entry` adds (``liq_indicator.plot.figures`` draws them).
 LEVEL_COLUMNS = (

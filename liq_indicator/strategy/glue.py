@@ -36,13 +36,15 @@ from liq_indicator.brackets import (
 )
 from liq_indicator.config import HeatmapConfig
 from liq_indicator.core.inputs import coerce_dates, prepare
+from liq_indicator.core.maps import LiquidationMap
 from liq_indicator.errors import ConfigError, DataWarning, InputError
-from liq_indicator.estimator import LiquidationMap, MapCursor, Venue, liquidation_map
+from liq_indicator.estimator import MapCursor, Venue, liquidation_map
 from liq_indicator.io import timeframes
 from liq_indicator.io.datadir import PairData, load_pair
 from liq_indicator.io.liquidations import liquidations_file, load_liquidations
 from liq_indicator.risk import dense_zones
 from liq_indicator.strategy.signals import SignalParams, alert_messages
+from liq_indicator.style import format_usd
 
 __all__ = [
     "AlertLimiter",
@@ -352,17 +354,20 @@ def map_zones(
     *,
     price_range_pct: float = 30.0,
     density: float | None = None,
-    **side: pd.DataFrame | None,
+    open_interest: pd.DataFrame | None = None,
+    mark: pd.DataFrame | None = None,
+    funding: pd.DataFrame | None = None,
 ) -> list[tuple[float, float]]:
     """Dense zones of the same-side map at the last candle of ``candles`` (``(low, high)`` prices).
 
     A long's own liquidation lies below it, so long clusters are returned for a long and short
     clusters for a short (see :func:`liq_indicator.risk.dense_zones`). ``candles`` should span the
-    strategy's start-up window, over which the map converges.
+    strategy's start-up window, over which the map converges. ``open_interest``, ``mark`` and
+    ``funding``: side frames, as for :func:`~liq_indicator.estimator.liquidation_map` (funding
+    only when ``config.funding_skew`` uses it; an empty frame counts as none).
     """
-    snap = liquidation_map(
-        candles, config=config, price_range_pct=price_range_pct, **_map_side(config, side)
-    )
+    side = _map_side(config, open_interest=open_interest, mark=mark, funding=funding)
+    snap = liquidation_map(candles, config=config, price_range_pct=price_range_pct, **side)
     return snapshot_zones(snap, config, is_short, density=density)
 
 
@@ -379,9 +384,19 @@ def snapshot_zones(
     )
 
 
-def _map_side(config: HeatmapConfig, side: dict) -> dict:
+def _map_side(
+    config: HeatmapConfig,
+    *,
+    open_interest: pd.DataFrame | None,
+    mark: pd.DataFrame | None,
+    funding: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame]:
+    """The side frames the map of ``config`` reads, by keyword (empty ones, and funding when
+    ``funding_skew`` is 0, left out).
+    """
     if not config.funding_skew:
-        side = dict(side, funding=None)  # funding only moves the map through funding_skew
+        funding = None  # funding only moves the map through funding_skew
+    side = {"open_interest": open_interest, "mark": mark, "funding": funding}
     return {k: v for k, v in side.items() if v is not None and len(v)}
 
 
@@ -502,14 +517,18 @@ class SignalMaps:
         venues: list | tuple = (),
         *,
         config: HeatmapConfig | None = None,
-        **side: pd.DataFrame | None,
+        open_interest: pd.DataFrame | None = None,
+        mark: pd.DataFrame | None = None,
+        funding: pd.DataFrame | None = None,
     ) -> None:
         """Keep ``pair``'s analysed candles, side frames and venues (references); drop its old map.
-        ``config``: the map settings the frame was analysed with (default: :meth:`config_for`).
+        ``config``: the map settings the frame was analysed with (default: :meth:`config_for`);
+        ``open_interest``, ``mark``, ``funding``: its side frames, as for :func:`map_zones`.
         """
         config = config or self.config_for(pair)
         self._configs[pair] = config
-        self._frames[pair] = (candles, _map_side(config, side), list(venues))
+        side = _map_side(config, open_interest=open_interest, mark=mark, funding=funding)
+        self._frames[pair] = (candles, side, list(venues))
         self._cursors.pop(pair, None)  # the previous frame's map is done with
 
     def zones(
@@ -803,16 +822,6 @@ def _book_side(orderbook: Any, side: str) -> np.ndarray:
     return book[np.isfinite(book).all(axis=1) & (book > 0).all(axis=1)]
 
 
-def _usd(x: float) -> str:
-    """``12_300_000`` -> ``"12.3M"``; ``"-"`` for NaN."""
-    if not math.isfinite(x):
-        return "-"
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.1f}{unit}"
-    return f"{x:.0f}"
-
-
 @dataclass
 class CandleLog:
     """One INFO line per computed candle per pair: the live log's confirmation that the map ran.
@@ -844,6 +853,9 @@ class CandleLog:
             except (TypeError, ValueError):
                 return math.nan
 
+        def usd(column: str) -> str:
+            return format_usd(num(column), prefix="")  # "12.3M" ("-": none); the line adds USD
+
         mode = num("liq_oi_mode")
         if not math.isfinite(mode):
             mode = 1.0 if math.isfinite(num("oi_value")) else 0.0
@@ -852,15 +864,15 @@ class CandleLog:
             price = num(f"liq_{side}_cluster_price")
             sides.append(
                 f"{side} cluster {price:,.2f} ({num(f'liq_{side}_cluster_dist_pct'):+.2f}%, "
-                f"{_usd(num(f'liq_{side}_cluster_usd'))} USD)"
+                f"{usd(f'liq_{side}_cluster_usd')} USD)"
                 if math.isfinite(price)
                 else f"no {side} cluster"
             )
         line = (
             f"{pair}: liquidation map at {when:%Y-%m-%d %H:%M} "
             f"({'open-interest' if mode > 0 else 'volume'} inflow): close {num('close'):,.2f}; "
-            f"{'; '.join(sides)}; swept long/short {_usd(num('liq_swept_long_usd'))}/"
-            f"{_usd(num('liq_swept_short_usd'))} USD"
+            f"{'; '.join(sides)}; swept long/short {usd('liq_swept_long_usd')}/"
+            f"{usd('liq_swept_short_usd')} USD"
         )
         self.log.info("%s", line)
         return line

@@ -4,9 +4,10 @@ long and short, after liquidation cascades.
 Enters after a cascade has exhausted, stops beyond the nearest same-side liquidation cluster,
 takes profit at the nearest opposite cluster, picks the leverage whose own liquidation stays clear
 of the stop and of the clusters, and risks a fixed fraction of the wallet. The rules live in
-``liq_indicator.strategy`` (``callbacks.Desk`` answers the callbacks below) and
-``liq_indicator.risk``; this class holds the settings and delegates. The hyperoptable parameters
-and their ranges: ``callbacks.PARAMETER_SPACES``. See docs/STRATEGY.md.
+``liq_indicator.strategy`` (``callbacks.StrategyDesk``, a ``Desk`` that reads the strategy's
+settings and parameters, answers the callbacks below) and ``liq_indicator.risk``; this class
+holds the settings and delegates. The hyperoptable parameters and their ranges:
+``callbacks.PARAMETER_SPACES``. See docs/STRATEGY.md.
 
     freqtrade backtesting --config config.json --strategy LiqClusterStrategy --timerange 20240101-
 """
