@@ -242,6 +242,7 @@ def parse_moment(text: str) -> datetime:
     """
     import pandas as pd
 
+    from liq_indicator.core.inputs import utc_timestamp
     from liq_indicator.errors import InputError
 
     if _TIMERANGE_SIDE.fullmatch(text):
@@ -256,8 +257,7 @@ def parse_moment(text: str) -> datetime:
         ) from None
     if ts is pd.NaT:
         raise InputError(f"cannot read time {text!r}")
-    ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
-    return ts.to_pydatetime()
+    return utc_timestamp(ts).to_pydatetime()
 
 
 _REGEX_CHARS = re.compile(r"[*?\[\]()|+^$\\]")

@@ -71,6 +71,18 @@ def utc_us(dates: Any) -> pd.DatetimeIndex:
     return index.as_unit("us")
 
 
+def utc_timestamp(at: Any) -> pd.Timestamp:
+    """One datetime (anything ``pd.Timestamp`` takes) in UTC, a naive one taken as UTC: the
+    single-value twin of :func:`utc_us`.
+
+    Example:
+        >>> utc_timestamp("2024-01-01 09:00+09:00"), utc_timestamp("2024-01-01")
+        (Timestamp('2024-01-01 00:00:00+0000', tz='UTC'), Timestamp('2024-01-01 00:00:00+0000', tz='UTC'))
+    """
+    when = pd.Timestamp(at)
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
 def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Seconds since the epoch (float64) of timezone-aware or naive (taken as UTC) datetimes."""
     return utc_us(dates).asi8 / 1e6
@@ -78,10 +90,7 @@ def candle_times(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 
 def candle_time(at: Any) -> float:
     """:func:`candle_times` of one datetime (anything ``pd.Timestamp`` takes), without an index."""
-    when = pd.Timestamp(at)
-    if when.tzinfo is None:
-        when = when.tz_localize("UTC")
-    return (when.value // 1000) / 1e6  # whole microseconds, as candle_times
+    return (utc_timestamp(at).value // 1000) / 1e6  # whole microseconds, as candle_times
 
 
 def infer_timeframe(dates: pd.Series) -> pd.Timedelta | None:

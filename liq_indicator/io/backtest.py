@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from liq_indicator.core.inputs import epoch_unit
+from liq_indicator.core.inputs import epoch_unit, utc_timestamp
 from liq_indicator.errors import InputError, warn_data
 from liq_indicator.io.extras import freqtrade_module
 from liq_indicator.io.paths import (
@@ -115,9 +115,7 @@ def result_period(path: str | Path) -> tuple[pd.Timestamp, pd.Timestamp] | None:
 def _overlaps(span: tuple[pd.Timestamp, pd.Timestamp] | None, period: tuple[Any, Any]) -> bool:
     if span is None:
         return False
-    start, end = (pd.Timestamp(t) for t in period)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start
-    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    start, end = (utc_timestamp(t) for t in period)
     return span[0] <= end and span[1] >= start
 
 

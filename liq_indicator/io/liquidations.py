@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from liq_indicator.core.inputs import utc_timestamp
 from liq_indicator.errors import InputError
 from liq_indicator.io.datadir import pair_file, pair_from_stem, timestamp_ms
 from liq_indicator.io.paths import input_file, reading, writing
@@ -213,8 +214,7 @@ def compact_day(datadir: str | Path, day: str | pd.Timestamp) -> Path | None:
     Safe to repeat and to interrupt: the merged file is in place before the parts are removed,
     and readers drop the duplicates in between. Returns the merged file, None for no events.
     """
-    start = pd.Timestamp(day)
-    start = (start.tz_localize("UTC") if start.tzinfo is None else start).normalize()
+    start = utc_timestamp(day).normalize()
     start_ms = timestamp_ms(start)
     folder = _day_folder(datadir, start_ms)
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import merge_causal, utc_us
+from liq_indicator.core.inputs import merge_causal, utc_timestamp, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.research.accuracy import score_bars
 from liq_indicator.research.calibration import bar_table, magnitude
@@ -554,9 +554,7 @@ def _fit_mask(index: pd.DatetimeIndex, fit_end: Any) -> np.ndarray:
         mask = np.zeros(len(index), dtype=bool)
         mask[: len(index) // 2] = True
         return mask
-    end = pd.Timestamp(fit_end)
-    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-    return np.asarray(index < end)
+    return np.asarray(index < utc_timestamp(fit_end))
 
 
 # ================================================================================================

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from liq_indicator.config import HeatmapConfig
-from liq_indicator.core.inputs import infer_timeframe, utc_us
+from liq_indicator.core.inputs import infer_timeframe, utc_timestamp, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.estimator import MapCursor, liquidation_features
 from liq_indicator.io.ohlcv import resample_ohlcv
@@ -66,12 +66,6 @@ SIDES = ("long", "short")
 TIMEFRAMES = ("5m", "1h", "4h")
 """Candle timeframes every series is scored with (a timeframe longer than the truth's bar is
 skipped: its candles cannot make the bar)."""
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    """A timestamp in UTC (naive = UTC)."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 # ================================================================================================
@@ -300,7 +294,7 @@ def _scored_index(
     first_ok = max(starts) + pd.Timedelta(warmup)
     keep = index >= first_ok
     if inputs.exclude is not None:
-        lo, hi = (_utc(x) if x is not None else None for x in inputs.exclude)
+        lo, hi = (utc_timestamp(x) if x is not None else None for x in inputs.exclude)
         inside = np.ones(len(index), dtype=bool)
         if lo is not None:
             inside &= index >= lo

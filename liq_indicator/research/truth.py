@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liq_indicator.core.inputs import infer_timeframe, utc_us
+from liq_indicator.core.inputs import infer_timeframe, utc_timestamp, utc_us
 from liq_indicator.errors import InputError
 from liq_indicator.io.paths import input_file, reading
 from liq_indicator.io.shared import shared_data_dir
@@ -103,15 +103,10 @@ class TruthSeries:
         idx = self.frame.index
         keep = np.ones(len(idx), dtype=bool)
         if start is not None:
-            keep &= idx >= _utc(start)
+            keep &= idx >= utc_timestamp(start)
         if end is not None:
-            keep &= idx < _utc(end)
+            keep &= idx < utc_timestamp(end)
         return TruthSeries(self.name, self.venue, self.bar, self.frame[keep], self.source)
-
-
-def _utc(t: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _read_table(path: Path, what: str) -> pd.DataFrame:

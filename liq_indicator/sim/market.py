@@ -29,6 +29,7 @@ import pandas as pd
 from liq_indicator.brackets import get_brackets
 from liq_indicator.config import DEFAULT_PAIR, Settings
 from liq_indicator.core.grid import bin_center, bin_width
+from liq_indicator.core.inputs import utc_timestamp
 from liq_indicator.errors import ConfigError, InputError
 from liq_indicator.io.timeframes import timeframe_seconds
 from liq_indicator.sim import kernels as K
@@ -536,7 +537,7 @@ def _parse_start(start: str | pd.Timestamp | Any, tf_min: int) -> pd.Timestamp:
         raise ConfigError(f"start {start!r} is not a date; use e.g. '2024-01-01'") from exc
     if ts is pd.NaT:
         raise ConfigError("start must be a date, got NaT; use e.g. '2024-01-01'")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = utc_timestamp(ts)
     epoch_min = ts.value / 60e9
     if epoch_min != int(epoch_min) or int(epoch_min) % 60 != 0:
         raise ConfigError(f"start {ts} must be on a whole UTC hour; use e.g. '{ts.floor('h')}'")
