@@ -158,6 +158,7 @@ def test_pair_from_stem_inverts_every_binance_futures_pair():
             ("ETH_USDT_USDT", "1h", "funding_rate", ".parquet"),
         ),
         ("BTC_USDT-1M-spot.feather", ("BTC_USDT", "1M", "spot", ".feather")),
+        ("BTC_USDT-5m.feather", ("BTC_USDT", "5m", "spot", ".feather")),  # Freqtrade's spot name
         ("BTC_USDT_USDT-0m-futures.feather", None),  # not a timeframe
         ("BTC_USDT_USDT-5min-futures.feather", None),
         ("BTC_USDT_USDT-1m-liquidations.feather", None),  # not a candle type
@@ -174,6 +175,28 @@ def test_datadir_pairs_of_the_shared_history():
     pairs = datadir_pairs(SHARED_DATA / "history" / "binance")
     assert pairs["1000PEPE/USDT:USDT"] == ("5m", "15m", "1h")
     assert pairs["BTC/USDT:USDT"] == ("5m", "1h")
+
+
+@pytest.mark.parametrize(
+    ("pair", "candle_type"),
+    [
+        ("BTC/USDT", "spot"),
+        ("BTC/USDT:USDT", "futures"),
+        ("BTC/USDT:USDT", "mark"),
+        ("1000PEPE/USDT:USDT", "funding_rate"),
+    ],
+)
+def test_pair_file_is_where_freqtrade_writes(tmp_path, pair, candle_type):
+    from freqtrade.data.history.datahandlers.featherdatahandler import FeatherDataHandler
+    from freqtrade.enums import CandleType
+
+    path = FeatherDataHandler._pair_data_filename(tmp_path, pair, "5m", CandleType(candle_type))
+    assert pair_file(tmp_path, pair, "5m", candle_type) == path
+    assert tuple(parse_data_file(path.name)) == (pair_stem(pair), "5m", candle_type, ".feather")
+    if candle_type in ("spot", "futures"):  # candles: found by datadir_pairs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_candles(3).to_feather(path)
+        assert datadir_pairs(tmp_path) == {pair: ("5m",)}
 
 
 def test_pairs_in_datadir_reads_stems_as_datadir_pairs_does(tmp_path):

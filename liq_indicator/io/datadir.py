@@ -98,9 +98,11 @@ def pair_from_stem(stem: str, candle_type: str = "futures") -> str:
 
 
 #: a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>.feather`` (or .parquet)
+# Freqtrade's names: ``<stem>-<timeframe>-<candle type>`` under ``futures/``, spot candles
+# ``<stem>-<timeframe>`` without a type (a ``-spot`` suffix is read too)
 _DATA_FILE = re.compile(
-    rf"^(?P<stem>.+)-(?P<tf>{TIMEFRAME_PATTERN})-"
-    r"(?P<kind>futures|spot|mark|index|premiumIndex|funding_rate|open_interest)"
+    rf"^(?P<stem>.+)-(?P<tf>{TIMEFRAME_PATTERN})"
+    r"(?:-(?P<kind>futures|spot|mark|index|premiumIndex|funding_rate|open_interest))?"
     r"(?P<suffix>\.feather|\.parquet)$"
 )
 
@@ -121,12 +123,13 @@ class DataFile(NamedTuple):
 
 def parse_data_file(name: str) -> DataFile | None:
     """The parts of a file name ``<stem>-<timeframe>-<candle type>.<feather|parquet>``
-    (``BTC_USDT_USDT-5m-futures.feather``); None for any other name.
+    (``BTC_USDT_USDT-5m-futures.feather``), or of a spot one, ``<stem>-<timeframe>.<suffix>``
+    (candle type ``spot``); None for any other name.
     """
     match = _DATA_FILE.match(name)
     if match is None:
         return None
-    return DataFile(match["stem"], match["tf"], match["kind"], match["suffix"])
+    return DataFile(match["stem"], match["tf"], match["kind"] or "spot", match["suffix"])
 
 
 #: quote currencies recognised in a pair written without a separator (``BTCUSDT``)
@@ -253,10 +256,13 @@ def download_command(pair: str, timeframe: str, exchange: str | None = None) -> 
 
 
 def pair_file(datadir: str | Path, pair: str, timeframe: str, candle_type: str = "futures") -> Path:
-    """Where Freqtrade keeps ``pair``'s ``candle_type`` candles of ``timeframe`` in ``datadir``."""
+    """Where Freqtrade keeps ``pair``'s ``candle_type`` candles of ``timeframe`` in ``datadir``:
+    ``futures/<stem>-<timeframe>-<candle type>.feather``, spot ``<stem>-<timeframe>.feather``.
+    """
     stem = pair_stem(pair)
-    sub = "futures" if ":" in pair or candle_type != "spot" else ""
-    return Path(datadir) / sub / f"{stem}-{timeframe}-{candle_type}.feather"
+    if candle_type == "spot":
+        return Path(datadir) / f"{stem}-{timeframe}.feather"
+    return Path(datadir) / "futures" / f"{stem}-{timeframe}-{candle_type}.feather"
 
 
 def epoch_ms(dates: Any) -> np.ndarray:
