@@ -97,8 +97,7 @@ def pair_from_stem(stem: str, candle_type: str = "futures") -> str:
     return stem
 
 
-#: a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>.feather`` (or .parquet)
-# Freqtrade's names: ``<stem>-<timeframe>-<candle type>`` under ``futures/``, spot candles
+# a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>`` under ``futures/``, spot candles
 # ``<stem>-<timeframe>`` without a type (a ``-spot`` suffix is read too)
 _DATA_FILE = re.compile(
     rf"^(?P<stem>.+)-(?P<tf>{TIMEFRAME_PATTERN})"

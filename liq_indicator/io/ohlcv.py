@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pandas as pd
 
-from liq_indicator.io.timeframes import _TIMEFRAME, timeframe_seconds
+from liq_indicator.io.timeframes import TIMEFRAME_PATTERN, timeframe_seconds
 
 __all__ = ["OHLCV_AGG", "resample_ohlcv"]
 
@@ -42,7 +43,9 @@ def resample_ohlcv(
         A frame with ``date`` (each period's start) and the aggregated columns; a period without
         candles (or with a column that aggregates to NaN) is dropped.
     """
-    if isinstance(per, str) and _TIMEFRAME.fullmatch(per):  # "15m" is 15 minutes, not months
+    if isinstance(per, str) and re.fullmatch(
+        TIMEFRAME_PATTERN, per
+    ):  # "15m" is 15 minutes, not months
         per = pd.Timedelta(seconds=timeframe_seconds(per))
     agg = {c: how for c, how in OHLCV_AGG.items() if c in candles.columns}
     agg.update(extra or {})

@@ -22,12 +22,11 @@ __all__ = [
     "timeframe_minutes",
 ]
 
-_TIMEFRAME = re.compile(r"([1-9][0-9]*)([smhdwM])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 #: The regular expression of a timeframe, for patterns that hold one (Freqtrade's file names).
-TIMEFRAME_PATTERN = _TIMEFRAME.pattern
+TIMEFRAME_PATTERN = r"([1-9][0-9]*)([smhdwM])"
+_TIMEFRAME = re.compile(TIMEFRAME_PATTERN)
 #: Seconds of each unit of fixed length (``"h"`` -> 3600; months have none).
-UNIT_SECONDS = _UNIT_SECONDS
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 TIMEFRAME_EXAMPLES = "e.g. 5m, 15m, 1h, 4h or 1d"
 #: Other spellings of a unit (pandas' ``5min``/``1H``/``15T``, words) -> Freqtrade's letter.
 _UNIT_ALIASES = {
@@ -78,7 +77,7 @@ def timeframe_seconds(timeframe: str) -> int:
     count, unit = parse_timeframe(timeframe)
     if unit == "M":
         raise InputError(f"{timeframe!r}: months have no fixed length; use {TIMEFRAME_EXAMPLES}")
-    return count * _UNIT_SECONDS[unit]
+    return count * UNIT_SECONDS[unit]
 
 
 def timeframe_minutes(timeframe: str) -> float:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from liq_indicator.config import DEFAULT_PAIR
 from liq_indicator.errors import ConfigError
-from liq_indicator.io.datadir import pair_stem
+from liq_indicator.io.datadir import pair_file, pair_stem
 from liq_indicator.io.paths import is_folder, is_present, writing
 from liq_indicator.sim.market import MARK_TIMEFRAME
 
@@ -53,14 +53,12 @@ def datadir_paths(datadir: str | Path, timeframe: str, pair: str = PAIR) -> dict
     one datadir.
     """
     root = Path(datadir)
-    fut = root / "futures"
-    stem = pair_stem(pair)
-    truth = root / TRUTH_DIR if pair == PAIR else root / TRUTH_DIR / stem
+    truth = root / TRUTH_DIR if pair == PAIR else root / TRUTH_DIR / pair_stem(pair)
     return {
-        "futures": fut / f"{stem}-{timeframe}-futures.feather",
-        "mark": fut / f"{stem}-{MARK_TIMEFRAME}-mark.feather",
-        "funding_rate": fut / f"{stem}-{MARK_TIMEFRAME}-funding_rate.feather",
-        "open_interest": fut / f"{stem}-{timeframe}-open_interest.feather",
+        "futures": pair_file(root, pair, timeframe),
+        "mark": pair_file(root, pair, MARK_TIMEFRAME, "mark"),
+        "funding_rate": pair_file(root, pair, MARK_TIMEFRAME, "funding_rate"),
+        "open_interest": pair_file(root, pair, timeframe, "open_interest"),
         "marker": root / MARKER,
         "liquidations": truth / "liquidations.feather",
         "truth": truth / f"truth-{timeframe}.feather",
