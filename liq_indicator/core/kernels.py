@@ -764,22 +764,21 @@ def nearest_cluster(prof, cum, n_prof, half, thr, out):
                 break
     if start < 0:
         return
-    near = -1
-    far = -1
-    peak = -1
-    best = 0.0
-    notional = 0.0
-    for d in range(start, stop + 1):
-        v = prof[d]
-        if v > 0.0:
-            if near < 0:
-                near = d
-            far = d
-            notional += v
-            if v > best:
-                best = v
-    if near < 0:
+    # trimmed to the bins that hold notional; its notional from the running sum (one subtraction,
+    # not a serial sum over the run: the run is often 30-60 bins long, on every candle)
+    near = start
+    while near <= stop and not prof[near] > 0.0:
+        near += 1
+    if near > stop:
         return
+    far = stop
+    while not prof[far] > 0.0:
+        far -= 1
+    notional = cum[far] - cum[near - 1] if near > 0 else cum[far]
+    best = 0.0
+    for d in range(np.uint64(near), np.uint64(far + 1)):
+        best = max(best, prof[d])
+    peak = -1
     # the peak: the nearest bin within PEAK_TIE of the largest (a leverage band spreads evenly, so
     # many bins are equal but for rounding; the tolerance makes the choice not depend on it)
     for d in range(near, far + 1):
