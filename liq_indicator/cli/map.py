@@ -122,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
                 "understated (the picture is marked). Give more --warmup-days or a later --at.",
                 file=sys.stderr,
             )
+        whose = map_name(config, strategy_map, preset=args.preset)
         title = (
-            f"{pair} {opts.timeframe} liquidation map, {map_name(config, strategy_map, preset=args.preset)}, at "
+            f"{pair} {opts.timeframe} liquidation map, {whose}, at "
             f"{when:%Y-%m-%d %H:%M} UTC · price {liq_map.price:,.2f}"
             + (" · NOT WARMED UP" if watermark else "")
         )

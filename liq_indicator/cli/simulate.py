@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
     )
     paths = res.write(args.datadir)
     liq = res.liquidations
+    usd = format_usd(liq["liquidated_usd"].sum(), prefix="")
     print(
         f"simulated {res.meta['candles']} {res.timeframe} candles ({args.scenario}, seed "
-        f"{args.seed}); {len(liq)} liquidations, {format_usd(liq['liquidated_usd'].sum(), prefix='')} USD"
+        f"{args.seed}); {len(liq)} liquidations, {usd} USD"
     )
     for kind, path in paths.items():
         print(f"  {kind:<14} {path}")

@@ -97,8 +97,8 @@ def pair_from_stem(stem: str, candle_type: str = "futures") -> str:
     return stem
 
 
-# a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>`` under ``futures/``, spot candles
-# ``<stem>-<timeframe>`` without a type (a ``-spot`` suffix is read too)
+# a data file of Freqtrade's layout: ``<stem>-<timeframe>-<candle type>`` under ``futures/``,
+# spot candles ``<stem>-<timeframe>`` without a type (a ``-spot`` suffix is read too)
 _DATA_FILE = re.compile(
     rf"^(?P<stem>.+)-(?P<tf>{TIMEFRAME_PATTERN})"
     r"(?:-(?P<kind>futures|spot|mark|index|premiumIndex|funding_rate|open_interest))?"

@@ -43,9 +43,8 @@ def resample_ohlcv(
         A frame with ``date`` (each period's start) and the aggregated columns; a period without
         candles (or with a column that aggregates to NaN) is dropped.
     """
-    if isinstance(per, str) and re.fullmatch(
-        TIMEFRAME_PATTERN, per
-    ):  # "15m" is 15 minutes, not months
+    # a Freqtrade timeframe first: "15m" is 15 minutes (to pandas, 15 months)
+    if isinstance(per, str) and re.fullmatch(TIMEFRAME_PATTERN, per):
         per = pd.Timedelta(seconds=timeframe_seconds(per))
     agg = {c: how for c, how in OHLCV_AGG.items() if c in candles.columns}
     agg.update(extra or {})

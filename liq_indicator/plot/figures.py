@@ -17,8 +17,8 @@ the map has not warmed up (``cold_until``).
 FreqUI's ``plot_config`` and ``plot_annotations`` for a strategy are :mod:`liq_indicator.strategy.frequi`.
 
 The palette and USD labels are the package's one palette, :mod:`liq_indicator.style`. plotly
-and matplotlib are imported inside the functions that need them, and the map dataclasses come from ``core.maps``, so importing
-this module loads neither plotting library nor numba.
+and matplotlib are imported inside the functions that need them, and the map dataclasses come
+from ``core.maps``, so importing this module loads neither plotting library nor numba.
 """
 
 from __future__ import annotations
